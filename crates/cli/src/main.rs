@@ -1,0 +1,2 @@
+//! The `transcode` command.
+fn main() {}

@@ -1,0 +1,99 @@
+//! Bytes to packet views.
+//!
+//! # Design principles
+//!
+//! - The input is memory-mapped ([`Input::open`]) so that a packet of an MP4 or an
+//!   elementary stream is a slice of the map: no read into a buffer, no copy.
+//! - Pipes and files that cannot be mapped go through the same demuxer code, fed from a
+//!   bounded read buffer ([`Input`]'s streaming form); only forward access is possible.
+//! - The format is found from the content ([`probe::detect`]), never from the name.
+//! - Demuxers implement [`Demuxer`]: a lending iterator whose [`PacketView`]s borrow the
+//!   demuxer until the next call. [`bridge`] turns views into owned [`Packet`]s where a
+//!   stage needs ownership, slicing the shared map instead of copying where it can.
+//!
+//! [`PacketView`]: transcode_core::PacketView
+//! [`Packet`]: transcode_core::Packet
+//!
+//! ```
+//! use transcode_demux_bridge::{open_demuxer, Input};
+//! use transcode_core::MemoryConfig;
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/ts/h264_aac.ts");
+//! let input = Input::open(path.as_ref(), &MemoryConfig::default()).unwrap();
+//! let mut demux = open_demuxer(input, &MemoryConfig::default()).unwrap();
+//! let mut packets = 0;
+//! while let Some(pkt) = demux.next_packet().unwrap() {
+//!     assert!(!pkt.data.is_empty());
+//!     packets += 1;
+//! }
+//! assert!(packets > 0);
+//! assert_eq!(demux.streams().len(), 2);
+//! ```
+
+pub mod bridge;
+pub mod es;
+pub mod input;
+pub mod mp4;
+pub mod probe;
+pub mod ts;
+
+pub use input::Input;
+pub use probe::{detect, Format};
+
+use transcode_core::{MemoryConfig, PacketView, Result, StreamInfo};
+
+/// Counters of recoverable problems a demuxer met. None of them stops demuxing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemuxStats {
+    /// Bytes of input consumed.
+    pub bytes_read: u64,
+    /// Times sync was lost and found again (TS), with the bytes skipped.
+    pub resyncs: u64,
+    pub bytes_skipped: u64,
+    /// MPEG-TS continuity-counter errors (a packet lost or duplicated).
+    pub cc_errors: u64,
+    /// MPEG-TS discontinuity indicators seen.
+    pub discontinuities: u64,
+    /// PSI sections whose CRC did not match.
+    pub crc_errors: u64,
+    /// Packets dropped as unusable (a PES without a header, a frame with a bad header).
+    pub dropped_packets: u64,
+    /// Whether the input ended in the middle of a structure (a truncated file).
+    pub truncated: bool,
+}
+
+/// A container or elementary-stream reader.
+///
+/// `next_packet` lends a view that borrows the demuxer; it is valid until the next call.
+/// Streams may be discovered lazily (an MPEG-TS audio stream can first appear megabytes
+/// into a file): `streams()` only grows, and every packet's `stream` indexes it.
+pub trait Demuxer {
+    /// The streams found so far.
+    fn streams(&self) -> &[StreamInfo];
+    /// The next packet in file order, or `None` at the end of the input.
+    fn next_packet(&mut self) -> Result<Option<PacketView<'_>>>;
+    /// Counters of what went wrong without stopping the demuxer.
+    fn stats(&self) -> DemuxStats;
+    /// The container's name, e.g. `"mpegts"`.
+    fn format_name(&self) -> &'static str;
+    /// Total input length in bytes, if known (for progress).
+    fn input_len(&self) -> Option<u64>;
+}
+
+/// Detects the input's format and opens the matching demuxer.
+pub fn open_demuxer(mut input: Input, config: &MemoryConfig) -> Result<Box<dyn Demuxer + Send>> {
+    let format = probe::detect(&mut input)?;
+    open_demuxer_as(input, format, config)
+}
+
+/// Opens a demuxer for a known format.
+pub fn open_demuxer_as(input: Input, format: Format, config: &MemoryConfig) -> Result<Box<dyn Demuxer + Send>> {
+    Ok(match format {
+        Format::MpegTs { packet_size } => Box::new(ts::TsDemuxer::new(input, packet_size, config)?),
+        Format::Mp4 => Box::new(mp4::Mp4Demuxer::new(input, config)?),
+        Format::H264 => Box::new(es::AnnexBDemuxer::new(input, transcode_core::CodecId::H264, config)?),
+        Format::H265 => Box::new(es::AnnexBDemuxer::new(input, transcode_core::CodecId::H265, config)?),
+        Format::Adts => Box::new(es::AdtsDemuxer::new(input, config)?),
+        Format::MpegAudio => Box::new(es::MpegAudioDemuxer::new(input, config)?),
+        Format::Y4m => Box::new(es::Y4mDemuxer::new(input, config)?),
+    })
+}

@@ -1,0 +1,1 @@
+//! es muxer (being built).

@@ -1,0 +1,21 @@
+//! `cargo xtask`: project automation (testdata, crosscheck, bench, memprof).
+//!
+//! One module per command; few dependencies. Commands that need FFmpeg say so and fail
+//! when it is missing rather than skipping.
+
+mod testdata;
+mod util;
+
+use anyhow::{bail, Result};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        bail!("usage: cargo xtask <testdata|crosscheck|bench|memprof> [options]");
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "testdata" => testdata::run(rest),
+        other => bail!("unknown xtask command {other:?} (expected testdata, crosscheck, bench or memprof)"),
+    }
+}

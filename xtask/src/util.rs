@@ -1,0 +1,39 @@
+//! Helpers shared by the xtask commands: paths and running programs.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Runs `program args...`, failing with its stderr if it exits non-zero.
+pub fn run(program: &str, args: &[&str]) -> Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program}; is it installed? (apt-get install ffmpeg)"))?;
+    if !out.status.success() {
+        bail!("{program} {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// Runs `program args...` and returns its standard output.
+pub fn output(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program}; is it installed? (apt-get install ffmpeg)"))?;
+    if !out.status.success() {
+        bail!("{program} {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Splits a command line written in the fixture table into arguments (no quoting needed).
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
