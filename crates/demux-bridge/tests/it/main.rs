@@ -1,0 +1,5 @@
+//! Demuxer tests against the FFmpeg oracle tables committed in `testdata/`.
+
+mod es;
+mod mp4;
+mod ts;

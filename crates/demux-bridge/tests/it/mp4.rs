@@ -1,0 +1,1 @@
+//! mp4 demuxer tests.

@@ -1,0 +1,1 @@
+//! ts demuxer tests.

@@ -1,0 +1,1 @@
+//! mp4 muxer tests.
