@@ -1,29 +1,39 @@
 //! Elementary-stream demuxers: Annex-B H.264/H.265, ADTS AAC, MPEG audio, Y4M.
+//!
+//! # Design
+//!
+//! Every packet is a slice of the input (`input.get`), zero-copy on a mapped file. On a
+//! pipe the demuxers only move forward and [`Input::release`](crate::Input::release)
+//! what they have returned, so the read buffer stays bounded by the largest packet
+//! (checked against [`MemoryConfig::max_packet_size`](transcode_core::MemoryConfig)).
+//!
+//! # Timing
+//!
+//! Elementary streams carry no timestamps. Video packets get `dts = pts = index × frame
+//! duration` in a 1/90000 time base (Annex-B, from the SPS frame rate, 25 fps when the
+//! stream does not say) or in `1/fps` ticks (Y4M); audio packets count samples in a
+//! `1/sample_rate` time base.
 
-use crate::{DemuxStats, Demuxer, Input};
-use transcode_core::{CodecId, Error, MemoryConfig, PacketView, Result, StreamInfo};
+mod adts;
+mod annexb;
+mod mpega;
+mod y4m;
 
-macro_rules! stub {
-    ($name:ident, $fmt:expr, ($($arg:ident: $ty:ty),*)) => {
-        #[derive(Debug)]
-        pub struct $name { streams: Vec<StreamInfo> }
-        impl $name {
-            pub fn new(_input: Input, $($arg: $ty,)* _config: &MemoryConfig) -> Result<Self> {
-                $(let _ = $arg;)*
-                Err(Error::unsupported(concat!($fmt, " demuxing is not built yet")))
-            }
-        }
-        impl Demuxer for $name {
-            fn streams(&self) -> &[StreamInfo] { &self.streams }
-            fn next_packet(&mut self) -> Result<Option<PacketView<'_>>> { Ok(None) }
-            fn stats(&self) -> DemuxStats { DemuxStats::default() }
-            fn format_name(&self) -> &'static str { $fmt }
-            fn input_len(&self) -> Option<u64> { None }
-        }
-    };
+pub use adts::AdtsDemuxer;
+pub use annexb::AnnexBDemuxer;
+pub use mpega::MpegAudioDemuxer;
+pub use y4m::Y4mDemuxer;
+
+use crate::Input;
+use transcode_core::Result;
+
+/// Length of an ID3v2 tag at `pos` (header, body and optional footer), 0 if none.
+pub(crate) fn id3v2_len(input: &mut Input, pos: u64) -> Result<u64> {
+    let h = input.get(pos, 10)?;
+    if h.len() < 10 || &h[..3] != b"ID3" || h[6..10].iter().any(|b| b & 0x80 != 0) {
+        return Ok(0);
+    }
+    let size = h[6..10].iter().fold(0u64, |a, &b| (a << 7) | (b & 0x7F) as u64);
+    let footer = if h[5] & 0x10 != 0 { 10 } else { 0 };
+    Ok(10 + size + footer)
 }
-
-stub!(AnnexBDemuxer, "annexb", (codec: CodecId));
-stub!(AdtsDemuxer, "aac", ());
-stub!(MpegAudioDemuxer, "mp3", ());
-stub!(Y4mDemuxer, "yuv4mpegpipe", ());

@@ -1,1 +1,0 @@
-//! es muxer (being built).
