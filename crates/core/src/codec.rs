@@ -110,8 +110,10 @@ pub struct StreamInfo {
     pub format: BitstreamFormat,
     /// Timestamps of this stream's packets count ticks of this time base.
     pub time_base: TimeBase,
-    /// Codec configuration: the avcC/hvcC record body for length-prefixed H.264/H.265,
-    /// the AudioSpecificConfig for raw AAC; empty otherwise.
+    /// Codec configuration, whatever the packet framing: the avcC/hvcC record for
+    /// H.264/H.265 (demuxers of Annex-B sources build it from the first parameter sets),
+    /// the AudioSpecificConfig for AAC (derived from the first ADTS header for ADTS
+    /// sources), the sequence header for MPEG-2 video; empty while unknown.
     pub extradata: Vec<u8>,
     pub video: Option<VideoParams>,
     pub audio: Option<AudioParams>,

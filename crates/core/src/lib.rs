@@ -21,12 +21,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod budget;
 mod codec;
 mod error;
 mod memory;
 mod packet;
 mod time;
 
+pub use budget::{Acquire, Budget, PoolStatsSource, Reservation};
 pub use codec::{AudioParams, BitstreamFormat, CodecId, MediaType, StreamInfo, VideoParams};
 pub use error::{Error, Result};
 pub use memory::{MemoryConfig, MemoryStats, PoolStats};

@@ -45,6 +45,35 @@ pub struct MemoryConfig {
 
 impl MemoryConfig {
     pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
+
+    /// Fixed needs of any job besides its packets: the output write buffer (1 MiB), the
+    /// pipe read buffer, and room for sample tables and stream descriptions.
+    pub const JOB_OVERHEAD: u64 = 4 << 20;
+
+    /// A configuration whose bounds fit in `max_memory` bytes: the per-packet and
+    /// in-flight bounds shrink with small budgets (a quarter and an eighth of it, at most
+    /// their defaults), so that `--max-memory 32M` still remuxes broadcast streams.
+    pub fn with_max_memory(max_memory: u64) -> Self {
+        let d = MemoryConfig::default();
+        MemoryConfig {
+            max_memory,
+            max_packet_size: d.max_packet_size.min(max_memory / 4),
+            max_packet_bytes_in_flight: d.max_packet_bytes_in_flight.min(max_memory / 8),
+            read_buffer_size: d.read_buffer_size.min((max_memory / 16) as usize).max(64 << 10),
+            ..d
+        }
+    }
+
+    /// The least memory a job with this configuration can run in: the fixed overhead,
+    /// one packet being reassembled and the packets in flight.
+    pub fn minimum_job_bytes(&self) -> u64 {
+        Self::JOB_OVERHEAD + self.read_buffer_size as u64 + self.max_packet_size.min(1 << 20) + (256 << 10)
+    }
+
+    /// Checks that a job fits in `max_memory`, before anything is allocated for it.
+    pub fn check_fits(&self) -> crate::Result<()> {
+        crate::Error::check_limit("the smallest job", self.minimum_job_bytes(), self.max_memory)
+    }
 }
 
 impl Default for MemoryConfig {
@@ -58,6 +87,22 @@ impl Default for MemoryConfig {
             max_table_entries: 16 << 20,
             read_buffer_size: 1 << 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_budgets_shrink_bounds_and_tiny_ones_fail() {
+        let c = MemoryConfig::with_max_memory(32 << 20);
+        assert_eq!(c.max_packet_size, 8 << 20);
+        assert_eq!(c.max_packet_bytes_in_flight, 4 << 20);
+        assert!(c.check_fits().is_ok());
+        let tiny = MemoryConfig::with_max_memory(1 << 20);
+        assert!(matches!(tiny.check_fits(), Err(crate::Error::LimitExceeded { .. })));
+        assert!(MemoryConfig::default().check_fits().is_ok());
     }
 }
 
