@@ -113,6 +113,15 @@ impl Input {
         Input { name: name.to_string(), kind: Kind::Mapped(bytes.into()) }
     }
 
+    /// A second, independent reader of the same mapped bytes (for a second pass), without
+    /// copying; `None` for streaming inputs, which can be read only once.
+    pub fn try_clone(&self) -> Option<Input> {
+        match &self.kind {
+            Kind::Mapped(b) => Some(Input { name: self.name.clone(), kind: Kind::Mapped(b.clone()) }),
+            Kind::Stream(_) => None,
+        }
+    }
+
     /// The name given at opening, for messages.
     pub fn name(&self) -> &str {
         &self.name

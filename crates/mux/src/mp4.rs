@@ -1,1 +1,0 @@
-//! mp4 muxer (being built).

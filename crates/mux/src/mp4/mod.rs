@@ -1,0 +1,565 @@
+//! MP4 muxer: progressive faststart (moov before mdat, planned in a first pass) and
+//! fragmented (moov, then moof+mdat per fragment).
+//!
+//! # Progressive output
+//!
+//! ```text
+//!  plan pass:  plan_packet ─► per track: sizes (u32 each), stts/ctts runs, stss list
+//!                          └► chunk list: (track, samples) per run of one track
+//!  begin:      ftyp │ moov (final stco/co64 offsets) │ mdat header (64-bit if > 4 GiB)
+//!  write pass: write_packet ─► converted payload bytes only, through one large buffer
+//! ```
+//!
+//! The write pass must present the same packets in the same order as the plan pass; each
+//! packet's converted size and track are checked against the plan and a difference is an
+//! error (the offsets in the moov would be wrong otherwise).
+//!
+//! # Fragmented output
+//!
+//! `ftyp` + `moov` (with `mvex`/`trex` and empty tables) once the first fragment is
+//! complete, then one `moof` + `mdat` per fragment. A fragment starts at every keyframe
+//! of the first video track (about every second for audio-only output) and early when
+//! its payload would exceed [`Mp4Options::max_fragment_bytes`]. Only the current
+//! fragment's samples are held in memory.
+//!
+//! # Timing
+//!
+//! Timestamps are rescaled to the track's timescale (the input's `1/N` time base for
+//! video, so 90 kHz from TS; the sample rate for audio) with round-to-nearest. Sample
+//! durations are the dts differences; the last sample of a track (of a fragment) takes
+//! the packet's duration, else the previous delta. Each track's timeline starts at its
+//! first dts; an edit list restores where it is presented: `media_time` = the first
+//! sample's composition offset (the B-frame delay), preceded by an empty edit of (the
+//! track's first pts − the earliest first pts of all tracks), in movie ticks (the movie
+//! timescale is the first track's). Read back with edit lists applied (as FFmpeg and
+//! `transcode_demux_bridge::mp4` do), every packet's pts and dts is the input's minus
+//! the earliest first pts of the file.
+#![forbid(unsafe_code)]
+
+mod boxes;
+mod frag;
+mod moov;
+mod track;
+
+use std::io::{BufWriter, Write};
+
+use crate::Muxer;
+use frag::Fragment;
+use moov::{Edit, MoovTrack};
+use track::{Clock, Plan, TrackSetup};
+use transcode_core::{Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase};
+
+/// Options of [`Mp4Muxer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mp4Options {
+    /// Write a fragmented MP4 (moov, then moof+mdat pairs) instead of a progressive one.
+    ///
+    /// Default: `false`. Fragmented output needs no planning pass and can go to a pipe;
+    /// progressive output plays more widely and has the index up front.
+    pub fragmented: bool,
+    /// Largest payload one fragment may buffer before it is written, in bytes.
+    ///
+    /// Default: `8 MiB` ([`MemoryConfig::max_packet_bytes_in_flight`]). Larger values
+    /// allow longer fragments for high bit rates, at the cost of that much memory.
+    pub max_fragment_bytes: u64,
+    /// Most samples the plan of a progressive file may hold (4 bytes each plus a few
+    /// per chunk).
+    ///
+    /// Default: `16 Mi` ([`MemoryConfig::max_table_entries`]). Larger values allow
+    /// longer files, at the cost of table memory.
+    pub max_samples: u64,
+    /// Size of the output buffer: payloads are written in pieces of about this size.
+    ///
+    /// Default: `512 KiB`. Larger values mean fewer `write` calls, at the cost of memory.
+    pub write_buffer_size: usize,
+}
+
+impl Default for Mp4Options {
+    fn default() -> Self {
+        Mp4Options::from_config(&MemoryConfig::default())
+    }
+}
+
+impl Mp4Options {
+    /// Options with the bounds of `config`, progressive.
+    pub fn from_config(config: &MemoryConfig) -> Self {
+        Mp4Options {
+            fragmented: false,
+            max_fragment_bytes: config.max_packet_bytes_in_flight,
+            max_samples: config.max_table_entries,
+            write_buffer_size: 512 << 10,
+        }
+    }
+}
+
+/// Counts what goes through to the writer.
+struct Counting {
+    inner: Box<dyn Write + Send>,
+    written: u64,
+    writes: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        self.writes += 1;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Planning,
+    Writing,
+    Finished,
+}
+
+/// Writes MP4. See the module documentation for the two layouts.
+pub struct Mp4Muxer {
+    out: BufWriter<Counting>,
+    options: Mp4Options,
+    phase: Phase,
+    tracks: Vec<TrackSetup>,
+    /// Input stream index → track index (None: stream dropped or unknown).
+    track_of: Vec<Option<usize>>,
+    clocks: Vec<Clock>,
+    plans: Vec<Plan>,
+    /// Progressive: (track, samples) per chunk, in write order.
+    chunks: Vec<(u32, u32)>,
+    planned_samples: u64,
+    /// Progressive write pass: position in `chunks` and per-track sample counters.
+    chunk_idx: usize,
+    chunk_left: u32,
+    written_samples: Vec<u32>,
+    /// Fragmented state.
+    frag: Fragment,
+    moov_written: bool,
+    /// Per track: first dts ever (track ticks), the origin of its output timeline.
+    origin: Vec<Option<i64>>,
+    lead: usize,
+    frag_start: Option<i64>,
+    movie_timescale: u32,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Mp4Muxer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mp4Muxer")
+            .field("options", &self.options)
+            .field("phase", &self.phase)
+            .field("tracks", &self.tracks.len())
+            .field("bytes_written", &self.bytes_written())
+            .finish()
+    }
+}
+
+impl Mp4Muxer {
+    /// A muxer writing to `writer` (wrapped in a buffer of `options.write_buffer_size`).
+    pub fn new(writer: Box<dyn Write + Send>, options: Mp4Options) -> Self {
+        let cap = options.write_buffer_size.max(4096);
+        Mp4Muxer {
+            out: BufWriter::with_capacity(cap, Counting { inner: writer, written: 0, writes: 0 }),
+            options,
+            phase: Phase::Planning,
+            tracks: Vec::new(),
+            track_of: Vec::new(),
+            clocks: Vec::new(),
+            plans: Vec::new(),
+            chunks: Vec::new(),
+            planned_samples: 0,
+            chunk_idx: 0,
+            chunk_left: 0,
+            written_samples: Vec::new(),
+            frag: Fragment::default(),
+            moov_written: false,
+            origin: Vec::new(),
+            lead: 0,
+            frag_start: None,
+            movie_timescale: 1000,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Number of `write` calls made on the underlying writer so far.
+    pub fn write_calls(&self) -> u64 {
+        self.out.get_ref().writes
+    }
+
+    /// The track for input stream `info`, created on first sight.
+    fn track_for(&mut self, info: &StreamInfo) -> Result<Option<usize>> {
+        let s = info.index;
+        if s < self.track_of.len() {
+            if let Some(k) = self.track_of[s] {
+                return Ok(Some(k));
+            }
+        }
+        if self.track_of.len() <= s {
+            Error::check_limit("mp4 input streams", s as u64 + 1, 4096)?;
+            self.track_of.resize(s + 1, None);
+        }
+        let Some(setup) = TrackSetup::new(info, 0)? else { return Ok(None) };
+        let k = self.tracks.len();
+        self.tracks.push(setup);
+        self.clocks.push(Clock::default());
+        self.plans.push(Plan::default());
+        self.track_of[s] = Some(k);
+        Ok(Some(k))
+    }
+
+    /// Orders tracks by input stream index and numbers them from 1.
+    fn number_tracks(&mut self) {
+        let mut order: Vec<usize> = (0..self.tracks.len()).collect();
+        order.sort_by_key(|&k| self.tracks[k].stream);
+        let mut rank = vec![0usize; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            rank[old] = new;
+        }
+        reorder(&mut self.tracks, &rank);
+        reorder(&mut self.clocks, &rank);
+        reorder(&mut self.plans, &rank);
+        for c in &mut self.chunks {
+            c.0 = rank[c.0 as usize] as u32;
+        }
+        for t in self.track_of.iter_mut().flatten() {
+            *t = rank[*t];
+        }
+        for (i, t) in self.tracks.iter_mut().enumerate() {
+            t.id = i as u32 + 1;
+        }
+        self.movie_timescale = self.tracks.first().map_or(1000, |t| t.timescale);
+        self.lead = self.tracks.iter().position(|t| t.is_video()).unwrap_or(0);
+    }
+
+    /// Edit lists from each track's first sample: (first dts, first cts) in track ticks.
+    fn edits(&self, firsts: &[Option<(i64, i64)>], durations: &[u64]) -> Vec<Option<Edit>> {
+        let movie = TimeBase::new(1, self.movie_timescale);
+        let first_pts: Vec<Option<i64>> = firsts
+            .iter()
+            .zip(&self.tracks)
+            .map(|(f, t)| f.map(|(dts, cts)| TimeBase::new(1, t.timescale).rescale(dts + cts, movie)))
+            .collect();
+        let earliest = first_pts.iter().flatten().copied().min().unwrap_or(0);
+        firsts
+            .iter()
+            .zip(&first_pts)
+            .zip(&self.tracks)
+            .zip(durations)
+            .map(|(((f, pts), t), &dur)| {
+                let (_, cts) = (*f)?;
+                let delay = (pts.unwrap_or(earliest) - earliest).max(0) as u64;
+                let media_time = cts.max(0);
+                if delay == 0 && media_time == 0 {
+                    return None;
+                }
+                // The media plays from media_time for as long as its samples last.
+                let duration = TimeBase::new(1, t.timescale).rescale(dur as i64, movie).max(0) as u64;
+                Some(Edit { delay, media_time, duration })
+            })
+            .collect()
+    }
+
+    fn begin_progressive(&mut self) -> Result<()> {
+        for p in &mut self.plans {
+            p.close();
+        }
+        // Chunk runs per track.
+        let n = self.tracks.len();
+        let mut stsc: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+        let mut counts = vec![0u32; n];
+        for &(k, samples) in &self.chunks {
+            let k = k as usize;
+            counts[k] += 1;
+            if stsc[k].last().map(|r| r.1) != Some(samples) {
+                stsc[k].push((counts[k], samples));
+            }
+        }
+        let firsts: Vec<Option<(i64, i64)>> =
+            self.plans.iter().map(|p| (p.samples() > 0).then_some((p.first_dts, p.first_cts))).collect();
+        let durations: Vec<u64> = self.plans.iter().map(Plan::duration).collect();
+        let edits = self.edits(&firsts, &durations);
+        let payload: u64 = self.plans.iter().map(|p| p.bytes).sum();
+        let large = payload + 8 > u32::MAX as u64;
+        let mut head = Vec::new();
+        let mut stco_at = Vec::new();
+        let mut co64 = false;
+        for wide in [false, true] {
+            co64 = wide;
+            head.clear();
+            let setups: Vec<&TrackSetup> = self.tracks.iter().collect();
+            moov::write_ftyp(&mut head, false, &setups);
+            let mt: Vec<MoovTrack<'_>> = (0..n)
+                .map(|k| MoovTrack {
+                    setup: &self.tracks[k],
+                    plan: Some(&self.plans[k]),
+                    stsc: &stsc[k],
+                    chunks: counts[k],
+                    edit: edits[k],
+                })
+                .collect();
+            stco_at = moov::write_moov(&mut head, &mt, self.movie_timescale, false, wide)?;
+            let data_start = head.len() as u64 + if large { 16 } else { 8 };
+            if wide || data_start + payload <= u32::MAX as u64 {
+                break;
+            }
+        }
+        let data_start = head.len() as u64 + if large { 16 } else { 8 };
+        // Chunk offsets, in write order.
+        let mut next_sample = vec![0usize; n];
+        let mut next_chunk = vec![0usize; n];
+        let mut offset = data_start;
+        for &(k, samples) in &self.chunks {
+            let k = k as usize;
+            let at = stco_at[k] + next_chunk[k] * if co64 { 8 } else { 4 };
+            if co64 {
+                head[at..at + 8].copy_from_slice(&offset.to_be_bytes());
+            } else {
+                head[at..at + 4].copy_from_slice(&(offset as u32).to_be_bytes());
+            }
+            next_chunk[k] += 1;
+            let s = next_sample[k];
+            offset += self.plans[k].sizes[s..s + samples as usize].iter().map(|&x| x as u64).sum::<u64>();
+            next_sample[k] += samples as usize;
+        }
+        if large {
+            head.extend_from_slice(&1u32.to_be_bytes());
+            head.extend_from_slice(b"mdat");
+            head.extend_from_slice(&(payload + 16).to_be_bytes());
+        } else {
+            head.extend_from_slice(&((payload + 8) as u32).to_be_bytes());
+            head.extend_from_slice(b"mdat");
+        }
+        self.out.write_all(&head)?;
+        self.written_samples = vec![0; n];
+        Ok(())
+    }
+
+    fn write_progressive(&mut self, k: usize, pkt: &PacketView<'_>) -> Result<()> {
+        if self.chunk_left == 0 {
+            let Some(&(track, samples)) = self.chunks.get(self.chunk_idx) else {
+                return Err(Error::invalid(format!("packet of stream {} after the last planned packet", pkt.stream)));
+            };
+            self.chunk_idx += 1;
+            self.chunk_left = samples;
+            if track as usize != k {
+                return Err(Error::invalid(format!(
+                    "packet of stream {} where the plan has stream {} (the write pass must repeat the planning pass)",
+                    pkt.stream, self.tracks[track as usize].stream
+                )));
+            }
+        }
+        // The chunk in progress belongs to another track: the order differs from the plan.
+        let current = self.chunks[self.chunk_idx - 1].0 as usize;
+        if current != k {
+            return Err(Error::invalid(format!(
+                "packet of stream {} where the plan has stream {} (the write pass must repeat the planning pass)",
+                pkt.stream, self.tracks[current].stream
+            )));
+        }
+        self.chunk_left -= 1;
+        let i = self.written_samples[k] as usize;
+        let planned = self.plans[k].sizes[i];
+        let payload = self.tracks[k].payload;
+        // Check before writing, so a mismatch leaves no partial sample behind.
+        let size = payload.converted_len(pkt.data)?;
+        if size != planned as usize {
+            return Err(Error::invalid(format!(
+                "stream {} packet {i} converts to {size} bytes but the plan has {planned}",
+                pkt.stream
+            )));
+        }
+        let out = &mut self.out;
+        payload.emit(pkt.data, |b| out.write_all(b).map_err(Error::from))?;
+        self.written_samples[k] += 1;
+        Ok(())
+    }
+
+    fn write_fragmented(&mut self, k: usize, pkt: &PacketView<'_>) -> Result<()> {
+        if self.frag.payload.len() != self.tracks.len() {
+            self.frag = Fragment::new(self.tracks.len());
+            self.origin = vec![None; self.tracks.len()];
+        }
+        if !self.moov_written {
+            self.tracks[k].describe(pkt);
+        }
+        let t = self.clocks[k].time(&self.tracks[k], pkt);
+        let origin = *self.origin[k].get_or_insert(t.dts);
+        let dts = t.dts - origin;
+        let setup = &self.tracks[k];
+        let (payload, is_video, timescale) = (setup.payload, setup.is_video(), setup.timescale as i64);
+        let size = payload.converted_len(pkt.data)?;
+        // Where a fragment ends: before a keyframe of the leading video track, after
+        // about a second of an audio-only lead, or when the byte budget would overflow.
+        let is_lead = k == self.lead;
+        let boundary = is_lead
+            && match self.frag_start {
+                None => false,
+                Some(start) if is_video => pkt.keyframe && dts > start,
+                Some(start) => dts - start >= timescale,
+            };
+        if !self.frag.is_empty() && (boundary || self.frag.bytes + size as u64 > self.options.max_fragment_bytes) {
+            self.flush_fragment()?;
+        }
+        if is_lead && (boundary || self.frag_start.is_none()) {
+            self.frag_start = Some(dts);
+        }
+        let buf = &mut self.frag.payload[k];
+        payload.emit(pkt.data, |b| {
+            buf.extend_from_slice(b);
+            Ok(())
+        })?;
+        self.frag.push(k, t, dts, size)?;
+        self.frag.set_keyframe(pkt.keyframe);
+        Ok(())
+    }
+
+    fn write_header_fragmented(&mut self) -> Result<()> {
+        let n = self.tracks.len();
+        let mut firsts = vec![None; n];
+        for s in &self.frag.samples {
+            let f = &mut firsts[s.track as usize];
+            if f.is_none() {
+                // Back on the input's timeline, so that tracks can be compared.
+                let origin = self.origin[s.track as usize].unwrap_or(0);
+                *f = Some((origin + s.dts, s.cts as i64));
+            }
+        }
+        let edits = self.edits(&firsts, &vec![0; n]);
+        let empty: [(u32, u32); 0] = [];
+        let mut head = std::mem::take(&mut self.scratch);
+        head.clear();
+        let setups: Vec<&TrackSetup> = self.tracks.iter().collect();
+        moov::write_ftyp(&mut head, true, &setups);
+        let mt: Vec<MoovTrack<'_>> = (0..n)
+            .map(|k| MoovTrack { setup: &self.tracks[k], plan: None, stsc: &empty, chunks: 0, edit: edits[k] })
+            .collect();
+        moov::write_moov(&mut head, &mt, self.movie_timescale, true, false)?;
+        self.out.write_all(&head)?;
+        self.scratch = head;
+        self.moov_written = true;
+        Ok(())
+    }
+
+    fn flush_fragment(&mut self) -> Result<()> {
+        if !self.moov_written {
+            self.write_header_fragmented()?;
+        }
+        if self.frag.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<u32> = self.tracks.iter().map(|t| t.id).collect();
+        let audio: Vec<bool> = self.tracks.iter().map(|t| !t.is_video()).collect();
+        let (moof, mdat, mdat_len) = self.frag.build(&ids, &audio);
+        self.out.write_all(moof)?;
+        self.out.write_all(&mdat[..mdat_len])?;
+        for p in &self.frag.payload {
+            self.out.write_all(p)?;
+        }
+        self.frag.clear();
+        Ok(())
+    }
+}
+
+/// Puts `v[old]` at position `rank[old]`.
+fn reorder<T>(v: &mut Vec<T>, rank: &[usize]) {
+    let mut items: Vec<(usize, T)> = std::mem::take(v).into_iter().enumerate().collect();
+    items.sort_by_key(|(old, _)| rank[*old]);
+    v.extend(items.into_iter().map(|(_, x)| x));
+}
+
+impl Muxer for Mp4Muxer {
+    fn wants_plan_pass(&self) -> bool {
+        !self.options.fragmented
+    }
+
+    fn plan_packet(&mut self, stream: &StreamInfo, pkt: &PacketView<'_>) -> Result<()> {
+        if self.options.fragmented || self.phase != Phase::Planning {
+            return Err(Error::invalid("plan_packet outside the planning pass of a progressive mp4"));
+        }
+        let Some(k) = self.track_for(stream)? else { return Ok(()) };
+        self.planned_samples += 1;
+        Error::check_limit("mp4 samples", self.planned_samples, self.options.max_samples)?;
+        let setup = &mut self.tracks[k];
+        setup.describe(pkt);
+        let size = setup.payload.converted_len(pkt.data)?;
+        let size = u32::try_from(size).map_err(|_| Error::invalid(format!("sample of {size} bytes (expected under 4 GiB)")))?;
+        let t = self.clocks[k].time(&self.tracks[k], pkt);
+        self.plans[k].add(t, size, pkt.keyframe)?;
+        match self.chunks.last_mut() {
+            Some((track, n)) if *track as usize == k => *n += 1,
+            _ => self.chunks.push((k as u32, 1)),
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self, streams: &[StreamInfo]) -> Result<()> {
+        if self.phase != Phase::Planning {
+            return Err(Error::invalid("begin called twice"));
+        }
+        if self.options.fragmented {
+            for s in streams {
+                self.track_for(s)?;
+            }
+        } else {
+            // Streams that had no packets in the plan carry nothing: leave them out.
+            for s in streams {
+                if self.track_of.get(s.index).copied().flatten().is_none() && TrackSetup::new(s, 0)?.is_some() {
+                    tracing::warn!("stream {} has no packets; leaving it out of the mp4", s.index);
+                }
+            }
+        }
+        self.number_tracks();
+        if self.tracks.is_empty() {
+            return Err(Error::invalid("no audio or video stream to put in the mp4"));
+        }
+        self.phase = Phase::Writing;
+        if !self.options.fragmented {
+            self.begin_progressive()?;
+        }
+        Ok(())
+    }
+
+    fn write_packet(&mut self, pkt: &PacketView<'_>) -> Result<()> {
+        if self.phase != Phase::Writing {
+            return Err(Error::invalid("write_packet before begin or after finish"));
+        }
+        let Some(k) = self.track_of.get(pkt.stream).copied().flatten() else {
+            return Ok(());
+        };
+        if self.options.fragmented {
+            self.write_fragmented(k, pkt)
+        } else {
+            self.write_progressive(k, pkt)
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.phase != Phase::Writing {
+            return Err(Error::invalid("finish before begin or called twice"));
+        }
+        if self.options.fragmented {
+            self.flush_fragment()?;
+        } else {
+            for (k, p) in self.plans.iter().enumerate() {
+                if self.written_samples[k] != p.samples() {
+                    return Err(Error::invalid(format!(
+                        "stream {} got {} packets but the plan has {}",
+                        self.tracks[k].stream,
+                        self.written_samples[k],
+                        p.samples()
+                    )));
+                }
+            }
+        }
+        self.out.flush()?;
+        self.phase = Phase::Finished;
+        Ok(())
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.out.get_ref().written + self.out.buffer().len() as u64
+    }
+}

@@ -1,1 +1,0 @@
-//! ts muxer (being built).
