@@ -3,6 +3,9 @@
 //! One module per command; few dependencies. Commands that need FFmpeg say so and fail
 //! when it is missing rather than skipping.
 
+mod bench;
+mod crosscheck;
+mod memprof;
 mod testdata;
 mod util;
 
@@ -16,6 +19,9 @@ fn main() -> Result<()> {
     let rest = &args[1..];
     match cmd.as_str() {
         "testdata" => testdata::run(rest),
+        "crosscheck" => crosscheck::run(rest),
+        "bench" => bench::run_bench(rest),
+        "memprof" => memprof::run_memprof(rest),
         other => bail!("unknown xtask command {other:?} (expected testdata, crosscheck, bench or memprof)"),
     }
 }

@@ -37,3 +37,18 @@ pub fn output(program: &str, args: &[&str]) -> Result<String> {
 pub fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
+
+/// Replaces the text between `<!-- BEGIN name -->` and `<!-- END name -->` in `path`
+/// (appending the section if it is missing), so generated tables can live inside
+/// hand-written documents.
+pub fn replace_section(path: &Path, name: &str, body: &str) -> Result<()> {
+    let begin = format!("<!-- BEGIN {name} -->");
+    let end = format!("<!-- END {name} -->");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{begin}\n{body}{}", &text[..b], &text[e..]),
+        _ => format!("{text}\n{begin}\n{body}{end}\n"),
+    };
+    std::fs::write(path, new)?;
+    Ok(())
+}

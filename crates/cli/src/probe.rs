@@ -1,0 +1,141 @@
+//! `transcode probe`: what is inside a file, as text or JSON.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{json, Value};
+use transcode_core::{MediaType, MemoryConfig};
+use transcode_pipeline::{probe, ProbeReport};
+
+use crate::Failure;
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The file to inspect (`-` for standard input).
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: ProbeArgs) -> Result<(), Failure> {
+    let report = probe(&args.file, &MemoryConfig::default())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&args.file, &report)).expect("json"));
+    } else {
+        print_text(&args.file, &report);
+    }
+    Ok(())
+}
+
+fn media(t: MediaType) -> &'static str {
+    match t {
+        MediaType::Video => "video",
+        MediaType::Audio => "audio",
+        MediaType::Data => "data",
+    }
+}
+
+/// The JSON form, with ffprobe's field names where ffprobe has the same field.
+pub fn to_json(path: &std::path::Path, r: &ProbeReport) -> Value {
+    let streams: Vec<Value> = r
+        .streams
+        .iter()
+        .map(|s| {
+            let i = &s.info;
+            let mut v = json!({
+                "index": i.index,
+                "id": i.id,
+                "codec_name": i.codec.name(),
+                "codec_type": media(i.media_type()),
+                "time_base": format!("{}/{}", i.time_base.num, i.time_base.den),
+                "nb_read_packets": s.packets,
+                "bytes": s.bytes,
+                "keyframes": s.keyframes,
+            });
+            let m = v.as_object_mut().unwrap();
+            if let Some(st) = s.start {
+                m.insert("start_time".into(), json!(i.time_base.seconds(st)));
+            }
+            if let Some(d) = s.duration {
+                m.insert("duration".into(), json!(i.time_base.seconds(d)));
+            }
+            if let Some(vp) = i.video {
+                m.insert("width".into(), json!(vp.width));
+                m.insert("height".into(), json!(vp.height));
+                if let Some((n, d)) = vp.frame_rate {
+                    m.insert("frame_rate".into(), json!(format!("{n}/{d}")));
+                }
+                if vp.profile != 0 {
+                    m.insert("profile".into(), json!(vp.profile));
+                    m.insert("level".into(), json!(vp.level));
+                }
+            }
+            if let Some(a) = i.audio {
+                m.insert("sample_rate".into(), json!(a.sample_rate));
+                m.insert("channels".into(), json!(a.channels));
+            }
+            if let Some(l) = i.language {
+                m.insert("language".into(), json!(String::from_utf8_lossy(&l)));
+            }
+            v
+        })
+        .collect();
+    let st = &r.stats;
+    json!({
+        "format": {
+            "filename": path.display().to_string(),
+            "format_name": r.format,
+            "size": r.size,
+            "duration": r.duration_seconds(),
+            "nb_streams": r.streams.len(),
+        },
+        "streams": streams,
+        "problems": {
+            "resyncs": st.resyncs,
+            "bytes_skipped": st.bytes_skipped,
+            "continuity_errors": st.cc_errors,
+            "discontinuities": st.discontinuities,
+            "crc_errors": st.crc_errors,
+            "dropped_packets": st.dropped_packets,
+            "truncated": st.truncated,
+        }
+    })
+}
+
+fn print_text(path: &std::path::Path, r: &ProbeReport) {
+    let dur = r.duration_seconds().map_or("unknown".to_string(), |d| format!("{d:.3} s"));
+    let size = r.size.map_or("unknown size".to_string(), |s| format!("{s} bytes"));
+    println!("{}: {}, {size}, duration {dur}", path.display(), r.format);
+    for s in &r.streams {
+        let i = &s.info;
+        let mut line = format!("  stream {} (id {:#x}): {} {}", i.index, i.id, media(i.media_type()), i.codec.name());
+        if let Some(v) = i.video {
+            line += &format!(", {}x{}", v.width, v.height);
+            if let Some((n, d)) = v.frame_rate {
+                line += &format!(", {:.3} fps", n as f64 / d.max(1) as f64);
+            }
+        }
+        if let Some(a) = i.audio {
+            line += &format!(", {} Hz, {} ch", a.sample_rate, a.channels);
+        }
+        line += &format!(", {} packets ({} key), {} bytes", s.packets, s.keyframes, s.bytes);
+        if let Some(d) = s.duration {
+            line += &format!(", {:.3} s", i.time_base.seconds(d));
+        }
+        println!("{line}");
+    }
+    let st = &r.stats;
+    if st.resyncs + st.cc_errors + st.discontinuities + st.crc_errors + st.dropped_packets > 0 || st.truncated {
+        println!(
+            "  problems: {} resyncs ({} bytes skipped), {} continuity errors, {} discontinuities, {} CRC errors, {} dropped packets{}",
+            st.resyncs,
+            st.bytes_skipped,
+            st.cc_errors,
+            st.discontinuities,
+            st.crc_errors,
+            st.dropped_packets,
+            if st.truncated { ", truncated" } else { "" }
+        );
+    }
+}

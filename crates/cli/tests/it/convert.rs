@@ -1,0 +1,115 @@
+//! `transcode convert`: outputs read back with transcode's demuxers, errors, exit codes,
+//! and atomic output.
+
+use transcode_core::MemoryConfig;
+use transcode_demux_bridge::{open_demuxer, Input};
+use transcode_testkit::{md5_hex, testdata};
+
+use crate::{path_str, scratch, transcode};
+
+/// Per-stream payload MD5s of a file, read with transcode's demuxer.
+fn packet_md5s(path: &std::path::Path) -> Vec<Vec<String>> {
+    let config = MemoryConfig::default();
+    let mut d = open_demuxer(Input::open(path, &config).unwrap(), &config).unwrap();
+    let mut out: Vec<Vec<String>> = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        if out.len() <= p.stream {
+            out.resize(p.stream + 1, Vec::new());
+        }
+        out[p.stream].push(md5_hex(p.data));
+    }
+    out
+}
+
+#[test]
+fn ts_to_mp4_and_back_keeps_every_payload() {
+    let dir = scratch("roundtrip");
+    let mp4 = dir.join("a.mp4");
+    let ts = dir.join("b.ts");
+    let input = testdata("ts/h264_aac.ts");
+    let out = transcode(&["convert", path_str(&input), path_str(&mp4)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = transcode(&["convert", path_str(&mp4), path_str(&ts)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Audio payloads survive both ways byte for byte (ADTS → raw → ADTS).
+    let (a, b) = (packet_md5s(&input), packet_md5s(&ts));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[1], b[1], "audio payloads");
+    assert_eq!(a[0].len(), b[0].len(), "video packet count");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stdout_needs_format_and_unknown_extension_is_usage_error() {
+    let input = testdata("ts/h264_aac.ts");
+    let out = transcode(&["convert", path_str(&input), "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
+    let dir = scratch("ext");
+    let out = transcode(&["convert", path_str(&input), path_str(&dir.join("x.webm"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pipe_in_and_out_gives_the_same_packets_as_files() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = scratch("pipe");
+    let input = testdata("ts/h264_aac.ts");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_transcode"))
+        .args(["convert", "-", "-", "--format", "ts"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let data = std::fs::read(&input).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    let piped = dir.join("piped.ts");
+    std::fs::write(&piped, &out.stdout).unwrap();
+    assert_eq!(packet_md5s(&piped), packet_md5s(&input));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn errors_name_the_file_and_use_documented_exit_codes() {
+    let dir = scratch("errors");
+    let out_path = dir.join("out.mp4");
+    let out = path_str(&out_path);
+    // Missing input: I/O error.
+    let r = transcode(&["convert", path_str(&dir.join("missing.ts")), out]);
+    assert_eq!(r.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&r.stderr);
+    assert!(msg.starts_with("transcode: error: ") && msg.contains("missing.ts"), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    // A directory as input.
+    let r = transcode(&["convert", path_str(&dir), out]);
+    assert_eq!(r.status.code(), Some(1), "{}", String::from_utf8_lossy(&r.stderr));
+    // Not media.
+    let junk = dir.join("junk.bin");
+    std::fs::write(&junk, b"this is plainly not a media file, just some words\n".repeat(50)).unwrap();
+    let r = transcode(&["convert", path_str(&junk), out]);
+    assert_eq!(r.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("junk.bin"));
+    // Empty file.
+    let empty = dir.join("empty.ts");
+    std::fs::write(&empty, b"").unwrap();
+    let r = transcode(&["convert", path_str(&empty), out]);
+    assert_eq!(r.status.code(), Some(3), "{}", String::from_utf8_lossy(&r.stderr));
+    // A codec the output cannot hold: Y4M video into AAC.
+    let r = transcode(&["convert", path_str(&testdata("y4m/small.y4m")), path_str(&dir.join("x.aac"))]);
+    assert_eq!(r.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("cannot hold"), "{}", String::from_utf8_lossy(&r.stderr));
+    // Missing output directory.
+    let r = transcode(&["convert", path_str(&testdata("ts/h264_aac.ts")), path_str(&dir.join("no/such/dir/out.mp4"))]);
+    assert_eq!(r.status.code(), Some(1));
+    // Nothing was left behind by any failure.
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "only the two inputs we wrote remain: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

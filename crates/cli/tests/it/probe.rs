@@ -1,0 +1,46 @@
+//! `transcode probe --json` agrees with ffprobe (its output is committed beside each
+//! fixture as `F.ffprobe.json`).
+
+use serde_json::Value;
+use transcode_testkit::{fixtures, testdata};
+
+use crate::{path_str, transcode};
+
+fn num(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+#[test]
+fn probe_agrees_with_ffprobe_on_every_fixture() {
+    let mut checked = 0;
+    for fx in fixtures() {
+        let path = testdata(&fx);
+        let out = transcode(&["probe", "--json", path_str(&path)]);
+        assert!(out.status.success(), "{fx}: {}", String::from_utf8_lossy(&out.stderr));
+        let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let theirs: Value = serde_json::from_str(&std::fs::read_to_string(testdata(&format!("{fx}.ffprobe.json"))).unwrap()).unwrap();
+        let (os, ts) = (ours["streams"].as_array().unwrap(), theirs["streams"].as_array().unwrap());
+        assert_eq!(os.len(), ts.len(), "{fx}: stream count");
+        for (o, t) in os.iter().zip(ts) {
+            assert_eq!(o["codec_name"], t["codec_name"], "{fx}: codec");
+            assert_eq!(o["codec_type"], t["codec_type"], "{fx}: codec type");
+            for key in ["width", "height", "sample_rate", "channels"] {
+                if t.get(key).is_some() {
+                    assert_eq!(num(&o[key]), num(&t[key]), "{fx}: {key}");
+                }
+            }
+            assert_eq!(num(&o["nb_read_packets"]), num(&t["nb_read_packets"]), "{fx}: packet count of stream {}", o["index"]);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} fixtures found");
+}
+
+#[test]
+fn probe_text_names_streams() {
+    let out = transcode(&["probe", path_str(&testdata("ts/h264_aac.ts"))]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("video h264, 320x180"), "{text}");
+    assert!(text.contains("audio aac, 48000 Hz, 2 ch"), "{text}");
+}

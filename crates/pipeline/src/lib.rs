@@ -1,0 +1,71 @@
+//! Ready-made jobs built from transcode's crates: [`remux()`] (stream copy between
+//! containers) and [`probe()`] (what is inside a file), with atomic output files.
+//!
+//! # Design principles
+//!
+//! - Data flows one way: mapped bytes → packet views → muxer. A packet is copied only
+//!   where ownership is needed: the bounded stash that holds the first packets of a pipe
+//!   while the streams are being described.
+//! - A faststart MP4 needs every sample's size before its first data byte; on a mapped
+//!   input the job demuxes twice (plan, then write) instead of buffering payloads.
+//! - Output goes to a temporary file beside the destination and is renamed into place
+//!   only when the job succeeded: a failed or interrupted job leaves nothing behind.
+//!
+//! ```
+//! use transcode_pipeline::{remux, OutputFormat, RemuxOptions};
+//! let input = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/ts/h264_aac.ts");
+//! let dir = std::env::temp_dir().join(format!("pipeline-doctest-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let output = dir.join("out.mp4");
+//! let opts = RemuxOptions::new(OutputFormat::from_extension("mp4").unwrap());
+//! let report = remux(input.as_ref(), &output, &opts, &mut |_| {}).unwrap();
+//! assert_eq!(report.streams.len(), 2);
+//! assert!(std::fs::metadata(&output).unwrap().len() > 0);
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+mod output;
+mod probe;
+mod remux;
+
+pub use output::{AtomicOutput, OutputFormat};
+pub use probe::{probe, ProbeReport, ProbeStream};
+pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why a job failed. Every variant names the file concerned.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The input could not be read or is not valid media.
+    Input { path: PathBuf, source: transcode_core::Error },
+    /// The output could not be written.
+    Output { path: PathBuf, source: transcode_core::Error },
+    /// The input has no stream the output can hold (or that the selection allows).
+    NoStreams { path: PathBuf, reason: String },
+    /// The job was cancelled through [`RemuxOptions::cancel`].
+    Interrupted,
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Input { path, source } => write!(f, "{}: {source}", path.display()),
+            JobError::Output { path, source } => write!(f, "{}: {source}", path.display()),
+            JobError::NoStreams { path, reason } => write!(f, "{}: nothing to copy: {reason}", path.display()),
+            JobError::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JobError::Input { source, .. } | JobError::Output { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

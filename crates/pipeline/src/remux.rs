@@ -1,0 +1,465 @@
+//! The remux job: stream copy from any supported input to any output format.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use transcode_core::{CodecId, Error, MediaType, MemoryConfig, Packet, PacketView, StreamInfo};
+use transcode_demux_bridge::{open_demuxer_as, probe::detect, DemuxStats, Demuxer, Format, Input};
+use transcode_mux::Muxer;
+
+use crate::output::{AtomicOutput, OutputFormat};
+use crate::JobError;
+
+/// Which input streams to copy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StreamSelection {
+    /// Every stream the output can hold (for an elementary-stream output: the first one).
+    #[default]
+    All,
+    /// Video streams only.
+    Video,
+    /// Audio streams only.
+    Audio,
+    /// These input stream indices, as `transcode probe` numbers them.
+    Indices(Vec<usize>),
+}
+
+/// Settings of a remux job.
+#[derive(Debug, Clone)]
+pub struct RemuxOptions {
+    /// The output container.
+    pub format: OutputFormat,
+    /// Which streams to copy. Default: all that the output can hold.
+    pub selection: StreamSelection,
+    /// Memory bounds. Default: [`MemoryConfig::default`].
+    pub memory: MemoryConfig,
+    /// Treat damage as failure: a truncated input, lost packets or a damaged packet fail
+    /// the job instead of being reported and skipped. Default: `false`.
+    pub strict: bool,
+    /// Set from another thread (a signal handler) to stop the job; the output is then
+    /// removed and the job returns [`JobError::Interrupted`].
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl RemuxOptions {
+    /// Options with defaults for everything but the format.
+    pub fn new(format: OutputFormat) -> Self {
+        RemuxOptions { format, selection: StreamSelection::All, memory: MemoryConfig::default(), strict: false, cancel: None }
+    }
+}
+
+/// Where a job is, for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Input bytes consumed in the current pass.
+    pub bytes_done: u64,
+    /// Input length, when known.
+    pub bytes_total: Option<u64>,
+    /// 1 for a single-pass job; 1 and then 2 when a faststart MP4 plans first.
+    pub pass: u8,
+    pub passes: u8,
+}
+
+/// What one output stream received.
+#[derive(Debug, Clone)]
+pub struct StreamReport {
+    pub input_index: usize,
+    pub output_index: usize,
+    pub codec: CodecId,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The outcome of a remux.
+#[derive(Debug, Clone)]
+pub struct RemuxReport {
+    pub input_format: &'static str,
+    pub output_format: OutputFormat,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub streams: Vec<StreamReport>,
+    /// Input streams not copied, with the reason.
+    pub skipped: Vec<(usize, CodecId, String)>,
+    /// Recoverable problems the demuxer counted.
+    pub demux: DemuxStats,
+}
+
+/// Copies the selected streams of `input` into `output` in `options.format`.
+///
+/// `-` names standard input or standard output. `progress` is called every few hundred
+/// packets. The output appears under its name only if the job succeeds.
+pub fn remux(input: &Path, output: &Path, options: &RemuxOptions, progress: &mut dyn FnMut(Progress)) -> Result<RemuxReport, JobError> {
+    let src = Input::open(input, &options.memory).map_err(|source| JobError::Input { path: input.to_path_buf(), source })?;
+    let mut options = options.clone();
+    if output.as_os_str() == "-" {
+        if let OutputFormat::Mp4 { fragmented: false } = options.format {
+            tracing::info!("writing fragmented mp4: standard output cannot be rewound");
+            options.format = OutputFormat::Mp4 { fragmented: true };
+        }
+    }
+    let (atomic, writer) = AtomicOutput::create(output).map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
+    match remux_to_writer(src, writer, &options, progress) {
+        Ok(report) => {
+            atomic.commit().map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
+            Ok(report)
+        }
+        Err(e) => {
+            atomic.abort();
+            Err(match e {
+                JobError::Output { source, .. } => JobError::Output { path: output.to_path_buf(), source },
+                other => other,
+            })
+        }
+    }
+}
+
+/// Copies the selected streams of `src` into `writer`: the library form of [`remux`] for
+/// callers that bring their own input and output. A progressive MP4 becomes fragmented
+/// when `src` cannot be read twice (a pipe). The writer is flushed before returning.
+pub fn remux_to_writer(
+    src: Input,
+    writer: Box<dyn std::io::Write + Send>,
+    options: &RemuxOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RemuxReport, JobError> {
+    let mut format_out = options.format;
+    if let OutputFormat::Mp4 { fragmented: false } = format_out {
+        if !src.is_seekable() {
+            tracing::info!("writing fragmented mp4: the input cannot be read twice");
+            format_out = OutputFormat::Mp4 { fragmented: true };
+        }
+    }
+    let input = PathBuf::from(src.name());
+    let mut job = Job {
+        input: input.clone(),
+        output: PathBuf::from("output"),
+        options,
+        format_out,
+        map: Vec::new(),
+        out_streams: Vec::new(),
+        streams: Vec::new(),
+        skipped: Vec::new(),
+        dropped: 0,
+    };
+    let mut src = src;
+    let format = detect(&mut src).map_err(|source| JobError::Input { path: input.clone(), source })?;
+    let mut muxer = make_muxer(format_out, writer, &options.memory);
+    let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), progress)?;
+    demux.dropped_packets += job.dropped;
+    if options.strict && (demux.truncated || demux.dropped_packets > 0 || demux.cc_errors > 0 || demux.resyncs > 0) {
+        return Err(JobError::Input {
+            path: input,
+            source: Error::invalid(format!(
+                "damaged input (--strict): {} dropped packets, {} continuity errors, {} resyncs{}",
+                demux.dropped_packets,
+                demux.cc_errors,
+                demux.resyncs,
+                if demux.truncated { ", truncated" } else { "" }
+            )),
+        });
+    }
+    Ok(RemuxReport {
+        input_format,
+        output_format: format_out,
+        bytes_in,
+        bytes_out: muxer.bytes_written(),
+        streams: job.streams,
+        skipped: job.skipped,
+        demux,
+    })
+}
+
+fn make_muxer(format: OutputFormat, writer: Box<dyn std::io::Write + Send>, memory: &MemoryConfig) -> Box<dyn Muxer + Send> {
+    use transcode_mux::{es, mp4, ts};
+    match format {
+        OutputFormat::Mp4 { fragmented } => Box::new(mp4::Mp4Muxer::new(
+            writer,
+            mp4::Mp4Options { fragmented, max_fragment_bytes: memory.max_packet_bytes_in_flight, ..Default::default() },
+        )),
+        OutputFormat::MpegTs => Box::new(ts::TsMuxer::new(writer, ts::TsOptions { m2ts: false, ..Default::default() })),
+        OutputFormat::M2ts => Box::new(ts::TsMuxer::new(writer, ts::TsOptions { m2ts: true, ..Default::default() })),
+        OutputFormat::H264 => Box::new(es::EsMuxer::new(writer, es::EsKind::H264)),
+        OutputFormat::H265 => Box::new(es::EsMuxer::new(writer, es::EsKind::H265)),
+        OutputFormat::Aac => Box::new(es::EsMuxer::new(writer, es::EsKind::Adts)),
+        OutputFormat::MpegAudio => Box::new(es::EsMuxer::new(writer, es::EsKind::MpegAudio)),
+        OutputFormat::Y4m => Box::new(es::EsMuxer::new(writer, es::EsKind::Y4m)),
+    }
+}
+
+/// Whether a stream's description is complete enough to start a muxer.
+fn described(s: &StreamInfo) -> bool {
+    match s.codec {
+        CodecId::H264 | CodecId::H265 | CodecId::Aac => !s.extradata.is_empty(),
+        CodecId::Mpeg2Video | CodecId::RawVideo => s.video.is_some(),
+        CodecId::Mp2 | CodecId::Mp3 => s.audio.is_some(),
+        _ => true,
+    }
+}
+
+struct Job<'a> {
+    input: PathBuf,
+    output: PathBuf,
+    options: &'a RemuxOptions,
+    format_out: OutputFormat,
+    /// Input stream index → output stream index (`None`: not copied). Grows as the
+    /// demuxer discovers streams.
+    map: Vec<Option<usize>>,
+    /// Output stream descriptions, refreshed from the demuxer before `begin`.
+    out_streams: Vec<StreamInfo>,
+    streams: Vec<StreamReport>,
+    skipped: Vec<(usize, CodecId, String)>,
+    /// Packets the muxer refused as damaged.
+    dropped: u64,
+}
+
+impl Job<'_> {
+    fn in_err(&self, source: Error) -> JobError {
+        JobError::Input { path: self.input.clone(), source }
+    }
+
+    /// An error from the muxer: an I/O error is the output's; anything else (a packet or
+    /// a codec configuration the output cannot take) comes from the input's data.
+    fn out_err(&self, source: Error) -> JobError {
+        match source {
+            Error::Io(_) => JobError::Output { path: self.output.clone(), source },
+            other => JobError::Input { path: self.input.clone(), source: other },
+        }
+    }
+
+    fn check_cancel(&self) -> Result<(), JobError> {
+        match &self.options.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(JobError::Interrupted),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decides for every newly discovered stream whether it is copied.
+    fn update_map(&mut self, streams: &[StreamInfo], can_add: bool) {
+        while self.map.len() < streams.len() {
+            let s = &streams[self.map.len()];
+            let wanted = match &self.options.selection {
+                StreamSelection::All => true,
+                StreamSelection::Video => s.media_type() == MediaType::Video,
+                StreamSelection::Audio => s.media_type() == MediaType::Audio,
+                StreamSelection::Indices(ix) => ix.contains(&s.index),
+            };
+            let reason = if !wanted {
+                Some("not selected".to_string())
+            } else if !self.format_out.can_hold(s.codec) {
+                Some(format!("{} cannot hold {}", self.format_out.name(), s.codec.name()))
+            } else if self.format_out.is_elementary() && !self.streams.is_empty() {
+                Some(format!("{} holds one stream", self.format_out.name()))
+            } else if !can_add {
+                Some("appeared after the output was started".to_string())
+            } else {
+                None
+            };
+            match reason {
+                Some(r) => {
+                    self.skipped.push((s.index, s.codec, r));
+                    self.map.push(None);
+                }
+                None => {
+                    let out = self.streams.len();
+                    self.streams.push(StreamReport { input_index: s.index, output_index: out, codec: s.codec, packets: 0, bytes: 0 });
+                    let mut info = s.clone();
+                    info.index = out;
+                    self.out_streams.push(info);
+                    self.map.push(Some(out));
+                }
+            }
+        }
+    }
+
+    fn refresh_out_streams(&mut self, streams: &[StreamInfo]) {
+        self.out_streams = self
+            .streams
+            .iter()
+            .map(|r| {
+                let mut s = streams[r.input_index].clone();
+                s.index = r.output_index;
+                s
+            })
+            .collect();
+    }
+
+    fn no_streams(&self) -> JobError {
+        let why = if self.skipped.is_empty() {
+            "no streams found".to_string()
+        } else {
+            self.skipped.iter().map(|(i, c, r)| format!("stream {i} ({}): {r}", c.name())).collect::<Vec<_>>().join("; ")
+        };
+        JobError::NoStreams { path: self.input.clone(), reason: why }
+    }
+
+    fn all_described(&self, streams: &[StreamInfo]) -> bool {
+        !self.streams.is_empty() && self.streams.iter().all(|r| streams.get(r.input_index).is_some_and(described))
+    }
+
+    /// Returns bytes read, demuxer statistics and the input format name.
+    fn run(
+        &mut self,
+        src: Input,
+        format: Format,
+        muxer: &mut (dyn Muxer + Send),
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(u64, DemuxStats, &'static str), JobError> {
+        let mem = self.options.memory.clone();
+        let total = src.len();
+        let plan = muxer.wants_plan_pass();
+        let passes = if plan { 2 } else { 1 };
+        let mut stash = VecDeque::new();
+        let mut demux = match src.try_clone() {
+            Some(second) => {
+                // A mapped input can be read twice at no memory cost: a first pass plans a
+                // faststart MP4, or only reads far enough to describe the streams.
+                let mut first = open_demuxer_as(second, format, &mem).map_err(|e| self.in_err(e))?;
+                let mode = if plan { Mode::Plan } else { Mode::Describe };
+                self.pass(first.as_mut(), muxer, mode, (1, passes), total, progress)?;
+                self.refresh_out_streams(first.streams());
+                open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?
+            }
+            None => {
+                let mut demux = open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?;
+                self.stash_until_described(demux.as_mut(), &mut stash, &mem)?;
+                self.refresh_out_streams(demux.streams());
+                demux
+            }
+        };
+        if self.streams.is_empty() {
+            return Err(self.no_streams());
+        }
+        muxer.begin(&self.out_streams).map_err(|e| self.out_err(e))?;
+        for pkt in stash.drain(..) {
+            self.handle(&pkt.view(), Mode::Write, muxer)?;
+        }
+        self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, progress)?;
+        muxer.finish().map_err(|e| self.out_err(e))?;
+        let stats = demux.stats();
+        Ok((stats.bytes_read, stats, demux.format_name()))
+    }
+
+    /// One pass over the demuxer.
+    fn pass(
+        &mut self,
+        demux: &mut (dyn Demuxer + Send),
+        muxer: &mut (dyn Muxer + Send),
+        mode: Mode,
+        (pass, passes): (u8, u8),
+        total: Option<u64>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), JobError> {
+        let mut n = 0u64;
+        loop {
+            if n % 64 == 0 {
+                self.check_cancel()?;
+            }
+            if mode == Mode::Describe && self.all_described(demux.streams()) {
+                return Ok(());
+            }
+            let known = demux.streams().len().min(self.map.len());
+            let pkt = match demux.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => return Err(self.in_err(e)),
+            };
+            n += 1;
+            if n % 512 == 0 {
+                progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass, passes });
+            }
+            if pkt.stream < known {
+                self.handle(&pkt, mode, muxer)?;
+            } else {
+                // The first packet of a stream the demuxer just discovered: the view borrows
+                // the demuxer, so copy this one packet to look at the stream list.
+                let owned = pkt.to_packet();
+                let streams = demux.streams().to_vec();
+                self.update_map(&streams, mode != Mode::Write);
+                self.handle(&owned.view(), mode, muxer)?;
+            }
+        }
+        if let Some(t) = total {
+            progress(Progress { bytes_done: t, bytes_total: total, pass, passes });
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, pkt: &PacketView<'_>, mode: Mode, muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
+        let Some(out) = self.map.get(pkt.stream).copied().flatten() else {
+            return Ok(());
+        };
+        let view = PacketView { stream: out, ..*pkt };
+        let result = match mode {
+            Mode::Describe => return Ok(()),
+            Mode::Plan => muxer.plan_packet(&self.out_streams[out], &view),
+            Mode::Write => muxer.write_packet(&view),
+        };
+        match result {
+            Ok(()) => {
+                if mode == Mode::Write {
+                    let r = &mut self.streams[out];
+                    r.packets += 1;
+                    r.bytes += pkt.data.len() as u64;
+                }
+                Ok(())
+            }
+            // A damaged packet (a NAL length past its end, say) is dropped and counted,
+            // unless the job is strict. Both passes see the same bytes, so a faststart
+            // plan and its write pass drop the same packets.
+            Err(Error::InvalidData { reason, .. }) if !self.options.strict => {
+                if mode == Mode::Write {
+                    self.dropped += 1;
+                    if self.dropped <= 5 {
+                        tracing::warn!("{}: dropped a damaged packet of stream {} at byte {}: {reason}", self.input.display(), pkt.stream, pkt.pos.unwrap_or(0));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.out_err(e)),
+        }
+    }
+
+    /// For inputs that can be read only once: keeps owned copies of the first packets,
+    /// within `max_packet_bytes_in_flight`, until every selected stream is described.
+    fn stash_until_described(
+        &mut self,
+        demux: &mut (dyn Demuxer + Send),
+        stash: &mut VecDeque<Packet>,
+        mem: &MemoryConfig,
+    ) -> Result<(), JobError> {
+        let mut bytes = 0u64;
+        loop {
+            self.check_cancel()?;
+            if self.all_described(demux.streams()) {
+                return Ok(());
+            }
+            let known = demux.streams().len().min(self.map.len());
+            let pkt = match demux.next_packet() {
+                Ok(Some(p)) => p.to_packet(),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.in_err(e)),
+            };
+            if pkt.stream >= known {
+                let streams = demux.streams().to_vec();
+                self.update_map(&streams, true);
+            }
+            if self.map.get(pkt.stream).copied().flatten().is_some() {
+                bytes += pkt.data.len() as u64;
+                stash.push_back(pkt);
+                if bytes > mem.max_packet_bytes_in_flight {
+                    tracing::warn!("streams still not described after {bytes} bytes of packets; starting the output anyway");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Describe,
+    Plan,
+    Write,
+}

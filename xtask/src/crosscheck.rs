@@ -1,0 +1,125 @@
+//! `cargo xtask crosscheck`: converts every fixture to every container that can hold its
+//! streams with the release `transcode` binary, then asks FFmpeg whether the output is
+//! right: it must decode without errors to the same video frames (MD5 per frame) as the
+//! input, and the audio packets must keep their payloads and timestamp spacing.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{output, project_root};
+use transcode_testkit::{fixtures, parse_framemd5, read_framemd5, testdata, Oracle};
+
+/// Output extensions to try for a fixture.
+fn targets(fixture: &str) -> &'static [&'static str] {
+    match fixture.rsplit('.').next().unwrap_or_default() {
+        "ts" | "m2ts" | "mp4" => &["mp4", "ts", "m2ts"],
+        "h264" => &["mp4", "ts", "h264"],
+        "h265" => &["mp4", "ts", "h265"],
+        "aac" => &["mp4", "ts", "aac"],
+        "mp2" => &["ts", "mp2"],
+        "y4m" => &["y4m"],
+        _ => &[],
+    }
+}
+
+pub fn run(_args: &[String]) -> Result<()> {
+    let root = project_root();
+    crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-cli"])?;
+    let bin = root.join("target/release/transcode");
+    let tmp = std::env::temp_dir().join(format!("transcode-crosscheck-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut failures = Vec::new();
+    let mut checks = 0;
+    for fx in fixtures() {
+        let input = testdata(&fx);
+        for ext in targets(&fx) {
+            let out = tmp.join(format!("{}.{ext}", fx.replace('/', "_")));
+            checks += 1;
+            match check_one(&bin, &input, &out, &fx, ext) {
+                Ok(()) => println!("ok    {fx} -> {ext}"),
+                Err(e) => {
+                    println!("FAIL  {fx} -> {ext}: {e:#}");
+                    failures.push(format!("{fx} -> {ext}"));
+                }
+            }
+            let _ = std::fs::remove_file(&out);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    println!("crosscheck: {} passed, {} failed", checks - failures.len(), failures.len());
+    if !failures.is_empty() {
+        bail!("crosscheck failed for: {}", failures.join(", "));
+    }
+    Ok(())
+}
+
+fn check_one(bin: &Path, input: &Path, out: &Path, fx: &str, ext: &str) -> Result<()> {
+    let st = Command::new(bin).arg("convert").arg(input).arg(out).output().context("run transcode")?;
+    if !st.status.success() {
+        bail!("transcode failed: {}", String::from_utf8_lossy(&st.stderr).trim());
+    }
+    let o = out.to_str().unwrap();
+    // 1. FFmpeg decodes every stream without an error message.
+    let dec = Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-threads", "1", "-i", o, "-f", "null", "-"]).output()?;
+    let errs = String::from_utf8_lossy(&dec.stderr);
+    if !dec.status.success() || !errs.trim().is_empty() {
+        bail!("ffmpeg reports errors decoding the output: {}", errs.trim());
+    }
+    // 2. The same video frames as the input.
+    let frames_oracle = testdata(&format!("{fx}.frames"));
+    if frames_oracle.exists() {
+        let want = read_framemd5(&frames_oracle);
+        let got = parse_framemd5(&output(
+            "ffmpeg",
+            &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", o, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", "yuv420p", "-f", "framemd5", "-"],
+        )?);
+        compare_hashes("video frame", &want, 0, &got, 0)?;
+    }
+    // 3. Audio packets: same payloads as FFmpeg's own remux to this container family, and
+    //    the same spacing of timestamps as the input.
+    let family = if ext == "mp4" { "mp4" } else { "ts" };
+    let remux_oracle = testdata(&format!("{fx}.to-{family}.packets"));
+    if remux_oracle.exists() {
+        let want = read_framemd5(&remux_oracle);
+        let got = parse_framemd5(&output("ffmpeg", &["-hide_banner", "-loglevel", "error", "-copyts", "-i", o, "-map", "0", "-c", "copy", "-f", "framemd5", "-"])?);
+        for (ws, codec) in want.codecs.iter().enumerate() {
+            if !matches!(codec.as_str(), "aac" | "mp2" | "mp3") {
+                continue;
+            }
+            let Some(gs) = got.codecs.iter().position(|c| c == codec) else { bail!("the output has no {codec} stream") };
+            compare_hashes("audio packet", &want, ws, &got, gs)?;
+            compare_spacing(&want, ws, &got, gs)?;
+        }
+    }
+    Ok(())
+}
+
+fn compare_hashes(what: &str, want: &Oracle, ws: usize, got: &Oracle, gs: usize) -> Result<()> {
+    let w: Vec<&str> = want.stream(ws).iter().map(|e| e.md5.as_str()).collect();
+    let g: Vec<&str> = got.stream(gs).iter().map(|e| e.md5.as_str()).collect();
+    if w.len() != g.len() {
+        bail!("{} {what}s expected, {} found", w.len(), g.len());
+    }
+    if let Some(i) = w.iter().zip(&g).position(|(a, b)| a != b) {
+        bail!("{what} {i} differs: expected {}, found {}", w[i], g[i]);
+    }
+    Ok(())
+}
+
+/// Timestamps relative to the stream's first, in seconds, must match to within one tick
+/// of the coarser time base.
+fn compare_spacing(want: &Oracle, ws: usize, got: &Oracle, gs: usize) -> Result<()> {
+    let rel = |o: &Oracle, s: usize| -> Vec<f64> {
+        let (n, d) = o.time_bases[s];
+        let entries = o.stream(s);
+        let first = entries.first().and_then(|e| e.pts).unwrap_or(0);
+        entries.iter().map(|e| (e.pts.unwrap_or(0) - first) as f64 * n as f64 / d as f64).collect()
+    };
+    let (w, g) = (rel(want, ws), rel(got, gs));
+    let tick = [want.time_bases[ws], got.time_bases[gs]].iter().map(|(n, d)| *n as f64 / *d as f64).fold(0.0, f64::max);
+    if let Some(i) = w.iter().zip(&g).position(|(a, b)| (a - b).abs() > tick * 1.01) {
+        bail!("audio packet {i} is at {:.6} s relative to the first, expected {:.6} s", g[i], w[i]);
+    }
+    Ok(())
+}
