@@ -92,7 +92,7 @@ fn remux(args: &[String]) -> Result<()> {
     let size_mb: u64 = args.iter().position(|a| a == "--size-mb").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(1024);
     let root = project_root();
     run("cargo", &["build", "--release", "--quiet", "-p", "transcode-cli"])?;
-    let bin = root.join("target/release/transcode");
+    let bin = crate::util::target_dir().join("release/transcode");
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let input = big_input(&dir, size_mb << 20)?;

@@ -91,7 +91,7 @@ pub fn run_memprof(args: &[String]) -> Result<()> {
     let out_dir = root.join("target/memprof");
     std::fs::create_dir_all(&out_dir)?;
     run("cargo", &["build", "--release", "--quiet", "-p", "transcode-memprof"])?;
-    let bin = root.join("target/release/transcode-memprof");
+    let bin = crate::util::target_dir().join("release/transcode-memprof");
     let scenarios = output(bin.to_str().unwrap(), &["--list"]).unwrap_or_default();
     let mut now = BTreeMap::new();
     for scenario in scenarios.split_whitespace() {

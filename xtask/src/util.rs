@@ -52,3 +52,8 @@ pub fn replace_section(path: &Path, name: &str, body: &str) -> Result<()> {
     std::fs::write(path, new)?;
     Ok(())
 }
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+}

@@ -119,11 +119,7 @@ impl<'a> Iterator for Children<'a> {
             self.failed = true;
             return Some(Err(Error::invalid_at(
                 at,
-                format!(
-                    "box '{}' claims {size} bytes but its parent has {} left",
-                    fourcc_str(&hdr.typ),
-                    rest.len()
-                ),
+                format!("box '{}' claims {size} bytes but its parent has {} left", fourcc_str(&hdr.typ), rest.len()),
             )));
         }
         let size = size as usize;

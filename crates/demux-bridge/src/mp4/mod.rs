@@ -293,7 +293,7 @@ impl Mp4Demuxer {
         let mut best: Option<(usize, u64)> = None;
         for (i, s) in self.states.iter().enumerate() {
             if let Some(p) = &s.peek {
-                if best.map_or(true, |(_, o)| p.offset < o) {
+                if !matches!(best, Some((_, o)) if p.offset >= o) {
                     best = Some((i, p.offset));
                 }
             }
@@ -306,7 +306,7 @@ impl Mp4Demuxer {
         }
         for (i, r) in self.runs.iter().enumerate() {
             if let Some(p) = &r.peek {
-                if best.map_or(true, |(_, o)| p.offset < o) {
+                if !matches!(best, Some((_, o)) if p.offset >= o) {
                     best = Some((i, p.offset));
                 }
             }

@@ -97,7 +97,13 @@ fn need<'a>(c: Option<Child<'a>>, what: &str, at: u64) -> Result<Child<'a>> {
     c.ok_or_else(|| Error::invalid_at(at, format!("track without a {what} box")))
 }
 
-fn parse_trak(moov: &[u8], trak: &Child<'_>, moov_base: u64, movie_timescale: u32, config: &MemoryConfig) -> Result<Option<Track>> {
+fn parse_trak(
+    moov: &[u8],
+    trak: &Child<'_>,
+    moov_base: u64,
+    movie_timescale: u32,
+    config: &MemoryConfig,
+) -> Result<Option<Track>> {
     let tkhd = need(find(trak.body, trak.base, b"tkhd")?, "tkhd", trak.base)?;
     let mut r = Rd::new(tkhd.body, tkhd.base, "tkhd");
     let (v, _) = r.version_flags()?;
@@ -266,7 +272,8 @@ fn edit_list(elst: &Child<'_>, movie_timescale: u32, track_timescale: u32, confi
     let to_track = |t: i64| TimeBase::new(1, movie_timescale.max(1)).rescale(t, TimeBase::new(1, track_timescale));
     let (mut empty, mut total, mut media) = (0i64, 0i64, None);
     for _ in 0..count {
-        let (seg, media_time) = if v == 1 { (r.u64()? as i64, r.u64()? as i64) } else { (r.u32()? as i64, r.u32()? as i32 as i64) };
+        let (seg, media_time) =
+            if v == 1 { (r.u64()? as i64, r.u64()? as i64) } else { (r.u32()? as i64, r.u32()? as i32 as i64) };
         r.skip(4)?;
         let seg = seg.max(0);
         total = total.saturating_add(seg);

@@ -59,7 +59,13 @@ pub(crate) struct SampleTables {
 /// Reads a table header: an entry count that must stay within `max_entries` and whose
 /// `entry_bits`-bit entries must fit in the rest of the box. `moov_base` is the input
 /// offset of the moov bytes' first byte, so that entries can be found again by index.
-pub(crate) fn table(r: &mut Rd<'_>, moov_base: u64, entry_bits: u64, what: &'static str, max_entries: u64) -> Result<Table> {
+pub(crate) fn table(
+    r: &mut Rd<'_>,
+    moov_base: u64,
+    entry_bits: u64,
+    what: &'static str,
+    max_entries: u64,
+) -> Result<Table> {
     let at = r.offset();
     let count = r.u32()?;
     Error::check_limit(what, count as u64, max_entries)?;
@@ -90,7 +96,7 @@ impl SampleTables {
             8 => moov[t + i] as u32,
             _ => {
                 let b = moov[t + i / 2];
-                (if i % 2 == 0 { b >> 4 } else { b & 0x0F }) as u32
+                (if i & 1 == 0 { b >> 4 } else { b & 0x0F }) as u32
             }
         }
     }
@@ -110,7 +116,7 @@ impl SampleTables {
         for i in 0..self.stts.count.min(1024) as usize {
             let e = self.stts.start + i * 8;
             let (n, d) = (be32(moov, e), be32(moov, e + 4));
-            if d != 0 && best.map_or(true, |(bn, _)| n > bn) {
+            if d != 0 && !matches!(best, Some((bn, _)) if n <= bn) {
                 best = Some((n, d));
             }
         }
@@ -168,15 +174,22 @@ impl SampleCursor {
         }
         while self.chunk_left == 0 {
             if self.chunk >= t.chunks.count {
-                tracing::warn!("sample {} lies past the last of {} chunks; ending the track there", self.sample + 1, t.chunks.count);
+                tracing::warn!(
+                    "sample {} lies past the last of {} chunks; ending the track there",
+                    self.sample + 1,
+                    t.chunks.count
+                );
                 self.sample = t.sample_count();
                 return None;
             }
             self.chunk += 1;
-            while self.stsc_idx + 1 < t.stsc.count && be32(moov, t.stsc.start + (self.stsc_idx as usize + 1) * 12) <= self.chunk {
+            while self.stsc_idx + 1 < t.stsc.count
+                && be32(moov, t.stsc.start + (self.stsc_idx as usize + 1) * 12) <= self.chunk
+            {
                 self.stsc_idx += 1;
             }
-            self.chunk_left = if t.stsc.count == 0 { 0 } else { be32(moov, t.stsc.start + self.stsc_idx as usize * 12 + 4) };
+            self.chunk_left =
+                if t.stsc.count == 0 { 0 } else { be32(moov, t.stsc.start + self.stsc_idx as usize * 12 + 4) };
             self.pos = t.chunk_offset(moov, self.chunk - 1);
         }
         let size = t.size_of(moov, self.sample);
@@ -223,7 +236,11 @@ impl SampleCursor {
                 while self.next_sync != 0 && self.next_sync <= number {
                     key |= self.next_sync == number;
                     self.stss_idx += 1;
-                    self.next_sync = if self.stss_idx < stss.count { be32(moov, stss.start + self.stss_idx as usize * 4) } else { 0 };
+                    self.next_sync = if self.stss_idx < stss.count {
+                        be32(moov, stss.start + self.stss_idx as usize * 4)
+                    } else {
+                        0
+                    };
                 }
                 key
             }

@@ -74,7 +74,11 @@ fn assert_matches_oracle(rel: &str, got: &[Got], oracle: &Oracle, durations_comp
         }
         // Each duration is the step to the next decode time.
         for (i, w) in mine.windows(2).enumerate() {
-            assert_eq!(w[0].dts.unwrap() + w[0].duration.unwrap(), w[1].dts.unwrap(), "{rel}: stream {s} packet {i} duration");
+            assert_eq!(
+                w[0].dts.unwrap() + w[0].duration.unwrap(),
+                w[1].dts.unwrap(),
+                "{rel}: stream {s} packet {i} duration"
+            );
         }
     }
 }
@@ -114,7 +118,8 @@ fn packets_match_ffmpeg_oracle() {
         assert!(!d.stats().truncated, "{rel}");
         // Every video packet FFmpeg calls a keyframe is the first of its GOP; the fixture
         // has one every 25 frames.
-        let keys: Vec<usize> = got.iter().filter(|g| g.stream == 0).enumerate().filter(|(_, g)| g.keyframe).map(|(i, _)| i).collect();
+        let keys: Vec<usize> =
+            got.iter().filter(|g| g.stream == 0).enumerate().filter(|(_, g)| g.keyframe).map(|(i, _)| i).collect();
         assert_eq!(keys, vec![0, 25], "{rel}");
         assert!(got.iter().filter(|g| g.stream == 1).all(|g| g.keyframe));
         if !d.is_fragmented() {

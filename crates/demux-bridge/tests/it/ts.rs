@@ -543,11 +543,7 @@ fn random_damage_never_panics() {
                 Input::from_reader(Box::new(std::io::Cursor::new(bytes)), "damaged pipe", &config)
             };
             let mut d = TsDemuxer::new(input, size, &config).unwrap();
-            loop {
-                let stream = match d.next_packet().unwrap() {
-                    Some(p) => p.stream,
-                    None => break,
-                };
+            while let Some(stream) = d.next_packet().unwrap().map(|p| p.stream) {
                 assert!(stream < d.streams().len());
             }
             assert_eq!(d.stats().bytes_read, len, "{name} round {round}");

@@ -61,16 +61,30 @@ impl Fragment {
         self.samples.is_empty()
     }
 
+    /// Checks that a sample at `dts` with `t`'s composition offset can follow the
+    /// track's previous one in this fragment (what [`Fragment::push`] will need).
+    pub fn check(&self, track: usize, t: SampleTime, dts: i64) -> Result<()> {
+        if let Some(i) = self.last[track] {
+            let delta = dts - self.samples[i].dts;
+            u32::try_from(delta).map_err(|_| Error::invalid(format!("sample delta {delta} (expected 0..2^32)")))?;
+        }
+        i32::try_from(t.cts)
+            .map_err(|_| Error::invalid(format!("composition offset {} (expected a 32-bit value)", t.cts)))?;
+        Ok(())
+    }
+
     /// Records a sample whose payload the caller has appended to `payload[track]`.
     pub fn push(&mut self, track: usize, t: SampleTime, dts: i64, size: usize) -> Result<()> {
         if let Some(i) = self.last[track] {
             let prev = &mut self.samples[i];
             let delta = dts - prev.dts;
-            prev.duration = u32::try_from(delta).map_err(|_| Error::invalid(format!("sample delta {delta} (expected 0..2^32)")))?;
+            prev.duration =
+                u32::try_from(delta).map_err(|_| Error::invalid(format!("sample delta {delta} (expected 0..2^32)")))?;
             self.last_delta[track] = delta;
         }
         let guess = t.duration.unwrap_or(self.last_delta[track]);
-        let cts = i32::try_from(t.cts).map_err(|_| Error::invalid(format!("composition offset {} (expected a 32-bit value)", t.cts)))?;
+        let cts = i32::try_from(t.cts)
+            .map_err(|_| Error::invalid(format!("composition offset {} (expected a 32-bit value)", t.cts)))?;
         self.last[track] = Some(self.samples.len());
         self.samples.push(FragSample {
             track: track as u32,

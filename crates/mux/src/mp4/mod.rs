@@ -338,39 +338,41 @@ impl Mp4Muxer {
     }
 
     fn write_progressive(&mut self, k: usize, pkt: &PacketView<'_>) -> Result<()> {
-        if self.chunk_left == 0 {
-            let Some(&(track, samples)) = self.chunks.get(self.chunk_idx) else {
-                return Err(Error::invalid(format!("packet of stream {} after the last planned packet", pkt.stream)));
-            };
-            self.chunk_idx += 1;
-            self.chunk_left = samples;
-            if track as usize != k {
-                return Err(Error::invalid(format!(
-                    "packet of stream {} where the plan has stream {} (the write pass must repeat the planning pass)",
-                    pkt.stream, self.tracks[track as usize].stream
-                )));
+        // A packet whose payload cannot be converted was refused (and so left out) by the
+        // planning pass as well: refuse it again before any bookkeeping.
+        let payload = self.tracks[k].payload;
+        let size = payload.converted_len(pkt.data)?;
+        // Which track the plan has next: the current chunk's, or the next chunk's.
+        let (next_idx, track) = if self.chunk_left == 0 {
+            match self.chunks.get(self.chunk_idx) {
+                Some(&(track, _)) => (self.chunk_idx + 1, track as usize),
+                None => {
+                    return Err(plan_mismatch(format!("packet of stream {} after the last planned packet", pkt.stream)))
+                }
             }
-        }
-        // The chunk in progress belongs to another track: the order differs from the plan.
-        let current = self.chunks[self.chunk_idx - 1].0 as usize;
-        if current != k {
-            return Err(Error::invalid(format!(
-                "packet of stream {} where the plan has stream {} (the write pass must repeat the planning pass)",
-                pkt.stream, self.tracks[current].stream
+        } else {
+            (self.chunk_idx, self.chunks[self.chunk_idx - 1].0 as usize)
+        };
+        if track != k {
+            return Err(plan_mismatch(format!(
+                "packet of stream {} where the plan has stream {}",
+                pkt.stream, self.tracks[track].stream
             )));
         }
-        self.chunk_left -= 1;
         let i = self.written_samples[k] as usize;
         let planned = self.plans[k].sizes[i];
-        let payload = self.tracks[k].payload;
-        // Check before writing, so a mismatch leaves no partial sample behind.
-        let size = payload.converted_len(pkt.data)?;
+        // Checked before writing, so a mismatch leaves no partial sample behind.
         if size != planned as usize {
-            return Err(Error::invalid(format!(
+            return Err(plan_mismatch(format!(
                 "stream {} packet {i} converts to {size} bytes but the plan has {planned}",
                 pkt.stream
             )));
         }
+        if next_idx != self.chunk_idx {
+            self.chunk_left = self.chunks[self.chunk_idx].1;
+            self.chunk_idx = next_idx;
+        }
+        self.chunk_left -= 1;
         let out = &mut self.out;
         payload.emit(pkt.data, |b| out.write_all(b).map_err(Error::from))?;
         self.written_samples[k] += 1;
@@ -406,6 +408,7 @@ impl Mp4Muxer {
         if is_lead && (boundary || self.frag_start.is_none()) {
             self.frag_start = Some(dts);
         }
+        self.frag.check(k, t, dts)?;
         let buf = &mut self.frag.payload[k];
         payload.emit(pkt.data, |b| {
             buf.extend_from_slice(b);
@@ -463,6 +466,16 @@ impl Mp4Muxer {
     }
 }
 
+/// The write pass differs from the planning pass: the moov already written cannot be
+/// made to match, so this is not a damaged packet to skip (`InvalidData`) but a failure
+/// of the output, reported as an I/O error of kind `InvalidInput`.
+fn plan_mismatch(what: String) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{what} (the write pass must repeat the planning pass)"),
+    ))
+}
+
 /// Puts `v[old]` at position `rank[old]`.
 fn reorder<T>(v: &mut Vec<T>, rank: &[usize]) {
     let mut items: Vec<(usize, T)> = std::mem::take(v).into_iter().enumerate().collect();
@@ -485,7 +498,8 @@ impl Muxer for Mp4Muxer {
         let setup = &mut self.tracks[k];
         setup.describe(pkt);
         let size = setup.payload.converted_len(pkt.data)?;
-        let size = u32::try_from(size).map_err(|_| Error::invalid(format!("sample of {size} bytes (expected under 4 GiB)")))?;
+        let size = u32::try_from(size)
+            .map_err(|_| Error::invalid(format!("sample of {size} bytes (expected under 4 GiB)")))?;
         let t = self.clocks[k].time(&self.tracks[k], pkt);
         self.plans[k].add(t, size, pkt.keyframe)?;
         match self.chunks.last_mut() {
@@ -504,10 +518,18 @@ impl Muxer for Mp4Muxer {
                 self.track_for(s)?;
             }
         } else {
-            // Streams that had no packets in the plan carry nothing: leave them out.
             for s in streams {
-                if self.track_of.get(s.index).copied().flatten().is_none() && TrackSetup::new(s, 0)?.is_some() {
-                    tracing::warn!("stream {} has no packets; leaving it out of the mp4", s.index);
+                match self.track_of.get(s.index).copied().flatten() {
+                    // What the demuxer learned after the stream's first packet (extradata,
+                    // dimensions) completes the description; the timescale stays, since
+                    // the plan's timestamps are in it.
+                    Some(k) => self.tracks[k].refine(s),
+                    // Streams that had no packets in the plan carry nothing: leave them out.
+                    None => {
+                        if TrackSetup::new(s, 0)?.is_some() {
+                            tracing::warn!("stream {} has no packets; leaving it out of the mp4", s.index);
+                        }
+                    }
                 }
             }
         }

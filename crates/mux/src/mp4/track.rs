@@ -60,29 +60,35 @@ impl Payload {
 }
 
 /// Position of the next `00 00 01` at or after `from`: the same answer as
-/// `transcode_codec::nal::find_start_code`, but eight bytes at a time where a word has no
-/// zero byte (no start code can begin in it), which is nearly every word of slice data.
-/// This scan is the hot loop of Annex-B → MP4 remuxing (it runs once in each pass).
+/// `transcode_codec::nal::find_start_code`, found a word at a time. Each 16-byte word is
+/// turned into a mask of its zero bytes; a start code needs two adjacent zeros, so a
+/// 16-byte word without an adjacent pair lets the scan move 15 bytes on (15, not 16, so a
+/// pair straddling two words is seen in the next). This scan is the hot loop of Annex-B → MP4
+/// remuxing (it runs once in each pass).
 pub(crate) fn find_start_code(d: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
+    const L7: u128 = 0x7F7F_7F7F_7F7F_7F7F_7F7F_7F7F_7F7F_7F7F;
     let n = d.len();
     let mut i = from;
-    while i + 3 <= n {
-        while i + 8 <= n {
-            let w = u64::from_le_bytes(d[i..i + 8].try_into().expect("8 bytes"));
-            if w.wrapping_sub(LO) & !w & HI != 0 {
-                break;
-            }
-            i += 8;
+    while i + 16 <= n {
+        let w = u128::from_le_bytes(d[i..i + 16].try_into().expect("16 bytes"));
+        // 0x80 in every byte of `w` that is zero, exactly (no carries between bytes).
+        let zeros = !((w & L7).wrapping_add(L7) | w | L7);
+        let pairs = zeros & (zeros >> 8);
+        if pairs == 0 {
+            i += 15;
+            continue;
         }
-        let end = (i + 8).min(n - 2);
-        while i < end {
-            if d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 {
-                return Some(i);
-            }
-            i += 1;
+        let p = i + (pairs.trailing_zeros() / 8) as usize;
+        if p + 2 < n && d[p + 2] == 1 {
+            return Some(p);
         }
+        i = p + 1;
+    }
+    while i + 2 < n {
+        if d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 {
+            return Some(i);
+        }
+        i += 1;
     }
     None
 }
@@ -142,7 +148,8 @@ impl<'a> Iterator for AnnexBUnits<'a> {
 }
 
 fn adts_header_len(data: &[u8]) -> Result<usize> {
-    let h = AdtsHeader::parse(data).ok_or_else(|| Error::invalid("aac packet without an adts header (expected adts framing)"))?;
+    let h = AdtsHeader::parse(data)
+        .ok_or_else(|| Error::invalid("aac packet without an adts header (expected adts framing)"))?;
     if h.raw_blocks != 1 {
         return Err(Error::unsupported(format!("adts frame with {} raw data blocks (expected 1)", h.raw_blocks)));
     }
@@ -173,10 +180,19 @@ impl TrackSetup {
         match info.codec {
             CodecId::H264 | CodecId::H265 | CodecId::Mpeg2Video | CodecId::Aac | CodecId::Mp2 | CodecId::Mp3 => {}
             c if c.media_type() == MediaType::Data => {
-                tracing::warn!("dropping stream {} ({}): mp4 output carries only audio and video", info.index, c.name());
+                tracing::warn!(
+                    "dropping stream {} ({}): mp4 output carries only audio and video",
+                    info.index,
+                    c.name()
+                );
                 return Ok(None);
             }
-            c => return Err(Error::unsupported(format!("{} in mp4 output (expected h264, hevc, mpeg2video, aac, mp2 or mp3)", c.name()))),
+            c => {
+                return Err(Error::unsupported(format!(
+                    "{} in mp4 output (expected h264, hevc, mpeg2video, aac, mp2 or mp3)",
+                    c.name()
+                )))
+            }
         }
         let mut setup = TrackSetup {
             stream: info.index,
@@ -209,6 +225,18 @@ impl TrackSetup {
         }
         self.described = transcode_codec::describe::describe(&mut self.info, pkt.data);
         self.fix_timescale();
+    }
+
+    /// Takes what `later` (the same stream, described after more packets) knows that
+    /// this description lacks. The time base and timescale are kept.
+    pub fn refine(&mut self, later: &StreamInfo) {
+        let info = &mut self.info;
+        if info.extradata.is_empty() && !later.extradata.is_empty() {
+            info.extradata = later.extradata.clone();
+        }
+        info.video = info.video.or(later.video);
+        info.audio = info.audio.or(later.audio);
+        info.language = info.language.or(later.language);
     }
 
     /// Ticks of the input time base to ticks of this track's timescale.
@@ -312,15 +340,24 @@ impl Plan {
 
     pub fn add(&mut self, t: SampleTime, size: u32, keyframe: bool) -> Result<()> {
         let n = self.sizes.len() as u32;
-        if n == 0 {
-            self.first_dts = t.dts;
-            self.first_cts = t.cts;
-        } else {
-            let delta = u32::try_from(t.dts - self.last_dts)
-                .map_err(|_| Error::invalid(format!("sample delta {} (expected 0..2^32)", t.dts - self.last_dts)))?;
-            push_run(&mut self.stts, delta);
+        // Validate everything before recording anything: a refused packet leaves no trace.
+        let cts = i32::try_from(t.cts)
+            .map_err(|_| Error::invalid(format!("composition offset {} (expected a 32-bit value)", t.cts)))?;
+        let delta =
+            if n == 0 {
+                None
+            } else {
+                Some(u32::try_from(t.dts - self.last_dts).map_err(|_| {
+                    Error::invalid(format!("sample delta {} (expected 0..2^32)", t.dts - self.last_dts))
+                })?)
+            };
+        match delta {
+            None => {
+                self.first_dts = t.dts;
+                self.first_cts = t.cts;
+            }
+            Some(d) => push_run(&mut self.stts, d),
         }
-        let cts = i32::try_from(t.cts).map_err(|_| Error::invalid(format!("composition offset {} (expected a 32-bit value)", t.cts)))?;
         push_run(&mut self.ctts, cts);
         if keyframe {
             self.stss.push(n + 1);
@@ -358,6 +395,13 @@ impl Plan {
     }
 }
 
+fn push_run<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, v: T) {
+    match runs.last_mut() {
+        Some((n, last)) if *last == v && *n < u32::MAX => *n += 1,
+        _ => runs.push((1, v)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,15 +430,12 @@ mod tests {
                 })
                 .collect();
             for from in 0..len.min(40) {
-                assert_eq!(find_start_code(&data, from), transcode_codec::nal::find_start_code(&data, from), "len {len} from {from}");
+                assert_eq!(
+                    find_start_code(&data, from),
+                    transcode_codec::nal::find_start_code(&data, from),
+                    "len {len} from {from}"
+                );
             }
         }
-    }
-}
-
-fn push_run<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, v: T) {
-    match runs.last_mut() {
-        Some((n, last)) if *last == v && *n < u32::MAX => *n += 1,
-        _ => runs.push((1, v)),
     }
 }

@@ -437,16 +437,16 @@ impl Muxer for TsMuxer {
         let pts = pts.or(dts);
         if self.shift.is_none() {
             if let Some(first) = dts {
-                self.shift = Some(self.opts.ts_offset + (-first).max(0));
+                self.shift = Some(self.opts.ts_offset.saturating_add(first.saturating_neg().max(0)));
             }
         }
         let shift = self.shift.unwrap_or(self.opts.ts_offset);
-        let (pts, dts) = (pts.map(|t| t + shift), dts.map(|t| t + shift));
+        let (pts, dts) = (pts.map(|t| t.saturating_add(shift)), dts.map(|t| t.saturating_add(shift)));
 
         // PSI and PCR on the stream clock.
         let mut pcr = None;
         if let Some(clock) = dts {
-            let psi_due = self.last_psi_clock.is_some_and(|t| clock - t >= self.opts.psi_interval_ms as i64 * 90);
+            let psi_due = self.last_psi_clock.is_some_and(|t| clock.saturating_sub(t) >= self.opts.psi_interval_ms as i64 * 90);
             if self.last_psi_clock.is_none() {
                 self.last_psi_clock = Some(clock);
             } else if psi_due {
@@ -455,9 +455,9 @@ impl Muxer for TsMuxer {
             }
             let interval = self.opts.pcr_interval_ms as i64 * 90;
             let delay = self.opts.pcr_delay_ms as i64 * 90;
-            let value = ((clock - delay).max(0) as u64 * 300).max(self.last_pcr);
+            let value = (clock.saturating_sub(delay).max(0) as u64).saturating_mul(300).max(self.last_pcr);
             if idx == self.pcr_stream {
-                if !matches!(self.last_pcr_clock, Some(t) if clock - t < interval) {
+                if !matches!(self.last_pcr_clock, Some(t) if clock.saturating_sub(t) < interval) {
                     pcr = Some(value);
                     self.last_pcr = value;
                     self.last_pcr_clock = Some(clock);
@@ -468,7 +468,7 @@ impl Muxer for TsMuxer {
                 // the decoder's buffer (or has not started) does a PCR-only packet
                 // keep the clock going.
                 let reference = self.last_pcr_clock.max(self.last_fill_clock);
-                if !matches!(reference, Some(t) if clock - t < delay.max(2 * interval)) {
+                if !matches!(reference, Some(t) if clock.saturating_sub(t) < delay.max(2 * interval)) {
                     let p = &self.streams[self.pcr_stream];
                     self.w.ats = value;
                     self.w.pcr_only(p.pid, p.cc, value);

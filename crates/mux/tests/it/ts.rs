@@ -283,6 +283,10 @@ fn misuse_is_an_error() {
     mux.begin(&[data]).unwrap();
     assert!(mux.write_packet(&PacketView { stream: 1, ..view }).is_err());
     mux.write_packet(&view).unwrap();
+    // Extreme timestamps (a damaged source) do not overflow.
+    for t in [i64::MIN, i64::MAX, 0, i64::MIN + 1] {
+        mux.write_packet(&PacketView { pts: Some(t), dts: Some(t), ..view }).unwrap();
+    }
     mux.finish().unwrap();
     assert!(mux.write_packet(&view).is_err());
 }
