@@ -45,6 +45,11 @@ pub(crate) struct Fragment {
     last_delta: Vec<i64>,
     seq: u32,
     moof: Vec<u8>,
+    /// Where each traf's trun data offset goes in `moof`; reused between fragments.
+    offset_at: Vec<(usize, usize)>,
+    /// Scratch lists of track IDs and audio flags for [`Fragment::build`], reused.
+    pub ids: Vec<u32>,
+    pub audio: Vec<bool>,
 }
 
 impl Fragment {
@@ -111,13 +116,14 @@ impl Fragment {
     /// whether every sample of it is a sync sample.
     pub fn build(&mut self, ids: &[u32], audio: &[bool]) -> (&[u8], [u8; 16], usize) {
         self.seq += 1;
+        let mut offset_at = std::mem::take(&mut self.offset_at);
+        offset_at.clear();
         let b = &mut self.moof;
         b.clear();
         let moof = b.open(b"moof");
         let mfhd = b.open_full(b"mfhd", 0, 0);
         b.u32(self.seq);
         b.close(mfhd);
-        let mut offset_at = Vec::with_capacity(ids.len());
         for (k, &id) in ids.iter().enumerate() {
             let mut it = self.samples.iter().filter(|s| s.track as usize == k).peekable();
             let Some(first) = it.peek().copied() else { continue };
@@ -152,10 +158,11 @@ impl Fragment {
         let large = total + 8 > u32::MAX as u64;
         let header_len = if large { 16 } else { 8 };
         let mut data = b.len() as u64 + header_len;
-        for (k, at) in offset_at {
+        for &(k, at) in &offset_at {
             b[at..at + 4].copy_from_slice(&(data as u32).to_be_bytes());
             data += self.payload[k].len() as u64;
         }
+        self.offset_at = offset_at;
         let mut mdat = [0u8; 16];
         if large {
             mdat[..4].copy_from_slice(&1u32.to_be_bytes());

@@ -453,8 +453,12 @@ impl Mp4Muxer {
         if self.frag.is_empty() {
             return Ok(());
         }
-        let ids: Vec<u32> = self.tracks.iter().map(|t| t.id).collect();
-        let audio: Vec<bool> = self.tracks.iter().map(|t| !t.is_video()).collect();
+        // The track lists live in the fragment and are refilled, not reallocated.
+        let (mut ids, mut audio) = (std::mem::take(&mut self.frag.ids), std::mem::take(&mut self.frag.audio));
+        ids.clear();
+        ids.extend(self.tracks.iter().map(|t| t.id));
+        audio.clear();
+        audio.extend(self.tracks.iter().map(|t| !t.is_video()));
         let (moof, mdat, mdat_len) = self.frag.build(&ids, &audio);
         self.out.write_all(moof)?;
         self.out.write_all(&mdat[..mdat_len])?;
@@ -462,6 +466,7 @@ impl Mp4Muxer {
             self.out.write_all(p)?;
         }
         self.frag.clear();
+        (self.frag.ids, self.frag.audio) = (ids, audio);
         Ok(())
     }
 }

@@ -1,0 +1,83 @@
+//! Workloads for heap profiling, shared by the `transcode-memprof` binary (dhat
+//! profiles for `cargo xtask memprof`) and the dhat heap tests in `tests/`.
+#![forbid(unsafe_code)]
+
+use std::io;
+
+use transcode_core::{MemoryConfig, Packet};
+use transcode_demux_bridge::{open_demuxer, Input};
+use transcode_mux::Muxer;
+use transcode_pipeline::{remux_to_writer, OutputFormat, RemuxOptions};
+
+/// Demuxes every packet and touches its bytes; returns the packet count.
+pub fn demux_all(data: bytes::Bytes) -> u64 {
+    let config = MemoryConfig::default();
+    let mut demux = open_demuxer(Input::from_bytes(data, "memprof.ts"), &config).expect("demuxer");
+    let mut sum = 0u64;
+    let mut n = 0;
+    while let Some(p) = demux.next_packet().expect("packet") {
+        sum = sum.wrapping_add(p.data.iter().map(|&b| b as u64).sum::<u64>());
+        n += 1;
+    }
+    std::hint::black_box(sum);
+    n
+}
+
+/// Remuxes into a sink: the muxer's own memory is measured, not the output's.
+pub fn remux(data: bytes::Bytes, format: OutputFormat) {
+    let options = RemuxOptions::new(format);
+    let report = remux_to_writer(Input::from_bytes(data, "memprof-input"), Box::new(io::sink()), &options, &mut |_| {}).expect("remux");
+    std::hint::black_box(report.bytes_out);
+}
+
+/// The TS fixture repeated `loops` times with timestamps continuing, written by
+/// transcode's own TS muxer (deterministic, no FFmpeg needed).
+pub fn looped_ts(loops: usize) -> bytes::Bytes {
+    let path = transcode_testkit::testdata("ts/h264_aac.ts");
+    let config = MemoryConfig::default();
+    let mut demux = open_demuxer(Input::open(&path, &config).expect("fixture"), &config).expect("demuxer");
+    let mut packets: Vec<Packet> = Vec::new();
+    while let Some(p) = demux.next_packet().expect("packet") {
+        packets.push(p.to_packet());
+    }
+    let streams = demux.streams().to_vec();
+    // One loop lasts from the first to the last timestamp plus one frame.
+    let first = packets.iter().filter_map(|p| p.dts).min().unwrap_or(0);
+    let last = packets.iter().filter_map(|p| p.dts.map(|d| d + p.duration.unwrap_or(3600))).max().unwrap_or(0);
+    let span = last - first;
+    let buf = SharedVec::default();
+    let mut mux = transcode_mux::ts::TsMuxer::new(Box::new(buf.clone()), transcode_mux::ts::TsOptions::default());
+    mux.begin(&streams).expect("begin");
+    for k in 0..loops as i64 {
+        for p in &packets {
+            let mut v = p.view();
+            v.pts = v.pts.map(|t| t + k * span);
+            v.dts = v.dts.map(|t| t + k * span);
+            mux.write_packet(&v).expect("write");
+        }
+    }
+    mux.finish().expect("finish");
+    drop(mux);
+    buf.take()
+}
+
+/// A `Write` into a shared vector, so the bytes can be taken back after the muxer that
+/// owns the writer is dropped.
+#[derive(Clone, Default)]
+struct SharedVec(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedVec {
+    fn take(&self) -> bytes::Bytes {
+        bytes::Bytes::from(std::mem::take(&mut *self.0.lock().unwrap()))
+    }
+}
+
+impl io::Write for SharedVec {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
