@@ -145,4 +145,9 @@ fn print_stats(args: &ConvertArgs, r: &RemuxReport, line: &ProgressLine) {
     );
     eprintln!("elapsed: {:.3} s, {:.1} MB/s", secs, r.bytes_in as f64 / 1e6 / secs.max(1e-9));
     eprintln!("memory:  peak heap {} (sampled), peak anonymous RSS {}", human(line.peak_heap as u64), human(line.peak_rss_anon));
+    let m = &r.memory;
+    eprintln!("budget:  limit {}, peak reserved {}", human(m.limit), human(m.peak_reserved));
+    for p in &m.pools {
+        eprintln!("  pool {}: {} buffers allocated, peak {} in use, {}", p.name, p.allocated, p.peak_in_use, human(p.bytes));
+    }
 }

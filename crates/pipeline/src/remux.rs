@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use transcode_core::{CodecId, Error, MediaType, MemoryConfig, Packet, PacketView, StreamInfo};
+use transcode_core::{Acquire, Budget, CodecId, Error, MediaType, MemoryConfig, MemoryStats, Packet, PacketView, StreamInfo};
+use transcode_frame_pool::{BytePool, BytePoolConfig};
 use transcode_demux_bridge::{open_demuxer_as, probe::detect, DemuxStats, Demuxer, Format, Input};
 use transcode_mux::Muxer;
 
@@ -84,6 +85,8 @@ pub struct RemuxReport {
     pub skipped: Vec<(usize, CodecId, String)>,
     /// Recoverable problems the demuxer counted.
     pub demux: DemuxStats,
+    /// The job's budget and pools at the end: peak bytes reserved, per-pool figures.
+    pub memory: MemoryStats,
 }
 
 /// Copies the selected streams of `input` into `output` in `options.format`.
@@ -145,8 +148,11 @@ pub fn remux_to_writer(
     };
     let mut src = src;
     let format = detect(&mut src).map_err(|source| JobError::Input { path: input.clone(), source })?;
+    options.memory.check_fits().map_err(|source| JobError::Input { path: input.clone(), source })?;
+    let budget = Budget::from_config(&options.memory);
+    let pool = BytePool::new(BytePoolConfig::new(&options.memory), &budget).map_err(|source| JobError::Input { path: input.clone(), source })?;
     let mut muxer = make_muxer(format_out, writer, &options.memory);
-    let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), progress)?;
+    let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), &pool, progress)?;
     demux.dropped_packets += job.dropped;
     if options.strict && (demux.truncated || demux.dropped_packets > 0 || demux.cc_errors > 0 || demux.resyncs > 0) {
         return Err(JobError::Input {
@@ -168,6 +174,7 @@ pub fn remux_to_writer(
         streams: job.streams,
         skipped: job.skipped,
         demux,
+        memory: budget.stats(),
     })
 }
 
@@ -304,6 +311,7 @@ impl Job<'_> {
         src: Input,
         format: Format,
         muxer: &mut (dyn Muxer + Send),
+        pool: &BytePool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(u64, DemuxStats, &'static str), JobError> {
         let mem = self.options.memory.clone();
@@ -317,13 +325,13 @@ impl Job<'_> {
                 // faststart MP4, or only reads far enough to describe the streams.
                 let mut first = open_demuxer_as(second, format, &mem).map_err(|e| self.in_err(e))?;
                 let mode = if plan { Mode::Plan } else { Mode::Describe };
-                self.pass(first.as_mut(), muxer, mode, (1, passes), total, progress)?;
+                self.pass(first.as_mut(), muxer, mode, (1, passes), total, pool, progress)?;
                 self.refresh_out_streams(first.streams());
                 open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?
             }
             None => {
                 let mut demux = open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?;
-                self.stash_until_described(demux.as_mut(), &mut stash, &mem)?;
+                self.stash_until_described(demux.as_mut(), &mut stash, pool)?;
                 self.refresh_out_streams(demux.streams());
                 demux
             }
@@ -335,7 +343,7 @@ impl Job<'_> {
         for pkt in stash.drain(..) {
             self.handle(&pkt.view(), Mode::Write, muxer)?;
         }
-        self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, progress)?;
+        self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, pool, progress)?;
         muxer.finish().map_err(|e| self.out_err(e))?;
         let stats = demux.stats();
         Ok((stats.bytes_read, stats, demux.format_name()))
@@ -349,6 +357,7 @@ impl Job<'_> {
         mode: Mode,
         (pass, passes): (u8, u8),
         total: Option<u64>,
+        pool: &BytePool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), JobError> {
         let mut n = 0u64;
@@ -373,8 +382,9 @@ impl Job<'_> {
                 self.handle(&pkt, mode, muxer)?;
             } else {
                 // The first packet of a stream the demuxer just discovered: the view borrows
-                // the demuxer, so copy this one packet to look at the stream list.
-                let owned = pkt.to_packet();
+                // the demuxer, so copy this one packet (into the byte pool) to look at the
+                // stream list.
+                let owned = pkt.with_data(pool.copy(pkt.data).map_err(|e| self.in_err(e))?);
                 let streams = demux.streams().to_vec();
                 self.update_map(&streams, mode != Mode::Write);
                 self.handle(&owned.view(), mode, muxer)?;
@@ -421,15 +431,15 @@ impl Job<'_> {
         }
     }
 
-    /// For inputs that can be read only once: keeps owned copies of the first packets,
-    /// within `max_packet_bytes_in_flight`, until every selected stream is described.
+    /// For inputs that can be read only once: keeps owned copies of the first packets in
+    /// the byte pool (bounded by `max_packet_bytes_in_flight`) until every selected stream
+    /// is described, or the pool is full.
     fn stash_until_described(
         &mut self,
         demux: &mut (dyn Demuxer + Send),
         stash: &mut VecDeque<Packet>,
-        mem: &MemoryConfig,
+        pool: &BytePool,
     ) -> Result<(), JobError> {
-        let mut bytes = 0u64;
         loop {
             self.check_cancel()?;
             if self.all_described(demux.streams()) {
@@ -437,21 +447,27 @@ impl Job<'_> {
             }
             let known = demux.streams().len().min(self.map.len());
             let pkt = match demux.next_packet() {
-                Ok(Some(p)) => p.to_packet(),
+                Ok(Some(p)) => p,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(self.in_err(e)),
             };
+            let data = match pool.try_copy(pkt.data).map_err(|e| self.in_err(e))? {
+                Acquire::Ready(data) => data,
+                Acquire::Full => {
+                    tracing::warn!("streams still not described after {} bytes of packets; starting the output anyway", pool.bytes_in_flight());
+                    // This packet is lost to the stash; keep it by copying outside the
+                    // pool once rather than dropping data.
+                    stash.push_back(pkt.to_packet());
+                    return Ok(());
+                }
+            };
+            let pkt = pkt.with_data(data);
             if pkt.stream >= known {
                 let streams = demux.streams().to_vec();
                 self.update_map(&streams, true);
             }
             if self.map.get(pkt.stream).copied().flatten().is_some() {
-                bytes += pkt.data.len() as u64;
                 stash.push_back(pkt);
-                if bytes > mem.max_packet_bytes_in_flight {
-                    tracing::warn!("streams still not described after {bytes} bytes of packets; starting the output anyway");
-                    return Ok(());
-                }
             }
         }
     }
