@@ -1,0 +1,256 @@
+//! Integration tests of the H.264 decoder: every fixture against its FFmpeg framemd5
+//! table, expected failures for unsupported features, and damaged input.
+
+use transcode_core::{Error, MemoryConfig};
+use transcode_h264::Decoder;
+use transcode_testkit::{md5_hex, read_framemd5, testdata};
+
+/// Decodes `data` unit by unit, as a demuxer would feed it, returning the frame MD5s in
+/// output order and the first error.
+fn decode_md5s(data: &[u8], config: &MemoryConfig) -> (Vec<String>, Option<Error>) {
+    let mut dec = Decoder::new(config);
+    let mut md5s = Vec::new();
+    let mut buf = Vec::new();
+    let mut first_err = None;
+    let mut unit = Vec::new();
+    let mut drain = |dec: &mut Decoder, md5s: &mut Vec<String>| {
+        while let Some(f) = dec.next_frame() {
+            buf.clear();
+            f.write_yuv420p(&mut buf);
+            md5s.push(md5_hex(&buf));
+        }
+    };
+    for nal in transcode_h264::nal_units(data) {
+        unit.clear();
+        unit.extend_from_slice(&[0, 0, 1]);
+        unit.extend_from_slice(nal);
+        if let Err(e) = dec.decode(&unit) {
+            let stop = matches!(e, Error::Unsupported(_) | Error::LimitExceeded { .. });
+            first_err.get_or_insert(e);
+            if stop {
+                break;
+            }
+        }
+        drain(&mut dec, &mut md5s);
+    }
+    dec.flush();
+    drain(&mut dec, &mut md5s);
+    (md5s, first_err)
+}
+
+mod conformance {
+    use super::*;
+
+    /// Walks `testdata/h264/expected.txt`: each listed stream either decodes to exactly
+    /// FFmpeg's frames, or fails with the recorded `unsupported:` message.
+    #[test]
+    fn every_fixture_matches_its_expected_outcome() {
+        let table = std::fs::read_to_string(testdata("h264/expected.txt")).expect("expected.txt");
+        let mut listed = Vec::new();
+        let mut failures = Vec::new();
+        for line in table.lines().filter(|l| !l.trim().is_empty()) {
+            let (file, outcome) = line.split_once(' ').expect("`file outcome` lines");
+            listed.push(file.to_string());
+            let path = testdata(&format!("h264/{file}"));
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let (got, err) = decode_md5s(&data, &MemoryConfig::default());
+            let got_outcome = match &err {
+                None => "ok".to_string(),
+                Some(Error::Unsupported(what)) => format!("unsupported: {what}"),
+                Some(e) => format!("error: {e}"),
+            };
+            if got_outcome != outcome {
+                failures.push(format!("{file}: expected `{outcome}`, got `{got_outcome}`"));
+                continue;
+            }
+            if outcome == "ok" {
+                let oracle = read_framemd5(&path.with_file_name(format!(
+                    "{}.frames",
+                    path.file_name().unwrap().to_string_lossy()
+                )));
+                let want: Vec<&str> = oracle.entries.iter().map(|e| e.md5.as_str()).collect();
+                if want != got {
+                    let first = (0..want.len().max(got.len()))
+                        .find(|&i| want.get(i).copied() != got.get(i).map(|s| s.as_str()));
+                    failures.push(format!(
+                        "{file}: {} frames vs {} expected, first mismatch at frame {first:?}",
+                        got.len(),
+                        want.len()
+                    ));
+                }
+            }
+        }
+        // Every fixture in the folder must be listed, so new files cannot be forgotten.
+        for entry in std::fs::read_dir(testdata("h264")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().to_string();
+            if name.ends_with(".h264") && !listed.contains(&name) {
+                failures.push(format!("{name} is not listed in expected.txt"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+mod robustness {
+    use super::*;
+
+    /// A stream whose IDR picture is missing: later P pictures have no reference. The
+    /// decoder reports the damage and still outputs concealed frames.
+    #[test]
+    fn missing_reference_is_concealed_and_reported() {
+        let data = std::fs::read(testdata("h264/c_baseline_p.h264")).unwrap();
+        let mut stripped = Vec::new();
+        for nal in transcode_h264::nal_units(&data) {
+            if nal[0] & 0x1f == 5 {
+                continue;
+            }
+            stripped.extend_from_slice(&[0, 0, 0, 1]);
+            stripped.extend_from_slice(nal);
+        }
+        let (frames, err) = decode_md5s(&stripped, &MemoryConfig::default());
+        assert!(matches!(err, Some(Error::InvalidData { .. })), "{err:?}");
+        assert_eq!(frames.len(), 9);
+    }
+
+    /// A lost slice (the second of four in the first picture) is concealed: every frame
+    /// still comes out, the damaged one is flagged, and the count is reported.
+    #[test]
+    fn lost_slice_is_concealed_and_flagged() {
+        let data = std::fs::read(testdata("h264/j_slices.h264")).unwrap();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let (mut slices, mut flags) = (0, Vec::new());
+        let mut unit = Vec::new();
+        for nal in transcode_h264::nal_units(&data) {
+            let t = nal[0] & 0x1f;
+            if t == 1 || t == 5 {
+                slices += 1;
+                if slices == 2 {
+                    continue;
+                }
+            }
+            unit.clear();
+            unit.extend_from_slice(&[0, 0, 1]);
+            unit.extend_from_slice(nal);
+            let _ = dec.decode(&unit);
+            while let Some(f) = dec.next_frame() {
+                flags.push(f.concealed);
+            }
+        }
+        dec.flush();
+        while let Some(f) = dec.next_frame() {
+            flags.push(f.concealed);
+        }
+        assert_eq!(flags.len(), 10);
+        assert!(flags[0], "{flags:?}");
+        assert!(dec.concealed_macroblocks() > 0);
+    }
+
+    /// Deterministic byte corruption and truncation of every fixture: decoding must
+    /// never panic, whatever it returns.
+    #[test]
+    fn corrupted_streams_never_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let config = MemoryConfig::default();
+        for name in [
+            "a_intra_cavlc_nodeblock.h264",
+            "c_baseline_p.h264",
+            "e_main_bframes.h264",
+            "j_slices.h264",
+            "q_high_cavlc_8x8.h264",
+        ] {
+            let data = std::fs::read(testdata(&format!("h264/{name}"))).unwrap();
+            for round in 0..12 {
+                let mut d = data.clone();
+                let flips = 1 + (rand() % 8) as usize;
+                for _ in 0..flips {
+                    let i = 40 + (rand() as usize) % (d.len() - 40);
+                    d[i] ^= 1 << (rand() % 8);
+                }
+                if round % 3 == 0 {
+                    let cut = (rand() as usize) % d.len();
+                    d.truncate(cut);
+                }
+                let _ = decode_md5s(&d, &config);
+            }
+        }
+    }
+
+    /// A decoded picture buffer larger than the configured bound is refused up front.
+    #[test]
+    fn dpb_limit_is_enforced_before_allocating() {
+        let data = std::fs::read(testdata("h264/i_multiref.h264")).unwrap();
+        let config = MemoryConfig {
+            max_dpb_frames: 2,
+            ..MemoryConfig::default()
+        };
+        let (frames, err) = decode_md5s(&data, &config);
+        assert!(matches!(err, Some(Error::LimitExceeded { .. })), "{err:?}");
+        assert!(frames.is_empty());
+    }
+}
+
+mod api {
+    use super::*;
+
+    /// Cropped geometry and plane layout of the 100x60 stream (coded as 112x64).
+    #[test]
+    fn cropped_frame_geometry() {
+        let data = std::fs::read(testdata("h264/m_crop_100x60.h264")).unwrap();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let mut seen = 0;
+        dec.decode_with(&data, |f| {
+            assert_eq!((f.width, f.height), (100, 60));
+            assert_eq!(f.strides, [112, 56, 56]);
+            let mut out = Vec::new();
+            f.write_yuv420p(&mut out);
+            assert_eq!(out.len(), 100 * 60 + 2 * 50 * 30);
+            seen += 1;
+        })
+        .unwrap();
+        dec.flush();
+        while dec.next_frame().is_some() {
+            seen += 1;
+        }
+        assert_eq!(seen, 10);
+    }
+
+    /// Feeding a whole stream to `decode` without taking frames fills the pool: the
+    /// decoder says so instead of growing.
+    #[test]
+    fn undrained_pool_is_reported_not_grown() {
+        let data = std::fs::read(testdata("h264/a_intra_cavlc_nodeblock.h264")).unwrap();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let before = dec.decode(&data);
+        assert!(
+            matches!(before, Err(Error::LimitExceeded { .. })),
+            "{before:?}"
+        );
+    }
+
+    /// The picture pool is sized once: decoding more pictures does not grow it.
+    #[test]
+    fn memory_does_not_grow_after_the_first_picture() {
+        let data = std::fs::read(testdata("es/h264.h264")).unwrap();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let mut sizes = Vec::new();
+        for nal in transcode_h264::nal_units(&data) {
+            let mut unit = vec![0, 0, 1];
+            unit.extend_from_slice(nal);
+            dec.decode(&unit).unwrap();
+            while dec.next_frame().is_some() {}
+            sizes.push(dec.memory_bytes());
+        }
+        let after_first_slice = sizes[4];
+        assert!(after_first_slice > 0);
+        assert!(
+            sizes[4..].iter().all(|&s| s == after_first_slice),
+            "{sizes:?}"
+        );
+    }
+}
