@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use transcode_core::MemoryConfig;
-use transcode_pipeline::{remux, OutputFormat, RemuxOptions, RemuxReport, StreamSelection};
+use transcode_pipeline::{decode, remux, OutputFormat, RemuxOptions, RemuxReport, StreamSelection};
 
 use crate::progress::ProgressLine;
 use crate::size::{human, parse_size};
@@ -41,6 +41,9 @@ pub struct ConvertArgs {
     /// what is valid and reporting the damage.
     #[arg(long)]
     pub strict: bool,
+    /// Decode at most N frames (Y4M output).
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
     /// Upper bound on the memory the job may use, e.g. `64M` or `1G`.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
@@ -101,6 +104,26 @@ pub fn run(args: ConvertArgs) -> Result<(), Failure> {
     };
     let options = RemuxOptions { format, selection, memory, strict: args.strict, cancel: Some(cancel) };
     let mut line = ProgressLine::new();
+    if format == OutputFormat::Y4m {
+        let result = decode(&args.input, &args.output, &options, args.frames, &mut |p| line.update(p));
+        line.finish();
+        let r = result?;
+        if r.errors > 0 {
+            tracing::warn!("{}: {} decoding errors concealed in {} frames", args.input.display(), r.errors, r.concealed_frames);
+        }
+        if args.stats {
+            let secs = line.elapsed().as_secs_f64();
+            eprintln!("input:   {} ({}), stream {}, {}", args.input.display(), r.input_format, r.stream, human(r.bytes_in));
+            eprintln!("output:  {} (y4m), {} frames, {}", args.output.display(), r.frames, human(r.bytes_out));
+            eprintln!("errors:  {} concealed ({} frames affected)", r.errors, r.concealed_frames);
+            eprintln!("elapsed: {:.3} s, {:.1} fps", secs, r.frames as f64 / secs.max(1e-9));
+            eprintln!("memory:  decoder pictures {}, peak heap {} (sampled), peak anonymous RSS {}", human(r.decoder_bytes as u64), human(line.peak_heap as u64), human(line.peak_rss_anon));
+        }
+        return Ok(());
+    }
+    if args.frames.is_some() {
+        return Err(Failure::usage("--frames applies to decoding (a .y4m output)"));
+    }
     let result = remux(&args.input, &args.output, &options, &mut |p| line.update(p));
     line.finish();
     let report = result?;

@@ -25,10 +25,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod decode;
 mod output;
 mod probe;
 mod remux;
 
+pub use decode::{decode, DecodeReport};
 pub use output::{AtomicOutput, OutputFormat};
 pub use probe::{probe, ProbeReport, ProbeStream};
 pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};

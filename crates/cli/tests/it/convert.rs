@@ -113,3 +113,46 @@ fn errors_name_the_file_and_use_documented_exit_codes() {
     assert_eq!(left.len(), 2, "only the two inputs we wrote remain: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Splits a Y4M file into its frames' picture bytes.
+fn y4m_frames(data: &[u8]) -> Vec<&[u8]> {
+    let header_end = data.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let header = std::str::from_utf8(&data[..header_end]).unwrap();
+    let dim = |tag: char| -> usize { header.split_whitespace().find_map(|w| w.strip_prefix(tag)).unwrap().parse().unwrap() };
+    let (w, h) = (dim('W'), dim('H'));
+    let size = w * h + 2 * (w.div_ceil(2) * h.div_ceil(2));
+    let mut frames = Vec::new();
+    let mut pos = header_end;
+    while pos < data.len() {
+        let line_end = pos + data[pos..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert!(data[pos..].starts_with(b"FRAME"));
+        frames.push(&data[line_end..line_end + size]);
+        pos = line_end + size;
+    }
+    frames
+}
+
+#[test]
+fn decoding_h264_from_every_container_matches_ffmpeg_frames() {
+    let dir = scratch("decode");
+    for fx in ["ts/h264_aac.ts", "ts/h264_aac.m2ts", "mp4/h264_aac.mp4", "mp4/h264_aac_frag.mp4", "es/h264.h264"] {
+        let out_path = dir.join("out.y4m");
+        let r = transcode(&["convert", path_str(&testdata(fx)), path_str(&out_path)]);
+        assert!(r.status.success(), "{fx}: {}", String::from_utf8_lossy(&r.stderr));
+        let data = std::fs::read(&out_path).unwrap();
+        let got: Vec<String> = y4m_frames(&data).iter().map(|f| md5_hex(f)).collect();
+        let want: Vec<String> = transcode_testkit::read_framemd5(&testdata(&format!("{fx}.frames"))).entries.into_iter().map(|e| e.md5).collect();
+        assert_eq!(got, want, "{fx}: decoded frames differ from FFmpeg's");
+    }
+    // --frames stops early.
+    let out_path = dir.join("few.y4m");
+    let r = transcode(&["convert", path_str(&testdata("es/h264.h264")), path_str(&out_path), "--frames", "7"]);
+    assert!(r.status.success());
+    assert_eq!(y4m_frames(&std::fs::read(&out_path).unwrap()).len(), 7);
+    // A codec the decoder does not handle is a clear error and leaves nothing.
+    let r = transcode(&["convert", path_str(&testdata("ts/h265_aac.ts")), path_str(&dir.join("no.y4m"))]);
+    assert_eq!(r.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("only h264"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!dir.join("no.y4m").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
