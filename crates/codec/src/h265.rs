@@ -654,3 +654,350 @@ impl HvcC {
         self.arrays.iter().find(|a| a.nal_type == nal_type::SPS).and_then(|a| a.units.first()).map(|v| &v[..])
     }
 }
+
+pub use crate::h264::PictureOrder;
+
+/// What slice-header parsing and picture order count decoding need from an SPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceSps {
+    pub sps_id: u8,
+    pub separate_colour_plane: bool,
+    pub log2_max_poc_lsb: u8,
+    /// `sps_max_num_reorder_pics` of the highest sub-layer.
+    pub max_num_reorder_pics: u32,
+    /// `sps_max_dec_pic_buffering_minus1 + 1` of the highest sub-layer.
+    pub max_dec_pic_buffering: u32,
+}
+
+impl SliceSps {
+    /// Parses the start of an SPS NAL unit (2-byte header included), using `scratch` for
+    /// the RBSP so that a caller that keeps it allocates nothing after the first SPS.
+    pub fn parse(nal: &[u8], scratch: &mut Vec<u8>) -> Result<SliceSps> {
+        if nal_type(nal) != nal_type::SPS {
+            return Err(Error::invalid(format!("nal type {} is not an sps (expected 33)", nal_type(nal))));
+        }
+        if nal.len() < 3 {
+            return Err(Error::invalid(format!("nal unit of {} bytes (expected at least 3)", nal.len())));
+        }
+        scratch.clear();
+        unescape_rbsp(&nal[2..], scratch);
+        let mut r = BitReader::new(scratch);
+        r.skip(4)?; // sps_video_parameter_set_id
+        let msl1 = r.bits(3)?;
+        if msl1 > 6 {
+            return Err(Error::invalid(format!("sps_max_sub_layers_minus1 {msl1} (expected 0..=6)")));
+        }
+        r.skip(1)?;
+        parse_ptl(&mut r, msl1)?;
+        let sps_id = r.ue()?;
+        if sps_id > 15 {
+            return Err(Error::invalid(format!("sps id {sps_id} (expected 0..=15)")));
+        }
+        let chroma_format_idc = r.ue()?;
+        if chroma_format_idc > 3 {
+            return Err(Error::invalid(format!("chroma_format_idc {chroma_format_idc} (expected 0..=3)")));
+        }
+        let separate_colour_plane = chroma_format_idc == 3 && r.bit()?;
+        r.ue()?; // pic_width_in_luma_samples
+        r.ue()?; // pic_height_in_luma_samples
+        if r.bit()? {
+            for _ in 0..4 {
+                r.ue()?;
+            }
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        let log2_max_poc_lsb = r.ue()? + 4;
+        if log2_max_poc_lsb > 16 {
+            return Err(Error::invalid(format!("log2_max_pic_order_cnt_lsb {log2_max_poc_lsb} (expected 4..=16)")));
+        }
+        let first = if r.bit()? { 0 } else { msl1 };
+        let (mut dpb, mut reorder) = (1, 0);
+        for _ in first..=msl1 {
+            dpb = r.ue()?.saturating_add(1);
+            reorder = r.ue()?;
+            r.ue()?;
+        }
+        if reorder > 16 || dpb > 16 {
+            return Err(Error::invalid(format!(
+                "sps_max_num_reorder_pics {reorder} / sps_max_dec_pic_buffering {dpb} (expected up to 16)"
+            )));
+        }
+        Ok(SliceSps {
+            sps_id: sps_id as u8,
+            separate_colour_plane,
+            log2_max_poc_lsb: log2_max_poc_lsb as u8,
+            max_num_reorder_pics: reorder,
+            max_dec_pic_buffering: dpb,
+        })
+    }
+}
+
+/// What slice-header parsing needs from a PPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlicePps {
+    pub pps_id: u8,
+    pub sps_id: u8,
+    pub dependent_slice_segments_enabled: bool,
+    pub output_flag_present: bool,
+    pub num_extra_slice_header_bits: u8,
+}
+
+impl SlicePps {
+    /// Parses the start of a PPS NAL unit (2-byte header included), without allocating.
+    pub fn parse(nal: &[u8]) -> Result<SlicePps> {
+        if nal_type(nal) != nal_type::PPS {
+            return Err(Error::invalid(format!("nal type {} is not a pps (expected 34)", nal_type(nal))));
+        }
+        let mut buf = [0u8; 32];
+        let rbsp = crate::h264::rbsp_prefix(&nal[2..], &mut buf);
+        let mut r = BitReader::new(rbsp);
+        let pps_id = r.ue()?;
+        let sps_id = r.ue()?;
+        if pps_id > 63 || sps_id > 15 {
+            return Err(Error::invalid(format!("pps id {pps_id} / sps id {sps_id} (expected 0..=63 / 0..=15)")));
+        }
+        Ok(SlicePps {
+            pps_id: pps_id as u8,
+            sps_id: sps_id as u8,
+            dependent_slice_segments_enabled: r.bit()?,
+            output_flag_present: r.bit()?,
+            num_extra_slice_header_bits: r.bits(3)? as u8,
+        })
+    }
+}
+
+/// The header of the first slice segment of a picture, up to
+/// `slice_pic_order_cnt_lsb` (clause 7.3.6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SliceHeader {
+    pub nal_type: u8,
+    /// `nuh_temporal_id_plus1 - 1`.
+    pub temporal_id: u8,
+    pub no_output_of_prior_pics: bool,
+    pub pps_id: u8,
+    /// 0 B, 1 P, 2 I.
+    pub slice_type: u8,
+    pub pic_output: bool,
+    /// 0 for IDR pictures, which do not code it.
+    pub pic_order_cnt_lsb: u32,
+}
+
+/// `slice_pic_parameter_set_id` of a VCL NAL (types 0..=31), without allocating.
+pub fn slice_pps_id(nal: &[u8]) -> Result<u32> {
+    let t = nal_type(nal);
+    if t > 31 {
+        return Err(Error::invalid(format!("nal type {t} is not a slice (expected 0..=31)")));
+    }
+    let mut buf = [0u8; 32];
+    let rbsp = crate::h264::rbsp_prefix(&nal[2..], &mut buf);
+    let mut r = BitReader::new(rbsp);
+    r.skip(1 + is_irap(t) as usize)?;
+    let id = r.ue()?;
+    if id > 63 {
+        return Err(Error::invalid(format!("slice pps id {id} (expected 0..=63)")));
+    }
+    Ok(id)
+}
+
+impl SliceHeader {
+    /// Parses the header of the first slice segment of a picture (a VCL NAL with
+    /// `first_slice_segment_in_pic_flag`, 2-byte header included) up to the POC, given
+    /// the SPS and PPS it refers to; allocation-free.
+    pub fn parse(nal: &[u8], sps: &SliceSps, pps: &SlicePps) -> Result<SliceHeader> {
+        let t = nal_type(nal);
+        if t > 31 {
+            return Err(Error::invalid(format!("nal type {t} is not a slice (expected 0..=31)")));
+        }
+        let mut buf = [0u8; 32];
+        let rbsp = crate::h264::rbsp_prefix(&nal[2..], &mut buf);
+        let mut r = BitReader::new(rbsp);
+        let tid_plus1 = nal[1] & 7;
+        if tid_plus1 == 0 {
+            return Err(Error::invalid("nuh_temporal_id_plus1 0 (expected 1..=7)"));
+        }
+        let mut sh = SliceHeader { nal_type: t, temporal_id: tid_plus1 - 1, pic_output: true, ..Default::default() };
+        if !r.bit()? {
+            return Err(Error::invalid(
+                "slice segment is not the first of its picture (expected first_slice_segment_in_pic_flag 1)",
+            ));
+        }
+        if is_irap(t) {
+            sh.no_output_of_prior_pics = r.bit()?;
+        }
+        let pps_id = r.ue()?;
+        if pps_id != pps.pps_id as u32 {
+            return Err(Error::invalid(format!("slice refers to pps {pps_id} (expected {})", pps.pps_id)));
+        }
+        sh.pps_id = pps_id as u8;
+        r.skip(pps.num_extra_slice_header_bits as usize)?;
+        let slice_type = r.ue()?;
+        if slice_type > 2 {
+            return Err(Error::invalid(format!("slice_type {slice_type} (expected 0..=2)")));
+        }
+        sh.slice_type = slice_type as u8;
+        if pps.output_flag_present {
+            sh.pic_output = r.bit()?;
+        }
+        if sps.separate_colour_plane {
+            r.skip(2)?;
+        }
+        if !matches!(t, 19 | 20) {
+            sh.pic_order_cnt_lsb = r.bits(sps.log2_max_poc_lsb as u32)?;
+        }
+        Ok(sh)
+    }
+}
+
+/// Picture order count decoding (clause 8.3.1) across the pictures of a stream, fed the
+/// first slice header of every picture in decoding order.
+#[derive(Debug, Clone)]
+pub struct PocDecoder {
+    /// The POC of `prevTid0Pic`: the previous picture with TemporalId 0 that is not a
+    /// RASL, RADL or sub-layer non-reference picture.
+    prev_tid0_poc: i64,
+    /// The next IRAP picture has `NoRaslOutputFlag` (start of stream, after an end of
+    /// sequence unit).
+    first: bool,
+}
+
+impl Default for PocDecoder {
+    fn default() -> Self {
+        PocDecoder { prev_tid0_poc: 0, first: true }
+    }
+}
+
+impl PocDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An end-of-sequence NAL unit: the next picture starts a new coded video sequence.
+    pub fn end_of_sequence(&mut self) {
+        self.first = true;
+    }
+
+    /// The POC of the picture whose first slice header is `sh`.
+    pub fn decode(&mut self, sps: &SliceSps, sh: &SliceHeader) -> PictureOrder {
+        let t = sh.nal_type;
+        let irap = is_irap(t);
+        // IDR and BLA pictures always start a sequence, a CRA picture when it is the
+        // first after the start or an end of sequence.
+        let new_sequence = irap && (t <= 20 || self.first);
+        if irap {
+            self.first = false;
+        }
+        let max_lsb = 1i64 << sps.log2_max_poc_lsb;
+        let lsb = sh.pic_order_cnt_lsb as i64;
+        let msb = if new_sequence {
+            0
+        } else {
+            let prev_lsb = self.prev_tid0_poc.rem_euclid(max_lsb);
+            let prev_msb = self.prev_tid0_poc - prev_lsb;
+            if lsb < prev_lsb && prev_lsb - lsb >= max_lsb / 2 {
+                prev_msb + max_lsb
+            } else if lsb > prev_lsb && lsb - prev_lsb > max_lsb / 2 {
+                prev_msb - max_lsb
+            } else {
+                prev_msb
+            }
+        };
+        let poc = msb + lsb;
+        // RADL 6..=7, RASL 8..=9, sub-layer non-reference: even types up to 14.
+        let sub_layer_non_ref = t <= 14 && t & 1 == 0;
+        if sh.temporal_id == 0 && !(6..=9).contains(&t) && !sub_layer_non_ref {
+            self.prev_tid0_poc = poc;
+        }
+        PictureOrder { poc, new_sequence }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use transcode_testkit::testdata;
+
+    #[test]
+    fn fixture_pocs_match_ffmpeg_trace_headers() {
+        let data = std::fs::read(testdata("es/h265.h265")).unwrap();
+        let mut scratch = Vec::new();
+        let (mut sps, mut pps) = (None, None);
+        let mut dec = PocDecoder::new();
+        let mut got = Vec::new();
+        for nal in split_annexb(&data) {
+            match nal_type(nal) {
+                nal_type::SPS => sps = Some(SliceSps::parse(nal, &mut scratch).unwrap()),
+                nal_type::PPS => pps = Some(SlicePps::parse(nal).unwrap()),
+                t if t < 32 && first_slice_segment_in_pic(nal) => {
+                    let (s, p) = (sps.as_ref().unwrap(), pps.as_ref().unwrap());
+                    assert_eq!(slice_pps_id(nal).unwrap(), p.pps_id as u32);
+                    let sh = SliceHeader::parse(nal, s, p).unwrap();
+                    got.push((dec.decode(s, &sh), t));
+                }
+                _ => {}
+            }
+        }
+        let s = sps.unwrap();
+        assert_eq!((s.log2_max_poc_lsb, s.max_num_reorder_pics, s.max_dec_pic_buffering), (8, 2, 5));
+        // `ffmpeg -i es/h265.h265 -c copy -bsf:v trace_headers -f null -`: an IDR, then a
+        // CRA at 21 with its RASL pictures (POC 21..=24) shown before it.
+        let want = [
+            0, 5, 3, 1, 2, 4, 10, 8, 6, 7, 9, 15, 13, 11, 12, 14, 20, 18, 16, 17, 19, 25, 23, 21, 22, 24, 30, 28, 26,
+            27, 29, 35, 33, 31, 32, 34, 40, 38, 36, 37, 39, 45, 43, 41, 42, 44, 49, 47, 46, 48,
+        ];
+        assert_eq!(got.iter().map(|(o, _)| o.poc).collect::<Vec<_>>(), want);
+        assert_eq!((got[0].1, got[21].1, got[22].1), (20, nal_type::CRA, 9));
+        // Only the IDR starts a sequence: the CRA in the middle continues the POCs.
+        let starts: Vec<usize> = got.iter().enumerate().filter(|(_, (o, _))| o.new_sequence).map(|(i, _)| i).collect();
+        assert_eq!(starts, [0]);
+    }
+
+    fn sh(nal_type: u8, temporal_id: u8, lsb: u32) -> SliceHeader {
+        SliceHeader { nal_type, temporal_id, pic_order_cnt_lsb: lsb, pic_output: true, ..Default::default() }
+    }
+
+    #[test]
+    fn msb_follows_temporal_layer_0_reference_pictures_across_lsb_wraps() {
+        let sps = SliceSps {
+            sps_id: 0,
+            separate_colour_plane: false,
+            log2_max_poc_lsb: 4,
+            max_num_reorder_pics: 2,
+            max_dec_pic_buffering: 4,
+        };
+        let mut dec = PocDecoder::new();
+        // IDR, TRAIL_R 6, 12, then 2 (= 18); a sub-layer non-reference TRAIL_N with lsb 4
+        // (= 20) must not move prevTid0Pic, so the next lsb 14 is 14, not 30.
+        let seq = [sh(19, 0, 0), sh(1, 0, 6), sh(1, 0, 12), sh(1, 0, 2), sh(0, 0, 4), sh(1, 0, 14), sh(1, 1, 0)];
+        let got: Vec<i64> = seq.iter().map(|h| dec.decode(&sps, h).poc).collect();
+        assert_eq!(got, [0, 6, 12, 18, 20, 14, 16]);
+        // A CRA starts a sequence only first or after an end of sequence.
+        assert!(!dec.decode(&sps, &sh(21, 0, 8)).new_sequence);
+        dec.end_of_sequence();
+        assert_eq!(dec.decode(&sps, &sh(21, 0, 8)), PictureOrder { poc: 8, new_sequence: true });
+    }
+
+    #[test]
+    fn damaged_slice_headers_are_errors() {
+        let sps = SliceSps {
+            sps_id: 0,
+            separate_colour_plane: false,
+            log2_max_poc_lsb: 8,
+            max_num_reorder_pics: 0,
+            max_dec_pic_buffering: 1,
+        };
+        let pps = SlicePps {
+            pps_id: 0,
+            sps_id: 0,
+            dependent_slice_segments_enabled: false,
+            output_flag_present: false,
+            num_extra_slice_header_bits: 0,
+        };
+        // Not the first slice segment, cut off, and temporal id 0 minus one.
+        assert!(SliceHeader::parse(&[0x02, 0x01, 0x40], &sps, &pps).is_err());
+        assert!(SliceHeader::parse(&[0x02, 0x01, 0xC0], &sps, &pps).is_err());
+        assert!(SliceHeader::parse(&[0x02, 0x00, 0xFF, 0xFF], &sps, &pps).is_err());
+        assert!(SliceSps::parse(&[0x42, 0x01, 0x01], &mut Vec::new()).is_err());
+        assert!(slice_pps_id(&[0x40, 0x01, 0x80]).is_err());
+    }
+}

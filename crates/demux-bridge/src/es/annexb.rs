@@ -1,6 +1,7 @@
 //! H.264 / H.265 Annex-B elementary streams, split into access units the way FFmpeg's
 //! h264 and hevc parsers do.
 
+use super::order::{PocTracker, Reorder, MAX_DEPTH};
 use crate::{DemuxStats, Demuxer, Input};
 use transcode_codec::nal::find_start_code;
 use transcode_codec::{describe, h264, h265, is_keyframe};
@@ -32,14 +33,35 @@ pub struct AnnexBDemuxer {
     scan: u64,
     /// Whether the current access unit has a VCL unit yet.
     seen_vcl: bool,
-    /// End of an access unit already found (by the constructor's look at the first one).
-    pending_end: Option<u64>,
+    /// Access units found but not returned yet, in decoding order: the lookahead that
+    /// lets each wait for its display slot. `pending[(i % LOOKAHEAD)]` holds unit `i`.
+    pending: [Pending; LOOKAHEAD],
+    /// Decoding index of the oldest pending unit, and how many are pending.
+    front: u64,
+    count: usize,
     /// Input ended.
     eof: bool,
+    /// An error met while looking ahead, returned once the units before it are out.
+    failed: Option<Error>,
     described: bool,
+    /// Packets returned so far.
     index: i64,
     frame_duration: i64,
+    pocs: PocTracker,
+    reorder: Reorder,
     stats: DemuxStats,
+}
+
+/// How many access units the demuxer may look ahead: the deepest reorder buffer, the
+/// unit waiting for its slot and the one that pushes it out.
+const LOOKAHEAD: usize = MAX_DEPTH + 2;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    start: u64,
+    end: u64,
+    /// Display slot, once the reorder model has given it.
+    slot: Option<i64>,
 }
 
 impl AnnexBDemuxer {
@@ -56,21 +78,60 @@ impl AnnexBDemuxer {
             au_start: 0,
             scan: 0,
             seen_vcl: false,
-            pending_end: None,
+            pending: [Pending::default(); LOOKAHEAD],
+            front: 0,
+            count: 0,
             eof: false,
+            failed: None,
             described: false,
             index: 0,
             frame_duration: 3600,
+            pocs: PocTracker::new(codec),
+            reorder: Reorder::new(),
             stats: DemuxStats::default(),
         };
-        if let Some(end) = d.find_au_end()? {
-            d.pending_end = Some(end);
-            let len = (end - d.au_start) as usize;
-            let data = d.input.get(d.au_start, len)?;
-            d.described = describe(&mut d.streams[0], data);
-            d.update_rate();
-        }
+        d.look_ahead()?;
         Ok(d)
+    }
+
+    /// Finds the next access unit, describes the stream from it if that is still to do,
+    /// and feeds its picture to the reorder model. Returns false at the end of the input
+    /// (after giving every waiting picture its slot).
+    fn look_ahead(&mut self) -> Result<bool> {
+        let Some(end) = (if self.eof && self.scan <= self.au_start { None } else { self.find_au_end()? }) else {
+            let pending = &mut self.pending;
+            self.reorder.flush(&mut |i, slot| pending[i as usize % LOOKAHEAD].slot = Some(slot));
+            return Ok(false);
+        };
+        let start = self.au_start;
+        self.au_start = end;
+        let data = self.input.get(start, (end - start) as usize)?;
+        let describing = !self.described;
+        if describing {
+            self.described = describe(&mut self.streams[0], data);
+        }
+        let order = self.pocs.access_unit(data);
+        if describing {
+            self.update_rate();
+        }
+        let index = self.front + self.count as u64;
+        self.pending[index as usize % LOOKAHEAD] = Pending { start, end, slot: None };
+        self.count += 1;
+        let pending = &mut self.pending;
+        self.reorder.push(index, order, |i, slot| pending[i as usize % LOOKAHEAD].slot = Some(slot));
+        Ok(true)
+    }
+
+    /// Gives out slots in POC order until the oldest pending unit has one.
+    fn force_front(&mut self) {
+        let front = self.front;
+        let pending = &mut self.pending;
+        let mut out = |i: u64, slot| pending[i as usize % LOOKAHEAD].slot = Some(slot);
+        while let Some(i) = self.reorder.pop(&mut out) {
+            if i == front {
+                break;
+            }
+        }
     }
 
     fn update_rate(&mut self) {
@@ -168,28 +229,41 @@ impl Demuxer for AnnexBDemuxer {
     }
 
     fn next_packet(&mut self) -> Result<Option<PacketView<'_>>> {
-        let end = match self.pending_end.take() {
-            Some(e) => e,
-            None => {
-                if self.eof && self.scan <= self.au_start {
-                    return Ok(None);
+        // Look ahead until the oldest unit has its display slot. A stream that reorders
+        // more than its SPS says (or more than the pipe read-ahead allows) makes the
+        // model give out slots early: the order may then be wrong, the invariants hold.
+        let lookahead_bytes = self.max_packet / 2;
+        loop {
+            if self.count > 0 {
+                let p = self.pending[self.front as usize % LOOKAHEAD];
+                if p.slot.is_some() {
+                    break;
                 }
-                match self.find_au_end()? {
-                    Some(e) => e,
-                    None => return Ok(None),
+                // After an error the units before it go out first, in display order.
+                if self.failed.is_some() || self.count == LOOKAHEAD || self.au_start - p.start > lookahead_bytes {
+                    self.force_front();
+                    break;
                 }
+            } else if let Some(e) = self.failed.take() {
+                return Err(e);
             }
-        };
-        let start = self.au_start;
-        self.au_start = end;
-        let len = (end - start) as usize;
-        if !self.described {
-            let data = self.input.get(start, len)?;
-            self.described = describe(&mut self.streams[0], data);
-            self.update_rate();
+            match self.look_ahead() {
+                Ok(true) => {}
+                Ok(false) if self.count == 0 => return Ok(None),
+                Ok(false) => break,
+                Err(e) if self.count == 0 => return Err(e),
+                Err(e) => self.failed = Some(e),
+            }
         }
+        let p = self.pending[self.front as usize % LOOKAHEAD];
+        self.front += 1;
+        self.count -= 1;
+        let (start, end) = (p.start, p.end);
+        let len = (end - start) as usize;
         self.stats.bytes_read = end;
-        let ts = self.index * self.frame_duration;
+        let delay = self.reorder.delay() as i64;
+        let dts = (self.index - delay) * self.frame_duration;
+        let pts = p.slot.unwrap_or(self.index) * self.frame_duration;
         self.index += 1;
         self.input.release(start);
         let data = self.input.get(start, len)?;
@@ -197,8 +271,8 @@ impl Demuxer for AnnexBDemuxer {
         Ok(Some(PacketView {
             stream: 0,
             data,
-            pts: Some(ts),
-            dts: Some(ts),
+            pts: Some(pts),
+            dts: Some(dts),
             duration: Some(self.frame_duration),
             keyframe,
             pos: Some(start),

@@ -9,14 +9,17 @@
 //!
 //! # Timing
 //!
-//! Elementary streams carry no timestamps. Video packets get `dts = pts = index × frame
-//! duration` in a 1/90000 time base (Annex-B, from the SPS frame rate, 25 fps when the
-//! stream does not say) or in `1/fps` ticks (Y4M); audio packets count samples in a
-//! `1/sample_rate` time base.
+//! Elementary streams carry no timestamps. Annex-B video packets are timed in a 1/90000
+//! time base with the frame duration from the SPS (25 fps when the stream does not
+//! say): `dts = (index - reorder depth) × duration` and `pts = display slot × duration`,
+//! the slot coming from the picture order count (see `order`), so that B-frames keep
+//! their display order. Y4M frames get `dts = pts = index` in `1/fps` ticks; audio
+//! packets count samples in a `1/sample_rate` time base.
 
 mod adts;
 mod annexb;
 mod mpega;
+mod order;
 mod y4m;
 
 pub use adts::AdtsDemuxer;

@@ -10,6 +10,7 @@ struct Got {
     size: usize,
     md5: String,
     pts: Option<i64>,
+    dts: Option<i64>,
     keyframe: bool,
 }
 
@@ -17,7 +18,7 @@ fn drain(demux: &mut dyn Demuxer) -> Vec<Got> {
     let mut out = Vec::new();
     while let Some(p) = demux.next_packet().unwrap() {
         assert_eq!(p.stream, 0);
-        out.push(Got { size: p.data.len(), md5: md5_hex(p.data), pts: p.pts, keyframe: p.keyframe });
+        out.push(Got { size: p.data.len(), md5: md5_hex(p.data), pts: p.pts, dts: p.dts, keyframe: p.keyframe });
     }
     out
 }
@@ -90,8 +91,102 @@ fn annexb_streams_are_described_and_timed() {
         let key_idx: Vec<usize> = got.iter().enumerate().filter(|(_, g)| g.keyframe).map(|(i, _)| i).collect();
         // ffprobe -show_packets flags these packets K.
         assert_eq!(key_idx, keys, "{rel}");
-        assert_eq!(got[2].pts, Some(2 * 3600));
+        // The third picture in decoding order is the first B-frame: x264's shows second
+        // (POC 4 after 0 and 8), x265's fourth (POC 3 after 0 and 5); two frames of
+        // reorder delay put the first dts two frames before 0.
+        let third = if codec == CodecId::H264 { 2 } else { 3 };
+        assert_eq!(
+            (got[0].dts, got[0].pts, got[2].dts, got[2].pts),
+            (Some(-7200), Some(0), Some(0), Some(third * 3600))
+        );
     }
+}
+
+/// Ranks of the values: `[30, 10, 20]` gives `[2, 0, 1]`.
+fn ranks(values: &[i64]) -> Vec<usize> {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    values.iter().map(|v| sorted.binary_search(v).unwrap()).collect()
+}
+
+fn check_timestamps(rel: &str, got: &[Got]) -> Vec<i64> {
+    let pts: Vec<i64> = got.iter().map(|g| g.pts.unwrap()).collect();
+    let dts: Vec<i64> = got.iter().map(|g| g.dts.unwrap()).collect();
+    assert!(dts.windows(2).all(|w| w[0] < w[1]), "{rel}: dts must strictly increase: {dts:?}");
+    assert!(pts.iter().zip(&dts).all(|(p, d)| p >= d), "{rel}: pts before dts: {pts:?} / {dts:?}");
+    let mut distinct = pts.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), pts.len(), "{rel}: repeated pts {pts:?}");
+    pts
+}
+
+#[test]
+fn annexb_pts_give_the_display_order_of_the_same_encode_in_a_container() {
+    // The MP4 and TS fixtures hold the same x264 / x265 encodes as the elementary
+    // streams (the TS with a 7-byte access unit delimiter more per packet, the MP4 with
+    // the IDRs' SEI moved out), and their timestamps are the encoder's: the order of
+    // their pts is the display order FFmpeg decodes.
+    for (rel, container, aud) in
+        [("es/h264.h264", "mp4/h264_aac.mp4.packets", 0), ("es/h265.h265", "ts/h265_aac.ts.packets", 7)]
+    {
+        for config in [MemoryConfig::default(), MemoryConfig { read_buffer_size: 4096, ..Default::default() }] {
+            let file = std::fs::File::open(testdata(rel)).unwrap();
+            for input in
+                [Input::open(&testdata(rel), &config).unwrap(), Input::from_reader(Box::new(file), rel, &config)]
+            {
+                let got = drain(open_demuxer(input, &config).unwrap().as_mut());
+                let pts = check_timestamps(rel, &got);
+                let oracle = read_framemd5(&testdata(container));
+                let want = oracle.stream(0);
+                assert_eq!(got.len(), want.len(), "{rel}");
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    if !g.keyframe {
+                        assert_eq!(g.size + aud, w.size, "{rel}: packet {i} is not the same picture in {container}");
+                    }
+                }
+                let want_pts: Vec<i64> = want.iter().map(|w| w.pts.unwrap()).collect();
+                assert_eq!(ranks(&pts), ranks(&want_pts), "{rel}: display order");
+                // pts are the display slots: 0, 1, 2, ... frames.
+                assert_eq!(ranks(&pts), pts.iter().map(|p| (p / 3600) as usize).collect::<Vec<_>>(), "{rel}");
+            }
+        }
+    }
+}
+
+#[test]
+fn reordering_beyond_the_lookahead_budget_keeps_timestamps_valid() {
+    // A quarter of the packet limit lets the demuxer look only a few pictures ahead of
+    // the big keyframes, so it has to give out display slots before it has seen every
+    // picture that comes earlier: the order may suffer, the timestamps must not.
+    let config = MemoryConfig { max_packet_size: 12_000, ..Default::default() };
+    for (rel, format) in [("es/h264.h264", Format::H264), ("es/h265.h265", Format::H265)] {
+        let input = Input::open(&testdata(rel), &config).unwrap();
+        let got = drain(open_demuxer_as(input, format, &config).unwrap().as_mut());
+        check_against_oracle(rel, &got);
+        check_timestamps(rel, &got);
+    }
+}
+
+#[test]
+fn annexb_stream_cut_before_its_parameter_sets_is_reordered_from_the_next_idr() {
+    // Without the first access unit no slice header can be read until the next IDR
+    // brings an SPS and PPS: until then pictures are shown in the order they come, from
+    // then on in POC order, two frames later to make room for the reorder delay.
+    let config = MemoryConfig::default();
+    let data = std::fs::read(testdata("es/h264.h264")).unwrap();
+    let first_p = 4569; // the second access unit
+    let mut d =
+        open_demuxer_as(Input::from_bytes(data[first_p..].to_vec(), "cut.h264"), Format::H264, &config).unwrap();
+    let got = drain(d.as_mut());
+    let pts = check_timestamps("cut.h264", &got);
+    assert!(pts[..24].windows(2).all(|w| w[0] < w[1]));
+    let idr = 24;
+    assert!(got[idr].keyframe);
+    let want = read_framemd5(&testdata("mp4/h264_aac.mp4.packets"));
+    let want_pts: Vec<i64> = want.stream(0)[idr + 1..].iter().map(|w| w.pts.unwrap()).collect();
+    assert_eq!(ranks(&pts[idr..]), ranks(&want_pts));
+    assert_eq!(pts[idr], (idr as i64 + 2) * 3600);
 }
 
 #[test]
@@ -204,4 +299,27 @@ fn access_unit_larger_than_the_packet_limit_is_an_error() {
         Err(Error::LimitExceeded { what: "access unit", requested: 4569, limit: 4000 }) => {}
         other => panic!("expected a limit error, got {:?}", other.map(|d| d.format_name())),
     }
+}
+
+#[test]
+fn access_unit_over_the_limit_after_the_first_ends_the_stream_after_the_units_before_it() {
+    // The second IDR (packet 25, 4861 bytes) is over the limit. The demuxer meets it
+    // while looking ahead for display slots, but still gives the 25 packets before it,
+    // each with valid timestamps, before the error.
+    let config = MemoryConfig { max_packet_size: 4600, ..Default::default() };
+    let input = Input::open(&testdata("es/h264.h264"), &config).unwrap();
+    let mut d = open_demuxer_as(input, Format::H264, &config).unwrap();
+    let mut got = Vec::new();
+    let err = loop {
+        match d.next_packet() {
+            Ok(Some(p)) => {
+                got.push(Got { size: p.data.len(), md5: md5_hex(p.data), pts: p.pts, dts: p.dts, keyframe: p.keyframe })
+            }
+            Ok(None) => panic!("expected a limit error after {} packets", got.len()),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, Error::LimitExceeded { what: "access unit", requested: 4861, limit: 4600 }), "{err:?}");
+    assert_eq!(got.len(), 25);
+    check_timestamps("es/h264.h264", &got);
 }
