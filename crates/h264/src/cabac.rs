@@ -142,7 +142,7 @@ impl Cabac {
     }
 
     /// Decodes one bin with context `i` (9.3.3.2.1).
-    #[inline]
+    #[inline(always)]
     pub fn decision(&mut self, data: &[u8], i: usize) -> bool {
         let s = self.ctx[i];
         let state = (s >> 1) as usize & 63;
@@ -205,7 +205,7 @@ const LAST: [usize; 5] = [166, 181, 195, 210, 213];
 const ABS: [usize; 5] = [227, 237, 247, 257, 266];
 
 impl<'a> SliceDecoder<'a> {
-    #[inline]
+    #[inline(always)]
     fn dec(&mut self, ctx: usize) -> bool {
         let data = self.r.data();
         self.cabac.decision(data, ctx)

@@ -65,10 +65,15 @@ pub fn deblock_picture(
                     mv: [pic.mv[0][i], pic.mv[1][i]],
                 }
             };
+            // Without luma coefficients and with one motion for the whole macroblock,
+            // internal edges have bS 0: only the macroblock edges need data.
+            let simple = q.uniform && q.cbp & 15 == 0;
             if need_motion {
                 for y in 0..4 {
                     for x in 0..4 {
-                        grid[y + 1][x + 1] = load(mx * 4 + x, my * 4 + y, q.t8x8);
+                        if !simple || x == 0 || y == 0 {
+                            grid[y + 1][x + 1] = load(mx * 4 + x, my * 4 + y, q.t8x8);
+                        }
                     }
                 }
                 if let Some(l) = left {
@@ -91,7 +96,7 @@ pub fn deblock_picture(
                 let pnb = if dir == 0 { left } else { top };
                 for edge in 0..4 {
                     let mb_edge = edge == 0;
-                    if mb_edge && pnb.is_none() {
+                    if (mb_edge && pnb.is_none()) || (!mb_edge && simple && need_motion) {
                         continue;
                     }
                     // With the 8x8 transform only edges 0 and 2 exist, for luma and chroma.

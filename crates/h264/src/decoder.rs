@@ -302,17 +302,20 @@ impl Decoder {
             _ => 696320,
         };
         let level_frames = (max_dpb_mbs / (sps.mb_width * sps.mb_height)).clamp(1, 16) as usize;
-        let dpb_frames = (sps
-            .max_dec_frame_buffering
-            .map(|v| v as usize)
-            .unwrap_or(level_frames))
-        .max(sps.max_num_ref_frames as usize)
-        .max(1);
+        // The stream's own bound (VUI, else the level), capped by the configuration;
+        // the reference frames themselves must always fit.
+        let refs = (sps.max_num_ref_frames as usize).max(1);
         Error::check_limit(
-            "h264 decoded picture buffer frames",
-            dpb_frames as u64,
+            "h264 reference frames",
+            refs as u64,
             self.config.max_dpb_frames as u64,
         )?;
+        let wanted = sps
+            .max_dec_frame_buffering
+            .map(|v| v as usize)
+            .unwrap_or(level_frames)
+            .max(refs);
+        let dpb_frames = wanted.min(self.config.max_dpb_frames as usize).max(refs);
         let reorder = sps
             .num_reorder_frames
             .map(|v| v as usize)

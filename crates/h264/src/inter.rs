@@ -136,11 +136,15 @@ pub fn luma(
             stride: r.stride,
         }
     } else {
+        // Clamp the columns once, then copy row by row.
+        let mut xs = [0usize; 21];
+        for (wx, x) in xs.iter_mut().enumerate().take(w + 5) {
+            *x = (xi - 2 + wx as i32).clamp(0, r.width - 1) as usize;
+        }
         for wy in 0..h + 5 {
-            let row = (yi - 2 + wy as i32).clamp(0, r.height - 1) as usize * r.stride;
+            let row = &r.data[(yi - 2 + wy as i32).clamp(0, r.height - 1) as usize * r.stride..];
             for wx in 0..w + 5 {
-                let sx = (xi - 2 + wx as i32).clamp(0, r.width - 1) as usize;
-                win[wy * 21 + wx] = r.data[row + sx];
+                win[wy * 21 + wx] = row[xs[wx]];
             }
         }
         Src {

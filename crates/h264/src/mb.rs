@@ -56,6 +56,9 @@ pub struct MbInfo {
     pub cbf_dc: u8,
     /// Direct-predicted 8x8 sub-macroblocks (bit per sub-macroblock), for CABAC contexts.
     pub direct: u8,
+    /// All 16 blocks share references and motion vectors (lets the deblocking filter
+    /// skip the internal edges of macroblocks without luma coefficients).
+    pub uniform: bool,
 }
 
 /// Deblocking parameters of one slice.
@@ -1539,6 +1542,16 @@ impl<'a> SliceDecoder<'a> {
             self.recon_intra_luma()?;
             self.recon_intra_chroma()?;
         } else {
+            self.cur.uniform = match self.cur.kind {
+                MbKind::PSkip => true,
+                _ if self.shape == Shape::P16x16
+                    && self.cur.kind != MbKind::BSkip
+                    && self.cur.kind != MbKind::BDirect =>
+                {
+                    true
+                }
+                _ => self.uniform_motion(),
+            };
             self.recon_inter();
             self.add_luma_residual();
             self.add_chroma_residual();
@@ -1734,7 +1747,7 @@ impl<'a> SliceDecoder<'a> {
         let mut rects = [(0usize, 0usize, 0usize, 0usize); 16];
         let mut n = 0;
         let direct_all = matches!(self.cur.kind, MbKind::BSkip | MbKind::BDirect);
-        if direct_all && self.uniform_motion() {
+        if direct_all && self.cur.uniform {
             // Direct macroblocks usually move as one piece: one 16x16 prediction.
             rects[0] = (0, 0, 4, 4);
             n = 1;

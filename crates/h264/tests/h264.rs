@@ -254,3 +254,21 @@ mod api {
         );
     }
 }
+
+mod limits {
+    use super::*;
+
+    /// A picture buffer bound below the stream's declared size but above its reference
+    /// count still decodes every frame exactly.
+    #[test]
+    fn tighter_dpb_bound_still_decodes_exactly() {
+        let path = testdata("es/h264.h264");
+        let data = std::fs::read(&path).unwrap();
+        let config = MemoryConfig { max_dpb_frames: 4, ..MemoryConfig::default() };
+        let (got, err) = decode_md5s(&data, &config);
+        assert!(err.is_none(), "{err:?}");
+        let oracle = read_framemd5(&testdata("es/h264.h264.frames"));
+        let want: Vec<&str> = oracle.entries.iter().map(|e| e.md5.as_str()).collect();
+        assert_eq!(got, want);
+    }
+}
