@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{output, project_root};
+use crate::util::output;
 use transcode_testkit::{fixtures, parse_framemd5, read_framemd5, testdata, Oracle};
 
 /// Output extensions to try for a fixture.
@@ -27,7 +27,6 @@ fn targets(fixture: &str) -> &'static [&'static str] {
 }
 
 pub fn run(_args: &[String]) -> Result<()> {
-    let root = project_root();
     crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-cli"])?;
     let bin = crate::util::target_dir().join("release/transcode");
     let tmp = std::env::temp_dir().join(format!("transcode-crosscheck-{}", std::process::id()));

@@ -102,14 +102,16 @@ pub fn run_memprof(args: &[String]) -> Result<()> {
     if now.is_empty() {
         bail!("no memprof scenarios ran");
     }
-    println!("| scenario | peak bytes | peak blocks | total blocks | total bytes |\n|---|---:|---:|---:|---:|");
+    let mut table = String::from("| scenario | peak bytes | peak blocks | total blocks | total bytes |\n|---|---:|---:|---:|---:|\n");
     for (k, f) in &now {
-        println!("| {k} | {} | {} | {} | {} |", f.peak_bytes, f.peak_blocks, f.total_blocks, f.total_bytes);
+        let _ = writeln!(table, "| {k} | {} | {} | {} | {} |", f.peak_bytes, f.peak_blocks, f.total_blocks, f.total_bytes);
     }
+    print!("{table}");
     let baseline_path = root.join("xtask/memprof-baseline.txt");
     if bless {
         std::fs::write(&baseline_path, format_baseline(&now))?;
-        println!("wrote {}", baseline_path.display());
+        crate::util::replace_section(&root.join("docs/memory.md"), "memprof", &table)?;
+        println!("wrote {} and the table in docs/memory.md", baseline_path.display());
     }
     if check {
         let baseline = parse(&std::fs::read_to_string(&baseline_path).context("read xtask/memprof-baseline.txt (create it with --bless)")?)?;
