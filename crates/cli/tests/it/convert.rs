@@ -156,3 +156,35 @@ fn decoding_h264_from_every_container_matches_ffmpeg_frames() {
     assert!(!dir.join("no.y4m").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn interrupted_job_exits_130_and_leaves_no_output() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = scratch("sigint");
+    let out_path = dir.join("out.ts");
+    let data = std::fs::read(testdata("ts/h264_aac.ts")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_transcode"))
+        .args(["convert", "-", path_str(&out_path)])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Half the input: the job is running and waiting for more.
+    stdin.write_all(&data[..data.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // More input wakes the blocked read; the job sees the request and stops.
+    let _ = stdin.write_all(&data[data.len() / 2..]);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
