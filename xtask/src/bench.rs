@@ -84,8 +84,9 @@ fn median(mut v: Vec<Sample>) -> Sample {
 pub fn run_bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("remux") | None => remux(args.get(1..).unwrap_or(&[])),
-        Some("criterion") => run("cargo", &["bench", "-p", "transcode-pipeline"]),
-        Some(other) => bail!("unknown benchmark {other:?} (expected remux or criterion)"),
+        Some("criterion") => run("cargo", &["bench", "-p", "transcode-pipeline", "--bench", "remux"]),
+        Some("decode") => crate::bench_decode::run(args.get(1..).unwrap_or(&[])),
+        Some(other) => bail!("unknown benchmark {other:?} (expected remux, decode or criterion)"),
     }
 }
 

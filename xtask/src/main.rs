@@ -4,6 +4,7 @@
 //! when it is missing rather than skipping.
 
 mod bench;
+mod bench_decode;
 mod crosscheck;
 mod memprof;
 mod testdata;
