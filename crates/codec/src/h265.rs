@@ -602,6 +602,11 @@ impl HvcC {
                     let mut r = BitReader::new(&rbsp);
                     r.skip(12).ok()?;
                     let msl1 = r.bits(3).ok()?;
+                    // 7 is forbidden (at most 7 sub-layers) and would not fit the
+                    // record's 3-bit field.
+                    if msl1 > 6 {
+                        return None;
+                    }
                     rec.num_temporal_layers = rec.num_temporal_layers.max(msl1 as u8 + 1);
                     r.skip(17).ok()?;
                     let ptl = parse_ptl(&mut r, msl1).ok()?;

@@ -21,6 +21,11 @@ fn ratio(v: &str) -> Option<(u32, u32)> {
 impl Y4mHeader {
     /// Parses a header line (without its newline).
     pub fn parse(line: &[u8]) -> Result<Y4mHeader> {
+        // Tags are split at their first byte, so only ASCII headers are accepted (a
+        // multi-byte first character would otherwise split inside a character).
+        if !line.is_ascii() {
+            return Err(Error::invalid_at(0, "y4m header is not ascii"));
+        }
         let text = std::str::from_utf8(line).map_err(|_| Error::invalid_at(0, "y4m header is not ascii"))?;
         let mut tags = text.split(' ');
         if tags.next() != Some("YUV4MPEG2") {

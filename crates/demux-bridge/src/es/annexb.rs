@@ -47,6 +47,8 @@ pub struct AnnexBDemuxer {
     /// Packets returned so far.
     index: i64,
     frame_duration: i64,
+    /// The last dts given out, so that dts strictly increases.
+    last_dts: Option<i64>,
     pocs: PocTracker,
     reorder: Reorder,
     stats: DemuxStats,
@@ -86,6 +88,7 @@ impl AnnexBDemuxer {
             described: false,
             index: 0,
             frame_duration: 3600,
+            last_dts: None,
             pocs: PocTracker::new(codec),
             reorder: Reorder::new(),
             stats: DemuxStats::default(),
@@ -262,8 +265,14 @@ impl Demuxer for AnnexBDemuxer {
         let len = (end - start) as usize;
         self.stats.bytes_read = end;
         let delay = self.reorder.delay() as i64;
-        let dts = (self.index - delay) * self.frame_duration;
-        let pts = p.slot.unwrap_or(self.index) * self.frame_duration;
+        // The frame rate and the reorder delay may be learnt late (a recording cut
+        // before its first SPS); dts never goes back, and pts never precedes it.
+        let mut dts = (self.index - delay) * self.frame_duration;
+        if let Some(last) = self.last_dts {
+            dts = dts.max(last + 1);
+        }
+        self.last_dts = Some(dts);
+        let pts = (p.slot.unwrap_or(self.index) * self.frame_duration).max(dts);
         self.index += 1;
         self.input.release(start);
         let data = self.input.get(start, len)?;

@@ -355,14 +355,18 @@ impl Demuxer for Mp4Demuxer {
         // past a box header still to be read).
         let release = if self.walk_done { s.offset } else { s.offset.min(self.walk_pos) };
         self.input.release(release);
-        self.stats.bytes_read = self.stats.bytes_read.max(sample_end);
         let shift = self.tracks[stream].shift;
-        let data = self.input.get(s.offset, size as usize)?;
-        if (data.len() as u64) < size {
+        // On a pipe the length is unknown: an empty sample must still lie inside the
+        // input, so ask for at least one byte at its offset.
+        let reach = if self.len.is_none() && size == 0 { 1 } else { size as usize };
+        let data = self.input.get(s.offset, reach)?;
+        if (data.len() as u64) < reach as u64 {
             self.stats.truncated = true;
             self.done = true;
             return Ok(None);
         }
+        let data = &data[..size as usize];
+        self.stats.bytes_read = self.stats.bytes_read.max(sample_end);
         let dts = s.dts.saturating_add(shift);
         Ok(Some(PacketView {
             stream,
