@@ -30,3 +30,4 @@ enc r_constrained_intra.h264 $SRC $X -profile:v main -x264-params keyint=30:bfra
 enc s_qcif_long.h264 -f lavfi -i testsrc2=size=176x144:rate=25:duration=1.2 $X -profile:v high -x264-params keyint=12:bframes=3:ref=3:b-pyramid=strict:weightp=1
 enc t_yuv422.h264 $SRC -c:v libx264 -threads 1 -pix_fmt yuv422p -x264-params keyint=10
 enc u_high10.h264 $SRC -c:v libx264 -threads 1 -pix_fmt yuv420p10le -x264-params keyint=10
+enc v_1080p.h264 -f lavfi -i testsrc2=size=1920x1080:rate=25:duration=0.4 $X -preset fast -bf 3

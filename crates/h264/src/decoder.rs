@@ -9,7 +9,37 @@ use crate::params::{Pps, Sps};
 use crate::picture::{Picture, RefState};
 use crate::slice::{SliceHeader, SliceType};
 use std::collections::VecDeque;
-use transcode_core::{Error, MemoryConfig, Result};
+use transcode_core::{Acquire, Budget, Error, MemoryConfig, Reservation, Result};
+use transcode_decoder_buffers::DpbConfig;
+use transcode_frame_pool::{
+    Frame as PoolFrame, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame,
+};
+
+/// Frames the picture pool holds beyond the decoded picture buffer and the picture
+/// being decoded: room for the output queue and the frames the caller holds. With
+/// them the pool holds `DPB size + 3` frames, the decoder's whole picture memory.
+pub const OUTPUT_FRAMES: u32 = 2;
+
+/// What [`Decoder::send`] did with the data it was given.
+#[must_use = "a decoder that needs output has not decoded all of the data"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeStatus {
+    /// Everything was decoded.
+    Done,
+    /// Backpressure, not an error: the picture pool is full of frames that wait in the
+    /// output queue or that the caller still holds, so the next picture cannot start.
+    /// The first `consumed` bytes were decoded. Take frames with
+    /// [`Decoder::next_frame`] or [`Decoder::next_picture`] (and drop held
+    /// [`DecodedPicture`]s), then send `&data[consumed..]` again.
+    NeedsOutput { consumed: usize },
+}
+
+/// Internal answer of the NAL-level steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Done,
+    NeedsOutput,
+}
 
 /// A decoded frame, borrowed from the decoder's picture pool until the next call that
 /// needs `&mut Decoder`.
@@ -27,6 +57,49 @@ pub struct Frame<'a> {
     pub poc: i32,
     /// Whether some macroblocks were concealed because the stream was damaged.
     pub concealed: bool,
+}
+
+/// A decoded picture the caller owns: a shared handle to the pooled frame (no pixels
+/// are copied) plus its geometry. Its buffer returns to the decoder's pool when the
+/// last handle is dropped; holding many of them makes [`Decoder::send`] answer
+/// [`DecodeStatus::NeedsOutput`].
+#[derive(Debug, Clone)]
+pub struct DecodedPicture {
+    frame: SharedFrame,
+    /// Width after cropping.
+    pub width: usize,
+    /// Height after cropping.
+    pub height: usize,
+    /// Offset of the top-left visible sample in each plane.
+    offsets: [usize; 3],
+    /// Picture order count (display order key).
+    pub poc: i32,
+    /// Whether some macroblocks were concealed because the stream was damaged.
+    pub concealed: bool,
+}
+
+impl DecodedPicture {
+    /// The picture as a borrowed [`Frame`].
+    pub fn frame(&self) -> Frame<'_> {
+        let f = &self.frame;
+        Frame {
+            width: self.width,
+            height: self.height,
+            planes: [
+                &f.plane(0)[self.offsets[0]..],
+                &f.plane(1)[self.offsets[1]..],
+                &f.plane(2)[self.offsets[2]..],
+            ],
+            strides: [f.stride(0), f.stride(1), f.stride(2)],
+            poc: self.poc,
+            concealed: self.concealed,
+        }
+    }
+
+    /// The pooled frame with its coded size (the visible picture is cropped from it).
+    pub fn shared_frame(&self) -> &SharedFrame {
+        &self.frame
+    }
 }
 
 impl Frame<'_> {
@@ -65,15 +138,29 @@ pub struct Decoder {
     sps: Vec<Option<Sps>>,
     pps: Vec<Option<Pps>>,
     active: Active,
+    /// The job's memory budget: the picture pool and the tables reserve against it.
+    budget: Budget,
+    /// Budget held for the motion tables, macroblock tables and RBSP buffer.
+    tables: Reservation,
+    /// Frames of the active sequence; `None` before the first SPS is activated.
+    pool: Option<FramePool>,
+    dpb_config: Option<DpbConfig>,
     dpb: Vec<Picture>,
     /// The picture being decoded, taken out of its slot `cur_slot`.
     pic: Picture,
+    /// The pixels of the picture being decoded: the unique handle, shared once done.
+    cur_frame: Option<PoolFrame>,
+    /// Per-4x4 reference indices and ids, lent to the picture being decoded.
+    work_ref_idx: [Vec<i8>; 2],
+    work_ref_uid: [Vec<i32>; 2],
     cur_slot: Option<usize>,
     cur_header: Option<SliceHeader>,
     mbs: MbState,
-    output: VecDeque<usize>,
-    /// The slot most recently returned by `next_frame`.
+    output: VecDeque<DecodedPicture>,
     rbsp: Vec<u8>,
+    /// A damage error met before a [`DecodeStatus::NeedsOutput`], reported by the next
+    /// call so the status can carry the consumed length.
+    pending_error: Option<Error>,
     next_uid: i32,
     // Picture order count state.
     prev_poc_msb: i32,
@@ -87,8 +174,8 @@ pub struct Decoder {
     slices_in_pic: u32,
     decoded_mbs: usize,
     concealed_total: u64,
-    /// Slot handed out by the last `next_frame` call, released on the next call.
-    lent: Option<usize>,
+    /// Picture handed out by the last `next_frame` call, released on the next call.
+    lent: Option<DecodedPicture>,
 }
 
 impl Decoder {
@@ -96,9 +183,24 @@ impl Decoder {
     /// `config.max_memory`. Buffers are allocated when the first sequence parameter set
     /// is activated.
     pub fn new(config: &MemoryConfig) -> Decoder {
+        Decoder::with_budget(config, &Budget::from_config(config))
+    }
+
+    /// A decoder whose picture pool and tables reserve their memory against `budget`,
+    /// the job's shared budget, before allocating it.
+    pub fn with_budget(config: &MemoryConfig, budget: &Budget) -> Decoder {
         crate::cavlc::init();
         Decoder {
             config: config.clone(),
+            budget: budget.clone(),
+            tables: budget.empty_reservation(),
+            pool: None,
+            dpb_config: None,
+            cur_frame: None,
+            work_ref_idx: Default::default(),
+            work_ref_uid: Default::default(),
+            pending_error: None,
+
             sps: vec![None; 32],
             pps: vec![None; 256],
             active: Active::default(),
@@ -130,38 +232,96 @@ impl Decoder {
         self.concealed_total
     }
 
-    /// Bytes held by picture buffers and per-macroblock tables.
+    /// Bytes held by picture buffers (the pool's allocated frames) and per-macroblock
+    /// tables.
     pub fn memory_bytes(&self) -> usize {
-        self.dpb.iter().map(|p| p.bytes()).sum::<usize>() + self.mbs.bytes() + self.rbsp.capacity()
+        let frames = self.pool.as_ref().map_or(0, |p| p.stats().bytes as usize);
+        frames
+            + self.dpb.iter().map(|p| p.bytes()).sum::<usize>()
+            + self.pic.bytes()
+            + self
+                .work_ref_idx
+                .iter()
+                .map(|v| v.capacity())
+                .sum::<usize>()
+            + self
+                .work_ref_uid
+                .iter()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
+            + self.mbs.bytes()
+            + self.rbsp.capacity()
     }
 
-    /// Decodes Annex-B data: one access unit or single NAL units. Errors in a slice are
-    /// reported after the rest of the data has been decoded; the damaged macroblocks
-    /// are concealed.
+    /// The sizes of the decoded picture buffer of the active sequence, from the level
+    /// limits and the VUI, bounded by [`MemoryConfig::max_dpb_frames`].
+    pub fn dpb_config(&self) -> Option<DpbConfig> {
+        self.dpb_config
+    }
+
+    /// The pool the decoder takes its frames from (`None` before the first sequence
+    /// starts): `DPB size + 1 + OUTPUT_FRAMES` frames, allocated on demand.
+    pub fn frame_pool(&self) -> Option<&FramePool> {
+        self.pool.as_ref()
+    }
+
+    /// Decodes Annex-B data (access units or single NAL units) as far as the picture
+    /// pool allows.
     ///
-    /// Decoded frames occupy the picture pool until [`Decoder::next_frame`] returns
-    /// them: call it after every access unit (or use [`Decoder::decode_with`]). When
-    /// the pool is full of frames nobody has taken, decoding stops with
-    /// [`Error::LimitExceeded`] rather than growing the pool.
-    pub fn decode(&mut self, data: &[u8]) -> Result<()> {
+    /// Decoded frames occupy the pool until the caller takes them with
+    /// [`Decoder::next_frame`] / [`Decoder::next_picture`] (and drops the pictures it
+    /// keeps). When a new picture finds the pool full, decoding stops before it and
+    /// the answer is [`DecodeStatus::NeedsOutput`] with the bytes consumed: backpressure,
+    /// not an error. Take frames and send the rest again.
+    ///
+    /// Errors: unsupported features and limits stop decoding at once. Damage in a slice
+    /// is concealed and reported as an error after the rest of the data has been
+    /// decoded (or by the next call, when this one ends with `NeedsOutput`).
+    pub fn send(&mut self, data: &[u8]) -> Result<DecodeStatus> {
         self.release_lent();
-        let mut first_err = None;
+        let mut first_err = self.pending_error.take();
         for nal in split_annexb(data) {
-            if let Err(e) = self.decode_nal(nal) {
+            match self.decode_nal(nal) {
+                Ok(Flow::Done) => {}
+                Ok(Flow::NeedsOutput) => {
+                    // Resume at this unit's start code (00 00 01 just before it).
+                    let at = (nal.as_ptr() as usize - data.as_ptr() as usize).saturating_sub(3);
+                    self.pending_error = first_err;
+                    return Ok(DecodeStatus::NeedsOutput { consumed: at });
+                }
                 // Unsupported features and limits stop decoding; damage is concealed.
-                match e {
-                    Error::Unsupported(_) | Error::LimitExceeded { .. } => return Err(e),
-                    e => {
-                        if first_err.is_none() {
-                            first_err = Some(e);
-                        }
-                    }
+                Err(e @ (Error::Unsupported(_) | Error::LimitExceeded { .. })) => return Err(e),
+                Err(e) => {
+                    first_err.get_or_insert(e);
                 }
             }
         }
         match first_err {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(DecodeStatus::Done),
+        }
+    }
+
+    /// Decodes Annex-B data: one access unit or single NAL units, like
+    /// [`Decoder::send`], for callers that take every frame after each access unit
+    /// (the pool then never fills).
+    ///
+    /// When the pool is full of frames nobody has taken, this returns
+    /// [`Error::LimitExceeded`]; use [`Decoder::send`] to get
+    /// [`DecodeStatus::NeedsOutput`] and resume instead.
+    pub fn decode(&mut self, data: &[u8]) -> Result<()> {
+        match self.send(data)? {
+            DecodeStatus::Done => Ok(()),
+            DecodeStatus::NeedsOutput { .. } => Err(self.pool_full_error()),
+        }
+    }
+
+    fn pool_full_error(&self) -> Error {
+        let cap = self.pool.as_ref().map_or(0, |p| p.capacity()) as u64;
+        Error::LimitExceeded {
+            what: "h264 frames not taken from the output queue",
+            requested: cap + 1,
+            limit: cap,
         }
     }
 
@@ -169,23 +329,24 @@ impl Decoder {
     /// `on_frame` as soon as it is ready (so the picture pool never fills up).
     /// Returns the first error, after decoding everything that could be decoded.
     pub fn decode_with(&mut self, data: &[u8], mut on_frame: impl FnMut(&Frame<'_>)) -> Result<()> {
-        let mut first_err = None;
-        for nal in split_annexb(data) {
-            self.release_lent();
-            if let Err(e) = self.decode_nal(nal) {
-                let stop = matches!(e, Error::Unsupported(_) | Error::LimitExceeded { .. });
-                first_err.get_or_insert(e);
-                if stop {
-                    break;
-                }
-            }
+        let mut rest = data;
+        loop {
+            let res = self.send(rest);
+            let mut taken = 0usize;
             while let Some(f) = self.next_frame() {
                 on_frame(&f);
+                taken += 1;
             }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(()),
+            match res? {
+                DecodeStatus::Done => return Ok(()),
+                DecodeStatus::NeedsOutput { consumed } => {
+                    if consumed == 0 && taken == 0 {
+                        // Nothing was output, so nothing can free a frame.
+                        return Err(self.pool_full_error());
+                    }
+                    rest = &rest[consumed..];
+                }
+            }
         }
     }
 
@@ -197,38 +358,32 @@ impl Decoder {
         self.bump_all();
     }
 
-    /// The next frame in display order, if one is ready.
+    /// The next frame in display order, if one is ready, lent until the next call
+    /// that needs `&mut Decoder`.
     pub fn next_frame(&mut self) -> Option<Frame<'_>> {
         self.release_lent();
-        let slot = self.output.pop_front()?;
-        self.lent = Some(slot);
-        let a = &self.active;
-        let pic = &self.dpb[slot];
-        let (w, cw) = (pic.strides[0], pic.strides[1]);
-        let (cl, ct) = (a.crop[0] as usize, a.crop[2] as usize);
-        let y0 = ct * w + cl;
-        let c0 = (ct / 2) * cw + cl / 2;
-        Some(Frame {
-            width: a.mb_w * 16 - (a.crop[0] + a.crop[1]) as usize,
-            height: a.mb_h * 16 - (a.crop[2] + a.crop[3]) as usize,
-            planes: [
-                &pic.planes[0][y0..],
-                &pic.planes[1][c0..],
-                &pic.planes[2][c0..],
-            ],
-            strides: [w, cw, cw],
-            poc: pic.poc,
-            concealed: pic.concealed,
-        })
+        let pic = self.output.pop_front()?;
+        Some(self.lent.insert(pic).frame())
+    }
+
+    /// The next picture in display order, if one is ready, for the caller to keep (a
+    /// shared handle to the pooled frame, no copy). Kept pictures hold pool frames:
+    /// drop them to let decoding continue.
+    pub fn next_picture(&mut self) -> Option<DecodedPicture> {
+        self.release_lent();
+        self.output.pop_front()
+    }
+
+    /// Number of decoded pictures waiting in the output queue.
+    pub fn pending_frames(&self) -> usize {
+        self.output.len()
     }
 
     fn release_lent(&mut self) {
-        if let Some(s) = self.lent.take() {
-            self.dpb[s].queued = false;
-        }
+        self.lent = None;
     }
 
-    fn decode_nal(&mut self, nal: &[u8]) -> Result<()> {
+    fn decode_nal(&mut self, nal: &[u8]) -> Result<Flow> {
         let header = nal[0];
         if header & 0x80 != 0 {
             return Err(Error::invalid("forbidden_zero_bit set in nal unit header"));
@@ -247,7 +402,7 @@ impl Decoder {
                 // per macroblock, A.3.1), so the buffer is sized once, not per slice.
                 let want = nal
                     .len()
-                    .max(self.active.mb_w * self.active.mb_h * 400 + 1024);
+                    .max(Self::rbsp_capacity(self.active.mb_w, self.active.mb_h));
                 self.rbsp.reserve(want);
                 unescape_rbsp(&nal[1..], &mut self.rbsp);
                 self.decode_slice(nal_type, nal_ref_idc)
@@ -259,7 +414,7 @@ impl Decoder {
                 let sps = Sps::parse(&self.rbsp)?;
                 let id = sps.id as usize;
                 self.sps[id] = Some(sps);
-                Ok(())
+                Ok(Flow::Done)
             }
             8 => {
                 self.rbsp.clear();
@@ -267,17 +422,17 @@ impl Decoder {
                 let pps = Pps::parse(&self.rbsp, &self.sps)?;
                 let id = pps.id as usize;
                 self.pps[id] = Some(pps);
-                Ok(())
+                Ok(Flow::Done)
             }
             11 => {
                 // End of stream: later pictures start a new sequence.
                 self.finish_picture();
                 self.bump_all();
-                Ok(())
+                Ok(Flow::Done)
             }
             // SEI, AUD, end of sequence, filler, and the SVC/MVC extension units
             // (prefix, subset SPS, extension slices) whose base layer is decoded here.
-            _ => Ok(()),
+            _ => Ok(Flow::Done),
         }
     }
 
@@ -287,94 +442,131 @@ impl Decoder {
             .as_ref()
             .ok_or_else(|| Error::invalid("missing sps"))?;
         let (mb_w, mb_h) = (sps.mb_width as usize, sps.mb_height as usize);
-        let max_dpb_mbs: u32 = match sps.level_idc {
-            0..=10 => 396,
-            11 => 900,
-            12 | 13 | 20 => 2376,
-            21 => 4752,
-            22 | 30 => 8100,
-            31 => 18000,
-            32 => 20480,
-            40 | 41 => 32768,
-            42 => 34816,
-            50 => 110400,
-            51 | 52 => 184320,
-            _ => 696320,
-        };
-        let level_frames = (max_dpb_mbs / (sps.mb_width * sps.mb_height)).clamp(1, 16) as usize;
-        // The stream's own bound (VUI, else the level), capped by the configuration;
-        // the reference frames themselves must always fit.
-        let refs = (sps.max_num_ref_frames as usize).max(1);
-        Error::check_limit(
-            "h264 reference frames",
-            refs as u64,
-            self.config.max_dpb_frames as u64,
-        )?;
-        let wanted = sps
+        // The DPB size: the level's limit (Table A-1), tightened by the VUI, bounded by
+        // the configuration. A stream that needs more reference frames than its own
+        // level allows is still decoded (as FFmpeg does) when the configuration allows.
+        let refs = sps.max_num_ref_frames.max(1);
+        let vui = sps
             .max_dec_frame_buffering
-            .map(|v| v as usize)
-            .unwrap_or(level_frames)
-            .max(refs);
-        let dpb_frames = wanted.min(self.config.max_dpb_frames as usize).max(refs);
-        let reorder = sps
-            .num_reorder_frames
-            .map(|v| v as usize)
-            .unwrap_or(dpb_frames)
-            .min(dpb_frames);
+            .map(|m| (m, sps.num_reorder_frames.unwrap_or(m)));
+        let (w, h) = ((mb_w * 16) as u32, (mb_h * 16) as u32);
+        let dpb_config = match DpbConfig::for_stream(&self.config, sps.level_idc, w, h, refs, vui) {
+            Ok(c) => c,
+            Err(e) => {
+                Error::check_limit(
+                    "h264 reference frames",
+                    u64::from(refs),
+                    u64::from(self.config.max_dpb_frames),
+                )
+                .map_err(|_| e)?;
+                DpbConfig {
+                    capacity: refs,
+                    max_num_reorder: vui.map_or(refs, |v| v.1.min(refs)),
+                    max_num_ref_frames: refs,
+                }
+            }
+        };
+        let dpb_frames = dpb_config.capacity as usize;
+        let reorder = dpb_config.max_num_reorder as usize;
+        let slots = dpb_frames + 1;
         let same = self.active.sps_id.is_some()
             && self.active.mb_w == mb_w
             && self.active.mb_h == mb_h
-            && self.dpb.len() == dpb_frames + 2;
+            && self.dpb.len() == slots;
         self.active.sps_id = Some(sps_id);
         self.active.crop = sps.crop;
         self.active.reorder = reorder;
-        self.active.max_refs = (sps.max_num_ref_frames as usize).max(1);
+        self.active.max_refs = refs as usize;
+        self.dpb_config = Some(dpb_config);
         if same {
             return Ok(());
         }
-        // New geometry: output what is pending, then size the pool.
+        // New geometry: output what is pending (queued pictures keep their own frames
+        // and geometry), then size the pool and tables, budget first.
         self.bump_all();
-        let slots = dpb_frames + 2;
-        let frame_bytes =
-            (mb_w * mb_h * 256 * 3 / 2 + mb_w * mb_h * 16 * 2 * (4 + 1 + 4) + mb_w * mb_h) as u64;
-        let total = frame_bytes * slots as u64 + (mb_w * mb_h * 64) as u64;
+        let layout = FrameLayout::new(PixelFormat::Yuv420p, w, h)?;
+        let pool_frames = dpb_config.capacity + 1 + OUTPUT_FRAMES;
+        let table_bytes = Picture::slot_bytes(mb_w, mb_h) * slots
+            + Picture::work_bytes(mb_w, mb_h)
+            + MbState::bytes_for(mb_w, mb_h)
+            + Self::rbsp_capacity(mb_w, mb_h);
+        let frame_bytes = layout.buffer_len() as u64 * u64::from(pool_frames);
+        // The whole bound must fit the budget's limit; frames are then reserved one by
+        // one by the pool as it allocates them.
         Error::check_limit(
             "h264 picture buffers (bytes)",
-            total,
-            self.config.max_memory,
+            frame_bytes + table_bytes as u64,
+            self.budget.limit(),
         )?;
-        if self.output.iter().any(|_| true) {
-            // Frames still queued keep their old geometry; drop them rather than show
-            // them with the new size.
-            for s in self.output.drain(..) {
-                self.dpb[s].queued = false;
+        self.tables.shrink(self.tables.bytes());
+        match self
+            .tables
+            .try_grow("h264 decoder tables", table_bytes as u64)?
+        {
+            Acquire::Ready(()) => {}
+            Acquire::Full => {
+                return Err(Error::LimitExceeded {
+                    what: "h264 decoder tables",
+                    requested: table_bytes as u64,
+                    limit: self.budget.available(),
+                })
             }
         }
+        self.pool = None;
+        let pool = FramePool::new(
+            FramePoolConfig {
+                name: "h264 pictures",
+                capacity: pool_frames,
+                ..FramePoolConfig::new(layout, &self.config)
+            },
+            &self.budget,
+        )?;
+        let strides = [
+            layout.plane(0).stride,
+            layout.plane(1).stride,
+            layout.plane(2).stride,
+        ];
         self.lent = None;
         self.dpb.resize_with(slots, Picture::default);
         self.dpb.truncate(slots);
+        self.dpb.shrink_to_fit();
         for p in &mut self.dpb {
-            p.alloc(mb_w, mb_h);
+            p.alloc(mb_w, mb_h, strides);
         }
-        self.output = VecDeque::with_capacity(slots);
+        let n4 = mb_w * mb_h * 16;
+        for l in 0..2 {
+            crate::picture::resize_exact(&mut self.work_ref_idx[l], n4, -1);
+            crate::picture::resize_exact(&mut self.work_ref_uid[l], n4, -1);
+        }
+        if self.output.capacity() < pool_frames as usize {
+            self.output
+                .reserve(pool_frames as usize - self.output.len());
+        }
         self.mbs.alloc(mb_w, mb_h);
+        self.pool = Some(pool);
 
         self.active.mb_w = mb_w;
         self.active.mb_h = mb_h;
         Ok(())
     }
 
-    fn decode_slice(&mut self, nal_type: u8, nal_ref_idc: u8) -> Result<()> {
+    /// Room for the largest slice a conforming stream can carry (3200 bits per
+    /// macroblock, A.3.1), so the RBSP buffer is sized once, not per slice.
+    fn rbsp_capacity(mb_w: usize, mb_h: usize) -> usize {
+        mb_w * mb_h * 400 + 1024
+    }
+
+    fn decode_slice(&mut self, nal_type: u8, nal_ref_idc: u8) -> Result<Flow> {
         let rbsp = std::mem::take(&mut self.rbsp);
         let res = self.decode_slice_inner(&rbsp, nal_type, nal_ref_idc);
         self.rbsp = rbsp;
         res
     }
 
-    fn decode_slice_inner(&mut self, rbsp: &[u8], nal_type: u8, nal_ref_idc: u8) -> Result<()> {
+    fn decode_slice_inner(&mut self, rbsp: &[u8], nal_type: u8, nal_ref_idc: u8) -> Result<Flow> {
         let hdr = SliceHeader::parse(rbsp, nal_type, nal_ref_idc, &self.sps, &self.pps)?;
         if hdr.redundant_pic_cnt > 0 {
-            return Ok(());
+            return Ok(Flow::Done);
         }
         let pps_sps = self.pps[hdr.pps_id as usize]
             .as_ref()
@@ -397,7 +589,9 @@ impl Decoder {
             if self.active.sps_id != Some(pps_sps) || hdr.idr {
                 self.activate_sps(pps_sps)?;
             }
-            self.start_picture(&hdr)?;
+            if self.start_picture(&hdr)? == Flow::NeedsOutput {
+                return Ok(Flow::NeedsOutput);
+            }
         }
         self.slices_in_pic += 1;
         let sps = self.sps[pps_sps as usize]
@@ -407,11 +601,15 @@ impl Decoder {
             .as_ref()
             .ok_or_else(|| Error::invalid("missing pps"))?;
         let refs = build_ref_lists(&hdr, sps, &self.dpb, self.pic.poc, self.pic.frame_num)?;
+        let Some(frame) = self.cur_frame.as_mut() else {
+            return Err(Error::invalid("slice without a picture to decode into"));
+        };
         let mut sd = SliceDecoder::new(
             sps,
             pps,
             &hdr,
             &mut self.pic,
+            frame.planes_mut(),
             &self.dpb,
             &mut self.mbs,
             &refs,
@@ -422,10 +620,10 @@ impl Decoder {
         if self.decoded_mbs >= self.active.mb_w * self.active.mb_h && res.is_ok() {
             self.finish_picture();
         }
-        res
+        res.map(|()| Flow::Done)
     }
 
-    fn start_picture(&mut self, hdr: &SliceHeader) -> Result<()> {
+    fn start_picture(&mut self, hdr: &SliceHeader) -> Result<Flow> {
         // Borrow the SPS by taking it out of its slot for the duration (no clone).
         let sps_id = self.active.sps_id.unwrap_or(0) as usize;
         let sps = self.sps[sps_id]
@@ -436,7 +634,10 @@ impl Decoder {
         res
     }
 
-    fn start_picture_with(&mut self, hdr: &SliceHeader, sps: &Sps) -> Result<()> {
+    /// Starts a picture: a free DPB slot (bumping as C.4.5.3 does when there is none)
+    /// and a frame from the pool. Everything before the frame is taken may run again
+    /// when the pool is full and the caller resends the slice.
+    fn start_picture_with(&mut self, hdr: &SliceHeader, sps: &Sps) -> Result<Flow> {
         if hdr.idr {
             // No output of prior pictures is ignored: everything decoded is shown.
             for p in &mut self.dpb {
@@ -444,21 +645,41 @@ impl Decoder {
             }
             self.bump_all();
         }
-        let slot = match self.free_slot() {
-            Some(s) => s,
-            None => {
-                self.bump_one();
-                self.free_slot().ok_or_else(|| Error::LimitExceeded {
-                    what: "h264 frames waiting in the output queue",
-                    requested: self.dpb.len() as u64 + 1,
-                    limit: self.dpb.len() as u64,
-                })?
+        let slot = loop {
+            if let Some(s) = self.free_slot() {
+                break s;
             }
+            if !self.bump_one() {
+                return Err(Error::LimitExceeded {
+                    what: "h264 reference frames in the decoded picture buffer",
+                    requested: self.dpb.len() as u64,
+                    limit: self.dpb.len().saturating_sub(1) as u64,
+                });
+            }
+        };
+        // Frames of slots that are neither references nor waiting go back to the pool
+        // (unless the output queue or the caller still holds them).
+        for p in &mut self.dpb {
+            if p.is_free() {
+                p.pixels = None;
+            }
+        }
+        let Some(pool) = &self.pool else {
+            return Err(Error::invalid("picture before any sequence parameter set"));
+        };
+        let frame = match pool.try_acquire() {
+            Acquire::Ready(f) => f,
+            Acquire::Full => return Ok(Flow::NeedsOutput),
         };
         let poc = self.compute_poc(hdr, sps);
         let mut pic = std::mem::take(&mut self.dpb[slot]);
         // The empty placeholder left in the slot must not look free.
         self.dpb[slot].decoding = true;
+        self.cur_frame = Some(frame);
+        for l in 0..2 {
+            std::mem::swap(&mut pic.ref_idx[l], &mut self.work_ref_idx[l]);
+            std::mem::swap(&mut pic.ref_uid[l], &mut self.work_ref_uid[l]);
+        }
         pic.decoding = true;
         pic.poc = poc;
         pic.frame_num = hdr.frame_num;
@@ -483,7 +704,7 @@ impl Decoder {
                 };
             }
         }
-        Ok(())
+        Ok(Flow::Done)
     }
 
     fn free_slot(&self) -> Option<usize> {
@@ -599,26 +820,49 @@ impl Decoder {
             None => {
                 // Cannot happen with a parsed SPS; still never lose the slot's buffers.
                 self.pic.decoding = false;
+                self.cur_frame = None;
+                self.return_work_buffers();
                 self.dpb[slot] = std::mem::take(&mut self.pic);
             }
         }
     }
 
+    /// Gives the per-4x4 reference buffers of the finished picture back to the
+    /// decoder, after keeping their per-8x8 summary in the picture.
+    fn return_work_buffers(&mut self) {
+        self.pic.keep_col_refs();
+        for l in 0..2 {
+            std::mem::swap(&mut self.pic.ref_idx[l], &mut self.work_ref_idx[l]);
+            std::mem::swap(&mut self.pic.ref_uid[l], &mut self.work_ref_uid[l]);
+        }
+    }
+
     fn finish_picture_with(&mut self, slot: usize, hdr: &SliceHeader, sps: &Sps) {
         let total = self.active.mb_w * self.active.mb_h;
-        let missing = self.mbs.conceal_missing(&mut self.pic, &self.dpb, total);
-        if missing > 0 {
-            self.concealed_total += missing as u64;
-            self.pic.concealed = true;
+        if let Some(frame) = self.cur_frame.as_mut() {
+            let mut planes = frame.planes_mut();
+            let missing = self
+                .mbs
+                .conceal_missing(&mut self.pic, &mut planes, &self.dpb, total);
+            if missing > 0 {
+                self.concealed_total += missing as u64;
+                self.pic.concealed = true;
+            }
         }
-        deblock::deblock_picture(
-            &mut self.pic,
-            &self.mbs,
-            &self.pps,
-            self.active.mb_w,
-            self.active.mb_h,
-        );
+        if let Some(frame) = self.cur_frame.as_mut() {
+            let mut planes = frame.planes_mut();
+            deblock::deblock_picture(
+                &self.pic,
+                &mut planes,
+                &self.mbs,
+                &self.pps,
+                self.active.mb_w,
+                self.active.mb_h,
+            );
+        }
         self.pic.decoding = false;
+        self.pic.pixels = self.cur_frame.take().map(PoolFrame::into_shared);
+        self.return_work_buffers();
         let mut pic = std::mem::take(&mut self.pic);
         // Reference marking.
         if hdr.nal_ref_idc != 0 {
@@ -749,9 +993,24 @@ impl Decoder {
             .min_by_key(|&i| (self.dpb[i].poc, self.dpb[i].uid));
         match best {
             Some(i) => {
-                self.dpb[i].waiting_output = false;
-                self.dpb[i].queued = true;
-                self.output.push_back(i);
+                let p = &mut self.dpb[i];
+                p.waiting_output = false;
+                if let Some(frame) = &p.pixels {
+                    let a = &self.active;
+                    let (cl, ct) = (a.crop[0] as usize, a.crop[2] as usize);
+                    self.output.push_back(DecodedPicture {
+                        width: a.mb_w * 16 - (a.crop[0] + a.crop[1]) as usize,
+                        height: a.mb_h * 16 - (a.crop[2] + a.crop[3]) as usize,
+                        offsets: [
+                            ct * frame.stride(0) + cl,
+                            (ct / 2) * frame.stride(1) + cl / 2,
+                            (ct / 2) * frame.stride(2) + cl / 2,
+                        ],
+                        poc: p.poc,
+                        concealed: p.concealed,
+                        frame: frame.clone(),
+                    });
+                }
                 true
             }
             None => false,
@@ -780,6 +1039,9 @@ fn build_ref_lists(
     let mut long: [usize; 32] = [0; 32];
     let mut nl = 0;
     for (i, p) in dpb.iter().enumerate() {
+        if p.pixels.is_none() {
+            continue;
+        }
         match p.state {
             RefState::Short if ns < 32 => {
                 short[ns] = i;
@@ -865,11 +1127,13 @@ fn build_ref_lists(
                 } else {
                     no_wrap
                 };
-                dpb.iter()
-                    .position(|p| p.state == RefState::Short && p.frame_num_wrap == pic_num)
+                dpb.iter().position(|p| {
+                    p.pixels.is_some() && p.state == RefState::Short && p.frame_num_wrap == pic_num
+                })
             } else {
-                dpb.iter()
-                    .position(|p| p.state == RefState::Long && p.long_term_idx == v)
+                dpb.iter().position(|p| {
+                    p.pixels.is_some() && p.state == RefState::Long && p.long_term_idx == v
+                })
             };
             let Some(t) = target else {
                 return Err(Error::invalid(

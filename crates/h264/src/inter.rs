@@ -48,38 +48,41 @@ fn half_h(src: &Src, w: usize, h: usize, dy: isize, out: &mut [u8], os: usize) {
     for y in 0..h {
         let row = (src.base as isize + (y as isize + dy + 2) * src.stride as isize) as usize;
         let r = &src.s[row..row + w + 5];
+        let (r0, r1, r2) = (&r[..w], &r[1..w + 1], &r[2..w + 2]);
+        let (r3, r4, r5) = (&r[3..w + 3], &r[4..w + 4], &r[5..w + 5]);
+        let o = &mut out[y * os..y * os + w];
+        // The 6-tap sum lies in -2550..=10710: 16-bit lanes vectorise.
         for x in 0..w {
-            out[y * os + x] = clip(
-                (tap6(
-                    r[x] as i32,
-                    r[x + 1] as i32,
-                    r[x + 2] as i32,
-                    r[x + 3] as i32,
-                    r[x + 4] as i32,
-                    r[x + 5] as i32,
-                ) + 16)
-                    >> 5,
-            );
+            let v = (r0[x] as i16 + r5[x] as i16) - 5 * (r1[x] as i16 + r4[x] as i16)
+                + 20 * (r2[x] as i16 + r3[x] as i16);
+            o[x] = ((v + 16) >> 5).clamp(0, 255) as u8;
         }
     }
 }
 
 /// Vertical half-sample values of columns `dx .. dx + w` (h, or m when `dx` = 1).
 fn half_v(src: &Src, w: usize, h: usize, dx: isize, out: &mut [u8], os: usize) {
-    let st = src.stride as isize;
+    let s = src.stride;
     for y in 0..h {
+        let p = (src.base as isize + (y as isize) * s as isize + dx + 2) as usize;
+        // Six source rows, each sliced once so the loop below has no bounds checks.
+        let r0 = &src.s[p..p + w];
+        let r1 = &src.s[p + s..p + s + w];
+        let r2 = &src.s[p + 2 * s..p + 2 * s + w];
+        let r3 = &src.s[p + 3 * s..p + 3 * s + w];
+        let r4 = &src.s[p + 4 * s..p + 4 * s + w];
+        let r5 = &src.s[p + 5 * s..p + 5 * s + w];
+        let o = &mut out[y * os..y * os + w];
         for x in 0..w {
-            let p = (src.base as isize + (y as isize) * st + x as isize + dx + 2) as usize;
-            let s = src.stride;
             let v = tap6(
-                src.s[p] as i32,
-                src.s[p + s] as i32,
-                src.s[p + 2 * s] as i32,
-                src.s[p + 3 * s] as i32,
-                src.s[p + 4 * s] as i32,
-                src.s[p + 5 * s] as i32,
+                r0[x] as i32,
+                r1[x] as i32,
+                r2[x] as i32,
+                r3[x] as i32,
+                r4[x] as i32,
+                r5[x] as i32,
             );
-            out[y * os + x] = clip((v + 16) >> 5);
+            o[x] = clip((v + 16) >> 5);
         }
     }
 }
@@ -103,10 +106,17 @@ fn center(src: &Src, w: usize, h: usize, out: &mut [u8], os: usize) {
         }
     }
     for y in 0..h {
+        let p = y * 16;
+        let (t0, t1, t2) = (&t[p..p + w], &t[p + 16..p + 16 + w], &t[p + 32..p + 32 + w]);
+        let (t3, t4, t5) = (
+            &t[p + 48..p + 48 + w],
+            &t[p + 64..p + 64 + w],
+            &t[p + 80..p + 80 + w],
+        );
+        let o = &mut out[y * os..y * os + w];
         for x in 0..w {
-            let p = y * 16 + x;
-            let v = tap6(t[p], t[p + 16], t[p + 32], t[p + 48], t[p + 64], t[p + 80]);
-            out[y * os + x] = clip((v + 512) >> 10);
+            let v = tap6(t0[x], t1[x], t2[x], t3[x], t4[x], t5[x]);
+            o[x] = clip((v + 512) >> 10);
         }
     }
 }
@@ -242,7 +252,13 @@ pub fn chroma(
         }
         (&win[..], 0, 9)
     };
-    let (wa, wb, wc, wd) = ((8 - fx) * (8 - fy), fx * (8 - fy), (8 - fx) * fy, fx * fy);
+    // The weights sum to 64, so every sum fits 16 bits: 16-bit lanes vectorise.
+    let (wa, wb, wc, wd) = (
+        ((8 - fx) * (8 - fy)) as u16,
+        (fx * (8 - fy)) as u16,
+        ((8 - fx) * fy) as u16,
+        (fx * fy) as u16,
+    );
     for yy in 0..h {
         let r0 = &s[base + yy * stride..base + yy * stride + w + 1];
         let o = &mut out[yy * os..yy * os + w];
@@ -251,11 +267,11 @@ pub fn chroma(
             continue;
         }
         let r1 = &s[base + (yy + 1) * stride..base + (yy + 1) * stride + w + 1];
+        let (a0, a1) = (&r0[..w], &r0[1..w + 1]);
+        let (b0, b1) = (&r1[..w], &r1[1..w + 1]);
         for xx in 0..w {
-            let v = wa * r0[xx] as u32
-                + wb * r0[xx + 1] as u32
-                + wc * r1[xx] as u32
-                + wd * r1[xx + 1] as u32;
+            let v =
+                wa * a0[xx] as u16 + wb * a1[xx] as u16 + wc * b0[xx] as u16 + wd * b1[xx] as u16;
             o[xx] = ((v + 32) >> 6) as u8;
         }
     }
@@ -290,20 +306,33 @@ pub fn put(
     wt: Weighting,
 ) {
     // One match per block, then tight row loops (the match must not sit in the loop).
-    let rows = |dst: &mut [u8], f: &mut dyn FnMut(&mut [u8], usize)| {
+    #[inline(always)]
+    fn rows_of(
+        dst: &mut [u8],
+        off: usize,
+        stride: usize,
+        w: usize,
+        h: usize,
+        mut f: impl FnMut(&mut [u8], usize),
+    ) {
         for y in 0..h {
             let o = off + y * stride;
             f(&mut dst[o..o + w], y * 16);
         }
-    };
+    }
+    // Each arm reslices its rows to the block width first, so the element loops have
+    // no bounds checks and vectorise.
     match (p0, p1, wt) {
-        (Some(a), Some(b), Weighting::Default) => rows(dst, &mut |d, s| {
-            for ((d, &a), &b) in d.iter_mut().zip(&a[s..s + w]).zip(&b[s..s + w]) {
-                *d = avg(a, b);
+        (Some(a), Some(b), Weighting::Default) => rows_of(dst, off, stride, w, h, |d, s| {
+            let (a, b) = (&a[s..s + d.len()], &b[s..s + d.len()]);
+            for i in 0..d.len() {
+                d[i] = ((a[i] as u16 + b[i] as u16 + 1) >> 1) as u8;
             }
         }),
         (Some(a), None, Weighting::Default) | (None, Some(a), Weighting::Default) => {
-            rows(dst, &mut |d, s| d.copy_from_slice(&a[s..s + w]))
+            rows_of(dst, off, stride, w, h, |d, s| {
+                d.copy_from_slice(&a[s..s + d.len()])
+            })
         }
         (
             Some(a),
@@ -318,23 +347,45 @@ pub fn put(
         ) => {
             let o = (o0 + o1 + 1) >> 1;
             let round = 1 << log_wd;
-            rows(dst, &mut |d, s| {
-                for ((d, &a), &b) in d.iter_mut().zip(&a[s..s + w]).zip(&b[s..s + w]) {
-                    *d = clip(((a as i32 * w0 + b as i32 * w1 + round) >> (log_wd + 1)) + o);
+            if (w0.abs() + w1.abs()) * 255 + round <= i16::MAX as i32 && (-255..=255).contains(&o) {
+                // The weighted sum fits 16 bits (always so for implicit weights, where
+                // w0 + w1 = 64): 16-bit lanes vectorise on every x86-64 CPU.
+                let (w0, w1, round, o) = (w0 as i16, w1 as i16, round as i16, o as i16);
+                let shift = (log_wd + 1) as u32;
+                rows_of(dst, off, stride, w, h, |d, s| {
+                    let (a, b) = (&a[s..s + d.len()], &b[s..s + d.len()]);
+                    for i in 0..d.len() {
+                        let v = ((a[i] as i16 * w0 + b[i] as i16 * w1 + round) >> shift) + o;
+                        d[i] = v.clamp(0, 255) as u8;
+                    }
+                });
+                return;
+            }
+            rows_of(dst, off, stride, w, h, |d, s| {
+                let (a, b) = (&a[s..s + d.len()], &b[s..s + d.len()]);
+                for i in 0..d.len() {
+                    d[i] =
+                        clip(((a[i] as i32 * w0 + b[i] as i32 * w1 + round) >> (log_wd + 1)) + o);
                 }
             })
         }
-        (Some(a), None, Weighting::Weighted { log_wd, w0, o0, .. }) => rows(dst, &mut |d, s| {
-            for (d, &a) in d.iter_mut().zip(&a[s..s + w]) {
-                *d = single(a, log_wd, w0, o0);
-            }
-        }),
-        (None, Some(b), Weighting::Weighted { log_wd, w1, o1, .. }) => rows(dst, &mut |d, s| {
-            for (d, &b) in d.iter_mut().zip(&b[s..s + w]) {
-                *d = single(b, log_wd, w1, o1);
-            }
-        }),
-        (None, None, _) => rows(dst, &mut |d, _| d.fill(128)),
+        (Some(a), None, Weighting::Weighted { log_wd, w0, o0, .. }) => {
+            rows_of(dst, off, stride, w, h, |d, s| {
+                let a = &a[s..s + d.len()];
+                for i in 0..d.len() {
+                    d[i] = single(a[i], log_wd, w0, o0);
+                }
+            })
+        }
+        (None, Some(b), Weighting::Weighted { log_wd, w1, o1, .. }) => {
+            rows_of(dst, off, stride, w, h, |d, s| {
+                let b = &b[s..s + d.len()];
+                for i in 0..d.len() {
+                    d[i] = single(b[i], log_wd, w1, o1);
+                }
+            })
+        }
+        (None, None, _) => rows_of(dst, off, stride, w, h, |d, _| d.fill(128)),
     }
 }
 

@@ -108,7 +108,20 @@ impl MbState {
             m.resize(n * 16, [0; 2]);
         }
         self.slices.clear();
-        self.slices.reserve(n + 1);
+        // One entry per slice (at most one per macroblock), the unused entry 0 and
+        // the entry of concealed macroblocks.
+        self.slices.reserve(n + 2);
+    }
+
+    /// Heap bytes [`MbState::alloc`] allocates for `mb_w` x `mb_h` macroblocks.
+    pub fn bytes_for(mb_w: usize, mb_h: usize) -> usize {
+        let n = mb_w * mb_h;
+        n * std::mem::size_of::<MbInfo>()
+            + n * 16
+            + 2 * n * 4
+            + n * 16
+            + 2 * n * 16 * 2
+            + (n + 2) * std::mem::size_of::<SliceDeblock>()
     }
 
     /// Marks every macroblock as not yet decoded.
@@ -132,14 +145,22 @@ impl MbState {
     /// Fills macroblocks that no slice covered: copies them from the most recent
     /// reference picture if any, else mid-grey, and marks them intra so the
     /// deblocking filter smooths their edges. Returns how many were concealed.
-    pub fn conceal_missing(&mut self, pic: &mut Picture, dpb: &[Picture], total: usize) -> usize {
+    pub fn conceal_missing(
+        &mut self,
+        pic: &mut Picture,
+        planes: &mut [&mut [u8]; 3],
+        dpb: &[Picture],
+        total: usize,
+    ) -> usize {
         let missing = self.mbs[..total].iter().filter(|m| m.slice == 0).count();
         if missing == 0 {
             return 0;
         }
         let src = dpb
             .iter()
-            .filter(|p| p.state != crate::picture::RefState::Unused && !p.decoding)
+            .filter(|p| {
+                p.state != crate::picture::RefState::Unused && !p.decoding && p.pixels.is_some()
+            })
             .max_by_key(|p| p.uid);
         let (w, cw) = (pic.strides[0], pic.strides[1]);
         if self.slices.is_empty() {
@@ -162,11 +183,10 @@ impl MbState {
                     let o = (my * size + y) * stride + mx * size;
                     match src {
                         Some(s) => {
-                            let (a, b) =
-                                (&s.planes[p][o..o + size], &mut pic.planes[p][o..o + size]);
+                            let (a, b) = (&s.plane(p)[o..o + size], &mut planes[p][o..o + size]);
                             b.copy_from_slice(a);
                         }
-                        None => pic.planes[p][o..o + size].fill(128),
+                        None => planes[p][o..o + size].fill(128),
                     }
                 }
             }
@@ -247,6 +267,9 @@ pub struct SliceDecoder<'a> {
     pub pps: &'a Pps,
     pub hdr: &'a SliceHeader,
     pub pic: &'a mut Picture,
+    /// Planes of the picture being decoded (its unique pooled frame).
+    pub planes: [&'a mut [u8]; 3],
+    pub strides: [usize; 3],
     pub dpb: &'a [Picture],
     pub st: &'a mut MbState,
     pub refs: &'a SliceRefs,
@@ -291,6 +314,7 @@ impl<'a> SliceDecoder<'a> {
         pps: &'a Pps,
         hdr: &'a SliceHeader,
         pic: &'a mut Picture,
+        planes: [&'a mut [u8]; 3],
         dpb: &'a [Picture],
         st: &'a mut MbState,
         refs: &'a SliceRefs,
@@ -348,7 +372,9 @@ impl<'a> SliceDecoder<'a> {
             sps,
             pps,
             hdr,
+            strides: pic.strides,
             pic,
+            planes,
             dpb,
             st,
             refs,
@@ -714,7 +740,7 @@ impl<'a> SliceDecoder<'a> {
             }
             4..=21 => {
                 let (a, b) = PAIRS[((t - 4) / 2) as usize];
-                self.shape = if t % 2 == 0 {
+                self.shape = if t.is_multiple_of(2) {
                     Shape::P16x8
                 } else {
                     Shape::P8x16
@@ -1254,16 +1280,16 @@ impl<'a> SliceDecoder<'a> {
 
     /// Stores I_PCM samples and the macroblock state that goes with them.
     pub fn write_pcm(&mut self, samples: &[u8; 384]) {
-        let (w, cw) = (self.pic.strides[0], self.pic.strides[1]);
+        let (w, cw) = (self.strides[0], self.strides[1]);
         for y in 0..16 {
             let o = (self.mb_y * 16 + y) * w + self.mb_x * 16;
-            self.pic.planes[0][o..o + 16].copy_from_slice(&samples[y * 16..y * 16 + 16]);
+            self.planes[0][o..o + 16].copy_from_slice(&samples[y * 16..y * 16 + 16]);
         }
         for c in 0..2 {
             for y in 0..8 {
                 let o = (self.mb_y * 8 + y) * cw + self.mb_x * 8;
                 let s = 256 + c * 64 + y * 8;
-                self.pic.planes[1 + c][o..o + 8].copy_from_slice(&samples[s..s + 8]);
+                self.planes[1 + c][o..o + 8].copy_from_slice(&samples[s..s + 8]);
             }
         }
         self.clear_motion_intra();
@@ -1438,11 +1464,13 @@ impl<'a> SliceDecoder<'a> {
                 for sub in 0..4 {
                     let (x, y) = (bx + sub % 2, by + sub / 2);
                     let ci = self.col_index(x, y, inference);
+                    let ck = self.col_index8(x, y, inference);
                     let col_zero = col_short && !col.mb_intra[self.mb_addr] && {
-                        let (cr, cmv) = if col.ref_idx[0][ci] >= 0 {
-                            (col.ref_idx[0][ci], col.mv[0][ci])
+                        let (r0, _) = col.col_ref(0, ck);
+                        let (cr, cmv) = if r0 >= 0 {
+                            (r0, col.mv[0][ci])
                         } else {
-                            (col.ref_idx[1][ci], col.mv[1][ci])
+                            (col.col_ref(1, ck).0, col.mv[1][ci])
                         };
                         cr == 0 && (-1..=1).contains(&cmv[0]) && (-1..=1).contains(&cmv[1])
                     };
@@ -1473,12 +1501,14 @@ impl<'a> SliceDecoder<'a> {
                 for sub in 0..4 {
                     let (x, y) = (bx + sub % 2, by + sub / 2);
                     let ci = self.col_index(x, y, inference);
+                    let ck = self.col_index8(x, y, inference);
                     let (mv_col, uid_col) = if col.mb_intra[self.mb_addr] {
                         ([0i16, 0], -1)
-                    } else if col.ref_idx[0][ci] >= 0 {
-                        (col.mv[0][ci], col.ref_uid[0][ci])
                     } else {
-                        (col.mv[1][ci], col.ref_uid[1][ci])
+                        match col.col_ref(0, ck) {
+                            (r, uid) if r >= 0 => (col.mv[0][ci], uid),
+                            _ => (col.mv[1][ci], col.col_ref(1, ck).1),
+                        }
                     };
                     let r0 = if uid_col < 0 {
                         0
@@ -1515,6 +1545,12 @@ impl<'a> SliceDecoder<'a> {
     }
 
     /// Index of the co-located 4x4 block for block `(x, y)` of the current macroblock.
+    /// Picture-wide index of the 8x8 block holding the co-located 4x4 block of
+    /// `(x, y)` (the 8x8 quadrant is the same with or without 8x8 inference).
+    fn col_index8(&self, x: usize, y: usize, _inference: bool) -> usize {
+        (self.mb_y * 2 + y / 2) * (self.w4 / 2) + self.mb_x * 2 + x / 2
+    }
+
     fn col_index(&self, x: usize, y: usize, inference: bool) -> usize {
         let (cx, cy) = if inference {
             (if x < 2 { 0 } else { 3 }, if y < 2 { 0 } else { 3 })
@@ -1597,7 +1633,7 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn recon_intra_luma(&mut self) -> Result<()> {
-        let stride = self.pic.strides[0];
+        let stride = self.strides[0];
         let base = self.mb_y * 16 * stride + self.mb_x * 16;
         match self.cur.kind {
             MbKind::I4x4 => {
@@ -1607,12 +1643,12 @@ impl<'a> SliceDecoder<'a> {
                     let mode = self.i4modes[b];
                     check_dir_mode(mode, av)?;
                     let off = base + by * 4 * stride + bx * 4;
-                    intra::pred4x4(&mut self.pic.planes[0], stride, off, mode, av);
+                    intra::pred4x4(self.planes[0], stride, off, mode, av);
                     if self.luma_nz & (1 << b) != 0 {
                         let c: &[i32; 16] = self.luma[b * 16..b * 16 + 16]
                             .try_into()
                             .unwrap_or(&[0; 16]);
-                        transform::idct4_add(&mut self.pic.planes[0], stride, off, c);
+                        transform::idct4_add(self.planes[0], stride, off, c);
                     }
                 }
             }
@@ -1623,12 +1659,12 @@ impl<'a> SliceDecoder<'a> {
                     let mode = self.i4modes[i8];
                     check_dir_mode(mode, av)?;
                     let off = base + by * 4 * stride + bx * 4;
-                    intra::pred8x8(&mut self.pic.planes[0], stride, off, mode, av);
+                    intra::pred8x8(self.planes[0], stride, off, mode, av);
                     if self.luma_nz & (0xf << (i8 * 4)) != 0 {
                         let c: &[i32; 64] = self.luma[i8 * 64..i8 * 64 + 64]
                             .try_into()
                             .unwrap_or(&[0; 64]);
-                        transform::idct8_add(&mut self.pic.planes[0], stride, off, c);
+                        transform::idct8_add(self.planes[0], stride, off, c);
                     }
                 }
             }
@@ -1646,7 +1682,7 @@ impl<'a> SliceDecoder<'a> {
                         "intra 16x16 mode needs unavailable neighbours",
                     ));
                 }
-                intra::pred16x16(&mut self.pic.planes[0], stride, base, mode, av);
+                intra::pred16x16(self.planes[0], stride, base, mode, av);
                 for b in 0..16 {
                     let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
                     let dc = self.dc[by * 4 + bx];
@@ -1656,9 +1692,9 @@ impl<'a> SliceDecoder<'a> {
                         let c: &[i32; 16] = self.luma[b * 16..b * 16 + 16]
                             .try_into()
                             .unwrap_or(&[0; 16]);
-                        transform::idct4_add(&mut self.pic.planes[0], stride, off, c);
+                        transform::idct4_add(self.planes[0], stride, off, c);
                     } else if dc != 0 {
-                        transform::dc4_add(&mut self.pic.planes[0], stride, off, dc);
+                        transform::dc4_add(self.planes[0], stride, off, dc);
                     }
                 }
             }
@@ -1681,10 +1717,10 @@ impl<'a> SliceDecoder<'a> {
                 "intra chroma mode needs unavailable neighbours",
             ));
         }
-        let cw = self.pic.strides[1];
+        let cw = self.strides[1];
         let off = self.mb_y * 8 * cw + self.mb_x * 8;
         for c in 0..2 {
-            intra::pred_chroma(&mut self.pic.planes[1 + c], cw, off, mode, av);
+            intra::pred_chroma(self.planes[1 + c], cw, off, mode, av);
         }
         self.add_chroma_residual();
         Ok(())
@@ -1694,7 +1730,7 @@ impl<'a> SliceDecoder<'a> {
         if self.luma_nz == 0 {
             return;
         }
-        let stride = self.pic.strides[0];
+        let stride = self.strides[0];
         let base = self.mb_y * 16 * stride + self.mb_x * 16;
         if self.cur.t8x8 {
             for i8 in 0..4 {
@@ -1703,7 +1739,7 @@ impl<'a> SliceDecoder<'a> {
                     let c: &[i32; 64] = self.luma[i8 * 64..i8 * 64 + 64]
                         .try_into()
                         .unwrap_or(&[0; 64]);
-                    transform::idct8_add(&mut self.pic.planes[0], stride, off, c);
+                    transform::idct8_add(self.planes[0], stride, off, c);
                 }
             }
         } else {
@@ -1714,7 +1750,7 @@ impl<'a> SliceDecoder<'a> {
                     let c: &[i32; 16] = self.luma[b * 16..b * 16 + 16]
                         .try_into()
                         .unwrap_or(&[0; 16]);
-                    transform::idct4_add(&mut self.pic.planes[0], stride, off, c);
+                    transform::idct4_add(self.planes[0], stride, off, c);
                 }
             }
         }
@@ -1724,7 +1760,7 @@ impl<'a> SliceDecoder<'a> {
         if self.chroma_nz == 0 {
             return;
         }
-        let cw = self.pic.strides[1];
+        let cw = self.strides[1];
         let base = self.mb_y * 8 * cw + self.mb_x * 8;
         for c in 0..2 {
             for b in 0..4 {
@@ -1733,7 +1769,7 @@ impl<'a> SliceDecoder<'a> {
                     let co: &[i32; 16] = self.chroma[c * 64 + b * 16..c * 64 + b * 16 + 16]
                         .try_into()
                         .unwrap_or(&[0; 16]);
-                    transform::idct4_add(&mut self.pic.planes[1 + c], cw, off, co);
+                    transform::idct4_add(self.planes[1 + c], cw, off, co);
                 }
             }
         }
@@ -1834,10 +1870,10 @@ impl<'a> SliceDecoder<'a> {
         let mut p1 = [0u8; 256];
         for plane in 0..3 {
             let (stride, pw_, ph_, bx, by, bw_, bh_) = if plane == 0 {
-                (self.pic.strides[0], pw, ph, px, py, bw, bh)
+                (self.strides[0], pw, ph, px, py, bw, bh)
             } else {
                 (
-                    self.pic.strides[plane],
+                    self.strides[plane],
                     pw / 2,
                     ph / 2,
                     px / 2,
@@ -1851,7 +1887,7 @@ impl<'a> SliceDecoder<'a> {
             let predict = |list: usize, r: i8, mv: [i16; 2], out: &mut [u8], os: usize| {
                 let slot = self.refs.slot[list][r as usize];
                 let rp = RefPlane {
-                    data: &self.dpb[slot].planes[plane],
+                    data: self.dpb[slot].plane(plane),
                     stride: self.dpb[slot].strides[plane],
                     width: pw_,
                     height: ph_,
@@ -1865,7 +1901,7 @@ impl<'a> SliceDecoder<'a> {
             // A single list without weights predicts straight into the picture.
             if matches!(wt, Weighting::Default) && (r0 < 0) != (r1 < 0) {
                 let (list, r, mv) = if r0 >= 0 { (0, r0, mv0) } else { (1, r1, mv1) };
-                predict(list, r, mv, &mut self.pic.planes[plane][off..], stride);
+                predict(list, r, mv, &mut self.planes[plane][off..], stride);
                 continue;
             }
             if r0 >= 0 {
@@ -1875,7 +1911,7 @@ impl<'a> SliceDecoder<'a> {
                 predict(1, r1, mv1, &mut p1, 16);
             }
             inter::put(
-                &mut self.pic.planes[plane],
+                self.planes[plane],
                 off,
                 stride,
                 bw_,

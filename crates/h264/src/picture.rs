@@ -1,6 +1,9 @@
-//! Picture storage: the decoded planes plus the motion data later pictures need
-//! (co-located motion for direct prediction). All buffers are sized once, when a
-//! sequence parameter set is activated, and reused for every picture after that.
+//! Picture storage: one decoded picture buffer slot holds a pooled frame (the pixels,
+//! shared with the output queue and the caller) plus the motion data later pictures
+//! need (co-located motion for direct prediction). Motion buffers are sized once, when
+//! a sequence parameter set is activated, and reused for every picture after that.
+
+use transcode_frame_pool::SharedFrame;
 
 /// Reference marking of a stored picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -12,21 +15,40 @@ pub enum RefState {
 }
 
 /// One decoded picture buffer slot.
+///
+/// ```text
+///   Picture ─ pixels: SharedFrame ──► pool buffer (also held by the output queue
+///           │                          and the caller until they drop it)
+///           ├ mv            per 4x4 block, per list (kept for direct prediction)
+///           ├ col_ref_*     per 8x8 block, per list (idem)
+///           └ ref_idx/uid   per 4x4 block: only while the picture is being decoded,
+///                           lent by the decoder's single set of work buffers
+/// ```
 #[derive(Debug, Default)]
 pub struct Picture {
-    /// Y, Cb, Cr planes of the coded size.
-    pub planes: [Vec<u8>; 3],
-    /// Bytes between rows of each plane. Every stage reads strides from here, so the
-    /// storage can move to padded, aligned pooled frames without touching them.
+    /// The decoded pixels once the picture is finished; `None` while it is being
+    /// decoded (the decoder writes through its unique frame handle) and when free.
+    pub pixels: Option<SharedFrame>,
+    /// Bytes between rows of each plane of the frames of this sequence.
     pub strides: [usize; 3],
     /// Motion vectors per 4x4 luma block, per list.
     pub mv: [Vec<[i16; 2]>; 2],
-    /// Reference index per 4x4 block (-1: list unused or intra).
+    /// Reference index per 4x4 block (-1: list unused or intra). Full size only while
+    /// the picture is decoded; empty otherwise.
     pub ref_idx: [Vec<i8>; 2],
-    /// Unique id of the referenced picture per 4x4 block (-1: none).
+    /// Unique id of the referenced picture per 4x4 block (-1: none). Full size only
+    /// while the picture is decoded; empty otherwise.
     pub ref_uid: [Vec<i32>; 2],
+    /// Reference index per 8x8 block, kept after decoding. H.264 gives each 8x8
+    /// partition one reference per list, so this loses nothing and is a quarter of the
+    /// size of `ref_idx`.
+    pub col_ref_idx: [Vec<i8>; 2],
+    /// Unique id of the referenced picture per 8x8 block, kept after decoding.
+    pub col_ref_uid: [Vec<i32>; 2],
     /// Whether each macroblock is intra coded.
     pub mb_intra: Vec<bool>,
+    /// 4x4 blocks per row.
+    pub w4: usize,
     pub poc: i32,
     pub frame_num: u32,
     pub frame_num_wrap: i32,
@@ -34,8 +56,6 @@ pub struct Picture {
     pub state: RefState,
     /// Decoded and not yet handed to the output queue.
     pub waiting_output: bool,
-    /// In the output queue, not yet returned by `next_frame`.
-    pub queued: bool,
     /// Being decoded right now.
     pub decoding: bool,
     /// Unique id, increasing with decoding order.
@@ -45,37 +65,108 @@ pub struct Picture {
 }
 
 impl Picture {
-    /// Sizes the buffers for `mb_w` x `mb_h` macroblocks, reusing existing capacity.
-    pub fn alloc(&mut self, mb_w: usize, mb_h: usize) {
-        let (w, h) = (mb_w * 16, mb_h * 16);
-        self.strides = [w, w / 2, w / 2];
-        self.planes[0].resize(w * h, 0);
-        self.planes[1].resize(w * h / 4, 0);
-        self.planes[2].resize(w * h / 4, 0);
+    /// Heap bytes [`Picture::alloc`] gives a slot of `mb_w` x `mb_h` macroblocks.
+    pub fn slot_bytes(mb_w: usize, mb_h: usize) -> usize {
         let n4 = mb_w * mb_h * 16;
+        let n8 = mb_w * mb_h * 4;
+        2 * (n4 * 4 + n8 * (1 + 4)) + mb_w * mb_h
+    }
+
+    /// Heap bytes of the per-4x4 reference work buffers of the picture being decoded.
+    pub fn work_bytes(mb_w: usize, mb_h: usize) -> usize {
+        2 * mb_w * mb_h * 16 * (1 + 4)
+    }
+
+    /// Sizes the kept buffers for `mb_w` x `mb_h` macroblocks with exact capacities,
+    /// drops the pixels of the previous sequence and marks the slot free.
+    pub fn alloc(&mut self, mb_w: usize, mb_h: usize, strides: [usize; 3]) {
+        let n4 = mb_w * mb_h * 16;
+        let n8 = mb_w * mb_h * 4;
+        self.pixels = None;
+        self.strides = strides;
+        self.w4 = mb_w * 4;
         for l in 0..2 {
-            self.mv[l].resize(n4, [0; 2]);
-            self.ref_idx[l].resize(n4, -1);
-            self.ref_uid[l].resize(n4, -1);
+            resize_exact(&mut self.mv[l], n4, [0; 2]);
+            resize_exact(&mut self.col_ref_idx[l], n8, -1);
+            resize_exact(&mut self.col_ref_uid[l], n8, -1);
+            self.ref_idx[l] = Vec::new();
+            self.ref_uid[l] = Vec::new();
         }
-        self.mb_intra.resize(mb_w * mb_h, false);
+        resize_exact(&mut self.mb_intra, mb_w * mb_h, false);
         self.state = RefState::Unused;
         self.waiting_output = false;
-        self.queued = false;
         self.decoding = false;
     }
 
     /// Whether the slot can take a new picture.
     pub fn is_free(&self) -> bool {
-        self.state == RefState::Unused && !self.waiting_output && !self.queued && !self.decoding
+        self.state == RefState::Unused && !self.waiting_output && !self.decoding
     }
 
-    /// Bytes held by this slot.
+    /// Plane `p` of the stored pixels (empty while none are stored).
+    #[inline]
+    pub fn plane(&self, p: usize) -> &[u8] {
+        match &self.pixels {
+            Some(f) => f.plane(p),
+            None => &[],
+        }
+    }
+
+    /// Reference index and referenced picture id of list `l` at 8x8 block `k` (raster
+    /// order over the picture) of a stored picture: its co-located data for direct
+    /// prediction.
+    #[inline]
+    pub fn col_ref(&self, l: usize, k: usize) -> (i8, i32) {
+        match (self.col_ref_idx[l].get(k), self.col_ref_uid[l].get(k)) {
+            (Some(&r), Some(&u)) => (r, u),
+            _ => (-1, -1),
+        }
+    }
+
+    /// Keeps the per-8x8 reference data of the picture just decoded (the top-left 4x4
+    /// block of each 8x8 block carries the partition's values).
+    pub fn keep_col_refs(&mut self) {
+        let w4 = self.w4;
+        if w4 < 2 {
+            return;
+        }
+        for l in 0..2 {
+            let rows = self.ref_idx[l]
+                .chunks_exact(2 * w4)
+                .zip(self.ref_uid[l].chunks_exact(2 * w4));
+            let dst = self.col_ref_idx[l]
+                .chunks_exact_mut(w4 / 2)
+                .zip(self.col_ref_uid[l].chunks_exact_mut(w4 / 2));
+            for ((si, su), (di, du)) in rows.zip(dst) {
+                for (x, (d, e)) in di.iter_mut().zip(du.iter_mut()).enumerate() {
+                    *d = si[2 * x];
+                    *e = su[2 * x];
+                }
+            }
+        }
+    }
+
+    /// Heap bytes held by this slot's own buffers (not the pooled frame).
     pub fn bytes(&self) -> usize {
-        self.planes.iter().map(|p| p.capacity()).sum::<usize>()
-            + self.mv.iter().map(|v| v.capacity() * 4).sum::<usize>()
+        self.mv.iter().map(|v| v.capacity() * 4).sum::<usize>()
             + self.ref_idx.iter().map(|v| v.capacity()).sum::<usize>()
             + self.ref_uid.iter().map(|v| v.capacity() * 4).sum::<usize>()
+            + self.col_ref_idx.iter().map(|v| v.capacity()).sum::<usize>()
+            + self
+                .col_ref_uid
+                .iter()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>()
             + self.mb_intra.capacity()
     }
+}
+
+/// Resizes `v` to `n` copies of `value` holding exactly `n` elements of capacity, so
+/// the bytes reserved against the budget are the bytes allocated.
+pub fn resize_exact<T: Copy>(v: &mut Vec<T>, n: usize, value: T) {
+    if v.capacity() != n {
+        *v = Vec::with_capacity(n);
+    }
+    v.clear();
+    v.resize(n, value);
 }

@@ -2,7 +2,7 @@
 //! table, expected failures for unsupported features, and damaged input.
 
 use transcode_core::{Error, MemoryConfig};
-use transcode_h264::Decoder;
+use transcode_h264::{DecodeStatus, Decoder};
 use transcode_testkit::{md5_hex, read_framemd5, testdata};
 
 /// Decodes `data` unit by unit, as a demuxer would feed it, returning the frame MD5s in
@@ -206,7 +206,12 @@ mod api {
         let mut seen = 0;
         dec.decode_with(&data, |f| {
             assert_eq!((f.width, f.height), (100, 60));
-            assert_eq!(f.strides, [112, 56, 56]);
+            // Coded 112x64 in pooled frames whose rows start on 64-byte boundaries.
+            assert_eq!(f.strides, [128, 64, 64]);
+            assert!(f
+                .planes
+                .iter()
+                .all(|p| (p.as_ptr() as usize).is_multiple_of(64)));
             let mut out = Vec::new();
             f.write_yuv420p(&mut out);
             assert_eq!(out.len(), 100 * 60 + 2 * 50 * 30);
@@ -221,7 +226,7 @@ mod api {
     }
 
     /// Feeding a whole stream to `decode` without taking frames fills the pool: the
-    /// decoder says so instead of growing.
+    /// compatibility call says so with an error instead of growing.
     #[test]
     fn undrained_pool_is_reported_not_grown() {
         let data = std::fs::read(testdata("h264/a_intra_cavlc_nodeblock.h264")).unwrap();
@@ -233,9 +238,93 @@ mod api {
         );
     }
 
-    /// The picture pool is sized once: decoding more pictures does not grow it.
+    /// Backpressure is a status: `send` stops when the pool is full, says how much it
+    /// consumed, and resumes exactly where it stopped once frames are taken. The frames
+    /// are FFmpeg's.
     #[test]
-    fn memory_does_not_grow_after_the_first_picture() {
+    fn full_pool_is_a_status_and_decoding_resumes() {
+        let path = testdata("h264/h_bpyramid.h264");
+        let data = std::fs::read(&path).unwrap();
+        let oracle = read_framemd5(&testdata("h264/h_bpyramid.h264.frames"));
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let (mut md5s, mut buf, mut stops) = (Vec::new(), Vec::new(), 0);
+        let mut rest = &data[..];
+        loop {
+            match dec.send(rest).unwrap() {
+                DecodeStatus::Done => break,
+                DecodeStatus::NeedsOutput { consumed } => {
+                    stops += 1;
+                    // Nothing fits until frames are taken.
+                    assert_eq!(
+                        dec.send(&rest[consumed..]).unwrap(),
+                        DecodeStatus::NeedsOutput { consumed: 0 }
+                    );
+                    while let Some(f) = dec.next_frame() {
+                        buf.clear();
+                        f.write_yuv420p(&mut buf);
+                        md5s.push(md5_hex(&buf));
+                    }
+                    rest = &rest[consumed..];
+                }
+            }
+        }
+        dec.flush();
+        while let Some(f) = dec.next_frame() {
+            buf.clear();
+            f.write_yuv420p(&mut buf);
+            md5s.push(md5_hex(&buf));
+        }
+        assert!(stops >= 1, "a 10-picture stream must fill the pool");
+        let want: Vec<&str> = oracle.entries.iter().map(|e| e.md5.as_str()).collect();
+        assert_eq!(md5s, want);
+    }
+
+    /// Pictures the caller keeps hold pool frames (shared, not copied): with all of
+    /// them held the decoder answers `NeedsOutput`, and dropping them lets it go on.
+    #[test]
+    fn held_pictures_apply_backpressure() {
+        let data = std::fs::read(testdata("h264/c_baseline_p.h264")).unwrap();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let mut held = Vec::new();
+        let mut total = 0;
+        let mut stalls = 0;
+        for nal in transcode_h264::nal_units(&data) {
+            let mut unit = vec![0, 0, 1];
+            unit.extend_from_slice(nal);
+            loop {
+                match dec.send(&unit).unwrap() {
+                    DecodeStatus::Done => break,
+                    DecodeStatus::NeedsOutput { consumed } => {
+                        assert_eq!(consumed, 0);
+                        stalls += 1;
+                        let cap = dec.frame_pool().unwrap().capacity();
+                        assert!(
+                            held.len() >= cap - dec.dpb_config().unwrap().capacity as usize - 1
+                        );
+                        // The same frame is shared by the decoder's reference and the
+                        // caller: no copy.
+                        held.clear();
+                    }
+                }
+            }
+            while let Some(p) = dec.next_picture() {
+                total += 1;
+                held.push(p);
+            }
+        }
+        dec.flush();
+        while dec.next_picture().is_some() {
+            total += 1;
+        }
+        assert_eq!(total, 10);
+        assert!(stalls >= 1);
+    }
+
+    /// The decoder's memory is bounded before the first frame is decoded: the pool
+    /// holds at most DPB size + 1 + OUTPUT_FRAMES frames and allocates them on demand,
+    /// and once the stream has warmed up nothing grows.
+    #[test]
+    fn memory_does_not_grow_after_warm_up() {
         let data = std::fs::read(testdata("es/h264.h264")).unwrap();
         let mut dec = Decoder::new(&MemoryConfig::default());
         let mut sizes = Vec::new();
@@ -246,12 +335,16 @@ mod api {
             while dec.next_frame().is_some() {}
             sizes.push(dec.memory_bytes());
         }
-        let after_first_slice = sizes[4];
-        assert!(after_first_slice > 0);
-        assert!(
-            sizes[4..].iter().all(|&s| s == after_first_slice),
-            "{sizes:?}"
+        let pool = dec.frame_pool().unwrap();
+        let dpb = dec.dpb_config().unwrap();
+        assert_eq!(
+            pool.capacity(),
+            dpb.capacity as usize + 1 + transcode_h264::OUTPUT_FRAMES as usize
         );
+        let stats = pool.stats();
+        assert!(stats.allocated <= stats.capacity);
+        let warm = sizes[20];
+        assert!(sizes[20..].iter().all(|&s| s == warm), "{sizes:?}");
     }
 }
 
@@ -264,7 +357,10 @@ mod limits {
     fn tighter_dpb_bound_still_decodes_exactly() {
         let path = testdata("es/h264.h264");
         let data = std::fs::read(&path).unwrap();
-        let config = MemoryConfig { max_dpb_frames: 4, ..MemoryConfig::default() };
+        let config = MemoryConfig {
+            max_dpb_frames: 4,
+            ..MemoryConfig::default()
+        };
         let (got, err) = decode_md5s(&data, &config);
         assert!(err.is_none(), "{err:?}");
         let oracle = read_framemd5(&testdata("es/h264.h264.frames"));
