@@ -118,6 +118,7 @@ pub fn run(args: ConvertArgs) -> Result<(), Failure> {
             eprintln!("errors:  {} concealed ({} frames affected)", r.errors, r.concealed_frames);
             eprintln!("elapsed: {:.3} s, {:.1} fps", secs, r.frames as f64 / secs.max(1e-9));
             eprintln!("memory:  decoder pictures {}, peak heap {} (sampled), peak anonymous RSS {}", human(r.decoder_bytes as u64), human(line.peak_heap as u64), human(line.peak_rss_anon));
+            eprintln!("budget:  limit {}, peak reserved {}", human(r.memory.limit), human(r.memory.peak_reserved));
         }
         return Ok(());
     }

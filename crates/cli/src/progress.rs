@@ -15,6 +15,7 @@ pub struct ProgressLine {
     start: Instant,
     last: Option<Instant>,
     drawn: bool,
+    last_rss: Option<Instant>,
     pub peak_heap: usize,
     pub peak_rss_anon: u64,
 }
@@ -26,6 +27,7 @@ impl ProgressLine {
             start: Instant::now(),
             last: None,
             drawn: false,
+            last_rss: None,
             peak_heap: 0,
             peak_rss_anon: 0,
         }
@@ -41,10 +43,15 @@ impl ProgressLine {
         if let Some(r) = rss_anon() {
             self.peak_rss_anon = self.peak_rss_anon.max(r);
         }
+        self.last_rss = Some(Instant::now());
     }
 
     pub fn update(&mut self, p: Progress) {
-        self.sample();
+        // The heap counter is one atomic load; /proc is read at most every 10 ms.
+        self.peak_heap = self.peak_heap.max(crate::heap_allocated());
+        if self.last_rss.is_none_or(|t| t.elapsed() >= Duration::from_millis(10)) {
+            self.sample();
+        }
         if !self.enabled {
             return;
         }

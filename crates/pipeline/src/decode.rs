@@ -28,6 +28,8 @@ pub struct DecodeReport {
     pub bytes_out: u64,
     /// Bytes the decoder holds for pictures (its decoded picture buffer).
     pub decoder_bytes: usize,
+    /// The job's budget at the end: peak bytes reserved by the decoder's pools.
+    pub memory: transcode_core::MemoryStats,
     pub demux: DemuxStats,
 }
 
@@ -47,7 +49,9 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
     let mut demux = open_demuxer(src, mem).map_err(in_err)?;
     let (atomic, writer) = AtomicOutput::create(output).map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
     let mut muxer = es::EsMuxer::new(writer, es::EsKind::Y4m);
-    let mut decoder = Decoder::new(mem);
+    // The decoder's pictures count in the job's one budget.
+    let budget = transcode_core::Budget::from_config(mem);
+    let mut decoder = Decoder::with_budget(mem, &budget);
     let mut report = DecodeReport {
         input_format: demux.format_name(),
         stream: usize::MAX,
@@ -57,6 +61,7 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
         bytes_in: 0,
         bytes_out: 0,
         decoder_bytes: 0,
+        memory: Default::default(),
         demux: DemuxStats::default(),
     };
     let mut annexb = Vec::new();
@@ -103,7 +108,7 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
             let known = snapshot.len();
             let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
             packets += 1;
-            if packets % 64 == 0 {
+            if packets % 4 == 0 {
                 progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass: 1, passes: 1 });
             }
             if report.stream == usize::MAX {
@@ -159,6 +164,7 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
         Ok(()) => {
             report.bytes_out = muxer.bytes_written();
             report.decoder_bytes = decoder.memory_bytes();
+            report.memory = budget.stats();
             report.demux = demux.stats();
             report.bytes_in = report.demux.bytes_read;
             drop(muxer);
