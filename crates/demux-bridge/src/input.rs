@@ -8,11 +8,15 @@
 //!  │ Bytes over the Mmap (shared)  │  │   grows to at most the largest request,
 //!  └───────────────────────────────┘  │   bytes before `release(pos)` are dropped
 //!  get(pos, n) = &map[pos..pos+n]     │   get(pos, n) reads until it has them
+//!  (pages mapped ahead by a helper    │
+//!   thread for large files)           │
 //! ```
 
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use memmap2::Mmap;
@@ -22,6 +26,89 @@ use transcode_core::{Error, MemoryConfig, Result};
 pub struct Input {
     name: String,
     kind: Kind,
+    /// Maps the file's pages ahead of the reader (large mapped files only); shared with
+    /// the clones, so it follows whichever read last (the plan pass of a progressive MP4
+    /// reads a clone while the original waits for the write pass).
+    prefetch: Option<Arc<Prefetch>>,
+}
+
+/// A helper thread that asks the kernel to map (and, for a file not in the page cache,
+/// read) the pages of a mapped input a little ahead of where the demuxer reads, with
+/// `MADV_POPULATE_READ`, so that the demuxer's thread does not take the page faults.
+///
+/// ```text
+///  file map:  [ read ........ | populated, not yet read | not yet mapped ........ ]
+///                             ^ reader (Input::get)     ^ helper, at most AHEAD past the reader
+/// ```
+///
+/// On the 2-core benchmark machine (1 GB TS in the page cache, TS → MP4) this took the
+/// demuxing thread from 16 000 page faults to 1 000 and its plan pass from 0.31 to
+/// 0.21 s of CPU (median of 4), for 0.1 s on the otherwise idle second core. It stays
+/// at most [`Prefetch::AHEAD`] bytes ahead of the last read, so that it does not fill
+/// the page cache far ahead of use (a reader that jumps ahead is followed, not caught
+/// up with), and it stops when the input and its clones are dropped. Failing advice (a
+/// kernel before 5.14) just ends the thread.
+struct Prefetch {
+    /// The offset a reader last asked for.
+    reader: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Prefetch {
+    /// Bytes asked for at once.
+    const STEP: usize = 8 << 20;
+    /// How far ahead of the reader the helper goes.
+    const AHEAD: u64 = 64 << 20;
+    /// Files smaller than this are not worth a thread.
+    const MIN_LEN: usize = 64 << 20;
+
+    #[cfg(target_os = "linux")]
+    fn start(map: &Arc<Mmap>) -> Option<Arc<Prefetch>> {
+        if map.len() < Self::MIN_LEN {
+            return None;
+        }
+        let reader = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (map, r, st) = (Arc::clone(map), Arc::clone(&reader), Arc::clone(&stop));
+        let spawned = std::thread::Builder::new().name("transcode-prefetch".into()).spawn(move || {
+            let mut done = 0usize;
+            while done < map.len() && !st.load(Ordering::Relaxed) {
+                let at = r.load(Ordering::Relaxed);
+                if done as u64 >= at.saturating_add(Self::AHEAD) {
+                    std::thread::park_timeout(std::time::Duration::from_millis(2));
+                    continue;
+                }
+                // A reader that jumped ahead (an index at the end of the file) is
+                // followed from where it is, not prefetched up to.
+                done = done.max(usize::try_from(at).unwrap_or(usize::MAX).min(map.len()));
+                let n = Self::STEP.min(map.len() - done);
+                if n == 0 {
+                    break;
+                }
+                if let Err(e) = map.advise_range(memmap2::Advice::PopulateRead, done, n) {
+                    tracing::debug!("stopping map prefetch: {e}");
+                    break;
+                }
+                done += n;
+            }
+        });
+        spawned.ok().map(|_| Arc::new(Prefetch { reader, stop }))
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The map, shared by the bytes handed out and the prefetch thread.
+struct SharedMap(Arc<Mmap>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 enum Kind {
@@ -82,7 +169,12 @@ impl Input {
                 Ok(map) => {
                     #[cfg(unix)]
                     let _ = map.advise(memmap2::Advice::Sequential);
-                    return Ok(Input { name, kind: Kind::Mapped(Bytes::from_owner(map)) });
+                    let map = Arc::new(map);
+                    #[cfg(target_os = "linux")]
+                    let prefetch = Prefetch::start(&map);
+                    #[cfg(not(target_os = "linux"))]
+                    let prefetch = None;
+                    return Ok(Input { name, kind: Kind::Mapped(Bytes::from_owner(SharedMap(map))), prefetch });
                 }
                 Err(e) => tracing::info!("cannot map {name} ({e}); reading it instead"),
             }
@@ -95,6 +187,7 @@ impl Input {
         let chunk = config.read_buffer_size.max(4096);
         let limit = (config.max_packet_size as usize).max(chunk).saturating_mul(2);
         Input {
+            prefetch: None,
             name: name.to_string(),
             kind: Kind::Stream(StreamBuf {
                 reader,
@@ -110,14 +203,16 @@ impl Input {
 
     /// An input over bytes already in memory (tests, fuzzing, embedding).
     pub fn from_bytes(bytes: impl Into<Bytes>, name: &str) -> Input {
-        Input { name: name.to_string(), kind: Kind::Mapped(bytes.into()) }
+        Input { name: name.to_string(), kind: Kind::Mapped(bytes.into()), prefetch: None }
     }
 
     /// A second, independent reader of the same mapped bytes (for a second pass), without
     /// copying; `None` for streaming inputs, which can be read only once.
     pub fn try_clone(&self) -> Option<Input> {
         match &self.kind {
-            Kind::Mapped(b) => Some(Input { name: self.name.clone(), kind: Kind::Mapped(b.clone()) }),
+            Kind::Mapped(b) => {
+                Some(Input { name: self.name.clone(), kind: Kind::Mapped(b.clone()), prefetch: self.prefetch.clone() })
+            }
             Kind::Stream(_) => None,
         }
     }
@@ -156,6 +251,9 @@ impl Input {
     pub fn get(&mut self, pos: u64, len: usize) -> Result<&[u8]> {
         match &mut self.kind {
             Kind::Mapped(b) => {
+                if let Some(p) = &self.prefetch {
+                    p.reader.store(pos, Ordering::Relaxed);
+                }
                 let total = b.len() as u64;
                 if pos >= total {
                     return Ok(&[]);
@@ -252,6 +350,35 @@ mod tests {
         }
         let mut input = Input::from_reader(Box::new(std::io::Cursor::new(data)), "pipe", &config);
         assert!(matches!(input.get(0, 20_000), Err(Error::LimitExceeded { .. })));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn large_mapped_input_reads_the_same_with_prefetch() {
+        use std::io::{Seek, SeekFrom, Write};
+        let path = std::env::temp_dir().join(format!("transcode-prefetch-{}.bin", std::process::id()));
+        let len = Prefetch::MIN_LEN as u64 + (8 << 20);
+        {
+            // Sparse but for a marker near the end, so the test stays cheap.
+            let mut f = File::create(&path).unwrap();
+            f.set_len(len).unwrap();
+            f.seek(SeekFrom::Start(len - 100)).unwrap();
+            f.write_all(b"marker").unwrap();
+        }
+        let mut input = Input::open(&path, &MemoryConfig::default()).unwrap();
+        assert!(input.prefetch.is_some());
+        let mut pos = 0;
+        while pos < len {
+            let got = input.get(pos, 1 << 20).unwrap();
+            assert_eq!(got.len() as u64, (len - pos).min(1 << 20));
+            pos += got.len() as u64;
+        }
+        assert_eq!(input.get(len - 100, 6).unwrap(), b"marker");
+        // A clone (the plan pass of a progressive MP4 reads one) drives the same helper.
+        let clone = input.try_clone().unwrap();
+        assert!(Arc::ptr_eq(clone.prefetch.as_ref().unwrap(), input.prefetch.as_ref().unwrap()));
+        drop(input);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

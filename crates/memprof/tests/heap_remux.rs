@@ -33,7 +33,9 @@ fn main() {
     // or only the few a doubling sample table needs (progressive MP4).
     dhat::assert!(ts_long.0 <= ts_short.0 + 8, "ts remux allocates per packet: {} vs {}", ts_short.0, ts_long.0);
     dhat::assert!(frag_long.0 <= frag_short.0 + 8, "fragmented mp4 allocates per packet: {} vs {}", frag_short.0, frag_long.0);
-    dhat::assert!(prog_long.0 <= prog_short.0 + 40, "mp4 remux allocates per packet: {} vs {}", prog_short.0, prog_long.0);
+    // The progressive MP4's sample tables (about 16 vectors over two tracks) double a few
+    // times for 10x the samples: at most 4 doublings each, against 12,960 more packets.
+    dhat::assert!(prog_long.0 <= prog_short.0 + 64, "mp4 remux allocates per packet: {} vs {}", prog_short.0, prog_long.0);
     // Peak heap within 5% between a 20 s and a 200 s input for the bounded outputs.
     dhat::assert!(ts_long.1 * 100 <= ts_short.1 * 105, "ts peak grows with length: {} vs {}", ts_short.1, ts_long.1);
     dhat::assert!(frag_long.1 * 100 <= frag_short.1 * 105, "fragmented mp4 peak grows with length: {} vs {}", frag_short.1, frag_long.1);

@@ -111,7 +111,7 @@ impl AtomicOutput {
     pub fn create(dest: &Path) -> io::Result<(AtomicOutput, Box<dyn Write + Send>)> {
         if dest.as_os_str() == "-" {
             let out = AtomicOutput { tmp: None, dest: dest.to_path_buf(), committed: false };
-            return Ok((out, Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout()))));
+            return Ok((out, Box::new(io::BufWriter::with_capacity(64 << 10, io::stdout()))));
         }
         if let Ok(meta) = fs::metadata(dest) {
             if meta.is_dir() {
@@ -120,7 +120,7 @@ impl AtomicOutput {
             if !meta.is_file() {
                 let file = OpenOptions::new().write(true).open(dest)?;
                 let out = AtomicOutput { tmp: None, dest: dest.to_path_buf(), committed: false };
-                return Ok((out, Box::new(io::BufWriter::with_capacity(1 << 20, file))));
+                return Ok((out, Box::new(io::BufWriter::with_capacity(64 << 10, file))));
             }
         }
         let dir = match dest.parent() {
@@ -131,7 +131,7 @@ impl AtomicOutput {
         let tmp = dir.join(format!(".{}.{}.part", name.to_string_lossy(), std::process::id()));
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         let out = AtomicOutput { tmp: Some(tmp), dest: dest.to_path_buf(), committed: false };
-        Ok((out, Box::new(io::BufWriter::with_capacity(1 << 20, file))))
+        Ok((out, Box::new(io::BufWriter::with_capacity(64 << 10, file))))
     }
 
     /// The temporary path being written, if any.

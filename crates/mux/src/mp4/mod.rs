@@ -4,11 +4,17 @@
 //! # Progressive output
 //!
 //! ```text
-//!  plan pass:  plan_packet ─► per track: sizes (u32 each), stts/ctts runs, stss list
+//!  plan pass:  plan_packet ─► per track: sizes (u32 each), stts/ctts runs, stss list,
+//!                          │              Annex-B: where each sample's last NAL starts (u32)
 //!                          └► chunk list: (track, samples) per run of one track
 //!  begin:      ftyp │ moov (final stco/co64 offsets) │ mdat header (64-bit if > 4 GiB)
 //!  write pass: write_packet ─► converted payload bytes only, through one large buffer
 //! ```
+//!
+//! Annex-B video is searched for start codes once per pass: the plan pass searches whole
+//! access units and keeps where the last NAL unit (normally the slice, most of the bytes)
+//! starts; the write pass searches only the units before it, and keeps their ranges in
+//! one reused list so that measuring and writing a sample search once.
 //!
 //! The write pass must present the same packets in the same order as the plan pass; each
 //! packet's converted size and track are checked against the plan and a difference is an
@@ -46,7 +52,7 @@ use std::io::{BufWriter, Write};
 use crate::Muxer;
 use frag::Fragment;
 use moov::{Edit, MoovTrack};
-use track::{Clock, Plan, TrackSetup};
+use track::{Clock, Payload, Plan, TrackSetup, Units, NO_UNIT};
 use transcode_core::{Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase};
 
 /// Options of [`Mp4Muxer`].
@@ -144,6 +150,8 @@ pub struct Mp4Muxer {
     frag_start: Option<i64>,
     movie_timescale: u32,
     scratch: Vec<u8>,
+    /// The NAL units of the packet being written.
+    units: Units,
 }
 
 impl std::fmt::Debug for Mp4Muxer {
@@ -181,6 +189,7 @@ impl Mp4Muxer {
             frag_start: None,
             movie_timescale: 1000,
             scratch: Vec::new(),
+            units: Units::default(),
         }
     }
 
@@ -341,7 +350,9 @@ impl Mp4Muxer {
         // A packet whose payload cannot be converted was refused (and so left out) by the
         // planning pass as well: refuse it again before any bookkeeping.
         let payload = self.tracks[k].payload;
-        let size = payload.converted_len(pkt.data)?;
+        let i = self.written_samples[k] as usize;
+        let hint = self.plans[k].last_units.get(i).copied().filter(|&at| at != NO_UNIT);
+        let size = payload.measure(pkt.data, &mut self.units, hint)?;
         // Which track the plan has next: the current chunk's, or the next chunk's.
         let (next_idx, track) = if self.chunk_left == 0 {
             match self.chunks.get(self.chunk_idx) {
@@ -359,7 +370,6 @@ impl Mp4Muxer {
                 pkt.stream, self.tracks[track].stream
             )));
         }
-        let i = self.written_samples[k] as usize;
         let planned = self.plans[k].sizes[i];
         // Checked before writing, so a mismatch leaves no partial sample behind.
         if size != planned as usize {
@@ -374,7 +384,7 @@ impl Mp4Muxer {
         }
         self.chunk_left -= 1;
         let out = &mut self.out;
-        payload.emit(pkt.data, |b| out.write_all(b).map_err(Error::from))?;
+        payload.emit(pkt.data, &self.units, |b| out.write_all(b).map_err(Error::from))?;
         self.written_samples[k] += 1;
         Ok(())
     }
@@ -392,7 +402,7 @@ impl Mp4Muxer {
         let dts = t.dts - origin;
         let setup = &self.tracks[k];
         let (payload, is_video, timescale) = (setup.payload, setup.is_video(), setup.timescale as i64);
-        let size = payload.converted_len(pkt.data)?;
+        let size = payload.measure(pkt.data, &mut self.units, None)?;
         // Where a fragment ends: before a keyframe of the leading video track, after
         // about a second of an audio-only lead, or when the byte budget would overflow.
         let is_lead = k == self.lead;
@@ -410,7 +420,7 @@ impl Mp4Muxer {
         }
         self.frag.check(k, t, dts)?;
         let buf = &mut self.frag.payload[k];
-        payload.emit(pkt.data, |b| {
+        payload.emit(pkt.data, &self.units, |b| {
             buf.extend_from_slice(b);
             Ok(())
         })?;
@@ -502,11 +512,12 @@ impl Muxer for Mp4Muxer {
         Error::check_limit("mp4 samples", self.planned_samples, self.options.max_samples)?;
         let setup = &mut self.tracks[k];
         setup.describe(pkt);
-        let size = setup.payload.converted_len(pkt.data)?;
+        let size = setup.payload.measure(pkt.data, &mut self.units, None)?;
         let size = u32::try_from(size)
             .map_err(|_| Error::invalid(format!("sample of {size} bytes (expected under 4 GiB)")))?;
+        let last_unit = (setup.payload == Payload::AnnexB).then(|| self.units.last_start().unwrap_or(NO_UNIT));
         let t = self.clocks[k].time(&self.tracks[k], pkt);
-        self.plans[k].add(t, size, pkt.keyframe)?;
+        self.plans[k].add(t, size, pkt.keyframe, last_unit)?;
         match self.chunks.last_mut() {
             Some((track, n)) if *track as usize == k => *n += 1,
             _ => self.chunks.push((k as u32, 1)),

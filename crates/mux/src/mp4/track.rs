@@ -1,7 +1,10 @@
 //! One output track: how its packets are converted, its timescale, and the compact
 //! sample tables a progressive file is planned with.
 
+use std::ops::Range;
+
 use transcode_codec::aac::AdtsHeader;
+use transcode_codec::nal;
 use transcode_core::{BitstreamFormat, CodecId, Error, MediaType, PacketView, Result, StreamInfo, TimeBase};
 
 /// How a packet's bytes become an MP4 sample.
@@ -24,126 +27,87 @@ impl Payload {
         }
     }
 
-    /// The sample size `data` converts to.
-    pub fn converted_len(self, data: &[u8]) -> Result<usize> {
+    /// The sample size `data` converts to, keeping in `units` what [`Payload::emit`]
+    /// needs (the NAL unit ranges of Annex-B input), so that the units are searched for
+    /// once. `last_unit` is where an earlier measure of the same bytes found the last
+    /// NAL unit ([`Units::last_start`]): the search then stops there instead of running
+    /// through that unit, usually most of the access unit.
+    pub fn measure(self, data: &[u8], units: &mut Units, last_unit: Option<u32>) -> Result<usize> {
+        units.ranges.clear();
+        units.overflow = false;
+        units.last = None;
+        units.hint = last_unit.map(|at| at as usize);
+        units.skip = 0;
         Ok(match self {
             Payload::Copy => data.len(),
-            Payload::AnnexB => AnnexBUnits::new(data).map(|n| n.len() + 4).sum(),
-            Payload::Adts => data.len() - adts_header_len(data)?,
+            Payload::AnnexB => {
+                let mut n = 0;
+                for r in units.search(data) {
+                    n += 4 + r.len();
+                    units.last = Some(r.start);
+                    if units.ranges.len() < Units::MAX_KEPT {
+                        units.ranges.push(r);
+                    } else {
+                        units.overflow = true;
+                    }
+                }
+                n
+            }
+            Payload::Adts => {
+                units.skip = adts_header_len(data)?;
+                data.len() - units.skip
+            }
         })
     }
 
-    /// Writes the converted sample with `write` (called once per piece, no copy);
-    /// returns the number of bytes written.
-    pub fn emit(self, data: &[u8], mut write: impl FnMut(&[u8]) -> Result<()>) -> Result<usize> {
+    /// Writes the converted sample with `write` (called once per piece, no copy), from
+    /// what [`Payload::measure`] found in the same `data`.
+    pub fn emit(self, data: &[u8], units: &Units, mut write: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let piece = |r: Range<usize>| {
+            write(&(r.len() as u32).to_be_bytes())?;
+            write(&data[r])
+        };
         match self {
-            Payload::Copy => {
-                write(data)?;
-                Ok(data.len())
-            }
-            Payload::Adts => {
-                let body = &data[adts_header_len(data)?..];
-                write(body)?;
-                Ok(body.len())
-            }
-            Payload::AnnexB => {
-                let mut n = 0;
-                for nal in AnnexBUnits::new(data) {
-                    write(&(nal.len() as u32).to_be_bytes())?;
-                    write(nal)?;
-                    n += 4 + nal.len();
-                }
-                Ok(n)
-            }
+            Payload::Copy | Payload::Adts => write(&data[units.skip..]),
+            Payload::AnnexB if units.overflow => units.search(data).try_for_each(piece),
+            Payload::AnnexB => units.ranges.iter().cloned().try_for_each(piece),
         }
     }
 }
 
-/// Position of the next `00 00 01` at or after `from`: the same answer as
-/// `transcode_codec::nal::find_start_code`, found a word at a time. Each 16-byte word is
-/// turned into a mask of its zero bytes; a start code needs two adjacent zeros, so a
-/// 16-byte word without an adjacent pair lets the scan move 15 bytes on (15, not 16, so a
-/// pair straddling two words is seen in the next). This scan is the hot loop of Annex-B → MP4
-/// remuxing (it runs once in each pass).
-pub(crate) fn find_start_code(d: &[u8], from: usize) -> Option<usize> {
-    const L7: u128 = 0x7F7F_7F7F_7F7F_7F7F_7F7F_7F7F_7F7F_7F7F;
-    let n = d.len();
-    let mut i = from;
-    while i + 16 <= n {
-        let w = u128::from_le_bytes(d[i..i + 16].try_into().expect("16 bytes"));
-        // 0x80 in every byte of `w` that is zero, exactly (no carries between bytes).
-        let zeros = !((w & L7).wrapping_add(L7) | w | L7);
-        let pairs = zeros & (zeros >> 8);
-        if pairs == 0 {
-            i += 15;
-            continue;
-        }
-        let p = i + (pairs.trailing_zeros() / 8) as usize;
-        if p + 2 < n && d[p + 2] == 1 {
-            return Some(p);
-        }
-        i = p + 1;
-    }
-    while i + 2 < n {
-        if d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
+/// Where the pieces of one converted sample are in its packet; reused from packet to
+/// packet. At most [`Units::MAX_KEPT`] ranges are kept, so that a packet of a million
+/// tiny NAL units cannot make it grow past 64 KiB: such a packet is searched again when
+/// it is written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Units {
+    ranges: Vec<Range<usize>>,
+    /// More units than [`Units::MAX_KEPT`]: `ranges` holds only the first ones.
+    overflow: bool,
+    /// Where the last unit starts.
+    last: Option<usize>,
+    /// Where an earlier pass found the last unit.
+    hint: Option<usize>,
+    /// Bytes of header to leave out (ADTS).
+    skip: usize,
 }
 
-/// The NAL units of an Annex-B buffer, delimited exactly as FFmpeg's MP4 muxer does
-/// (`ff_avc_parse_nal_units`), so that converted samples are byte-identical to FFmpeg's:
-/// a unit ends where the next start code begins, less one zero byte when that start code
-/// has four bytes; zero bytes at the very end of the buffer stay in the last unit.
-///
-/// `transcode_codec::nal::split_annexb` trims every trailing zero instead (which the
-/// standard allows, as trailing_zero_8bits), so a packet ending in a zero byte would
-/// convert one byte shorter than FFmpeg's. Kept here until the codec crate offers an
-/// FFmpeg-exact splitter.
-#[derive(Debug, Clone)]
-pub(crate) struct AnnexBUnits<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
+impl Units {
+    /// Most unit ranges kept per packet (16 bytes each).
+    const MAX_KEPT: usize = 4096;
 
-impl<'a> AnnexBUnits<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
-        AnnexBUnits { data, pos: Self::start_code(data, 0) }
-    }
-
-    /// Where the start code at or after `from` begins (including one leading zero of a
-    /// 4-byte code), or the end of the buffer.
-    fn start_code(data: &[u8], from: usize) -> usize {
-        match find_start_code(data, from) {
-            Some(p) if p > from && data[p - 1] == 0 => p - 1,
-            Some(p) => p,
-            None => data.len(),
+    fn search<'a>(&self, data: &'a [u8]) -> nal::ExactRanges<'a> {
+        let it = nal::unit_ranges_exact(data);
+        match self.hint {
+            Some(at) => it.with_last_unit_at(at),
+            None => it,
         }
     }
-}
 
-impl<'a> Iterator for AnnexBUnits<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let d = self.data;
-        // Step over the start code's zeros and its 01.
-        while self.pos < d.len() && d[self.pos] == 0 {
-            self.pos += 1;
-        }
-        if self.pos >= d.len() {
-            return None;
-        }
-        self.pos += 1;
-        if self.pos >= d.len() {
-            return None;
-        }
-        let start = self.pos;
-        let end = Self::start_code(d, start);
-        self.pos = end;
-        Some(&d[start..end])
+    /// Where the last NAL unit of the measured packet starts, as a hint for measuring
+    /// the same packet again; `None` without units or beyond 4 GiB.
+    pub fn last_start(&self) -> Option<u32> {
+        self.last.and_then(|at| u32::try_from(at).ok())
     }
 }
 
@@ -313,11 +277,18 @@ impl Clock {
     }
 }
 
+/// [`Plan::last_units`] of a sample without NAL units.
+pub(crate) const NO_UNIT: u32 = u32::MAX;
+
 /// The sample tables of a planned progressive track, run-length coded where the format
 /// allows: 4 bytes per sample for sizes, a few bytes per timing change.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
     pub sizes: Vec<u32>,
+    /// Annex-B tracks: per sample, where its last NAL unit starts ([`NO_UNIT`] when it
+    /// has none), so that the write pass searches only the small units before it. Empty
+    /// for other tracks.
+    pub last_units: Vec<u32>,
     /// (count, delta) runs; the last sample's delta is added by [`Plan::close`].
     pub stts: Vec<(u32, u32)>,
     /// (count, offset) runs.
@@ -338,7 +309,9 @@ impl Plan {
         self.sizes.len() as u32
     }
 
-    pub fn add(&mut self, t: SampleTime, size: u32, keyframe: bool) -> Result<()> {
+    /// Records one sample; `last_unit` is where its last NAL unit starts for Annex-B
+    /// tracks (`Some(NO_UNIT)` when it has none), `None` for other tracks.
+    pub fn add(&mut self, t: SampleTime, size: u32, keyframe: bool, last_unit: Option<u32>) -> Result<()> {
         let n = self.sizes.len() as u32;
         // Validate everything before recording anything: a refused packet leaves no trace.
         let cts = i32::try_from(t.cts)
@@ -363,6 +336,9 @@ impl Plan {
             self.stss.push(n + 1);
         }
         self.sizes.push(size);
+        if let Some(at) = last_unit {
+            self.last_units.push(at);
+        }
         self.last_dts = t.dts;
         self.last_duration = t.duration;
         self.bytes += size as u64;
@@ -407,35 +383,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn units_are_split_like_ffmpeg() {
+    fn annexb_samples_are_sized_like_ffmpeg() {
         let data = [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 3, 0];
-        let units: Vec<&[u8]> = AnnexBUnits::new(&data).collect();
-        assert_eq!(units, [&[0x67, 1][..], &[0x68, 2], &[0x65, 3, 0]]);
-        assert_eq!(Payload::AnnexB.converted_len(&data).unwrap(), 4 + 2 + 4 + 2 + 4 + 3);
-        assert_eq!(AnnexBUnits::new(&[1, 2, 3]).count(), 0);
-        assert_eq!(AnnexBUnits::new(&[0, 0, 1]).count(), 0);
+        let mut units = Units::default();
+        assert_eq!(Payload::AnnexB.measure(&data, &mut units, None).unwrap(), 4 + 2 + 4 + 2 + 4 + 3);
+        assert_eq!(units.last_start(), Some(15));
+        assert_eq!(Payload::AnnexB.measure(&data, &mut units, Some(15)).unwrap(), 19);
+        let mut out = Vec::new();
+        Payload::AnnexB
+            .emit(&data, &units, |b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out, [0, 0, 0, 2, 0x67, 1, 0, 0, 0, 2, 0x68, 2, 0, 0, 0, 3, 0x65, 3, 0]);
     }
 
     #[test]
-    fn word_scan_finds_what_the_byte_scan_finds() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for len in 0..300usize {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    // Mostly zeros and ones, so that start codes are frequent.
-                    [0, 0, 0, 1, 2, 0x80, (seed >> 32) as u8][(seed % 7) as usize]
-                })
-                .collect();
-            for from in 0..len.min(40) {
-                assert_eq!(
-                    find_start_code(&data, from),
-                    transcode_codec::nal::find_start_code(&data, from),
-                    "len {len} from {from}"
-                );
-            }
+    fn packets_of_many_units_keep_bounded_ranges() {
+        let n = Units::MAX_KEPT + 10;
+        let mut data = Vec::new();
+        for i in 0..n {
+            data.extend_from_slice(&[0, 0, 1, 0x41, i as u8 | 1]);
         }
+        let mut units = Units::default();
+        let size = Payload::AnnexB.measure(&data, &mut units, None).unwrap();
+        assert_eq!(size, n * 6);
+        assert_eq!(units.ranges.len(), Units::MAX_KEPT);
+        assert_eq!(units.last_start(), Some(((n - 1) * 5 + 3) as u32));
+        let mut out = Vec::new();
+        Payload::AnnexB
+            .emit(&data, &units, |b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out.len(), size);
+        assert_eq!(&out[out.len() - 6..], &[0, 0, 0, 2, 0x41, (n - 1) as u8 | 1]);
     }
 }
