@@ -15,7 +15,20 @@ use crate::util::{project_root, run};
 /// One measured command.
 struct Sample {
     secs: f64,
+    /// User plus system CPU seconds, from the last /proc/PID/stat read before exit
+    /// (10 ms resolution): comparable on a shared, loaded machine where wall time is not.
+    cpu: f64,
     rss_anon_kb: u64,
+}
+
+/// utime + stime of a live process, in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// Runs `cmd`, polling its RssAnon every millisecond, and returns wall time and the peak.
@@ -24,6 +37,7 @@ fn measure(cmd: &mut Command) -> Result<Sample> {
     let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("spawn")?;
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
+    let mut cpu = 0.0f64;
     loop {
         if let Some(st) = child.try_wait()? {
             if !st.success() {
@@ -36,6 +50,9 @@ fn measure(cmd: &mut Command) -> Result<Sample> {
             }
             break;
         }
+        if let Some(c) = cpu_seconds(child.id()) {
+            cpu = cpu.max(c);
+        }
         if let Ok(s) = std::fs::read_to_string(&status_path) {
             if let Some(kb) = s.lines().find(|l| l.starts_with("RssAnon:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()) {
                 peak = peak.max(kb);
@@ -43,7 +60,7 @@ fn measure(cmd: &mut Command) -> Result<Sample> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(Sample { secs: start.elapsed().as_secs_f64(), rss_anon_kb: peak })
+    Ok(Sample { secs: start.elapsed().as_secs_f64(), cpu, rss_anon_kb: peak })
 }
 
 /// Makes the large input once: a 10 s 720p segment looped by FFmpeg with continuous
@@ -77,8 +94,11 @@ fn big_input(dir: &Path, target: u64) -> Result<PathBuf> {
 fn median(mut v: Vec<Sample>) -> Sample {
     v.sort_by(|a, b| a.secs.total_cmp(&b.secs));
     let peak = v.iter().map(|s| s.rss_anon_kb).max().unwrap_or(0);
+    let mut cpus: Vec<f64> = v.iter().map(|s| s.cpu).collect();
+    cpus.sort_by(f64::total_cmp);
+    let cpu = cpus[cpus.len() / 2];
     let mid = v.swap_remove(v.len() / 2);
-    Sample { secs: mid.secs, rss_anon_kb: peak }
+    Sample { secs: mid.secs, cpu, rss_anon_kb: peak }
 }
 
 pub fn run_bench(args: &[String]) -> Result<()> {
@@ -135,19 +155,30 @@ fn remux(args: &[String]) -> Result<()> {
             }
         }
         let m = median(samples);
-        println!("{name:20} {:7.3} s {:8.1} MB/s  peak RssAnon {:6.1} MiB", m.secs, bytes as f64 / 1e6 / m.secs, m.rss_anon_kb as f64 / 1024.0);
+        println!("{name:20} {:7.3} s {:8.1} MB/s  CPU {:6.3} s  peak RssAnon {:6.1} MiB", m.secs, bytes as f64 / 1e6 / m.secs, m.cpu, m.rss_anon_kb as f64 / 1024.0);
         results.push((name, m));
     }
-    let ff = results[1].1.secs;
+    let (ff, ff_cpu) = (results[1].1.secs, results[1].1.cpu);
     let mut table = String::new();
     writeln!(table, "Input: {} MB MPEG-TS (720p H.264 16 Mb/s + AAC, `cargo xtask bench remux`), output on {}, median of {reps} runs, page cache warm.\n", bytes / 1_000_000, out_dir.display())?;
-    writeln!(table, "| contender | wall time | throughput | vs ffmpeg | peak RssAnon |")?;
-    writeln!(table, "|---|---:|---:|---:|---:|")?;
+    writeln!(table, "| contender | wall time | throughput | vs ffmpeg (wall) | CPU time (user+sys) | vs ffmpeg (CPU) | peak RssAnon |")?;
+    writeln!(table, "|---|---:|---:|---:|---:|---:|---:|")?;
     for (name, s) in &results {
-        writeln!(table, "| {name} | {:.3} s | {:.0} MB/s | {:.2}x | {:.1} MiB |", s.secs, bytes as f64 / 1e6 / s.secs, ff / s.secs, s.rss_anon_kb as f64 / 1024.0)?;
+        writeln!(
+            table,
+            "| {name} | {:.3} s | {:.0} MB/s | {:.2}x | {:.2} s | {:.2}x | {:.1} MiB |",
+            s.secs,
+            bytes as f64 / 1e6 / s.secs,
+            ff / s.secs,
+            s.cpu,
+            ff_cpu / s.cpu.max(0.01),
+            s.rss_anon_kb as f64 / 1024.0
+        )?;
     }
     let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    writeln!(table, "\nMachine: {nproc} cores. Regenerate with `cargo xtask bench remux`.")?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    writeln!(table, "\nMachine: {nproc} cores, load average {} at the end of the run. Regenerate with `cargo xtask bench remux`.", load.join(" "))?;
     crate::util::replace_section(&root.join("docs/benchmarks.md"), "remux", &table)?;
     println!("{table}");
     Ok(())
