@@ -85,7 +85,7 @@ impl<'a> BitReader<'a> {
 
     /// Whether the reader is at a byte boundary.
     pub fn byte_aligned(&self) -> bool {
-        self.pos % 8 == 0
+        self.pos & 7 == 0
     }
 }
 

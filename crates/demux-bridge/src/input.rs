@@ -230,6 +230,12 @@ impl Input {
         }
     }
 
+    /// Whether the input is known to be empty (a mapped input of length 0; a stream is
+    /// not known to be empty until it has been read).
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
     /// Whether any offset can be read at any time (true for mapped inputs).
     pub fn is_seekable(&self) -> bool {
         matches!(self.kind, Kind::Mapped(_))

@@ -81,3 +81,23 @@ impl io::Write for SharedVec {
         Ok(())
     }
 }
+
+/// Decodes an Annex-B H.264 stream, touching every frame; returns the frame count.
+pub fn decode_all(data: &[u8]) -> u64 {
+    let mut decoder = transcode_h264::Decoder::new(&MemoryConfig::default());
+    let mut frames = 0u64;
+    let mut sum = 0u64;
+    decoder
+        .decode_with(data, |f| {
+            frames += 1;
+            sum = sum.wrapping_add(f.planes[0][0] as u64);
+        })
+        .expect("decode");
+    decoder.flush();
+    while let Some(f) = decoder.next_frame() {
+        frames += 1;
+        sum = sum.wrapping_add(f.planes[0][0] as u64);
+    }
+    std::hint::black_box(sum);
+    frames
+}

@@ -8,11 +8,11 @@
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-use transcode_memprof::{demux_all, looped_ts, remux};
+use transcode_memprof::{decode_all, demux_all, looped_ts, remux};
 use transcode_pipeline::OutputFormat;
 
 /// The scenarios, in the order xtask runs them.
-pub const SCENARIOS: &[&str] = &["demux-ts", "remux-ts-mp4-1x", "remux-ts-mp4-10x", "remux-ts-ts-1x", "remux-mp4-ts-1x"];
+pub const SCENARIOS: &[&str] = &["demux-ts", "remux-ts-mp4-1x", "remux-ts-mp4-10x", "remux-ts-ts-1x", "remux-mp4-ts-1x", "decode-h264-1080p"];
 
 /// Copies of the base fixture in the "1x" input: about 20 s of 320x180 H.264 + AAC.
 const BASE_LOOPS: usize = 10;
@@ -49,6 +49,12 @@ fn main() {
         "remux-mp4-ts-1x" => {
             let mp4 = std::fs::read(transcode_testkit::testdata("mp4/h264_aac.mp4")).expect("fixture");
             Box::new(move || remux(bytes::Bytes::from(mp4), OutputFormat::MpegTs))
+        }
+        "decode-h264-1080p" => {
+            let h264 = std::fs::read(transcode_testkit::testdata("h264/v_1080p.h264")).expect("fixture");
+            Box::new(move || {
+                decode_all(&h264);
+            })
         }
         other => {
             eprintln!("unknown scenario {other:?} (expected one of {})", SCENARIOS.join(", "));

@@ -56,6 +56,96 @@ impl BoxBuf for Vec<u8> {
     }
 }
 
+/// Which sample table a [`Hole`] of a [`Head`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Stts,
+    Ctts,
+    Stss,
+    Stsc,
+    Stsz,
+    /// Chunk offsets, 4 or 8 bytes each.
+    Stco {
+        wide: bool,
+    },
+}
+
+/// Table entries that are not in a [`Head`]'s buffer but counted in its box sizes:
+/// they are written later, straight to the output, from the plan file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hole {
+    /// Where the entries go in [`Head::buf`] (between `buf[..at]` and `buf[at..]`).
+    pub at: usize,
+    /// Their size in bytes.
+    pub len: u64,
+    /// The track (index in the moov's track list) and table.
+    pub track: usize,
+    pub table: Table,
+}
+
+/// A file head (`ftyp` + `moov`) whose large sample tables are left out as holes of
+/// known size, so that the head stays small however many samples the file has:
+///
+/// ```text
+///  buf:    [ftyp moov … stts hdr][stsz hdr][stco hdr][trak 2 …]
+///  holes:                       ▲ stts      ▲ stsz    ▲ stco
+/// ```
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    pub buf: Vec<u8>,
+    pub holes: Vec<Hole>,
+}
+
+impl Head {
+    /// Leaves `len` bytes of `table` entries for `track` to be written later.
+    pub fn hole(&mut self, track: usize, table: Table, len: u64) {
+        self.holes.push(Hole { at: self.buf.len(), len, track, table });
+    }
+
+    /// Bytes in the holes after buffer position `start`.
+    fn holes_after(&self, start: usize) -> u64 {
+        self.holes.iter().filter(|h| h.at > start).map(|h| h.len).sum()
+    }
+
+    /// The full length: buffer and holes.
+    pub fn len(&self) -> u64 {
+        self.buf.len() as u64 + self.holes.iter().map(|h| h.len).sum::<u64>()
+    }
+}
+
+impl BoxBuf for Head {
+    fn u8(&mut self, v: u8) {
+        self.buf.u8(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.buf.u16(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.u32(v);
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.u64(v);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf.bytes(b);
+    }
+    fn zeros(&mut self, n: usize) {
+        self.buf.zeros(n);
+    }
+    fn open(&mut self, typ: &[u8; 4]) -> usize {
+        self.buf.open(typ)
+    }
+    fn open_full(&mut self, typ: &[u8; 4], version: u8, flags: u32) -> usize {
+        self.buf.open_full(typ, version, flags)
+    }
+    /// The size counts the holes inside the box: those after its start (a hole at its
+    /// very start ends the box before).
+    fn close(&mut self, start: usize) {
+        let size = (self.buf.len() - start) as u64 + self.holes_after(start);
+        self.buf[start..start + 4].copy_from_slice(&(size as u32).to_be_bytes());
+    }
+}
+
 /// Writes an MPEG-4 descriptor header with a 4-byte expandable length (as FFmpeg does)
 /// and returns where the length goes, for [`close_descriptor`].
 pub(crate) fn open_descriptor(b: &mut Vec<u8>, tag: u8) -> usize {

@@ -4,12 +4,19 @@
 //! # Progressive output
 //!
 //! ```text
-//!  plan pass:  plan_packet ─► per track: sizes (u32 each), stts/ctts runs, stss list,
-//!                          │              Annex-B: where each sample's last NAL starts (u32)
-//!                          └► chunk list: (track, samples) per run of one track
-//!  begin:      ftyp │ moov (final stco/co64 offsets) │ mdat header (64-bit if > 4 GiB)
-//!  write pass: write_packet ─► converted payload bytes only, through one large buffer
+//!  plan pass:  plan_packet ─► per track, O(1): sample, run, keyframe and chunk counts
+//!                          └► per sample: a 20-byte record (track, size, dts delta,
+//!                             composition offset, keyframe, Annex-B: where its last NAL
+//!                             starts) to an unlinked temporary file, via 64 KiB
+//!  begin:      ftyp │ moov │ mdat header (64-bit if > 4 GiB); the moov's size is known
+//!              from the counts, its table entries (and final stco/co64 offsets) are
+//!              streamed from the records, one sequential read per table and track
+//!  write pass: write_packet ─► checks against the next record (read in order), then
+//!              converted payload bytes only, through one large buffer
 //! ```
+//!
+//! The plan's heap memory does not grow with the input: chunks are the runs of one
+//! track in the record sequence, so nothing is kept per chunk either.
 //!
 //! Annex-B video is searched for start codes once per pass: the plan pass searches whole
 //! access units and keeps where the last NAL unit (normally the slice, most of the bytes)
@@ -45,14 +52,17 @@
 mod boxes;
 mod frag;
 mod moov;
+mod spill;
 mod track;
 
 use std::io::{BufWriter, Write};
 
 use crate::Muxer;
+use boxes::{Head, Hole, Table};
 use frag::Fragment;
 use moov::{Edit, MoovTrack};
-use track::{Clock, Payload, Plan, TrackSetup, Units, NO_UNIT};
+use spill::Spill;
+use track::{Clock, Payload, Plan, Runs, TrackSetup, Units, NO_UNIT};
 use transcode_core::{Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase};
 
 /// Options of [`Mp4Muxer`].
@@ -68,11 +78,11 @@ pub struct Mp4Options {
     /// Default: `8 MiB` ([`MemoryConfig::max_packet_bytes_in_flight`]). Larger values
     /// allow longer fragments for high bit rates, at the cost of that much memory.
     pub max_fragment_bytes: u64,
-    /// Most samples the plan of a progressive file may hold (4 bytes each plus a few
-    /// per chunk).
+    /// Most samples the plan of a progressive file may hold (20 bytes each in a
+    /// temporary file; the moov's tables take up to about 44 bytes a sample).
     ///
     /// Default: `16 Mi` ([`MemoryConfig::max_table_entries`]). Larger values allow
-    /// longer files, at the cost of table memory.
+    /// longer files, at the cost of temporary disk space and moov size.
     pub max_samples: u64,
     /// Size of the output buffer: payloads are written in pieces of about this size.
     ///
@@ -134,12 +144,14 @@ pub struct Mp4Muxer {
     track_of: Vec<Option<usize>>,
     clocks: Vec<Clock>,
     plans: Vec<Plan>,
-    /// Progressive: (track, samples) per chunk, in write order.
-    chunks: Vec<(u32, u32)>,
+    /// Progressive: one record per planned sample, in write order.
+    spill: Spill,
+    /// Progressive plan: the chunk being planned (track, samples).
+    open_chunk: Option<(usize, u32)>,
+    /// Track index at planning time (as in the records) → track index.
+    rank: Vec<usize>,
     planned_samples: u64,
-    /// Progressive write pass: position in `chunks` and per-track sample counters.
-    chunk_idx: usize,
-    chunk_left: u32,
+    /// Progressive write pass: per-track sample counters.
     written_samples: Vec<u32>,
     /// Fragmented state.
     frag: Fragment,
@@ -177,10 +189,10 @@ impl Mp4Muxer {
             track_of: Vec::new(),
             clocks: Vec::new(),
             plans: Vec::new(),
-            chunks: Vec::new(),
+            spill: Spill::default(),
+            open_chunk: None,
+            rank: Vec::new(),
             planned_samples: 0,
-            chunk_idx: 0,
-            chunk_left: 0,
             written_samples: Vec::new(),
             frag: Fragment::default(),
             moov_written: false,
@@ -230,8 +242,8 @@ impl Mp4Muxer {
         reorder(&mut self.tracks, &rank);
         reorder(&mut self.clocks, &rank);
         reorder(&mut self.plans, &rank);
-        for c in &mut self.chunks {
-            c.0 = rank[c.0 as usize] as u32;
+        if let Some(c) = &mut self.open_chunk {
+            c.0 = rank[c.0];
         }
         for t in self.track_of.iter_mut().flatten() {
             *t = rank[*t];
@@ -239,6 +251,7 @@ impl Mp4Muxer {
         for (i, t) in self.tracks.iter_mut().enumerate() {
             t.id = i as u32 + 1;
         }
+        self.rank = rank;
         self.movie_timescale = self.tracks.first().map_or(1000, |t| t.timescale);
         self.lead = self.tracks.iter().position(|t| t.is_video()).unwrap_or(0);
     }
@@ -272,77 +285,155 @@ impl Mp4Muxer {
     }
 
     fn begin_progressive(&mut self) -> Result<()> {
+        if let Some((k, samples)) = self.open_chunk.take() {
+            self.plans[k].add_chunk(samples);
+        }
         for p in &mut self.plans {
             p.close();
         }
-        // Chunk runs per track.
         let n = self.tracks.len();
-        let mut stsc: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
-        let mut counts = vec![0u32; n];
-        for &(k, samples) in &self.chunks {
-            let k = k as usize;
-            counts[k] += 1;
-            if stsc[k].last().map(|r| r.1) != Some(samples) {
-                stsc[k].push((counts[k], samples));
-            }
-        }
         let firsts: Vec<Option<(i64, i64)>> =
             self.plans.iter().map(|p| (p.samples() > 0).then_some((p.first_dts, p.first_cts))).collect();
         let durations: Vec<u64> = self.plans.iter().map(Plan::duration).collect();
         let edits = self.edits(&firsts, &durations);
         let payload: u64 = self.plans.iter().map(|p| p.bytes).sum();
         let large = payload + 8 > u32::MAX as u64;
-        let mut head = Vec::new();
-        let mut stco_at = Vec::new();
-        let mut co64 = false;
+        let mut head = Head::default();
         for wide in [false, true] {
-            co64 = wide;
-            head.clear();
+            head = Head::default();
             let setups: Vec<&TrackSetup> = self.tracks.iter().collect();
             moov::write_ftyp(&mut head, false, &setups);
             let mt: Vec<MoovTrack<'_>> = (0..n)
-                .map(|k| MoovTrack {
-                    setup: &self.tracks[k],
-                    plan: Some(&self.plans[k]),
-                    stsc: &stsc[k],
-                    chunks: counts[k],
-                    edit: edits[k],
-                })
+                .map(|k| MoovTrack { setup: &self.tracks[k], plan: Some(&self.plans[k]), edit: edits[k] })
                 .collect();
-            stco_at = moov::write_moov(&mut head, &mt, self.movie_timescale, false, wide)?;
-            let data_start = head.len() as u64 + if large { 16 } else { 8 };
+            moov::write_moov(&mut head, &mt, self.movie_timescale, false, wide)?;
+            let data_start = head.len() + if large { 16 } else { 8 };
             if wide || data_start + payload <= u32::MAX as u64 {
                 break;
             }
         }
-        let data_start = head.len() as u64 + if large { 16 } else { 8 };
-        // Chunk offsets, in write order.
-        let mut next_sample = vec![0usize; n];
-        let mut next_chunk = vec![0usize; n];
-        let mut offset = data_start;
-        for &(k, samples) in &self.chunks {
-            let k = k as usize;
-            let at = stco_at[k] + next_chunk[k] * if co64 { 8 } else { 4 };
-            if co64 {
-                head[at..at + 8].copy_from_slice(&offset.to_be_bytes());
-            } else {
-                head[at..at + 4].copy_from_slice(&(offset as u32).to_be_bytes());
+        let data_start = head.len() + if large { 16 } else { 8 };
+        // The head with the table entries streamed from the plan file into its holes.
+        let mut from = 0;
+        for hole in &head.holes {
+            self.out.write_all(&head.buf[from..hole.at])?;
+            from = hole.at;
+            if hole.len > 0 {
+                self.write_hole(hole, data_start)?;
             }
-            next_chunk[k] += 1;
-            let s = next_sample[k];
-            offset += self.plans[k].sizes[s..s + samples as usize].iter().map(|&x| x as u64).sum::<u64>();
-            next_sample[k] += samples as usize;
         }
-        if large {
-            head.extend_from_slice(&1u32.to_be_bytes());
-            head.extend_from_slice(b"mdat");
-            head.extend_from_slice(&(payload + 16).to_be_bytes());
+        self.out.write_all(&head.buf[from..])?;
+        let mut mdat = [0u8; 16];
+        let mdat = if large {
+            mdat[..4].copy_from_slice(&1u32.to_be_bytes());
+            mdat[4..8].copy_from_slice(b"mdat");
+            mdat[8..].copy_from_slice(&(payload + 16).to_be_bytes());
+            &mdat[..]
         } else {
-            head.extend_from_slice(&((payload + 8) as u32).to_be_bytes());
-            head.extend_from_slice(b"mdat");
-        }
-        self.out.write_all(&head)?;
+            mdat[..4].copy_from_slice(&((payload + 8) as u32).to_be_bytes());
+            mdat[4..8].copy_from_slice(b"mdat");
+            &mdat[..8]
+        };
+        self.out.write_all(mdat)?;
         self.written_samples = vec![0; n];
+        self.spill.rewind()?;
+        Ok(())
+    }
+
+    /// Writes the entries of one sample table of one track from the plan file, in one
+    /// sequential read of it. `data_start` is where the mdat payload starts (for the
+    /// chunk offsets).
+    fn write_hole(&mut self, hole: &Hole, data_start: u64) -> Result<()> {
+        let k = hole.track;
+        let plan = &self.plans[k];
+        let out = &mut self.out;
+        let mut written = 0u64;
+        let mut put = |b: &[u8]| -> Result<()> {
+            written += b.len() as u64;
+            out.write_all(b).map_err(Error::from)
+        };
+        let run = |put: &mut dyn FnMut(&[u8]) -> Result<()>, r: Option<(u32, u32)>| -> Result<()> {
+            match r {
+                Some((n, v)) => {
+                    put(&n.to_be_bytes())?;
+                    put(&v.to_be_bytes())
+                }
+                None => Ok(()),
+            }
+        };
+        self.spill.rewind()?;
+        // Sample number in track k, and the chunk (track, samples) being read.
+        let mut sample = 0u32;
+        let mut chunk: Option<(usize, u32)> = None;
+        let mut chunk_no = 0u32;
+        let mut last_chunk: Option<u32> = None;
+        let mut offset = data_start;
+        let mut stts = Runs::<u32>::default();
+        let mut ctts = Runs::<i32>::default();
+        // One more step after the last record, to end the last chunk.
+        loop {
+            let rec = self.spill.next_record()?;
+            let track = rec.map(|r| self.rank[r.track as usize]);
+            // Chunks are the runs of one track in write order.
+            let new_chunk = match (chunk, track) {
+                (Some((t, _)), Some(now)) => t != now,
+                (_, None) => true,
+                (None, Some(_)) => true,
+            };
+            if new_chunk {
+                if let Some((t, samples)) = chunk {
+                    if t == k && hole.table == Table::Stsc {
+                        chunk_no += 1;
+                        if last_chunk != Some(samples) {
+                            last_chunk = Some(samples);
+                            put(&chunk_no.to_be_bytes())?;
+                            put(&samples.to_be_bytes())?;
+                            put(&1u32.to_be_bytes())?;
+                        }
+                    }
+                }
+                if let (Some(now), Table::Stco { wide }) = (track, hole.table) {
+                    if now == k {
+                        if wide {
+                            put(&offset.to_be_bytes())?;
+                        } else {
+                            put(&(offset as u32).to_be_bytes())?;
+                        }
+                    }
+                }
+                chunk = track.map(|t| (t, 0));
+            }
+            let (Some(r), Some(t)) = (rec, track) else { break };
+            if let Some(c) = &mut chunk {
+                c.1 += 1;
+            }
+            offset += r.size as u64;
+            if t != k {
+                continue;
+            }
+            sample += 1;
+            match hole.table {
+                Table::Stts if sample > 1 => run(&mut put, stts.push(r.delta))?,
+                Table::Ctts => run(&mut put, ctts.push(r.cts).map(|(n, v)| (n, v as u32)))?,
+                Table::Stss if r.keyframe => put(&sample.to_be_bytes())?,
+                Table::Stsz => put(&r.size.to_be_bytes())?,
+                _ => {}
+            }
+        }
+        match hole.table {
+            Table::Stts => {
+                run(&mut put, stts.push(plan.last_delta))?;
+                run(&mut put, stts.finish())?;
+            }
+            Table::Ctts => run(&mut put, ctts.finish().map(|(n, v)| (n, v as u32)))?,
+            _ => {}
+        }
+        if written != hole.len {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "mp4 {:?} table of track {} has {written} bytes but its box has room for {} (the plan file does not match the plan)",
+                hole.table, self.tracks[k].id, hole.len
+            ))));
+        }
         Ok(())
     }
 
@@ -351,18 +442,13 @@ impl Mp4Muxer {
         // planning pass as well: refuse it again before any bookkeeping.
         let payload = self.tracks[k].payload;
         let i = self.written_samples[k] as usize;
-        let hint = self.plans[k].last_units.get(i).copied().filter(|&at| at != NO_UNIT);
+        let next = self.spill.peek()?;
+        let track = next.map(|r| self.rank[r.track as usize]);
+        let hint = next.filter(|_| track == Some(k)).map(|r| r.last_unit).filter(|&at| at != NO_UNIT);
         let size = payload.measure(pkt.data, &mut self.units, hint)?;
-        // Which track the plan has next: the current chunk's, or the next chunk's.
-        let (next_idx, track) = if self.chunk_left == 0 {
-            match self.chunks.get(self.chunk_idx) {
-                Some(&(track, _)) => (self.chunk_idx + 1, track as usize),
-                None => {
-                    return Err(plan_mismatch(format!("packet of stream {} after the last planned packet", pkt.stream)))
-                }
-            }
-        } else {
-            (self.chunk_idx, self.chunks[self.chunk_idx - 1].0 as usize)
+        // Which track the plan has next.
+        let (Some(rec), Some(track)) = (next, track) else {
+            return Err(plan_mismatch(format!("packet of stream {} after the last planned packet", pkt.stream)));
         };
         if track != k {
             return Err(plan_mismatch(format!(
@@ -370,7 +456,7 @@ impl Mp4Muxer {
                 pkt.stream, self.tracks[track].stream
             )));
         }
-        let planned = self.plans[k].sizes[i];
+        let planned = rec.size;
         // Checked before writing, so a mismatch leaves no partial sample behind.
         if size != planned as usize {
             return Err(plan_mismatch(format!(
@@ -378,11 +464,7 @@ impl Mp4Muxer {
                 pkt.stream
             )));
         }
-        if next_idx != self.chunk_idx {
-            self.chunk_left = self.chunks[self.chunk_idx].1;
-            self.chunk_idx = next_idx;
-        }
-        self.chunk_left -= 1;
+        self.spill.advance();
         let out = &mut self.out;
         payload.emit(pkt.data, &self.units, |b| out.write_all(b).map_err(Error::from))?;
         self.written_samples[k] += 1;
@@ -441,17 +523,15 @@ impl Mp4Muxer {
             }
         }
         let edits = self.edits(&firsts, &vec![0; n]);
-        let empty: [(u32, u32); 0] = [];
-        let mut head = std::mem::take(&mut self.scratch);
-        head.clear();
+        let mut head = Head { buf: std::mem::take(&mut self.scratch), holes: Vec::new() };
+        head.buf.clear();
         let setups: Vec<&TrackSetup> = self.tracks.iter().collect();
         moov::write_ftyp(&mut head, true, &setups);
-        let mt: Vec<MoovTrack<'_>> = (0..n)
-            .map(|k| MoovTrack { setup: &self.tracks[k], plan: None, stsc: &empty, chunks: 0, edit: edits[k] })
-            .collect();
+        let mt: Vec<MoovTrack<'_>> =
+            (0..n).map(|k| MoovTrack { setup: &self.tracks[k], plan: None, edit: edits[k] }).collect();
         moov::write_moov(&mut head, &mt, self.movie_timescale, true, false)?;
-        self.out.write_all(&head)?;
-        self.scratch = head;
+        self.out.write_all(&head.buf)?;
+        self.scratch = head.buf;
         self.moov_written = true;
         Ok(())
     }
@@ -517,10 +597,17 @@ impl Muxer for Mp4Muxer {
             .map_err(|_| Error::invalid(format!("sample of {size} bytes (expected under 4 GiB)")))?;
         let last_unit = (setup.payload == Payload::AnnexB).then(|| self.units.last_start().unwrap_or(NO_UNIT));
         let t = self.clocks[k].time(&self.tracks[k], pkt);
-        self.plans[k].add(t, size, pkt.keyframe, last_unit)?;
-        match self.chunks.last_mut() {
-            Some((track, n)) if *track as usize == k => *n += 1,
-            _ => self.chunks.push((k as u32, 1)),
+        let mut rec = self.plans[k].add(t, size, pkt.keyframe, last_unit)?;
+        rec.track = k as u16;
+        self.spill.push(&rec)?;
+        // Chunks are the runs of one track; each is counted when it ends.
+        match &mut self.open_chunk {
+            Some((track, n)) if *track == k => *n += 1,
+            open => {
+                if let Some((track, n)) = open.replace((k, 1)) {
+                    self.plans[track].add_chunk(n);
+                }
+            }
         }
         Ok(())
     }

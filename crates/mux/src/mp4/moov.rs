@@ -1,7 +1,7 @@
 //! Writing `ftyp` and `moov`: movie and track headers, edit lists, sample descriptions
 //! and (for progressive files) the sample tables.
 
-use super::boxes::{close_descriptor, open_descriptor, BoxBuf, MATRIX};
+use super::boxes::{close_descriptor, open_descriptor, BoxBuf, Head, Table, MATRIX};
 use super::track::{Plan, TrackSetup};
 use transcode_core::{CodecId, Result, TimeBase};
 
@@ -21,16 +21,14 @@ pub(crate) struct Edit {
 #[derive(Debug)]
 pub(crate) struct MoovTrack<'a> {
     pub setup: &'a TrackSetup,
-    /// Sample tables of a progressive file; `None` writes empty tables (fragmented).
+    /// Sample table sizes of a progressive file, whose entries are left as holes;
+    /// `None` writes empty tables (fragmented).
     pub plan: Option<&'a Plan>,
-    /// (first_chunk, samples_per_chunk) runs and the chunk count.
-    pub stsc: &'a [(u32, u32)],
-    pub chunks: u32,
     pub edit: Option<Edit>,
 }
 
 /// Writes the `ftyp`.
-pub(crate) fn write_ftyp(b: &mut Vec<u8>, fragmented: bool, tracks: &[&TrackSetup]) {
+pub(crate) fn write_ftyp(b: &mut Head, fragmented: bool, tracks: &[&TrackSetup]) {
     let f = b.open(b"ftyp");
     if fragmented {
         b.bytes(b"iso5");
@@ -48,15 +46,15 @@ pub(crate) fn write_ftyp(b: &mut Vec<u8>, fragmented: bool, tracks: &[&TrackSetu
     b.close(f);
 }
 
-/// Writes the `moov`. Returns, per track, where its chunk-offset entries start in `b`
-/// (to be filled in by the caller), with the offset width chosen by `co64`.
+/// Writes the `moov`. The entries of a planned track's sample tables are left as holes
+/// in `b` (see [`Head`]), the chunk offsets with the width chosen by `co64`.
 pub(crate) fn write_moov(
-    b: &mut Vec<u8>,
+    b: &mut Head,
     tracks: &[MoovTrack<'_>],
     movie_timescale: u32,
     fragmented: bool,
     co64: bool,
-) -> Result<Vec<usize>> {
+) -> Result<()> {
     let movie_tb = TimeBase::new(1, movie_timescale);
     let track_duration = |t: &MoovTrack<'_>| -> u64 {
         let Some(plan) = t.plan else { return 0 };
@@ -80,9 +78,8 @@ pub(crate) fn write_moov(
     b.u32(tracks.iter().map(|t| t.setup.id).max().unwrap_or(0) + 1);
     b.close(mvhd);
 
-    let mut stco_at = Vec::with_capacity(tracks.len());
-    for t in tracks {
-        stco_at.push(write_trak(b, t, track_duration(t), co64)?);
+    for (k, t) in tracks.iter().enumerate() {
+        write_trak(b, k, t, track_duration(t), co64)?;
     }
     if fragmented {
         let mvex = b.open(b"mvex");
@@ -98,12 +95,12 @@ pub(crate) fn write_moov(
         b.close(mvex);
     }
     b.close(moov);
-    Ok(stco_at)
+    Ok(())
 }
 
 /// Creation and modification times (0: unknown, which keeps output reproducible), then
 /// timescale and duration, in the width `version` asks for.
-fn times(b: &mut Vec<u8>, version: u8, timescale: u32, duration: u64) {
+fn times(b: &mut Head, version: u8, timescale: u32, duration: u64) {
     if version == 1 {
         b.u64(0);
         b.u64(0);
@@ -117,7 +114,7 @@ fn times(b: &mut Vec<u8>, version: u8, timescale: u32, duration: u64) {
     }
 }
 
-fn write_trak(b: &mut Vec<u8>, t: &MoovTrack<'_>, duration: u64, co64: bool) -> Result<usize> {
+fn write_trak(b: &mut Head, k: usize, t: &MoovTrack<'_>, duration: u64, co64: bool) -> Result<()> {
     let s = t.setup;
     let video = s.is_video();
     let trak = b.open(b"trak");
@@ -153,7 +150,7 @@ fn write_trak(b: &mut Vec<u8>, t: &MoovTrack<'_>, duration: u64, co64: bool) -> 
         let v = u8::from(e.delay > u32::MAX as u64 || e.duration > u32::MAX as u64 || e.media_time > i32::MAX as i64);
         let elst = b.open_full(b"elst", v, 0);
         b.u32(1 + u32::from(e.delay > 0));
-        let entry = |b: &mut Vec<u8>, dur: u64, media: i64| {
+        let entry = |b: &mut Head, dur: u64, media: i64| {
             if v == 1 {
                 b.u64(dur);
                 b.u64(media as u64);
@@ -209,15 +206,15 @@ fn write_trak(b: &mut Vec<u8>, t: &MoovTrack<'_>, duration: u64, co64: bool) -> 
 
     let stbl = b.open(b"stbl");
     write_stsd(b, t)?;
-    let stco_at = write_tables(b, t, co64);
+    write_tables(b, k, t, co64);
     b.close(stbl);
     b.close(minf);
     b.close(mdia);
     b.close(trak);
-    Ok(stco_at)
+    Ok(())
 }
 
-fn write_stsd(b: &mut Vec<u8>, t: &MoovTrack<'_>) -> Result<()> {
+fn write_stsd(b: &mut Head, t: &MoovTrack<'_>) -> Result<()> {
     let s = t.setup;
     let stsd = b.open_full(b"stsd", 0, 0);
     b.u32(1);
@@ -291,81 +288,68 @@ fn bitrate(t: &MoovTrack<'_>) -> (u32, u32) {
     }
 }
 
-fn write_esds(b: &mut Vec<u8>, es_id: u32, oti: u8, stream_type: u8, config: &[u8], avg: u32, max_size: u32) {
+fn write_esds(b: &mut Head, es_id: u32, oti: u8, stream_type: u8, config: &[u8], avg: u32, max_size: u32) {
     let esds = b.open_full(b"esds", 0, 0);
-    let es = open_descriptor(b, 3);
+    let es = open_descriptor(&mut b.buf, 3);
     b.u16(es_id.min(0xFFFF) as u16);
     b.u8(0);
-    let dc = open_descriptor(b, 4);
+    let dc = open_descriptor(&mut b.buf, 4);
     b.u8(oti);
     b.u8(stream_type << 2 | 1);
     b.bytes(&max_size.min(0xFF_FFFF).to_be_bytes()[1..]);
     b.u32(avg);
     b.u32(avg);
     if !config.is_empty() {
-        let dsi = open_descriptor(b, 5);
+        let dsi = open_descriptor(&mut b.buf, 5);
         b.bytes(config);
-        close_descriptor(b, dsi);
+        close_descriptor(&mut b.buf, dsi);
     }
-    close_descriptor(b, dc);
-    let sl = open_descriptor(b, 6);
+    close_descriptor(&mut b.buf, dc);
+    let sl = open_descriptor(&mut b.buf, 6);
     b.u8(2);
-    close_descriptor(b, sl);
-    close_descriptor(b, es);
+    close_descriptor(&mut b.buf, sl);
+    close_descriptor(&mut b.buf, es);
     b.close(esds);
 }
 
-/// Writes stts, ctts, stss, stsc, stsz and stco/co64 (empty for fragmented output).
-/// Returns where the chunk offsets start.
-fn write_tables(b: &mut Vec<u8>, t: &MoovTrack<'_>, co64: bool) -> usize {
+/// Writes stts, ctts, stss, stsc, stsz and stco/co64: empty for fragmented output,
+/// else headers with holes for the entries of track `k`.
+fn write_tables(b: &mut Head, k: usize, t: &MoovTrack<'_>, co64: bool) {
     let empty = Plan::default();
     let p = t.plan.unwrap_or(&empty);
 
     let stts = b.open_full(b"stts", 0, 0);
-    b.u32(p.stts.len() as u32);
-    for &(n, d) in &p.stts {
-        b.u32(n);
-        b.u32(d);
-    }
+    b.u32(p.stts.runs);
+    b.hole(k, Table::Stts, p.stts.runs as u64 * 8);
     b.close(stts);
 
     if p.needs_ctts() {
-        let negative = p.ctts.iter().any(|r| r.1 < 0);
-        let ctts = b.open_full(b"ctts", u8::from(negative), 0);
-        b.u32(p.ctts.len() as u32);
-        for &(n, o) in &p.ctts {
-            b.u32(n);
-            b.u32(o as u32);
-        }
+        let ctts = b.open_full(b"ctts", u8::from(p.ctts_negative), 0);
+        b.u32(p.ctts.runs);
+        b.hole(k, Table::Ctts, p.ctts.runs as u64 * 8);
         b.close(ctts);
     }
 
     if t.setup.is_video() && t.plan.is_some() && !p.all_keyframes() {
         let stss = b.open_full(b"stss", 0, 0);
-        b.u32(p.stss.len() as u32);
-        p.stss.iter().for_each(|&n| b.u32(n));
+        b.u32(p.keyframes);
+        b.hole(k, Table::Stss, p.keyframes as u64 * 4);
         b.close(stss);
     }
 
     let stsc = b.open_full(b"stsc", 0, 0);
-    b.u32(t.stsc.len() as u32);
-    for &(first, n) in t.stsc {
-        b.u32(first);
-        b.u32(n);
-        b.u32(1);
-    }
+    b.u32(p.stsc_runs);
+    b.hole(k, Table::Stsc, p.stsc_runs as u64 * 12);
     b.close(stsc);
 
     let stsz = b.open_full(b"stsz", 0, 0);
     b.u32(0);
-    b.u32(p.sizes.len() as u32);
-    p.sizes.iter().for_each(|&s| b.u32(s));
+    b.u32(p.samples());
+    b.hole(k, Table::Stsz, p.samples() as u64 * 4);
     b.close(stsz);
 
     let stco = b.open_full(if co64 { b"co64" } else { b"stco" }, 0, 0);
-    b.u32(t.chunks);
-    let at = b.len();
-    b.zeros(t.chunks as usize * if co64 { 8 } else { 4 });
+    b.u32(p.chunks);
+    b.hole(k, Table::Stco { wide: co64 }, p.chunks as u64 * if co64 { 8 } else { 4 });
     b.close(stco);
-    at
 }

@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use super::spill::Record;
 use transcode_codec::aac::AdtsHeader;
 use transcode_codec::nal;
 use transcode_core::{BitstreamFormat, CodecId, Error, MediaType, PacketView, Result, StreamInfo, TimeBase};
@@ -277,28 +278,72 @@ impl Clock {
     }
 }
 
-/// [`Plan::last_units`] of a sample without NAL units.
+/// [`Record::last_unit`] of a sample without NAL units (and of other than Annex-B
+/// tracks).
 pub(crate) const NO_UNIT: u32 = u32::MAX;
 
-/// The sample tables of a planned progressive track, run-length coded where the format
-/// allows: 4 bytes per sample for sizes, a few bytes per timing change.
+/// Run-length coding state: counts the runs of equal values and hands back each run
+/// as it ends, so that a table can be both sized while planning and written later from
+/// the same values without keeping them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Runs<T> {
+    /// Runs so far, the open one included.
+    pub runs: u32,
+    open: Option<(u32, T)>,
+}
+
+impl<T: PartialEq + Copy> Runs<T> {
+    /// Adds one value; returns the (count, value) run it closes, if any.
+    pub fn push(&mut self, v: T) -> Option<(u32, T)> {
+        match &mut self.open {
+            Some((n, last)) if *last == v && *n < u32::MAX => {
+                *n += 1;
+                None
+            }
+            open => {
+                self.runs += 1;
+                open.replace((1, v))
+            }
+        }
+    }
+
+    /// The value of the open run.
+    pub fn last(&self) -> Option<T> {
+        self.open.map(|r| r.1)
+    }
+
+    /// Closes the open run and returns it.
+    pub fn finish(&mut self) -> Option<(u32, T)> {
+        self.open.take()
+    }
+}
+
+/// What the moov needs to size the sample tables of a planned progressive track: O(1)
+/// memory whatever the number of samples. The samples themselves go to the plan file
+/// ([`super::spill`]) as a [`Record`] each, and the tables are written from there.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
-    pub sizes: Vec<u32>,
-    /// Annex-B tracks: per sample, where its last NAL unit starts ([`NO_UNIT`] when it
-    /// has none), so that the write pass searches only the small units before it. Empty
-    /// for other tracks.
-    pub last_units: Vec<u32>,
+    samples: u32,
     /// (count, delta) runs; the last sample's delta is added by [`Plan::close`].
-    pub stts: Vec<(u32, u32)>,
+    pub stts: Runs<u32>,
     /// (count, offset) runs.
-    pub ctts: Vec<(u32, i32)>,
-    /// 1-based numbers of sync samples.
-    pub stss: Vec<u32>,
+    pub ctts: Runs<i32>,
+    ctts_nonzero: bool,
+    pub ctts_negative: bool,
+    /// Sync samples.
+    pub keyframes: u32,
+    /// Chunks of this track and (first_chunk, samples) runs of them.
+    pub chunks: u32,
+    pub stsc_runs: u32,
+    last_chunk: Option<u32>,
     pub first_dts: i64,
     pub first_cts: i64,
     last_dts: i64,
     last_duration: Option<i64>,
+    /// The last sample's duration, set by [`Plan::close`].
+    pub last_delta: u32,
+    /// Sum of the deltas.
+    duration: u64,
     pub bytes: u64,
     pub max_size: u32,
     closed: bool,
@@ -306,13 +351,14 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub fn samples(&self) -> u32 {
-        self.sizes.len() as u32
+        self.samples
     }
 
-    /// Records one sample; `last_unit` is where its last NAL unit starts for Annex-B
-    /// tracks (`Some(NO_UNIT)` when it has none), `None` for other tracks.
-    pub fn add(&mut self, t: SampleTime, size: u32, keyframe: bool, last_unit: Option<u32>) -> Result<()> {
-        let n = self.sizes.len() as u32;
+    /// Records one sample and returns its record for the plan file (track 0); `last_unit`
+    /// is where its last NAL unit starts for Annex-B tracks (`Some(NO_UNIT)` when it has
+    /// none), `None` for other tracks.
+    pub fn add(&mut self, t: SampleTime, size: u32, keyframe: bool, last_unit: Option<u32>) -> Result<Record> {
+        let n = self.samples;
         // Validate everything before recording anything: a refused packet leaves no trace.
         let cts = i32::try_from(t.cts)
             .map_err(|_| Error::invalid(format!("composition offset {} (expected a 32-bit value)", t.cts)))?;
@@ -329,52 +375,56 @@ impl Plan {
                 self.first_dts = t.dts;
                 self.first_cts = t.cts;
             }
-            Some(d) => push_run(&mut self.stts, d),
+            Some(d) => {
+                self.stts.push(d);
+                self.duration += d as u64;
+            }
         }
-        push_run(&mut self.ctts, cts);
-        if keyframe {
-            self.stss.push(n + 1);
-        }
-        self.sizes.push(size);
-        if let Some(at) = last_unit {
-            self.last_units.push(at);
-        }
+        self.ctts.push(cts);
+        self.ctts_nonzero |= cts != 0;
+        self.ctts_negative |= cts < 0;
+        self.keyframes += u32::from(keyframe);
+        self.samples += 1;
         self.last_dts = t.dts;
         self.last_duration = t.duration;
         self.bytes += size as u64;
         self.max_size = self.max_size.max(size);
-        Ok(())
+        Ok(Record { track: 0, keyframe, size, delta: delta.unwrap_or(0), cts, last_unit: last_unit.unwrap_or(NO_UNIT) })
+    }
+
+    /// Counts a chunk of `samples` samples of this track.
+    pub fn add_chunk(&mut self, samples: u32) {
+        self.chunks += 1;
+        if self.last_chunk != Some(samples) {
+            self.stsc_runs += 1;
+            self.last_chunk = Some(samples);
+        }
     }
 
     /// Adds the last sample's duration: the packet's own, else the previous delta.
     pub fn close(&mut self) {
-        if self.closed || self.sizes.is_empty() {
+        if self.closed || self.samples == 0 {
             return;
         }
         self.closed = true;
-        let prev = self.stts.last().map_or(0, |r| r.1);
+        let prev = self.stts.last().unwrap_or(0);
         let last = self.last_duration.and_then(|d| u32::try_from(d).ok()).unwrap_or(prev);
-        push_run(&mut self.stts, last);
+        self.stts.push(last);
+        self.last_delta = last;
+        self.duration += last as u64;
     }
 
     /// Sum of all deltas (after [`Plan::close`]).
     pub fn duration(&self) -> u64 {
-        self.stts.iter().map(|&(n, d)| n as u64 * d as u64).sum()
+        self.duration
     }
 
     pub fn all_keyframes(&self) -> bool {
-        self.stss.len() == self.sizes.len()
+        self.keyframes == self.samples
     }
 
     pub fn needs_ctts(&self) -> bool {
-        self.ctts.iter().any(|r| r.1 != 0)
-    }
-}
-
-fn push_run<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, v: T) {
-    match runs.last_mut() {
-        Some((n, last)) if *last == v && *n < u32::MAX => *n += 1,
-        _ => runs.push((1, v)),
+        self.ctts_nonzero
     }
 }
 
