@@ -7,8 +7,9 @@
 //!   length-prefixed for MP4, raw AAC to ADTS for TS, and so on) using `transcode-codec`.
 //! - Timestamps are preserved exactly: composition offsets for B-frames, an edit list
 //!   where the first presentation time is not zero.
-//! - A muxer never buffers payloads: bytes go to the writer as packets arrive. The only
-//!   state that grows with the input is the MP4 sample table of a progressive file.
+//! - A muxer never buffers payloads beyond one MP4 fragment: bytes go to the writer as
+//!   packets arrive. No heap state grows with the input: a progressive MP4's per-sample
+//!   records go to an unlinked temporary file and are streamed into the moov.
 //! - Faststart MP4 (moov before mdat) needs every sample's size before the first byte of
 //!   data is written. Such a muxer says so with [`Muxer::wants_plan_pass`]; the driver then
 //!   demuxes the (memory-mapped) input twice: once calling [`Muxer::plan_packet`], once
