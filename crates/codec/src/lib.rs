@@ -19,6 +19,7 @@
 
 pub mod aac;
 pub mod bits;
+pub mod crc;
 pub mod describe;
 pub mod h264;
 pub mod h265;

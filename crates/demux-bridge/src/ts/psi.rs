@@ -10,30 +10,8 @@ use transcode_core::CodecId;
 /// Largest section a PSI PID may carry (`section_length` is 12 bits).
 pub const MAX_SECTION: usize = 3 + 4093;
 
-/// CRC-32/MPEG-2 (polynomial `0x04C11DB7`, initial value all ones, no reflection).
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc = (crc << 8) ^ CRC_TABLE[((crc >> 24) as u8 ^ b) as usize];
-    }
-    crc
-}
-
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u32) << 24;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04C1_1DB7 } else { c << 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
+/// CRC-32/MPEG-2 of a section (shared with the other TS code in `transcode-codec`).
+pub use transcode_codec::crc::crc32_mpeg2 as crc32;
 
 /// Gathers the sections of one PID.
 #[derive(Debug, Default)]
