@@ -481,8 +481,9 @@ pub struct SliceSps {
     pub max_num_reorder_frames: Option<u32>,
 }
 
-/// `MaxDpbMbs` of Table A-1 by `level_idc`.
-fn max_dpb_mbs(level_idc: u8) -> Option<u32> {
+/// `MaxDpbMbs` of H.264 Table A-1 for `level_idc` (9 is level 1b), `None` for an
+/// unknown level.
+pub fn max_dpb_mbs(level_idc: u8) -> Option<u32> {
     Some(match level_idc {
         9 | 10 => 396,
         11 => 900,

@@ -1,24 +1,6 @@
 //! DPB sizes from H.264 levels (Table A-1, MaxDpbMbs).
 
-/// MaxDpbMbs of H.264 Table A-1 for `level_idc` (9 is level 1b), `None` for an
-/// unknown level.
-pub fn max_dpb_mbs(level_idc: u8) -> Option<u32> {
-    Some(match level_idc {
-        9 | 10 => 396,
-        11 => 900,
-        12 | 13 | 20 => 2376,
-        21 => 4752,
-        22 | 30 => 8100,
-        31 => 18000,
-        32 => 20480,
-        40 | 41 => 32768,
-        42 => 34816,
-        50 => 110400,
-        51 | 52 => 184320,
-        60..=62 => 696320,
-        _ => return None,
-    })
-}
+pub use transcode_codec::h264::max_dpb_mbs;
 
 /// The most frames an H.264 decoder needs in its decoded picture buffer for a stream of
 /// this level and size: `MaxDpbMbs / (PicWidthInMbs * FrameHeightInMbs)`, at most 16
