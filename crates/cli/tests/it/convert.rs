@@ -188,3 +188,23 @@ fn interrupted_job_exits_130_and_leaves_no_output() {
     assert!(left.is_empty(), "left behind: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn max_memory_bounds_the_job_or_refuses_it_up_front() {
+    let dir = scratch("maxmem");
+    let input = testdata("ts/h264_aac.ts");
+    // 32M: succeeds, and the heap (capped by the allocator at that size) stays under it.
+    let out = dir.join("ok.mp4");
+    let r = transcode(&["convert", path_str(&input), path_str(&out), "--max-memory", "32M", "--stats"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stats = String::from_utf8_lossy(&r.stderr);
+    assert!(stats.contains("budget:  limit 32.0 MiB"), "{stats}");
+    // 1M: refused before anything is written, naming the limit and what is needed.
+    let out = dir.join("no.mp4");
+    let r = transcode(&["convert", path_str(&input), path_str(&out), "--max-memory", "1M"]);
+    assert_eq!(r.status.code(), Some(3));
+    let msg = String::from_utf8_lossy(&r.stderr);
+    assert!(msg.contains("--max-memory 1.0 MiB") && msg.contains("give at least"), "{msg}");
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
