@@ -79,6 +79,17 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
+/// The host's target triple, which cargo-fuzz builds for by default.
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc).arg("-vV").output().context("running rustc -vV")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(|h| h.trim().to_string())
+        .context("rustc -vV names no host triple")
+}
+
 fn names() -> String {
     TARGETS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
@@ -193,6 +204,8 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
 
+    let bin_dir = fuzz_dir.join("target").join(host_triple()?).join("release");
+    let artifacts = fuzz_dir.join("artifacts");
     let logs = fuzz_dir.join("logs");
     fs::create_dir_all(&logs)?;
     let mut rows = Vec::new();
@@ -202,6 +215,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let seeds = write_seeds(&root, target, sources)?;
         let corpus = fuzz_dir.join("corpus").join(target);
         fs::create_dir_all(&corpus)?;
+        fs::create_dir_all(artifacts.join(target))?;
         let regressions = fuzz_dir.join("regressions").join(target);
         let mut dirs = vec![corpus, seeds];
         if regressions.is_dir() {
@@ -211,19 +225,20 @@ pub fn run(args: &[String]) -> Result<()> {
         let log_path = logs.join(format!("{target}.log"));
         let mut log = fs::File::create(&log_path)?;
         let started = Instant::now();
-        let mut child = cargo_fuzz(&fuzz_dir)
-            .arg("run")
-            .args(BUILD_FLAGS)
-            .arg(target)
+        // The binaries built above run directly: `cargo fuzz run` would rebuild first,
+        // and one build for all targets is enough.
+        let mut child = Command::new(bin_dir.join(target))
+            .current_dir(&fuzz_dir)
             .args(&dirs)
-            .arg("--")
+            .arg(format!("-artifact_prefix={}/", artifacts.join(target).display()))
             .arg(format!("-max_total_time={}", o.seconds))
             .arg(format!("-max_len={MAX_LEN}"))
-            .args(["-rss_limit_mb=512", "-timeout=10", "-jobs=1", "-print_final_stats=1"])
+            .args(["-rss_limit_mb=512", "-timeout=10", "-print_final_stats=1"])
+            .env("RUST_BACKTRACE", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .context("running cargo fuzz run")?;
+            .with_context(|| format!("running {}", bin_dir.join(target).display()))?;
         let mut stats = RunStats::default();
         let mut show_next = false;
         for line in BufReader::new(child.stderr.take().unwrap()).lines() {
@@ -273,7 +288,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if !failed.is_empty() {
         bail!(
             "fuzzing found problems in {}; the inputs are in fuzz/artifacts/<target> (replay one with \
-             `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a <target> <file>` in fuzz/)",
+             `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a <target> artifacts/<target>/<file>` in fuzz/)",
             failed.join(", ")
         );
     }

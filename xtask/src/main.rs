@@ -6,6 +6,7 @@
 mod bench;
 mod bench_decode;
 mod crosscheck;
+mod fuzz;
 mod memprof;
 mod testdata;
 mod util;
@@ -15,7 +16,7 @@ use anyhow::{bail, Result};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <testdata|crosscheck|bench|memprof> [options]");
+        bail!("usage: cargo xtask <testdata|crosscheck|bench|memprof|fuzz> [options]");
     };
     let rest = &args[1..];
     match cmd.as_str() {
@@ -23,6 +24,7 @@ fn main() -> Result<()> {
         "crosscheck" => crosscheck::run(rest),
         "bench" => bench::run_bench(rest),
         "memprof" => memprof::run_memprof(rest),
-        other => bail!("unknown xtask command {other:?} (expected testdata, crosscheck, bench or memprof)"),
+        "fuzz" => fuzz::run(rest),
+        other => bail!("unknown xtask command {other:?} (expected testdata, crosscheck, bench, memprof or fuzz)"),
     }
 }

@@ -129,8 +129,8 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
         if chroma_format_idc == 3 {
             separate_colour_plane = r.bit()?;
         }
-        bit_depth_luma = r.ue()? + 8;
-        bit_depth_chroma = r.ue()? + 8;
+        bit_depth_luma = r.ue()?.saturating_add(8);
+        bit_depth_chroma = r.ue()?.saturating_add(8);
         if bit_depth_luma > 14 || bit_depth_chroma > 14 {
             return Err(Error::invalid(format!("bit depth {bit_depth_luma}/{bit_depth_chroma} (expected 8..=14)")));
         }
@@ -144,7 +144,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
             }
         }
     }
-    let log2_max_frame_num = r.ue()? + 4;
+    let log2_max_frame_num = r.ue()?.saturating_add(4);
     if log2_max_frame_num > 16 {
         return Err(Error::invalid(format!("log2_max_frame_num {log2_max_frame_num} (expected 4..=16)")));
     }
@@ -502,7 +502,7 @@ pub fn max_dpb_mbs(level_idc: u8) -> Option<u32> {
 }
 
 fn skip_hrd(r: &mut BitReader<'_>) -> Result<()> {
-    let cpb_cnt = r.ue()? + 1;
+    let cpb_cnt = r.ue()?.saturating_add(1);
     if cpb_cnt > 32 {
         return Err(Error::invalid(format!("cpb_cnt_minus1 {} (expected 0..=31)", cpb_cnt - 1)));
     }
@@ -554,7 +554,7 @@ impl SliceSps {
                 }
             }
         }
-        let log2_max_frame_num = r.ue()? + 4;
+        let log2_max_frame_num = r.ue()?.saturating_add(4);
         if log2_max_frame_num > 16 {
             return Err(Error::invalid(format!("log2_max_frame_num {log2_max_frame_num} (expected 4..=16)")));
         }
@@ -580,7 +580,7 @@ impl SliceSps {
         };
         match pic_order_cnt_type {
             0 => {
-                let l = r.ue()? + 4;
+                let l = r.ue()?.saturating_add(4);
                 if l > 16 {
                     return Err(Error::invalid(format!("log2_max_pic_order_cnt_lsb {l} (expected 4..=16)")));
                 }
@@ -607,8 +607,8 @@ impl SliceSps {
         sps.pic_order_cnt_type = pic_order_cnt_type as u8;
         r.ue()?; // max_num_ref_frames
         r.skip(1)?; // gaps_in_frame_num_value_allowed_flag
-        let width_mbs = r.ue()? + 1;
-        let height_map_units = r.ue()? + 1;
+        let width_mbs = r.ue()?.saturating_add(1);
+        let height_map_units = r.ue()?.saturating_add(1);
         sps.frame_mbs_only = r.bit()?;
         if width_mbs > 4096 || height_map_units > 4096 {
             return Err(Error::invalid(format!(

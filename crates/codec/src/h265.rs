@@ -280,12 +280,12 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
             "picture size {w}x{h} with cropping {crop_w}x{crop_h} (expected a positive size up to 65536)"
         )));
     }
-    let bit_depth_luma = r.ue()? + 8;
-    let bit_depth_chroma = r.ue()? + 8;
+    let bit_depth_luma = r.ue()?.saturating_add(8);
+    let bit_depth_chroma = r.ue()?.saturating_add(8);
     if bit_depth_luma > 16 || bit_depth_chroma > 16 {
         return Err(Error::invalid(format!("bit depth {bit_depth_luma}/{bit_depth_chroma} (expected 8..=16)")));
     }
-    let log2_max_poc_lsb = r.ue()? + 4;
+    let log2_max_poc_lsb = r.ue()?.saturating_add(4);
     if log2_max_poc_lsb > 16 {
         return Err(Error::invalid(format!("log2_max_pic_order_cnt_lsb {log2_max_poc_lsb} (expected 4..=16)")));
     }
@@ -618,6 +618,10 @@ impl HvcC {
                     rec.temporal_id_nested = s.temporal_id_nesting;
                     update_ptl(&mut rec, &s.ptl);
                     rec.chroma_format = s.chroma_format_idc;
+                    // The record keeps each depth minus 8 in 3 bits: 8 to 15 bits.
+                    if !(8..=15).contains(&s.bit_depth_luma) || !(8..=15).contains(&s.bit_depth_chroma) {
+                        return None;
+                    }
                     rec.bit_depth_luma_minus8 = s.bit_depth_luma - 8;
                     rec.bit_depth_chroma_minus8 = s.bit_depth_chroma - 8;
                     if let Some(m) = s.min_spatial_segmentation_idc {
@@ -712,7 +716,7 @@ impl SliceSps {
         }
         r.ue()?; // bit_depth_luma_minus8
         r.ue()?; // bit_depth_chroma_minus8
-        let log2_max_poc_lsb = r.ue()? + 4;
+        let log2_max_poc_lsb = r.ue()?.saturating_add(4);
         if log2_max_poc_lsb > 16 {
             return Err(Error::invalid(format!("log2_max_pic_order_cnt_lsb {log2_max_poc_lsb} (expected 4..=16)")));
         }

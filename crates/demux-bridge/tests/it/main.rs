@@ -2,4 +2,5 @@
 
 mod es;
 mod mp4;
+mod regressions;
 mod ts;
