@@ -9,19 +9,20 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Runs `program args...`, failing with its stderr if it exits non-zero.
+/// Runs `program args...` with its output going to ours, failing if it exits non-zero.
 pub fn run(program: &str, args: &[&str]) -> Result<()> {
-    let out = Command::new(program)
+    let status = Command::new(program)
         .args(args)
-        .output()
+        .status()
         .with_context(|| format!("cannot run {program}; is it installed? (apt-get install ffmpeg)"))?;
-    if !out.status.success() {
-        bail!("{program} {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    if !status.success() {
+        bail!("{program} {} failed ({status})", args.join(" "));
     }
     Ok(())
 }
 
-/// Runs `program args...` and returns its standard output.
+/// Runs `program args...` and returns its standard output; on failure the error carries
+/// its standard error.
 pub fn output(program: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(program)
         .args(args)
