@@ -46,25 +46,6 @@ pub struct Sps {
     pub frame_rate: Option<(u32, u32)>,
 }
 
-const SAR_TABLE: [(u32, u32); 17] = [
-    (0, 1),
-    (1, 1),
-    (12, 11),
-    (10, 11),
-    (16, 11),
-    (40, 33),
-    (24, 11),
-    (20, 11),
-    (32, 11),
-    (80, 33),
-    (18, 11),
-    (15, 11),
-    (64, 33),
-    (160, 99),
-    (4, 3),
-    (3, 2),
-    (2, 1),
-];
 
 pub(crate) fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
@@ -228,30 +209,59 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
     })
 }
 
-fn parse_vui(r: &mut BitReader<'_>, sar: &mut Option<(u32, u32)>, frame_rate: &mut Option<(u32, u32)>) -> Result<()> {
+/// Sample aspect ratios by `aspect_ratio_idc` (Table E-1, the same in H.264 and H.265).
+const SAR_TABLE: [(u32, u32); 17] = [
+    (0, 1),
+    (1, 1),
+    (12, 11),
+    (10, 11),
+    (16, 11),
+    (40, 33),
+    (24, 11),
+    (20, 11),
+    (32, 11),
+    (80, 33),
+    (18, 11),
+    (15, 11),
+    (64, 33),
+    (160, 99),
+    (4, 3),
+    (3, 2),
+    (2, 1),
+];
+
+/// Reads the start of a VUI that H.264 (E.1.1) and H.265 (E.2.1) share: aspect ratio,
+/// overscan, video signal type and chroma location. Returns the sample aspect ratio.
+pub(crate) fn read_vui_head(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
+    let mut sar = None;
     if r.bit()? {
         let idc = r.bits(8)? as usize;
         if idc == 255 {
             let w = r.bits(16)?;
             let h = r.bits(16)?;
-            *sar = (w != 0 && h != 0).then_some((w, h));
+            sar = (w != 0 && h != 0).then_some((w, h));
         } else if (1..SAR_TABLE.len()).contains(&idc) {
-            *sar = Some(SAR_TABLE[idc]);
+            sar = Some(SAR_TABLE[idc]);
         }
     }
     if r.bit()? {
-        r.skip(1)?;
+        r.skip(1)?; // overscan_appropriate_flag
     }
     if r.bit()? {
-        r.skip(4)?;
+        r.skip(4)?; // video_format, video_full_range_flag
         if r.bit()? {
-            r.skip(24)?;
+            r.skip(24)?; // colour primaries, transfer, matrix
         }
     }
     if r.bit()? {
-        r.ue()?;
+        r.ue()?; // chroma_sample_loc_type_top_field
         r.ue()?;
     }
+    Ok(sar)
+}
+
+fn parse_vui(r: &mut BitReader<'_>, sar: &mut Option<(u32, u32)>, frame_rate: &mut Option<(u32, u32)>) -> Result<()> {
+    *sar = read_vui_head(r)?;
     if r.bit()? {
         let num_units_in_tick = r.bits(32)? as u64;
         let time_scale = r.bits(32)? as u64;

@@ -213,26 +213,6 @@ fn skip_hrd(r: &mut BitReader<'_>, common: bool, max_sub_layers_minus1: u32) -> 
     Ok(())
 }
 
-const SAR_TABLE: [(u32, u32); 17] = [
-    (0, 1),
-    (1, 1),
-    (12, 11),
-    (10, 11),
-    (16, 11),
-    (40, 33),
-    (24, 11),
-    (20, 11),
-    (32, 11),
-    (80, 33),
-    (18, 11),
-    (15, 11),
-    (64, 33),
-    (160, 99),
-    (4, 3),
-    (3, 2),
-    (2, 1),
-];
-
 /// Parses an SPS NAL unit (2-byte header included, emulation prevention not removed).
 pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
     if nal_type(nal) != nal_type::SPS {
@@ -348,29 +328,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
 }
 
 fn parse_vui(r: &mut BitReader<'_>, msl1: u32, sps: &mut Sps) -> Result<()> {
-    if r.bit()? {
-        let idc = r.bits(8)? as usize;
-        if idc == 255 {
-            let w = r.bits(16)?;
-            let h = r.bits(16)?;
-            sps.sar = (w != 0 && h != 0).then_some((w, h));
-        } else if (1..SAR_TABLE.len()).contains(&idc) {
-            sps.sar = Some(SAR_TABLE[idc]);
-        }
-    }
-    if r.bit()? {
-        r.skip(1)?;
-    }
-    if r.bit()? {
-        r.skip(4)?;
-        if r.bit()? {
-            r.skip(24)?;
-        }
-    }
-    if r.bit()? {
-        r.ue()?;
-        r.ue()?;
-    }
+    sps.sar = crate::h264::read_vui_head(r)?;
     r.skip(3)?; // neutral_chroma_indication_flag, field_seq_flag, frame_field_info_present_flag
     if r.bit()? {
         for _ in 0..4 {
