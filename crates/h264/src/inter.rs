@@ -36,23 +36,29 @@ struct Src<'a> {
 }
 
 impl Src<'_> {
-    /// Samples of block row `y` starting at block column `x` (both may be -2..=3 off).
+    /// `n` samples of block row `y` starting at block column `x` (both may be -2..=3 off).
     #[inline(always)]
-    fn row(&self, y: isize, x: isize) -> &[u8] {
-        &self.s[(self.base as isize + (y + 2) * self.stride as isize + x + 2) as usize..]
+    fn row(&self, y: isize, x: isize, n: usize) -> &[u8] {
+        let at = (self.base as isize + (y + 2) * self.stride as isize + x + 2) as usize;
+        &self.s[at..at + n]
     }
 }
 
+// The kernels below take the block width as a const parameter: every row loop then
+// has a fixed trip count (4, 8 or 16), which LLVM unrolls and vectorises without the
+// scalar prologue and epilogue a run-time width needs, and row copies become a few
+// moves instead of a `memcpy` call.
+
 /// Horizontal half-sample values of rows `dy .. dy + h` (b, or s when `dy` = 1).
-fn half_h(src: &Src, w: usize, h: usize, dy: isize, out: &mut [u8], os: usize) {
+#[inline(always)]
+fn half_h<const W: usize>(src: &Src, h: usize, dy: isize, out: &mut [u8], os: usize) {
     for y in 0..h {
-        let row = (src.base as isize + (y as isize + dy + 2) * src.stride as isize) as usize;
-        let r = &src.s[row..row + w + 5];
-        let (r0, r1, r2) = (&r[..w], &r[1..w + 1], &r[2..w + 2]);
-        let (r3, r4, r5) = (&r[3..w + 3], &r[4..w + 4], &r[5..w + 5]);
-        let o = &mut out[y * os..y * os + w];
+        let r = src.row(y as isize + dy, -2, W + 5);
+        let (r0, r1, r2) = (&r[..W], &r[1..W + 1], &r[2..W + 2]);
+        let (r3, r4, r5) = (&r[3..W + 3], &r[4..W + 4], &r[5..W + 5]);
+        let o = &mut out[y * os..y * os + W];
         // The 6-tap sum lies in -2550..=10710: 16-bit lanes vectorise.
-        for x in 0..w {
+        for x in 0..W {
             let v = (r0[x] as i16 + r5[x] as i16) - 5 * (r1[x] as i16 + r4[x] as i16)
                 + 20 * (r2[x] as i16 + r3[x] as i16);
             o[x] = ((v + 16) >> 5).clamp(0, 255) as u8;
@@ -61,68 +67,68 @@ fn half_h(src: &Src, w: usize, h: usize, dy: isize, out: &mut [u8], os: usize) {
 }
 
 /// Vertical half-sample values of columns `dx .. dx + w` (h, or m when `dx` = 1).
-fn half_v(src: &Src, w: usize, h: usize, dx: isize, out: &mut [u8], os: usize) {
-    let s = src.stride;
+#[inline(always)]
+fn half_v<const W: usize>(src: &Src, h: usize, dx: isize, out: &mut [u8], os: usize) {
     for y in 0..h {
-        let p = (src.base as isize + (y as isize) * s as isize + dx + 2) as usize;
+        let y = y as isize;
         // Six source rows, each sliced once so the loop below has no bounds checks.
-        let r0 = &src.s[p..p + w];
-        let r1 = &src.s[p + s..p + s + w];
-        let r2 = &src.s[p + 2 * s..p + 2 * s + w];
-        let r3 = &src.s[p + 3 * s..p + 3 * s + w];
-        let r4 = &src.s[p + 4 * s..p + 4 * s + w];
-        let r5 = &src.s[p + 5 * s..p + 5 * s + w];
-        let o = &mut out[y * os..y * os + w];
-        for x in 0..w {
-            let v = tap6(
-                r0[x] as i32,
-                r1[x] as i32,
-                r2[x] as i32,
-                r3[x] as i32,
-                r4[x] as i32,
-                r5[x] as i32,
-            );
-            o[x] = clip((v + 16) >> 5);
+        let (r0, r1, r2) = (src.row(y - 2, dx, W), src.row(y - 1, dx, W), src.row(y, dx, W));
+        let (r3, r4, r5) = (src.row(y + 1, dx, W), src.row(y + 2, dx, W), src.row(y + 3, dx, W));
+        let o = &mut out[y as usize * os..y as usize * os + W];
+        for x in 0..W {
+            let v = (r0[x] as i16 + r5[x] as i16) - 5 * (r1[x] as i16 + r4[x] as i16)
+                + 20 * (r2[x] as i16 + r3[x] as i16);
+            o[x] = ((v + 16) >> 5).clamp(0, 255) as u8;
         }
     }
 }
 
 /// Centre half-sample values j.
-fn center(src: &Src, w: usize, h: usize, out: &mut [u8], os: usize) {
-    // Unrounded horizontal intermediates for rows -2 ..= h + 2.
-    let mut t = [0i32; 21 * 16];
-    for y in 0..h + 5 {
-        let row = src.base + y * src.stride;
-        let r = &src.s[row..row + w + 5];
-        for x in 0..w {
-            t[y * 16 + x] = tap6(
-                r[x] as i32,
-                r[x + 1] as i32,
-                r[x + 2] as i32,
-                r[x + 3] as i32,
-                r[x + 4] as i32,
-                r[x + 5] as i32,
-            );
+#[inline(always)]
+fn center<const W: usize>(src: &Src, h: usize, out: &mut [u8], os: usize) {
+    // Unrounded horizontal intermediates for rows -2 ..= h + 2; they lie in
+    // -2550..=10710, so 16 bits hold them.
+    let mut t = [[0i16; W]; 21];
+    for (y, t) in t.iter_mut().enumerate().take(h + 5) {
+        let r = src.row(y as isize - 2, -2, W + 5);
+        for x in 0..W {
+            let v = (r[x] as i16 + r[x + 5] as i16) - 5 * (r[x + 1] as i16 + r[x + 4] as i16)
+                + 20 * (r[x + 2] as i16 + r[x + 3] as i16);
+            t[x] = v;
         }
     }
     for y in 0..h {
-        let p = y * 16;
-        let (t0, t1, t2) = (&t[p..p + w], &t[p + 16..p + 16 + w], &t[p + 32..p + 32 + w]);
-        let (t3, t4, t5) = (
-            &t[p + 48..p + 48 + w],
-            &t[p + 64..p + 64 + w],
-            &t[p + 80..p + 80 + w],
-        );
-        let o = &mut out[y * os..y * os + w];
-        for x in 0..w {
-            let v = tap6(t0[x], t1[x], t2[x], t3[x], t4[x], t5[x]);
+        let [t0, t1, t2, t3, t4, t5] = [&t[y], &t[y + 1], &t[y + 2], &t[y + 3], &t[y + 4], &t[y + 5]];
+        let o = &mut out[y * os..y * os + W];
+        for x in 0..W {
+            let v = tap6(
+                t0[x] as i32,
+                t1[x] as i32,
+                t2[x] as i32,
+                t3[x] as i32,
+                t4[x] as i32,
+                t5[x] as i32,
+            );
             o[x] = clip((v + 512) >> 10);
+        }
+    }
+}
+
+/// Averages the block in `out` with `h` rows of `g` (stride `gs`), in place.
+#[inline(always)]
+fn avg_into<const W: usize>(out: &mut [u8], os: usize, h: usize, g: &[u8], gs: usize) {
+    for y in 0..h {
+        let (o, g) = (&mut out[y * os..y * os + W], &g[y * gs..y * gs + W]);
+        for x in 0..W {
+            o[x] = avg(o[x], g[x]);
         }
     }
 }
 
 /// Predicts a `w`x`h` luma block whose top-left sample is at integer position
 /// `(x, y)` displaced by the quarter-sample vector `mv`, into `out` (row stride `os`).
+/// `w` is 4, 8 or 16.
+#[allow(clippy::too_many_arguments)]
 pub fn luma(
     r: RefPlane,
     x: i32,
@@ -133,12 +139,30 @@ pub fn luma(
     out: &mut [u8],
     os: usize,
 ) {
+    match w {
+        16 => luma_w::<16>(r, x, y, mv, h, out, os),
+        8 => luma_w::<8>(r, x, y, mv, h, out, os),
+        _ => luma_w::<4>(r, x, y, mv, h, out, os),
+    }
+}
+
+fn luma_w<const W: usize>(
+    r: RefPlane,
+    x: i32,
+    y: i32,
+    mv: [i16; 2],
+    h: usize,
+    out: &mut [u8],
+    os: usize,
+) {
     let xi = x + (mv[0] as i32 >> 2);
     let yi = y + (mv[1] as i32 >> 2);
     let (fx, fy) = ((mv[0] & 3) as usize, (mv[1] & 3) as usize);
-    let mut win = [0u8; 21 * 21];
     let inside =
-        xi - 2 >= 0 && yi - 2 >= 0 && xi + w as i32 + 3 <= r.width && yi + h as i32 + 3 <= r.height;
+        xi - 2 >= 0 && yi - 2 >= 0 && xi + W as i32 + 3 <= r.width && yi + h as i32 + 3 <= r.height;
+    // Only blocks reaching over the picture edge need the window; it is initialised
+    // only then (a 441-byte fill per block would be measurable).
+    let win: [[u8; 21]; 21];
     let src = if inside {
         Src {
             s: r.data,
@@ -146,86 +170,76 @@ pub fn luma(
             stride: r.stride,
         }
     } else {
-        // Clamp the columns once, then copy row by row.
-        let mut xs = [0usize; 21];
-        for (wx, x) in xs.iter_mut().enumerate().take(w + 5) {
-            *x = (xi - 2 + wx as i32).clamp(0, r.width - 1) as usize;
-        }
-        for wy in 0..h + 5 {
-            let row = &r.data[(yi - 2 + wy as i32).clamp(0, r.height - 1) as usize * r.stride..];
-            for wx in 0..w + 5 {
-                win[wy * 21 + wx] = row[xs[wx]];
-            }
-        }
+        win = edge_window::<21>(r, xi - 2, yi - 2, W + 5, h + 5);
         Src {
-            s: &win,
+            s: win.as_flattened(),
             base: 0,
             stride: 21,
         }
     };
-    let mut a = [0u8; 256];
-    let mut b = [0u8; 256];
     match (fx, fy) {
         (0, 0) => {
             for yy in 0..h {
-                let row = src.row(yy as isize, 0);
-                out[yy * os..yy * os + w].copy_from_slice(&row[..w]);
+                out[yy * os..yy * os + W].copy_from_slice(src.row(yy as isize, 0, W));
             }
         }
         (_, 0) => {
-            half_h(&src, w, h, 0, out, os);
+            half_h::<W>(&src, h, 0, out, os);
             if fx != 2 {
-                let dx = (fx / 2) as isize;
-                for yy in 0..h {
-                    let row = src.row(yy as isize, dx);
-                    for (o, &g) in out[yy * os..yy * os + w].iter_mut().zip(&row[..w]) {
-                        *o = avg(*o, g);
-                    }
-                }
+                let g = &src.s[src.base + 2 * src.stride + 2 + fx / 2..];
+                avg_into::<W>(out, os, h, g, src.stride);
             }
         }
         (0, _) => {
-            half_v(&src, w, h, 0, out, os);
+            half_v::<W>(&src, h, 0, out, os);
             if fy != 2 {
-                let dy = (fy / 2) as isize;
-                for yy in 0..h {
-                    let row = src.row(yy as isize + dy, 0);
-                    for (o, &g) in out[yy * os..yy * os + w].iter_mut().zip(&row[..w]) {
-                        *o = avg(*o, g);
-                    }
-                }
+                let g = &src.s[src.base + (2 + fy / 2) * src.stride + 2..];
+                avg_into::<W>(out, os, h, g, src.stride);
             }
         }
-        (2, 2) => center(&src, w, h, out, os),
+        (2, 2) => center::<W>(&src, h, out, os),
         (2, _) => {
-            center(&src, w, h, &mut a, 16);
-            half_h(&src, w, h, (fy / 2) as isize, &mut b, 16);
-            blend(out, os, &a, &b, w, h);
+            let mut a = [0u8; 256];
+            center::<W>(&src, h, out, os);
+            half_h::<W>(&src, h, (fy / 2) as isize, &mut a, 16);
+            avg_into::<W>(out, os, h, &a, 16);
         }
         (_, 2) => {
-            center(&src, w, h, &mut a, 16);
-            half_v(&src, w, h, (fx / 2) as isize, &mut b, 16);
-            blend(out, os, &a, &b, w, h);
+            let mut a = [0u8; 256];
+            center::<W>(&src, h, out, os);
+            half_v::<W>(&src, h, (fx / 2) as isize, &mut a, 16);
+            avg_into::<W>(out, os, h, &a, 16);
         }
         _ => {
-            half_h(&src, w, h, (fy / 2) as isize, &mut a, 16);
-            half_v(&src, w, h, (fx / 2) as isize, &mut b, 16);
-            blend(out, os, &a, &b, w, h);
+            let mut a = [0u8; 256];
+            half_h::<W>(&src, h, (fy / 2) as isize, out, os);
+            half_v::<W>(&src, h, (fx / 2) as isize, &mut a, 16);
+            avg_into::<W>(out, os, h, &a, 16);
         }
     }
 }
 
-fn blend(out: &mut [u8], os: usize, a: &[u8; 256], b: &[u8; 256], w: usize, h: usize) {
-    for yy in 0..h {
-        for xx in 0..w {
-            let i = yy * 16 + xx;
-            out[yy * os + xx] = avg(a[i], b[i]);
+/// Copies a `w`x`h` window whose top-left sample is `(x0, y0)` (possibly outside the
+/// plane) into an `S`x`S` array, repeating the edge samples (8.4.2.2.1's clamping).
+fn edge_window<const S: usize>(r: RefPlane, x0: i32, y0: i32, w: usize, h: usize) -> [[u8; S]; S] {
+    let mut win = [[0u8; S]; S];
+    let mut xs = [0usize; S];
+    for (wx, x) in xs.iter_mut().enumerate().take(w) {
+        *x = (x0 + wx as i32).clamp(0, r.width - 1) as usize;
+    }
+    for (wy, out) in win.iter_mut().enumerate().take(h) {
+        let row = &r.data[(y0 + wy as i32).clamp(0, r.height - 1) as usize * r.stride..];
+        for (o, &x) in out.iter_mut().zip(&xs).take(w) {
+            *o = row[x];
         }
     }
+    win
 }
 
 /// Predicts a `w`x`h` chroma block at chroma position `(x, y)` with the luma vector
-/// `mv` (eighth-sample units in chroma), into `out` (row stride `os`).
+/// `mv` (eighth-sample units in chroma), into `out` (row stride `os`). `w` is 2, 4
+/// or 8.
+#[allow(clippy::too_many_arguments)]
 pub fn chroma(
     r: RefPlane,
     x: i32,
@@ -236,22 +250,40 @@ pub fn chroma(
     out: &mut [u8],
     os: usize,
 ) {
+    match w {
+        8 => chroma_w::<8>(r, x, y, mv, h, out, os),
+        4 => chroma_w::<4>(r, x, y, mv, h, out, os),
+        _ => chroma_w::<2>(r, x, y, mv, h, out, os),
+    }
+}
+
+fn chroma_w<const W: usize>(
+    r: RefPlane,
+    x: i32,
+    y: i32,
+    mv: [i16; 2],
+    h: usize,
+    out: &mut [u8],
+    os: usize,
+) {
     let xi = x + (mv[0] as i32 >> 3);
     let yi = y + (mv[1] as i32 >> 3);
     let (fx, fy) = ((mv[0] & 7) as u32, (mv[1] & 7) as u32);
-    let mut win = [0u8; 9 * 9];
-    let inside = xi >= 0 && yi >= 0 && xi + (w as i32) < r.width && yi + (h as i32) < r.height;
+    let inside = xi >= 0 && yi >= 0 && xi + (W as i32) < r.width && yi + (h as i32) < r.height;
+    let win: [[u8; 9]; 9];
     let (s, base, stride) = if inside {
         (r.data, yi as usize * r.stride + xi as usize, r.stride)
     } else {
-        for wy in 0..h + 1 {
-            let row = (yi + wy as i32).clamp(0, r.height - 1) as usize * r.stride;
-            for wx in 0..w + 1 {
-                win[wy * 9 + wx] = r.data[row + (xi + wx as i32).clamp(0, r.width - 1) as usize];
-            }
-        }
-        (&win[..], 0, 9)
+        win = edge_window::<9>(r, xi, yi, W + 1, h + 1);
+        (win.as_flattened(), 0, 9)
     };
+    if fx == 0 && fy == 0 {
+        for yy in 0..h {
+            let at = base + yy * stride;
+            out[yy * os..yy * os + W].copy_from_slice(&s[at..at + W]);
+        }
+        return;
+    }
     // The weights sum to 64, so every sum fits 16 bits: 16-bit lanes vectorise.
     let (wa, wb, wc, wd) = (
         ((8 - fx) * (8 - fy)) as u16,
@@ -260,18 +292,15 @@ pub fn chroma(
         (fx * fy) as u16,
     );
     for yy in 0..h {
-        let r0 = &s[base + yy * stride..base + yy * stride + w + 1];
-        let o = &mut out[yy * os..yy * os + w];
-        if fx == 0 && fy == 0 {
-            o.copy_from_slice(&r0[..w]);
-            continue;
-        }
-        let r1 = &s[base + (yy + 1) * stride..base + (yy + 1) * stride + w + 1];
-        let (a0, a1) = (&r0[..w], &r0[1..w + 1]);
-        let (b0, b1) = (&r1[..w], &r1[1..w + 1]);
-        for xx in 0..w {
-            let v =
-                wa * a0[xx] as u16 + wb * a1[xx] as u16 + wc * b0[xx] as u16 + wd * b1[xx] as u16;
+        let at = base + yy * stride;
+        let r0 = &s[at..at + W + 1];
+        let r1 = &s[at + stride..at + stride + W + 1];
+        let o = &mut out[yy * os..yy * os + W];
+        for xx in 0..W {
+            let v = wa * r0[xx] as u16
+                + wb * r0[xx + 1] as u16
+                + wc * r1[xx] as u16
+                + wd * r1[xx + 1] as u16;
             o[xx] = ((v + 32) >> 6) as u8;
         }
     }
@@ -305,33 +334,53 @@ pub fn put(
     p1: Option<&[u8; 256]>,
     wt: Weighting,
 ) {
+    match w {
+        16 => put_w::<16>(dst, off, stride, h, p0, p1, wt),
+        8 => put_w::<8>(dst, off, stride, h, p0, p1, wt),
+        4 => put_w::<4>(dst, off, stride, h, p0, p1, wt),
+        _ => put_w::<2>(dst, off, stride, h, p0, p1, wt),
+    }
+}
+
+/// [`put`] for one block width (see the kernels above for why widths are constants).
+fn put_w<const W: usize>(
+    dst: &mut [u8],
+    off: usize,
+    stride: usize,
+    h: usize,
+    p0: Option<&[u8; 256]>,
+    p1: Option<&[u8; 256]>,
+    wt: Weighting,
+) {
+    let w = W;
     // One match per block, then tight row loops (the match must not sit in the loop).
     #[inline(always)]
-    fn rows_of(
+    fn rows_of<const W: usize>(
         dst: &mut [u8],
         off: usize,
         stride: usize,
-        w: usize,
+        _w: usize,
         h: usize,
-        mut f: impl FnMut(&mut [u8], usize),
+        mut f: impl FnMut(&mut [u8; W], usize),
     ) {
         for y in 0..h {
             let o = off + y * stride;
-            f(&mut dst[o..o + w], y * 16);
+            let row: &mut [u8; W] = (&mut dst[o..o + W]).try_into().unwrap_or_else(|_| unreachable!());
+            f(row, y * 16);
         }
     }
     // Each arm reslices its rows to the block width first, so the element loops have
     // no bounds checks and vectorise.
     match (p0, p1, wt) {
-        (Some(a), Some(b), Weighting::Default) => rows_of(dst, off, stride, w, h, |d, s| {
+        (Some(a), Some(b), Weighting::Default) => rows_of::<W>(dst, off, stride, w, h, |d, s| {
             let (a, b) = (&a[s..s + d.len()], &b[s..s + d.len()]);
             for i in 0..d.len() {
                 d[i] = ((a[i] as u16 + b[i] as u16 + 1) >> 1) as u8;
             }
         }),
         (Some(a), None, Weighting::Default) | (None, Some(a), Weighting::Default) => {
-            rows_of(dst, off, stride, w, h, |d, s| {
-                d.copy_from_slice(&a[s..s + d.len()])
+            rows_of::<W>(dst, off, stride, w, h, |d, s| {
+                d.copy_from_slice(&a[s..s + W])
             })
         }
         (
@@ -352,7 +401,7 @@ pub fn put(
                 // w0 + w1 = 64): 16-bit lanes vectorise on every x86-64 CPU.
                 let (w0, w1, round, o) = (w0 as i16, w1 as i16, round as i16, o as i16);
                 let shift = (log_wd + 1) as u32;
-                rows_of(dst, off, stride, w, h, |d, s| {
+                rows_of::<W>(dst, off, stride, w, h, |d, s| {
                     let (a, b) = (&a[s..s + d.len()], &b[s..s + d.len()]);
                     for i in 0..d.len() {
                         let v = ((a[i] as i16 * w0 + b[i] as i16 * w1 + round) >> shift) + o;
@@ -361,7 +410,7 @@ pub fn put(
                 });
                 return;
             }
-            rows_of(dst, off, stride, w, h, |d, s| {
+            rows_of::<W>(dst, off, stride, w, h, |d, s| {
                 let (a, b) = (&a[s..s + d.len()], &b[s..s + d.len()]);
                 for i in 0..d.len() {
                     d[i] =
@@ -370,7 +419,7 @@ pub fn put(
             })
         }
         (Some(a), None, Weighting::Weighted { log_wd, w0, o0, .. }) => {
-            rows_of(dst, off, stride, w, h, |d, s| {
+            rows_of::<W>(dst, off, stride, w, h, |d, s| {
                 let a = &a[s..s + d.len()];
                 for i in 0..d.len() {
                     d[i] = single(a[i], log_wd, w0, o0);
@@ -378,14 +427,14 @@ pub fn put(
             })
         }
         (None, Some(b), Weighting::Weighted { log_wd, w1, o1, .. }) => {
-            rows_of(dst, off, stride, w, h, |d, s| {
+            rows_of::<W>(dst, off, stride, w, h, |d, s| {
                 let b = &b[s..s + d.len()];
                 for i in 0..d.len() {
                     d[i] = single(b[i], log_wd, w1, o1);
                 }
             })
         }
-        (None, None, _) => rows_of(dst, off, stride, w, h, |d, _| d.fill(128)),
+        (None, None, _) => rows_of::<W>(dst, off, stride, w, h, |d, _| d.fill(128)),
     }
 }
 
