@@ -837,14 +837,12 @@ impl<'a> SliceDecoder<'a> {
                 -1
             };
             for yy in y..y + h {
-                for xx in x..x + w {
-                    let i = self.blk(xx, yy);
-                    self.pic.ref_idx[list][i] = r;
-                    self.pic.ref_uid[list][i] = uid;
-                    if r < 0 {
-                        self.pic.mv[list][i] = [0; 2];
-                        self.st.mvd[list][i] = [0; 2];
-                    }
+                let i = self.blk(x, yy);
+                self.pic.ref_idx[list][i..i + w].fill(r);
+                self.pic.ref_uid[list][i..i + w].fill(uid);
+                if r < 0 {
+                    self.pic.mv[list][i..i + w].fill([0; 2]);
+                    self.st.mvd[list][i..i + w].fill([0; 2]);
                 }
             }
         }
@@ -860,13 +858,11 @@ impl<'a> SliceDecoder<'a> {
 
     fn set_refs_unused(&mut self, list: usize) {
         for yy in 0..4 {
-            for xx in 0..4 {
-                let i = self.blk(xx, yy);
-                self.pic.ref_idx[list][i] = -1;
-                self.pic.ref_uid[list][i] = -1;
-                self.pic.mv[list][i] = [0; 2];
-                self.st.mvd[list][i] = [0; 2];
-            }
+            let i = self.blk(0, yy);
+            self.pic.ref_idx[list][i..i + 4].fill(-1);
+            self.pic.ref_uid[list][i..i + 4].fill(-1);
+            self.pic.mv[list][i..i + 4].fill([0; 2]);
+            self.st.mvd[list][i..i + 4].fill([0; 2]);
         }
     }
 
@@ -936,10 +932,8 @@ impl<'a> SliceDecoder<'a> {
     fn zero_mvd(&mut self) {
         for list in 0..2 {
             for yy in 0..4 {
-                for xx in 0..4 {
-                    let i = self.blk(xx, yy);
-                    self.st.mvd[list][i] = [0; 2];
-                }
+                let i = self.blk(0, yy);
+                self.st.mvd[list][i..i + 4].fill([0; 2]);
             }
         }
     }
@@ -1317,12 +1311,8 @@ impl<'a> SliceDecoder<'a> {
     pub fn decode_skip(&mut self) -> Result<()> {
         self.clear_coeffs();
         self.cur.qp = self.qp as u8;
-        for y in 0..4 {
-            for x in 0..4 {
-                let i = self.blk(x, y);
-                self.st.nnz[i] = 0;
-            }
-        }
+        let at = self.blk(0, 0);
+        fill_mb(&mut self.st.nnz, at, self.w4, 0);
         for c in 0..2 {
             for b in 0..4 {
                 let idx = (self.mb_y * 2 + b / 2) * self.mb_w * 2 + self.mb_x * 2 + b % 2;
@@ -1336,14 +1326,10 @@ impl<'a> SliceDecoder<'a> {
             self.part_pred = [1, 0, 0, 0];
             let mv = self.pskip_mv();
             let uid = self.refs.uid[0][0];
-            for y in 0..4 {
-                for x in 0..4 {
-                    let i = self.blk(x, y);
-                    self.pic.ref_idx[0][i] = 0;
-                    self.pic.ref_uid[0][i] = uid;
-                    self.pic.mv[0][i] = mv;
-                }
-            }
+            let (at, w4) = (self.blk(0, 0), self.w4);
+            fill_mb(&mut self.pic.ref_idx[0], at, w4, 0);
+            fill_mb(&mut self.pic.ref_uid[0], at, w4, uid);
+            fill_mb(&mut self.pic.mv[0], at, w4, mv);
             self.set_refs_unused(1);
         } else {
             self.cur.kind = MbKind::BSkip;
@@ -1436,6 +1422,11 @@ impl<'a> SliceDecoder<'a> {
         }
         let col = &self.dpb[self.refs.slot[1][0]];
         let inference = self.sps.direct_8x8_inference;
+        // Blocks to store: position, size (in 4x4 blocks), refs, uids and motion.
+        #[allow(clippy::type_complexity)]
+        let mut out: [(usize, usize, usize, [i8; 2], [i32; 2], [[i16; 2]; 2]); 16] =
+            [(0, 0, 0, [0; 2], [0; 2], [[0; 2]; 2]); 16];
+        let mut n = 0;
         if self.hdr.direct_spatial {
             // Reference indices and predictors from the neighbours of the whole macroblock.
             let mut refs = [-1i8; 2];
@@ -1456,39 +1447,50 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
             let col_short = !self.refs.long[1][0];
+            let col_intra = col.mb_intra[self.mb_addr];
+            let uids = [
+                if refs[0] >= 0 { self.refs.uid[0][refs[0] as usize] } else { -1 },
+                if refs[1] >= 0 { self.refs.uid[1][refs[1] as usize] } else { -1 },
+            ];
+            // colZeroFlag (8.4.1.2.2): the co-located block is a short-term reference
+            // that barely moves.
+            let col_zero = |x: usize, y: usize| -> bool {
+                col_short && !col_intra && {
+                    let ci = self.col_index(x, y, inference);
+                    let (r0, _) = col.col_ref(0, self.col_index8(x, y, inference));
+                    let (cr, cmv) = if r0 >= 0 {
+                        (r0, col.mv[0][ci])
+                    } else {
+                        (col.col_ref(1, self.col_index8(x, y, inference)).0, col.mv[1][ci])
+                    };
+                    cr == 0 && (-1..=1).contains(&cmv[0]) && (-1..=1).contains(&cmv[1])
+                }
+            };
+            let motion = |zero: bool| -> [[i16; 2]; 2] {
+                let mut mv = [[0i16; 2]; 2];
+                for list in 0..2 {
+                    let r = refs[list];
+                    if !(zero_pred || r < 0 || (r == 0 && zero)) {
+                        mv[list] = mvp[list];
+                    }
+                }
+                mv
+            };
             for i8 in 0..4 {
                 if mask & (1 << i8) == 0 {
                     continue;
                 }
                 let (bx, by) = ((i8 % 2) * 2, (i8 / 2) * 2);
-                for sub in 0..4 {
-                    let (x, y) = (bx + sub % 2, by + sub / 2);
-                    let ci = self.col_index(x, y, inference);
-                    let ck = self.col_index8(x, y, inference);
-                    let col_zero = col_short && !col.mb_intra[self.mb_addr] && {
-                        let (r0, _) = col.col_ref(0, ck);
-                        let (cr, cmv) = if r0 >= 0 {
-                            (r0, col.mv[0][ci])
-                        } else {
-                            (col.col_ref(1, ck).0, col.mv[1][ci])
-                        };
-                        cr == 0 && (-1..=1).contains(&cmv[0]) && (-1..=1).contains(&cmv[1])
-                    };
-                    let i = self.blk(x, y);
-                    for list in 0..2 {
-                        let r = refs[list];
-                        let mv = if zero_pred || r < 0 || (r == 0 && col_zero) {
-                            [0, 0]
-                        } else {
-                            mvp[list]
-                        };
-                        self.pic.ref_idx[list][i] = r;
-                        self.pic.ref_uid[list][i] = if r >= 0 {
-                            self.refs.uid[list][r as usize]
-                        } else {
-                            -1
-                        };
-                        self.pic.mv[list][i] = mv;
+                if inference {
+                    // With 8x8 inference the four 4x4 blocks of a quadrant share the
+                    // co-located corner block, hence one motion for the quadrant.
+                    out[n] = (bx, by, 2, [refs[0], refs[1]], uids, motion(col_zero(bx, by)));
+                    n += 1;
+                } else {
+                    for sub in 0..4 {
+                        let (x, y) = (bx + sub % 2, by + sub / 2);
+                        out[n] = (x, y, 1, [refs[0], refs[1]], uids, motion(col_zero(x, y)));
+                        n += 1;
                     }
                 }
             }
@@ -1498,7 +1500,8 @@ impl<'a> SliceDecoder<'a> {
                     continue;
                 }
                 let (bx, by) = ((i8 % 2) * 2, (i8 / 2) * 2);
-                for sub in 0..4 {
+                let (step, subs) = if inference { (2, 1) } else { (1, 4) };
+                for sub in 0..subs {
                     let (x, y) = (bx + sub % 2, by + sub / 2);
                     let ci = self.col_index(x, y, inference);
                     let ck = self.col_index8(x, y, inference);
@@ -1531,17 +1534,40 @@ impl<'a> SliceDecoder<'a> {
                         ];
                         (m0, [m0[0] - mv_col[0], m0[1] - mv_col[1]])
                     };
-                    let i = self.blk(x, y);
-                    self.pic.ref_idx[0][i] = r0 as i8;
-                    self.pic.ref_uid[0][i] = self.refs.uid[0][r0];
-                    self.pic.mv[0][i] = mv0;
-                    self.pic.ref_idx[1][i] = 0;
-                    self.pic.ref_uid[1][i] = self.refs.uid[1][0];
-                    self.pic.mv[1][i] = mv1;
+                    let uids = [self.refs.uid[0][r0], self.refs.uid[1][0]];
+                    out[n] = (x, y, step, [r0 as i8, 0], uids, [mv0, mv1]);
+                    n += 1;
                 }
             }
         }
+        // Stored afterwards: the co-located picture is borrowed from the DPB above.
+        for &(x, y, size, refs, uids, mv) in &out[..n] {
+            self.set_motion(x, y, size, size, refs, uids, mv);
+        }
         Ok(())
+    }
+
+    /// Stores references and motion vectors of both lists for the `w`x`h` 4x4 blocks
+    /// at `(x, y)` of the current macroblock, a row at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn set_motion(
+        &mut self,
+        x: usize,
+        y: usize,
+        w: usize,
+        h: usize,
+        refs: [i8; 2],
+        uids: [i32; 2],
+        mv: [[i16; 2]; 2],
+    ) {
+        for yy in y..y + h {
+            let i = self.blk(x, yy);
+            for list in 0..2 {
+                self.pic.ref_idx[list][i..i + w].fill(refs[list]);
+                self.pic.ref_uid[list][i..i + w].fill(uids[list]);
+                self.pic.mv[list][i..i + w].fill(mv[list]);
+            }
+        }
     }
 
     /// Index of the co-located 4x4 block for block `(x, y)` of the current macroblock.
@@ -1567,12 +1593,8 @@ impl<'a> SliceDecoder<'a> {
         let kind = self.cur.kind;
         self.pic.mb_intra[self.mb_addr] = kind.is_intra();
         if !matches!(kind, MbKind::I4x4 | MbKind::I8x8) {
-            for y in 0..4 {
-                for x in 0..4 {
-                    let i = self.blk(x, y);
-                    self.st.ipred[i] = 2;
-                }
-            }
+            let at = self.blk(0, 0);
+            fill_mb(&mut self.st.ipred, at, self.w4, 2);
         }
         if kind.is_intra() {
             self.recon_intra_luma()?;
@@ -2016,4 +2038,13 @@ fn check_dir_mode(mode: u8, av: Avail) -> Result<()> {
 
 fn bad_residual() -> Error {
     Error::invalid("invalid cavlc residual block")
+}
+
+/// Sets the 16 entries of a 4x4-block map (row length `w4`) that belong to the
+/// macroblock whose top-left block is at index `at`, one row slice at a time.
+#[inline]
+pub(crate) fn fill_mb<T: Copy>(map: &mut [T], at: usize, w4: usize, v: T) {
+    for y in 0..4 {
+        map[at + y * w4..at + y * w4 + 4].fill(v);
+    }
 }
