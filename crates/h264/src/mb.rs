@@ -838,11 +838,11 @@ impl<'a> SliceDecoder<'a> {
             };
             for yy in y..y + h {
                 let i = self.blk(x, yy);
-                self.pic.ref_idx[list][i..i + w].fill(r);
-                self.pic.ref_uid[list][i..i + w].fill(uid);
+                fill_row(&mut self.pic.ref_idx[list], i, w, r);
+                fill_row(&mut self.pic.ref_uid[list], i, w, uid);
                 if r < 0 {
-                    self.pic.mv[list][i..i + w].fill([0; 2]);
-                    self.st.mvd[list][i..i + w].fill([0; 2]);
+                    fill_row(&mut self.pic.mv[list], i, w, [0; 2]);
+                    fill_row(&mut self.st.mvd[list], i, w, [0; 2]);
                 }
             }
         }
@@ -1563,9 +1563,9 @@ impl<'a> SliceDecoder<'a> {
         for yy in y..y + h {
             let i = self.blk(x, yy);
             for list in 0..2 {
-                self.pic.ref_idx[list][i..i + w].fill(refs[list]);
-                self.pic.ref_uid[list][i..i + w].fill(uids[list]);
-                self.pic.mv[list][i..i + w].fill(mv[list]);
+                fill_row(&mut self.pic.ref_idx[list], i, w, refs[list]);
+                fill_row(&mut self.pic.ref_uid[list], i, w, uids[list]);
+                fill_row(&mut self.pic.mv[list], i, w, mv[list]);
             }
         }
     }
@@ -1888,8 +1888,9 @@ impl<'a> SliceDecoder<'a> {
         let px = (self.mb_x * 16 + x * 4) as i32;
         let py = (self.mb_y * 16 + y * 4) as i32;
         let (bw, bh) = (w * 4, h * 4);
-        let mut p0 = [0u8; 256];
-        let mut p1 = [0u8; 256];
+        // The list predictions of bi-predicted or weighted blocks; zeroed only when
+        // such a block comes (half a kilobyte of stores per block otherwise).
+        let mut scratch: Option<([u8; 256], [u8; 256])> = None;
         for plane in 0..3 {
             let (stride, pw_, ph_, bx, by, bw_, bh_) = if plane == 0 {
                 (self.strides[0], pw, ph, px, py, bw, bh)
@@ -1926,11 +1927,12 @@ impl<'a> SliceDecoder<'a> {
                 predict(list, r, mv, &mut self.planes[plane][off..], stride);
                 continue;
             }
+            let (p0, p1) = scratch.get_or_insert(([0; 256], [0; 256]));
             if r0 >= 0 {
-                predict(0, r0, mv0, &mut p0, 16);
+                predict(0, r0, mv0, p0, 16);
             }
             if r1 >= 0 {
-                predict(1, r1, mv1, &mut p1, 16);
+                predict(1, r1, mv1, p1, 16);
             }
             inter::put(
                 self.planes[plane],
@@ -1938,8 +1940,8 @@ impl<'a> SliceDecoder<'a> {
                 stride,
                 bw_,
                 bh_,
-                if r0 >= 0 { Some(&p0) } else { None },
-                if r1 >= 0 { Some(&p1) } else { None },
+                if r0 >= 0 { Some(p0) } else { None },
+                if r1 >= 0 { Some(p1) } else { None },
                 wt,
             );
         }
@@ -2046,5 +2048,16 @@ fn bad_residual() -> Error {
 pub(crate) fn fill_mb<T: Copy>(map: &mut [T], at: usize, w4: usize, v: T) {
     for y in 0..4 {
         map[at + y * w4..at + y * w4 + 4].fill(v);
+    }
+}
+
+/// Sets `w` (1, 2 or 4) consecutive entries of a block map from index `at`. The
+/// widths are spelled out so each becomes a store or two, not a `memset` call.
+#[inline(always)]
+pub(crate) fn fill_row<T: Copy>(map: &mut [T], at: usize, w: usize, v: T) {
+    match w {
+        4 => map[at..at + 4].copy_from_slice(&[v; 4]),
+        2 => map[at..at + 2].copy_from_slice(&[v; 2]),
+        _ => map[at..at + w].iter_mut().for_each(|m| *m = v),
     }
 }
