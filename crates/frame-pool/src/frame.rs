@@ -120,6 +120,7 @@ impl FrameData {
 
     /// All bytes of plane `index`, `stride * rows` of them, row padding included; empty
     /// for a plane the format lacks. The slice starts on an aligned address.
+    #[inline]
     pub fn plane(&self, index: usize) -> &[u8] {
         let p = self.layout.plane(index);
         &self.buf[self.base + p.offset..self.base + p.offset + p.len()]

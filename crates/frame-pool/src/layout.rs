@@ -220,6 +220,7 @@ impl FrameLayout {
     }
 
     /// The layout of plane `index`; an empty layout for a plane the format lacks.
+    #[inline]
     pub fn plane(&self, index: usize) -> PlaneLayout {
         self.planes.get(index).copied().unwrap_or_default()
     }

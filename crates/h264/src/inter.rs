@@ -223,12 +223,23 @@ fn luma_w<const W: usize>(
 /// plane) into an `S`x`S` array, repeating the edge samples (8.4.2.2.1's clamping).
 fn edge_window<const S: usize>(r: RefPlane, x0: i32, y0: i32, w: usize, h: usize) -> [[u8; S]; S] {
     let mut win = [[0u8; S]; S];
+    let rows = win.iter_mut().enumerate().take(h);
+    let row_at = |wy: usize| (y0 + wy as i32).clamp(0, r.height - 1) as usize * r.stride;
+    if x0 >= 0 && x0 + w as i32 <= r.width {
+        // Only rows are clamped (the block sticks out above or below): whole-row copies.
+        let x0 = x0 as usize;
+        for (wy, out) in rows {
+            let at = row_at(wy) + x0;
+            out[..w].copy_from_slice(&r.data[at..at + w]);
+        }
+        return win;
+    }
     let mut xs = [0usize; S];
     for (wx, x) in xs.iter_mut().enumerate().take(w) {
         *x = (x0 + wx as i32).clamp(0, r.width - 1) as usize;
     }
-    for (wy, out) in win.iter_mut().enumerate().take(h) {
-        let row = &r.data[(y0 + wy as i32).clamp(0, r.height - 1) as usize * r.stride..];
+    for (wy, out) in rows {
+        let row = &r.data[row_at(wy)..];
         for (o, &x) in out.iter_mut().zip(&xs).take(w) {
             *o = row[x];
         }
@@ -257,6 +268,38 @@ pub fn chroma(
     }
 }
 
+/// [`chroma`] for the Cb and Cr blocks of one partition at once (same vector, same
+/// geometry): the position, fractions and weights are worked out once.
+#[allow(clippy::too_many_arguments)]
+pub fn chroma_pair(
+    r: [RefPlane; 2],
+    x: i32,
+    y: i32,
+    mv: [i16; 2],
+    w: usize,
+    h: usize,
+    out: [&mut [u8]; 2],
+    os: usize,
+) {
+    let [cb, cr] = out;
+    let [rb, rr] = r;
+    match w {
+        8 => {
+            chroma_w::<8>(rb, x, y, mv, h, cb, os);
+            chroma_w::<8>(rr, x, y, mv, h, cr, os);
+        }
+        4 => {
+            chroma_w::<4>(rb, x, y, mv, h, cb, os);
+            chroma_w::<4>(rr, x, y, mv, h, cr, os);
+        }
+        _ => {
+            chroma_w::<2>(rb, x, y, mv, h, cb, os);
+            chroma_w::<2>(rr, x, y, mv, h, cr, os);
+        }
+    }
+}
+
+#[inline(always)]
 fn chroma_w<const W: usize>(
     r: RefPlane,
     x: i32,

@@ -1921,11 +1921,25 @@ impl<'a> SliceDecoder<'a> {
                     inter::chroma(rp, bx, by, mv, bw_, bh_, out, os);
                 }
             };
-            // A single list without weights predicts straight into the picture.
+            // A single list without weights predicts straight into the picture, Cb and
+            // Cr together (chroma weights are sent for both or neither).
             if matches!(wt, Weighting::Default) && (r0 < 0) != (r1 < 0) {
                 let (list, r, mv) = if r0 >= 0 { (0, r0, mv0) } else { (1, r1, mv1) };
-                predict(list, r, mv, &mut self.planes[plane][off..], stride);
-                continue;
+                if plane == 0 {
+                    predict(list, r, mv, &mut self.planes[0][off..], stride);
+                    continue;
+                }
+                let pic = &self.dpb[self.refs.slot[list][r as usize]];
+                let rp = |c: usize| RefPlane {
+                    data: pic.plane(c),
+                    stride: pic.strides[c],
+                    width: pw_,
+                    height: ph_,
+                };
+                let [_, cb, cr] = &mut self.planes;
+                let out = [&mut cb[off..], &mut cr[off..]];
+                inter::chroma_pair([rp(1), rp(2)], bx, by, mv, bw_, bh_, out, stride);
+                break;
             }
             let (p0, p1) = scratch.get_or_insert(([0; 256], [0; 256]));
             if r0 >= 0 {
