@@ -21,15 +21,23 @@ pub fn idct4_add(plane: &mut [u8], stride: usize, off: usize, c: &[i32; 16]) {
         t[i * 4 + 2] = e1 - e2;
         t[i * 4 + 3] = e0 - e3;
     }
+    // Columns as four lanes at a time, then one row slice per output row: the
+    // compiler vectorises both, and each row store is bounds-checked once.
+    let mut r = [[0i32; 4]; 4];
     for j in 0..4 {
         let e0 = t[j] + t[8 + j];
         let e1 = t[j] - t[8 + j];
         let e2 = (t[4 + j] >> 1) - t[12 + j];
         let e3 = t[4 + j] + (t[12 + j] >> 1);
-        let r = [e0 + e3, e1 + e2, e1 - e2, e0 - e3];
-        for (i, v) in r.iter().enumerate() {
-            let p = off + i * stride + j;
-            plane[p] = clip(plane[p] as i32 + ((v + 32) >> 6));
+        r[0][j] = e0 + e3;
+        r[1][j] = e1 + e2;
+        r[2][j] = e1 - e2;
+        r[3][j] = e0 - e3;
+    }
+    for (i, r) in r.iter().enumerate() {
+        let row = &mut plane[off + i * stride..off + i * stride + 4];
+        for (p, v) in row.iter_mut().zip(r) {
+            *p = clip(*p as i32 + ((v + 32) >> 6));
         }
     }
 }
@@ -75,21 +83,25 @@ fn idct8_1d(d: [i32; 8]) -> [i32; 8] {
 
 /// Inverse 8x8 transform of `c` (raster order, scaled) added to the block at `off`.
 pub fn idct8_add(plane: &mut [u8], stride: usize, off: usize, c: &[i32; 64]) {
-    let mut t = [0i32; 64];
-    for i in 0..8 {
+    let mut t = [[0i32; 8]; 8];
+    for (i, t) in t.iter_mut().enumerate() {
         let mut d = [0i32; 8];
         d.copy_from_slice(&c[i * 8..i * 8 + 8]);
-        t[i * 8..i * 8 + 8].copy_from_slice(&idct8_1d(d));
+        *t = idct8_1d(d);
     }
+    // The column pass runs on whole rows (lane j of every row is column j), so it
+    // vectorises; then one bounds-checked row slice per output row.
+    let mut r = [[0i32; 8]; 8];
     for j in 0..8 {
-        let mut d = [0i32; 8];
+        let col = idct8_1d([t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j], t[6][j], t[7][j]]);
         for i in 0..8 {
-            d[i] = t[i * 8 + j];
+            r[i][j] = col[i];
         }
-        let r = idct8_1d(d);
-        for (i, v) in r.iter().enumerate() {
-            let p = off + i * stride + j;
-            plane[p] = clip(plane[p] as i32 + ((v + 32) >> 6));
+    }
+    for (i, r) in r.iter().enumerate() {
+        let row = &mut plane[off + i * stride..off + i * stride + 8];
+        for (p, v) in row.iter_mut().zip(r) {
+            *p = clip(*p as i32 + ((v + 32) >> 6));
         }
     }
 }
