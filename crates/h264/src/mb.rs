@@ -303,6 +303,9 @@ pub struct SliceDecoder<'a> {
     /// Prediction list flags per partition (bit 0 L0, bit 1 L1).
     pub part_pred: [u8; 4],
     pub last_dqp_nonzero: bool,
+    /// Availability of the macroblocks above-left, above, above-right and left of the
+    /// current one, then the current one and the one to its right (never available).
+    pub near_avail: [bool; 6],
     pub cabac: Cabac,
     pub r: BitReader<'a>,
 }
@@ -403,6 +406,7 @@ impl<'a> SliceDecoder<'a> {
             shape: Shape::P16x16,
             part_pred: [0; 4],
             last_dqp_nonzero: false,
+            near_avail: [false; 6],
             cabac: Cabac::default(),
             r: BitReader::new(&[]),
         }
@@ -490,6 +494,15 @@ impl<'a> SliceDecoder<'a> {
         };
         self.st.mbs[addr].slice = self.slice_num;
         self.st.mbs[addr].kind = MbKind::None;
+        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
+        self.near_avail = [
+            self.mb_avail(mx - 1, my - 1),
+            self.mb_avail(mx, my - 1),
+            self.mb_avail(mx + 1, my - 1),
+            self.mb_avail(mx - 1, my),
+            true,
+            false,
+        ];
     }
 
     /// Whether macroblock `(mx, my)` is available to the current one (same slice).
@@ -1347,8 +1360,16 @@ impl<'a> SliceDecoder<'a> {
         if x4 < 0 || y4 < 0 || x4 as usize >= self.w4 {
             return NB_NONE;
         }
-        let (mx, my) = (x4 as usize / 4, y4 as usize / 4);
-        if !((mx == self.mb_x && my == self.mb_y) || self.mb_avail(mx as isize, my as isize)) {
+        // Neighbours lie in the macroblocks above or to the left, or in the current
+        // one, whose availability set_mb worked out once.
+        let dx = (x4 >> 2) - self.mb_x as isize;
+        let dy = (y4 >> 2) - self.mb_y as isize;
+        let avail = if (-1..=0).contains(&dy) && (-1..=1).contains(&dx) {
+            self.near_avail[((dy + 1) * 3 + dx + 1) as usize]
+        } else {
+            self.mb_avail(x4 >> 2, y4 >> 2)
+        };
+        if !avail {
             return NB_NONE;
         }
         let i = y4 as usize * self.w4 + x4 as usize;
