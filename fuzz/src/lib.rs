@@ -301,13 +301,7 @@ pub fn fuzz_format(
         let mapped = run_demuxer(&data, Some(format), Source::Mapped, expect, &cfg, on_packet);
         let piped = run_demuxer(&data, Some(format), Source::Pipe, expect, &cfg, &mut |_, _| {});
         if let (Some(m), Some(p)) = (&mapped, &piped) {
-            // Known bug (fuzz/README.md, "Open bugs"): after
-            // lost sync the TS demuxer's choices depend on its window size, which differs
-            // between map and pipe. Remove the condition when fixed.
-            let known = matches!(format, Format::MpegTs { .. }) && (m.resyncs > 0 || p.resyncs > 0);
-            if !known {
-                check_same_packets(m, p);
-            }
+            check_same_packets(m, p);
         }
     });
 }

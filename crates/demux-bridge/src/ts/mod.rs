@@ -32,7 +32,7 @@ pub mod psi;
 
 use crate::{DemuxStats, Demuxer, Input};
 use frames::Framing;
-use packet::{Continuity, CcState, SYNC_BYTE, TS_PACKET_SIZE};
+use packet::{Continuity, CcState, SyncSearch, SYNC_BYTE, TS_PACKET_SIZE};
 use psi::{PmtStream, SectionAssembler, SectionError};
 use transcode_core::{BitstreamFormat, CodecId, Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase, Unwrap33};
 
@@ -87,11 +87,13 @@ const SYNC_CONFIRM: usize = 3;
 /// # Damage
 ///
 /// Nothing in the stream is fatal. Lost sync is found again by looking for three sync
-/// bytes one packet apart ([`DemuxStats::resyncs`], [`DemuxStats::bytes_skipped`]); a
-/// packet whose successor is not in sync is treated as damaged, so a packet cut short
-/// by missing bytes is not used. Continuity-counter gaps are counted (a repeated counter
-/// is the duplicate the standard allows, and its payload is skipped); the PES with the
-/// hole is still delivered, as FFmpeg does. Bad PSI CRCs are counted and the section is
+/// bytes one packet apart ([`DemuxStats::resyncs`], [`DemuxStats::bytes_skipped`]),
+/// decided only on data that reaches the third one (or the end of the input), so that
+/// where sync is found does not depend on how the input is read (a map and a pipe give
+/// the same packets); a packet whose successor is not in sync is treated as damaged, so
+/// a packet cut short by missing bytes is not used. Continuity-counter gaps are counted
+/// (a repeated counter is the duplicate the standard allows, and its payload is
+/// skipped); the PES with the hole is still delivered, as FFmpeg does. Bad PSI CRCs are counted and the section is
 /// ignored. An audio frame that runs past the end of its PES is dropped. At the end of
 /// the input, what is complete is delivered and [`DemuxStats::truncated`] says whether
 /// something was cut off.
@@ -116,6 +118,10 @@ struct State {
     flush_next: usize,
     /// Whether sync is currently lost (one resync is counted per loss).
     syncing: bool,
+    /// Whether the search for sync goes on at `pos`, with the next window: the last one
+    /// ended before a candidate there could be confirmed (or decided that nothing before
+    /// `pos` can be).
+    searching: bool,
     streams: Vec<StreamInfo>,
     slots: Vec<EsSlot>,
     psi: Vec<PsiSlot>,
@@ -218,7 +224,8 @@ struct Emit {
 impl TsDemuxer {
     /// A demuxer over `input` with transport packets of `packet_size` bytes (188, or 192
     /// for M2TS). Reads ahead (without consuming) until every program's PMT is known or
-    /// one window of input has been seen.
+    /// 1 MiB of input (at most [`MemoryConfig::max_packet_size`]) has been seen, as far
+    /// from a pipe as from a map.
     pub fn new(mut input: Input, packet_size: usize, config: &MemoryConfig) -> Result<Self> {
         if packet_size != 188 && packet_size != 192 {
             return Err(Error::unsupported(format!("transport packet size {packet_size} (expected 188 or 192)")));
@@ -239,6 +246,7 @@ impl TsDemuxer {
             eof: false,
             flush_next: 0,
             syncing: false,
+            searching: false,
             streams: Vec::new(),
             slots: Vec::new(),
             psi: Vec::new(),
@@ -250,8 +258,13 @@ impl TsDemuxer {
             input_len: input.len(),
         };
         st.add_psi(packet::PAT_PID, PsiKind::Pat);
-        let head = input.get(0, window)?;
-        st.probe_programs(head);
+        // The look-ahead decides which streams are known from the first packet on, so it is
+        // the same for a map and a pipe, whatever their windows. A pipe can always read
+        // max_packet_size ahead (its limit is twice that).
+        let probe_len = packet_size * ((1 << 20).min(st.max_packet) / packet_size).max(8);
+        let head = input.get(0, probe_len)?;
+        let at_end = head.len() < probe_len;
+        st.probe_programs(head, at_end);
         Ok(TsDemuxer { input, st })
     }
 
@@ -305,16 +318,20 @@ impl State {
     /// Parses the PSI at the head of the input so that the streams are known before the
     /// first packet is asked for, then forgets the transient state (continuity,
     /// partial sections, counters) so the main pass sees the same packets afresh.
-    fn probe_programs(&mut self, head: &[u8]) {
+    /// `head` is the start of the input, all of it when `at_end`.
+    fn probe_programs(&mut self, head: &[u8], at_end: bool) {
         let size = self.packet_size;
         let so = size - TS_PACKET_SIZE;
-        let mut p = packet::find_sync(head, 0, size, so, SYNC_CONFIRM).unwrap_or(head.len());
+        let mut p = match packet::find_sync(head, 0, size, so, SYNC_CONFIRM, at_end) {
+            SyncSearch::Found(q) => q,
+            _ => head.len(),
+        };
         while p + size <= head.len() {
             let Ok(pkt) = <&[u8; TS_PACKET_SIZE]>::try_from(&head[p + so..p + size]) else { break };
             if pkt[0] != SYNC_BYTE {
-                match packet::find_sync(head, p + 1, size, so, SYNC_CONFIRM) {
-                    Some(q) => p = q,
-                    None => break,
+                match packet::find_sync(head, p + 1, size, so, SYNC_CONFIRM, at_end) {
+                    SyncSearch::Found(q) => p = q,
+                    _ => break,
                 }
                 continue;
             }
@@ -370,6 +387,12 @@ impl State {
     #[inline(never)]
     fn walk<const SIZE: usize, const SO: usize>(&mut self, data: &[u8], at_eof: bool) -> usize {
         let mut p = 0usize;
+        if self.searching {
+            match self.search::<SIZE, SO>(data, 0, 0, at_eof) {
+                Resync::At(q) => p = q,
+                Resync::Stop(consumed) => return consumed,
+            }
+        }
         while p + SIZE <= data.len() {
             let next_sync = data.get(p + SIZE + SO).copied();
             if next_sync.is_none() && !at_eof {
@@ -489,30 +512,39 @@ impl State {
     #[cold]
     #[inline(never)]
     fn resync<const SIZE: usize, const SO: usize>(&mut self, data: &[u8], p: usize, at_eof: bool) -> Resync {
-        if !at_eof && p > 0 && data.len() - p < SIZE * (SYNC_CONFIRM + 2) {
-            // Decide on a fresh window that starts here.
-            return Resync::Stop(p);
-        }
         if !self.syncing {
             self.syncing = true;
             self.stats.resyncs += 1;
         }
-        match packet::find_sync(data, p + 1, SIZE, SO, SYNC_CONFIRM) {
-            Some(q) => {
-                self.stats.bytes_skipped += (q - p) as u64;
-                if !at_eof && q + SIZE * (SYNC_CONFIRM - 1) + SO >= data.len() {
-                    // Not fully confirmed: continue from a window that starts there.
-                    Resync::Stop(q)
-                } else {
-                    Resync::At(q)
-                }
-            }
-            None => {
-                // No candidate in the rest of the data.
-                let to = if at_eof { data.len() } else { data.len().saturating_sub(SO).max(p + 1) };
-                self.stats.bytes_skipped += (to - p) as u64;
-                Resync::Stop(to)
-            }
+        self.search::<SIZE, SO>(data, p, p + 1, at_eof)
+    }
+
+    /// Searches `data` for sync from offset `from`, counting the bytes from `skip_from`
+    /// to where walking goes on as skipped.
+    ///
+    /// Where sync is found depends only on the input's bytes, never on where a window
+    /// ends, so that a map (1 MiB windows) and a pipe (64 KiB windows) give the same
+    /// packets: a candidate whose confirming sync bytes lie past the window is decided on
+    /// the next window, which starts at the candidate (`searching`), and only the true end
+    /// of the input decides on fewer confirmations. Each window holds at least eight
+    /// packets, more than a candidate's confirmations need, so the search always moves on.
+    #[cold]
+    #[inline(never)]
+    fn search<const SIZE: usize, const SO: usize>(&mut self, data: &[u8], skip_from: usize, from: usize, at_eof: bool) -> Resync {
+        let (to, found) = match packet::find_sync(data, from, SIZE, SO, SYNC_CONFIRM, at_eof) {
+            SyncSearch::Found(q) => (q, true),
+            SyncSearch::Undecided(q) => (q, false),
+            // Offsets before `len - SO` were all rejected; the next window examines
+            // the others.
+            SyncSearch::Absent if at_eof => (data.len(), false),
+            SyncSearch::Absent => (data.len().saturating_sub(SO).max(from), false),
+        };
+        self.stats.bytes_skipped += (to - skip_from) as u64;
+        self.searching = !found && !at_eof;
+        if found {
+            Resync::At(to)
+        } else {
+            Resync::Stop(to)
         }
     }
 

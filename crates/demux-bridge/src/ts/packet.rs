@@ -153,13 +153,33 @@ impl CcState {
     }
 }
 
-/// Finds the first offset `>= from` in `data` where packets of `size` bytes line up:
-/// the sync byte at `sync_off` in `confirm` consecutive packets (fewer when the data
-/// ends first, but at least one). Returns `None` when no candidate is found.
-pub fn find_sync(data: &[u8], from: usize, size: usize, sync_off: usize, confirm: usize) -> Option<usize> {
+/// What a search for sync found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncSearch {
+    /// Packets line up from this offset: the sync byte is there and in the packets that
+    /// confirm it (or in as many of them as there are before the end of the input).
+    Found(usize),
+    /// The first candidate at or after the start, at this offset, has sync bytes as far
+    /// as the data goes, but its confirmations run past the data: it can be decided only
+    /// on data that reaches them.
+    Undecided(usize),
+    /// Every offset `c >= from` with `c + sync_off < data.len()` was rejected.
+    Absent,
+}
+
+/// Searches `data` from offset `from` for the first place where packets of `size` bytes
+/// line up: the sync byte at `sync_off` in `confirm` consecutive packets.
+///
+/// The answer depends only on the bytes up to the last confirmation of the candidate
+/// chosen, never on where `data` happens to end: a candidate whose confirmations do not
+/// all fit is [`SyncSearch::Undecided`], unless `data` ends the input (`at_end`), where
+/// the confirmations that would lie past the end are not asked for.
+pub fn find_sync(data: &[u8], from: usize, size: usize, sync_off: usize, confirm: usize, at_end: bool) -> SyncSearch {
     let mut start = from;
     while start + sync_off < data.len() {
-        let rel = data[start + sync_off..].iter().position(|&b| b == SYNC_BYTE)?;
+        let Some(rel) = data[start + sync_off..].iter().position(|&b| b == SYNC_BYTE) else {
+            return SyncSearch::Absent;
+        };
         let cand = start + rel;
         let mut ok = true;
         for k in 1..confirm {
@@ -169,15 +189,16 @@ pub fn find_sync(data: &[u8], from: usize, size: usize, sync_off: usize, confirm
                     ok = false;
                     break;
                 }
-                None => break,
+                None if at_end => break,
+                None => return SyncSearch::Undecided(cand),
             }
         }
         if ok {
-            return Some(cand);
+            return SyncSearch::Found(cand);
         }
         start = cand + 1;
     }
-    None
+    SyncSearch::Absent
 }
 
 #[cfg(test)]
@@ -238,8 +259,19 @@ mod tests {
         for k in 0..4 {
             data[10 + k * 188] = 0x47;
         }
-        assert_eq!(find_sync(&data, 0, 188, 0, 3), Some(10));
-        assert_eq!(find_sync(&data, 11, 188, 0, 3), Some(10 + 188));
-        assert_eq!(find_sync(&[0u8; 100], 0, 188, 0, 3), None);
+        assert_eq!(find_sync(&data, 0, 188, 0, 3, false), SyncSearch::Found(10));
+        assert_eq!(find_sync(&data, 11, 188, 0, 3, false), SyncSearch::Found(10 + 188));
+        assert_eq!(find_sync(&[0u8; 100], 0, 188, 0, 3, false), SyncSearch::Absent);
+        // The last two candidates' confirmations run past the data: undecided, unless the
+        // data ends the input.
+        assert_eq!(find_sync(&data, 10 + 189, 188, 0, 3, false), SyncSearch::Undecided(10 + 2 * 188));
+        assert_eq!(find_sync(&data, 10 + 189, 188, 0, 3, true), SyncSearch::Found(10 + 2 * 188));
+        // A candidate rejected by a confirmation inside the data stays rejected.
+        data[10 + 3 * 188] = 0;
+        assert_eq!(find_sync(&data, 11, 188, 0, 3, false), SyncSearch::Absent);
+        assert_eq!(find_sync(&data, 11, 188, 0, 3, true), SyncSearch::Absent);
+        // With a sync offset (M2TS), offsets whose sync byte would lie past the data are
+        // not examined.
+        assert_eq!(find_sync(&[0x47u8; 3], 0, 192, 4, 3, true), SyncSearch::Absent);
     }
 }

@@ -9,7 +9,8 @@
 use transcode_codec::h265::HvcC;
 use transcode_core::{CodecId, Error, MemoryConfig};
 use transcode_demux_bridge::es::{AnnexBDemuxer, Y4mDemuxer};
-use transcode_demux_bridge::{open_demuxer, open_demuxer_as, Demuxer, Format, Input};
+use transcode_demux_bridge::ts::TsDemuxer;
+use transcode_demux_bridge::{open_demuxer, open_demuxer_as, DemuxStats, Demuxer, Format, Input};
 use transcode_testkit::testdata_dir;
 
 /// An input kept in `fuzz/regressions/` (where every fuzz run replays it).
@@ -443,4 +444,239 @@ fn h265_sps_bit_depth_ue_overflow() {
         packets += 1;
     }
     assert!(packets > 0);
+}
+
+/// A reader that hands its bytes out in short, uneven pieces, like a pipe under load.
+struct Stutter {
+    data: Vec<u8>,
+    pos: usize,
+    step: usize,
+}
+
+impl std::io::Read for Stutter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        const PIECES: [usize; 5] = [1, 1000, 4093, 7, 65536];
+        let n = PIECES[self.step % PIECES.len()].min(buf.len()).min(self.data.len() - self.pos);
+        self.step += 1;
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A demuxed TS packet, everything a consumer sees: stream, pts, dts, duration,
+/// keyframe, pos, and the MD5 of the bytes.
+type TsRow = (usize, Option<i64>, Option<i64>, Option<i64>, bool, Option<u64>, String);
+
+fn ts_rows(input: Input, packet_size: usize, config: &MemoryConfig) -> (Vec<TsRow>, DemuxStats) {
+    let mut d = TsDemuxer::new(input, packet_size, config).unwrap();
+    let mut rows = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        rows.push((p.stream, p.pts, p.dts, p.duration, p.keyframe, p.pos, transcode_testkit::md5_hex(p.data)));
+    }
+    (rows, d.stats())
+}
+
+/// Bytes per window the TS demuxer reads from a pipe with `config` (64 KiB, less when
+/// the pipe's read-ahead limit is smaller; see `TsDemuxer::new`). A map is read in
+/// 1 MiB windows, more than any input here.
+fn ts_pipe_window(packet_size: usize, config: &MemoryConfig) -> usize {
+    let limit = (config.max_packet_size as usize).max(config.read_buffer_size.max(4096));
+    packet_size * ((64 << 10).min(limit) / packet_size).max(8)
+}
+
+/// Pipe configurations with windows of 21, 47 and 348 TS packets (21, 46 and 341 M2TS
+/// packets); the packet limit is what sizes a pipe's window, and the map is read with
+/// the same configuration.
+fn ts_window_configs() -> [MemoryConfig; 3] {
+    let small = |max_packet_size| MemoryConfig { read_buffer_size: 4096, max_packet_size, ..Default::default() };
+    [small(4096), small(9000), MemoryConfig { read_buffer_size: 4096, ..Default::default() }]
+}
+
+/// Demuxes `data` from a map and from a stuttering pipe with `config`; asserts that
+/// both give the same packets and the same counters, and returns them.
+fn ts_same_from_map_and_pipe(what: &str, data: &[u8], packet_size: usize, config: &MemoryConfig) -> (Vec<TsRow>, DemuxStats) {
+    let window = ts_pipe_window(packet_size, config);
+    let mapped = ts_rows(Input::from_bytes(data.to_vec(), "mapped"), packet_size, config);
+    let reader = Stutter { data: data.to_vec(), pos: 0, step: 0 };
+    let piped = ts_rows(Input::from_reader(Box::new(reader), "pipe", config), packet_size, config);
+    if let Some(i) = mapped.0.iter().zip(&piped.0).position(|(m, p)| m != p) {
+        panic!("{what}, {window}-byte pipe windows: packet {i} differs\nmap:  {:?}\npipe: {:?}", mapped.0[i], piped.0[i]);
+    }
+    assert_eq!(mapped.0.len(), piped.0.len(), "{what}, {window}-byte pipe windows: packet count");
+    assert_eq!(mapped.1, piped.1, "{what}, {window}-byte pipe windows: stats");
+    assert_eq!(mapped.1.bytes_read, data.len() as u64, "{what}");
+    mapped
+}
+
+/// [`ts_same_from_map_and_pipe`] with every configuration of [`ts_window_configs`];
+/// returns what the default configuration gave.
+fn ts_same_for_every_window(what: &str, data: &[u8], packet_size: usize) -> (Vec<TsRow>, DemuxStats) {
+    let mut last = None;
+    for config in ts_window_configs() {
+        last = Some(ts_same_from_map_and_pipe(what, data, packet_size, &config));
+    }
+    last.unwrap()
+}
+
+/// A 188-byte transport packet; `payload` is padded with 0xFF.
+fn ts_pkt(pid: u16, pusi: bool, cc: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x47, (pusi as u8) << 6 | (pid >> 8) as u8, pid as u8, 0x10 | (cc & 0xF)];
+    p.extend_from_slice(payload);
+    p.resize(188, 0xFF);
+    p
+}
+
+/// A long-form PSI section with its CRC, after a pointer field.
+fn psi_payload(table_id: u8, id: u16, body: &[u8]) -> Vec<u8> {
+    let len = 5 + body.len() + 4;
+    let mut s = vec![0, table_id, 0xB0 | (len >> 8) as u8, len as u8, (id >> 8) as u8, id as u8, 0xC1, 0, 0];
+    s.extend_from_slice(body);
+    let crc = transcode_demux_bridge::ts::psi::crc32(&s[1..]);
+    s.extend_from_slice(&crc.to_be_bytes());
+    s
+}
+
+/// The 188-byte packets of a synthetic H.264 program (PMT on PID 0x1000, video on
+/// 0x100): each of `blocks` is a 5-packet PES of declared length (pts 1 s + 0.04 s per
+/// PES) followed by `nulls` null packets; the PAT and PMT come first, or after the
+/// first `psi_after` blocks. No byte but the sync bytes is 0x47 (except in the PTS
+/// fields), so damage makes only the false syncs a test puts there.
+fn synthetic_ts(blocks: usize, nulls: usize, psi_after: usize) -> Vec<Vec<u8>> {
+    let psi = [
+        ts_pkt(0, true, 0, &psi_payload(0, 1, &[0, 1, 0xF0, 0x00])),
+        ts_pkt(0x1000, true, 0, &psi_payload(2, 1, &[0xE1, 0x00, 0xF0, 0, 0x1B, 0xE1, 0x00, 0xF0, 0])),
+    ];
+    let mut pkts = Vec::new();
+    let mut cc = 0u8;
+    for j in 0..blocks {
+        if j == psi_after {
+            pkts.extend(psi.iter().cloned());
+        }
+        let pts = 90_000 + j as u64 * 3600;
+        let mut pes = vec![0, 0, 1, 0xE0, 0, 0, 0x80, 0x80, 5];
+        pes.extend_from_slice(&[
+            0x21 | ((pts >> 29) & 0x0E) as u8,
+            (pts >> 22) as u8,
+            ((pts >> 14) & 0xFE) as u8 | 1,
+            (pts >> 7) as u8,
+            ((pts << 1) & 0xFE) as u8 | 1,
+        ]);
+        let total = 5 * 184;
+        let declared = (total - 6) as u16;
+        pes[4..6].copy_from_slice(&declared.to_be_bytes());
+        pes.extend((pes.len()..total).map(|i| match ((i * 13 + j * 7) % 251) as u8 {
+            0x47 => 0x46,
+            b => b,
+        }));
+        for (k, chunk) in pes.chunks(184).enumerate() {
+            pkts.push(ts_pkt(0x100, k == 0, cc, chunk));
+            cc = (cc + 1) & 0xF;
+        }
+        pkts.extend((0..nulls).map(|_| ts_pkt(0x1FFF, false, 0, &[])));
+    }
+    pkts
+}
+
+/// Joins 188-byte packets into a TS (`packet_size` 188) or an M2TS (192: each packet
+/// after a 4-byte arrival timestamp).
+fn ts_join(pkts: &[Vec<u8>], packet_size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, p) in pkts.iter().enumerate() {
+        if packet_size == 192 {
+            out.extend_from_slice(&((i as u32 * 1000) & 0x3FFF_FFFF).to_be_bytes());
+        }
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// Bytes from a fixed pseudo-random sequence, with `0x47` allowed or not.
+fn junk(n: usize, seed: u32, sync_bytes: bool) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match (x >> 24) as u8 {
+                0x47 if !sync_bytes => 0x00,
+                b => b,
+            }
+        })
+        .collect()
+}
+
+/// Fixed: after lost sync, the TS demuxer confirmed a candidate near the end of a read
+/// window against fewer packets, accepting it from the next window on two sync bytes
+/// where a window reaching its third sync byte rejected it. A map (1 MiB windows) and
+/// a pipe (64 KiB) then disagreed on a damaged file: this M2TS input (a TS file read as
+/// 192-byte packets, from the ts fuzz target) gave one PES of 2181 bytes with 4 resyncs,
+/// 62656 bytes skipped and 2 continuity errors from a map, but 2365 bytes, 5, 62464 and
+/// 3 from a pipe. A candidate is now decided only on data that reaches all its
+/// confirmations (or on the true end of the input); the window stops at it otherwise.
+#[test]
+fn ts_resync_does_not_depend_on_the_read_window() {
+    let found = fuzz_input("ts/m2ts-resync-differs-map-pipe.m2ts");
+    let (rows, stats) = ts_same_for_every_window("m2ts-resync-differs-map-pipe", &found, 192);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].5, &rows[0].6[..]), (Some(6262), "c80a872b220f57f88d5997b8e2c59b3c"));
+    assert_eq!((stats.resyncs, stats.bytes_skipped, stats.cc_errors), (4, 62656, 2));
+    ts_same_for_every_window("m2ts-resync-differs-map-pipe as TS", &found, 188);
+
+    let pkts = synthetic_ts(2, 360, 0);
+    for size in [188, 192] {
+        let so = size - 188;
+        let clean = ts_join(&pkts, size);
+        let (want, clean_stats) = ts_same_for_every_window("synthetic", &clean, size);
+        assert_eq!((want.len(), clean_stats.resyncs), (2, 0));
+        let unplaced = |rows: &[TsRow]| rows.iter().map(|r| (r.1, r.6.clone())).collect::<Vec<_>>();
+        for config in ts_window_configs() {
+            // Windows start where a PES completes, and a window that ends in a null
+            // stretch is followed by one that starts a packet before its end. The first
+            // null stretch starts after the PAT, the PMT and a 5-packet PES (7 packets),
+            // and the first window that ends in it ends a window's length later. Damage
+            // is put at every packet boundary from 8 packets before that end to 1 after.
+            let end = 7 * size + ts_pipe_window(size, &config);
+            for at in (-8..=1).map(|k| (end as isize + k * size as isize) as usize) {
+                // Garbage between two packets, sync bytes included.
+                let mut garbage = clean.clone();
+                garbage.splice(at..at, junk(1000, at as u32, true));
+                // One byte lost in the middle of a packet.
+                let mut lost = clean.clone();
+                lost.remove(at + so + 100);
+                // Four packets of garbage, then a false sync: a copy of the first packet of
+                // a PES and a sync byte one packet later, but not two; then the real
+                // packets. Sync is lost at the packet before the garbage.
+                let a = 4 * size + 50;
+                let mut fake = junk(a + 2 * size + so + 9, at as u32, false);
+                fake[a..a + size].copy_from_slice(&clean[2 * size..3 * size]);
+                fake[a + size + so] = 0x47;
+                let mut false_sync = clean.clone();
+                false_sync.splice(at..at, fake);
+                for (kind, data) in [("garbage", garbage), ("lost byte", lost), ("false sync", false_sync)] {
+                    let what = format!("{size}-byte packets, {kind} at {at}");
+                    let (rows, stats) = ts_same_from_map_and_pipe(&what, &data, size, &config);
+                    // Damage in a null stretch costs no packet (only positions after it move).
+                    assert_eq!(unplaced(&rows), unplaced(&want), "{what}");
+                    assert_eq!(stats.resyncs, 1, "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// Fixed with the above: the TS demuxer looked ahead one window for the PAT and PMTs
+/// before the first packet, so a map (1 MiB) knew a stream whose PMT comes after the
+/// first 64 KiB from the start, and delivered its PES before the PMT, while a pipe
+/// (64 KiB) learned of it at the PMT and did not. The look-ahead is now the same for
+/// both (1 MiB, at most `max_packet_size`).
+#[test]
+fn ts_streams_known_from_the_same_look_ahead_from_map_and_pipe() {
+    for size in [188, 192] {
+        // 30 blocks of 5 + 70 packets before the PAT and PMT: they start at 423 KB (TS).
+        let data = ts_join(&synthetic_ts(40, 70, 30), size);
+        let (rows, _) = ts_same_for_every_window("late PMT", &data, size);
+        assert_eq!(rows.len(), 40);
+    }
 }
