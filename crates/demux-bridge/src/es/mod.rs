@@ -18,6 +18,7 @@
 
 mod adts;
 mod annexb;
+mod framed;
 mod mpega;
 mod order;
 mod y4m;

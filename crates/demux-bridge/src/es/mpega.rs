@@ -1,13 +1,11 @@
 //! MPEG-1/2 audio layers II and III (`.mp2`, `.mp3`): one packet per frame.
 
+use super::framed::{FrameFormat, FrameWalk};
 use super::id3v2_len;
 use crate::{DemuxStats, Demuxer, Input};
 use transcode_codec::describe;
 use transcode_codec::mpega::FrameHeader;
 use transcode_core::{BitstreamFormat, CodecId, Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase};
-
-/// How far the demuxer searches for the next frame header after a damaged one.
-const RESYNC_WINDOW: usize = 64 * 1024;
 
 /// One packet per frame, with `pts` counting samples in a `1/sample_rate` time base.
 /// A leading ID3v2 tag is skipped, and so is a Xing/Info/VBRI header frame (it carries
@@ -15,14 +13,9 @@ const RESYNC_WINDOW: usize = 64 * 1024;
 /// stream.
 #[derive(Debug)]
 pub struct MpegAudioDemuxer {
-    input: Input,
+    walk: FrameWalk,
     streams: Vec<StreamInfo>,
-    pos: u64,
-    samples: i64,
-    /// Layer and rate of the first frame: a resynchronisation must find the same.
-    layer: u8,
-    sample_rate: u32,
-    stats: DemuxStats,
+    format: MpegAudio,
 }
 
 /// Offset of the Xing/Info tag inside a layer III frame: after the side information.
@@ -62,39 +55,40 @@ impl MpegAudioDemuxer {
         let mut info = StreamInfo::new(0, 1, codec, BitstreamFormat::Raw, TimeBase::new(1, h.sample_rate));
         describe(&mut info, &head);
         Ok(MpegAudioDemuxer {
-            input,
+            walk: FrameWalk::new(input, pos),
             streams: vec![info],
-            pos,
-            samples: 0,
-            layer: h.layer,
-            sample_rate: h.sample_rate,
-            stats: DemuxStats { bytes_read: pos, ..Default::default() },
+            format: MpegAudio { layer: h.layer, sample_rate: h.sample_rate },
+        })
+    }
+}
+
+/// MPEG audio framing for [`FrameWalk`], with the layer and rate of the first frame:
+/// a resynchronisation must find the same.
+#[derive(Debug)]
+struct MpegAudio {
+    layer: u8,
+    sample_rate: u32,
+}
+
+impl FrameFormat for MpegAudio {
+    const HEAD: usize = 8;
+    const MIN: usize = 4;
+
+    fn header(&self, b: &[u8]) -> Option<(usize, i64)> {
+        FrameHeader::parse(b).map(|h| (h.frame_len as usize, h.samples as i64))
+    }
+
+    fn plausible(&self, b: &[u8]) -> bool {
+        FrameHeader::parse(b).is_some_and(|h| {
+            h.layer == self.layer && h.sample_rate == self.sample_rate && {
+                let n = h.frame_len as usize;
+                b.len() < n + 4 || FrameHeader::parse(&b[n..]).is_some_and(|g| compatible(&h, &g))
+            }
         })
     }
 
-    fn resync(&mut self) -> Result<bool> {
-        loop {
-            let buf = self.input.get(self.pos, RESYNC_WINDOW)?;
-            if buf.len() < 4 {
-                return Ok(false);
-            }
-            let found = (1..buf.len() - 3).find(|&i| {
-                FrameHeader::parse(&buf[i..]).is_some_and(|h| {
-                    h.layer == self.layer && h.sample_rate == self.sample_rate && {
-                        let n = i + h.frame_len as usize;
-                        buf.len() < n + 4 || FrameHeader::parse(&buf[n..]).is_some_and(|g| compatible(&h, &g))
-                    }
-                })
-            });
-            let step = found.unwrap_or(buf.len() - 3);
-            self.stats.bytes_skipped += step as u64;
-            self.pos += step as u64;
-            self.input.release(self.pos);
-            if found.is_some() {
-                self.stats.resyncs += 1;
-                return Ok(true);
-            }
-        }
+    fn trailer(&self, b: &[u8]) -> bool {
+        b.starts_with(b"TAG") || b.starts_with(b"APETAGEX")
     }
 }
 
@@ -104,46 +98,11 @@ impl Demuxer for MpegAudioDemuxer {
     }
 
     fn next_packet(&mut self) -> Result<Option<PacketView<'_>>> {
-        let h = loop {
-            let head = self.input.get(self.pos, 8)?;
-            if head.is_empty() || head.starts_with(b"TAG") || head.starts_with(b"APETAGEX") {
-                return Ok(None);
-            }
-            if let Some(h) = FrameHeader::parse(head) {
-                break h;
-            }
-            if head.len() < 4 || !self.resync()? {
-                self.stats.truncated = true;
-                return Ok(None);
-            }
-        };
-        let start = self.pos;
-        let len = h.frame_len as usize;
-        let got = self.input.get(start, len)?.len();
-        if got < len {
-            self.stats.truncated = true;
-            self.pos += got as u64;
-            return Ok(None);
-        }
-        self.pos += len as u64;
-        self.stats.bytes_read = self.pos;
-        let pts = self.samples;
-        self.samples += h.samples as i64;
-        self.input.release(start);
-        let data = self.input.get(start, len)?;
-        Ok(Some(PacketView {
-            stream: 0,
-            data,
-            pts: Some(pts),
-            dts: Some(pts),
-            duration: Some(h.samples as i64),
-            keyframe: true,
-            pos: Some(start),
-        }))
+        self.walk.next(&self.format)
     }
 
     fn stats(&self) -> DemuxStats {
-        self.stats.clone()
+        self.walk.stats.clone()
     }
 
     fn format_name(&self) -> &'static str {
@@ -151,6 +110,6 @@ impl Demuxer for MpegAudioDemuxer {
     }
 
     fn input_len(&self) -> Option<u64> {
-        self.input.len()
+        self.walk.input.len()
     }
 }
