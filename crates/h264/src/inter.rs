@@ -27,74 +27,62 @@ pub struct RefPlane<'a> {
     pub height: i32,
 }
 
-/// Source samples for a block: a slice, the index of the block's top-left sample
-/// minus (2, 2), and the stride.
-struct Src<'a> {
-    s: &'a [u8],
-    base: usize,
-    stride: usize,
-}
-
-impl Src<'_> {
-    /// `n` samples of block row `y` starting at block column `x` (both may be -2..=3 off).
-    #[inline(always)]
-    fn row(&self, y: isize, x: isize, n: usize) -> &[u8] {
-        let at = (self.base as isize + (y + 2) * self.stride as isize + x + 2) as usize;
-        &self.s[at..at + n]
-    }
-}
+/// The reference samples a luma block of up to 16x16 needs: rows and columns -2 ..= 18
+/// around its top-left sample, copied out of the reference picture so that the
+/// interpolation loops index a fixed-size array (bounds known at compile time)
+/// instead of re-slicing the picture for every row.
+type Win = [[u8; 21]; 21];
 
 // The kernels below take the block width as a const parameter: every row loop then
 // has a fixed trip count (4, 8 or 16), which LLVM unrolls and vectorises without the
-// scalar prologue and epilogue a run-time width needs, and row copies become a few
-// moves instead of a `memcpy` call.
+// scalar prologue and epilogue a run-time width needs. Heights are at most 16.
+
+#[inline(always)]
+fn tap6_u8(r: &[u8], x: usize) -> i16 {
+    (r[x] as i16 + r[x + 5] as i16) - 5 * (r[x + 1] as i16 + r[x + 4] as i16)
+        + 20 * (r[x + 2] as i16 + r[x + 3] as i16)
+}
 
 /// Horizontal half-sample values of rows `dy .. dy + h` (b, or s when `dy` = 1).
 #[inline(always)]
-fn half_h<const W: usize>(src: &Src, h: usize, dy: isize, out: &mut [u8], os: usize) {
-    for y in 0..h {
-        let r = src.row(y as isize + dy, -2, W + 5);
-        let (r0, r1, r2) = (&r[..W], &r[1..W + 1], &r[2..W + 2]);
-        let (r3, r4, r5) = (&r[3..W + 3], &r[4..W + 4], &r[5..W + 5]);
+fn half_h<const W: usize>(win: &Win, h: usize, dy: usize, out: &mut [u8], os: usize) {
+    for y in 0..h.min(16) {
+        let r = &win[y + 2 + dy.min(1)];
         let o = &mut out[y * os..y * os + W];
         // The 6-tap sum lies in -2550..=10710: 16-bit lanes vectorise.
         for x in 0..W {
-            let v = (r0[x] as i16 + r5[x] as i16) - 5 * (r1[x] as i16 + r4[x] as i16)
-                + 20 * (r2[x] as i16 + r3[x] as i16);
-            o[x] = ((v + 16) >> 5).clamp(0, 255) as u8;
+            o[x] = ((tap6_u8(r, x) + 16) >> 5).clamp(0, 255) as u8;
         }
     }
 }
 
 /// Vertical half-sample values of columns `dx .. dx + w` (h, or m when `dx` = 1).
 #[inline(always)]
-fn half_v<const W: usize>(src: &Src, h: usize, dx: isize, out: &mut [u8], os: usize) {
-    for y in 0..h {
-        let y = y as isize;
-        // Six source rows, each sliced once so the loop below has no bounds checks.
-        let (r0, r1, r2) = (src.row(y - 2, dx, W), src.row(y - 1, dx, W), src.row(y, dx, W));
-        let (r3, r4, r5) = (src.row(y + 1, dx, W), src.row(y + 2, dx, W), src.row(y + 3, dx, W));
-        let o = &mut out[y as usize * os..y as usize * os + W];
+fn half_v<const W: usize>(win: &Win, h: usize, dx: usize, out: &mut [u8], os: usize) {
+    let c = 2 + dx.min(1);
+    for y in 0..h.min(16) {
+        let [r0, r1, r2, r3, r4, r5] =
+            [&win[y], &win[y + 1], &win[y + 2], &win[y + 3], &win[y + 4], &win[y + 5]];
+        let o = &mut out[y * os..y * os + W];
         for x in 0..W {
+            let x = x + c;
             let v = (r0[x] as i16 + r5[x] as i16) - 5 * (r1[x] as i16 + r4[x] as i16)
                 + 20 * (r2[x] as i16 + r3[x] as i16);
-            o[x] = ((v + 16) >> 5).clamp(0, 255) as u8;
+            o[x - c] = ((v + 16) >> 5).clamp(0, 255) as u8;
         }
     }
 }
 
 /// Centre half-sample values j.
 #[inline(always)]
-fn center<const W: usize>(src: &Src, h: usize, out: &mut [u8], os: usize) {
+fn center<const W: usize>(win: &Win, h: usize, out: &mut [u8], os: usize) {
+    let h = h.min(16);
     // Unrounded horizontal intermediates for rows -2 ..= h + 2; they lie in
     // -2550..=10710, so 16 bits hold them.
     let mut t = [[0i16; W]; 21];
-    for (y, t) in t.iter_mut().enumerate().take(h + 5) {
-        let r = src.row(y as isize - 2, -2, W + 5);
+    for (t, r) in t.iter_mut().zip(win).take(h + 5) {
         for x in 0..W {
-            let v = (r[x] as i16 + r[x + 5] as i16) - 5 * (r[x + 1] as i16 + r[x + 4] as i16)
-                + 20 * (r[x + 2] as i16 + r[x + 3] as i16);
-            t[x] = v;
+            t[x] = tap6_u8(r, x);
         }
     }
     for y in 0..h {
@@ -114,11 +102,25 @@ fn center<const W: usize>(src: &Src, h: usize, out: &mut [u8], os: usize) {
     }
 }
 
-/// Averages the block in `out` with `h` rows of `g` (stride `gs`), in place.
+/// Averages the block in `out` with the window's full samples G offset by `(dx, dy)`
+/// (0 or 1 each), in place.
 #[inline(always)]
-fn avg_into<const W: usize>(out: &mut [u8], os: usize, h: usize, g: &[u8], gs: usize) {
-    for y in 0..h {
-        let (o, g) = (&mut out[y * os..y * os + W], &g[y * gs..y * gs + W]);
+fn avg_full<const W: usize>(out: &mut [u8], os: usize, h: usize, win: &Win, dx: usize, dy: usize) {
+    let (dx, dy) = (dx.min(1), dy.min(1));
+    for y in 0..h.min(16) {
+        let g = &win[y + 2 + dy][2 + dx..2 + dx + W];
+        let o = &mut out[y * os..y * os + W];
+        for x in 0..W {
+            o[x] = avg(o[x], g[x]);
+        }
+    }
+}
+
+/// Averages the block in `out` with a 16-wide scratch block `a`, in place.
+#[inline(always)]
+fn avg_scratch<const W: usize>(out: &mut [u8], os: usize, h: usize, a: &[u8; 256]) {
+    for y in 0..h.min(16) {
+        let (o, g) = (&mut out[y * os..y * os + W], &a[y * 16..y * 16 + W]);
         for x in 0..W {
             o[x] = avg(o[x], g[x]);
         }
@@ -155,66 +157,68 @@ fn luma_w<const W: usize>(
     out: &mut [u8],
     os: usize,
 ) {
+    let h = h.min(16);
     let xi = x + (mv[0] as i32 >> 2);
     let yi = y + (mv[1] as i32 >> 2);
     let (fx, fy) = ((mv[0] & 3) as usize, (mv[1] & 3) as usize);
+    if (fx, fy) == (0, 0) && xi >= 0 && yi >= 0 && xi + W as i32 <= r.width && yi + h as i32 <= r.height {
+        // Full-sample vector inside the picture: a straight copy, no window.
+        let base = yi as usize * r.stride + xi as usize;
+        for yy in 0..h {
+            let at = base + yy * r.stride;
+            out[yy * os..yy * os + W].copy_from_slice(&r.data[at..at + W]);
+        }
+        return;
+    }
     let inside =
         xi - 2 >= 0 && yi - 2 >= 0 && xi + W as i32 + 3 <= r.width && yi + h as i32 + 3 <= r.height;
-    // Only blocks reaching over the picture edge need the window; it is initialised
-    // only then (a 441-byte fill per block would be measurable).
-    let win: [[u8; 21]; 21];
-    let src = if inside {
-        Src {
-            s: r.data,
-            base: (yi - 2) as usize * r.stride + (xi - 2) as usize,
-            stride: r.stride,
+    let win = if inside {
+        let mut win = [[0u8; 21]; 21];
+        let base = (yi - 2) as usize * r.stride + (xi - 2) as usize;
+        for (k, row) in win.iter_mut().enumerate().take(h + 5) {
+            let at = base + k * r.stride;
+            row[..W + 5].copy_from_slice(&r.data[at..at + W + 5]);
         }
+        win
     } else {
-        win = edge_window::<21>(r, xi - 2, yi - 2, W + 5, h + 5);
-        Src {
-            s: win.as_flattened(),
-            base: 0,
-            stride: 21,
-        }
+        edge_window::<21>(r, xi - 2, yi - 2, W + 5, h + 5)
     };
     match (fx, fy) {
         (0, 0) => {
             for yy in 0..h {
-                out[yy * os..yy * os + W].copy_from_slice(src.row(yy as isize, 0, W));
+                out[yy * os..yy * os + W].copy_from_slice(&win[yy + 2][2..2 + W]);
             }
         }
         (_, 0) => {
-            half_h::<W>(&src, h, 0, out, os);
+            half_h::<W>(&win, h, 0, out, os);
             if fx != 2 {
-                let g = &src.s[src.base + 2 * src.stride + 2 + fx / 2..];
-                avg_into::<W>(out, os, h, g, src.stride);
+                avg_full::<W>(out, os, h, &win, fx / 2, 0);
             }
         }
         (0, _) => {
-            half_v::<W>(&src, h, 0, out, os);
+            half_v::<W>(&win, h, 0, out, os);
             if fy != 2 {
-                let g = &src.s[src.base + (2 + fy / 2) * src.stride + 2..];
-                avg_into::<W>(out, os, h, g, src.stride);
+                avg_full::<W>(out, os, h, &win, 0, fy / 2);
             }
         }
-        (2, 2) => center::<W>(&src, h, out, os),
+        (2, 2) => center::<W>(&win, h, out, os),
         (2, _) => {
             let mut a = [0u8; 256];
-            center::<W>(&src, h, out, os);
-            half_h::<W>(&src, h, (fy / 2) as isize, &mut a, 16);
-            avg_into::<W>(out, os, h, &a, 16);
+            center::<W>(&win, h, out, os);
+            half_h::<W>(&win, h, fy / 2, &mut a, 16);
+            avg_scratch::<W>(out, os, h, &a);
         }
         (_, 2) => {
             let mut a = [0u8; 256];
-            center::<W>(&src, h, out, os);
-            half_v::<W>(&src, h, (fx / 2) as isize, &mut a, 16);
-            avg_into::<W>(out, os, h, &a, 16);
+            center::<W>(&win, h, out, os);
+            half_v::<W>(&win, h, fx / 2, &mut a, 16);
+            avg_scratch::<W>(out, os, h, &a);
         }
         _ => {
             let mut a = [0u8; 256];
-            half_h::<W>(&src, h, (fy / 2) as isize, out, os);
-            half_v::<W>(&src, h, (fx / 2) as isize, &mut a, 16);
-            avg_into::<W>(out, os, h, &a, 16);
+            half_h::<W>(&win, h, fy / 2, out, os);
+            half_v::<W>(&win, h, fx / 2, &mut a, 16);
+            avg_scratch::<W>(out, os, h, &a);
         }
     }
 }
