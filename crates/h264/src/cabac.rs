@@ -1,39 +1,161 @@
 //! CABAC (clause 9.3): the arithmetic decoding engine, context initialisation, and
 //! the binarizations and context selection of every macroblock-layer syntax element.
+//!
+//! The engine follows the layout FFmpeg uses (`libavcodec/cabac_functions.h`), which
+//! decodes a bin without a data-dependent branch: `low` holds codIOffset scaled by
+//! 2^17 with up to 16 not yet consumed bits below it, followed by a marker bit; a new
+//! pair of bytes is loaded only when the marker has shifted past bit 15. Context states
+//! are stored as `pStateIdx * 2 + valMPS`, so one table gives the next state after an
+//! MPS (`MLPS[s]`) or an LPS (`MLPS[255 - s]`).
 
 use crate::bitreader::BitReader;
 use crate::gentables::{CABAC_INIT_MN, LAST8, RANGE_LPS, SIG8, TRANS_LPS};
-use crate::mb::{MbKind, Shape, SliceDecoder};
+use crate::mb::{MbInfo, MbKind, Shape, SliceDecoder};
 use crate::slice::SliceType;
-use crate::tables::{BLK_POS, ZIGZAG4};
+use crate::tables::{BLK_POS, CHROMA_QP, ZIGZAG4, ZIGZAG8};
 use transcode_core::{Error, Result};
+
+/// Number of context variables kept: 460 are used (4:2:0, frame coding); a power of
+/// two so that `i & CTX_MASK` stands in for a bounds check.
+const CTX_LEN: usize = 512;
+const CTX_MASK: usize = CTX_LEN - 1;
+
+/// rangeTabLPS scaled by 2^17 like the engine's range, flattened to
+/// `[qCodIRangeIdx * 128 + state]` with `state` the stored `pStateIdx * 2 + valMPS`.
+static LPS_RANGE: [u32; 512] = {
+    let mut t = [0u32; 512];
+    let mut q = 0;
+    while q < 4 {
+        let mut s = 0;
+        while s < 128 {
+            t[q * 128 + s] = (RANGE_LPS[s >> 1][q] as u32) << 17;
+            s += 1;
+        }
+        q += 1;
+    }
+    t
+};
+
+/// State transitions of a stored state `s`: `[s]` after an MPS, `[255 - s]` (the low
+/// byte of `!s`) after an LPS, which also flips valMPS at pStateIdx 0.
+static MLPS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut s = 0;
+    while s < 128 {
+        let (state, mps) = (s >> 1, (s & 1) as u8);
+        let up = if state < 62 { state + 1 } else { state };
+        t[s] = (up as u8) << 1 | mps;
+        let lps_mps = if state == 0 { 1 - mps } else { mps };
+        t[255 - s] = TRANS_LPS[state] << 1 | lps_mps;
+        s += 1;
+    }
+    t
+};
 
 /// Arithmetic decoder state plus the context variables (state << 1 | MPS).
 #[derive(Debug, Clone)]
 pub struct Cabac {
-    ctx: [u8; 460],
+    ctx: [u8; CTX_LEN],
+    /// codIOffset << 17, then the pending bits and a marker bit (see the module docs).
+    low: u32,
+    /// codIRange << 17 (codIRange is 256..=510 between bins).
     range: u32,
-    offset: u32,
-    /// End of the RBSP in bits, and the bit position of the next bit to load into
-    /// `cache`.
-    data_end: usize,
+    /// Byte index of the next pair of bytes to load.
     pos: usize,
-    /// Upcoming bits, most significant first; `cached` of them are valid.
-    cache: u64,
-    cached: u32,
+    /// Length of the RBSP in bytes.
+    len: usize,
+    /// Scan positions of the coefficients of the block [`Cabac::block`] decodes, kept
+    /// here so that they are not zeroed per block.
+    scan: [u8; 64],
 }
 
 impl Default for Cabac {
     fn default() -> Self {
         Cabac {
-            ctx: [0; 460],
-            range: 510,
-            offset: 0,
-            data_end: 0,
+            ctx: [0; CTX_LEN],
+            low: 0,
+            range: 510 << 17,
             pos: 0,
-            cache: 0,
-            cached: 0,
+            len: 0,
+            scan: [0; 64],
         }
+    }
+}
+
+/// The engine registers in a local value, so that hot loops keep them in machine
+/// registers (fields behind `&mut self` would be reloaded and stored around every
+/// context update).
+struct Engine<'d> {
+    low: u32,
+    range: u32,
+    pos: usize,
+    data: &'d [u8],
+}
+
+impl Engine<'_> {
+    /// Loads the next two bytes below the marker bit (which has reached bit 16 or
+    /// above), zeros past the end of the data.
+    #[inline(always)]
+    fn refill(&mut self) {
+        let shift = self.low.trailing_zeros() - 16;
+        let word = match self.data.get(self.pos..self.pos + 2) {
+            Some(&[a, b]) => (a as u32) << 9 | (b as u32) << 1,
+            _ => self.tail_word(),
+        };
+        // Removes the old marker (at bit 16 + shift) and sets the new one at `shift`.
+        self.low = self
+            .low
+            .wrapping_add(word.wrapping_sub(0xffff).wrapping_shl(shift));
+        self.pos += 2;
+    }
+
+    /// The word [`Engine::refill`] loads at the end of the data.
+    #[cold]
+    fn tail_word(&self) -> u32 {
+        (self.data.get(self.pos).copied().unwrap_or(0) as u32) << 9
+    }
+
+    /// DecodeDecision (9.3.3.2.1) with context state `s`, without branches on the bin.
+    #[inline(always)]
+    fn decision(&mut self, s: &mut u8) -> bool {
+        let st = *s as u32;
+        // qCodIRangeIdx * 128 + state.
+        let lps = LPS_RANGE[((self.range >> 16) & 0x180 | st) as usize & 511];
+        let range = self.range - lps;
+        // All ones when codIOffset >= codIRange - rangeLPS (an LPS). `low` always has a
+        // bit set below bit 17, so it never equals `range`.
+        let lps_mask = ((range as i32).wrapping_sub(self.low as i32) >> 31) as u32;
+        self.low -= range & lps_mask;
+        // codIRange - rangeLPS after an MPS, rangeLPS after an LPS.
+        let range = range.wrapping_add(lps.wrapping_sub(range) & lps_mask);
+        let st = st ^ lps_mask;
+        *s = MLPS[st as u8 as usize];
+        // RenormD: codIRange is at least 2, so the shift is at most 7.
+        let shift = (range | 1).leading_zeros() - 6;
+        self.range = range << shift;
+        self.low <<= shift;
+        if self.low & 0xffff == 0 {
+            self.refill();
+        }
+        st & 1 != 0
+    }
+
+    /// DecodeBypass (9.3.3.2.3): 0 or all ones.
+    #[inline(always)]
+    fn bypass_mask(&mut self) -> i32 {
+        self.low <<= 1;
+        if self.low & 0xffff == 0 {
+            self.refill();
+        }
+        // All ones when the bin is 1 (codIOffset >= codIRange).
+        let mask = !((self.low.wrapping_sub(self.range) as i32) >> 31);
+        self.low -= self.range & mask as u32;
+        mask
+    }
+
+    #[inline(always)]
+    fn bypass(&mut self) -> bool {
+        self.bypass_mask() != 0
     }
 }
 
@@ -56,165 +178,270 @@ impl Cabac {
         }
     }
 
-    /// Initialises the decoding engine at the reader's (byte-aligned) position.
+    /// Initialises the decoding engine at the reader's position, which is byte-aligned
+    /// (after cabac_alignment_one_bit or the I_PCM samples).
     pub fn start(&mut self, r: &BitReader) -> Result<()> {
-        self.pos = r.pos();
-        self.data_end = r.data().len() * 8;
-        self.range = 510;
-        self.offset = 0;
-        self.cache = 0;
-        self.cached = 0;
-        self.offset = self.bits(r.data(), 9);
-        if self.offset >= 510 {
+        let data = r.data();
+        let p = r.pos() / 8;
+        let byte = |i: usize| data.get(p + i).copied().unwrap_or(0) as u32;
+        self.len = data.len();
+        self.pos = p + 3;
+        self.range = 510 << 17;
+        // 9 bits of codIOffset, 15 pending bits, the marker.
+        self.low = byte(0) << 18 | byte(1) << 10 | byte(2) << 2 | 2;
+        if self.low >> 17 >= 510 {
             return Err(Error::invalid("cabac offset out of range at slice start"));
         }
         Ok(())
     }
 
-    /// Loads whole bytes into the cache (zeros past the end of the data).
-    #[inline]
-    fn refill(&mut self, data: &[u8]) {
-        let byte = self.pos >> 3;
-        if self.pos & 7 == 0 && byte + 8 <= data.len() {
-            // Fast path: append as many whole bytes as fit from one 64-bit load.
-            let take = (64 - self.cached) / 8;
-            if take > 0 {
-                let word = u64::from_be_bytes(data[byte..byte + 8].try_into().unwrap_or([0; 8]));
-                let bits = take * 8;
-                let chunk = if bits == 64 {
-                    word
-                } else {
-                    word >> (64 - bits)
-                };
-                self.cache |= if bits == 64 {
-                    chunk
-                } else {
-                    chunk << (64 - self.cached - bits)
-                };
-                self.cached += bits;
-                self.pos += bits as usize;
-            }
-            return;
-        }
-        while self.cached <= 56 {
-            let byte = if self.pos & 7 == 0 {
-                data.get(self.pos >> 3).copied().unwrap_or(0)
-            } else {
-                // Only the first load after `start` can be unaligned.
-                let b = data.get(self.pos >> 3).copied().unwrap_or(0);
-                let n = 8 - (self.pos & 7) as u32;
-                self.cache |= ((b as u64) & ((1 << n) - 1)) << (64 - self.cached - n);
-                self.cached += n;
-                self.pos += n as usize;
-                continue;
-            };
-            self.cache |= (byte as u64) << (56 - self.cached);
-            self.cached += 8;
-            self.pos += 8;
+    #[inline(always)]
+    fn engine<'d>(&self, data: &'d [u8]) -> Engine<'d> {
+        Engine {
+            low: self.low,
+            range: self.range,
+            pos: self.pos,
+            data,
         }
     }
 
-    /// `n` (1..=9) bits.
-    #[inline]
-    fn bits(&mut self, data: &[u8], n: u32) -> u32 {
-        if self.cached < n {
-            self.refill(data);
-        }
-        let v = (self.cache >> (64 - n)) as u32;
-        self.cache <<= n;
-        self.cached -= n;
-        v
+    #[inline(always)]
+    fn save(&mut self, e: Engine) {
+        self.low = e.low;
+        self.range = e.range;
+        self.pos = e.pos;
     }
 
-    #[inline]
-    fn bit(&mut self, data: &[u8]) -> u32 {
-        self.bits(data, 1)
-    }
-
-    /// Bit position of the engine in the RBSP (bits consumed).
+    /// Bit position of the engine in the RBSP (bits read into codIOffset so far).
     pub fn pos(&self) -> usize {
-        self.pos - self.cached as usize
+        // Pending bits: those between the marker (the lowest set bit) and bit 17.
+        (self.pos * 8 + self.low.trailing_zeros() as usize).saturating_sub(16)
     }
 
     /// Whether the engine read beyond the end of the data.
     pub fn overrun(&self) -> bool {
-        self.pos() > self.data_end + 16
+        self.pos() > self.len * 8 + 16
     }
 
     /// Decodes one bin with context `i` (9.3.3.2.1).
     #[inline(always)]
     pub fn decision(&mut self, data: &[u8], i: usize) -> bool {
-        let s = self.ctx[i];
-        let state = (s >> 1) as usize & 63;
-        let mps = s & 1;
-        let lps = RANGE_LPS[state][((self.range >> 6) & 3) as usize] as u32;
-        self.range -= lps;
-        let bin;
-        if self.offset >= self.range {
-            bin = mps ^ 1;
-            self.offset -= self.range;
-            self.range = lps;
-            let new_mps = if state == 0 { 1 - mps } else { mps };
-            self.ctx[i] = (TRANS_LPS[state] << 1) | new_mps;
-        } else {
-            bin = mps;
-            if state < 62 {
-                self.ctx[i] = (((state + 1) as u8) << 1) | mps;
-            }
-        }
-        if self.range < 256 {
-            let n = self.range.leading_zeros() - 23;
-            self.range <<= n;
-            self.offset = (self.offset << n) | self.bits(data, n);
-        }
-        bin == 1
-    }
-
-    /// Decodes one equiprobable bin (9.3.3.2.3).
-    #[inline]
-    pub fn bypass(&mut self, data: &[u8]) -> bool {
-        self.offset = (self.offset << 1) | self.bit(data);
-        if self.offset >= self.range {
-            self.offset -= self.range;
-            true
-        } else {
-            false
-        }
+        let mut e = self.engine(data);
+        let b = e.decision(&mut self.ctx[i & CTX_MASK]);
+        self.save(e);
+        b
     }
 
     /// Decodes a terminating bin (9.3.3.2.2): end_of_slice_flag or the I_PCM marker.
     #[inline]
     pub fn terminate_bin(&mut self, data: &[u8]) -> bool {
-        self.range -= 2;
-        if self.offset >= self.range {
+        self.range -= 2 << 17;
+        if self.low >= self.range {
             true
         } else {
-            while self.range < 256 {
-                self.range <<= 1;
-                self.offset = (self.offset << 1) | self.bit(data);
+            if self.range < 256 << 17 {
+                let mut e = self.engine(data);
+                e.range <<= 1;
+                e.low <<= 1;
+                if e.low & 0xffff == 0 {
+                    e.refill();
+                }
+                self.save(e);
             }
             false
         }
     }
+
+    /// residual_block_cabac after its coded_block_flag, for a block of category `CAT`
+    /// (Table 9-42): the significance map, then the levels in reverse scan order.
+    /// Each level goes straight to its place in `out` ([`RASTER`]), as is when `SHIFT`
+    /// is 0 (DC blocks, transformed later), otherwise scaled (8.5.12.1) with
+    /// LevelScale `ls` and `qP / 6 = sh`: `(c * ls << sh + 2^(SHIFT - 1)) >> SHIFT`,
+    /// which equals the standard's two cases for qP / 6 below and above SHIFT. Only
+    /// the coefficients present are written. Returns their number (at least 1).
+    #[inline(never)]
+    fn block<const CAT: usize, const N: usize, const SHIFT: u32>(
+        eng: &mut Engine,
+        ctx: &mut [u8; CTX_LEN],
+        pos: &mut [u8; 64],
+        out: &mut [i32; N],
+        ls: &[i32; N],
+        sh: u32,
+    ) -> Result<usize> {
+        // A local copy, so that the registers are written back only once.
+        let mut e = Engine { ..*eng };
+        let max = MAX_COEFF[CAT];
+        let raster = &RASTER[CAT];
+        // Significance map.
+        let mut n = 0usize;
+        let mut i = 0usize;
+        let mut last = false;
+        while i < max - 1 {
+            let (sig, lst) = if CAT == 5 {
+                (
+                    SIG_BASE[5] + SIG8[i] as usize,
+                    LAST_BASE[5] + LAST8[i] as usize,
+                )
+            } else {
+                (SIG_BASE[CAT] + i, LAST_BASE[CAT] + i)
+            };
+            if e.decision(&mut ctx[sig & CTX_MASK]) {
+                pos[n & 63] = raster[i];
+                n += 1;
+                if e.decision(&mut ctx[lst & CTX_MASK]) {
+                    last = true;
+                    break;
+                }
+            }
+            i += 1;
+        }
+        if !last {
+            // No last flag seen: the last coefficient is significant.
+            pos[n & 63] = raster[max - 1];
+            n += 1;
+        }
+        // coeff_abs_level_minus1 and coeff_sign_flag. `node` encodes (numDecodAbsLevelEq1,
+        // numDecodAbsLevelGt1) as FFmpeg does: 0..=3 while no level > 1 was seen (the
+        // number of 1s), then 4 + min(numGt1 - 1, 3).
+        let abs = ABS_BASE[CAT];
+        let gt1_ctx = if CAT == 3 { &GT1_CTX[1] } else { &GT1_CTX[0] };
+        let mut node = 0usize;
+        let mut k = n;
+        while k > 0 {
+            k -= 1;
+            let level;
+            if !e.decision(&mut ctx[(abs + EQ1_CTX[node & 7] as usize) & CTX_MASK]) {
+                level = 1;
+                node = NODE_AFTER_EQ1[node & 7] as usize;
+            } else {
+                let c = &mut ctx[(abs + gt1_ctx[node & 7] as usize) & CTX_MASK];
+                let mut m = 2i32;
+                while m < 15 && e.decision(c) {
+                    m += 1;
+                }
+                if m >= 15 {
+                    // Exp-Golomb (k = 0) suffix in bypass bins.
+                    let mut eg = 0u32;
+                    while e.bypass() {
+                        m += 1 << eg;
+                        eg += 1;
+                        if eg > 24 {
+                            return Err(Error::invalid("coefficient escape too long"));
+                        }
+                    }
+                    while eg > 0 {
+                        eg -= 1;
+                        m += (e.bypass() as i32) << eg;
+                    }
+                }
+                level = m;
+                node = NODE_AFTER_GT1[node & 7] as usize;
+            }
+            let sign = e.bypass_mask();
+            let v = (level ^ sign) - sign;
+            // N is a power of two: the mask stands in for a bounds check.
+            let p = pos[k & 63] as usize & (N - 1);
+            out[p] = if SHIFT == 0 {
+                v
+            } else {
+                v.wrapping_mul(ls[p])
+                    .wrapping_shl(sh)
+                    .wrapping_add((1 << SHIFT) >> 1)
+                    >> SHIFT
+            };
+        }
+        *eng = e;
+        Ok(n)
+    }
 }
 
-// Context index offsets.
+/// One mvd component (9.3.2.3, UEG3 with signedValFlag 1 and uCoff 9); `base` is the
+/// ctxIdxOffset (40 or 47), `amvd` the sum of the neighbours' absolute values. None
+/// when the Exp-Golomb suffix is too long.
+#[inline(always)]
+fn mvd_comp(e: &mut Engine, ctx: &mut [u8; CTX_LEN], base: usize, amvd: u32) -> Option<i32> {
+    let inc = (amvd > 2) as usize + (amvd > 32) as usize;
+    if !e.decision(&mut ctx[base + inc]) {
+        return Some(0);
+    }
+    // Prefix bins 1.. use ctxIdxInc 3, 4, 5, 6, 6, 6, ...
+    let mut v = 1i32;
+    while v < 9 && e.decision(&mut ctx[base + 2 + v.min(4) as usize]) {
+        v += 1;
+    }
+    if v >= 9 {
+        let mut k = 3;
+        while e.bypass() {
+            v += 1 << k;
+            k += 1;
+            if k > 24 {
+                return None;
+            }
+        }
+        while k > 0 {
+            k -= 1;
+            v += (e.bypass() as i32) << k;
+        }
+    }
+    let sign = e.bypass_mask();
+    Some((v ^ sign) - sign)
+}
+
+/// The `N` coefficients at `at` of a macroblock buffer.
+fn chunk<const N: usize>(buf: &mut [i32], at: usize) -> Result<&mut [i32; N]> {
+    buf.get_mut(at..)
+        .and_then(|b| b.first_chunk_mut::<N>())
+        .ok_or_else(|| Error::invalid("coefficient block outside the macroblock buffer"))
+}
+
+/// maxNumCoeff per ctxBlockCat.
+const MAX_COEFF: [usize; 6] = [16, 15, 16, 4, 15, 64];
+/// ctxIdxOffset + ctxBlockCatOffset of significant_coeff_flag, last_significant_coeff_flag
+/// and coeff_abs_level_minus1 per ctxBlockCat (frame coding).
+const SIG_BASE: [usize; 6] = [105, 120, 134, 149, 152, 402];
+const LAST_BASE: [usize; 6] = [166, 181, 195, 210, 213, 417];
+const ABS_BASE: [usize; 6] = [227, 237, 247, 257, 266, 426];
+/// ctxIdxInc of the first coeff_abs_level_minus1 bin per node.
+const EQ1_CTX: [u8; 8] = [1, 2, 3, 4, 0, 0, 0, 0];
+/// ctxIdxInc of the other bins per node (the second row for chroma DC, ctxBlockCat 3).
+const GT1_CTX: [[u8; 8]; 2] = [[5, 5, 5, 5, 6, 7, 8, 9], [5, 5, 5, 5, 6, 7, 8, 8]];
+const NODE_AFTER_EQ1: [u8; 8] = [1, 2, 3, 3, 4, 5, 6, 7];
+const NODE_AFTER_GT1: [u8; 8] = [4, 4, 4, 4, 5, 6, 7, 7];
+
+/// Position in the destination block of scan index `i` per ctxBlockCat: the 4x4 raster
+/// for luma DC and 4x4 blocks (AC blocks start at scan index 1), the 2x2 order for
+/// chroma DC, the 8x8 raster for 8x8 blocks.
+const RASTER: [[u8; 64]; 6] = {
+    let mut t = [[0u8; 64]; 6];
+    let mut i = 0;
+    while i < 16 {
+        t[0][i] = ZIGZAG4[i];
+        t[2][i] = ZIGZAG4[i];
+        if i < 15 {
+            t[1][i] = ZIGZAG4[i + 1];
+            t[4][i] = ZIGZAG4[i + 1];
+        }
+        if i < 4 {
+            t[3][i] = i as u8;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 64 {
+        t[5][i] = ZIGZAG8[i];
+        i += 1;
+    }
+    t
+};
+
+/// ctxIdxOffset of coded_block_flag.
 const CBF: usize = 85;
-const SIG: [usize; 5] = [105, 120, 134, 149, 152];
-const LAST: [usize; 5] = [166, 181, 195, 210, 213];
-const ABS: [usize; 5] = [227, 237, 247, 257, 266];
 
 impl<'a> SliceDecoder<'a> {
     #[inline(always)]
     fn dec(&mut self, ctx: usize) -> bool {
         let data = self.r.data();
         self.cabac.decision(data, ctx)
-    }
-
-    #[inline]
-    fn byp(&mut self) -> bool {
-        let data = self.r.data();
-        self.cabac.bypass(data)
     }
 
     /// end_of_slice_flag.
@@ -385,52 +612,41 @@ impl<'a> SliceDecoder<'a> {
         self.dec(399 + inc)
     }
 
+    /// coded_block_pattern (9.3.2.6, contexts 9.3.3.1.1.4).
     fn cabac_cbp(&mut self) -> u8 {
         let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
-        let left = self.mb_at(mx - 1, my).copied();
-        let top = self.mb_at(mx, my - 1).copied();
-        // Luma bit of a neighbour 8x8 block: unavailable or I_PCM count as coded.
-        let nb_bit = |m: Option<crate::mb::MbInfo>, b8: usize| -> bool {
+        // A neighbour's pattern as the contexts see it: unavailable macroblocks count
+        // as luma-coded without chroma, I_PCM as fully coded, skipped as empty.
+        let pattern = |m: Option<&MbInfo>| -> usize {
             match m {
-                None => true,
-                Some(m) if m.kind == MbKind::IPcm => true,
-                Some(m) if m.kind.is_skip() => false,
-                Some(m) => m.cbp & (1 << b8) != 0,
-            }
-        };
-        let mut cbp = 0u8;
-        for b8 in 0..4 {
-            let a = if b8 % 2 == 1 {
-                cbp & (1 << (b8 - 1)) != 0
-            } else {
-                nb_bit(left, b8 + 1)
-            };
-            let b = if b8 >= 2 {
-                cbp & (1 << (b8 - 2)) != 0
-            } else {
-                nb_bit(top, b8 + 2)
-            };
-            let inc = (!a) as usize + 2 * (!b) as usize;
-            if self.dec(73 + inc) {
-                cbp |= 1 << b8;
-            }
-        }
-        let chroma = |m: Option<crate::mb::MbInfo>, need2: bool| -> usize {
-            match m {
-                None => 0,
-                Some(m) if m.kind == MbKind::IPcm => 1,
+                None => 0x0f,
+                Some(m) if m.kind == MbKind::IPcm => 0x2f,
                 Some(m) if m.kind.is_skip() => 0,
-                Some(m) => {
-                    let c = m.cbp >> 4;
-                    (if need2 { c == 2 } else { c != 0 }) as usize
-                }
+                Some(m) => m.cbp as usize,
             }
         };
-        let inc = chroma(left, false) + 2 * chroma(top, false);
-        if self.dec(77 + inc) {
-            let inc = chroma(left, true) + 2 * chroma(top, true);
-            cbp |= if self.dec(77 + 4 + inc) { 0x20 } else { 0x10 };
+        let l = pattern(self.mb_at(mx - 1, my));
+        let t = pattern(self.mb_at(mx, my - 1));
+        let mut e = self.cabac.engine(self.r.data());
+        let ctx = &mut self.cabac.ctx;
+        // Luma prefix: ctxIdxInc = condTermFlagA + 2 * condTermFlagB, a flag being 1
+        // when the 8x8 block on that side has no coded luma.
+        let b0 = e.decision(&mut ctx[73 + (!l >> 1 & 1) + 2 * (!t >> 2 & 1)]) as usize;
+        let b1 = e.decision(&mut ctx[73 + (b0 ^ 1) + 2 * (!t >> 3 & 1)]) as usize;
+        let b2 = e.decision(&mut ctx[73 + (!l >> 3 & 1) + 2 * (b0 ^ 1)]) as usize;
+        let b3 = e.decision(&mut ctx[73 + (b2 ^ 1) + 2 * (b1 ^ 1)]) as usize;
+        let mut cbp = (b0 | b1 << 1 | b2 << 2 | b3 << 3) as u8;
+        // Chroma suffix.
+        let (lc, tc) = (l >> 4, t >> 4);
+        if e.decision(&mut ctx[77 + (lc != 0) as usize + 2 * (tc != 0) as usize]) {
+            let inc = (lc == 2) as usize + 2 * (tc == 2) as usize;
+            cbp |= if e.decision(&mut ctx[81 + inc]) {
+                0x20
+            } else {
+                0x10
+            };
         }
+        self.cabac.save(e);
         cbp
     }
 
@@ -458,15 +674,14 @@ impl<'a> SliceDecoder<'a> {
                 };
             }
         }
+        let nb = self.inter_nb();
         let mut refs = [0i8; 4];
-        self.set_refs(0, &refs, nparts);
-        for (p, r) in refs.iter_mut().enumerate().take(nparts) {
-            *r = self.cabac_ref(0, p)?;
-            self.set_part_ref(0, p, *r);
+        for p in 0..nparts {
+            refs[p] = self.cabac_ref(0, p, &refs, &nb)?;
         }
         self.set_refs(0, &refs, nparts);
         self.set_refs_unused_pub(1);
-        self.cabac_mvds(0, nparts)?;
+        self.cabac_mvds(0, nparts, &nb)?;
         self.cabac_inter_tail()
     }
 
@@ -487,23 +702,21 @@ impl<'a> SliceDecoder<'a> {
             }
             self.b8x8_setup()?;
         }
+        let nb = self.inter_nb();
         for list in 0..2 {
-            // Reference indices default to "unused" so that contexts of later
-            // partitions see earlier ones only.
+            // Partitions without a reference index in this list keep -1.
             let mut refs = [-1i8; 4];
-            self.set_refs(list, &refs, nparts);
             for p in 0..nparts {
                 if self.part_pred[p] & (1 << list) != 0
                     && !(self.shape == Shape::P8x8 && self.cur.direct & (1 << p) != 0)
                 {
-                    refs[p] = self.cabac_ref(list, p)?;
-                    self.set_part_ref(list, p, refs[p]);
+                    refs[p] = self.cabac_ref(list, p, &refs, &nb)?;
                 }
             }
             self.set_refs(list, &refs, nparts);
         }
         for list in 0..2 {
-            self.cabac_mvds(list, nparts)?;
+            self.cabac_mvds(list, nparts, &nb)?;
         }
         self.cabac_inter_tail()
     }
@@ -527,53 +740,66 @@ impl<'a> SliceDecoder<'a> {
         t
     }
 
-    /// Writes one partition's reference index (so later partitions' contexts see it).
-    fn set_part_ref(&mut self, list: usize, p: usize, r: i8) {
-        let (x, y, w, h) = self.part_rect(p);
-        for yy in y..y + h {
-            for xx in x..x + w {
-                let i = self.blk(xx, yy);
-                self.pic.ref_idx[list][i] = r;
-            }
+    /// The left and upper neighbouring macroblocks, looked up once per inter
+    /// macroblock for the ref_idx and mvd contexts.
+    fn inter_nb(&self) -> InterNb {
+        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
+        InterNb {
+            left: self.mb_at(mx - 1, my).copied(),
+            top: self.mb_at(mx, my - 1).copied(),
         }
     }
 
-    /// Whether the 4x4 block at picture position `(x4, y4)` has refIdx > 0 in `list` and
-    /// is not direct-predicted, for the ref_idx context.
-    fn ref_cond(&self, list: usize, x4: isize, y4: isize) -> bool {
-        if x4 < 0 || y4 < 0 {
+    /// Whether the 4x4 block at `(x4, y4)` (picture units), in the neighbouring
+    /// macroblock `m`, has refIdxLX > 0 and is not skipped, intra or direct-predicted:
+    /// condTermFlagN of the ref_idx context (9.3.3.1.1.6).
+    fn ref_cond_outside(&self, list: usize, m: Option<MbInfo>, x4: usize, y4: usize) -> bool {
+        let Some(m) = m else {
             return false;
-        }
-        let (mx, my) = (x4 as usize / 4, y4 as usize / 4);
-        let is_cur = mx == self.mb_x && my == self.mb_y;
-        let m = if is_cur {
-            self.cur
-        } else {
-            match self.mb_at(mx as isize, my as isize) {
-                Some(m) => *m,
-                None => return false,
-            }
         };
         if m.kind.is_skip() || m.kind.is_intra() || m.kind == MbKind::BDirect {
             return false;
         }
-        let b8 = ((y4 as usize % 4) / 2) * 2 + (x4 as usize % 4) / 2;
+        let b8 = ((y4 % 4) / 2) * 2 + (x4 % 4) / 2;
         if self.hdr.slice_type == SliceType::B && m.direct & (1 << b8) != 0 {
             return false;
         }
-        self.pic.ref_idx[list][y4 as usize * self.w4 + x4 as usize] > 0
+        self.pic.ref_idx[list][y4 * self.w4 + x4] > 0
     }
 
-    fn cabac_ref(&mut self, list: usize, p: usize) -> Result<i8> {
+    /// condTermFlagN for a block `(x, y)` of the current macroblock, from the
+    /// reference indices decoded so far (`refs`, per partition).
+    fn ref_cond_inside(&self, list: usize, x: usize, y: usize, refs: &[i8; 4]) -> bool {
+        let q = match self.shape {
+            Shape::P16x16 => 0,
+            Shape::P16x8 => y / 2,
+            Shape::P8x16 => x / 2,
+            Shape::P8x8 => (y / 2) * 2 + x / 2,
+        };
+        if self.shape == Shape::P8x8 && self.cur.direct & (1 << q) != 0 {
+            return false;
+        }
+        self.part_pred[q] & (1 << list) != 0 && refs[q] > 0
+    }
+
+    fn cabac_ref(&mut self, list: usize, p: usize, refs: &[i8; 4], nb: &InterNb) -> Result<i8> {
         let n = self.hdr.num_ref_idx[list];
         if n <= 1 {
             return Ok(0);
         }
         let (x, y, _, _) = self.part_rect(p);
-        let x4 = (self.mb_x * 4 + x) as isize;
-        let y4 = (self.mb_y * 4 + y) as isize;
-        let inc =
-            self.ref_cond(list, x4 - 1, y4) as usize + 2 * self.ref_cond(list, x4, y4 - 1) as usize;
+        let (x4, y4) = (self.mb_x * 4 + x, self.mb_y * 4 + y);
+        let a = if x > 0 {
+            self.ref_cond_inside(list, x - 1, y, refs)
+        } else {
+            self.ref_cond_outside(list, nb.left, x4.wrapping_sub(1), y4)
+        };
+        let b = if y > 0 {
+            self.ref_cond_inside(list, x, y - 1, refs)
+        } else {
+            self.ref_cond_outside(list, nb.top, x4, y4.wrapping_sub(1))
+        };
+        let inc = a as usize + 2 * b as usize;
         let mut v = 0u32;
         if self.dec(54 + inc) {
             v = 1;
@@ -594,67 +820,40 @@ impl<'a> SliceDecoder<'a> {
         Ok(v as i8)
     }
 
-    fn cabac_mvd_comp(&mut self, base: usize, amvd: u32) -> Result<i32> {
-        let inc = if amvd < 3 {
-            0
-        } else if amvd <= 32 {
-            1
-        } else {
-            2
-        };
-        if !self.dec(base + inc) {
-            return Ok(0);
+    /// Decodes the mvd of one (sub-)partition at `(x, y)` (4x4 units in the macroblock)
+    /// and applies it.
+    fn cabac_mvd_at(
+        &mut self,
+        list: usize,
+        (x, y, w, h): (usize, usize, usize, usize),
+        nb: &InterNb,
+    ) -> Result<()> {
+        // absMvdComp of the left and upper neighbours (zero when unavailable; the
+        // tables hold zero for skipped, intra and direct blocks).
+        let i = self.blk(x, y);
+        let mvd = &self.st.mvd[list];
+        let mut sum = [0u32; 2];
+        if x > 0 || nb.left.is_some() {
+            let a = mvd[i - 1];
+            sum = [a[0] as u32, a[1] as u32];
         }
-        let mut v = 1i32;
-        let mut ctx = base + 3;
-        while v < 9 && self.dec(ctx) {
-            if v < 4 {
-                ctx += 1;
-            }
-            v += 1;
+        if y > 0 || nb.top.is_some() {
+            let b = mvd[i - self.w4];
+            sum[0] += b[0] as u32;
+            sum[1] += b[1] as u32;
         }
-        if v >= 9 {
-            let mut k = 3;
-            while self.byp() {
-                v += 1 << k;
-                k += 1;
-                if k > 24 {
-                    return Err(Error::invalid("mvd escape too long"));
-                }
-            }
-            while k > 0 {
-                k -= 1;
-                v += (self.byp() as i32) << k;
-            }
+        let mut e = self.cabac.engine(self.r.data());
+        let ctx = &mut self.cabac.ctx;
+        let mx = mvd_comp(&mut e, ctx, 40, sum[0]);
+        let my = mvd_comp(&mut e, ctx, 47, sum[1]);
+        self.cabac.save(e);
+        match (mx, my) {
+            (Some(mx), Some(my)) => self.apply_mvd(list, x, y, w, h, [mx, my]),
+            _ => Err(Error::invalid("mvd escape too long")),
         }
-        Ok(if self.byp() { -v } else { v })
     }
 
-    fn mvd_ctx_sum(&self, list: usize, comp: usize, x4: isize, y4: isize) -> u32 {
-        let get = |x: isize, y: isize| -> u32 {
-            if x < 0 || y < 0 {
-                return 0;
-            }
-            let (mx, my) = (x as usize / 4, y as usize / 4);
-            if !((mx == self.mb_x && my == self.mb_y) || self.mb_avail(mx as isize, my as isize)) {
-                return 0;
-            }
-            self.st.mvd[list][y as usize * self.w4 + x as usize][comp] as u32
-        };
-        get(x4 - 1, y4) + get(x4, y4 - 1)
-    }
-
-    fn cabac_mvd_at(&mut self, list: usize, x: usize, y: usize, w: usize, h: usize) -> Result<()> {
-        let x4 = (self.mb_x * 4 + x) as isize;
-        let y4 = (self.mb_y * 4 + y) as isize;
-        let ax = self.mvd_ctx_sum(list, 0, x4, y4);
-        let mx = self.cabac_mvd_comp(40, ax)?;
-        let ay = self.mvd_ctx_sum(list, 1, x4, y4);
-        let my = self.cabac_mvd_comp(47, ay)?;
-        self.apply_mvd(list, x, y, w, h, [mx, my])
-    }
-
-    fn cabac_mvds(&mut self, list: usize, nparts: usize) -> Result<()> {
+    fn cabac_mvds(&mut self, list: usize, nparts: usize, nb: &InterNb) -> Result<()> {
         for p in 0..nparts {
             if self.part_pred[p] & (1 << list) == 0 {
                 continue;
@@ -669,11 +868,11 @@ impl<'a> SliceDecoder<'a> {
                         (2, _) => (s, 0),
                         _ => (s % 2, s / 2),
                     };
-                    self.cabac_mvd_at(list, x0 + sx, y0 + sy, sw, sh)?;
+                    self.cabac_mvd_at(list, (x0 + sx, y0 + sy, sw, sh), nb)?;
                 }
             } else {
-                let (x, y, w, h) = self.part_rect(p);
-                self.cabac_mvd_at(list, x, y, w, h)?;
+                let r = self.part_rect(p);
+                self.cabac_mvd_at(list, r, nb)?;
             }
         }
         Ok(())
@@ -719,96 +918,39 @@ impl<'a> SliceDecoder<'a> {
         }
         self.cur.qp = self.qp as u8;
         self.clear_coeffs();
-        let intra = self.cur.kind.is_intra();
-        let qp = self.qp;
-        if self.cur.kind == MbKind::I16x16 {
-            let inc = self.cbf_dc_inc(0);
-            let mut lv = [0i32; 64];
-            if self.residual(0, Some(inc), 16, &mut lv)? > 0 {
-                self.cur.cbf_dc |= 1;
-                for k in 0..16 {
-                    self.dc[ZIGZAG4[k] as usize] = lv[k];
-                }
-                crate::transform::luma_dc_dequant(
-                    &mut self.dc,
-                    qp,
-                    self.ls4[0][(qp % 6) as usize][0],
-                );
-            }
+        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
+        let left = self.mb_at(mx - 1, my).copied();
+        let top = self.mb_at(mx, my - 1).copied();
+        let luma_grid = if cbp & 15 != 0 && !self.cur.t8x8 {
+            self.luma_cbf_grid(left, top)
+        } else {
+            0
+        };
+        let chroma_grid = if cbp & 0x20 != 0 {
+            [
+                self.chroma_cbf_grid(0, left, top),
+                self.chroma_cbf_grid(1, left, top),
+            ]
+        } else {
+            [0; 2]
+        };
+        let dc_inc = [
+            self.cbf_dc_inc(0, left, top),
+            self.cbf_dc_inc(1, left, top),
+            self.cbf_dc_inc(2, left, top),
+        ];
+        let nnz = self.cabac_residual(cbp, luma_grid, chroma_grid, dc_inc)?;
+        let base = self.mb_y * 4 * self.w4 + self.mb_x * 4;
+        for (y, row) in nnz[..16].chunks_exact(4).enumerate() {
+            let at = base + y * self.w4;
+            self.st.nnz[at..at + 4].copy_from_slice(row);
         }
-        let list4 = if intra { 0 } else { 3 };
-        for i8 in 0..4 {
-            if cbp & (1 << i8) == 0 {
-                for i in 0..4 {
-                    let (bx, by) = BLK_POS[i8 * 4 + i];
-                    let idx = self.blk(bx as usize, by as usize);
-                    self.st.nnz[idx] = 0;
-                }
-                continue;
-            }
-            if self.cur.t8x8 {
-                let mut lv = [0i32; 64];
-                let n = self.residual(5, None, 64, &mut lv)?;
-                for i in 0..4 {
-                    let (bx, by) = BLK_POS[i8 * 4 + i];
-                    let idx = self.blk(bx as usize, by as usize);
-                    self.st.nnz[idx] = n;
-                }
-                self.dequant8(i8, &lv, intra);
-            } else {
-                for i in 0..4 {
-                    let b = i8 * 4 + i;
-                    let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
-                    let inc = self.cbf_luma_inc(bx, by);
-                    let mut lv = [0i32; 64];
-                    let (cat, max) = if self.cur.kind == MbKind::I16x16 {
-                        (1, 15)
-                    } else {
-                        (2, 16)
-                    };
-                    let n = self.residual(cat, Some(inc), max, &mut lv)?;
-                    let idx = self.blk(bx, by);
-                    self.st.nnz[idx] = n;
-                    if n > 0 {
-                        let mut l16 = [0i32; 16];
-                        if cat == 1 {
-                            l16[1..16].copy_from_slice(&lv[..15]);
-                        } else {
-                            l16.copy_from_slice(&lv[..16]);
-                        }
-                        self.dequant4(b, &l16, if cat == 1 { 0 } else { list4 }, qp);
-                    }
-                }
-            }
-        }
-        if cbp & 0x30 != 0 {
-            for c in 0..2 {
-                let inc = self.cbf_dc_inc(1 + c);
-                let mut lv = [0i32; 64];
-                if self.residual(3, Some(inc), 4, &mut lv)? > 0 {
-                    self.cur.cbf_dc |= 2 << c;
-                    self.cdc[c] = [lv[0], lv[1], lv[2], lv[3]];
-                }
-            }
-        }
+        let w2 = self.mb_w * 2;
+        let at = self.mb_y * 2 * w2 + self.mb_x * 2;
         for c in 0..2 {
-            for b in 0..4 {
-                let (cx, cy) = (b % 2, b / 2);
-                let idx = (self.mb_y * 2 + cy) * self.mb_w * 2 + self.mb_x * 2 + cx;
-                if cbp & 0x20 != 0 {
-                    let inc = self.cbf_chroma_inc(c, cx, cy);
-                    let mut lv = [0i32; 64];
-                    let n = self.residual(4, Some(inc), 15, &mut lv)?;
-                    self.st.nnz_c[c][idx] = n;
-                    if n > 0 {
-                        let mut l16 = [0i32; 16];
-                        l16[1..16].copy_from_slice(&lv[..15]);
-                        self.dequant_chroma_ac(c, b, &l16);
-                    }
-                } else {
-                    self.st.nnz_c[c][idx] = 0;
-                }
-            }
+            let n = &nnz[16 + c * 4..20 + c * 4];
+            self.st.nnz_c[c][at..at + 2].copy_from_slice(&n[..2]);
+            self.st.nnz_c[c][at + w2..at + w2 + 2].copy_from_slice(&n[2..]);
         }
         self.finish_chroma_dc();
         if self.cabac.overrun() {
@@ -817,147 +959,191 @@ impl<'a> SliceDecoder<'a> {
         self.reconstruct()
     }
 
-    /// coded_block_flag context increment for DC blocks (`which`: 0 luma, 1 Cb, 2 Cr).
-    fn cbf_dc_inc(&self, which: usize) -> usize {
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
+    /// The residual blocks of the macroblock (7.3.5.3 with residual_block_cabac): writes
+    /// the scaled coefficients into the macroblock buffers and returns TotalCoeff of
+    /// the 16 luma blocks (raster order) and of the 2x4 chroma AC blocks. The grids
+    /// and `dc_inc` give the coded_block_flag contexts derived from the neighbours.
+    fn cabac_residual(
+        &mut self,
+        cbp: u8,
+        mut luma_grid: u32,
+        mut chroma_grid: [u32; 2],
+        dc_inc: [usize; 3],
+    ) -> Result<[u8; 24]> {
+        let mut nnz = [0u8; 24];
         let intra = self.cur.kind.is_intra();
-        let cond = |m: Option<&crate::mb::MbInfo>| -> usize {
+        let qp = self.qp;
+        // The engine stays in registers for the whole residual.
+        let mut e = self.cabac.engine(self.r.data());
+        let ctx = &mut self.cabac.ctx;
+        let pos = &mut self.cabac.scan;
+        if self.cur.kind == MbKind::I16x16 && e.decision(&mut ctx[CBF + dc_inc[0]]) {
+            Cabac::block::<0, 16, 0>(&mut e, ctx, pos, &mut self.dc, &[0; 16], 0)?;
+            self.cur.cbf_dc |= 1;
+            crate::transform::luma_dc_dequant(&mut self.dc, qp, self.ls4[0][(qp % 6) as usize][0]);
+        }
+        if cbp & 15 != 0 {
+            let (rem, sh) = ((qp % 6) as usize, (qp / 6) as u32);
+            if self.cur.t8x8 {
+                let ls = &self.ls8[if intra { 0 } else { 1 }][rem];
+                for i8 in 0..4 {
+                    if cbp & (1 << i8) == 0 {
+                        continue;
+                    }
+                    // No coded_block_flag: 8x8 blocks of a coded 8x8 quadrant always
+                    // have coefficients.
+                    let out = chunk::<64>(&mut self.luma, i8 * 64)?;
+                    let n = Cabac::block::<5, 64, 6>(&mut e, ctx, pos, out, ls, sh)?;
+                    self.luma_nz |= 0xf << (i8 * 4);
+                    let (x, y) = ((i8 & 1) * 2, (i8 >> 1) * 2);
+                    let n = n as u8;
+                    nnz[y * 4 + x..y * 4 + x + 2].fill(n);
+                    nnz[y * 4 + 4 + x..y * 4 + 4 + x + 2].fill(n);
+                }
+            } else {
+                let i16 = self.cur.kind == MbKind::I16x16;
+                let ls = &self.ls4[if intra { 0 } else { 3 }][rem];
+                let ctx_base = CBF + if i16 { 4 } else { 8 };
+                for b in 0..16 {
+                    if cbp & (1 << (b / 4)) == 0 {
+                        continue;
+                    }
+                    let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+                    // Bits of the left and upper blocks in the 5x5 grid.
+                    let g = (by + 1) * 5 + bx + 1;
+                    let inc = (luma_grid >> (g - 1) & 1) + 2 * (luma_grid >> (g - 5) & 1);
+                    if !e.decision(&mut ctx[ctx_base + inc as usize]) {
+                        continue;
+                    }
+                    let out = chunk::<16>(&mut self.luma, b * 16)?;
+                    let n = if i16 {
+                        Cabac::block::<1, 16, 4>(&mut e, ctx, pos, out, ls, sh)?
+                    } else {
+                        Cabac::block::<2, 16, 4>(&mut e, ctx, pos, out, ls, sh)?
+                    };
+                    luma_grid |= 1 << g;
+                    nnz[by * 4 + bx] = n as u8;
+                    self.luma_nz |= 1 << b;
+                }
+            }
+        }
+        if cbp & 0x30 != 0 {
+            for c in 0..2 {
+                if e.decision(&mut ctx[CBF + 12 + dc_inc[1 + c]]) {
+                    Cabac::block::<3, 4, 0>(&mut e, ctx, pos, &mut self.cdc[c], &[0; 4], 0)?;
+                    self.cur.cbf_dc |= 2 << c;
+                }
+            }
+        }
+        if cbp & 0x20 != 0 {
+            for c in 0..2 {
+                let qpc = CHROMA_QP[(qp + self.pps.chroma_qp_offset[c]).clamp(0, 51) as usize];
+                let ls = &self.ls4[if intra { 1 + c } else { 4 + c }][(qpc % 6) as usize];
+                let sh = (qpc / 6) as u32;
+                let grid = &mut chroma_grid[c];
+                for b in 0..4 {
+                    // Bits of the left and upper blocks in the 3x3 grid.
+                    let g = (b / 2 + 1) * 3 + b % 2 + 1;
+                    let inc = (*grid >> (g - 1) & 1) + 2 * (*grid >> (g - 3) & 1);
+                    if !e.decision(&mut ctx[CBF + 16 + inc as usize]) {
+                        continue;
+                    }
+                    let out = chunk::<16>(&mut self.chroma, c * 64 + b * 16)?;
+                    let n = Cabac::block::<4, 16, 4>(&mut e, ctx, pos, out, ls, sh)?;
+                    *grid |= 1 << g;
+                    nnz[16 + c * 4 + b] = n as u8;
+                    self.chroma_nz |= 1 << (c * 4 + b);
+                }
+            }
+        }
+        self.cabac.save(e);
+        Ok(nnz)
+    }
+
+    /// coded_block_flag context increment for DC blocks (`which`: 0 luma, 1 Cb, 2 Cr).
+    fn cbf_dc_inc(&self, which: usize, left: Option<MbInfo>, top: Option<MbInfo>) -> usize {
+        let intra = self.cur.kind.is_intra();
+        let cond = |m: Option<MbInfo>| -> usize {
             match m {
                 None => intra as usize,
                 Some(m) if m.kind == MbKind::IPcm => 1,
                 Some(m) => ((m.cbf_dc >> which) & 1) as usize,
             }
         };
-        cond(self.mb_at(mx - 1, my)) + 2 * cond(self.mb_at(mx, my - 1))
+        cond(left) + 2 * cond(top)
     }
 
-    fn cbf_luma_inc(&self, bx: usize, by: usize) -> usize {
+    /// coded_block_flag of the 4x4 luma blocks bordering the current macroblock
+    /// (9.3.3.1.1.9): bits 1..=4 for the row above, bits 5, 10, 15, 20 for the column on
+    /// the left, in a 5x5 grid whose other bits are the current macroblock's blocks.
+    fn luma_cbf_grid(&self, left: Option<MbInfo>, top: Option<MbInfo>) -> u32 {
         let intra = self.cur.kind.is_intra();
-        let x4 = self.mb_x * 4 + bx;
-        let y4 = self.mb_y * 4 + by;
-        let cond = |x: isize, y: isize, inside: bool| -> usize {
-            if inside {
-                return (self.st.nnz[y as usize * self.w4 + x as usize] != 0) as usize;
-            }
-            match self.mb_at(x.div_euclid(4), y.div_euclid(4)) {
-                None => intra as usize,
+        // Whether a neighbouring block (in 8x8 quadrant `b8` of macroblock `m`, picture
+        // 4x4 index `at`) has coefficients.
+        let cond = |m: Option<MbInfo>, b8: usize, at: usize| -> u32 {
+            match m {
+                None => intra as u32,
                 Some(m) if m.kind == MbKind::IPcm => 1,
-                Some(m) if m.kind.is_skip() => 0,
-                Some(m) => {
-                    let b8 = ((y as usize % 4) / 2) * 2 + (x as usize % 4) / 2;
-                    if m.cbp & (1 << b8) == 0 {
-                        0
-                    } else {
-                        (self.st.nnz[y as usize * self.w4 + x as usize] != 0) as usize
-                    }
-                }
+                Some(m) if m.kind.is_skip() || m.cbp & (1 << b8) == 0 => 0,
+                Some(_) => (self.st.nnz[at] != 0) as u32,
             }
         };
-        let a = cond(x4 as isize - 1, y4 as isize, bx > 0);
-        let b = cond(x4 as isize, y4 as isize - 1, by > 0);
-        a + 2 * b
-    }
-
-    fn cbf_chroma_inc(&self, c: usize, cx: usize, cy: usize) -> usize {
-        let intra = self.cur.kind.is_intra();
-        let w2 = self.mb_w * 2;
-        let x2 = self.mb_x * 2 + cx;
-        let y2 = self.mb_y * 2 + cy;
-        let cond = |x: isize, y: isize, inside: bool| -> usize {
-            if inside {
-                return (self.st.nnz_c[c][y as usize * w2 + x as usize] != 0) as usize;
-            }
-            match self.mb_at(x.div_euclid(2), y.div_euclid(2)) {
-                None => intra as usize,
-                Some(m) if m.kind == MbKind::IPcm => 1,
-                Some(m) if m.kind.is_skip() => 0,
-                Some(m) => {
-                    if m.cbp >> 4 != 2 {
-                        0
-                    } else {
-                        (self.st.nnz_c[c][y as usize * w2 + x as usize] != 0) as usize
-                    }
-                }
-            }
-        };
-        cond(x2 as isize - 1, y2 as isize, cx > 0) + 2 * cond(x2 as isize, y2 as isize - 1, cy > 0)
-    }
-
-    /// Decodes residual_block_cabac of category `cat` into `out` (scan order, starting at
-    /// index 0 for the first coefficient of the block). Returns the coefficient count.
-    fn residual(
-        &mut self,
-        cat: usize,
-        cbf_inc: Option<usize>,
-        max: usize,
-        out: &mut [i32; 64],
-    ) -> Result<u8> {
-        if let Some(inc) = cbf_inc {
-            if !self.dec(CBF + cat * 4 + inc) {
-                return Ok(0);
-            }
-        }
-        let mut pos = [0u8; 64];
-        let mut n = 0usize;
-        let mut i = 0usize;
-        let mut ended = false;
-        while i + 1 < max {
-            let (sig_ctx, last_ctx) = if cat == 5 {
-                (402 + SIG8[i] as usize, 417 + LAST8[i] as usize)
-            } else if cat == 3 {
-                (SIG[3] + i.min(2), LAST[3] + i.min(2))
+        let x4 = self.mb_x * 4;
+        let y4 = self.mb_y * 4;
+        let mut grid = 0;
+        for i in 0..4 {
+            let above = if top.is_some() {
+                (y4 - 1) * self.w4 + x4 + i
             } else {
-                (SIG[cat] + i, LAST[cat] + i)
+                0
             };
-            if self.dec(sig_ctx) {
-                pos[n] = i as u8;
-                n += 1;
-                if self.dec(last_ctx) {
-                    ended = true;
-                    break;
-                }
-            }
-            i += 1;
-        }
-        if !ended {
-            pos[n] = (max - 1) as u8;
-            n += 1;
-        }
-        let abs_base = if cat == 5 { 426 } else { ABS[cat] };
-        let gt1_max = if cat == 3 { 3 } else { 4 };
-        let (mut eq1, mut gt1) = (0usize, 0usize);
-        for k in (0..n).rev() {
-            let ctx0 = abs_base + if gt1 != 0 { 0 } else { (1 + eq1).min(4) };
-            let mut abs_m1 = 0i32;
-            if self.dec(ctx0) {
-                let ctxr = abs_base + 5 + gt1.min(gt1_max);
-                abs_m1 = 1;
-                while abs_m1 < 14 && self.dec(ctxr) {
-                    abs_m1 += 1;
-                }
-                if abs_m1 >= 14 {
-                    let mut k = 0;
-                    while self.byp() {
-                        abs_m1 += 1 << k;
-                        k += 1;
-                        if k > 24 {
-                            return Err(Error::invalid("coefficient escape too long"));
-                        }
-                    }
-                    while k > 0 {
-                        k -= 1;
-                        abs_m1 += (self.byp() as i32) << k;
-                    }
-                }
-            }
-            let v = abs_m1 + 1;
-            if v == 1 {
-                eq1 += 1;
+            grid |= cond(top, 2 + i / 2, above) << (1 + i);
+            let beside = if left.is_some() {
+                (y4 + i) * self.w4 + x4 - 1
             } else {
-                gt1 += 1;
-            }
-            out[pos[k] as usize] = if self.byp() { -v } else { v };
+                0
+            };
+            grid |= cond(left, (i / 2) * 2 + 1, beside) << ((i + 1) * 5);
         }
-        Ok(n as u8)
+        grid
     }
+
+    /// The chroma AC counterpart of [`Self::luma_cbf_grid`] for component `c`: a 3x3
+    /// grid, bits 1 and 2 above, 3 and 6 on the left.
+    fn chroma_cbf_grid(&self, c: usize, left: Option<MbInfo>, top: Option<MbInfo>) -> u32 {
+        let intra = self.cur.kind.is_intra();
+        let cond = |m: Option<MbInfo>, at: usize| -> u32 {
+            match m {
+                None => intra as u32,
+                Some(m) if m.kind == MbKind::IPcm => 1,
+                Some(m) if m.kind.is_skip() || m.cbp >> 4 != 2 => 0,
+                Some(_) => (self.st.nnz_c[c][at] != 0) as u32,
+            }
+        };
+        let w2 = self.mb_w * 2;
+        let x2 = self.mb_x * 2;
+        let y2 = self.mb_y * 2;
+        let mut grid = 0;
+        for i in 0..2 {
+            let above = if top.is_some() {
+                (y2 - 1) * w2 + x2 + i
+            } else {
+                0
+            };
+            grid |= cond(top, above) << (1 + i);
+            let beside = if left.is_some() {
+                (y2 + i) * w2 + x2 - 1
+            } else {
+                0
+            };
+            grid |= cond(left, beside) << ((i + 1) * 3);
+        }
+        grid
+    }
+}
+
+/// Neighbouring macroblocks of an inter macroblock (None when unavailable).
+struct InterNb {
+    left: Option<MbInfo>,
+    top: Option<MbInfo>,
 }

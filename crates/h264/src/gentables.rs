@@ -1974,7 +1974,7 @@ pub static RUN_BITS: [[u8; 16]; 7] = [
 ];
 
 /// rangeTabLPS (Table 9-44) by pStateIdx and qCodIRangeIdx.
-pub static RANGE_LPS: [[u8; 4]; 64] = [
+pub const RANGE_LPS: [[u8; 4]; 64] = [
     [128, 176, 208, 240],
     [128, 167, 197, 227],
     [128, 158, 187, 216],
@@ -2042,21 +2042,21 @@ pub static RANGE_LPS: [[u8; 4]; 64] = [
 ];
 
 /// transIdxLPS (Table 9-45).
-pub static TRANS_LPS: [u8; 64] = [
+pub const TRANS_LPS: [u8; 64] = [
     0, 0, 1, 2, 2, 4, 4, 5, 6, 7, 8, 9, 9, 11, 11, 12, 13, 13, 15, 15, 16, 16, 18, 18, 19, 19, 21,
     21, 22, 22, 23, 24, 24, 25, 26, 26, 27, 27, 28, 29, 29, 30, 30, 30, 31, 32, 32, 33, 33, 33, 34,
     34, 35, 35, 35, 36, 36, 36, 37, 37, 37, 38, 38, 63,
 ];
 
 /// significant_coeff_flag context offsets for frame-coded 8x8 blocks (Table 9-43).
-pub static SIG8: [u8; 63] = [
+pub const SIG8: [u8; 63] = [
     0, 1, 2, 3, 4, 5, 5, 4, 4, 3, 3, 4, 4, 4, 5, 5, 4, 4, 4, 4, 3, 3, 6, 7, 7, 7, 8, 9, 10, 9, 8,
     7, 7, 6, 11, 12, 13, 11, 6, 7, 8, 9, 14, 10, 9, 8, 6, 11, 12, 13, 11, 6, 9, 14, 10, 9, 11, 12,
     13, 11, 14, 10, 12,
 ];
 
 /// last_significant_coeff_flag context offsets for 8x8 blocks (Table 9-43).
-pub static LAST8: [u8; 63] = [
+pub const LAST8: [u8; 63] = [
     0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     3, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7, 8, 8, 8,
 ];
