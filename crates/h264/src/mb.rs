@@ -924,7 +924,11 @@ impl<'a> SliceDecoder<'a> {
     ) -> Result<()> {
         let r = self.pic.ref_idx[list][self.blk(x, y)];
         let pred = self.pred_mv(list, x, y, w, h, r);
-        let mv = [pred[0] as i32 + mvd[0], pred[1] as i32 + mvd[1]];
+        // Wrapping: a damaged stream can carry any se() value; the range check rejects it.
+        let mv = [
+            (pred[0] as i32).wrapping_add(mvd[0]),
+            (pred[1] as i32).wrapping_add(mvd[1]),
+        ];
         if mv.iter().any(|&v| !(-8192..=8191).contains(&v)) {
             return Err(Error::invalid("motion vector out of range"));
         }
@@ -933,11 +937,9 @@ impl<'a> SliceDecoder<'a> {
             mvd[1].unsigned_abs().min(255) as u8,
         ];
         for yy in y..y + h {
-            for xx in x..x + w {
-                let i = self.blk(xx, yy);
-                self.pic.mv[list][i] = [mv[0] as i16, mv[1] as i16];
-                self.st.mvd[list][i] = a;
-            }
+            let i = self.blk(x, yy);
+            fill_row(&mut self.pic.mv[list], i, w, [mv[0] as i16, mv[1] as i16]);
+            fill_row(&mut self.st.mvd[list], i, w, a);
         }
         Ok(())
     }
@@ -1159,12 +1161,12 @@ impl<'a> SliceDecoder<'a> {
 
     /// Clears the coefficient buffers of the current macroblock.
     pub fn clear_coeffs(&mut self) {
-        if self.luma_nz != 0 {
-            self.luma.fill(0);
-        }
-        if self.chroma_nz != 0 {
-            self.chroma.fill(0);
-        }
+        // Only blocks flagged in luma_nz / chroma_nz hold coefficients (an 8x8 block
+        // sets its four 4x4 bits): zeroing just those saves clearing 1.5 KB per
+        // macroblock.
+        zero_flagged(&mut self.luma, self.luma_nz as u32);
+        zero_flagged(&mut self.chroma, self.chroma_nz as u32);
+        debug_assert!(self.luma.iter().chain(&self.chroma).all(|&c| c == 0));
         self.luma_nz = 0;
         self.chroma_nz = 0;
         self.dc = [0; 16];
@@ -2094,5 +2096,14 @@ pub(crate) fn fill_row<T: Copy>(map: &mut [T], at: usize, w: usize, v: T) {
         4 => map[at..at + 4].copy_from_slice(&[v; 4]),
         2 => map[at..at + 2].copy_from_slice(&[v; 2]),
         _ => map[at..at + w].iter_mut().for_each(|m| *m = v),
+    }
+}
+
+/// Zeroes the 16-coefficient blocks of `coeffs` whose bits are set in `flags`.
+fn zero_flagged(coeffs: &mut [i32], mut flags: u32) {
+    while flags != 0 {
+        let b = flags.trailing_zeros() as usize;
+        coeffs[b * 16..b * 16 + 16].fill(0);
+        flags &= flags - 1;
     }
 }
