@@ -48,11 +48,26 @@ pub fn config() -> MemoryConfig {
 ///
 /// The fuzzer's input copy and anything allocated before the call do not count.
 pub fn with_heap_budget<R>(budget: u64, f: impl FnOnce() -> R) -> R {
+    lift_cap_on_panic();
     let base = ALLOC.allocated();
     let _ = ALLOC.set_limit(base.saturating_add(budget as usize));
     let r = f();
     let _ = ALLOC.set_limit(usize::MAX);
     r
+}
+
+/// Lifts the heap cap before a panic is reported. Printing the backtrace allocates
+/// (symbolizing reads the debug info, megabytes of it); under the cap that allocation
+/// fails inside the backtrace lock, and the run hangs instead of reporting the panic.
+fn lift_cap_on_panic() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let next = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = ALLOC.set_limit(usize::MAX);
+            next(info);
+        }));
+    });
 }
 
 /// What the packets of a format are expected to look like.

@@ -10,8 +10,8 @@
 //! counting allocator (see `fuzz/src/lib.rs`), the RSS by libFuzzer's `-rss_limit_mb`.
 //!
 //! Each target's corpus lives in `fuzz/corpus/<target>` (kept between runs, not in git);
-//! seeds are the first 64 KiB of the matching `testdata/` fixtures, written to
-//! `fuzz/seeds/<target>`; inputs that once crashed a target live in
+//! seeds are the first 64 KiB of the matching `testdata/` fixtures (and, for `h264`, a
+//! few inputs of its mutation mode), written to `fuzz/seeds/<target>`; inputs that once crashed a target live in
 //! `fuzz/regressions/<target>` and are replayed by every run. Crashes land in
 //! `fuzz/artifacts/<target>`; the command fails if any target crashed, hung or ran out
 //! of memory, and prints executions per second and coverage of each run.
@@ -38,6 +38,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("y4m", &["y4m/"]),
     ("probe", &["ts/", "mp4/", "es/", "y4m/"]),
     ("remux", &["ts/", "mp4/", "es/", "y4m/"]),
+    ("h264", &["h264/", "es/h264.h264"]),
 ];
 
 /// Longest input a run generates, and the size seeds are cut to.
@@ -126,7 +127,22 @@ fn write_seeds(root: &Path, target: &str, sources: &[&str]) -> Result<PathBuf> {
             fs::write(dir.join(format!("seed-{name}")), &data[..data.len().min(MAX_LEN)])?;
         }
     }
+    for (name, data) in extra_seeds(target) {
+        fs::write(dir.join(name), data)?;
+    }
     Ok(dir)
+}
+
+/// Seeds that are not fixtures: for `h264`, mutation-mode inputs (see
+/// `fuzz/fuzz_targets/h264.rs`) without edits, one per way of feeding the decoder and
+/// number of kept pictures: `[fixture, feed | keep << 2, slice units - 1]`.
+fn extra_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    match target {
+        "h264" => (0u8..8)
+            .map(|k| (format!("seed-mutation-{k}"), vec![1 + 2 * k, (k % 4) | ((k / 4) << 2), 15]))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Whether a fixture folder entry is media rather than an oracle table or a note.

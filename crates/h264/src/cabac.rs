@@ -334,6 +334,10 @@ impl Cabac {
                         m += (e.bypass() as i32) << eg;
                     }
                 }
+                // Levels of 8-bit streams lie in -2^15..2^15 (8.5.12.1).
+                if m as u32 > crate::cavlc::MAX_LEVEL {
+                    return Err(Error::invalid("coefficient level out of range"));
+                }
                 level = m;
                 node = NODE_AFTER_GT1[node & 7] as usize;
             }
@@ -344,10 +348,9 @@ impl Cabac {
             out[p] = if SHIFT == 0 {
                 v
             } else {
-                v.wrapping_mul(ls[p])
-                    .wrapping_shl(sh)
-                    .wrapping_add((1 << SHIFT) >> 1)
-                    >> SHIFT
+                crate::transform::saturate(
+                    ((v as i64 * ls[p] as i64) << sh) + ((1 << SHIFT) >> 1) >> SHIFT,
+                )
             };
         }
         *eng = e;

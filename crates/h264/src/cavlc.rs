@@ -91,6 +91,10 @@ pub fn init() {
     tables();
 }
 
+/// Largest coefficient level magnitude accepted: levels of 8-bit streams lie in
+/// -2^15..2^15 (8.5.12.1).
+pub const MAX_LEVEL: u32 = 1 << 15;
+
 /// Reads a residual block. `nc` is the predicted coefficient count (-1 for chroma DC);
 /// levels are written to `out[start + k]` in scan order for `k` in `0..max`. Returns
 /// TotalCoeff, or `None` on a bitstream error.
@@ -163,6 +167,11 @@ pub fn residual_block(
         } else {
             (-code - 1) >> 1
         };
+        // Levels of 8-bit streams lie in -2^15..2^15 (8.5.12.1); larger ones are damage
+        // and would overflow the scaling.
+        if level[i].unsigned_abs() > MAX_LEVEL {
+            return None;
+        }
         if suffix_len == 0 {
             suffix_len = 1;
         }

@@ -473,17 +473,22 @@ impl Decoder {
             && self.active.mb_w == mb_w
             && self.active.mb_h == mb_h
             && self.dpb.len() == slots;
+        let crop = sps.crop;
+        if !same || self.active.crop != crop {
+            // Pictures waiting for output are cropped as the sequence they belong to
+            // says: output them before the new SPS replaces the geometry and cropping
+            // (queued pictures keep their own frames and sizes).
+            self.bump_all();
+        }
         self.active.sps_id = Some(sps_id);
-        self.active.crop = sps.crop;
+        self.active.crop = crop;
         self.active.reorder = reorder;
         self.active.max_refs = refs as usize;
         self.dpb_config = Some(dpb_config);
         if same {
             return Ok(());
         }
-        // New geometry: output what is pending (queued pictures keep their own frames
-        // and geometry), then size the pool and tables, budget first.
-        self.bump_all();
+        // New geometry: size the pool and tables, budget first.
         let layout = FrameLayout::new(PixelFormat::Yuv420p, w, h)?;
         let pool_frames = dpb_config.capacity + 1 + OUTPUT_FRAMES;
         let table_bytes = Picture::slot_bytes(mb_w, mb_h) * slots

@@ -1181,12 +1181,12 @@ impl<'a> SliceDecoder<'a> {
         for k in 0..16 {
             if lv[k] != 0 {
                 let pos = ZIGZAG4[k] as usize;
-                let v = lv[k] * ls[pos];
-                out[pos] = if sh >= 4 {
+                let v = lv[k] as i64 * ls[pos] as i64;
+                out[pos] = crate::transform::saturate(if sh >= 4 {
                     v << (sh - 4)
                 } else {
                     (v + (1 << (3 - sh))) >> (4 - sh)
-                };
+                });
             }
         }
         self.luma_nz |= 1 << b;
@@ -1202,12 +1202,12 @@ impl<'a> SliceDecoder<'a> {
         for k in 0..64 {
             if lv[k] != 0 {
                 let pos = ZIGZAG8[k] as usize;
-                let v = lv[k] * ls[pos];
-                out[pos] = if sh >= 6 {
+                let v = lv[k] as i64 * ls[pos] as i64;
+                out[pos] = crate::transform::saturate(if sh >= 6 {
                     v << (sh - 6)
                 } else {
                     (v + (1 << (5 - sh))) >> (6 - sh)
-                };
+                });
                 any = true;
             }
         }
@@ -1234,12 +1234,12 @@ impl<'a> SliceDecoder<'a> {
         for k in 1..16 {
             if lv[k] != 0 {
                 let pos = ZIGZAG4[k] as usize;
-                let v = lv[k] * ls[pos];
-                self.chroma[base + pos] = if sh >= 4 {
+                let v = lv[k] as i64 * ls[pos] as i64;
+                self.chroma[base + pos] = crate::transform::saturate(if sh >= 4 {
                     v << (sh - 4)
                 } else {
                     (v + (1 << (3 - sh))) >> (4 - sh)
-                };
+                });
             }
         }
         self.chroma_nz |= 1 << (c * 4 + b);

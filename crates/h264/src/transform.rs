@@ -106,6 +106,13 @@ pub fn idct8_add(plane: &mut [u8], stride: usize, off: usize, c: &[i32; 64]) {
     }
 }
 
+/// Scaled coefficients of conforming 8-bit streams lie in -2^15..2^15 (8.5.12.1); damaged
+/// ones are saturated well beyond that, so that the transforms cannot overflow.
+#[inline]
+pub fn saturate(v: i64) -> i32 {
+    v.clamp(-(1 << 20), 1 << 20) as i32
+}
+
 /// Inverse Hadamard of the Intra 16x16 luma DC levels (raster 4x4 matrix `c`) and their
 /// scaling (8.5.10); `scale` is LevelScale4x4(qP % 6, 0, 0).
 pub fn luma_dc_dequant(c: &mut [i32; 16], qp: i32, scale: i32) {
@@ -124,11 +131,12 @@ pub fn luma_dc_dequant(c: &mut [i32; 16], qp: i32, scale: i32) {
         let (cc, d) = (t[8 + j] + t[12 + j], t[8 + j] - t[12 + j]);
         let f = [a + cc, a - cc, b - d, b + d];
         for i in 0..4 {
-            c[i * 4 + j] = if qp >= 36 {
-                (f[i] * scale) << (qp / 6 - 6)
+            let v = f[i] as i64 * scale as i64;
+            c[i * 4 + j] = saturate(if qp >= 36 {
+                v << (qp / 6 - 6)
             } else {
-                (f[i] * scale + (1 << (5 - qp / 6))) >> (6 - qp / 6)
-            };
+                (v + (1 << (5 - qp / 6))) >> (6 - qp / 6)
+            });
         }
     }
 }
@@ -142,6 +150,6 @@ pub fn chroma_dc_dequant(c: &mut [i32; 4], qp: i32, scale: i32) {
         c[0] - c[1] - c[2] + c[3],
     ];
     for i in 0..4 {
-        c[i] = ((f[i] * scale) << (qp / 6)) >> 5;
+        c[i] = saturate(((f[i] as i64 * scale as i64) << (qp / 6)) >> 5);
     }
 }

@@ -368,3 +368,71 @@ mod limits {
         assert_eq!(got, want);
     }
 }
+
+/// The inputs the `h264` fuzz target found crashes with (fuzz/regressions/h264), each
+/// decoded unit by unit: no panic, and frames of the sizes the stream's sequences give,
+/// in order.
+mod fuzz_regressions {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn regression(name: &str) -> Vec<u8> {
+        let dir = transcode_testkit::testdata_dir().join("../fuzz/regressions/h264");
+        let path: PathBuf = dir.join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Frame sizes in output order, with repeats collapsed, and the first error.
+    fn size_runs(data: &[u8]) -> (Vec<(usize, usize)>, usize, Option<Error>) {
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let (mut runs, mut frames, mut first_err) = (Vec::new(), 0, None);
+        let mut unit = Vec::new();
+        let drain = |dec: &mut Decoder, runs: &mut Vec<(usize, usize)>, frames: &mut usize| {
+            while let Some(f) = dec.next_frame() {
+                *frames += 1;
+                if runs.last() != Some(&(f.width, f.height)) {
+                    runs.push((f.width, f.height));
+                }
+            }
+        };
+        for nal in transcode_h264::nal_units(data) {
+            unit.clear();
+            unit.extend_from_slice(&[0, 0, 1]);
+            unit.extend_from_slice(nal);
+            if let Err(e) = dec.decode(&unit) {
+                first_err.get_or_insert(e);
+            }
+            drain(&mut dec, &mut runs, &mut frames);
+        }
+        dec.flush();
+        drain(&mut dec, &mut runs, &mut frames);
+        (runs, frames, first_err)
+    }
+
+    #[test]
+    fn pictures_pending_at_a_new_sps_keep_their_own_cropping() {
+        // 176x144 B-frame stream, then the 100x60 cropped one: the B-pictures still
+        // waiting for output when the second SPS arrives must come out at 176x144.
+        let (runs, frames, err) = size_runs(&regression("resolution-change-pending-pictures-take-new-crop.h264"));
+        assert_eq!(runs, [(176, 144), (100, 60)], "{err:?}");
+        assert!(frames > 2);
+        let (runs, _, err) = size_runs(&regression("resolution-change-pending-pictures-lose-crop.h264"));
+        assert_eq!(runs, [(100, 60), (176, 144)], "{err:?}");
+        // The second sequence crops 80 rows off a 176x144 picture (crop larger than the
+        // first sequence's whole picture): this panicked on a subtraction.
+        let (runs, _, err) = size_runs(&regression("resolution-change-crop-larger-than-old-picture.h264"));
+        assert_eq!(runs, [(100, 60), (176, 64)], "{err:?}");
+    }
+
+    #[test]
+    fn damaged_cavlc_levels_and_motion_are_errors_not_overflows() {
+        for name in ["cavlc-level-dequant-mul-overflow.h264", "cavlc-mvd-add-overflow.h264"] {
+            let (runs, frames, err) = size_runs(&regression(name));
+            // Damaged slices are concealed: pictures still come out, at the stream's size,
+            // and the damage is reported.
+            assert!(frames > 0, "{name}");
+            assert!(runs.iter().all(|&s| s == (176, 144) || s == (100, 60)), "{name}: {runs:?}");
+            assert!(matches!(err, Some(Error::InvalidData { .. })), "{name}: {err:?}");
+        }
+    }
+}
