@@ -861,20 +861,8 @@ impl<'a> SliceDecoder<'a> {
             if self.part_pred[p] & (1 << list) == 0 {
                 continue;
             }
-            if self.shape == Shape::P8x8 {
-                let (n, sw, sh) = self.sub_shape(p);
-                let (x0, y0, _, _) = self.part_rect(p);
-                for s in 0..n {
-                    let (sx, sy) = match (n, sw) {
-                        (1, _) => (0, 0),
-                        (2, 2) => (0, s),
-                        (2, _) => (s, 0),
-                        _ => (s % 2, s / 2),
-                    };
-                    self.cabac_mvd_at(list, (x0 + sx, y0 + sy, sw, sh), nb)?;
-                }
-            } else {
-                let r = self.part_rect(p);
+            let (rects, n) = self.part_rects(p);
+            for &r in &rects[..n] {
                 self.cabac_mvd_at(list, r, nb)?;
             }
         }

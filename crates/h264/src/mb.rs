@@ -812,6 +812,28 @@ impl<'a> SliceDecoder<'a> {
         }
     }
 
+    /// The rectangles `(x, y, w, h)` (in 4x4 blocks) of partition `p`, or of its
+    /// sub-partitions in decoding order for 8x8 partitions, and how many there are.
+    pub fn part_rects(&self, p: usize) -> ([(usize, usize, usize, usize); 4], usize) {
+        let mut rects = [(0, 0, 0, 0); 4];
+        let (x0, y0, w, h) = self.part_rect(p);
+        if self.shape != Shape::P8x8 {
+            rects[0] = (x0, y0, w, h);
+            return (rects, 1);
+        }
+        let (n, sw, sh) = self.sub_shape(p);
+        for (s, r) in rects.iter_mut().enumerate().take(n) {
+            let (sx, sy) = match (n, sw) {
+                (1, _) => (0, 0),
+                (2, 2) => (0, s),
+                (2, _) => (s, 0),
+                _ => (s % 2, s / 2),
+            };
+            *r = (x0 + sx, y0 + sy, sw, sh);
+        }
+        (rects, n)
+    }
+
     /// Sub-partitions of 8x8 block `p`: `(count, w4, h4)`.
     pub fn sub_shape(&self, p: usize) -> (usize, usize, usize) {
         let s = self.sub_types[p];
@@ -890,21 +912,8 @@ impl<'a> SliceDecoder<'a> {
             if self.part_pred[p] & (1 << list) == 0 {
                 continue;
             }
-            if self.shape == Shape::P8x8 {
-                let (n, sw, sh) = self.sub_shape(p);
-                let (x0, y0, _, _) = self.part_rect(p);
-                for s in 0..n {
-                    let (sx, sy) = match (n, sw) {
-                        (1, _) => (0, 0),
-                        (2, 2) => (0, s),
-                        (2, _) => (s, 0),
-                        _ => (s % 2, s / 2),
-                    };
-                    let mvd = [self.r.se(), self.r.se()];
-                    self.apply_mvd(list, x0 + sx, y0 + sy, sw, sh, mvd)?;
-                }
-            } else {
-                let (x, y, w, h) = self.part_rect(p);
+            let (rects, n) = self.part_rects(p);
+            for &(x, y, w, h) in &rects[..n] {
                 let mvd = [self.r.se(), self.r.se()];
                 self.apply_mvd(list, x, y, w, h, mvd)?;
             }
@@ -1845,16 +1854,9 @@ impl<'a> SliceDecoder<'a> {
                     rects[n] = (bx, by, 2, 2);
                     n += 1;
                 } else if !is_direct {
-                    let (cnt, sw, sh) = self.sub_shape(i8);
-                    for s in 0..cnt {
-                        let (sx, sy) = match (cnt, sw) {
-                            (2, 2) => (0, s),
-                            (2, _) => (s, 0),
-                            _ => (s % 2, s / 2),
-                        };
-                        rects[n] = (bx + sx, by + sy, sw, sh);
-                        n += 1;
-                    }
+                    let (sub, cnt) = self.part_rects(i8);
+                    rects[n..n + cnt].copy_from_slice(&sub[..cnt]);
+                    n += cnt;
                 } else {
                     for s in 0..4 {
                         rects[n] = (bx + s % 2, by + s / 2, 1, 1);
