@@ -349,7 +349,7 @@ impl Cabac {
                 v
             } else {
                 crate::transform::saturate(
-                    ((v as i64 * ls[p] as i64) << sh) + ((1 << SHIFT) >> 1) >> SHIFT,
+                    (((v as i64 * ls[p] as i64) << sh) + ((1 << SHIFT) >> 1)) >> SHIFT,
                 )
             };
         }
