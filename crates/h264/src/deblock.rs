@@ -1,200 +1,495 @@
-//! The deblocking filter (clause 8.7), run over a whole picture once all its slices
-//! are decoded: boundary strengths from macroblock types, coefficients and motion,
-//! then the normal (bS < 4) and strong (bS = 4) filters on luma and chroma edges.
+//! The deblocking filter (clause 8.7), run on rows of macroblocks: boundary strengths
+//! from macroblock types, coefficients and motion, then the normal (bS < 4) and
+//! strong (bS = 4) filters on luma and chroma edges.
+//!
+//! ```text
+//!   per macroblock:  thresholds (alpha, beta per plane) of the left, top and inner
+//!                    edges ── all zero (low QP)? nothing to do
+//!                    bS of the edges that can filter ── all zero? skip the edge
+//!                    luma: vertical edges, then horizontal; chroma likewise, with
+//!                    Cb and Cr side by side
+//!   per edge:        gather the samples across the edge into 8 rows of 16 lanes
+//!                    (p3 p2 p1 p0 q0 q1 q2 q3), filter every lane with one
+//!                    branch-free loop the compiler vectorises, write back
+//! ```
+//!
+//! Vertical edges need a transposition: 16 lines of 8 bytes become 8 rows of 16
+//! lanes. It works on 64-bit words (two 8x8 byte transposes of three butterfly stages
+//! each) and writes back only the 4 bytes per line the normal filter changes; that
+//! costs less than filtering line by line with branches.
+//!
+//! A row can be filtered as soon as the row below it is decoded
+//! ([`deblock_ready_rows`]), while its samples and motion data are still in cache:
+//! filtering row `r` changes the bottom three sample rows of row `r - 1` (filtered
+//! before) and all of row `r`, whose bottom sample row intra prediction of row `r + 1`
+//! reads unfiltered.
 
-use crate::mb::{MbKind, MbState};
-use crate::params::Pps;
+use crate::mb::{MbInfo, MbKind, MbState, SliceDeblock};
 use crate::picture::Picture;
 use crate::tables::{ALPHA, BETA, CHROMA_QP, TC0};
 
-#[inline]
-fn mv_diff(a: [i16; 2], b: [i16; 2]) -> bool {
-    (a[0] as i32 - b[0] as i32).abs() >= 4 || (a[1] as i32 - b[1] as i32).abs() >= 4
-}
+/// Lines filtered at once: a luma macroblock edge, or a chroma one of Cb and Cr.
+const LANES: usize = 16;
 
-/// Motion and coefficient data of the 4x4 blocks around one macroblock: its 16 blocks
-/// plus the column to the left and the row above, at `(x + 1, y + 1)`.
-#[derive(Clone, Copy, Default)]
-struct Blk {
-    nz: bool,
-    uid: [i32; 2],
-    mv: [[i16; 2]; 2],
-}
-
-/// Filters the whole picture in macroblock order.
-pub fn deblock_picture(
+/// Filters the macroblock rows `rows`, in macroblock order.
+pub fn deblock_rows(
     pic: &Picture,
     planes: &mut [&mut [u8]; 3],
     st: &MbState,
-    _pps: &[Option<Pps>],
+    mb_w: usize,
+    rows: std::ops::Range<usize>,
+) {
+    let [y, cb, cr] = planes;
+    let mut planes = Planes {
+        y,
+        cb,
+        cr,
+        strides: pic.strides,
+    };
+    let motion = Motion {
+        uid: [&pic.ref_uid[0], &pic.ref_uid[1]],
+        mv: [&pic.mv[0], &pic.mv[1]],
+    };
+    let mut tab = ParamTable::new(0, 0);
+    for my in rows {
+        for mx in 0..mb_w {
+            deblock_mb(&mut planes, st, &motion, &mut tab, mb_w, mx, my);
+        }
+    }
+}
+
+/// Filters the rows from `*next` on that no later macroblock reads unfiltered: row
+/// `r` once rows `r` and `r + 1` are completely decoded (slices may leave gaps, filled
+/// in later or concealed at the end of the picture). Advances `*next` past them; the
+/// last row waits for the end of the picture.
+pub fn deblock_ready_rows(
+    pic: &Picture,
+    planes: &mut [&mut [u8]; 3],
+    st: &MbState,
     mb_w: usize,
     mb_h: usize,
+    next: &mut usize,
 ) {
+    let first = *next;
+    while *next + 1 < mb_h {
+        let r = *next;
+        match st.mbs.get(r * mb_w..(r + 2) * mb_w) {
+            Some(two) if two.iter().all(|m| m.slice != 0) => *next += 1,
+            _ => break,
+        }
+    }
+    if *next > first {
+        deblock_rows(pic, planes, st, mb_w, first..*next);
+    }
+}
+
+/// The three planes of the picture being filtered.
+struct Planes<'a> {
+    y: &'a mut [u8],
+    cb: &'a mut [u8],
+    cr: &'a mut [u8],
+    strides: [usize; 3],
+}
+
+/// Motion data per 4x4 block of the picture (raster order).
+struct Motion<'a> {
+    uid: [&'a [i32]; 2],
+    mv: [&'a [[i16; 2]]; 2],
+}
+
+/// The QPs of one macroblock per plane (luma, Cb, Cr) as the filter uses them: 0 for
+/// I_PCM, the chroma ones mapped through the slice's chroma QP offsets (8.7.2.2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Qps([i32; 3]);
+
+impl Qps {
+    fn new(m: &MbInfo, sp: &SliceDeblock) -> Qps {
+        let qp = if m.kind == MbKind::IPcm {
+            0
+        } else {
+            m.qp as i32
+        };
+        let qpc = |c: usize| CHROMA_QP[(qp + sp.chroma_qp_offset[c]).clamp(0, 51) as usize] as i32;
+        Qps([qp, qpc(0), qpc(1)])
+    }
+}
+
+/// The filter parameters of one plane of an edge, from the average QP of its two
+/// sides (8.7.2.2): alpha, beta, then tC0 by bS (-1 for bS 0: the lane is not
+/// filtered; the table's value for bS 1 to 3; 0 for bS 4, unused by the strong
+/// filter).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Params {
+    alpha: i16,
+    beta: i16,
+    tc0: [i16; 5],
+}
+
+/// [`Params`] by average QP for one slice's alpha and beta offsets, built once per
+/// pair of offsets rather than looked up edge by edge.
+struct ParamTable {
+    offsets: (i32, i32),
+    by_qp: [Params; 52],
+}
+
+impl ParamTable {
+    fn new(alpha_off: i32, beta_off: i32) -> ParamTable {
+        let by_qp = std::array::from_fn(|qav| {
+            let index_a = (qav as i32 + alpha_off).clamp(0, 51) as usize;
+            let index_b = (qav as i32 + beta_off).clamp(0, 51) as usize;
+            let [a, b, c] = TC0[index_a];
+            Params {
+                alpha: ALPHA[index_a] as i16,
+                beta: BETA[index_b] as i16,
+                tc0: [-1, a as i16, b as i16, c as i16, 0],
+            }
+        });
+        ParamTable {
+            offsets: (alpha_off, beta_off),
+            by_qp,
+        }
+    }
+
+    /// The table for the offsets of `sp`, rebuilt only when they change.
+    fn update(&mut self, sp: &SliceDeblock) {
+        if self.offsets != (sp.alpha, sp.beta) {
+            *self = ParamTable::new(sp.alpha, sp.beta);
+        }
+    }
+}
+
+/// Filter parameters of one edge, per plane (luma, Cb, Cr).
+#[derive(Clone, Copy, Default)]
+struct Thresholds([Params; 3]);
+
+impl Thresholds {
+    /// From the QPs of the macroblocks on both sides.
+    #[inline]
+    fn new(p: Qps, q: Qps, tab: &ParamTable) -> Thresholds {
+        Thresholds(std::array::from_fn(|c| {
+            let qav = (p.0[c] + q.0[c] + 1) >> 1;
+            tab.by_qp[qav.clamp(0, 51) as usize]
+        }))
+    }
+
+    /// Whether plane `c` can be filtered at all (alpha or beta 0 at low QP).
+    #[inline]
+    fn on(&self, c: usize) -> bool {
+        self.0[c].alpha != 0 && self.0[c].beta != 0
+    }
+
+    /// Whether any plane can be filtered.
+    #[inline]
+    fn any(&self) -> bool {
+        self.on(0) || self.on(1) || self.on(2)
+    }
+}
+
+/// Filters the edges of the macroblock at `(mx, my)`.
+fn deblock_mb(
+    planes: &mut Planes<'_>,
+    st: &MbState,
+    motion: &Motion<'_>,
+    tab: &mut ParamTable,
+    mb_w: usize,
+    mx: usize,
+    my: usize,
+) {
+    let addr = my * mb_w + mx;
+    let Some(&q) = st.mbs.get(addr) else {
+        return;
+    };
+    if q.slice == 0 {
+        return;
+    }
+    let sp = st.slices.get(q.slice as usize).copied().unwrap_or_default();
+    if sp.disable == 1 {
+        return;
+    }
+    let avail = |p: &&MbInfo| p.slice != 0 && !(sp.disable == 2 && p.slice != q.slice);
+    let left = if mx > 0 { st.mbs.get(addr - 1) } else { None }.filter(avail);
+    let top = if my > 0 {
+        st.mbs.get(addr - mb_w)
+    } else {
+        None
+    }
+    .filter(avail);
+
+    // Thresholds first: at low QP nothing filters and the boundary strengths are not
+    // needed at all. A neighbour with the macroblock's QP shares its thresholds.
+    let qps_q = Qps::new(&q, &sp);
+    tab.update(&sp);
+    let inner = Thresholds::new(qps_q, qps_q, tab);
+    let non_pcm = q.kind != MbKind::IPcm;
+    let edge = |p: Option<&MbInfo>| {
+        p.map(|p| {
+            if p.qp == q.qp && non_pcm && p.kind != MbKind::IPcm {
+                inner
+            } else {
+                Thresholds::new(Qps::new(p, &sp), qps_q, tab)
+            }
+        })
+        .filter(Thresholds::any)
+    };
+    let (left_t, top_t) = (edge(left), edge(top));
+    let inner_on = inner.any();
+    if !inner_on && left_t.is_none() && top_t.is_none() {
+        return;
+    }
     let w4 = mb_w * 4;
-    let mut grid = [[Blk::default(); 5]; 5];
-    for my in 0..mb_h {
-        for mx in 0..mb_w {
-            let addr = my * mb_w + mx;
-            let q = st.mbs[addr];
-            if q.slice == 0 {
+    let nb = Neighbours {
+        q: &q,
+        left: left.filter(|_| left_t.is_some()),
+        top: top.filter(|_| top_t.is_some()),
+        inner: inner_on,
+        b0: my * 4 * w4 + mx * 4,
+        w4,
+    };
+    let bs = strengths(&nb, &st.nnz, motion);
+
+    let [stride, scb, scr] = planes.strides;
+    for dir in 0..2 {
+        for e in 0..4 {
+            let b = &bs[dir][e];
+            if *b == [0; 4] {
                 continue;
             }
-            let sp = st.slices.get(q.slice as usize).copied().unwrap_or_default();
-            if sp.disable == 1 {
-                continue;
-            }
-            let nb = |pmx: isize, pmy: isize| -> Option<crate::mb::MbInfo> {
-                if pmx < 0 || pmy < 0 {
-                    return None;
-                }
-                let p = st.mbs[pmy as usize * mb_w + pmx as usize];
-                if p.slice == 0 || (sp.disable == 2 && p.slice != q.slice) {
-                    None
+            let t = match (e, dir) {
+                (0, 0) => left_t.unwrap_or_default(),
+                (0, _) => top_t.unwrap_or_default(),
+                _ => inner,
+            };
+            let strong = b[0] == 4;
+            if t.on(0) {
+                let tc0 = tc0_luma(b, &t.0[0].tc0);
+                if dir == 0 {
+                    luma_v(planes.y, stride, mx * 16 + e * 4, my * 16, &tc0, strong, &t);
                 } else {
-                    Some(p)
-                }
-            };
-            let left = nb(mx as isize - 1, my as isize);
-            let top = nb(mx as isize, my as isize - 1);
-            // Gather the blocks once; intra macroblocks need no motion data.
-            let need_motion = !q.kind.is_intra();
-            let load = |x4: usize, y4: usize, t8: bool| -> Blk {
-                let i = y4 * w4 + x4;
-                Blk {
-                    nz: coded(st, t8, i, w4),
-                    uid: [pic.ref_uid[0][i], pic.ref_uid[1][i]],
-                    mv: [pic.mv[0][i], pic.mv[1][i]],
-                }
-            };
-            // Without luma coefficients and with one motion for the whole macroblock,
-            // internal edges have bS 0: only the macroblock edges need data.
-            let simple = q.uniform && q.cbp & 15 == 0;
-            if need_motion {
-                for y in 0..4 {
-                    for x in 0..4 {
-                        if !simple || x == 0 || y == 0 {
-                            grid[y + 1][x + 1] = load(mx * 4 + x, my * 4 + y, q.t8x8);
-                        }
-                    }
-                }
-                if let Some(l) = left {
-                    if !l.kind.is_intra() {
-                        for y in 0..4 {
-                            grid[y + 1][0] = load(mx * 4 - 1, my * 4 + y, l.t8x8);
-                        }
-                    }
-                }
-                if let Some(t) = top {
-                    if !t.kind.is_intra() {
-                        for x in 0..4 {
-                            grid[0][x + 1] = load(mx * 4 + x, my * 4 - 1, t.t8x8);
-                        }
-                    }
+                    luma_h(planes.y, stride, mx * 16, my * 16 + e * 4, &tc0, strong, &t);
                 }
             }
-            for dir in 0..2 {
-                // dir 0: vertical edges (left neighbour), dir 1: horizontal edges.
-                let pnb = if dir == 0 { left } else { top };
-                for edge in 0..4 {
-                    let mb_edge = edge == 0;
-                    if (mb_edge && pnb.is_none()) || (!mb_edge && simple && need_motion) {
-                        continue;
-                    }
-                    // With the 8x8 transform only edges 0 and 2 exist, for luma and chroma.
-                    if q.t8x8 && edge % 2 == 1 {
-                        continue;
-                    }
-                    let pmb = if mb_edge { pnb.unwrap_or(q) } else { q };
-                    let mut bs = [0u8; 4];
-                    if pmb.kind.is_intra() || q.kind.is_intra() {
-                        bs = if mb_edge { [4; 4] } else { [3; 4] };
-                    } else {
-                        for (k, b) in bs.iter_mut().enumerate() {
-                            let (qb, pb) = if dir == 0 {
-                                (&grid[k + 1][edge + 1], &grid[k + 1][edge])
-                            } else {
-                                (&grid[edge + 1][k + 1], &grid[edge][k + 1])
-                            };
-                            *b = if pb.nz || qb.nz { 2 } else { motion_bs(pb, qb) };
-                        }
-                    }
-                    if bs == [0; 4] {
-                        continue;
-                    }
-                    let qp_p = if pmb.kind == MbKind::IPcm {
-                        0
-                    } else {
-                        pmb.qp as i32
-                    };
-                    let qp_q = if q.kind == MbKind::IPcm {
-                        0
-                    } else {
-                        q.qp as i32
-                    };
-                    let qav = (qp_p + qp_q + 1) >> 1;
-                    let stride = pic.strides[0];
-                    let (x0, y0) = (
-                        mx * 16 + if dir == 0 { edge * 4 } else { 0 },
-                        my * 16 + if dir == 1 { edge * 4 } else { 0 },
-                    );
-                    filter_edge::<true>(
-                        &mut *planes[0],
-                        stride,
-                        x0,
-                        y0,
-                        dir,
-                        &bs,
-                        qav,
-                        sp.alpha,
-                        sp.beta,
-                    );
-                    // Chroma: luma edges 0 and 2 map onto chroma sample edges 0 and 4.
-                    if edge % 2 == 0 {
-                        for c in 0..2 {
-                            let qpc = |qp: i32| {
-                                CHROMA_QP[(qp + sp.chroma_qp_offset[c]).clamp(0, 51) as usize]
-                                    as i32
-                            };
-                            let qav = (qpc(qp_p) + qpc(qp_q) + 1) >> 1;
-                            let stride = pic.strides[1 + c];
-                            let ce = edge / 2 * 4;
-                            let (x0, y0) = (
-                                mx * 8 + if dir == 0 { ce } else { 0 },
-                                my * 8 + if dir == 1 { ce } else { 0 },
-                            );
-                            filter_edge::<false>(
-                                &mut *planes[1 + c],
-                                stride,
-                                x0,
-                                y0,
-                                dir,
-                                &bs,
-                                qav,
-                                sp.alpha,
-                                sp.beta,
-                            );
-                        }
-                    }
+            // Chroma: luma edges 0 and 2 map onto chroma sample edges 0 and 4.
+            if e % 2 == 0 && (t.on(1) || t.on(2)) {
+                let tc0 = tc0_chroma(b, &t);
+                let c = Chroma {
+                    cb: &mut *planes.cb,
+                    cr: &mut *planes.cr,
+                    strides: [scb, scr],
+                };
+                if dir == 0 {
+                    chroma_v(c, mx * 8 + e * 2, my * 8, &tc0, strong, &t);
+                } else {
+                    chroma_h(c, mx * 8, my * 8 + e * 2, &tc0, strong, &t);
                 }
             }
         }
     }
 }
 
-/// Whether the transform block containing 4x4 block `i` has non-zero coefficients.
-fn coded(st: &MbState, t8: bool, i: usize, w4: usize) -> bool {
-    if t8 {
-        let (x, y) = ((i % w4) & !1, (i / w4) & !1);
-        let b = y * w4 + x;
-        st.nnz[b] != 0 || st.nnz[b + 1] != 0 || st.nnz[b + w4] != 0 || st.nnz[b + w4 + 1] != 0
+/// A macroblock and the neighbours its edges are filtered with.
+struct Neighbours<'a> {
+    q: &'a MbInfo,
+    /// The left and top macroblocks, if their edge is filtered.
+    left: Option<&'a MbInfo>,
+    top: Option<&'a MbInfo>,
+    /// Whether the inner edges are filtered.
+    inner: bool,
+    /// Raster index of the macroblock's top-left 4x4 block; 4x4 blocks per row.
+    b0: usize,
+    w4: usize,
+}
+
+/// Boundary strengths of the macroblock's edges (8.7.2.1): `bs[dir][edge][k]`, dir 0
+/// for vertical edges (k = row of 4x4 blocks), 1 for horizontal ones (k = column);
+/// edge 0 is the macroblock edge. 0 for edges that are not filtered.
+fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4]; 4]; 2] {
+    let (q, b0, w4) = (nb.q, nb.b0, nb.w4);
+    let mut bs = [[[0u8; 4]; 4]; 2];
+    // With the 8x8 transform only edges 0 and 2 exist, for luma and chroma.
+    let inner_edges: &[usize] = match (nb.inner, q.t8x8) {
+        (false, _) => &[],
+        (true, true) => &[2],
+        (true, false) => &[1, 2, 3],
+    };
+    if q.kind.is_intra() {
+        for dir in &mut bs {
+            for &e in inner_edges {
+                dir[e] = [3; 4];
+            }
+        }
+        if nb.left.is_some() {
+            bs[0][0] = [4; 4];
+        }
+        if nb.top.is_some() {
+            bs[1][0] = [4; 4];
+        }
+        return bs;
+    }
+    let nz_q = nz_mask(nnz, q, b0, w4);
+    // The motion of the macroblock's blocks: one block stands for all sixteen when
+    // they share it.
+    let mut qb = [[Blk::default(); 4]; 4];
+    if q.uniform {
+        qb[0][0] = motion.blk(b0);
     } else {
-        st.nnz[i] != 0
+        for (y, row) in qb.iter_mut().enumerate() {
+            *row = motion.row(b0 + y * w4);
+        }
+    }
+    let qat = |x: usize, y: usize| if q.uniform { qb[0][0] } else { qb[y][x] };
+    // Inner edges: coefficients on either side give 2; motion matters only when the
+    // blocks do not all share it. `nz_v` has bit `k * 4 + e - 1` set when vertical
+    // edge e has coefficients beside it in row k, `nz_h` bit `(e - 1) * 4 + k` for
+    // horizontal edge e in column k.
+    let nz_v = nz_q | nz_q >> 1;
+    let nz_h = nz_q | nz_q >> 4;
+    if !q.uniform || nz_q != 0 {
+        for &e in inner_edges {
+            for k in 0..4 {
+                bs[0][e][k] = if nz_v >> (k * 4 + e - 1) & 1 != 0 {
+                    2
+                } else if q.uniform {
+                    0
+                } else {
+                    motion_bs(&qb[k][e - 1], &qb[k][e])
+                };
+                bs[1][e][k] = if nz_h >> ((e - 1) * 4 + k) & 1 != 0 {
+                    2
+                } else if q.uniform {
+                    0
+                } else {
+                    motion_bs(&qb[e - 1][k], &qb[e][k])
+                };
+            }
+        }
+    }
+    if let Some(l) = nb.left {
+        bs[0][0] = if l.kind.is_intra() {
+            [4; 4]
+        } else {
+            let nz_p = nz_mask(nnz, l, b0 - 4, w4);
+            let nz = |k: usize| (nz_p >> (k * 4 + 3) | nz_q >> (k * 4)) & 1 != 0;
+            if l.uniform && q.uniform {
+                // One motion on each side: one comparison for the whole edge.
+                let m = motion_bs(&motion.blk(b0 - 4), &qb[0][0]);
+                std::array::from_fn(|k| if nz(k) { 2 } else { m })
+            } else {
+                std::array::from_fn(|k| {
+                    if nz(k) {
+                        2
+                    } else {
+                        motion_bs(&motion.blk(b0 + k * w4 - 1), &qat(0, k))
+                    }
+                })
+            }
+        };
+    }
+    if let Some(t) = nb.top {
+        bs[1][0] = if t.kind.is_intra() {
+            [4; 4]
+        } else {
+            let nz_p = nz_mask(nnz, t, b0 - 4 * w4, w4);
+            let nz = |k: usize| (nz_p >> (12 + k) | nz_q >> k) & 1 != 0;
+            if t.uniform && q.uniform {
+                let m = motion_bs(&motion.blk(b0 - 4 * w4), &qb[0][0]);
+                std::array::from_fn(|k| if nz(k) { 2 } else { m })
+            } else {
+                let pr = if t.uniform {
+                    [motion.blk(b0 - 4 * w4); 4]
+                } else {
+                    motion.row(b0 - w4)
+                };
+                std::array::from_fn(|k| {
+                    if nz(k) {
+                        2
+                    } else {
+                        motion_bs(&pr[k], &qat(k, 0))
+                    }
+                })
+            }
+        };
+    }
+    bs
+}
+
+/// Bit `y * 4 + x` set when the transform block holding 4x4 block `(x, y)` of the
+/// macroblock whose top-left block is `b0` has non-zero coefficients.
+fn nz_mask(nnz: &[u8], m: &MbInfo, b0: usize, w4: usize) -> u16 {
+    // A clear coded_block_pattern bit means no coefficients in that 8x8 block.
+    if m.cbp & 15 == 0 {
+        return 0;
+    }
+    let mut bits = 0u16;
+    for y in 0..4 {
+        let Some(row) = nnz.get(b0 + y * w4..b0 + y * w4 + 4) else {
+            return 0;
+        };
+        for (x, &n) in row.iter().enumerate() {
+            bits |= ((n != 0) as u16) << (y * 4 + x);
+        }
+    }
+    if m.t8x8 {
+        // The 8x8 transform: a block counts when any of its four quarters has any.
+        let mut wide = 0;
+        for quad in [0x0033u16, 0x00cc, 0x3300, 0xcc00] {
+            if bits & quad != 0 {
+                wide |= quad;
+            }
+        }
+        bits = wide;
+    }
+    bits
+}
+
+/// References and motion vectors of one 4x4 block, per list.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Blk {
+    uid: [i32; 2],
+    mv: [[i16; 2]; 2],
+}
+
+impl Motion<'_> {
+    /// Block `i` (picture raster index).
+    #[inline]
+    fn blk(&self, i: usize) -> Blk {
+        let uid = |l: usize| self.uid[l].get(i).copied().unwrap_or(-1);
+        let mv = |l: usize| self.mv[l].get(i).copied().unwrap_or_default();
+        Blk {
+            uid: [uid(0), uid(1)],
+            mv: [mv(0), mv(1)],
+        }
+    }
+
+    /// Blocks `i..i + 4`: one row of a macroblock.
+    #[inline]
+    fn row(&self, i: usize) -> [Blk; 4] {
+        let (Some(u0), Some(u1), Some(m0), Some(m1)) = (
+            self.uid[0].get(i..i + 4),
+            self.uid[1].get(i..i + 4),
+            self.mv[0].get(i..i + 4),
+            self.mv[1].get(i..i + 4),
+        ) else {
+            return [Blk::default(); 4];
+        };
+        std::array::from_fn(|x| Blk {
+            uid: [u0[x], u1[x]],
+            mv: [m0[x], m1[x]],
+        })
     }
 }
 
-/// bS 1 or 0 from references and motion vectors (8.7.2.1, frame macroblocks).
+#[inline]
+fn mv_diff(a: [i16; 2], b: [i16; 2]) -> bool {
+    (a[0] as i32 - b[0] as i32).abs() >= 4 || (a[1] as i32 - b[1] as i32).abs() >= 4
+}
+
+/// bS 1 or 0 between blocks `p` and `q` from references and motion vectors (8.7.2.1,
+/// frame macroblocks). Identical blocks, the common case, take one comparison.
 #[inline]
 fn motion_bs(p: &Blk, q: &Blk) -> u8 {
+    if p == q {
+        return 0;
+    }
     let ([p0, p1], [q0, q1]) = (p.uid, q.uid);
     let ([pm0, pm1], [qm0, qm1]) = (p.mv, q.mv);
     let r = if p0 == q0 && p1 == q1 {
@@ -211,131 +506,285 @@ fn motion_bs(p: &Blk, q: &Blk) -> u8 {
     r as u8
 }
 
-/// Filters one edge starting at `(x0, y0)`: 16 luma or 8 chroma samples long.
-///
-/// The samples across the edge (`p3 p2 p1 p0 | q0 q1 q2 q3`) of every line are
-/// gathered into eight lane arrays (rows of the picture for horizontal edges, a
-/// transposition for vertical ones), filtered by one branch-free lane loop that the
-/// compiler vectorises, and the changed ones written back.
-#[allow(clippy::too_many_arguments)]
-fn filter_edge<const LUMA: bool>(
+/// tC0 per luma lane (4 lines per bS segment) from tC0 by bS.
+#[inline]
+fn tc0_luma(bs: &[u8; 4], by_bs: &[i16; 5]) -> [i16; LANES] {
+    let mut tc0 = [0; LANES];
+    for (lanes, &b) in tc0.chunks_exact_mut(4).zip(bs) {
+        lanes.fill(by_bs[(b as usize).min(4)]);
+    }
+    tc0
+}
+
+/// tC0 per chroma lane: lanes 0-7 Cb, 8-15 Cr, 2 lines per bS segment; -1 for a
+/// component whose alpha or beta is 0.
+#[inline]
+fn tc0_chroma(bs: &[u8; 4], t: &Thresholds) -> [i16; LANES] {
+    let mut tc0 = [-1; LANES];
+    for (c, comp) in tc0.chunks_exact_mut(8).enumerate() {
+        if t.on(1 + c) {
+            let by_bs = &t.0[1 + c].tc0;
+            for (lanes, &b) in comp.chunks_exact_mut(2).zip(bs) {
+                lanes.fill(by_bs[(b as usize).min(4)]);
+            }
+        }
+    }
+    tc0
+}
+
+/// One butterfly stage of the byte transposes: swaps the odd `s`-bit groups of `a`
+/// with the even ones of `b` (`m` selects the even groups). Its own inverse.
+#[inline(always)]
+fn swap_groups(a: &mut u64, b: &mut u64, m: u64, s: u32) {
+    let (x, y) = (*a, *b);
+    *a = (x & m) | ((y & m) << s);
+    *b = ((x >> s) & m) | (y & !m);
+}
+
+const M1: u64 = 0x00ff_00ff_00ff_00ff;
+const M2: u64 = 0x0000_ffff_0000_ffff;
+
+/// Transposes between four 8-lane rows `a b c d` and eight 4-byte lines held in pairs
+/// `(line j, line j + 4)` (low and high half), in either direction: rows to lines
+/// with `rows_to_lines`, lines to rows otherwise.
+#[inline(always)]
+fn transpose4x8(w: &mut [u64; 4], rows_to_lines: bool) {
+    let [a, b, c, d] = w;
+    if rows_to_lines {
+        swap_groups(a, b, M1, 8);
+        swap_groups(c, d, M1, 8);
+        swap_groups(a, c, M2, 16);
+        swap_groups(b, d, M2, 16);
+    } else {
+        swap_groups(a, c, M2, 16);
+        swap_groups(b, d, M2, 16);
+        swap_groups(a, b, M1, 8);
+        swap_groups(c, d, M1, 8);
+    }
+}
+
+/// Transposes an 8x8 byte matrix held as eight little-endian rows (byte `c` of
+/// `r[k]` becomes byte `k` of `r[c]`): three butterfly stages swapping 1-, 2- and
+/// 4-byte blocks between rows 1, 2 and 4 apart.
+#[inline(always)]
+fn transpose8(r: &mut [u64; 8]) {
+    const M4: u64 = 0x0000_0000_ffff_ffff;
+    for i in [0, 2, 4, 6] {
+        let (a, b) = (r[i], r[i + 1]);
+        r[i] = (a & M1) | ((b & M1) << 8);
+        r[i + 1] = ((a >> 8) & M1) | (b & !M1);
+    }
+    for i in [0, 1, 4, 5] {
+        let (a, b) = (r[i], r[i + 2]);
+        r[i] = (a & M2) | ((b & M2) << 16);
+        r[i + 2] = ((a >> 16) & M2) | (b & !M2);
+    }
+    for i in [0, 1, 2, 3] {
+        let (a, b) = (r[i], r[i + 4]);
+        r[i] = (a & M4) | (b << 32);
+        r[i + 4] = (a >> 32) | (b & !M4);
+    }
+}
+
+/// Reads 8 bytes at `at` as a little-endian word.
+#[inline(always)]
+fn read8(buf: &[u8], at: usize) -> u64 {
+    match buf.get(at..at + 8) {
+        Some(b) => u64::from_le_bytes(b.try_into().unwrap_or_default()),
+        None => 0,
+    }
+}
+
+/// Writes `v` as `N` little-endian bytes at `at`.
+#[inline(always)]
+fn write_le<const N: usize>(buf: &mut [u8], at: usize, v: u64) {
+    if let Some(b) = buf.get_mut(at..at + N) {
+        b.copy_from_slice(&v.to_le_bytes()[..N]);
+    }
+}
+
+/// Filters the vertical luma edge at `(x0, y0)` (16 lines).
+fn luma_v(
     plane: &mut [u8],
     stride: usize,
     x0: usize,
     y0: usize,
-    dir: usize,
-    bs: &[u8; 4],
-    qav: i32,
-    alpha_off: i32,
-    beta_off: i32,
+    tc0: &[i16; LANES],
+    strong: bool,
+    t: &Thresholds,
 ) {
-    let luma = LUMA;
-    let len = if LUMA { 16 } else { 8 };
-    let index_a = (qav + alpha_off).clamp(0, 51) as usize;
-    let index_b = (qav + beta_off).clamp(0, 51) as usize;
-    let alpha = ALPHA[index_a] as i16;
-    let beta = BETA[index_b] as i16;
-    if alpha == 0 || beta == 0 {
+    let Some(lo) = (y0 * stride + x0).checked_sub(4) else {
         return;
-    }
-    // Per lane: tC0, or -1 where bS is 0 (no filtering).
-    let per_seg = len / 4;
-    let mut tc0 = [-1i16; LANES];
-    for (seg, &b) in bs.iter().enumerate() {
-        if b == 0 {
-            continue;
-        }
-        let t = if b < 4 {
-            TC0[index_a][b as usize - 1] as i16
-        } else {
-            0
-        };
-        tc0[seg * per_seg..(seg + 1) * per_seg].fill(t);
-    }
-    let strong = bs[0] == 4;
-    let base = y0 * stride + x0;
-    let reach = if luma { 4 } else { 2 };
-    if dir == 0 {
-        // Vertical edges: each line is 8 (4) consecutive bytes of one row, filtered in
-        // place; a transposition into lanes would cost more than it saves.
-        for k in 0..len {
-            let t0 = tc0[k];
-            if t0 < 0 {
-                continue;
-            }
-            let i = base + k * stride;
-            let Some(lo) = i.checked_sub(reach) else {
-                return;
-            };
-            let Some(w) = plane.get_mut(lo..i + reach) else {
-                return;
-            };
-            if luma {
-                let w: &mut [u8; 8] = w.try_into().unwrap_or_else(|_| unreachable!());
-                line_luma(w, strong, t0, alpha, beta);
-            } else {
-                let w: &mut [u8; 4] = w.try_into().unwrap_or_else(|_| unreachable!());
-                line_chroma(w, strong, t0, alpha, beta);
+    };
+    let Some(region) = plane.get_mut(lo..lo + 15 * stride + 8) else {
+        return;
+    };
+    // Lines 0-7 and 8-15 as two 8x8 blocks of 64-bit words, transposed into lanes.
+    let mut top: [u64; 8] = std::array::from_fn(|k| read8(region, k * stride));
+    let mut bot: [u64; 8] = std::array::from_fn(|k| read8(region, (k + 8) * stride));
+    transpose8(&mut top);
+    transpose8(&mut bot);
+    let mut px: [[u8; LANES]; 8] =
+        std::array::from_fn(|c| (top[c] as u128 | (bot[c] as u128) << 64).to_le_bytes());
+    filter(&mut px, tc0, strong, t, true);
+    let word = |row: &[u8; LANES], half: usize| {
+        u64::from_le_bytes(row[half * 8..half * 8 + 8].try_into().unwrap_or_default())
+    };
+    if strong {
+        for (half, blk) in [&mut top, &mut bot].into_iter().enumerate() {
+            *blk = std::array::from_fn(|c| word(&px[c], half));
+            transpose8(blk);
+            for (k, &w) in blk.iter().enumerate() {
+                write_le::<8>(region, (half * 8 + k) * stride, w);
             }
         }
     } else {
-        let mut px = [[0u8; LANES]; 8];
-        let Some(lo) = base.checked_sub(reach * stride) else {
-            return;
-        };
-        for r in 0..2 * reach {
-            let at = lo + r * stride;
-            let Some(row) = plane.get(at..at + len) else {
-                return;
-            };
-            px[4 - reach + r][..len].copy_from_slice(row);
-        }
-        filter_lanes(&mut px, &tc0, strong, alpha, beta, luma);
-        for r in 1..2 * reach - 1 {
-            let at = lo + r * stride;
-            if let Some(row) = plane.get_mut(at..at + len) {
-                row.copy_from_slice(&px[4 - reach + r][..len]);
+        // The normal filter changes p1 p0 q0 q1 only: 4 bytes per line.
+        for half in 0..2 {
+            let mut w: [u64; 4] = std::array::from_fn(|r| word(&px[2 + r], half));
+            transpose4x8(&mut w, true);
+            for (j, &v) in w.iter().enumerate() {
+                write_le::<4>(region, (half * 8 + j) * stride + 2, v);
+                write_le::<4>(region, (half * 8 + j + 4) * stride + 2, v >> 32);
             }
         }
     }
 }
 
-/// Lines filtered at once: a luma macroblock edge.
-const LANES: usize = 16;
+/// Filters the horizontal luma edge at `(x0, y0)` (16 columns).
+fn luma_h(
+    plane: &mut [u8],
+    stride: usize,
+    x0: usize,
+    y0: usize,
+    tc0: &[i16; LANES],
+    strong: bool,
+    t: &Thresholds,
+) {
+    let Some(lo) = (y0 * stride + x0).checked_sub(4 * stride) else {
+        return;
+    };
+    let Some(region) = plane.get_mut(lo..lo + 7 * stride + LANES) else {
+        return;
+    };
+    let row = |r: usize| -> [u8; LANES] {
+        match region.get(r * stride..r * stride + LANES) {
+            Some(b) => b.try_into().unwrap_or_default(),
+            None => [0; LANES],
+        }
+    };
+    let mut px: [[u8; LANES]; 8] = std::array::from_fn(row);
+    filter(&mut px, tc0, strong, t, true);
+    let rows = if strong { 1..7 } else { 2..6 };
+    for r in rows {
+        if let Some(b) = region.get_mut(r * stride..r * stride + LANES) {
+            b.copy_from_slice(&px[r]);
+        }
+    }
+}
+
+/// The two chroma planes and their strides.
+struct Chroma<'a> {
+    cb: &'a mut [u8],
+    cr: &'a mut [u8],
+    strides: [usize; 2],
+}
+
+/// The `len` bytes of `plane` from `start`, if there are that many.
+fn window(plane: &mut [u8], start_len: Option<(usize, usize)>) -> Option<&mut [u8]> {
+    let (start, len) = start_len?;
+    plane.get_mut(start..start.checked_add(len)?)
+}
+
+/// Filters the vertical chroma edge at `(x0, y0)` of Cb and Cr (8 lines each).
+fn chroma_v(c: Chroma<'_>, x0: usize, y0: usize, tc0: &[i16; LANES], strong: bool, t: &Thresholds) {
+    let region = |stride: usize| Some(((y0 * stride + x0).checked_sub(2)?, 7 * stride + 4));
+    let [scb, scr] = c.strides;
+    let (Some(cb), Some(cr)) = (window(c.cb, region(scb)), window(c.cr, region(scr))) else {
+        return;
+    };
+    // Rows 2-5 of the lanes are p1 p0 q0 q1; lanes 0-7 are Cb lines, 8-15 Cr. Lines
+    // are 4 bytes: copying them byte by byte costs less than a word transposition.
+    let mut px = [[0u8; LANES]; 8];
+    for k in 0..8 {
+        let (Some(b), Some(r)) = (cb.get(k * scb..k * scb + 4), cr.get(k * scr..k * scr + 4))
+        else {
+            return;
+        };
+        for c in 0..4 {
+            px[2 + c][k] = b[c];
+            px[2 + c][8 + k] = r[c];
+        }
+    }
+    filter(&mut px, tc0, strong, t, false);
+    // Both chroma filters change p0 and q0 only.
+    for k in 0..8 {
+        if let Some(b) = cb.get_mut(k * scb + 1..k * scb + 3) {
+            b.copy_from_slice(&[px[3][k], px[4][k]]);
+        }
+        if let Some(r) = cr.get_mut(k * scr + 1..k * scr + 3) {
+            r.copy_from_slice(&[px[3][8 + k], px[4][8 + k]]);
+        }
+    }
+}
+
+/// Filters the horizontal chroma edge at `(x0, y0)` of Cb and Cr (8 columns each).
+fn chroma_h(c: Chroma<'_>, x0: usize, y0: usize, tc0: &[i16; LANES], strong: bool, t: &Thresholds) {
+    let region =
+        |stride: usize| Some(((y0 * stride + x0).checked_sub(2 * stride)?, 3 * stride + 8));
+    let [scb, scr] = c.strides;
+    let (Some(cb), Some(cr)) = (window(c.cb, region(scb)), window(c.cr, region(scr))) else {
+        return;
+    };
+    // Rows 2-5 of the lanes are p1 p0 q0 q1: 8 Cb samples, then 8 Cr.
+    let mut px = [[0u8; LANES]; 8];
+    for r in 0..4 {
+        px[2 + r] = (read8(cb, r * scb) as u128 | (read8(cr, r * scr) as u128) << 64).to_le_bytes();
+    }
+    filter(&mut px, tc0, strong, t, false);
+    for r in 1..3 {
+        let v = u128::from_le_bytes(px[2 + r]);
+        write_le::<8>(cb, r * scb, v as u64);
+        write_le::<8>(cr, r * scr, (v >> 64) as u64);
+    }
+}
+
+/// Runs the lane filter of the right kind: luma or chroma (Cb lanes 0-7, Cr 8-15),
+/// normal or strong.
+#[inline(always)]
+fn filter(px: &mut [[u8; LANES]; 8], tc0: &[i16; LANES], strong: bool, t: &Thresholds, luma: bool) {
+    let (alpha, beta): ([i16; LANES], [i16; LANES]) = if luma {
+        ([t.0[0].alpha; LANES], [t.0[0].beta; LANES])
+    } else {
+        (
+            std::array::from_fn(|k| t.0[1 + k / 8].alpha),
+            std::array::from_fn(|k| t.0[1 + k / 8].beta),
+        )
+    };
+    match (luma, strong) {
+        (true, false) => lanes::<true, false>(px, tc0, &alpha, &beta),
+        (true, true) => lanes::<true, true>(px, tc0, &alpha, &beta),
+        (false, false) => lanes::<false, false>(px, tc0, &alpha, &beta),
+        (false, true) => lanes::<false, true>(px, tc0, &alpha, &beta),
+    }
+}
 
 /// The edge filters of 8.7.2.3 (bS < 4) and 8.7.2.4 (bS = 4) on every lane, without
 /// branches: each output is computed and selected by the lane's conditions. Rows of
 /// `px` are `p3 p2 p1 p0 q0 q1 q2 q3`; chroma uses only `p1 p0 q0 q1`.
-fn filter_lanes(
-    px: &mut [[u8; LANES]; 8],
-    tc0: &[i16; LANES],
-    strong: bool,
-    alpha: i16,
-    beta: i16,
-    luma: bool,
-) {
-    // One straight-line loop per case, so each vectorises.
-    match (luma, strong) {
-        (true, false) => lanes::<true, false>(px, tc0, alpha, beta),
-        (true, true) => lanes::<true, true>(px, tc0, alpha, beta),
-        (false, false) => lanes::<false, false>(px, tc0, alpha, beta),
-        (false, true) => lanes::<false, true>(px, tc0, alpha, beta),
-    }
-}
-
-#[inline(always)]
+#[inline(never)]
 fn lanes<const LUMA: bool, const STRONG: bool>(
     px: &mut [[u8; LANES]; 8],
     tc0: &[i16; LANES],
-    alpha: i16,
-    beta: i16,
+    alpha: &[i16; LANES],
+    beta: &[i16; LANES],
 ) {
     let (luma, strong) = (LUMA, STRONG);
     let [r0, r1, r2, r3, r4, r5, r6, r7] = px;
     for k in 0..LANES {
         let (p3, p2, p1, p0) = (r0[k] as i16, r1[k] as i16, r2[k] as i16, r3[k] as i16);
         let (q0, q1, q2, q3) = (r4[k] as i16, r5[k] as i16, r6[k] as i16, r7[k] as i16);
-        let t0 = tc0[k];
+        let (t0, alpha, beta) = (tc0[k], alpha[k], beta[k]);
         let on =
             t0 >= 0 && (p0 - q0).abs() < alpha && (p1 - p0).abs() < beta && (q1 - q0).abs() < beta;
         let ap = luma && (p2 - p0).abs() < beta;
@@ -389,70 +838,13 @@ fn lanes<const LUMA: bool, const STRONG: bool>(
         }
         // Unconditional stores of selected values keep the loop vectorisable.
         let sel = |new: i16, old: i16| if on { new } else { old } as u8;
-        r1[k] = sel(np2, p2);
-        r2[k] = sel(np1, p1);
         r3[k] = sel(np0, p0);
         r4[k] = sel(nq0, q0);
-        r5[k] = sel(nq1, q1);
-        r6[k] = sel(nq2, q2);
-    }
-}
-
-/// Filters one line `p3 p2 p1 p0 q0 q1 q2 q3` of luma samples across an edge.
-#[inline(always)]
-fn line_luma(px: &mut [u8; 8], strong: bool, t0: i16, alpha: i16, beta: i16) {
-    let (p3, p2, p1, p0) = (px[0] as i16, px[1] as i16, px[2] as i16, px[3] as i16);
-    let (q0, q1, q2, q3) = (px[4] as i16, px[5] as i16, px[6] as i16, px[7] as i16);
-    if (p0 - q0).abs() >= alpha || (p1 - p0).abs() >= beta || (q1 - q0).abs() >= beta {
-        return;
-    }
-    let ap = (p2 - p0).abs() < beta;
-    let aq = (q2 - q0).abs() < beta;
-    if !strong {
-        let tc = t0 + ap as i16 + aq as i16;
-        let delta = ((((q0 - p0) << 2) + (p1 - q1) + 4) >> 3).clamp(-tc, tc);
-        px[3] = (p0 + delta).clamp(0, 255) as u8;
-        px[4] = (q0 - delta).clamp(0, 255) as u8;
-        let avg = (p0 + q0 + 1) >> 1;
-        if ap {
-            px[2] = (p1 + ((p2 + avg - (p1 << 1)) >> 1).clamp(-t0, t0)) as u8;
+        if luma {
+            r1[k] = sel(np2, p2);
+            r2[k] = sel(np1, p1);
+            r5[k] = sel(nq1, q1);
+            r6[k] = sel(nq2, q2);
         }
-        if aq {
-            px[5] = (q1 + ((q2 + avg - (q1 << 1)) >> 1).clamp(-t0, t0)) as u8;
-        }
-    } else {
-        let strong_px = (p0 - q0).abs() < ((alpha >> 2) + 2);
-        if ap && strong_px {
-            px[3] = ((p2 + 2 * p1 + 2 * p0 + 2 * q0 + q1 + 4) >> 3) as u8;
-            px[2] = ((p2 + p1 + p0 + q0 + 2) >> 2) as u8;
-            px[1] = ((2 * p3 + 3 * p2 + p1 + p0 + q0 + 4) >> 3) as u8;
-        } else {
-            px[3] = ((2 * p1 + p0 + q1 + 2) >> 2) as u8;
-        }
-        if aq && strong_px {
-            px[4] = ((p1 + 2 * p0 + 2 * q0 + 2 * q1 + q2 + 4) >> 3) as u8;
-            px[5] = ((p0 + q0 + q1 + q2 + 2) >> 2) as u8;
-            px[6] = ((2 * q3 + 3 * q2 + q1 + q0 + p0 + 4) >> 3) as u8;
-        } else {
-            px[4] = ((2 * q1 + q0 + p1 + 2) >> 2) as u8;
-        }
-    }
-}
-
-/// Filters one line `p1 p0 q0 q1` of chroma samples across an edge.
-#[inline(always)]
-fn line_chroma(px: &mut [u8; 4], strong: bool, t0: i16, alpha: i16, beta: i16) {
-    let (p1, p0, q0, q1) = (px[0] as i16, px[1] as i16, px[2] as i16, px[3] as i16);
-    if (p0 - q0).abs() >= alpha || (p1 - p0).abs() >= beta || (q1 - q0).abs() >= beta {
-        return;
-    }
-    if !strong {
-        let tc = t0 + 1;
-        let delta = ((((q0 - p0) << 2) + (p1 - q1) + 4) >> 3).clamp(-tc, tc);
-        px[1] = (p0 + delta).clamp(0, 255) as u8;
-        px[2] = (q0 - delta).clamp(0, 255) as u8;
-    } else {
-        px[1] = ((2 * p1 + p0 + q1 + 2) >> 2) as u8;
-        px[2] = ((2 * q1 + q0 + p1 + 2) >> 2) as u8;
     }
 }

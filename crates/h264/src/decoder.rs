@@ -173,6 +173,8 @@ pub struct Decoder {
     max_long_term_idx: Option<u32>,
     slices_in_pic: u32,
     decoded_mbs: usize,
+    /// Macroblock rows of the current picture already deblocked.
+    deblocked_rows: usize,
     concealed_total: u64,
     /// Picture handed out by the last `next_frame` call, released on the next call.
     lent: Option<DecodedPicture>,
@@ -222,6 +224,7 @@ impl Decoder {
             max_long_term_idx: None,
             slices_in_pic: 0,
             decoded_mbs: 0,
+            deblocked_rows: 0,
             concealed_total: 0,
             lent: None,
         }
@@ -622,6 +625,18 @@ impl Decoder {
         let res = sd.decode(rbsp);
         let n = sd.decoded_mbs();
         self.decoded_mbs += n;
+        // Deblock the rows this slice completed (each once the row below it is
+        // decoded) while they are likely still in cache; the rest waits for the end of
+        // the picture.
+        let mut planes = frame.planes_mut();
+        deblock::deblock_ready_rows(
+            &self.pic,
+            &mut planes,
+            &self.mbs,
+            self.active.mb_w,
+            self.active.mb_h,
+            &mut self.deblocked_rows,
+        );
         if self.decoded_mbs >= self.active.mb_w * self.active.mb_h && res.is_ok() {
             self.finish_picture();
         }
@@ -697,6 +712,7 @@ impl Decoder {
         self.cur_header = Some(hdr.clone());
         self.slices_in_pic = 0;
         self.decoded_mbs = 0;
+        self.deblocked_rows = 0;
         self.mbs.reset();
         // Frame numbers of short-term references relative to this picture (8.2.4.1).
         let max_frame_num = 1i64 << sps.log2_max_frame_num;
@@ -856,13 +872,12 @@ impl Decoder {
         }
         if let Some(frame) = self.cur_frame.as_mut() {
             let mut planes = frame.planes_mut();
-            deblock::deblock_picture(
+            deblock::deblock_rows(
                 &self.pic,
                 &mut planes,
                 &self.mbs,
-                &self.pps,
                 self.active.mb_w,
-                self.active.mb_h,
+                self.deblocked_rows..self.active.mb_h,
             );
         }
         self.pic.decoding = false;
