@@ -31,6 +31,12 @@ use crate::tables::{ALPHA, BETA, CHROMA_QP, TC0};
 /// Lines filtered at once: a luma macroblock edge, or a chroma one of Cb and Cr.
 const LANES: usize = 16;
 
+/// Strides above this are not filtered. None occurs: the SPS parser caps the width at
+/// 1024 macroblocks (16,384 samples), so this only tells the compiler that `k * stride`
+/// cannot overflow, which lets it drop the per-line bounds checks inside a checked
+/// region.
+const MAX_STRIDE: usize = 1 << 20;
+
 /// Filters the macroblock rows `rows`, in macroblock order.
 pub fn deblock_rows(
     pic: &Picture,
@@ -39,6 +45,11 @@ pub fn deblock_rows(
     mb_w: usize,
     rows: std::ops::Range<usize>,
 ) {
+    // Bounded strides let the compiler prove the line accesses inside each checked
+    // region in bounds (no overflow in `k * stride`), so most need no checks.
+    if pic.strides.iter().any(|&s| s > MAX_STRIDE) {
+        return;
+    }
     let [y, cb, cr] = planes;
     let mut planes = Planes {
         y,
@@ -123,6 +134,8 @@ struct Params {
     alpha: i16,
     beta: i16,
     tc0: [i16; 5],
+    /// Whether alpha and beta are both non-zero: whether anything can be filtered.
+    on: bool,
 }
 
 /// [`Params`] by average QP for one slice's alpha and beta offsets, built once per
@@ -142,6 +155,7 @@ impl ParamTable {
                 alpha: ALPHA[index_a] as i16,
                 beta: BETA[index_b] as i16,
                 tc0: [-1, a as i16, b as i16, c as i16, 0],
+                on: ALPHA[index_a] != 0 && BETA[index_b] != 0,
             }
         });
         ParamTable {
@@ -158,24 +172,25 @@ impl ParamTable {
     }
 }
 
-/// Filter parameters of one edge, per plane (luma, Cb, Cr).
-#[derive(Clone, Copy, Default)]
-struct Thresholds([Params; 3]);
+/// Filter parameters of one edge, per plane (luma, Cb, Cr): references into the
+/// slice's [`ParamTable`], cheaper to pass around than copies.
+#[derive(Clone, Copy)]
+struct Thresholds<'a>([&'a Params; 3]);
 
-impl Thresholds {
+impl<'a> Thresholds<'a> {
     /// From the QPs of the macroblocks on both sides.
     #[inline]
-    fn new(p: Qps, q: Qps, tab: &ParamTable) -> Thresholds {
+    fn new(p: Qps, q: Qps, tab: &'a ParamTable) -> Thresholds<'a> {
         Thresholds(std::array::from_fn(|c| {
             let qav = (p.0[c] + q.0[c] + 1) >> 1;
-            tab.by_qp[qav.clamp(0, 51) as usize]
+            &tab.by_qp[qav.clamp(0, 51) as usize]
         }))
     }
 
     /// Whether plane `c` can be filtered at all (alpha or beta 0 at low QP).
     #[inline]
     fn on(&self, c: usize) -> bool {
-        self.0[c].alpha != 0 && self.0[c].beta != 0
+        self.0[c].on
     }
 
     /// Whether any plane can be filtered.
@@ -255,8 +270,8 @@ fn deblock_mb(
                 continue;
             }
             let t = match (e, dir) {
-                (0, 0) => left_t.unwrap_or_default(),
-                (0, _) => top_t.unwrap_or_default(),
+                (0, 0) => left_t.unwrap_or(inner),
+                (0, _) => top_t.unwrap_or(inner),
                 _ => inner,
             };
             let strong = b[0] == 4;
@@ -327,38 +342,36 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
     }
     let nz_q = nz_mask(nnz, q, b0, w4);
     // The motion of the macroblock's blocks: one block stands for all sixteen when
-    // they share it.
-    let mut qb = [[Blk::default(); 4]; 4];
-    if q.uniform {
-        qb[0][0] = motion.blk(b0);
-    } else {
-        for (y, row) in qb.iter_mut().enumerate() {
-            *row = motion.row(b0 + y * w4);
-        }
-    }
-    let qat = |x: usize, y: usize| if q.uniform { qb[0][0] } else { qb[y][x] };
+    // they share it (no array of sixteen to fill then).
+    let q00 = motion.blk(b0);
+    let qb: Option<[[Blk; 4]; 4]> =
+        (!q.uniform).then(|| std::array::from_fn(|y| motion.row(b0 + y * w4)));
+    let qat = |x: usize, y: usize| match &qb {
+        Some(qb) => qb[y][x],
+        None => q00,
+    };
     // Inner edges: coefficients on either side give 2; motion matters only when the
     // blocks do not all share it. `nz_v` has bit `k * 4 + e - 1` set when vertical
     // edge e has coefficients beside it in row k, `nz_h` bit `(e - 1) * 4 + k` for
     // horizontal edge e in column k.
     let nz_v = nz_q | nz_q >> 1;
     let nz_h = nz_q | nz_q >> 4;
-    if !q.uniform || nz_q != 0 {
+    if qb.is_some() || nz_q != 0 {
         for &e in inner_edges {
             for k in 0..4 {
                 bs[0][e][k] = if nz_v >> (k * 4 + e - 1) & 1 != 0 {
                     2
-                } else if q.uniform {
-                    0
-                } else {
+                } else if let Some(qb) = &qb {
                     motion_bs(&qb[k][e - 1], &qb[k][e])
+                } else {
+                    0
                 };
                 bs[1][e][k] = if nz_h >> ((e - 1) * 4 + k) & 1 != 0 {
                     2
-                } else if q.uniform {
-                    0
-                } else {
+                } else if let Some(qb) = &qb {
                     motion_bs(&qb[e - 1][k], &qb[e][k])
+                } else {
+                    0
                 };
             }
         }
@@ -371,7 +384,7 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
             let nz = |k: usize| (nz_p >> (k * 4 + 3) | nz_q >> (k * 4)) & 1 != 0;
             if l.uniform && q.uniform {
                 // One motion on each side: one comparison for the whole edge.
-                let m = motion_bs(&motion.blk(b0 - 4), &qb[0][0]);
+                let m = motion_bs(&motion.blk(b0 - 4), &q00);
                 std::array::from_fn(|k| if nz(k) { 2 } else { m })
             } else {
                 std::array::from_fn(|k| {
@@ -391,7 +404,7 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
             let nz_p = nz_mask(nnz, t, b0 - 4 * w4, w4);
             let nz = |k: usize| (nz_p >> (12 + k) | nz_q >> k) & 1 != 0;
             if t.uniform && q.uniform {
-                let m = motion_bs(&motion.blk(b0 - 4 * w4), &qb[0][0]);
+                let m = motion_bs(&motion.blk(b0 - 4 * w4), &q00);
                 std::array::from_fn(|k| if nz(k) { 2 } else { m })
             } else {
                 let pr = if t.uniform {
@@ -519,7 +532,7 @@ fn tc0_luma(bs: &[u8; 4], by_bs: &[i16; 5]) -> [i16; LANES] {
 /// tC0 per chroma lane: lanes 0-7 Cb, 8-15 Cr, 2 lines per bS segment; -1 for a
 /// component whose alpha or beta is 0.
 #[inline]
-fn tc0_chroma(bs: &[u8; 4], t: &Thresholds) -> [i16; LANES] {
+fn tc0_chroma(bs: &[u8; 4], t: &Thresholds<'_>) -> [i16; LANES] {
     let mut tc0 = [-1; LANES];
     for (c, comp) in tc0.chunks_exact_mut(8).enumerate() {
         if t.on(1 + c) {
@@ -611,7 +624,7 @@ fn luma_v(
     y0: usize,
     tc0: &[i16; LANES],
     strong: bool,
-    t: &Thresholds,
+    t: &Thresholds<'_>,
 ) {
     let Some(lo) = (y0 * stride + x0).checked_sub(4) else {
         return;
@@ -659,7 +672,7 @@ fn luma_h(
     y0: usize,
     tc0: &[i16; LANES],
     strong: bool,
-    t: &Thresholds,
+    t: &Thresholds<'_>,
 ) {
     let Some(lo) = (y0 * stride + x0).checked_sub(4 * stride) else {
         return;
@@ -667,13 +680,13 @@ fn luma_h(
     let Some(region) = plane.get_mut(lo..lo + 7 * stride + LANES) else {
         return;
     };
-    let row = |r: usize| -> [u8; LANES] {
-        match region.get(r * stride..r * stride + LANES) {
-            Some(b) => b.try_into().unwrap_or_default(),
-            None => [0; LANES],
+    // Rows copied straight into place (`array::from_fn` built them aside first).
+    let mut px = [[0u8; LANES]; 8];
+    for (r, row) in px.iter_mut().enumerate() {
+        if let Some(b) = region.get(r * stride..r * stride + LANES) {
+            row.copy_from_slice(b);
         }
-    };
-    let mut px: [[u8; LANES]; 8] = std::array::from_fn(row);
+    }
     filter(&mut px, tc0, strong, t, true);
     let rows = if strong { 1..7 } else { 2..6 };
     for r in rows {
@@ -697,7 +710,14 @@ fn window(plane: &mut [u8], start_len: Option<(usize, usize)>) -> Option<&mut [u
 }
 
 /// Filters the vertical chroma edge at `(x0, y0)` of Cb and Cr (8 lines each).
-fn chroma_v(c: Chroma<'_>, x0: usize, y0: usize, tc0: &[i16; LANES], strong: bool, t: &Thresholds) {
+fn chroma_v(
+    c: Chroma<'_>,
+    x0: usize,
+    y0: usize,
+    tc0: &[i16; LANES],
+    strong: bool,
+    t: &Thresholds<'_>,
+) {
     let region = |stride: usize| Some(((y0 * stride + x0).checked_sub(2)?, 7 * stride + 4));
     let [scb, scr] = c.strides;
     let (Some(cb), Some(cr)) = (window(c.cb, region(scb)), window(c.cr, region(scr))) else {
@@ -729,7 +749,14 @@ fn chroma_v(c: Chroma<'_>, x0: usize, y0: usize, tc0: &[i16; LANES], strong: boo
 }
 
 /// Filters the horizontal chroma edge at `(x0, y0)` of Cb and Cr (8 columns each).
-fn chroma_h(c: Chroma<'_>, x0: usize, y0: usize, tc0: &[i16; LANES], strong: bool, t: &Thresholds) {
+fn chroma_h(
+    c: Chroma<'_>,
+    x0: usize,
+    y0: usize,
+    tc0: &[i16; LANES],
+    strong: bool,
+    t: &Thresholds<'_>,
+) {
     let region =
         |stride: usize| Some(((y0 * stride + x0).checked_sub(2 * stride)?, 3 * stride + 8));
     let [scb, scr] = c.strides;
@@ -752,7 +779,13 @@ fn chroma_h(c: Chroma<'_>, x0: usize, y0: usize, tc0: &[i16; LANES], strong: boo
 /// Runs the lane filter of the right kind: luma or chroma (Cb lanes 0-7, Cr 8-15),
 /// normal or strong.
 #[inline(always)]
-fn filter(px: &mut [[u8; LANES]; 8], tc0: &[i16; LANES], strong: bool, t: &Thresholds, luma: bool) {
+fn filter(
+    px: &mut [[u8; LANES]; 8],
+    tc0: &[i16; LANES],
+    strong: bool,
+    t: &Thresholds<'_>,
+    luma: bool,
+) {
     let (alpha, beta): ([i16; LANES], [i16; LANES]) = if luma {
         ([t.0[0].alpha; LANES], [t.0[0].beta; LANES])
     } else {
