@@ -303,6 +303,8 @@ pub struct SliceDecoder<'a> {
     /// Prediction list flags per partition (bit 0 L0, bit 1 L1).
     pub part_pred: [u8; 4],
     pub last_dqp_nonzero: bool,
+    /// Scratch for the list-0 and list-1 predictions of a bi-predicted or weighted block.
+    pub mc_tmp: [[u8; 256]; 2],
     /// Availability of the macroblocks above-left, above, above-right and left of the
     /// current one, then the current one and the one to its right (never available).
     pub near_avail: [bool; 6],
@@ -407,6 +409,7 @@ impl<'a> SliceDecoder<'a> {
             part_pred: [0; 4],
             last_dqp_nonzero: false,
             near_avail: [false; 6],
+            mc_tmp: [[0; 256]; 2],
             cabac: Cabac::default(),
             r: BitReader::new(&[]),
         }
@@ -1913,9 +1916,6 @@ impl<'a> SliceDecoder<'a> {
         let px = (self.mb_x * 16 + x * 4) as i32;
         let py = (self.mb_y * 16 + y * 4) as i32;
         let (bw, bh) = (w * 4, h * 4);
-        // The list predictions of bi-predicted or weighted blocks; zeroed only when
-        // such a block comes (half a kilobyte of stores per block otherwise).
-        let mut scratch: Option<([u8; 256], [u8; 256])> = None;
         for plane in 0..3 {
             let (stride, pw_, ph_, bx, by, bw_, bh_) = if plane == 0 {
                 (self.strides[0], pw, ph, px, py, bw, bh)
@@ -1966,7 +1966,9 @@ impl<'a> SliceDecoder<'a> {
                 inter::chroma_pair([rp(1), rp(2)], bx, by, mv, bw_, bh_, out, stride);
                 break;
             }
-            let (p0, p1) = scratch.get_or_insert(([0; 256], [0; 256]));
+            // The list predictions of bi-predicted or weighted blocks go through the
+            // slice's scratch blocks (a fresh zeroed pair per block cost measurable time).
+            let [p0, p1] = &mut self.mc_tmp;
             if r0 >= 0 {
                 predict(0, r0, mv0, p0, 16);
             }
