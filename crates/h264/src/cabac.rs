@@ -654,15 +654,7 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn cabac_p_inter(&mut self, t: u32) -> Result<()> {
-        self.cur.kind = MbKind::PInter;
-        let (shape, nparts) = match t {
-            0 => (Shape::P16x16, 1),
-            1 => (Shape::P16x8, 2),
-            2 => (Shape::P8x16, 2),
-            _ => (Shape::P8x8, 4),
-        };
-        self.shape = shape;
-        self.part_pred = [1; 4];
+        let (shape, nparts) = self.start_p_inter(t);
         self.cur.direct = 0;
         if shape == Shape::P8x8 {
             for i in 0..4 {

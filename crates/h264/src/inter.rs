@@ -255,6 +255,7 @@ fn edge_window<const S: usize>(r: RefPlane, x0: i32, y0: i32, w: usize, h: usize
 /// `mv` (eighth-sample units in chroma), into `out` (row stride `os`). `w` is 2, 4
 /// or 8.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn chroma(
     r: RefPlane,
     x: i32,
@@ -272,8 +273,7 @@ pub fn chroma(
     }
 }
 
-/// [`chroma`] for the Cb and Cr blocks of one partition at once (same vector, same
-/// geometry): the position, fractions and weights are worked out once.
+/// [`chroma`] for the Cb and Cr blocks of one partition (same vector, same geometry).
 #[allow(clippy::too_many_arguments)]
 pub fn chroma_pair(
     r: [RefPlane; 2],
@@ -287,20 +287,8 @@ pub fn chroma_pair(
 ) {
     let [cb, cr] = out;
     let [rb, rr] = r;
-    match w {
-        8 => {
-            chroma_w::<8>(rb, x, y, mv, h, cb, os);
-            chroma_w::<8>(rr, x, y, mv, h, cr, os);
-        }
-        4 => {
-            chroma_w::<4>(rb, x, y, mv, h, cb, os);
-            chroma_w::<4>(rr, x, y, mv, h, cr, os);
-        }
-        _ => {
-            chroma_w::<2>(rb, x, y, mv, h, cb, os);
-            chroma_w::<2>(rr, x, y, mv, h, cr, os);
-        }
-    }
+    chroma(rb, x, y, mv, w, h, cb, os);
+    chroma(rr, x, y, mv, w, h, cr, os);
 }
 
 #[inline(always)]

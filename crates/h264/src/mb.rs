@@ -652,15 +652,7 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn cavlc_p_inter(&mut self, t: u32) -> Result<()> {
-        self.cur.kind = MbKind::PInter;
-        let (shape, nparts) = match t {
-            0 => (Shape::P16x16, 1),
-            1 => (Shape::P16x8, 2),
-            2 => (Shape::P8x16, 2),
-            _ => (Shape::P8x8, 4),
-        };
-        self.shape = shape;
-        self.part_pred = [1; 4];
+        let (shape, nparts) = self.start_p_inter(t);
         if shape == Shape::P8x8 {
             for i in 0..4 {
                 let s = self.r.ue();
@@ -837,6 +829,21 @@ impl<'a> SliceDecoder<'a> {
         (rects, n)
     }
 
+    /// Starts a P macroblock of mb_type `t` (0..=3, Table 7-13): its partition shape,
+    /// all predicted from list 0. Returns the shape and the number of partitions.
+    pub fn start_p_inter(&mut self, t: u32) -> (Shape, usize) {
+        self.cur.kind = MbKind::PInter;
+        let (shape, nparts) = match t {
+            0 => (Shape::P16x16, 1),
+            1 => (Shape::P16x8, 2),
+            2 => (Shape::P8x16, 2),
+            _ => (Shape::P8x8, 4),
+        };
+        self.shape = shape;
+        self.part_pred = [1; 4];
+        (shape, nparts)
+    }
+
     /// Sub-partitions of 8x8 block `p`: `(count, w4, h4)`.
     pub fn sub_shape(&self, p: usize) -> (usize, usize, usize) {
         let s = self.sub_types[p];
@@ -895,13 +902,11 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn set_refs_unused(&mut self, list: usize) {
-        for yy in 0..4 {
-            let i = self.blk(0, yy);
-            self.pic.ref_idx[list][i..i + 4].fill(-1);
-            self.pic.ref_uid[list][i..i + 4].fill(-1);
-            self.pic.mv[list][i..i + 4].fill([0; 2]);
-            self.st.mvd[list][i..i + 4].fill([0; 2]);
-        }
+        let (at, w4) = (self.blk(0, 0), self.w4);
+        fill_mb(&mut self.pic.ref_idx[list], at, w4, -1);
+        fill_mb(&mut self.pic.ref_uid[list], at, w4, -1);
+        fill_mb(&mut self.pic.mv[list], at, w4, [0; 2]);
+        fill_mb(&mut self.st.mvd[list], at, w4, [0; 2]);
     }
 
     /// Picture index of 4x4 block `(x, y)` of the current macroblock.
@@ -958,10 +963,8 @@ impl<'a> SliceDecoder<'a> {
 
     fn zero_mvd(&mut self) {
         for list in 0..2 {
-            for yy in 0..4 {
-                let i = self.blk(0, yy);
-                self.st.mvd[list][i..i + 4].fill([0; 2]);
-            }
+            let (at, w4) = (self.blk(0, 0), self.w4);
+            fill_mb(&mut self.st.mvd[list], at, w4, [0; 2]);
         }
     }
 
@@ -2088,7 +2091,7 @@ fn bad_residual() -> Error {
 #[inline]
 pub(crate) fn fill_mb<T: Copy>(map: &mut [T], at: usize, w4: usize, v: T) {
     for y in 0..4 {
-        map[at + y * w4..at + y * w4 + 4].fill(v);
+        fill_row(map, at + y * w4, 4, v);
     }
 }
 
