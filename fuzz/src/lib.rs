@@ -90,8 +90,6 @@ pub struct Drained {
     pub packets: usize,
     /// Empty packets among them (not checked, not hashed).
     pub empty: usize,
-    /// Times the demuxer lost sync (from its stats at the end).
-    pub resyncs: u64,
     /// Hashes of (stream, pts, dts, duration, keyframe, data) of each packet, in order.
     pub digests: Vec<u64>,
     pub error: Option<Error>,
@@ -110,7 +108,7 @@ pub fn drain(
     cfg: &MemoryConfig,
     on_packet: &mut dyn FnMut(&[StreamInfo], &PacketView<'_>),
 ) -> Drained {
-    let mut out = Drained { packets: 0, empty: 0, resyncs: 0, digests: Vec::new(), error: None };
+    let mut out = Drained { packets: 0, empty: 0, digests: Vec::new(), error: None };
     let mut last_dts: Vec<Option<i64>> = Vec::new();
     let mut n_streams = demux.streams().len();
     let base = input.as_ptr() as usize;
@@ -197,7 +195,7 @@ pub fn drain(
             last_dts[stream] = Some(dts);
         }
     }
-    out.resyncs = demux.stats().resyncs;
+    let _ = demux.stats();
     for s in demux.streams() {
         let _ = s.media_type();
     }
