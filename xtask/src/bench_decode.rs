@@ -38,26 +38,26 @@ struct Stream {
 
 /// One timed run.
 #[derive(Clone, Copy, Debug)]
-struct Sample {
-    frames: u64,
-    wall_s: f64,
-    cpu_s: f64,
-    rss_anon_kib: u64,
+pub(crate) struct Sample {
+    pub(crate) frames: u64,
+    pub(crate) wall_s: f64,
+    pub(crate) cpu_s: f64,
+    pub(crate) rss_anon_kib: u64,
 }
 
 /// What one contender did on one stream.
 #[derive(Default)]
-struct Outcome {
-    samples: Vec<Sample>,
+pub(crate) struct Outcome {
+    pub(crate) samples: Vec<Sample>,
     /// Why the contender could not be measured, if it could not.
-    failed: Option<String>,
+    pub(crate) failed: Option<String>,
     /// Result of the correctness pass against ffmpeg's frame MD5s.
-    check: String,
+    pub(crate) check: String,
 }
 
 impl Outcome {
     /// Median wall and CPU seconds (each taken separately) and the largest RssAnon.
-    fn median(&self) -> Option<Sample> {
+    pub(crate) fn median(&self) -> Option<Sample> {
         if self.failed.is_some() || self.samples.is_empty() {
             return None;
         }
@@ -251,7 +251,7 @@ fn make_stream(dir: &Path, width: u32, height: u32, frames: usize) -> Result<Pat
 }
 
 /// Decodes with `--framemd5` and compares with ffmpeg's MD5s.
-fn check(bin: &Path, decoder: &str, path: &Path, reference: &[String]) -> Result<String> {
+pub(crate) fn check(bin: &Path, decoder: &str, path: &Path, reference: &[String]) -> Result<String> {
     let out = Command::new(bin).arg(decoder).arg(path).arg("--framemd5").output().with_context(|| format!("cannot run {}", bin.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -266,18 +266,18 @@ fn check(bin: &Path, decoder: &str, path: &Path, reference: &[String]) -> Result
 }
 
 /// The value of `key=` in the benchmark binary's summary line.
-fn summary_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn summary_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let line = text.lines().rev().find(|l| l.starts_with("decoder="))?;
     line.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().chars().take(160).collect()
 }
 
 /// Runs `cmd` to the end, polling its RssAnon every 5 ms (rarely enough not to steal
 /// a core on a small machine), and returns stdout, stderr and the peak in KiB.
-fn run_polled(cmd: &mut Command) -> Result<(String, String, u64)> {
+pub(crate) fn run_polled(cmd: &mut Command) -> Result<(String, String, u64)> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("cannot run {cmd:?}"))?;
     let status_path = format!("/proc/{}/status", child.id());
     // Both outputs are a few lines, well inside a pipe's buffer, so they can wait
@@ -309,7 +309,7 @@ fn run_polled(cmd: &mut Command) -> Result<(String, String, u64)> {
 
 /// Times one Rust decoder; the binary times its own decode loop (input already in
 /// memory), and reports its own RssAnon peak besides ours.
-fn time_rust(bin: &Path, decoder: &str, path: &Path) -> Result<Sample> {
+pub(crate) fn time_rust(bin: &Path, decoder: &str, path: &Path) -> Result<Sample> {
     let (out, _, polled) = run_polled(Command::new(bin).arg(decoder).arg(path))?;
     let num = |k: &str| -> Result<f64> { summary_field(&out, k).and_then(|v| v.parse().ok()).with_context(|| format!("no {k}= in {out:?}")) };
     if num("threads")? > 1.0 {
@@ -321,7 +321,7 @@ fn time_rust(bin: &Path, decoder: &str, path: &Path) -> Result<Sample> {
 /// Times `ffmpeg -threads 1 -i X -f null -` with its `-benchmark` report, which covers
 /// the decoding loop (after probing the input): `bench: utime=1.088s stime=0.011s
 /// rtime=2.759s`. The frame count comes from the final `frame=  300` report.
-fn time_ffmpeg(path: &Path) -> Result<Sample> {
+pub(crate) fn time_ffmpeg(path: &Path) -> Result<Sample> {
     let (_, err, rss) = run_polled(Command::new("ffmpeg").args(["-hide_banner", "-nostdin", "-nostats", "-benchmark", "-threads", "1", "-i"]).arg(path).args(["-an", "-f", "null", "-"]))?;
     let bench = err.lines().find(|l| l.starts_with("bench: utime=")).with_context(|| format!("no bench: line in ffmpeg's output:\n{err}"))?;
     let secs = |k: &str| -> Result<f64> {
