@@ -7,7 +7,9 @@
 //!
 //! - `F.packets`: `ffmpeg -copyts -i F -map 0 -c copy -f framemd5 -`, one line per demuxed
 //!   packet (stream, dts, pts, duration, size, MD5 of the payload);
-//! - `F.frames`: per decoded video frame MD5s (`-threads 1 -flags unaligned -pix_fmt yuv420p`);
+//! - `F.frames`: per decoded video frame MD5s (`-threads 1 -flags unaligned -pix_fmt yuv420p`;
+//!   a full-range stream keeps the decoder's `yuvj420p`, the same planes, whose samples a
+//!   conversion to `yuv420p` would change);
 //! - `F.ffprobe.json`: `ffprobe -count_packets -show_streams -show_format`;
 //! - `F.to-mp4.packets` / `F.to-ts.packets`: the packets of FFmpeg's own stream-copy remux
 //!   of `F` to that container, read back: what a lossless remux must contain.
@@ -56,6 +58,17 @@ fn fixtures() -> Vec<Fixture> {
         },
         Fixture { path: "es/h264.h264", args: format!("{VIDEO} {BITEXACT} {X264} -f h264"), to_mp4: true, to_ts: false },
         Fixture { path: "es/h265.h265", args: format!("{VIDEO} {BITEXACT} {X265} -f hevc"), to_mp4: true, to_ts: false },
+        // Full range with a complete colour description (three distinct codes: BT.709
+        // primaries, sRGB transfer, BT.601 matrix), small and short.
+        Fixture {
+            path: "es/h264_fullrange.h264",
+            args: format!(
+                "-f lavfi -i testsrc2=size=176x144:rate=25:duration=0.4 {BITEXACT} -c:v libx264 -threads 1 -preset fast -g 25 -bf 3 \
+                 -pix_fmt yuvj420p -color_primaries bt709 -color_trc iec61966-2-1 -colorspace smpte170m -f h264"
+            ),
+            to_mp4: true,
+            to_ts: false,
+        },
         Fixture { path: "es/aac.aac", args: format!("{AUDIO} -ac 2 {BITEXACT} {aac} -f adts"), to_mp4: true, to_ts: true },
         Fixture { path: "es/mp2.mp2", args: format!("{AUDIO} -ac 2 {BITEXACT} -c:a mp2 -b:a 192k -f mp2"), to_mp4: false, to_ts: true },
         Fixture {
@@ -67,7 +80,30 @@ fn fixtures() -> Vec<Fixture> {
     ]
 }
 
-pub fn run(_args: &[String]) -> Result<()> {
+/// The pixel format the frames oracle asks for: `yuv420p`, except for a full-range
+/// stream (`yuvj420p`), whose samples a conversion would change.
+pub fn frames_pix_fmt(ffprobe_json: &str) -> &'static str {
+    let v: serde_json::Value = serde_json::from_str(ffprobe_json).unwrap_or_default();
+    let video = v["streams"].as_array().and_then(|s| s.iter().find(|s| s["codec_type"] == "video"));
+    match video.and_then(|s| s["pix_fmt"].as_str()) {
+        Some("yuvj420p") => "yuvj420p",
+        _ => "yuv420p",
+    }
+}
+
+/// `cargo xtask testdata [--only PATH]`: makes every fixture (or only the one at `PATH`
+/// under `testdata/`) and its oracles, and rewrites `testdata/README.md`.
+pub fn run(args: &[String]) -> Result<()> {
+    let only = match args {
+        [] => None,
+        [flag, path] if flag == "--only" => Some(path.as_str()),
+        _ => anyhow::bail!("usage: cargo xtask testdata [--only PATH]"),
+    };
+    if let Some(p) = only {
+        if !fixtures().iter().any(|f| f.path == p) {
+            anyhow::bail!("{p} is not a fixture (see xtask/src/testdata.rs)");
+        }
+    }
     let root = project_root().join("testdata");
     let mut readme = String::from(
         "# Test fixtures\n\nMade by `cargo xtask testdata` (see `xtask/src/testdata.rs`) with Debian's FFmpeg; \
@@ -77,6 +113,10 @@ pub fn run(_args: &[String]) -> Result<()> {
     let version = version.lines().next().unwrap_or_default().to_string();
     writeln!(readme, "FFmpeg: `{version}`\n")?;
     for fx in fixtures() {
+        if only.is_some_and(|p| p != fx.path) {
+            writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
+            continue;
+        }
         let path = root.join(fx.path);
         fs::create_dir_all(path.parent().unwrap())?;
         let p = path.to_str().unwrap();
@@ -87,17 +127,18 @@ pub fn run(_args: &[String]) -> Result<()> {
         util::run("ffmpeg", &argv)?;
         writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
 
+        let probe = output("ffprobe", &["-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", p])?;
         let packets = output("ffmpeg", &["-hide_banner", "-loglevel", "error", "-copyts", "-i", p, "-map", "0", "-c", "copy", "-f", "framemd5", "-"])?;
         fs::write(format!("{p}.packets"), packets)?;
         let has_video = !fx.path.ends_with(".aac") && !fx.path.ends_with(".mp2");
         if has_video {
+            let pix_fmt = frames_pix_fmt(&probe);
             let frames = output(
                 "ffmpeg",
-                &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", p, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", "yuv420p", "-f", "framemd5", "-"],
+                &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", p, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", pix_fmt, "-f", "framemd5", "-"],
             )?;
             fs::write(format!("{p}.frames"), frames)?;
         }
-        let probe = output("ffprobe", &["-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", p])?;
         fs::write(format!("{p}.ffprobe.json"), probe)?;
         for (enabled, ext, fmt) in [(fx.to_mp4, "mp4", "mp4"), (fx.to_ts, "ts", "mpegts")] {
             if !enabled {
@@ -114,7 +155,8 @@ pub fn run(_args: &[String]) -> Result<()> {
     }
     readme.push_str(
         "\nBeside each fixture `F`: `F.packets` (demuxed packets, `ffmpeg -copyts -i F -map 0 -c copy -f framemd5`), \
-         `F.frames` (decoded video frames, `ffmpeg -threads 1 -i F -map 0:v:0 -flags unaligned -pix_fmt yuv420p -f framemd5`), \
+         `F.frames` (decoded video frames, `ffmpeg -threads 1 -i F -map 0:v:0 -flags unaligned -pix_fmt yuv420p -f framemd5`; \
+         `-pix_fmt yuvj420p` for a full-range stream, whose samples a conversion would change), \
          `F.ffprobe.json` (`ffprobe -v error -count_packets -show_streams -show_format -of json F`), and \
          `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n",
     );

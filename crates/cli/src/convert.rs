@@ -111,7 +111,11 @@ pub fn run(args: ConvertArgs) -> Result<(), Failure> {
         if r.errors > 0 {
             tracing::warn!("{}: {} decoding errors concealed in {} frames", args.input.display(), r.errors, r.concealed_frames);
         }
+        if let Some(damage) = r.demux.summary() {
+            tracing::warn!("{}: {damage}; everything else was kept", args.input.display());
+        }
         if args.stats {
+            crate::log::release();
             let secs = line.elapsed().as_secs_f64();
             eprintln!("input:   {} ({}), stream {}, {}", args.input.display(), r.input_format, r.stream, human(r.bytes_in));
             eprintln!("output:  {} (y4m), {} frames, {}", args.output.display(), r.frames, human(r.bytes_out));
@@ -131,21 +135,11 @@ pub fn run(args: ConvertArgs) -> Result<(), Failure> {
     for (i, codec, why) in &report.skipped {
         tracing::info!("stream {i} ({}) not copied: {why}", codec.name());
     }
-    let d = &report.demux;
-    if d.truncated {
-        tracing::warn!("{}: the input ends in the middle of a packet; everything before it was kept", args.input.display());
-    }
-    if d.dropped_packets + d.cc_errors + d.resyncs > 0 {
-        tracing::warn!(
-            "{}: damaged input: {} packets dropped, {} continuity errors, {} resyncs ({} bytes skipped)",
-            args.input.display(),
-            d.dropped_packets,
-            d.cc_errors,
-            d.resyncs,
-            d.bytes_skipped
-        );
+    if let Some(damage) = report.demux.summary() {
+        tracing::warn!("{}: {damage}; everything else was kept", args.input.display());
     }
     if args.stats {
+        crate::log::release();
         print_stats(&args, &report, &line);
     }
     Ok(())
@@ -160,11 +154,13 @@ fn print_stats(args: &ConvertArgs, r: &RemuxReport, line: &ProgressLine) {
     }
     let d = &r.demux;
     eprintln!(
-        "problems: {} resyncs, {} continuity errors, {} CRC errors, {} dropped packets{}",
+        "problems: {} resyncs ({} bytes skipped), {} continuity errors, {} CRC errors, {} dropped packets, {} cut short{}",
         d.resyncs,
+        d.bytes_skipped,
         d.cc_errors,
         d.crc_errors,
         d.dropped_packets,
+        d.cut_packets,
         if d.truncated { ", truncated input" } else { "" }
     );
     eprintln!("elapsed: {:.3} s, {:.1} MB/s", secs, r.bytes_in as f64 / 1e6 / secs.max(1e-9));

@@ -1,10 +1,12 @@
 //! The `transcode` command: `probe` and `convert`.
 //!
-//! Only this crate prints. Errors are one line on stderr, `transcode: error: FILE: reason`,
-//! with the exit codes documented in the README: 0 success, 1 I/O, 2 usage,
-//! 3 invalid or unsupported input, 130 interrupted.
+//! Only this crate prints. A failed run prints one line on stderr, `transcode: error:
+//! FILE: reason`, with the exit codes documented in the README: 0 success, 1 I/O,
+//! 2 usage, 3 invalid or unsupported input, 130 interrupted. Warnings are held back
+//! until the outcome is known (see `log`).
 
 mod convert;
+mod log;
 mod probe;
 mod progress;
 mod size;
@@ -65,7 +67,7 @@ impl From<JobError> for Failure {
             JobError::Input { source: Error::Io(_), .. } => exit::IO,
             JobError::Input { .. } => exit::INVALID_INPUT,
             JobError::Output { .. } => exit::IO,
-            JobError::NoStreams { .. } => exit::INVALID_INPUT,
+            JobError::NoStreams { .. } | JobError::NoMedia { .. } | JobError::NoPackets { .. } => exit::INVALID_INPUT,
             JobError::Interrupted => exit::INTERRUPTED,
             _ => exit::IO,
         };
@@ -73,32 +75,21 @@ impl From<JobError> for Failure {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    log::init(cli.verbose);
     let result = match cli.command {
         Command::Probe(args) => probe::run(args),
         Command::Convert(args) => convert::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            log::release();
+            ExitCode::SUCCESS
+        }
         Err(f) => {
+            // One line: the error, which says what the warnings that explain it said.
+            log::discard();
             eprintln!("transcode: error: {}", f.message);
             ExitCode::from(f.code)
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 use transcode_core::{MediaType, MemoryConfig};
-use transcode_pipeline::{probe, ProbeReport};
+use transcode_pipeline::{probe_report, ProbeReport};
 
 use crate::Failure;
 
@@ -19,12 +19,14 @@ pub struct ProbeArgs {
 }
 
 pub fn run(args: ProbeArgs) -> Result<(), Failure> {
-    let report = probe(&args.file, &MemoryConfig::default())?;
+    let report = probe_report(&args.file, &MemoryConfig::default())?;
     if args.json {
+        // What was found is printed even when it is not media: the error follows.
         println!("{}", serde_json::to_string_pretty(&to_json(&args.file, &report)).expect("json"));
-    } else {
+    } else if report.check().is_ok() {
         print_text(&args.file, &report);
     }
+    report.check()?;
     Ok(())
 }
 
@@ -70,6 +72,18 @@ pub fn to_json(path: &std::path::Path, r: &ProbeReport) -> Value {
                     m.insert("profile".into(), json!(vp.profile));
                     m.insert("level".into(), json!(vp.level));
                 }
+                // As ffprobe: only what the stream specifies.
+                let c = vp.color;
+                for (key, name) in [
+                    ("color_range", c.range_name()),
+                    ("color_space", c.matrix_name()),
+                    ("color_transfer", c.transfer_name()),
+                    ("color_primaries", c.primaries_name()),
+                ] {
+                    if let Some(name) = name {
+                        m.insert(key.into(), json!(name));
+                    }
+                }
             }
             if let Some(a) = i.audio {
                 m.insert("sample_rate".into(), json!(a.sample_rate));
@@ -98,6 +112,8 @@ pub fn to_json(path: &std::path::Path, r: &ProbeReport) -> Value {
             "discontinuities": st.discontinuities,
             "crc_errors": st.crc_errors,
             "dropped_packets": st.dropped_packets,
+            "cut_packets": st.cut_packets,
+            "samples_past_end": st.samples_past_end,
             "truncated": st.truncated,
         }
     })
@@ -115,6 +131,12 @@ fn print_text(path: &std::path::Path, r: &ProbeReport) {
             if let Some((n, d)) = v.frame_rate {
                 line += &format!(", {:.3} fps", n as f64 / d.max(1) as f64);
             }
+            let c = v.color;
+            let names: Vec<&str> = [c.range_name(), c.matrix_name(), c.transfer_name(), c.primaries_name()].into_iter().flatten().collect();
+            if !names.is_empty() {
+                // ffmpeg's order: range, matrix, transfer, primaries.
+                line += &format!(" ({})", names.join(", "));
+            }
         }
         if let Some(a) = i.audio {
             line += &format!(", {} Hz, {} ch", a.sample_rate, a.channels);
@@ -126,16 +148,11 @@ fn print_text(path: &std::path::Path, r: &ProbeReport) {
         println!("{line}");
     }
     let st = &r.stats;
-    if st.resyncs + st.cc_errors + st.discontinuities + st.crc_errors + st.dropped_packets > 0 || st.truncated {
-        println!(
-            "  problems: {} resyncs ({} bytes skipped), {} continuity errors, {} discontinuities, {} CRC errors, {} dropped packets{}",
-            st.resyncs,
-            st.bytes_skipped,
-            st.cc_errors,
-            st.discontinuities,
-            st.crc_errors,
-            st.dropped_packets,
-            if st.truncated { ", truncated" } else { "" }
-        );
+    let mut problems: Vec<String> = st.summary().into_iter().collect();
+    if st.discontinuities > 0 {
+        problems.push(format!("{} discontinuities signalled", st.discontinuities));
+    }
+    if !problems.is_empty() {
+        println!("  problems: {}", problems.join(", "));
     }
 }

@@ -54,6 +54,7 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
                             frame_rate: sps.frame_rate,
                             profile: sps.profile_idc,
                             level: sps.level_idc,
+                            color: sps.color,
                         });
                     }
                 }
@@ -77,6 +78,7 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
                             frame_rate: sps.frame_rate,
                             profile: sps.ptl.profile_idc,
                             level: sps.ptl.level_idc,
+                            color: sps.color,
                         });
                     }
                 }
@@ -93,6 +95,9 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
                         frame_rate: seq.frame_rate,
                         profile: (seq.profile_and_level >> 4) & 7,
                         level: seq.profile_and_level & 0xF,
+                        // The sequence display extension's colour description is for the
+                        // MPEG-2 parser to fill.
+                        ..Default::default()
                     });
                     if info.extradata.is_empty() {
                         if let Some(b) = mpeg2v::sequence_header_bytes(packet) {

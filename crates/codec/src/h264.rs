@@ -3,7 +3,7 @@
 
 use crate::bits::BitReader;
 use crate::nal::{split_annexb, unescape_rbsp};
-use transcode_core::{Error, Result};
+use transcode_core::{ColorDescription, Error, Result};
 
 /// NAL unit types that matter for remuxing.
 pub mod nal_type {
@@ -44,6 +44,8 @@ pub struct Sps {
     /// Frames per second as `(num, den)`, from the VUI timing (`time_scale / (2 *
     /// num_units_in_tick)`), when given.
     pub frame_rate: Option<(u32, u32)>,
+    /// Colour range, primaries, transfer and matrix from the VUI video signal type.
+    pub color: ColorDescription,
 }
 
 
@@ -187,9 +189,10 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
     }
     let mut sar = None;
     let mut frame_rate = None;
+    let mut color = ColorDescription::UNSPECIFIED;
     // The VUI is optional for what transcode needs: a truncated one leaves the fields unset.
     if r.bit().unwrap_or(false) {
-        let _ = parse_vui(&mut r, &mut sar, &mut frame_rate);
+        let _ = parse_vui(&mut r, &mut sar, &mut color, &mut frame_rate);
     }
     Ok(Sps {
         profile_idc,
@@ -206,6 +209,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
         height: (full_h - crop_h) as u32,
         sar,
         frame_rate,
+        color,
     })
 }
 
@@ -231,37 +235,47 @@ const SAR_TABLE: [(u32, u32); 17] = [
 ];
 
 /// Reads the start of a VUI that H.264 (E.1.1) and H.265 (E.2.1) share: aspect ratio,
-/// overscan, video signal type and chroma location. Returns the sample aspect ratio.
-pub(crate) fn read_vui_head(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
-    let mut sar = None;
+/// overscan, video signal type and chroma location. Fills `sar` and `color` as far as
+/// the VUI goes, so that a VUI cut short keeps what came before the cut.
+pub(crate) fn read_vui_head(r: &mut BitReader<'_>, sar: &mut Option<(u32, u32)>, color: &mut ColorDescription) -> Result<()> {
     if r.bit()? {
         let idc = r.bits(8)? as usize;
         if idc == 255 {
             let w = r.bits(16)?;
             let h = r.bits(16)?;
-            sar = (w != 0 && h != 0).then_some((w, h));
+            *sar = (w != 0 && h != 0).then_some((w, h));
         } else if (1..SAR_TABLE.len()).contains(&idc) {
-            sar = Some(SAR_TABLE[idc]);
+            *sar = Some(SAR_TABLE[idc]);
         }
     }
     if r.bit()? {
         r.skip(1)?; // overscan_appropriate_flag
     }
     if r.bit()? {
-        r.skip(4)?; // video_format, video_full_range_flag
+        r.skip(3)?; // video_format
+        let full_range = r.bit()?;
+        *color = ColorDescription::from_vui(Some(full_range), None);
         if r.bit()? {
-            r.skip(24)?; // colour primaries, transfer, matrix
+            let primaries = r.bits(8)? as u8;
+            let transfer = r.bits(8)? as u8;
+            let matrix = r.bits(8)? as u8;
+            *color = ColorDescription::from_vui(Some(full_range), Some((primaries, transfer, matrix)));
         }
     }
     if r.bit()? {
         r.ue()?; // chroma_sample_loc_type_top_field
         r.ue()?;
     }
-    Ok(sar)
+    Ok(())
 }
 
-fn parse_vui(r: &mut BitReader<'_>, sar: &mut Option<(u32, u32)>, frame_rate: &mut Option<(u32, u32)>) -> Result<()> {
-    *sar = read_vui_head(r)?;
+fn parse_vui(
+    r: &mut BitReader<'_>,
+    sar: &mut Option<(u32, u32)>,
+    color: &mut ColorDescription,
+    frame_rate: &mut Option<(u32, u32)>,
+) -> Result<()> {
+    read_vui_head(r, sar, color)?;
     if r.bit()? {
         let num_units_in_tick = r.bits(32)? as u64;
         let time_scale = r.bits(32)? as u64;

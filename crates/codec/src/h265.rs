@@ -4,7 +4,7 @@
 use crate::bits::BitReader;
 use crate::h264::reduce;
 use crate::nal::{split_annexb, unescape_rbsp};
-use transcode_core::{Error, Result};
+use transcode_core::{ColorDescription, Error, Result};
 
 /// NAL unit types that matter for remuxing.
 pub mod nal_type {
@@ -97,6 +97,8 @@ pub struct Sps {
     pub sar: Option<(u32, u32)>,
     /// Frames per second from the VUI timing, when given.
     pub frame_rate: Option<(u32, u32)>,
+    /// Colour range, primaries, transfer and matrix from the VUI video signal type.
+    pub color: ColorDescription,
 }
 
 fn rbsp_of(nal: &[u8]) -> Result<Vec<u8>> {
@@ -320,6 +322,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
         min_spatial_segmentation_idc: None,
         sar: None,
         frame_rate: None,
+        color: ColorDescription::UNSPECIFIED,
     };
     if r.bit()? {
         parse_vui(&mut r, msl1, &mut sps)?;
@@ -328,7 +331,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<Sps> {
 }
 
 fn parse_vui(r: &mut BitReader<'_>, msl1: u32, sps: &mut Sps) -> Result<()> {
-    sps.sar = crate::h264::read_vui_head(r)?;
+    crate::h264::read_vui_head(r, &mut sps.sar, &mut sps.color)?;
     r.skip(3)?; // neutral_chroma_indication_flag, field_seq_flag, frame_field_info_present_flag
     if r.bit()? {
         for _ in 0..4 {

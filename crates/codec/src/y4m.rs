@@ -1,6 +1,6 @@
 //! YUV4MPEG2 stream headers: the tags that describe raw planar pictures.
 
-use transcode_core::{Error, Result};
+use transcode_core::{ColorRange, Error, Result};
 
 /// A parsed `YUV4MPEG2 ...` stream header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +11,9 @@ pub struct Y4mHeader {
     pub frame_rate: (u32, u32),
     /// The `C` tag's value; `420jpeg` when absent.
     pub colourspace: String,
+    /// The `XCOLORRANGE` tag (`FULL` or `LIMITED`), which FFmpeg writes and reads;
+    /// unspecified when absent.
+    pub range: ColorRange,
 }
 
 fn ratio(v: &str) -> Option<(u32, u32)> {
@@ -31,7 +34,8 @@ impl Y4mHeader {
         if tags.next() != Some("YUV4MPEG2") {
             return Err(Error::invalid_at(0, "not a y4m stream (expected YUV4MPEG2)"));
         }
-        let mut h = Y4mHeader { width: 0, height: 0, frame_rate: (25, 1), colourspace: "420jpeg".into() };
+        let mut h =
+            Y4mHeader { width: 0, height: 0, frame_rate: (25, 1), colourspace: "420jpeg".into(), range: ColorRange::Unspecified };
         for t in tags.filter(|t| !t.is_empty()) {
             let (k, v) = t.split_at(1);
             match k {
@@ -49,6 +53,11 @@ impl Y4mHeader {
                         .ok_or_else(|| Error::invalid_at(0, format!("y4m frame rate {v:?} (expected n:d)")))?
                 }
                 "C" => h.colourspace = v.to_string(),
+                "X" => match v {
+                    "COLORRANGE=FULL" => h.range = ColorRange::Full,
+                    "COLORRANGE=LIMITED" => h.range = ColorRange::Limited,
+                    _ => {}
+                },
                 _ => {}
             }
         }
@@ -70,7 +79,8 @@ impl Y4mHeader {
     }
 
     /// The header line FFmpeg's `yuv4mpegpipe` muxer writes for this picture format
-    /// (progressive, square samples), without the newline.
+    /// (progressive, square samples, `XCOLORRANGE` when the range is known), without the
+    /// newline.
     pub fn to_line(&self) -> String {
         let xyscss = match self.colourspace.as_str() {
             "420jpeg" | "420" => " XYSCSS=420JPEG",
@@ -82,8 +92,13 @@ impl Y4mHeader {
             _ => "",
         };
         let cs = if self.colourspace == "420" { "420jpeg" } else { &self.colourspace };
+        let range = match self.range {
+            ColorRange::Unspecified => "",
+            ColorRange::Limited => " XCOLORRANGE=LIMITED",
+            ColorRange::Full => " XCOLORRANGE=FULL",
+        };
         format!(
-            "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C{cs}{xyscss}",
+            "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C{cs}{xyscss}{range}",
             self.width, self.height, self.frame_rate.0, self.frame_rate.1
         )
     }
@@ -129,6 +144,15 @@ mod tests {
         assert_eq!((h.width, h.height, h.frame_rate), (160, 90, (25, 1)));
         assert_eq!(h.frame_size(), Some(21600));
         assert_eq!(h.to_line().as_bytes(), line);
+        assert_eq!(h.range, ColorRange::Unspecified);
+        // FFmpeg's line for a full-range (yuvj420p) stream.
+        let full = b"YUV4MPEG2 W176 H144 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=FULL";
+        let h = Y4mHeader::parse(full).unwrap();
+        assert_eq!(h.range, ColorRange::Full);
+        assert_eq!(h.to_line().as_bytes(), full);
+        let limited = Y4mHeader { range: ColorRange::Limited, ..h };
+        assert!(limited.to_line().ends_with("XYSCSS=420JPEG XCOLORRANGE=LIMITED"));
+        assert_eq!(Y4mHeader::parse(limited.to_line().as_bytes()).unwrap().range, ColorRange::Limited);
         assert_eq!(frame_size("420p10", 3, 3), Some(2 * (9 + 2 * 4)));
         assert_eq!(frame_size("mono16", 4, 4), Some(32));
         assert_eq!(frame_size("422", 5, 2), Some(10 + 2 * 3 * 2));

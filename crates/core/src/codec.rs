@@ -1,6 +1,6 @@
 //! Stream and codec descriptions.
 
-use crate::TimeBase;
+use crate::{ColorDescription, TimeBase};
 
 /// What kind of data a stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +87,9 @@ pub struct VideoParams {
     pub profile: u8,
     /// Codec level number (e.g. H.264 `level_idc`), 0 when unknown.
     pub level: u8,
+    /// Colour range, primaries, transfer and matrix, where the stream says (H.264/H.265
+    /// VUI, MPEG-2 sequence display extension, MP4 `colr`, Y4M `XCOLORRANGE`).
+    pub color: ColorDescription,
 }
 
 /// Audio properties, where known.

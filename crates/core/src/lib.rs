@@ -23,6 +23,7 @@
 
 mod budget;
 mod codec;
+mod color;
 mod error;
 mod memory;
 mod packet;
@@ -30,6 +31,7 @@ mod time;
 
 pub use budget::{Acquire, Budget, PoolStatsSource, Reservation};
 pub use codec::{AudioParams, BitstreamFormat, CodecId, MediaType, StreamInfo, VideoParams};
+pub use color::{ColorDescription, ColorRange, COLOR_UNSPECIFIED};
 pub use error::{Error, Result};
 pub use memory::{MemoryConfig, MemoryStats, PoolStats};
 pub use packet::{Packet, PacketView};

@@ -241,6 +241,15 @@ impl Input {
         matches!(self.kind, Kind::Mapped(_))
     }
 
+    /// The most bytes one [`Input::get`] may ask for past the last release point:
+    /// unbounded for a mapped input, the read-ahead limit of a stream.
+    pub fn read_ahead_limit(&self) -> usize {
+        match &self.kind {
+            Kind::Mapped(_) => usize::MAX,
+            Kind::Stream(s) => s.limit,
+        }
+    }
+
     /// The whole mapped input as shared bytes, for zero-copy owned packets.
     pub fn shared(&self) -> Option<&Bytes> {
         match &self.kind {

@@ -46,7 +46,9 @@ use transcode_core::{MemoryConfig, PacketView, Result, StreamInfo};
 pub struct DemuxStats {
     /// Bytes of input consumed.
     pub bytes_read: u64,
-    /// Times sync was lost and found again (TS), with the bytes skipped.
+    /// Times sync was lost and found again (TS), with the bytes skipped. Bytes before
+    /// the first packet (junk a capture tool wrote first, a file cut mid-packet) are
+    /// skipped and counted in `bytes_skipped`, but are no resync.
     pub resyncs: u64,
     pub bytes_skipped: u64,
     /// MPEG-TS continuity-counter errors (a packet lost or duplicated).
@@ -57,8 +59,52 @@ pub struct DemuxStats {
     pub crc_errors: u64,
     /// Packets dropped as unusable (a PES without a header, a frame with a bad header).
     pub dropped_packets: u64,
+    /// Packets cut short by the end of the input, not delivered: a PES short of its
+    /// declared length (or without one, when the input ends inside a transport
+    /// packet), a frame or sample that runs past the end.
+    pub cut_packets: u64,
+    /// MP4 samples whose data starts past the end of the file (an index that does not
+    /// belong to this file, or a file cut before its media data). Demuxing stops at the
+    /// first.
+    pub samples_past_end: u64,
     /// Whether the input ended in the middle of a structure (a truncated file).
     pub truncated: bool,
+}
+
+impl DemuxStats {
+    /// What went wrong, in a few words for an error message: `"1 sample pointed past
+    /// the end of the file"`, `"the input ends inside a packet; 1 packet cut short"`;
+    /// `None` when nothing did. Leading bytes skipped before the first packet are
+    /// mentioned too: they explain a file that is not what its name says.
+    pub fn summary(&self) -> Option<String> {
+        fn n(count: u64, one: &str, many: &str) -> String {
+            format!("{count} {}", if count == 1 { one } else { many })
+        }
+        let mut parts = Vec::new();
+        if self.resyncs > 0 {
+            parts.push(format!("{} ({} bytes skipped)", n(self.resyncs, "resync", "resyncs"), self.bytes_skipped));
+        } else if self.bytes_skipped > 0 {
+            parts.push(format!("{} bytes skipped before the first packet", self.bytes_skipped));
+        }
+        if self.cc_errors > 0 {
+            parts.push(n(self.cc_errors, "continuity error", "continuity errors"));
+        }
+        if self.crc_errors > 0 {
+            parts.push(n(self.crc_errors, "table with a bad CRC", "tables with a bad CRC"));
+        }
+        if self.dropped_packets > 0 {
+            parts.push(n(self.dropped_packets, "damaged packet dropped", "damaged packets dropped"));
+        }
+        if self.samples_past_end > 0 {
+            parts.push(n(self.samples_past_end, "sample pointed past the end of the file", "samples pointed past the end of the file"));
+        }
+        if self.cut_packets > 0 {
+            parts.push(n(self.cut_packets, "packet cut short by the end of the input", "packets cut short by the end of the input"));
+        } else if self.truncated && self.samples_past_end == 0 {
+            parts.push("the input is cut short".to_string());
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
 }
 
 /// A container or elementary-stream reader.
@@ -77,6 +123,12 @@ pub trait Demuxer {
     fn format_name(&self) -> &'static str;
     /// Total input length in bytes, if known (for progress).
     fn input_len(&self) -> Option<u64>;
+    /// What the input held so far, in a few words, for the error that says no stream
+    /// was found in it: `"2000 TS packets, no PAT/PMT"`, `"moov without tracks"`.
+    /// Empty when there is nothing to add.
+    fn contents(&self) -> String {
+        String::new()
+    }
 }
 
 /// Detects the input's format and opens the matching demuxer.

@@ -9,7 +9,7 @@ use crate::params::{Pps, Sps};
 use crate::picture::{Picture, RefState};
 use crate::slice::{SliceHeader, SliceType};
 use std::collections::VecDeque;
-use transcode_core::{Acquire, Budget, Error, MemoryConfig, Reservation, Result};
+use transcode_core::{Acquire, Budget, ColorDescription, Error, MemoryConfig, Reservation, Result};
 use transcode_decoder_buffers::DpbConfig;
 use transcode_frame_pool::{
     Frame as PoolFrame, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame,
@@ -57,6 +57,8 @@ pub struct Frame<'a> {
     pub poc: i32,
     /// Whether some macroblocks were concealed because the stream was damaged.
     pub concealed: bool,
+    /// Colour range, primaries, transfer and matrix, from the SPS's VUI.
+    pub color: ColorDescription,
 }
 
 /// A decoded picture the caller owns: a shared handle to the pooled frame (no pixels
@@ -76,6 +78,8 @@ pub struct DecodedPicture {
     pub poc: i32,
     /// Whether some macroblocks were concealed because the stream was damaged.
     pub concealed: bool,
+    /// Colour range, primaries, transfer and matrix, from the SPS's VUI.
+    pub color: ColorDescription,
 }
 
 impl DecodedPicture {
@@ -93,6 +97,7 @@ impl DecodedPicture {
             strides: [f.stride(0), f.stride(1), f.stride(2)],
             poc: self.poc,
             concealed: self.concealed,
+            color: self.color,
         }
     }
 
@@ -705,6 +710,7 @@ impl Decoder {
         pic.frame_num = hdr.frame_num;
         pic.uid = self.next_uid;
         pic.concealed = false;
+        pic.color = sps.color;
         pic.state = RefState::Unused;
         self.next_uid += 1;
         self.pic = pic;
@@ -1028,6 +1034,7 @@ impl Decoder {
                         ],
                         poc: p.poc,
                         concealed: p.concealed,
+                        color: p.color,
                         frame: frame.clone(),
                     });
                 }

@@ -3,7 +3,7 @@
 
 use crate::bitreader::BitReader;
 use crate::tables::*;
-use transcode_core::{Error, Result};
+use transcode_core::{ColorDescription, Error, Result};
 
 /// Scaling lists in zig-zag order: six 4x4 lists (Y/Cb/Cr intra, Y/Cb/Cr inter) and
 /// two 8x8 lists (Y intra, Y inter).
@@ -45,6 +45,8 @@ pub struct Sps {
     pub num_reorder_frames: Option<u32>,
     /// `max_dec_frame_buffering` from the VUI, when present.
     pub max_dec_frame_buffering: Option<u32>,
+    /// Colour range, primaries, transfer and matrix from the VUI video signal type.
+    pub color: ColorDescription,
 }
 
 impl Sps {
@@ -154,6 +156,7 @@ impl Sps {
             crop,
             num_reorder_frames: None,
             max_dec_frame_buffering: None,
+            color: ColorDescription::UNSPECIFIED,
         };
         if r.flag() {
             // A damaged VUI only loses the reorder hint; the picture is still decodable.
@@ -189,9 +192,11 @@ fn parse_vui(r: &mut BitReader, sps: &mut Sps) -> Result<()> {
         r.skip(1); // overscan_appropriate
     }
     if r.flag() {
-        r.skip(4);
-        if r.flag() {
-            r.skip(24);
+        r.skip(3); // video_format
+        let full_range = r.flag();
+        let codes = r.flag().then(|| (r.u(8) as u8, r.u(8) as u8, r.u(8) as u8));
+        if !r.overrun() {
+            sps.color = ColorDescription::from_vui(Some(full_range), codes);
         }
     }
     if r.flag() {

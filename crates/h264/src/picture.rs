@@ -3,6 +3,7 @@
 //! need (co-located motion for direct prediction). Motion buffers are sized once, when
 //! a sequence parameter set is activated, and reused for every picture after that.
 
+use transcode_core::ColorDescription;
 use transcode_frame_pool::SharedFrame;
 
 /// Reference marking of a stored picture.
@@ -62,6 +63,8 @@ pub struct Picture {
     pub uid: i32,
     /// Whether the picture was flagged as damaged (concealed macroblocks).
     pub concealed: bool,
+    /// The colour description of the SPS the picture was decoded with.
+    pub color: ColorDescription,
 }
 
 impl Picture {

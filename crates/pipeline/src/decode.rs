@@ -80,7 +80,14 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
             let Some(f) = decoder.next_frame() else { break };
             if !*started {
                 let mut info = StreamInfo::new(0, 0, CodecId::RawVideo, BitstreamFormat::Raw, TimeBase::new(1, 25));
-                info.video = Some(VideoParams { width: f.width as u32, height: f.height as u32, frame_rate: Some(rate.unwrap_or((25, 1))), ..Default::default() });
+                info.video = Some(VideoParams {
+                    width: f.width as u32,
+                    height: f.height as u32,
+                    frame_rate: Some(rate.unwrap_or((25, 1))),
+                    // The range goes into the Y4M header (XCOLORRANGE), as FFmpeg writes it.
+                    color: f.color,
+                    ..Default::default()
+                });
                 muxer.begin(&[info]).map_err(out_err)?;
                 *started = true;
             }
@@ -151,11 +158,29 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
         }
         decoder.flush();
         drain(&mut decoder, &mut muxer, &mut report, &mut started, frame_rate)?;
+        let path = input.to_path_buf();
         if report.stream == usize::MAX {
-            return Err(JobError::NoStreams { path: input.to_path_buf(), reason: "no video stream".into() });
+            let streams = demux.streams();
+            let damage = demux.stats().summary();
+            return Err(if streams.is_empty() {
+                JobError::NoMedia { path, seen: demux.contents(), damage }
+            } else if streams.iter().any(|s| s.media_type() == MediaType::Video) {
+                // A video stream is listed, but not one of its packets is whole.
+                JobError::NoPackets { path, damage }
+            } else {
+                JobError::NoStreams { path, reason: "no video stream".into() }
+            });
         }
         if !started {
-            return Err(JobError::Input { path: input.to_path_buf(), source: Error::invalid("no picture could be decoded") });
+            // The warnings about concealed damage explain this; say it in the one line.
+            let mut why = String::from("no picture could be decoded");
+            if report.errors > 0 {
+                why += &format!("; {} decoding {} concealed", report.errors, if report.errors == 1 { "error" } else { "errors" });
+            }
+            if let Some(d) = demux.stats().summary() {
+                why += &format!("; {d}");
+            }
+            return Err(JobError::Input { path, source: Error::invalid(why) });
         }
         muxer.finish().map_err(out_err)?;
         Ok(())

@@ -32,7 +32,7 @@ mod remux;
 
 pub use decode::{decode, DecodeReport};
 pub use output::{AtomicOutput, OutputFormat};
-pub use probe::{probe, ProbeReport, ProbeStream};
+pub use probe::{probe, probe_report, ProbeReport, ProbeStream};
 pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};
 
 use std::fmt;
@@ -48,6 +48,15 @@ pub enum JobError {
     Output { path: PathBuf, source: transcode_core::Error },
     /// The input has no stream the output can hold (or that the selection allows).
     NoStreams { path: PathBuf, reason: String },
+    /// The input holds no stream that can be described: a TS of null packets, an MP4
+    /// whose moov has no tracks. `seen` says what the demuxer found instead
+    /// ([`Demuxer::contents`](transcode_demux_bridge::Demuxer::contents)), `damage`
+    /// what went wrong on the way ([`DemuxStats::summary`](transcode_demux_bridge::DemuxStats::summary)).
+    NoMedia { path: PathBuf, seen: String, damage: Option<String> },
+    /// Streams were found, but not one whole packet in any of those to be written: a
+    /// file cut before its first complete picture, an index whose samples all lie past
+    /// the end of the file. Nothing is written.
+    NoPackets { path: PathBuf, damage: Option<String> },
     /// The job was cancelled through [`RemuxOptions::cancel`].
     Interrupted,
 }
@@ -58,6 +67,23 @@ impl fmt::Display for JobError {
             JobError::Input { path, source } => write!(f, "{}: {source}", path.display()),
             JobError::Output { path, source } => write!(f, "{}: {source}", path.display()),
             JobError::NoStreams { path, reason } => write!(f, "{}: nothing to copy: {reason}", path.display()),
+            JobError::NoMedia { path, seen, damage } => {
+                write!(f, "{}: no media streams found", path.display())?;
+                if !seen.is_empty() {
+                    write!(f, " ({seen})")?;
+                }
+                if let Some(d) = damage {
+                    write!(f, "; {d}")?;
+                }
+                Ok(())
+            }
+            JobError::NoPackets { path, damage } => {
+                write!(f, "{}: no complete packet in any stream", path.display())?;
+                if let Some(d) = damage {
+                    write!(f, "; {d}")?;
+                }
+                Ok(())
+            }
             JobError::Interrupted => write!(f, "interrupted"),
         }
     }

@@ -20,16 +20,48 @@ pub struct ProbeStream {
     pub keyframes: u64,
 }
 
+impl ProbeStream {
+    /// Whether anything is known of the stream beyond its listing in the container: a
+    /// whole packet, or codec parameters from the container.
+    pub fn is_described(&self) -> bool {
+        let i = &self.info;
+        self.packets > 0 || i.video.is_some() || i.audio.is_some() || !i.extradata.is_empty()
+    }
+}
+
 /// What [`probe`] found.
 #[derive(Debug, Clone)]
 pub struct ProbeReport {
+    pub path: std::path::PathBuf,
     pub format: &'static str,
     pub size: Option<u64>,
     pub streams: Vec<ProbeStream>,
     pub stats: DemuxStats,
+    /// What the demuxer saw, in a few words ([`Demuxer::contents`]), for the error when
+    /// no stream is described.
+    ///
+    /// [`Demuxer::contents`]: transcode_demux_bridge::Demuxer::contents
+    pub seen: String,
 }
 
 impl ProbeReport {
+    /// [`JobError::NoMedia`] when no stream can be described (none is listed, or none
+    /// has a packet or parameters): the file is not media a script should take as such.
+    pub fn check(&self) -> Result<(), JobError> {
+        if self.streams.iter().any(ProbeStream::is_described) {
+            return Ok(());
+        }
+        let mut seen = self.seen.clone();
+        if !self.streams.is_empty() {
+            // Listed, but nothing is known of them.
+            let n = self.streams.len();
+            let listed = format!("{n} {} listed", if n == 1 { "stream" } else { "streams" });
+            seen = if seen.is_empty() { listed } else { seen };
+            seen += ", none with a whole packet";
+        }
+        Err(JobError::NoMedia { path: self.path.clone(), seen, damage: self.stats.summary() })
+    }
+
     /// The longest stream duration, in seconds.
     pub fn duration_seconds(&self) -> Option<f64> {
         self.streams
@@ -39,8 +71,17 @@ impl ProbeReport {
     }
 }
 
-/// Reads `path` to the end and reports its streams, packet counts and problems.
+/// Reads `path` to the end and reports its streams, packet counts and problems. Fails
+/// with [`JobError::NoMedia`] when no stream can be described ([`ProbeReport::check`]).
 pub fn probe(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, JobError> {
+    let report = probe_report(path, memory)?;
+    report.check()?;
+    Ok(report)
+}
+
+/// [`probe`] without the final check: the report of what was found even when no stream
+/// can be described, for a caller that shows it before the error.
+pub fn probe_report(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, JobError> {
     let err = |source: Error| JobError::Input { path: path.to_path_buf(), source };
     let input = Input::open(path, memory).map_err(err)?;
     let size = input.len();
@@ -72,5 +113,12 @@ pub fn probe(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, JobError
             ProbeStream { info: info.clone(), packets, bytes, start, duration, keyframes }
         })
         .collect();
-    Ok(ProbeReport { format: demux.format_name(), size, streams, stats: demux.stats() })
+    Ok(ProbeReport {
+        path: path.to_path_buf(),
+        format: demux.format_name(),
+        size,
+        streams,
+        stats: demux.stats(),
+        seen: demux.contents(),
+    })
 }

@@ -145,6 +145,7 @@ pub fn remux_to_writer(
         streams: Vec::new(),
         skipped: Vec::new(),
         dropped: 0,
+        first_pass: Vec::new(),
     };
     let mut src = src;
     let format = detect(&mut src).map_err(|source| JobError::Input { path: input.clone(), source })?;
@@ -219,6 +220,9 @@ struct Job<'a> {
     skipped: Vec<(usize, CodecId, String)>,
     /// Packets the muxer refused as damaged.
     dropped: u64,
+    /// Packets per output stream in the first pass (describe, plan or stash) that the
+    /// muxer took or would take.
+    first_pass: Vec<u64>,
 }
 
 impl Job<'_> {
@@ -305,6 +309,53 @@ impl Job<'_> {
         !self.streams.is_empty() && self.streams.iter().all(|r| streams.get(r.input_index).is_some_and(described))
     }
 
+    /// After the first pass: maps the streams that gave no packet in it too, fails when
+    /// the input has no stream at all, or when the pass read the whole input and no
+    /// selected stream had a whole packet; and otherwise, when the pass read the whole
+    /// input and the output has not been planned (`leave_out`), leaves out the streams
+    /// that had none, with a warning.
+    fn after_first_pass(&mut self, demux: &(dyn Demuxer + Send), reached_end: bool, leave_out: bool) -> Result<(), JobError> {
+        let streams = demux.streams();
+        if streams.is_empty() {
+            return Err(JobError::NoMedia { path: self.input.clone(), seen: demux.contents(), damage: demux.stats().summary() });
+        }
+        let streams = streams.to_vec();
+        self.update_map(&streams, true);
+        if self.streams.is_empty() {
+            return Err(self.no_streams());
+        }
+        self.first_pass.resize(self.streams.len(), 0);
+        if !reached_end {
+            return Ok(());
+        }
+        if self.first_pass.iter().all(|&n| n == 0) {
+            return Err(JobError::NoPackets { path: self.input.clone(), damage: demux.stats().summary() });
+        }
+        if !leave_out {
+            return Ok(());
+        }
+        let empty: Vec<usize> = (0..self.streams.len()).filter(|&k| self.first_pass[k] == 0).collect();
+        if empty.is_empty() {
+            return Ok(());
+        }
+        let kept: Vec<StreamReport> = std::mem::take(&mut self.streams);
+        let counts = std::mem::take(&mut self.first_pass);
+        for (k, mut r) in kept.into_iter().enumerate() {
+            if empty.contains(&k) {
+                tracing::warn!("{}: stream {} ({}) has no whole packet; leaving it out", self.input.display(), r.input_index, r.codec.name());
+                self.skipped.push((r.input_index, r.codec, "no whole packet".into()));
+                self.map[r.input_index] = None;
+            } else {
+                r.output_index = self.streams.len();
+                self.map[r.input_index] = Some(r.output_index);
+                self.streams.push(r);
+                self.first_pass.push(counts[k]);
+            }
+        }
+        self.refresh_out_streams(&streams);
+        Ok(())
+    }
+
     /// Returns bytes read, demuxer statistics and the input format name.
     fn run(
         &mut self,
@@ -325,13 +376,17 @@ impl Job<'_> {
                 // faststart MP4, or only reads far enough to describe the streams.
                 let mut first = open_demuxer_as(second, format, &mem).map_err(|e| self.in_err(e))?;
                 let mode = if plan { Mode::Plan } else { Mode::Describe };
-                self.pass(first.as_mut(), muxer, mode, (1, passes), total, pool, progress)?;
+                let reached_end = self.pass(first.as_mut(), muxer, mode, (1, passes), total, pool, progress)?;
+                // A planned muxer has numbered its tracks already; it leaves the empty
+                // ones out itself.
+                self.after_first_pass(first.as_ref(), reached_end, mode == Mode::Describe)?;
                 self.refresh_out_streams(first.streams());
                 open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?
             }
             None => {
                 let mut demux = open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?;
-                self.stash_until_described(demux.as_mut(), &mut stash, pool)?;
+                let reached_end = self.stash_until_described(demux.as_mut(), &mut stash, pool)?;
+                self.after_first_pass(demux.as_ref(), reached_end, true)?;
                 self.refresh_out_streams(demux.streams());
                 demux
             }
@@ -344,12 +399,20 @@ impl Job<'_> {
             self.handle(&pkt.view(), Mode::Write, muxer)?;
         }
         self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, pool, progress)?;
+        if self.streams.iter().all(|r| r.packets == 0) {
+            // Whatever was learnt on the way (a pipe read once, packets the muxer
+            // refused): nothing useful would be written.
+            let mut stats = demux.stats();
+            stats.dropped_packets += self.dropped;
+            return Err(JobError::NoPackets { path: self.input.clone(), damage: stats.summary() });
+        }
         muxer.finish().map_err(|e| self.out_err(e))?;
         let stats = demux.stats();
         Ok((stats.bytes_read, stats, demux.format_name()))
     }
 
-    /// One pass over the demuxer.
+    /// One pass over the demuxer. Returns whether it read to the end of the input (a
+    /// describe pass stops once every stream is described).
     fn pass(
         &mut self,
         demux: &mut (dyn Demuxer + Send),
@@ -359,14 +422,14 @@ impl Job<'_> {
         total: Option<u64>,
         pool: &BytePool,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<(), JobError> {
+    ) -> Result<bool, JobError> {
         let mut n = 0u64;
         loop {
             if n % 64 == 0 {
                 self.check_cancel()?;
             }
             if mode == Mode::Describe && self.all_described(demux.streams()) {
-                return Ok(());
+                return Ok(false);
             }
             let known = demux.streams().len().min(self.map.len());
             let pkt = match demux.next_packet() {
@@ -393,7 +456,7 @@ impl Job<'_> {
         if let Some(t) = total {
             progress(Progress { bytes_done: t, bytes_total: total, pass, passes });
         }
-        Ok(())
+        Ok(true)
     }
 
     fn handle(&mut self, pkt: &PacketView<'_>, mode: Mode, muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
@@ -402,7 +465,10 @@ impl Job<'_> {
         };
         let view = PacketView { stream: out, ..*pkt };
         let result = match mode {
-            Mode::Describe => return Ok(()),
+            Mode::Describe => {
+                self.count_first(out);
+                return Ok(());
+            }
             Mode::Plan => muxer.plan_packet(&self.out_streams[out], &view),
             Mode::Write => muxer.write_packet(&view),
         };
@@ -412,6 +478,8 @@ impl Job<'_> {
                     let r = &mut self.streams[out];
                     r.packets += 1;
                     r.bytes += pkt.data.len() as u64;
+                } else {
+                    self.count_first(out);
                 }
                 Ok(())
             }
@@ -431,24 +499,31 @@ impl Job<'_> {
         }
     }
 
+    fn count_first(&mut self, out: usize) {
+        if self.first_pass.len() <= out {
+            self.first_pass.resize(out + 1, 0);
+        }
+        self.first_pass[out] += 1;
+    }
+
     /// For inputs that can be read only once: keeps owned copies of the first packets in
     /// the byte pool (bounded by `max_packet_bytes_in_flight`) until every selected stream
-    /// is described, or the pool is full.
+    /// is described, or the pool is full. Returns whether the input ended first.
     fn stash_until_described(
         &mut self,
         demux: &mut (dyn Demuxer + Send),
         stash: &mut VecDeque<Packet>,
         pool: &BytePool,
-    ) -> Result<(), JobError> {
+    ) -> Result<bool, JobError> {
         loop {
             self.check_cancel()?;
             if self.all_described(demux.streams()) {
-                return Ok(());
+                return Ok(false);
             }
             let known = demux.streams().len().min(self.map.len());
             let pkt = match demux.next_packet() {
                 Ok(Some(p)) => p,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(true),
                 Err(e) => return Err(self.in_err(e)),
             };
             let data = match pool.try_copy(pkt.data).map_err(|e| self.in_err(e))? {
@@ -457,8 +532,16 @@ impl Job<'_> {
                     tracing::warn!("streams still not described after {} bytes of packets; starting the output anyway", pool.bytes_in_flight());
                     // This packet is lost to the stash; keep it by copying outside the
                     // pool once rather than dropping data.
+                    let stream = pkt.stream;
                     stash.push_back(pkt.to_packet());
-                    return Ok(());
+                    if stream >= known {
+                        let streams = demux.streams().to_vec();
+                        self.update_map(&streams, true);
+                    }
+                    if let Some(out) = self.map.get(stream).copied().flatten() {
+                        self.count_first(out);
+                    }
+                    return Ok(false);
                 }
             };
             let pkt = pkt.with_data(data);
@@ -466,7 +549,8 @@ impl Job<'_> {
                 let streams = demux.streams().to_vec();
                 self.update_map(&streams, true);
             }
-            if self.map.get(pkt.stream).copied().flatten().is_some() {
+            if let Some(out) = self.map.get(pkt.stream).copied().flatten() {
+                self.count_first(out);
                 stash.push_back(pkt);
             }
         }

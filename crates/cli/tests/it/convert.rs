@@ -135,7 +135,7 @@ fn y4m_frames(data: &[u8]) -> Vec<&[u8]> {
 #[test]
 fn decoding_h264_from_every_container_matches_ffmpeg_frames() {
     let dir = scratch("decode");
-    for fx in ["ts/h264_aac.ts", "ts/h264_aac.m2ts", "mp4/h264_aac.mp4", "mp4/h264_aac_frag.mp4", "es/h264.h264"] {
+    for fx in ["ts/h264_aac.ts", "ts/h264_aac.m2ts", "mp4/h264_aac.mp4", "mp4/h264_aac_frag.mp4", "es/h264.h264", "es/h264_fullrange.h264"] {
         let out_path = dir.join("out.y4m");
         let r = transcode(&["convert", path_str(&testdata(fx)), path_str(&out_path)]);
         assert!(r.status.success(), "{fx}: {}", String::from_utf8_lossy(&r.stderr));

@@ -1,7 +1,9 @@
 //! Damaged-input suite: deterministic variants of every fixture (truncations, bit flips,
-//! zeroed regions, oversized length fields) fed to `transcode convert`. For each: no panic,
-//! a bounded run time, bounded heap (`--max-memory` caps the allocator), a documented exit
-//! code, no output left behind on failure, and for truncations the valid prefix kept.
+//! zeroed regions, oversized length fields, junk before the start, a zeroed MP4 index,
+//! chunk offsets past the end) fed to `transcode convert`. For each: no panic, a bounded
+//! run time, bounded heap (`--max-memory` caps the allocator), a documented exit code,
+//! exactly one line on stderr and no output left behind on failure, and for truncations
+//! the valid prefix kept.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -33,6 +35,12 @@ enum Damage {
     Zero { at: usize, len: usize },
     /// Overwrites 4 bytes at `at` with 0xFF: huge box sizes, section and PES lengths.
     Huge { at: usize },
+    /// Puts `len` bytes of junk before the file, as capture tools write headers first.
+    Prepend(usize),
+    /// Zeroes the payload of the MP4 `moov` box: an index without tracks.
+    ZeroMoov,
+    /// Moves every MP4 chunk offset past the end of the file.
+    OffsetsPastEnd,
 }
 
 fn apply(data: &[u8], d: &Damage) -> Vec<u8> {
@@ -53,6 +61,32 @@ fn apply(data: &[u8], d: &Damage) -> Vec<u8> {
         Damage::Huge { at } => {
             let end = (at + 4).min(v.len());
             v[at.min(end)..end].fill(0xFF);
+        }
+        Damage::Prepend(len) => {
+            let mut r = Rng(len as u64);
+            let mut junk: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+            junk.extend_from_slice(&v);
+            v = junk;
+        }
+        Damage::ZeroMoov => {
+            if let Some(i) = v.windows(4).position(|w| w == b"moov").filter(|&i| i >= 4) {
+                let size = u32::from_be_bytes(v[i - 4..i].try_into().unwrap()) as usize;
+                let end = (i - 4 + size).min(v.len());
+                v[i + 4..end].fill(0);
+            }
+        }
+        Damage::OffsetsPastEnd => {
+            let len = v.len() as u32;
+            let mut from = 0;
+            while let Some(i) = v[from..].windows(4).position(|w| w == b"stco").map(|i| i + from) {
+                let n = v.get(i + 8..i + 12).map_or(0, |b| u32::from_be_bytes(b.try_into().unwrap()) as usize);
+                for k in 0..n {
+                    if let Some(b) = v.get_mut(i + 12 + 4 * k..i + 16 + 4 * k) {
+                        b.copy_from_slice(&(len + 1000 + k as u32).to_be_bytes());
+                    }
+                }
+                from = i + 4;
+            }
         }
     }
     v
@@ -101,7 +135,29 @@ fn variants(fx: &str, len: usize) -> Vec<Damage> {
     for at in length_fields(fx, &data) {
         v.push(Damage::Huge { at });
     }
+    // Real-world inputs: junk before the first packet, the first 1000 bytes only, and
+    // for MP4 an index without tracks or pointing past the end.
+    v.extend([Damage::Prepend(188), Damage::Prepend(1003), Damage::Prepend(65_536), Damage::Truncate(1000)]);
+    if fx.ends_with(".mp4") {
+        v.extend([Damage::ZeroMoov, Damage::OffsetsPastEnd]);
+    }
     v
+}
+
+/// Whether `transcode` must still convert the input after `damage`: junk before a
+/// transport stream or an Annex-B stream is skipped (the probe finds the packets after
+/// it).
+fn must_succeed(fx: &str, damage: &Damage) -> bool {
+    matches!(damage, Damage::Prepend(_)) && [".ts", ".m2ts", ".h264", ".h265"].iter().any(|e| fx.ends_with(e))
+}
+
+/// What the error line must say for inputs that cannot give anything.
+fn must_say(fx: &str, damage: &Damage) -> Option<&'static str> {
+    match damage {
+        Damage::ZeroMoov => Some("no media streams found (moov without tracks)"),
+        Damage::OffsetsPastEnd if fx != "mp4/h264_aac_frag.mp4" => Some("1 sample pointed past the end of the file"),
+        _ => None,
+    }
 }
 
 fn output_ext(fx: &str) -> &'static str {
@@ -154,6 +210,11 @@ fn damaged_inputs_never_panic_and_fail_cleanly() {
             let output = dir.join(format!("out-{i}.{ext}"));
             let (code, err, _) = run_limited(&input, &output);
             let label = format!("{fx} {damage:?}");
+            if let Some(wanted) = must_say(&fx, &damage) {
+                if code != Some(3) || !err.contains(wanted) {
+                    problems.push(format!("{label}: expected exit 3 saying {wanted:?}, got {code:?}: {err}"));
+                }
+            }
             match code {
                 Some(0) => {
                     if !output.exists() {
@@ -164,11 +225,12 @@ fn damaged_inputs_never_panic_and_fail_cleanly() {
                     if output.exists() {
                         problems.push(format!("{label}: failed but left {}", output.display()));
                     }
-                    // Warnings about damage may come first; the error itself is one line,
-                    // the last.
-                    let errors = err.lines().filter(|l| l.starts_with("transcode: error: ")).count();
-                    if errors != 1 || !err.lines().last().is_some_and(|l| l.starts_with("transcode: error: ")) {
-                        problems.push(format!("{label}: error is not one last line: {err:?}"));
+                    // The error is the only line: what explains it is in it.
+                    if err.lines().count() != 1 || !err.starts_with("transcode: error: ") {
+                        problems.push(format!("{label}: stderr is not one error line: {err:?}"));
+                    }
+                    if must_succeed(&fx, &damage) {
+                        problems.push(format!("{label}: should have been converted: {err}"));
                     }
                 }
                 other => problems.push(format!("{label}: exit {other:?}: {err}")),

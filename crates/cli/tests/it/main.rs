@@ -1,6 +1,8 @@
 //! End-to-end tests of the `transcode` binary: probe against ffprobe's committed output,
-//! convert round trips, error messages and exit codes, and damaged input.
+//! convert round trips, error messages and exit codes, the real-world input contract,
+//! and damaged input.
 
+mod contract;
 mod convert;
 mod damaged;
 mod probe;

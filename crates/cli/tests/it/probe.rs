@@ -30,10 +30,18 @@ fn probe_agrees_with_ffprobe_on_every_fixture() {
                 }
             }
             assert_eq!(num(&o["nb_read_packets"]), num(&t["nb_read_packets"]), "{fx}: packet count of stream {}", o["index"]);
+            // Colour fields under ffprobe's names, present exactly when ffprobe has them,
+            // for the codecs whose colour description transcode reads (the H.264/H.265
+            // VUI; MPEG-2's sequence display extension is not read yet).
+            if matches!(t["codec_name"].as_str(), Some("h264" | "hevc")) {
+                for key in ["color_range", "color_space", "color_transfer", "color_primaries"] {
+                    assert_eq!(o.get(key), t.get(key), "{fx}: {key}");
+                }
+            }
         }
         checked += 1;
     }
-    assert!(checked >= 12, "only {checked} fixtures found");
+    assert!(checked >= 13, "only {checked} fixtures found");
 }
 
 #[test]

@@ -93,8 +93,36 @@ impl AnnexBDemuxer {
             reorder: Reorder::new(),
             stats: DemuxStats::default(),
         };
+        d.skip_leading_junk()?;
         d.look_ahead()?;
         Ok(d)
+    }
+
+    /// Starts the stream at its first start code. What comes before it, up to the zero
+    /// bytes that may precede a start code, is junk (a capture tool's header, a file cut
+    /// in the middle of a unit): skipped and counted in `bytes_skipped`.
+    fn skip_leading_junk(&mut self) -> Result<()> {
+        let mut pos = 0u64;
+        loop {
+            let buf = self.input.get(pos, SCAN_CHUNK)?;
+            let eof = buf.len() < SCAN_CHUNK;
+            let start = match find_start_code(buf, 0) {
+                Some(sc) => pos + buf[..sc].iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) as u64,
+                None if eof => pos + buf.len() as u64,
+                None => {
+                    // Keep two bytes: a start code may straddle the windows.
+                    pos += (buf.len() - 2) as u64;
+                    self.input.release(pos);
+                    continue;
+                }
+            };
+            self.au_start = start;
+            self.scan = start;
+            self.stats.bytes_skipped = start;
+            self.stats.bytes_read = start;
+            self.input.release(start);
+            return Ok(());
+        }
     }
 
     /// Finds the next access unit, describes the stream from it if that is still to do,

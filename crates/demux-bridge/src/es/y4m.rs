@@ -3,7 +3,7 @@
 use crate::{DemuxStats, Demuxer, Input};
 use transcode_codec::y4m::Y4mHeader;
 use transcode_core::{
-    BitstreamFormat, CodecId, Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase, VideoParams,
+    BitstreamFormat, CodecId, ColorDescription, Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase, VideoParams,
 };
 
 /// The longest stream or frame header line accepted.
@@ -43,7 +43,8 @@ impl Y4mDemuxer {
         let size = hdr.frame_size().unwrap_or(u64::MAX);
         Error::check_limit("y4m picture", size, config.max_packet_size)?;
         let mut info = StreamInfo::new(0, 1, CodecId::RawVideo, BitstreamFormat::Raw, TimeBase::new(rate.1, rate.0));
-        info.video = Some(VideoParams { width: w, height: h, frame_rate: Some(rate), profile: 0, level: 0 });
+        let color = ColorDescription { range: hdr.range, ..ColorDescription::UNSPECIFIED };
+        info.video = Some(VideoParams { width: w, height: h, frame_rate: Some(rate), color, ..Default::default() });
         info.extradata = line;
         let pos = n as u64 + 1;
         input.release(pos);

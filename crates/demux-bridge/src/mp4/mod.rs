@@ -88,6 +88,8 @@ pub struct Mp4Demuxer {
     walk_done: bool,
     done: bool,
     stats: DemuxStats,
+    /// `trak` boxes the moov declares, including those not read.
+    declared_tracks: u64,
 }
 
 impl Mp4Demuxer {
@@ -176,6 +178,7 @@ impl Mp4Demuxer {
             walk_done: !movie.fragmented,
             done: false,
             stats: DemuxStats::default(),
+            declared_tracks: movie.declared_tracks,
         };
         demux.tell_mpeg_audio_layers()?;
         streams = demux.tracks.iter().map(|t| t.info.clone()).collect();
@@ -345,8 +348,14 @@ impl Demuxer for Mp4Demuxer {
             return Err(Error::LimitExceeded { what: "mp4 sample bytes", requested: size, limit: self.max_packet });
         }
         let sample_end = s.offset.saturating_add(size);
-        if self.len.is_some_and(|l| sample_end > l) {
-            tracing::warn!("sample at byte {} of {size} bytes ends past the end of the file; stopping", s.offset);
+        if let Some(l) = self.len.filter(|&l| sample_end > l) {
+            if s.offset >= l {
+                tracing::warn!("sample at byte {} points past the end of the file ({l} bytes); stopping", s.offset);
+                self.stats.samples_past_end += 1;
+            } else {
+                tracing::warn!("sample at byte {} of {size} bytes is cut short by the end of the file; stopping", s.offset);
+                self.stats.cut_packets += 1;
+            }
             self.stats.truncated = true;
             self.done = true;
             return Ok(None);
@@ -361,6 +370,12 @@ impl Demuxer for Mp4Demuxer {
         let reach = if self.len.is_none() && size == 0 { 1 } else { size as usize };
         let data = self.input.get(s.offset, reach)?;
         if (data.len() as u64) < reach as u64 {
+            // A pipe that ended before the sample did.
+            if data.is_empty() {
+                self.stats.samples_past_end += 1;
+            } else {
+                self.stats.cut_packets += 1;
+            }
             self.stats.truncated = true;
             self.done = true;
             return Ok(None);
@@ -385,6 +400,14 @@ impl Demuxer for Mp4Demuxer {
 
     fn format_name(&self) -> &'static str {
         "mp4"
+    }
+
+    fn contents(&self) -> String {
+        match (self.declared_tracks, self.tracks.len()) {
+            (0, _) => "moov without tracks".to_string(),
+            (n, 0) => format!("moov with {n} {}, none that transcode reads", if n == 1 { "track" } else { "tracks" }),
+            _ => String::new(),
+        }
     }
 
     fn input_len(&self) -> Option<u64> {

@@ -37,6 +37,8 @@ pub(crate) struct Movie {
     pub tracks: Vec<Track>,
     /// `mvex` present: samples (also) come in movie fragments.
     pub fragmented: bool,
+    /// `trak` boxes in the moov, read or not.
+    pub declared_tracks: u64,
 }
 
 /// Parses a whole moov box. `moov` holds the box from its first header byte, which is at
@@ -79,6 +81,7 @@ pub(crate) fn parse_moov(moov: &[u8], header_len: usize, base: u64, config: &Mem
             _ => {}
         }
     }
+    movie.declared_tracks = traks;
     for c in children(body, body_base) {
         let c = c?;
         if &c.typ == b"trak" {

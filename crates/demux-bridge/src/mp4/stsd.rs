@@ -6,7 +6,7 @@
 //! track unsupported; the demuxer skips it.
 
 use super::boxes::{children, find, Rd};
-use transcode_core::{AudioParams, BitstreamFormat, CodecId, Error, Result, VideoParams};
+use transcode_core::{AudioParams, BitstreamFormat, CodecId, ColorDescription, ColorRange, Error, Result, VideoParams};
 
 /// What the first sample entry of a track says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,13 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             }
             video.profile = c.body[1];
             video.level = c.body[3];
+            video.color = match colr(kids, kids_base) {
+                Some(color) => color,
+                None => transcode_codec::h264::AvcC::parse(c.body)
+                    .ok()
+                    .and_then(|rec| rec.sps.first().and_then(|s| transcode_codec::h264::parse_sps(s).ok()))
+                    .map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
+            };
             let len_size = (c.body[4] & 3) + 1;
             Ok(Some(SampleDesc {
                 codec: CodecId::H264,
@@ -87,6 +94,13 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             }
             video.profile = c.body[1] & 0x1F;
             video.level = c.body[12];
+            video.color = match colr(kids, kids_base) {
+                Some(color) => color,
+                None => transcode_codec::h265::HvcC::parse(c.body)
+                    .ok()
+                    .and_then(|rec| rec.first_sps().and_then(|s| transcode_codec::h265::parse_sps(s).ok()))
+                    .map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
+            };
             let len_size = (c.body[21] & 3) + 1;
             Ok(Some(SampleDesc {
                 codec: CodecId::H265,
@@ -122,6 +136,32 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             Ok(None)
         }
     }
+}
+
+/// The colour description of a visual sample entry's `colr` box, as FFmpeg reads it:
+/// `nclx` (ISO, with the full-range flag) or `nclc` (QuickTime, without); `None`
+/// without a box of either kind (an ICC profile says nothing transcode uses). Without
+/// one, the codec configuration's SPS says. A damaged box is ignored: it costs the
+/// colour description, not the track.
+fn colr(kids: &[u8], base: u64) -> Option<ColorDescription> {
+    colr_box(kids, base).ok().flatten()
+}
+
+fn colr_box(kids: &[u8], base: u64) -> Result<Option<ColorDescription>> {
+    let Some(c) = find(kids, base, b"colr")? else { return Ok(None) };
+    let mut r = Rd::new(c.body, c.base, "colr");
+    let kind = [r.u8()?, r.u8()?, r.u8()?, r.u8()?];
+    if &kind != b"nclx" && &kind != b"nclc" {
+        return Ok(None);
+    }
+    let code = |v: u16| u8::try_from(v).unwrap_or(transcode_core::COLOR_UNSPECIFIED);
+    let (p, t, m) = (code(r.u16()?), code(r.u16()?), code(r.u16()?));
+    let range = match &kind {
+        b"nclx" if r.u8()? & 0x80 != 0 => ColorRange::Full,
+        b"nclx" => ColorRange::Limited,
+        _ => ColorRange::Unspecified,
+    };
+    Ok(Some(ColorDescription::from_codes(range, p, t, m)))
 }
 
 fn audio(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {

@@ -43,6 +43,10 @@ const PSI_FLAG: u16 = 0x8000;
 const MAX_STREAMS: usize = 1024;
 /// How many consecutive sync bytes confirm a resynchronisation.
 const SYNC_CONFIRM: usize = 3;
+/// How many confirm the first packet: junk before it (a capture tool's header, a cut
+/// file) may hold a short run of false sync bytes, and where the packets start is what
+/// [`crate::probe`] decided with as many.
+pub(crate) const FIRST_SYNC_CONFIRM: usize = 5;
 
 /// Demuxes MPEG-TS (188-byte packets) and M2TS/BDAV (192-byte packets: a 4-byte
 /// arrival timestamp, then a transport packet).
@@ -116,8 +120,12 @@ struct State {
     eof: bool,
     /// At the end of the input: the next slot whose partial PES must be flushed.
     flush_next: usize,
-    /// Whether sync is currently lost (one resync is counted per loss).
-    syncing: bool,
+    /// Whether sync is held, lost (one resync is counted per loss) or not yet found:
+    /// bytes before the first packet are skipped and counted, but are no resync.
+    sync: Sync,
+    /// The input ended inside a transport packet: it was cut, and a PES without a
+    /// declared length that was still open then is cut too.
+    cut: bool,
     /// Whether the search for sync goes on at `pos`, with the next window: the last one
     /// ended before a candidate there could be confirmed (or decided that nothing before
     /// `pos` can be).
@@ -199,6 +207,15 @@ struct Pending {
     pos: u64,
 }
 
+/// The demuxer's hold on packet boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// No packet accepted yet.
+    NotYet,
+    Held,
+    Lost,
+}
+
 /// Where walking goes on after sync was lost.
 #[derive(Debug, Clone, Copy)]
 enum Resync {
@@ -245,7 +262,8 @@ impl TsDemuxer {
             max_packet: config.max_packet_size.min(usize::MAX as u64) as usize,
             eof: false,
             flush_next: 0,
-            syncing: false,
+            sync: Sync::NotYet,
+            cut: false,
             searching: false,
             streams: Vec::new(),
             slots: Vec::new(),
@@ -292,6 +310,7 @@ impl TsDemuxer {
             // Only a partial packet (or nothing) is left.
             if used < data.len() {
                 st.stats.truncated = true;
+                st.cut = true;
                 st.pos = st.pos.saturating_add((data.len() - used) as u64);
             }
             st.eof = true;
@@ -322,7 +341,7 @@ impl State {
     fn probe_programs(&mut self, head: &[u8], at_end: bool) {
         let size = self.packet_size;
         let so = size - TS_PACKET_SIZE;
-        let mut p = match packet::find_sync(head, 0, size, so, SYNC_CONFIRM, at_end) {
+        let mut p = match packet::find_sync(head, 0, size, so, FIRST_SYNC_CONFIRM, at_end) {
             SyncSearch::Found(q) => q,
             _ => head.len(),
         };
@@ -409,7 +428,7 @@ impl State {
                     Resync::Stop(consumed) => return consumed,
                 }
             }
-            self.syncing = false;
+            self.sync = Sync::Held;
             let entry = self.pids[packet::pid(pkt) as usize];
             if entry == 0 {
                 p += SIZE;
@@ -512,8 +531,8 @@ impl State {
     #[cold]
     #[inline(never)]
     fn resync<const SIZE: usize, const SO: usize>(&mut self, data: &[u8], p: usize, at_eof: bool) -> Resync {
-        if !self.syncing {
-            self.syncing = true;
+        if self.sync == Sync::Held {
+            self.sync = Sync::Lost;
             self.stats.resyncs += 1;
         }
         self.search::<SIZE, SO>(data, p, p + 1, at_eof)
@@ -531,7 +550,8 @@ impl State {
     #[cold]
     #[inline(never)]
     fn search<const SIZE: usize, const SO: usize>(&mut self, data: &[u8], skip_from: usize, from: usize, at_eof: bool) -> Resync {
-        let (to, found) = match packet::find_sync(data, from, SIZE, SO, SYNC_CONFIRM, at_eof) {
+        let confirm = if self.sync == Sync::NotYet { FIRST_SYNC_CONFIRM } else { SYNC_CONFIRM };
+        let (to, found) = match packet::find_sync(data, from, SIZE, SO, confirm, at_eof) {
             SyncSearch::Found(q) => (q, true),
             SyncSearch::Undecided(q) => (q, false),
             // Offsets before `len - SO` were all rejected; the next window examines
@@ -722,11 +742,15 @@ impl State {
                 }
             }
         }
-        if short && self.eof {
+        // At the end of the input, a PES short of its declared length was cut off, and so
+        // was one without a declared length when the input ends inside a transport
+        // packet. A picture cut off is not delivered (an audio PES still gives its whole
+        // frames).
+        let cut = self.eof && (short || (want == usize::MAX && self.cut));
+        if cut {
             self.stats.truncated = true;
             if slot.framing == Framing::WholePes {
-                // A picture cut off by the end of the input is not delivered.
-                self.stats.dropped_packets += 1;
+                self.stats.cut_packets += 1;
                 return;
             }
         }
@@ -838,8 +862,13 @@ impl State {
                     });
                 }
                 Some(_) => {
-                    // The frame runs past the PES: it was cut short.
-                    self.stats.dropped_packets += 1;
+                    // The frame runs past the PES: it was cut short, by the end of the
+                    // input when that is where the PES ended.
+                    if self.eof {
+                        self.stats.cut_packets += 1;
+                    } else {
+                        self.stats.dropped_packets += 1;
+                    }
                     self.pending = None;
                     return None;
                 }
@@ -895,5 +924,27 @@ impl Demuxer for TsDemuxer {
 
     fn input_len(&self) -> Option<u64> {
         self.st.input_len
+    }
+
+    fn contents(&self) -> String {
+        let st = &self.st;
+        let packets = st.pos.saturating_sub(st.stats.bytes_skipped) / st.packet_size as u64;
+        let kind = if st.packet_size == 192 { "M2TS" } else { "TS" };
+        let pat = st.psi.first().is_some_and(|s| s.seen);
+        let pmts = st.psi.iter().filter(|s| matches!(s.kind, PsiKind::Pmt { .. })).count();
+        let pmts_seen = st.psi.iter().filter(|s| s.seen && matches!(s.kind, PsiKind::Pmt { .. })).count();
+        let what = if !pat && pmts_seen == 0 {
+            "no PAT/PMT".to_string()
+        } else if pmts == 0 {
+            "a PAT listing no program".to_string()
+        } else if pmts_seen == 0 {
+            "a PAT but no PMT".to_string()
+        } else if st.streams.is_empty() {
+            "no stream in the PMT".to_string()
+        } else {
+            let n = st.streams.len();
+            format!("{n} {} in the PMT", if n == 1 { "stream" } else { "streams" })
+        };
+        format!("{packets} {kind} packets, {what}")
     }
 }

@@ -1,5 +1,6 @@
 //! Demuxer tests against the FFmpeg oracle tables committed in `testdata/`.
 
+mod contract;
 mod es;
 mod mp4;
 mod regressions;

@@ -127,7 +127,13 @@ impl EsMuxer {
         }
         let v = s.video.ok_or_else(|| Error::invalid("raw video stream without a picture size"))?;
         let rate = v.frame_rate.unwrap_or((s.time_base.den, s.time_base.num.max(1)));
-        let h = Y4mHeader { width: v.width, height: v.height, frame_rate: rate, colourspace: "420jpeg".into() };
+        let h = Y4mHeader {
+            width: v.width,
+            height: v.height,
+            frame_rate: rate,
+            colourspace: "420jpeg".into(),
+            range: v.color.range,
+        };
         if !(1..=65536).contains(&h.width) || !(1..=65536).contains(&h.height) {
             return Err(Error::invalid(format!("picture size {}x{} (expected 1..=65536 each)", h.width, h.height)));
         }

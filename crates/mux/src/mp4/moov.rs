@@ -3,7 +3,7 @@
 
 use super::boxes::{close_descriptor, open_descriptor, BoxBuf, Head, Table, MATRIX};
 use super::track::{Plan, TrackSetup};
-use transcode_core::{CodecId, Result, TimeBase};
+use transcode_core::{CodecId, ColorRange, Result, TimeBase};
 
 /// An edit list of at most two entries: an empty edit that delays the track, then the
 /// media from `media_time` on.
@@ -247,6 +247,17 @@ fn write_stsd(b: &mut Head, t: &MoovTrack<'_>) -> Result<()> {
             } else {
                 let c = b.open(cfg);
                 b.bytes(&config);
+                b.close(c);
+            }
+            if let Some(color) = s.info.video.map(|v| v.color).filter(|c| c.has_all_codes()) {
+                // FFmpeg writes the colour description when primaries, transfer and
+                // matrix are all known, after the decoder configuration.
+                let c = b.open(b"colr");
+                b.bytes(b"nclx");
+                b.u16(color.primaries.into());
+                b.u16(color.transfer.into());
+                b.u16(color.matrix.into());
+                b.u8(if color.range == ColorRange::Full { 0x80 } else { 0 });
                 b.close(c);
             }
             b.close(e);
