@@ -1,0 +1,2 @@
+//! Placeholder until the heap test is written.
+fn main() {}
