@@ -102,3 +102,290 @@ mod conformance {
         check(7);
     }
 }
+
+/// Decodes `data` whole, returning every frame's properties.
+fn infos(data: &[u8]) -> (Decoder, Vec<transcode_mpeg2::PictureInfo>) {
+    let mut dec = Decoder::new(&MemoryConfig::default());
+    let mut out = Vec::new();
+    dec.decode_with(data, |f| out.push(f.info)).unwrap();
+    dec.flush();
+    while let Some(f) = dec.next_frame() {
+        out.push(f.info);
+    }
+    (dec, out)
+}
+
+mod properties {
+    use super::*;
+    use transcode_mpeg2::{ChromaFormat, PictureCoding, PictureType, PixelFormat};
+
+    #[test]
+    fn sequence_info_is_readable_before_the_first_frame() {
+        let data = std::fs::read(testdata("mpeg2/l_yuv422.m2v")).unwrap();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        // The sequence header, its extension and the GOP header: no picture yet.
+        let first_picture = data.windows(4).position(|w| w == [0, 0, 1, 0]).unwrap();
+        assert_eq!(dec.send(&data[..first_picture]).unwrap(), DecodeStatus::Done);
+        assert!(dec.next_frame().is_none());
+        let info = dec.sequence_info().expect("sequence header seen").clone();
+        assert!(info.mpeg2);
+        assert_eq!((info.width, info.height), (320, 240));
+        assert_eq!(info.chroma, ChromaFormat::Yuv422);
+        assert_eq!((info.frame_rate.num, info.frame_rate.den), (25, 1));
+        assert!(!info.progressive_sequence);
+        // 4:2:2 Profile escape (profile_and_level_indication 0x85 = 4:2:2@Main).
+        assert_eq!(info.profile_and_level & 0x80, 0x80);
+        let (_, frames) = infos(&data);
+        assert_eq!(frames.len(), 10);
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let mut fmt = None;
+        dec.decode_with(&data, |f| fmt = Some(f.format)).unwrap();
+        assert_eq!(fmt, Some(PixelFormat::Yuv422p));
+    }
+
+    #[test]
+    fn field_order_and_picture_types_follow_the_stream() {
+        for (file, tff) in [("d_interlaced_tff.m2v", true), ("e_interlaced_bff.m2v", false)] {
+            let data = std::fs::read(testdata(&format!("mpeg2/{file}"))).unwrap();
+            let (dec, frames) = infos(&data);
+            assert_eq!(frames.len(), 16, "{file}");
+            assert_eq!(dec.sequence_info().unwrap().first_top_field_first, Some(tff));
+            for f in &frames {
+                assert_eq!(f.top_field_first, tff, "{file}");
+                assert!(!f.progressive_frame);
+                assert_eq!(f.coding, PictureCoding::Frame);
+                assert_eq!(f.duration_fields, 2);
+                assert_eq!(f.concealed_macroblocks, 0);
+            }
+            // -g 8 -bf 2 in display order: I B B P B B P B ...
+            assert_eq!(frames[0].picture_type, PictureType::I);
+            assert_eq!(frames[1].picture_type, PictureType::B);
+            assert_eq!(frames[3].picture_type, PictureType::P);
+        }
+    }
+
+    #[test]
+    fn pulldown_shows_in_repeat_first_field_and_durations() {
+        let data = std::fs::read(testdata("mpeg2/t_mpeg2enc_pulldown.m2v")).unwrap();
+        let (dec, frames) = infos(&data);
+        let info = dec.sequence_info().unwrap();
+        assert_eq!((info.frame_rate.num, info.frame_rate.den), (30000, 1001));
+        assert!(!info.progressive_sequence);
+        let rff = frames.iter().filter(|f| f.repeat_first_field).count();
+        assert_eq!(rff, 4);
+        let fields: u32 = frames.iter().map(|f| f.duration_fields as u32).sum();
+        // 8 film frames in 3:2 cadence: 4 x 3 + 4 x 2 fields.
+        assert_eq!(fields, 20);
+        for f in &frames {
+            assert_eq!(f.duration_fields, 2 + f.repeat_first_field as u8);
+        }
+    }
+
+    #[test]
+    fn mpeg1_streams_say_so() {
+        let data = std::fs::read(testdata("mpeg2/m_mpeg1.m1v")).unwrap();
+        let (dec, frames) = infos(&data);
+        let info = dec.sequence_info().unwrap();
+        assert!(!info.mpeg2);
+        assert!(info.progressive_sequence);
+        assert_eq!((info.sar.num, info.sar.den), (1, 1));
+        assert_eq!(frames.len(), 20);
+        assert!(frames.iter().all(|f| f.progressive_frame));
+    }
+
+    #[test]
+    fn mid_gop_starts_drop_what_ffmpeg_drops() {
+        for file in ["r_cut_at_p.m2v", "s_cut_at_b.m2v"] {
+            let data = std::fs::read(testdata(&format!("mpeg2/{file}"))).unwrap();
+            let (dec, frames) = infos(&data);
+            assert_eq!(frames.len(), oracle(&testdata(&format!("mpeg2/{file}"))).len());
+            assert!(dec.dropped_pictures() > 0, "{file}");
+            assert_eq!(frames[0].picture_type, PictureType::I, "{file}");
+        }
+    }
+
+    /// Inserts user data after every picture header's coding extension.
+    fn with_user_data(data: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < data.len() {
+            // A picture coding extension: 00 00 01 B5 8x.
+            if data[i..].starts_with(&[0, 0, 1, 0xb5]) && data.get(i + 4).is_some_and(|b| b >> 4 == 8) {
+                // Copy up to the next start code, then add the user data unit.
+                let next = data[i + 4..].windows(3).position(|w| w == [0, 0, 1]).map_or(data.len(), |p| p + i + 4);
+                out.extend_from_slice(&data[i..next]);
+                out.extend_from_slice(&[0, 0, 1, 0xb2]);
+                out.extend_from_slice(payload);
+                i = next;
+            } else {
+                out.push(data[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn captions_and_afd_travel_with_their_frames() {
+        let data = std::fs::read(testdata("mpeg2/b_ipb_closed.m2v")).unwrap();
+        let cc = [b'G', b'A', b'9', b'4', 3, 0x40 | 1, 0xff, 0xfc, 0x94, 0x20, 0xff];
+        let with_cc = with_user_data(&data, &cc);
+        let with_both = with_user_data(&with_cc, &[b'D', b'T', b'G', b'1', 0x41, 0xfa]);
+        let (_, frames) = infos(&with_both);
+        assert_eq!(frames.len(), 20);
+        for f in &frames {
+            assert_eq!(f.user_data.captions(), &[0xfc, 0x94, 0x20]);
+            assert_eq!(f.user_data.afd, Some(0xa));
+        }
+        // And the pictures are unchanged.
+        let (got, errors) = decode_md5s(&with_both, 1000);
+        assert!(errors.is_empty());
+        assert_eq!(got, oracle(&testdata("mpeg2/b_ipb_closed.m2v")));
+        let (_, plain) = infos(&data);
+        assert!(plain.iter().all(|f| f.user_data.captions().is_empty() && f.user_data.afd.is_none()));
+    }
+
+    #[test]
+    fn a_sequence_change_flushes_and_marks_the_next_frame() {
+        let a = std::fs::read(testdata("mpeg2/b_ipb_closed.m2v")).unwrap();
+        let b = std::fs::read(testdata("mpeg2/l_yuv422.m2v")).unwrap();
+        let joined = [a.as_slice(), b.as_slice()].concat();
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let mut seen = Vec::new();
+        let mut md5s = Vec::new();
+        let mut buf = Vec::new();
+        dec.decode_with(&joined, |f| {
+            seen.push((f.width, f.height, f.format, f.info.format_changed));
+            buf.clear();
+            f.write_planar(&mut buf);
+            md5s.push(md5_hex(&buf));
+        })
+        .unwrap();
+        dec.flush();
+        while let Some(f) = dec.next_frame() {
+            seen.push((f.width, f.height, f.format, f.info.format_changed));
+            buf.clear();
+            f.write_planar(&mut buf);
+            md5s.push(md5_hex(&buf));
+        }
+        assert_eq!(seen.len(), 30);
+        assert!(seen[..20].iter().all(|s| *s == (176, 144, PixelFormat::Yuv420p, false)));
+        assert_eq!(seen[20], (320, 240, PixelFormat::Yuv422p, true));
+        assert!(seen[21..].iter().all(|s| !s.3));
+        let want: Vec<String> = [oracle(&testdata("mpeg2/b_ipb_closed.m2v")), oracle(&testdata("mpeg2/l_yuv422.m2v"))].concat();
+        assert_eq!(md5s, want);
+        assert_eq!(dec.sequence_info().unwrap().chroma, ChromaFormat::Yuv422);
+    }
+}
+
+mod backpressure {
+    use super::*;
+
+    #[test]
+    fn a_full_pool_is_a_status_and_decoding_resumes() {
+        let data = std::fs::read(testdata("mpeg2/c_ipb_open.m2v")).unwrap();
+        let want = oracle(&testdata("mpeg2/c_ipb_open.m2v"));
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let mut rest = data.as_slice();
+        let mut held = Vec::new();
+        let mut statuses = 0;
+        loop {
+            match dec.send(rest).unwrap() {
+                DecodeStatus::Done => break,
+                DecodeStatus::NeedsOutput { consumed } => {
+                    statuses += 1;
+                    rest = &rest[consumed..];
+                    // Keep the pictures (as a slow consumer would), then let them go.
+                    while let Some(p) = dec.next_picture() {
+                        held.push(p);
+                    }
+                    assert!(held.len() <= transcode_mpeg2::OUTPUT_FRAMES as usize + 3);
+                    let mut buf = Vec::new();
+                    for p in held.drain(..) {
+                        buf.clear();
+                        p.frame().write_planar(&mut buf);
+                        assert!(want.contains(&md5_hex(&buf)));
+                    }
+                }
+            }
+        }
+        assert!(statuses > 0, "a whole stream sent at once fills the pool");
+        dec.flush();
+        let mut n = 0;
+        while dec.next_frame().is_some() {
+            n += 1;
+        }
+        assert!(n >= 1);
+        // `decode` without taking frames reports the full pool as a limit.
+        let mut dec = Decoder::new(&MemoryConfig::default());
+        let err = dec.decode(&data).unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_budget_too_small_for_the_pictures_is_a_limit_error() {
+        let data = std::fs::read(testdata("mpeg2/v_1440x1080i.m2v")).unwrap();
+        let config = MemoryConfig { max_memory: 8 << 20, ..MemoryConfig::default() };
+        let mut dec = Decoder::new(&config);
+        let err = dec.decode_with(&data, |_| {}).unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+    }
+}
+
+mod damage {
+    use super::*;
+
+    /// A small deterministic generator for damage positions.
+    fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed >> 33
+    }
+
+    #[test]
+    fn truncated_streams_give_a_prefix_of_the_frames() {
+        for file in ["b_ipb_closed.m2v", "d_interlaced_tff.m2v", "m_mpeg1.m1v", "l_yuv422.m2v", "w_mpeg2enc_dualprime.m2v"] {
+            let path = testdata(&format!("mpeg2/{file}"));
+            let data = std::fs::read(&path).unwrap();
+            let want = oracle(&path);
+            for cut in [0, 3, 11, data.len() / 7, data.len() / 3, data.len() / 2, data.len() - 5] {
+                let (got, _) = decode_md5s(&data[..cut], 4096);
+                assert!(got.len() <= want.len(), "{file} cut {cut}");
+                // Frames complete before the cut are exact; the rest may be concealed.
+                let exact = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+                assert!(exact + 3 >= got.len(), "{file} cut {cut}: {exact} exact of {}", got.len());
+            }
+        }
+    }
+
+    #[test]
+    fn bit_flips_never_panic_and_keep_frame_counts_sane() {
+        let mut seed = 0x5eed;
+        for file in ["c_ipb_open.m2v", "f_altscan.m2v", "m_mpeg1.m1v", "l_yuv422.m2v", "t_mpeg2enc_pulldown.m2v", "w_mpeg2enc_dualprime.m2v"] {
+            let path = testdata(&format!("mpeg2/{file}"));
+            let clean = std::fs::read(&path).unwrap();
+            let want = oracle(&path).len();
+            for round in 0..12 {
+                let mut data = clean.clone();
+                for _ in 0..(1 + round * 3) {
+                    let at = (lcg(&mut seed) as usize) % data.len();
+                    data[at] ^= 1 << (lcg(&mut seed) % 8);
+                }
+                let (got, _) = decode_md5s(&data, 188);
+                // A flipped bit can split or swallow a picture, never multiply them.
+                assert!(got.len() <= want + 2 * (1 + round * 3), "{file} round {round}: {} frames", got.len());
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_and_lone_headers_give_no_frames() {
+        let mut seed = 7;
+        let noise: Vec<u8> = (0..100_000).map(|_| lcg(&mut seed) as u8).collect();
+        let (got, _) = decode_md5s(&noise, 1000);
+        assert!(got.is_empty());
+        let data = std::fs::read(testdata("mpeg2/b_ipb_closed.m2v")).unwrap();
+        let first_picture = data.windows(4).position(|w| w == [0, 0, 1, 0]).unwrap();
+        let (got, errors) = decode_md5s(&data[..first_picture], 5);
+        assert!(got.is_empty() && errors.is_empty());
+    }
+}
