@@ -52,6 +52,12 @@ pub(crate) fn predict<const W: usize, const H: usize>(
     }
 }
 
+/// `W` samples of `s` from `at`, as an array reference (one bounds check per row).
+#[inline(always)]
+fn row<const W: usize>(s: &[u8], at: usize) -> &[u8; W] {
+    s[at..at + W].try_into().expect("W samples")
+}
+
 #[inline(always)]
 fn run<const W: usize, const H: usize>(
     s: &[u8],
@@ -62,37 +68,40 @@ fn run<const W: usize, const H: usize>(
     ds: usize,
     avg: bool,
 ) {
+    // One straight-line loop over W samples per row and mode, on fixed-size arrays, so
+    // that LLVM drops the bounds checks and vectorises it.
     for j in 0..H {
-        let r0 = &s[off + j * ss..off + j * ss + W + (mode & 1) as usize];
+        let o = off + j * ss;
         let mut p = [0u8; W];
         match mode {
-            0 => p.copy_from_slice(&r0[..W]),
+            0 => p = *row::<W>(s, o),
             1 => {
+                let (a, b) = (row::<W>(s, o), row::<W>(s, o + 1));
                 for i in 0..W {
-                    p[i] = ((r0[i] as u16 + r0[i + 1] as u16 + 1) >> 1) as u8;
+                    p[i] = ((a[i] as u16 + b[i] as u16 + 1) >> 1) as u8;
                 }
             }
             2 => {
-                let r1 = &s[off + (j + 1) * ss..off + (j + 1) * ss + W];
+                let (a, b) = (row::<W>(s, o), row::<W>(s, o + ss));
                 for i in 0..W {
-                    p[i] = ((r0[i] as u16 + r1[i] as u16 + 1) >> 1) as u8;
+                    p[i] = ((a[i] as u16 + b[i] as u16 + 1) >> 1) as u8;
                 }
             }
             _ => {
-                let r1 = &s[off + (j + 1) * ss..off + (j + 1) * ss + W + 1];
+                let (a, b) = (row::<W>(s, o), row::<W>(s, o + 1));
+                let (c, d) = (row::<W>(s, o + ss), row::<W>(s, o + ss + 1));
                 for i in 0..W {
-                    p[i] = ((r0[i] as u16 + r0[i + 1] as u16 + r1[i] as u16 + r1[i + 1] as u16 + 2)
-                        >> 2) as u8;
+                    p[i] = ((a[i] as u16 + b[i] as u16 + c[i] as u16 + d[i] as u16 + 2) >> 2) as u8;
                 }
             }
         }
-        let d = &mut dst[j * ds..j * ds + W];
+        let d: &mut [u8; W] = (&mut dst[j * ds..j * ds + W]).try_into().expect("W samples");
         if avg {
             for i in 0..W {
                 d[i] = ((d[i] as u16 + p[i] as u16 + 1) >> 1) as u8;
             }
         } else {
-            d.copy_from_slice(&p);
+            *d = p;
         }
     }
 }

@@ -71,7 +71,7 @@ struct Motion {
 #[derive(Debug)]
 pub(crate) struct Scratch {
     block: [[i16; 8]; 8],
-    res: [[i32; 8]; 8],
+    res: [[i16; 8]; 8],
     pred_y: [u8; 256],
     pred_c: [[u8; 128]; 2],
 }
@@ -474,8 +474,8 @@ impl<'a> SliceDecoder<'a> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let rows = self.intra_block(b, comp)?;
-            idct::idct(&mut self.s.block, rows, &mut self.s.res);
+            let (rows, ac) = self.intra_block(b, comp)?;
+            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
             let pl = comp;
             let (o, st) = self.origin(pl, addr);
             let (bo, bs) = self.block_pos(k, st);
@@ -491,8 +491,8 @@ impl<'a> SliceDecoder<'a> {
                 continue;
             }
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let rows = self.inter_block(b, comp)?;
-            idct::idct(&mut self.s.block, rows, &mut self.s.res);
+            let (rows, ac) = self.inter_block(b, comp)?;
+            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
             let (o, st) = self.origin(comp, addr);
             let (bo, bs) = self.block_pos(k, st);
             idct::add(&self.s.res, self.cur.plane_mut(comp), o + bo, bs);
@@ -527,7 +527,7 @@ impl<'a> SliceDecoder<'a> {
 
     /// An intra block (7.2.1, 7.4): DC from its predictor, AC from table zero or one.
     /// Returns the mask of rows holding coefficients.
-    fn intra_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<u8> {
+    fn intra_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
         let p = self.p;
         let size = if comp == 0 {
             let e = DC_LUMA[b.peek(9) as usize];
@@ -557,12 +557,13 @@ impl<'a> SliceDecoder<'a> {
         let blk = &mut self.s.block;
         blk[0][0] = dcv as i16;
         if p.ptype == PictureType::D {
-            return Ok(1);
+            return Ok((1, 0));
         }
         let scan = if p.alternate_scan { &ALTERNATE } else { &ZIGZAG };
         let table = if p.intra_vlc { &B15 } else { &B14 };
         let qs = self.qscale;
         let mut rows = 1u8;
+        let mut ac = 0u8;
         let mut sum = dcv;
         let mut i = 0usize;
         loop {
@@ -595,6 +596,7 @@ impl<'a> SliceDecoder<'a> {
             let v = v.clamp(-2048, 2047);
             blk[pos >> 3][pos & 7] = v as i16;
             rows |= 1 << (pos >> 3);
+            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
             sum ^= v;
             if b.overrun() {
                 return Err(err("truncated block"));
@@ -603,18 +605,20 @@ impl<'a> SliceDecoder<'a> {
         if p.mpeg2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
             rows |= 0x80;
+            ac |= 0x80;
         }
-        Ok(rows)
+        Ok((rows, ac))
     }
 
     /// A non-intra block: table zero, with `1s` as the first coefficient.
-    fn inter_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<u8> {
+    fn inter_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
         let p = self.p;
         let w = &p.matrices.0[if comp == 0 { 1 } else { 3 }];
         let scan = if p.alternate_scan { &ALTERNATE } else { &ZIGZAG };
         let qs = self.qscale;
         let blk = &mut self.s.block;
         let mut rows = 0u8;
+        let mut ac = 0u8;
         let mut sum = 0i32;
         let mut i = usize::MAX; // the first coefficient lands on 0
         let mut first = true;
@@ -658,6 +662,7 @@ impl<'a> SliceDecoder<'a> {
             let v = v.clamp(-2048, 2047);
             blk[pos >> 3][pos & 7] = v as i16;
             rows |= 1 << (pos >> 3);
+            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
             sum ^= v;
             if b.overrun() {
                 return Err(err("truncated block"));
@@ -666,8 +671,9 @@ impl<'a> SliceDecoder<'a> {
         if p.mpeg2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
             rows |= 0x80;
+            ac |= 0x80;
         }
-        Ok(rows)
+        Ok((rows, ac))
     }
 
     /// The reference frame for direction `s` and field `parity`: in the second field
