@@ -69,16 +69,6 @@ impl<'a> Bits<'a> {
     pub(crate) fn left(&self) -> usize {
         (self.data.len() * 8).saturating_sub(self.pos)
     }
-
-    /// Moves to the next byte boundary.
-    pub(crate) fn align(&mut self) {
-        self.pos = (self.pos + 7) & !7;
-    }
-
-    /// Byte position of the reader (rounded down).
-    pub(crate) fn byte_pos(&self) -> usize {
-        self.pos >> 3
-    }
 }
 
 #[cfg(test)]

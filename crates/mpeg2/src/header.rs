@@ -353,10 +353,6 @@ impl UserData {
         &self.cc[..self.cc_len as usize]
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.cc_len == 0 && self.afd.is_none()
-    }
-
     /// Parses one user_data() payload (after its start code).
     pub(crate) fn parse(&mut self, d: &[u8]) {
         if d.len() >= 6 && &d[..4] == b"GA94" && d[4] == 3 {
