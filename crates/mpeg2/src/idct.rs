@@ -73,7 +73,9 @@ fn row_full(r: &mut [i16; 8]) {
 fn columns<const HIGH: bool>(b: &[[i16; 8]; 8], out: &mut [[i16; 8]; 8]) {
     for c in 0..8 {
         let x = |k: usize| W(b[k][c] as i32);
-        let mut a0 = W(W4) * (x(0) + W(COL_BIAS));
+        // W4 * (x0 + bias) as W4 * x0 + W4 * bias (equal in wrapping arithmetic), so
+        // every product is of two 16-bit values, which SSE2 multiplies lane-wise.
+        let mut a0 = W(W4) * x(0) + W(W4 * COL_BIAS);
         let mut a1 = a0;
         let mut a2 = a0;
         let mut a3 = a0;

@@ -92,6 +92,47 @@ mod conformance {
         check(usize::MAX);
     }
 
+    /// picture_structure of every picture coding extension in a stream.
+    fn structures(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, w) in data.windows(4).enumerate() {
+            if w == [0, 0, 1, 0xb5] && data.get(i + 4).is_some_and(|b| b >> 4 == 8) && i + 7 < data.len() {
+                // 4 bits id, 16 bits f_code, 2 bits intra_dc_precision, then the structure.
+                out.push(data[i + 6] & 3);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn field_pictures_come_out_as_field_pairs_and_frames_as_frames() {
+        use transcode_mpeg2::PictureCoding;
+        for path in fixtures() {
+            let data = std::fs::read(&path).unwrap();
+            let fields = structures(&data).iter().filter(|&&s| s != 3).count();
+            let mut frames = structures(&data).iter().filter(|&&s| s == 3).count();
+            if structures(&data).is_empty() {
+                // MPEG-1: every picture is a frame.
+                frames = data.windows(4).filter(|w| *w == [0, 0, 1, 0]).count();
+            }
+            let (_, infos) = infos(&data);
+            let pairs = infos.iter().filter(|f| matches!(f.coding, PictureCoding::FieldPair { .. })).count();
+            let whole = infos.iter().filter(|f| f.coding == PictureCoding::Frame).count();
+            let name = path.file_name().unwrap().to_string_lossy();
+            // Dropped pictures (cut streams) only make the output smaller.
+            assert!(2 * pairs <= fields && whole <= frames, "{name}: {pairs} pairs of {fields} fields, {whole} of {frames} frames");
+            assert_eq!(pairs + whole, infos.len(), "{name}: lone fields");
+            if !name.starts_with("r_") && !name.starts_with("s_") {
+                assert_eq!((2 * pairs, whole), (fields, frames), "{name}");
+            }
+            for f in infos.iter().filter(|f| matches!(f.coding, PictureCoding::FieldPair { .. })) {
+                let PictureCoding::FieldPair { top_first } = f.coding else { unreachable!() };
+                assert_eq!(f.top_field_first, top_first, "{name}");
+                assert_eq!(f.duration_fields, 2);
+            }
+        }
+    }
+
     #[test]
     fn every_fixture_matches_ffmpeg_in_ts_payload_sized_chunks() {
         check(184);
@@ -389,3 +430,4 @@ mod damage {
         assert!(got.is_empty() && errors.is_empty());
     }
 }
+
