@@ -39,6 +39,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("probe", &["ts/", "mp4/", "es/", "y4m/"]),
     ("remux", &["ts/", "mp4/", "es/", "y4m/"]),
     ("h264", &["h264/", "es/h264.h264"]),
+    ("mpeg2", &["mpeg2/"]),
 ];
 
 /// Longest input a run generates, and the size seeds are cut to.
@@ -138,6 +139,10 @@ fn write_seeds(root: &Path, target: &str, sources: &[&str]) -> Result<PathBuf> {
 /// number of kept pictures: `[fixture, feed | keep << 2, slice units - 1]`.
 fn extra_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     match target {
+        // mpeg2: mutation mode without edits, one per way of feeding the decoder.
+        "mpeg2" => (0u8..6)
+            .map(|k| (format!("seed-mutation-{k}"), vec![1 + 2 * k, k | (k % 4) << 3, 255]))
+            .collect(),
         "h264" => (0u8..8)
             .map(|k| (format!("seed-mutation-{k}"), vec![1 + 2 * k, (k % 4) | ((k / 4) << 2), 15]))
             .collect(),
@@ -151,7 +156,7 @@ fn is_media(p: &Path) -> bool {
     let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
     p.is_file()
         && !name.starts_with('.')
-        && matches!(ext, "ts" | "m2ts" | "mp4" | "h264" | "h265" | "aac" | "mp2" | "y4m")
+        && matches!(ext, "ts" | "m2ts" | "mp4" | "h264" | "h265" | "aac" | "mp2" | "y4m" | "m2v" | "m1v")
 }
 
 /// Figures of one run, from libFuzzer's output.

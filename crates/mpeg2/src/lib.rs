@@ -1,0 +1,55 @@
+//! Pure-Rust MPEG-1 and MPEG-2 video decoder (ISO/IEC 11172-2, ISO/IEC 13818-2 Main
+//! and High profiles, 4:2:0 and 4:2:2), output bit-exact with FFmpeg's "simple" IDCT.
+//!
+//! # Design principles
+//!
+//! - **Bit-exact.** The inverse DCT uses the integer arithmetic of FFmpeg's simple
+//!   IDCT; the test suite compares the MD5 of every frame with FFmpeg's framemd5.
+//! - **Bounded memory, known before the first frame.** Pictures live in a
+//!   [`FramePool`] of `3 + OUTPUT_FRAMES` frames (two references, the picture being
+//!   decoded, the output queue), reserved against the job's
+//!   [`transcode_core::Budget`] before they are allocated. The input is assembled
+//!   into start-code units in one buffer bounded by
+//!   [`transcode_core::MemoryConfig::max_packet_size`]. Decoding a slice allocates
+//!   nothing.
+//! - **Any chunking.** [`Decoder::send`] takes the elementary stream in pieces of any
+//!   size: a whole file, one PES payload, or single bytes.
+//! - **Backpressure is a status.** [`Decoder::send`] answers
+//!   [`DecodeStatus::NeedsOutput`] with the bytes it took when the pool is full of
+//!   frames the caller has not taken.
+//! - **Never panic on input.** Damaged slices are concealed (copied from the newest
+//!   reference) and reported; pictures whose references are missing at the start of
+//!   a stream are dropped as FFmpeg drops them.
+//!
+//! ```
+//! use transcode_mpeg2::Decoder;
+//! let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/mpeg2/b_ipb_closed.m2v")).unwrap();
+//! let mut dec = Decoder::new(&transcode_core::MemoryConfig::default());
+//! let mut frames = 0;
+//! dec.decode_with(&data, |frame| {
+//!     assert_eq!((frame.width, frame.height), (176, 144));
+//!     frames += 1;
+//! })
+//! .unwrap();
+//! dec.flush();
+//! while dec.next_frame().is_some() {
+//!     frames += 1;
+//! }
+//! assert_eq!(frames, 20);
+//! assert_eq!(dec.sequence_info().unwrap().frame_rate.num, 25);
+//! ```
+#![forbid(unsafe_code)]
+// Codec code follows the standard's indexed formulas; index loops keep that visible.
+#![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+
+mod bits;
+mod decoder;
+mod header;
+mod idct;
+mod mc;
+mod slice;
+mod vlc;
+
+pub use decoder::{DecodeStatus, DecodedPicture, Decoder, Frame, PictureCoding, PictureInfo, OUTPUT_FRAMES};
+pub use header::{ChromaFormat, ColourDescription, PictureStructure, PictureType, Rational, SequenceInfo, UserData};
+pub use transcode_frame_pool::{FramePool, PixelFormat, SharedFrame};

@@ -1,0 +1,881 @@
+//! The slice layer (6.2.4 to 6.2.6, 7.2 to 7.6): macroblock modes, motion vectors
+//! and their prediction, coefficients and inverse quantisation, and reconstruction
+//! straight into the pooled frame.
+
+use crate::bits::Bits;
+use crate::header::{Matrices, PictureStructure, PictureType};
+use crate::idct;
+use crate::mc::{predict, Plane};
+use crate::vlc::*;
+use transcode_core::{Error, Result};
+use transcode_frame_pool::FrameData;
+
+/// Everything about the current picture that the slice decoder reads.
+#[derive(Debug, Clone)]
+pub(crate) struct PicCtx {
+    pub mpeg2: bool,
+    pub ptype: PictureType,
+    pub structure: PictureStructure,
+    pub f_code: [[u8; 2]; 2],
+    pub full_pel: [bool; 2],
+    pub dc_prec: u8,
+    pub fpfd: bool,
+    pub concealment: bool,
+    pub q_scale_type: bool,
+    pub intra_vlc: bool,
+    pub alternate_scan: bool,
+    pub tff: bool,
+    pub second_field: bool,
+    pub chroma422: bool,
+    /// Macroblocks per row, and macroblock rows of this picture (of one field for a
+    /// field picture).
+    pub mb_w: usize,
+    pub mb_h: usize,
+    pub vertical_size: u32,
+    pub matrices: Matrices,
+}
+
+impl PicCtx {
+    fn field(&self) -> bool {
+        self.structure != PictureStructure::Frame
+    }
+
+    /// Parity of the current field (0 top, 1 bottom); 0 for frame pictures.
+    fn parity(&self) -> usize {
+        (self.structure == PictureStructure::BottomField) as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Kind {
+    #[default]
+    Frame,
+    Field,
+    DualPrime,
+    F16x8,
+}
+
+/// The prediction of one macroblock: directions, kind, vectors `[r][s][t]`, field
+/// selects `[r][s]` and the dual-prime differential.
+#[derive(Debug, Clone, Copy, Default)]
+struct Motion {
+    fwd: bool,
+    bwd: bool,
+    kind: Kind,
+    mv: [[[i32; 2]; 2]; 2],
+    sel: [[usize; 2]; 2],
+    dmv: [i32; 2],
+}
+
+/// Scratch of the slice decoder, kept by the decoder so that slices allocate nothing.
+#[derive(Debug)]
+pub(crate) struct Scratch {
+    block: [[i16; 8]; 8],
+    res: [[i16; 8]; 8],
+    pred_y: [u8; 256],
+    pred_c: [[u8; 128]; 2],
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch { block: [[0; 8]; 8], res: [[0; 8]; 8], pred_y: [0; 256], pred_c: [[0; 128]; 2] }
+    }
+}
+
+/// Reference frames of the picture: forward and backward (P pictures use `fwd`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refs<'a> {
+    pub fwd: Option<&'a FrameData>,
+    pub bwd: Option<&'a FrameData>,
+}
+
+fn err(what: &str) -> Error {
+    Error::invalid(format!("mpeg2 slice: {what}"))
+}
+
+/// Decodes slices of one picture into `cur`.
+pub(crate) struct SliceDecoder<'a> {
+    pub p: &'a PicCtx,
+    pub cur: &'a mut FrameData,
+    pub refs: Refs<'a>,
+    pub s: &'a mut Scratch,
+    /// One byte per macroblock of the picture: set once decoded.
+    pub done: &'a mut [u8],
+    // Slice state.
+    qscale: i32,
+    dc_pred: [i32; 3],
+    pmv: [[[i32; 2]; 2]; 2],
+    last: Option<Motion>,
+    dct_field: bool,
+}
+
+impl<'a> SliceDecoder<'a> {
+    pub(crate) fn new(
+        p: &'a PicCtx,
+        cur: &'a mut FrameData,
+        refs: Refs<'a>,
+        s: &'a mut Scratch,
+        done: &'a mut [u8],
+    ) -> SliceDecoder<'a> {
+        SliceDecoder { p, cur, refs, s, done, qscale: 2, dc_pred: [0; 3], pmv: Default::default(), last: None, dct_field: false }
+    }
+
+    fn set_qscale(&mut self, code: u32) -> Result<()> {
+        if code == 0 {
+            return Err(err("quantiser_scale_code 0 (expected 1..=31)"));
+        }
+        self.qscale = if !self.p.mpeg2 {
+            code as i32
+        } else if self.p.q_scale_type {
+            NON_LINEAR_QSCALE[code as usize] as i32
+        } else {
+            2 * code as i32
+        };
+        Ok(())
+    }
+
+    fn reset_dc(&mut self) {
+        let v = 1 << (self.p.dc_prec + 7);
+        self.dc_pred = [v; 3];
+    }
+
+    /// Decodes one slice: `code` is the slice start code's last byte, `data` what
+    /// follows it. Returns the number of macroblocks decoded.
+    pub(crate) fn slice(&mut self, code: u8, data: &[u8]) -> Result<usize> {
+        let p = self.p;
+        let mut b = Bits::new(data);
+        let mut row = code as usize - 1;
+        if p.vertical_size > 2800 {
+            row += (b.read(3) as usize) << 7;
+        }
+        if row >= p.mb_h {
+            return Err(err("slice below the picture"));
+        }
+        self.set_qscale(b.read(5))?;
+        if p.mpeg2 && b.peek(1) == 1 {
+            b.skip(9); // intra_slice_flag, intra_slice, reserved_bits
+        }
+        while b.bit() {
+            b.skip(8);
+            if b.overrun() {
+                return Err(err("truncated slice header"));
+            }
+        }
+        self.reset_dc();
+        self.pmv = Default::default();
+        self.last = None;
+        let total = p.mb_w * p.mb_h;
+        let mut addr = row * p.mb_w;
+        let mut first = true;
+        let mut count = 0;
+        loop {
+            let mut inc = 0usize;
+            loop {
+                let e = MBA[b.peek(11) as usize];
+                if e.len == 0 {
+                    return Err(err("invalid macroblock_address_increment"));
+                }
+                b.skip(e.len as u32);
+                match e.val {
+                    MBA_ESCAPE => inc += 33,
+                    MBA_STUFFING => {}
+                    v => {
+                        inc += v as usize;
+                        break;
+                    }
+                }
+                if b.overrun() {
+                    return Err(err("truncated macroblock address"));
+                }
+            }
+            if first {
+                addr += inc - 1;
+                first = false;
+            } else {
+                if addr + inc >= total {
+                    return Err(err("macroblock address past the end of the picture"));
+                }
+                for k in 1..inc {
+                    self.skipped(addr + k)?;
+                    count += 1;
+                }
+                addr += inc;
+            }
+            if addr >= total {
+                return Err(err("macroblock address past the end of the picture"));
+            }
+            self.macroblock(&mut b, addr)?;
+            count += 1;
+            if b.overrun() {
+                return Err(err("truncated macroblock"));
+            }
+            if b.left() < 24 && (b.left() == 0 || b.peek(b.left() as u32) == 0) || b.peek(23) == 0 {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// A skipped macroblock (7.6.6).
+    fn skipped(&mut self, addr: usize) -> Result<()> {
+        let p = self.p;
+        self.reset_dc();
+        let m = match p.ptype {
+            PictureType::P => {
+                self.pmv = Default::default();
+                let mut m = Motion { fwd: true, ..Motion::default() };
+                if p.field() {
+                    m.kind = Kind::Field;
+                    m.sel[0][0] = p.parity();
+                }
+                m
+            }
+            PictureType::B => match self.last {
+                Some(m) => m,
+                None => return Err(err("skipped macroblock after an intra macroblock in a b picture")),
+            },
+            _ => return Err(err("skipped macroblock in an intra picture")),
+        };
+        self.dct_field = false;
+        self.predict_mb(&m, addr)?;
+        self.done[addr] = 1;
+        Ok(())
+    }
+
+    fn motion_vectors(&mut self, b: &mut Bits<'_>, m: &mut Motion, s: usize) -> Result<()> {
+        let p = self.p;
+        let frame = !p.field();
+        match m.kind {
+            Kind::Frame => {
+                let h = self.mv(b, s, 0, self.pmv[0][s][0])?;
+                let v = self.mv(b, s, 1, self.pmv[0][s][1])?;
+                self.pmv[0][s] = [h, v];
+                self.pmv[1][s] = [h, v];
+                m.mv[0][s] = [h, v];
+            }
+            Kind::Field if frame => {
+                for r in 0..2 {
+                    m.sel[r][s] = b.read(1) as usize;
+                    let h = self.mv(b, s, 0, self.pmv[r][s][0])?;
+                    let v = self.mv(b, s, 1, self.pmv[r][s][1] >> 1)?;
+                    self.pmv[r][s] = [h, v * 2];
+                    m.mv[r][s] = [h, v];
+                }
+            }
+            Kind::Field => {
+                m.sel[0][s] = b.read(1) as usize;
+                let h = self.mv(b, s, 0, self.pmv[0][s][0])?;
+                let v = self.mv(b, s, 1, self.pmv[0][s][1])?;
+                self.pmv[0][s] = [h, v];
+                self.pmv[1][s] = [h, v];
+                m.mv[0][s] = [h, v];
+            }
+            Kind::F16x8 => {
+                for r in 0..2 {
+                    m.sel[r][s] = b.read(1) as usize;
+                    let h = self.mv(b, s, 0, self.pmv[r][s][0])?;
+                    let v = self.mv(b, s, 1, self.pmv[r][s][1])?;
+                    self.pmv[r][s] = [h, v];
+                    m.mv[r][s] = [h, v];
+                }
+            }
+            Kind::DualPrime => {
+                let h = self.mv(b, s, 0, self.pmv[0][s][0])?;
+                let dh = self.dmv(b)?;
+                let pv = if frame { self.pmv[0][s][1] >> 1 } else { self.pmv[0][s][1] };
+                let v = self.mv(b, s, 1, pv)?;
+                let dv = self.dmv(b)?;
+                let store = if frame { v * 2 } else { v };
+                self.pmv[0][s] = [h, store];
+                self.pmv[1][s] = [h, store];
+                m.mv[0][s] = [h, v];
+                m.dmv = [dh, dv];
+            }
+        }
+        Ok(())
+    }
+
+    fn dmv(&self, b: &mut Bits<'_>) -> Result<i32> {
+        let e = DMV[b.peek(2) as usize];
+        if e.len == 0 {
+            return Err(err("invalid dmvector"));
+        }
+        b.skip(e.len as u32);
+        Ok(e.val as i32)
+    }
+
+    /// One motion vector component (7.6.3.1): motion_code, motion_residual, and the
+    /// wrap into the range of f_code.
+    #[inline]
+    fn mv(&self, b: &mut Bits<'_>, s: usize, t: usize, pred: i32) -> Result<i32> {
+        let f_code = self.p.f_code[s][t] as u32;
+        if !(1..=9).contains(&f_code) {
+            return Err(err("invalid f_code (expected 1..=9)"));
+        }
+        let e = MOTION[b.peek(11) as usize];
+        if e.len == 0 {
+            return Err(err("invalid motion_code"));
+        }
+        b.skip(e.len as u32);
+        let code = e.val as i32;
+        let r_size = f_code - 1;
+        let delta = if r_size == 0 || code == 0 {
+            code
+        } else {
+            let residual = b.read(r_size) as i32;
+            let d = ((code.abs() - 1) << r_size) + residual + 1;
+            if code < 0 {
+                -d
+            } else {
+                d
+            }
+        };
+        let low = -(16 << r_size);
+        let high = (16 << r_size) - 1;
+        let range = 32 << r_size;
+        let mut v = pred + delta;
+        if v < low {
+            v += range;
+        } else if v > high {
+            v -= range;
+        }
+        Ok(v)
+    }
+
+    fn macroblock(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
+        let p = self.p;
+        let t = match p.ptype {
+            PictureType::I => MB_TYPE_I[b.peek(2) as usize],
+            PictureType::P => MB_TYPE_P[b.peek(6) as usize],
+            PictureType::B => MB_TYPE_B[b.peek(6) as usize],
+            PictureType::D => {
+                if b.peek(1) == 1 {
+                    Entry { val: MB_INTRA, len: 1 }
+                } else {
+                    Entry { val: 0, len: 0 }
+                }
+            }
+        };
+        if t.len == 0 {
+            return Err(err("invalid macroblock_type"));
+        }
+        b.skip(t.len as u32);
+        let ty = t.val;
+        let intra = ty & MB_INTRA != 0;
+        let mut m = Motion { fwd: ty & MB_FWD != 0, bwd: ty & MB_BWD != 0, ..Motion::default() };
+        if m.fwd || m.bwd {
+            m.kind = if !p.field() {
+                if p.fpfd {
+                    Kind::Frame
+                } else {
+                    match b.read(2) {
+                        1 => Kind::Field,
+                        2 => Kind::Frame,
+                        3 => Kind::DualPrime,
+                        _ => return Err(err("frame_motion_type 0")),
+                    }
+                }
+            } else {
+                match b.read(2) {
+                    1 => Kind::Field,
+                    2 => Kind::F16x8,
+                    3 => Kind::DualPrime,
+                    _ => return Err(err("field_motion_type 0")),
+                }
+            };
+            if m.kind == Kind::DualPrime && (p.ptype != PictureType::P || m.bwd) {
+                return Err(err("dual prime outside a p picture"));
+            }
+        } else if p.field() {
+            m.kind = Kind::Field;
+        }
+        self.dct_field = !p.field() && !p.fpfd && (intra || ty & MB_PATTERN != 0) && b.bit();
+        if ty & MB_QUANT != 0 {
+            self.set_qscale(b.read(5))?;
+        }
+        if intra {
+            if p.concealment {
+                let mut cm = Motion { kind: if p.field() { Kind::Field } else { Kind::Frame }, ..Motion::default() };
+                self.motion_vectors(b, &mut cm, 0)?;
+                b.skip(1); // marker_bit
+            } else {
+                self.pmv = Default::default();
+            }
+            self.last = None;
+            self.intra_mb(b, addr)?;
+        } else {
+            self.reset_dc();
+            if m.fwd {
+                self.motion_vectors(b, &mut m, 0)?;
+            } else if p.ptype == PictureType::P {
+                // No motion vector: zero vector from the same parity (7.6.3.5).
+                self.pmv = Default::default();
+                m.fwd = true;
+                m.sel[0][0] = p.parity();
+            }
+            if m.bwd {
+                self.motion_vectors(b, &mut m, 1)?;
+            }
+            self.last = Some(m);
+            self.predict_mb(&m, addr)?;
+            if ty & MB_PATTERN != 0 {
+                let e = CBP[b.peek(9) as usize];
+                if e.len == 0 || (e.val == 0 && !p.mpeg2) {
+                    return Err(err("invalid coded_block_pattern"));
+                }
+                b.skip(e.len as u32);
+                let mut cbp = e.val as u32;
+                if p.chroma422 {
+                    cbp = cbp << 2 | b.read(2);
+                }
+                self.residual(b, addr, cbp)?;
+            }
+        }
+        if p.ptype == PictureType::D && !b.bit() {
+            return Err(err("missing end_of_macroblock"));
+        }
+        self.done[addr] = 1;
+        Ok(())
+    }
+
+    /// Origin and stride of macroblock `addr` in plane `pl` of the current frame.
+    #[inline]
+    fn origin(&self, pl: usize, addr: usize) -> (usize, usize) {
+        let p = self.p;
+        let (x, y) = (addr % p.mb_w, addr / p.mb_w);
+        let stride = self.cur.stride(pl);
+        let (w, h) = if pl == 0 { (16, 16) } else { (8, if p.chroma422 { 16 } else { 8 }) };
+        if p.field() {
+            (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
+        } else {
+            (y * h * stride + x * w, stride)
+        }
+    }
+
+    /// Offset and stride of block `k` of the macroblock relative to its origin.
+    #[inline]
+    fn block_pos(&self, k: usize, stride: usize) -> (usize, usize) {
+        if k < 4 {
+            if self.dct_field {
+                ((k >> 1) * stride + (k & 1) * 8, stride * 2)
+            } else {
+                ((k >> 1) * 8 * stride + (k & 1) * 8, stride)
+            }
+        } else {
+            let j = (k - 4) >> 1;
+            if self.dct_field && self.p.chroma422 {
+                (j * stride, stride * 2)
+            } else {
+                (j * 8 * stride, stride)
+            }
+        }
+    }
+
+    fn intra_mb(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
+        let nblocks = if self.p.chroma422 { 8 } else { 6 };
+        for k in 0..nblocks {
+            let comp = if k < 4 { 0 } else { 1 + (k & 1) };
+            let (rows, ac) = self.intra_block(b, comp)?;
+            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
+            let pl = comp;
+            let (o, st) = self.origin(pl, addr);
+            let (bo, bs) = self.block_pos(k, st);
+            idct::put(&self.s.res, self.cur.plane_mut(pl), o + bo, bs);
+        }
+        Ok(())
+    }
+
+    fn residual(&mut self, b: &mut Bits<'_>, addr: usize, cbp: u32) -> Result<()> {
+        let nblocks = if self.p.chroma422 { 8 } else { 6 };
+        for k in 0..nblocks {
+            if cbp & (1 << (nblocks - 1 - k)) == 0 {
+                continue;
+            }
+            let comp = if k < 4 { 0 } else { 1 + (k & 1) };
+            let (rows, ac) = self.inter_block(b, comp)?;
+            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
+            let (o, st) = self.origin(comp, addr);
+            let (bo, bs) = self.block_pos(k, st);
+            idct::add(&self.s.res, self.cur.plane_mut(comp), o + bo, bs);
+        }
+        Ok(())
+    }
+
+    /// Reads an escaped run and level.
+    #[inline]
+    fn escape(mpeg2: bool, b: &mut Bits<'_>) -> Result<(u32, i32)> {
+        b.skip(6);
+        let run = b.read(6);
+        let level = if mpeg2 {
+            let l = b.read(12) as i32;
+            let l = if l >= 2048 { l - 4096 } else { l };
+            if l == 0 || l == -2048 {
+                return Err(err("invalid escaped level"));
+            }
+            l
+        } else {
+            match b.read(8) {
+                0 => b.read(8) as i32,
+                128 => b.read(8) as i32 - 256,
+                l => l as i8 as i32,
+            }
+        };
+        if level == 0 {
+            return Err(err("invalid escaped level"));
+        }
+        Ok((run, level))
+    }
+
+    /// An intra block (7.2.1, 7.4): DC from its predictor, AC from table zero or one.
+    /// Returns the mask of rows holding coefficients.
+    fn intra_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
+        let p = self.p;
+        let size = if comp == 0 {
+            let e = DC_LUMA[b.peek(9) as usize];
+            b.skip(e.len as u32);
+            e.val as u32
+        } else {
+            let e = DC_CHROMA[b.peek(10) as usize];
+            b.skip(e.len as u32);
+            e.val as u32
+        };
+        let diff = if size == 0 {
+            0
+        } else {
+            let v = b.read(size) as i32;
+            if v < 1 << (size - 1) {
+                v - (1 << size) + 1
+            } else {
+                v
+            }
+        };
+        let dc = self.dc_pred[comp] + diff;
+        // A damaged stream can walk the predictor anywhere; keep it in range.
+        let dc = dc.clamp(0, (1 << (8 + p.dc_prec)) - 1);
+        self.dc_pred[comp] = dc;
+        let w = &p.matrices.0[if comp == 0 { 0 } else { 2 }];
+        let dcv = if p.mpeg2 { dc << (3 - p.dc_prec) } else { dc * w[0] as i32 }.clamp(-2048, 2047);
+        let blk = &mut self.s.block;
+        blk[0][0] = dcv as i16;
+        if p.ptype == PictureType::D {
+            return Ok((1, 0));
+        }
+        let scan = if p.alternate_scan { &ALTERNATE } else { &ZIGZAG };
+        let table = if p.intra_vlc { &B15 } else { &B14 };
+        let qs = self.qscale;
+        let mut rows = 1u8;
+        let mut ac = 0u8;
+        let mut sum = dcv;
+        let mut i = 0usize;
+        loop {
+            let bits = b.peek32();
+            let c = coef(table, bits);
+            let (run, level);
+            if c.run == RUN_EOB {
+                b.skip(c.len as u32);
+                break;
+            } else if c.len == 0 {
+                return Err(err("invalid dct coefficient"));
+            } else if c.run == RUN_ESCAPE {
+                (run, level) = Self::escape(p.mpeg2, b)?;
+            } else {
+                run = c.run as u32;
+                let neg = (bits >> (31 - c.len)) & 1 != 0;
+                level = if neg { -(c.level as i32) } else { c.level as i32 };
+                b.skip(c.len as u32 + 1);
+            }
+            i += run as usize + 1;
+            if i > 63 {
+                return Err(err("dct coefficients past the end of the block"));
+            }
+            let pos = scan[i] as usize;
+            let a = level.abs() * w[pos] as i32 * qs;
+            let mut v = if p.mpeg2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
+            if level < 0 {
+                v = -v;
+            }
+            let v = v.clamp(-2048, 2047);
+            blk[pos >> 3][pos & 7] = v as i16;
+            rows |= 1 << (pos >> 3);
+            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
+            sum ^= v;
+            if b.overrun() {
+                return Err(err("truncated block"));
+            }
+        }
+        if p.mpeg2 && sum & 1 == 0 {
+            blk[7][7] ^= 1;
+            rows |= 0x80;
+            ac |= 0x80;
+        }
+        Ok((rows, ac))
+    }
+
+    /// A non-intra block: table zero, with `1s` as the first coefficient.
+    fn inter_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
+        let p = self.p;
+        let w = &p.matrices.0[if comp == 0 { 1 } else { 3 }];
+        let scan = if p.alternate_scan { &ALTERNATE } else { &ZIGZAG };
+        let qs = self.qscale;
+        let blk = &mut self.s.block;
+        let mut rows = 0u8;
+        let mut ac = 0u8;
+        let mut sum = 0i32;
+        let mut i = usize::MAX; // the first coefficient lands on 0
+        let mut first = true;
+        loop {
+            let bits = b.peek32();
+            let (run, level);
+            if first && bits >> 31 == 1 {
+                run = 0;
+                level = if bits & (1 << 30) != 0 { -1 } else { 1 };
+                b.skip(2);
+            } else {
+                let c = coef(&B14, bits);
+                if c.run == RUN_EOB {
+                    if first {
+                        return Err(err("end of block before the first coefficient"));
+                    }
+                    b.skip(c.len as u32);
+                    break;
+                } else if c.len == 0 {
+                    return Err(err("invalid dct coefficient"));
+                } else if c.run == RUN_ESCAPE {
+                    (run, level) = Self::escape(p.mpeg2, b)?;
+                } else {
+                    run = c.run as u32;
+                    let neg = (bits >> (31 - c.len)) & 1 != 0;
+                    level = if neg { -(c.level as i32) } else { c.level as i32 };
+                    b.skip(c.len as u32 + 1);
+                }
+            }
+            first = false;
+            i = i.wrapping_add(run as usize + 1);
+            if i > 63 {
+                return Err(err("dct coefficients past the end of the block"));
+            }
+            let pos = scan[i] as usize;
+            let a = (2 * level.abs() + 1) * w[pos] as i32 * qs;
+            let mut v = if p.mpeg2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
+            if level < 0 {
+                v = -v;
+            }
+            let v = v.clamp(-2048, 2047);
+            blk[pos >> 3][pos & 7] = v as i16;
+            rows |= 1 << (pos >> 3);
+            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
+            sum ^= v;
+            if b.overrun() {
+                return Err(err("truncated block"));
+            }
+        }
+        if p.mpeg2 && sum & 1 == 0 {
+            blk[7][7] ^= 1;
+            rows |= 0x80;
+            ac |= 0x80;
+        }
+        Ok((rows, ac))
+    }
+
+    /// The reference frame for direction `s` and field `parity`: in the second field
+    /// of a P frame, the opposite parity is the first field of the current frame.
+    fn ref_plane(&self, s: usize, parity: Option<usize>, pl: usize) -> Result<Plane<'_>> {
+        let p = self.p;
+        let data: &FrameData = match parity {
+            Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => self.cur,
+            _ => {
+                let r = if s == 0 { self.refs.fwd } else { self.refs.bwd };
+                r.ok_or_else(|| err("missing reference picture"))?
+            }
+        };
+        let stride = data.stride(pl);
+        let lay = data.plane_layout(pl);
+        Ok(match parity {
+            None => Plane { data: data.plane(pl), base: 0, stride, width: lay.row_bytes, height: lay.rows },
+            Some(f) => Plane { data: data.plane(pl), base: f * stride, stride: stride * 2, width: lay.row_bytes, height: lay.rows / 2 },
+        })
+    }
+
+    /// Forms the prediction of macroblock `addr` and writes it to the current frame.
+    fn predict_mb(&mut self, m: &Motion, addr: usize) -> Result<()> {
+        let p = self.p;
+        let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
+        let c422 = p.chroma422;
+        let mut pred_y = self.s.pred_y;
+        let mut pred_c = self.s.pred_c;
+        let mut first = true;
+        for s in 0..2 {
+            if !(if s == 0 { m.fwd } else { m.bwd }) {
+                continue;
+            }
+            let avg = !first;
+            first = false;
+            // MPEG-1 full-sample vectors are scaled to half samples here.
+            let scale = if p.full_pel[s] { 2 } else { 1 };
+            let v = |r: usize| [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale];
+            match (p.field(), m.kind) {
+                (false, Kind::Frame) => {
+                    let [mx, my] = v(0);
+                    let src = self.ref_plane(s, None, 0)?;
+                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, &mut pred_y, 16, avg);
+                    for c in 0..2 {
+                        let src = self.ref_plane(s, None, c + 1)?;
+                        if c422 {
+                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c], 8, avg);
+                        } else {
+                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c], 8, avg);
+                        }
+                    }
+                }
+                (false, Kind::Field) => {
+                    for r in 0..2 {
+                        let [mx, my] = v(r);
+                        let f = m.sel[r][s];
+                        let src = self.ref_plane(s, Some(f), 0)?;
+                        predict::<16, 8>(&src, x * 32 + mx, y * 16 + my, &mut pred_y[r * 16..], 32, avg);
+                        for c in 0..2 {
+                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            if c422 {
+                                predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my, &mut pred_c[c][r * 8..], 16, avg);
+                            } else {
+                                predict::<8, 4>(&src, x * 16 + mx / 2, y * 8 + my / 2, &mut pred_c[c][r * 8..], 16, avg);
+                            }
+                        }
+                    }
+                }
+                (false, Kind::DualPrime | Kind::F16x8) => {
+                    let [mx, my] = v(0);
+                    for par in 0..2 {
+                        let [dx, dy] = self.dual_prime_vector(mx, my, m.dmv, par);
+                        for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
+                            let a = k == 1;
+                            let src = self.ref_plane(s, Some(f), 0)?;
+                            predict::<16, 8>(&src, x * 32 + vx, y * 16 + vy, &mut pred_y[par * 16..], 32, a);
+                            for c in 0..2 {
+                                let src = self.ref_plane(s, Some(f), c + 1)?;
+                                if c422 {
+                                    predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy, &mut pred_c[c][par * 8..], 16, a);
+                                } else {
+                                    predict::<8, 4>(&src, x * 16 + vx / 2, y * 8 + vy / 2, &mut pred_c[c][par * 8..], 16, a);
+                                }
+                            }
+                        }
+                    }
+                }
+                (true, Kind::Field | Kind::Frame) => {
+                    let [mx, my] = v(0);
+                    let f = m.sel[0][s];
+                    let src = self.ref_plane(s, Some(f), 0)?;
+                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, &mut pred_y, 16, avg);
+                    for c in 0..2 {
+                        let src = self.ref_plane(s, Some(f), c + 1)?;
+                        if c422 {
+                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c], 8, avg);
+                        } else {
+                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c], 8, avg);
+                        }
+                    }
+                }
+                (true, Kind::F16x8) => {
+                    for r in 0..2 {
+                        let [mx, my] = v(r);
+                        let f = m.sel[r][s];
+                        let src = self.ref_plane(s, Some(f), 0)?;
+                        let ry = r as i32 * 16;
+                        predict::<16, 8>(&src, x * 32 + mx, y * 32 + ry + my, &mut pred_y[r * 128..], 16, avg);
+                        for c in 0..2 {
+                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            if c422 {
+                                predict::<8, 8>(&src, x * 16 + mx / 2, y * 32 + ry + my, &mut pred_c[c][r * 64..], 8, avg);
+                            } else {
+                                predict::<8, 4>(&src, x * 16 + mx / 2, y * 16 + ry / 2 + my / 2, &mut pred_c[c][r * 32..], 8, avg);
+                            }
+                        }
+                    }
+                }
+                (true, Kind::DualPrime) => {
+                    let [mx, my] = v(0);
+                    let par = p.parity();
+                    let [dx, dy] = self.dual_prime_vector(mx, my, m.dmv, par);
+                    for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
+                        let a = k == 1;
+                        let src = self.ref_plane(s, Some(f), 0)?;
+                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, &mut pred_y, 16, a);
+                        for c in 0..2 {
+                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            if c422 {
+                                predict::<8, 16>(&src, x * 16 + vx / 2, y * 32 + vy, &mut pred_c[c], 8, a);
+                            } else {
+                                predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy / 2, &mut pred_c[c], 8, a);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Write the prediction into the frame.
+        let (o, st) = self.origin(0, addr);
+        let dst = self.cur.plane_mut(0);
+        for j in 0..16 {
+            dst[o + j * st..o + j * st + 16].copy_from_slice(&pred_y[j * 16..j * 16 + 16]);
+        }
+        let ch = if c422 { 16 } else { 8 };
+        for c in 0..2 {
+            let (o, st) = self.origin(c + 1, addr);
+            let dst = self.cur.plane_mut(c + 1);
+            for j in 0..ch {
+                dst[o + j * st..o + j * st + 8].copy_from_slice(&pred_c[c][j * 8..j * 8 + 8]);
+            }
+        }
+        self.s.pred_y = pred_y;
+        self.s.pred_c = pred_c;
+        Ok(())
+    }
+
+    /// The vector predicting field `par` from the opposite parity (7.6.3.6).
+    fn dual_prime_vector(&self, mx: i32, my: i32, dmv: [i32; 2], par: usize) -> [i32; 2] {
+        let p = self.p;
+        let m = if p.field() {
+            1
+        } else if (par == 0) == p.tff {
+            1
+        } else {
+            3
+        };
+        let e = if par == 0 { -1 } else { 1 };
+        let scale = |v: i32| (v * m + (v > 0) as i32) >> 1;
+        [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
+    }
+}
+
+/// Fills macroblocks of `cur` that no slice decoded with the co-located samples of
+/// `src` (or mid-grey without a reference). Returns how many were concealed.
+pub(crate) fn conceal(p: &PicCtx, cur: &mut FrameData, src: Option<&FrameData>, done: &[u8]) -> usize {
+    let mut n = 0;
+    for (addr, &d) in done.iter().enumerate().take(p.mb_w * p.mb_h) {
+        if d != 0 {
+            continue;
+        }
+        n += 1;
+        let (x, y) = (addr % p.mb_w, addr / p.mb_w);
+        for pl in 0..3 {
+            let (w, h) = if pl == 0 { (16, 16) } else { (8, if p.chroma422 { 16 } else { 8 }) };
+            let stride = cur.stride(pl);
+            let (o, st) = if p.field() {
+                (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
+            } else {
+                (y * h * stride + x * w, stride)
+            };
+            for j in 0..h {
+                let at = o + j * st;
+                match src {
+                    Some(s) => {
+                        let row = &s.plane(pl)[at..at + w];
+                        cur.plane_mut(pl)[at..at + w].copy_from_slice(row);
+                    }
+                    None => cur.plane_mut(pl)[at..at + w].fill(128),
+                }
+            }
+        }
+    }
+    n
+}
