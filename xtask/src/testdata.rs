@@ -48,6 +48,27 @@ fn fixtures() -> Vec<Fixture> {
             to_mp4: true,
             to_ts: true,
         },
+        // Broadcast-shaped interlaced MPEG-2: ISDB's 1440x1080i (16:9 display, so 4:3
+        // samples) with AAC, top field first; and SD DVB's 720x576i (4:3 display, 16:15
+        // samples) with MP2, bottom field first. Short and at low rates to stay small.
+        Fixture {
+            path: "ts/mpeg2_1440x1080i_aac.ts",
+            args: format!(
+                "-f lavfi -i testsrc2=size=1440x1080:rate=30000/1001:duration=0.4 -f lavfi -i sine=frequency=440:sample_rate=48000:duration=0.4 \
+                 -ac 2 {BITEXACT} -c:v mpeg2video -threads 1 -flags +ildct+ilme -top 1 -aspect 16:9 -g 15 -bf 2 -q:v 12 {aac} -f mpegts"
+            ),
+            to_mp4: true,
+            to_ts: true,
+        },
+        Fixture {
+            path: "ts/mpeg2_576i_mp2.ts",
+            args: format!(
+                "-f lavfi -i testsrc2=size=720x576:rate=25:duration=0.8 -f lavfi -i sine=frequency=440:sample_rate=48000:duration=0.8 \
+                 -ac 2 {BITEXACT} -c:v mpeg2video -threads 1 -flags +ildct+ilme -top 0 -aspect 4:3 -g 12 -bf 2 -q:v 10 -c:a mp2 -b:a 192k -f mpegts"
+            ),
+            to_mp4: true,
+            to_ts: true,
+        },
         Fixture { path: "mp4/h264_aac.mp4", args: av(X264, aac, "-f mp4"), to_mp4: true, to_ts: true },
         Fixture { path: "mp4/h264_aac_faststart.mp4", args: av(X264, aac, "-f mp4 -movflags +faststart"), to_mp4: true, to_ts: true },
         Fixture {
@@ -133,10 +154,19 @@ pub fn run(args: &[String]) -> Result<()> {
         let has_video = !fx.path.ends_with(".aac") && !fx.path.ends_with(".mp2");
         if has_video {
             let pix_fmt = frames_pix_fmt(&probe);
-            let frames = output(
-                "ffmpeg",
-                &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", p, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", pix_fmt, "-f", "framemd5", "-"],
-            )?;
+            let frames = if probe.contains("\"codec_name\": \"mpeg2video\"") {
+                // MPEG-2's oracle: FFmpeg's bit-exact simple IDCT, every coded frame, the
+                // native pixel format.
+                output(
+                    "ffmpeg",
+                    &["-hide_banner", "-loglevel", "error", "-threads", "1", "-flags", "+bitexact", "-idct", "simple", "-i", p, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "framemd5", "-"],
+                )?
+            } else {
+                output(
+                    "ffmpeg",
+                    &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", p, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", pix_fmt, "-f", "framemd5", "-"],
+                )?
+            };
             fs::write(format!("{p}.frames"), frames)?;
         }
         fs::write(format!("{p}.ffprobe.json"), probe)?;
@@ -156,7 +186,8 @@ pub fn run(args: &[String]) -> Result<()> {
     readme.push_str(
         "\nBeside each fixture `F`: `F.packets` (demuxed packets, `ffmpeg -copyts -i F -map 0 -c copy -f framemd5`), \
          `F.frames` (decoded video frames, `ffmpeg -threads 1 -i F -map 0:v:0 -flags unaligned -pix_fmt yuv420p -f framemd5`; \
-         `-pix_fmt yuvj420p` for a full-range stream, whose samples a conversion would change), \
+         `-pix_fmt yuvj420p` for a full-range stream, whose samples a conversion would change; for MPEG-2 video \
+         `ffmpeg -threads 1 -flags +bitexact -idct simple -i F -map 0:v:0 -fps_mode passthrough -f framemd5`, in its own pixel format), \
          `F.ffprobe.json` (`ffprobe -v error -count_packets -show_streams -show_format -of json F`), and \
          `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n",
     );

@@ -72,6 +72,18 @@ pub fn to_json(path: &std::path::Path, r: &ProbeReport) -> Value {
                     m.insert("profile".into(), json!(vp.profile));
                     m.insert("level".into(), json!(vp.level));
                 }
+                if let Some(fo) = vp.field_order {
+                    m.insert("field_order".into(), json!(fo.ffprobe_name()));
+                }
+                if let Some((n, d)) = vp.sar {
+                    m.insert("sample_aspect_ratio".into(), json!(format!("{n}:{d}")));
+                    if let Some((dn, dd)) = reduce(vp.width as u64 * n as u64, vp.height as u64 * d as u64) {
+                        m.insert("display_aspect_ratio".into(), json!(format!("{dn}:{dd}")));
+                    }
+                }
+                if vp.pulldown {
+                    m.insert("pulldown".into(), json!(true));
+                }
                 // As ffprobe: only what the stream specifies.
                 let c = vp.color;
                 for (key, name) in [
@@ -131,6 +143,22 @@ fn print_text(path: &std::path::Path, r: &ProbeReport) {
             if let Some((n, d)) = v.frame_rate {
                 line += &format!(", {:.3} fps", n as f64 / d.max(1) as f64);
             }
+            match v.field_order {
+                Some(transcode_core::FieldOrder::Progressive) => line += ", progressive",
+                Some(fo @ (transcode_core::FieldOrder::TopFirst | transcode_core::FieldOrder::BottomFirst)) => {
+                    line += &format!(", interlaced ({})", if fo == transcode_core::FieldOrder::TopFirst { "top field first" } else { "bottom field first" })
+                }
+                None => {}
+            }
+            if v.pulldown {
+                line += ", soft pulldown (repeated fields)";
+            }
+            if let Some((n, d)) = v.sar.filter(|&s| s != (1, 1)) {
+                line += &format!(", SAR {n}:{d}");
+                if let Some((dn, dd)) = reduce(v.width as u64 * n as u64, v.height as u64 * d as u64) {
+                    line += &format!(" DAR {dn}:{dd}");
+                }
+            }
             let c = v.color;
             let names: Vec<&str> = [c.range_name(), c.matrix_name(), c.transfer_name(), c.primaries_name()].into_iter().flatten().collect();
             if !names.is_empty() {
@@ -155,4 +183,16 @@ fn print_text(path: &std::path::Path, r: &ProbeReport) {
     if !problems.is_empty() {
         println!("  problems: {}", problems.join(", "));
     }
+}
+
+/// `num/den` in lowest terms, `None` when either is 0 or the result does not fit.
+fn reduce(num: u64, den: u64) -> Option<(u64, u64)> {
+    if num == 0 || den == 0 {
+        return None;
+    }
+    let (mut a, mut b) = (num, den);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    Some((num / a, den / a))
 }

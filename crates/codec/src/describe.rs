@@ -3,7 +3,7 @@
 
 use crate::nal::{lp_units, split_annexb};
 use crate::{aac, h264, h265, mpeg2v, mpega};
-use transcode_core::{AudioParams, BitstreamFormat, CodecId, StreamInfo, VideoParams};
+use transcode_core::{AudioParams, BitstreamFormat, CodecId, FieldOrder, StreamInfo, VideoParams};
 
 /// Calls `f` with each NAL unit of `packet` in the stream's framing; stops early when `f`
 /// returns true, and returns whether it did.
@@ -55,6 +55,11 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
                             profile: sps.profile_idc,
                             level: sps.level_idc,
                             color: sps.color,
+                            // With field coding allowed, the order is a property of
+                            // each picture (its slices or SEI), not of the sequence.
+                            field_order: sps.frame_mbs_only.then_some(FieldOrder::Progressive),
+                            sar: sps.sar.filter(|&(n, d)| n > 0 && d > 0),
+                            pulldown: false,
                         });
                     }
                 }
@@ -78,7 +83,10 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
                             frame_rate: sps.frame_rate,
                             profile: sps.ptl.profile_idc,
                             level: sps.ptl.level_idc,
+                            sar: sps.sar.filter(|&(n, d)| n > 0 && d > 0),
                             color: sps.color,
+                            // FFmpeg reports no field order for H.265; neither do we.
+                            ..Default::default()
                         });
                     }
                 }
@@ -89,15 +97,28 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
             if info.video.is_none() || info.extradata.is_empty() {
                 let src = if info.extradata.is_empty() { packet } else { &info.extradata[..] };
                 if let Some(seq) = mpeg2v::parse_sequence_header(src) {
+                    // The first picture's coding extension says how it is shown; it is
+                    // in the packet (the extradata holds only the sequence header).
+                    let pic = mpeg2v::parse_picture_coding(packet);
+                    let field_order = if seq.progressive {
+                        Some(FieldOrder::Progressive)
+                    } else {
+                        pic.map(|p| match (p.progressive_frame, p.top_field_first) {
+                            (true, _) => FieldOrder::Progressive,
+                            (false, true) => FieldOrder::TopFirst,
+                            (false, false) => FieldOrder::BottomFirst,
+                        })
+                    };
                     info.video = Some(VideoParams {
                         width: seq.width,
                         height: seq.height,
                         frame_rate: seq.frame_rate,
                         profile: (seq.profile_and_level >> 4) & 7,
                         level: seq.profile_and_level & 0xF,
-                        // The sequence display extension's colour description is for the
-                        // MPEG-2 parser to fill.
-                        ..Default::default()
+                        color: seq.color,
+                        field_order,
+                        sar: seq.sar(),
+                        pulldown: pic.is_some_and(|p| p.repeat_first_field),
                     });
                     if info.extradata.is_empty() {
                         if let Some(b) = mpeg2v::sequence_header_bytes(packet) {

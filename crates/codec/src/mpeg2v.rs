@@ -1,6 +1,7 @@
 //! MPEG-1/2 video (ISO/IEC 13818-2): sequence header and extension, picture type.
 
 use crate::nal::find_start_code;
+use transcode_core::{ColorDescription, ColorRange};
 
 /// Start code values (the byte after `00 00 01`).
 pub mod start_code {
@@ -11,12 +12,14 @@ pub mod start_code {
     pub const GOP: u8 = 0xB8;
 }
 
-/// The sequence header, with the sequence extension's fields folded in when present.
+/// The sequence header, with the sequence extension's and the sequence display
+/// extension's fields folded in when present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SequenceHeader {
     pub width: u32,
     pub height: u32,
-    /// `aspect_ratio_information` (1 square samples, 2 4:3, 3 16:9, 4 2.21:1 display).
+    /// `aspect_ratio_information` (MPEG-2: 1 square samples, 2 4:3, 3 16:9, 4 2.21:1
+    /// display; MPEG-1: the pel aspect ratio code).
     pub aspect_ratio_code: u8,
     pub frame_rate_code: u8,
     /// Frames per second with the extension's multiplier applied, when the code is valid.
@@ -25,9 +28,34 @@ pub struct SequenceHeader {
     pub bit_rate: u32,
     /// `profile_and_level_indication` from the sequence extension (0 for MPEG-1).
     pub profile_and_level: u8,
+    /// Whether a sequence extension was present: MPEG-2 rather than MPEG-1.
+    pub mpeg2: bool,
     pub progressive: bool,
     /// 1 4:2:0, 2 4:2:2, 3 4:4:4.
     pub chroma_format: u8,
+    /// The sequence display extension's `display_horizontal_size` and
+    /// `display_vertical_size`, when present.
+    pub display_size: Option<(u32, u32)>,
+    /// MPEG-2 video is limited range; primaries, transfer and matrix come from the
+    /// sequence display extension's colour description, unspecified without one.
+    pub color: ColorDescription,
+}
+
+impl SequenceHeader {
+    /// The sample aspect ratio, reduced: for MPEG-2 the display aspect ratio over the
+    /// display size (the sequence display extension's, else the picture's), as 6.3.3 of
+    /// ISO/IEC 13818-2 defines it; for MPEG-1 only square samples (code 1) are known.
+    pub fn sar(&self) -> Option<(u32, u32)> {
+        let dar: (u64, u64) = match (self.mpeg2, self.aspect_ratio_code) {
+            (_, 1) => return Some((1, 1)),
+            (true, 2) => (4, 3),
+            (true, 3) => (16, 9),
+            (true, 4) => (221, 100),
+            _ => return None,
+        };
+        let (w, h) = self.display_size.filter(|&(w, h)| w > 0 && h > 0).unwrap_or((self.width, self.height));
+        crate::h264::reduce(dar.0 * h as u64, dar.1 * w as u64)
+    }
 }
 
 const FRAME_RATES: [(u32, u32); 9] =
@@ -44,7 +72,7 @@ pub enum PictureType {
 }
 
 /// Finds the sequence header in `data` (a picture packet or a stream prefix) and parses
-/// it together with a following sequence extension.
+/// it together with the sequence extension and sequence display extension after it.
 pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
     let mut pos = 0;
     let mut seq: Option<SequenceHeader> = None;
@@ -72,24 +100,47 @@ pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
                     frame_rate: FRAME_RATES.get(frc as usize).copied().filter(|r| r.0 != 0),
                     bit_rate: bit_rate.saturating_mul(400),
                     profile_and_level: 0,
+                    mpeg2: false,
                     progressive: true,
                     chroma_format: 1,
+                    display_size: None,
+                    color: ColorDescription::UNSPECIFIED,
                 });
             }
             start_code::EXTENSION => {
-                if let (Some(s), true) = (seq.as_mut(), body.len() >= 6 && body[0] >> 4 == 1) {
-                    s.profile_and_level = (body[0] << 4) | (body[1] >> 4);
-                    s.progressive = body[1] & 0x08 != 0;
-                    s.chroma_format = (body[1] >> 1) & 3;
-                    s.width |= (((body[1] & 1) << 1 | body[2] >> 7) as u32) << 12;
-                    s.height |= (((body[2] >> 5) & 3) as u32) << 12;
-                    let n = ((body[5] >> 5) & 3) as u32 + 1;
-                    let d = (body[5] & 0x1F) as u32 + 1;
-                    s.frame_rate = s
-                        .frame_rate
-                        .and_then(|(fn_, fd)| crate::h264::reduce(fn_ as u64 * n as u64, fd as u64 * d as u64));
+                let Some(s) = seq.as_mut() else { return None };
+                match body.first().map(|b| b >> 4) {
+                    // Sequence extension.
+                    Some(1) if body.len() >= 6 && !s.mpeg2 => {
+                        s.mpeg2 = true;
+                        s.color.range = ColorRange::Limited;
+                        s.profile_and_level = (body[0] << 4) | (body[1] >> 4);
+                        s.progressive = body[1] & 0x08 != 0;
+                        s.chroma_format = (body[1] >> 1) & 3;
+                        s.width |= (((body[1] & 1) << 1 | body[2] >> 7) as u32) << 12;
+                        s.height |= (((body[2] >> 5) & 3) as u32) << 12;
+                        let n = ((body[5] >> 5) & 3) as u32 + 1;
+                        let d = (body[5] & 0x1F) as u32 + 1;
+                        s.frame_rate = s
+                            .frame_rate
+                            .and_then(|(fn_, fd)| crate::h264::reduce(fn_ as u64 * n as u64, fd as u64 * d as u64));
+                    }
+                    // Sequence display extension (6.2.2.4).
+                    Some(2) if s.mpeg2 => {
+                        let mut r = crate::bits::BitReader::new(body);
+                        let _ = r.bits(4);
+                        let _video_format = r.bits(3);
+                        if r.bit().ok()? {
+                            let (p, t, m) = (r.bits(8).ok()?, r.bits(8).ok()?, r.bits(8).ok()?);
+                            s.color = ColorDescription::from_codes(ColorRange::Limited, p as u8, t as u8, m as u8);
+                        }
+                        let w = r.bits(14).ok()?;
+                        let _marker = r.bit().ok()?;
+                        let h = r.bits(14).ok()?;
+                        s.display_size = Some((w as u32, h as u32));
+                    }
+                    _ => {}
                 }
-                return seq;
             }
             start_code::PICTURE | start_code::GOP if seq.is_some() => return seq,
             _ => {}
@@ -97,6 +148,45 @@ pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
         pos = sc + 3;
     }
     seq
+}
+
+/// How a picture is to be shown, from its picture coding extension (6.2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PictureCoding {
+    /// 1 top field, 2 bottom field, 3 frame picture.
+    pub picture_structure: u8,
+    pub top_field_first: bool,
+    pub repeat_first_field: bool,
+    pub progressive_frame: bool,
+}
+
+/// The picture coding extension of the first picture in `data`, `None` when there is
+/// no picture or it has no extension (MPEG-1).
+pub fn parse_picture_coding(data: &[u8]) -> Option<PictureCoding> {
+    let mut pos = 0;
+    let mut in_picture = false;
+    while let Some(sc) = find_start_code(data, pos) {
+        let code = *data.get(sc + 3)?;
+        match code {
+            start_code::PICTURE if !in_picture => in_picture = true,
+            start_code::EXTENSION if in_picture => {
+                let body = data.get(sc + 4..sc + 9)?;
+                if body[0] >> 4 == 8 {
+                    return Some(PictureCoding {
+                        picture_structure: body[2] & 3,
+                        top_field_first: body[3] & 0x80 != 0,
+                        repeat_first_field: body[3] & 0x02 != 0,
+                        progressive_frame: body[4] & 0x80 != 0,
+                    });
+                }
+            }
+            // A slice or the next picture: this picture has no coding extension.
+            _ if in_picture => return None,
+            _ => {}
+        }
+        pos = sc + 3;
+    }
+    None
 }
 
 /// The bytes of the sequence header and the extensions following it, up to the next

@@ -1,6 +1,6 @@
 //! YUV4MPEG2 stream headers: the tags that describe raw planar pictures.
 
-use transcode_core::{ColorRange, Error, Result};
+use transcode_core::{ColorRange, Error, FieldOrder, Result};
 
 /// A parsed `YUV4MPEG2 ...` stream header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +14,11 @@ pub struct Y4mHeader {
     /// The `XCOLORRANGE` tag (`FULL` or `LIMITED`), which FFmpeg writes and reads;
     /// unspecified when absent.
     pub range: ColorRange,
+    /// The `I` tag: `p` progressive, `t` top field first, `b` bottom field first;
+    /// `None` for `m` (mixed, said per frame) or no tag.
+    pub field_order: Option<FieldOrder>,
+    /// The `A` tag (sample aspect ratio); `None` for `A0:0` (unknown) or no tag.
+    pub sar: Option<(u32, u32)>,
 }
 
 fn ratio(v: &str) -> Option<(u32, u32)> {
@@ -35,7 +40,15 @@ impl Y4mHeader {
             return Err(Error::invalid_at(0, "not a y4m stream (expected YUV4MPEG2)"));
         }
         let mut h =
-            Y4mHeader { width: 0, height: 0, frame_rate: (25, 1), colourspace: "420jpeg".into(), range: ColorRange::Unspecified };
+            Y4mHeader {
+                width: 0,
+                height: 0,
+                frame_rate: (25, 1),
+                colourspace: "420jpeg".into(),
+                range: ColorRange::Unspecified,
+                field_order: None,
+                sar: None,
+            };
         for t in tags.filter(|t| !t.is_empty()) {
             let (k, v) = t.split_at(1);
             match k {
@@ -53,6 +66,15 @@ impl Y4mHeader {
                         .ok_or_else(|| Error::invalid_at(0, format!("y4m frame rate {v:?} (expected n:d)")))?
                 }
                 "C" => h.colourspace = v.to_string(),
+                "I" => {
+                    h.field_order = match v {
+                        "p" => Some(FieldOrder::Progressive),
+                        "t" => Some(FieldOrder::TopFirst),
+                        "b" => Some(FieldOrder::BottomFirst),
+                        _ => None,
+                    }
+                }
+                "A" => h.sar = ratio(v).filter(|r| r.0 > 0 && r.1 > 0),
                 "X" => match v {
                     "COLORRANGE=FULL" => h.range = ColorRange::Full,
                     "COLORRANGE=LIMITED" => h.range = ColorRange::Limited,
@@ -79,8 +101,8 @@ impl Y4mHeader {
     }
 
     /// The header line FFmpeg's `yuv4mpegpipe` muxer writes for this picture format
-    /// (progressive, square samples, `XCOLORRANGE` when the range is known), without the
-    /// newline.
+    /// (`Ip` when the field order is unknown, `A0:0` when the sample aspect ratio is,
+    /// `XCOLORRANGE` when the range is known), without the newline.
     pub fn to_line(&self) -> String {
         let xyscss = match self.colourspace.as_str() {
             "420jpeg" | "420" => " XYSCSS=420JPEG",
@@ -97,8 +119,14 @@ impl Y4mHeader {
             ColorRange::Limited => " XCOLORRANGE=LIMITED",
             ColorRange::Full => " XCOLORRANGE=FULL",
         };
+        let interlace = match self.field_order {
+            Some(FieldOrder::TopFirst) => 't',
+            Some(FieldOrder::BottomFirst) => 'b',
+            Some(FieldOrder::Progressive) | None => 'p',
+        };
+        let (an, ad) = self.sar.unwrap_or((0, 0));
         format!(
-            "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C{cs}{xyscss}{range}",
+            "YUV4MPEG2 W{} H{} F{}:{} I{interlace} A{an}:{ad} C{cs}{xyscss}{range}",
             self.width, self.height, self.frame_rate.0, self.frame_rate.1
         )
     }
@@ -159,6 +187,14 @@ mod tests {
         assert_eq!(frame_size("bogus", 4, 4), None);
         assert_eq!(frame_size("420paldv", 4, 4), Some(24));
         assert_eq!(frame_size("444alpha", 2, 2), Some(16));
+        // FFmpeg's line for interlaced MPEG-2 with non-square samples.
+        let tff = b"YUV4MPEG2 W1440 H1080 F30000:1001 It A4:3 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED";
+        let h = Y4mHeader::parse(tff).unwrap();
+        assert_eq!((h.field_order, h.sar), (Some(FieldOrder::TopFirst), Some((4, 3))));
+        assert_eq!(h.to_line().as_bytes(), tff);
+        let h = Y4mHeader::parse(b"YUV4MPEG2 W16 H16 Ib A0:0 C422").unwrap();
+        assert_eq!((h.field_order, h.sar), (Some(FieldOrder::BottomFirst), None));
+        assert_eq!(h.to_line(), "YUV4MPEG2 W16 H16 F25:1 Ib A0:0 C422 XYSCSS=422");
         assert!(Y4mHeader::parse(b"YUV4MPEG2 W0 H90").is_err());
         assert!(Y4mHeader::parse(b"YUV4MPEG2 W10 H10 Cxyz").is_err());
         assert!(Y4mHeader::parse(b"YUV4MPEG W10 H10").is_err());

@@ -90,6 +90,48 @@ pub struct VideoParams {
     /// Colour range, primaries, transfer and matrix, where the stream says (H.264/H.265
     /// VUI, MPEG-2 sequence display extension, MP4 `colr`, Y4M `XCOLORRANGE`).
     pub color: ColorDescription,
+    /// How the pictures' lines were captured, from the first picture: progressive, or
+    /// interlaced with the field that comes first. `None` when the stream does not say
+    /// before its pictures are decoded (H.264 with field coding allowed).
+    pub field_order: Option<FieldOrder>,
+    /// Sample aspect ratio `(num, den)`, the width of one pixel over its height, where
+    /// the stream says (H.264 VUI, MPEG-2 display aspect ratio over the picture size,
+    /// Y4M `A` tag). `None` when unknown.
+    pub sar: Option<(u32, u32)>,
+    /// The first picture repeats a field (MPEG-2 `repeat_first_field`): soft telecine
+    /// ("3:2 pulldown"), shown at a higher field rate than it is coded.
+    pub pulldown: bool,
+}
+
+/// How the lines of a picture were captured.
+///
+/// ffprobe prints these as `field_order` `progressive`, `tt` and `bb`
+/// ([`FieldOrder::ffprobe_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum FieldOrder {
+    /// One picture, all lines captured at once. Default.
+    #[default]
+    Progressive,
+    /// Two interlaced fields; the top one (even lines) was captured first.
+    TopFirst,
+    /// Two interlaced fields; the bottom one (odd lines) was captured first.
+    BottomFirst,
+}
+
+impl FieldOrder {
+    /// True for the two interlaced orders.
+    pub fn is_interlaced(self) -> bool {
+        self != FieldOrder::Progressive
+    }
+
+    /// The name ffprobe gives it (`field_order`).
+    pub fn ffprobe_name(self) -> &'static str {
+        match self {
+            FieldOrder::Progressive => "progressive",
+            FieldOrder::TopFirst => "tt",
+            FieldOrder::BottomFirst => "bb",
+        }
+    }
 }
 
 /// Audio properties, where known.

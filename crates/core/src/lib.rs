@@ -30,7 +30,7 @@ mod packet;
 mod time;
 
 pub use budget::{Acquire, Budget, PoolStatsSource, Reservation};
-pub use codec::{AudioParams, BitstreamFormat, CodecId, MediaType, StreamInfo, VideoParams};
+pub use codec::{AudioParams, BitstreamFormat, CodecId, FieldOrder, MediaType, StreamInfo, VideoParams};
 pub use color::{ColorDescription, ColorRange, COLOR_UNSPECIFIED};
 pub use error::{Error, Result};
 pub use memory::{MemoryConfig, MemoryStats, PoolStats};

@@ -2,7 +2,8 @@
 //! H.264 file with one decoder on one thread and prints frames, seconds, fps and peak
 //! RssAnon, for `cargo xtask bench decode`.
 //!
-//! DECODER is `transcode` (this workspace's `transcode_h264::Decoder`), `rust_h264`
+//! DECODER is `transcode` (this workspace's `transcode_h264::Decoder`), `mpeg2`
+//! (`transcode_mpeg2::Decoder`, on an MPEG-1/2 video elementary stream), `rust_h264`
 //! (crate `rust_h264`, its single-threaded `decoder::Decoder`) or `rusty_h264` (crate
 //! `rusty_h264-decoder` without default features, so that it does not install its
 //! global allocator; `asm` keeps its SIMD kernels).
@@ -145,6 +146,37 @@ fn run_transcode(data: &[u8], md5: bool) -> Run {
     run
 }
 
+/// transcode's MPEG-1/MPEG-2 video decoder (`transcode-mpeg2`) on an elementary stream
+/// (`.m2v`), for `cargo xtask bench decode-mpeg2`.
+fn run_transcode_mpeg2(data: &[u8], md5: bool) -> Run {
+    let mut run = Run::default();
+    let mut packed = Vec::new();
+    let mut order = 0u64;
+    let mut on_frame = |run: &mut Run, f: &transcode_mpeg2::Frame<'_>| {
+        run.frame(f.width, f.height);
+        if md5 {
+            packed.clear();
+            f.write_planar(&mut packed);
+            let digest: [u8; 16] = Md5::digest(&packed).into();
+            run.md5s.push(((0, 0, order), digest));
+            order += 1;
+        }
+    };
+    let mut dec = transcode_mpeg2::Decoder::new(&MemoryConfig::default());
+    if let Err(e) = dec.decode_with(data, |f| on_frame(&mut run, f)) {
+        run.error(e.to_string());
+    }
+    dec.flush();
+    while let Some(f) = dec.next_frame() {
+        on_frame(&mut run, &f);
+    }
+    let concealed = dec.concealed_macroblocks();
+    if concealed > 0 {
+        run.error(format!("{concealed} macroblocks concealed"));
+    }
+    run
+}
+
 #[cfg(feature = "rust_h264")]
 fn run_rust_h264(data: &[u8], md5: bool) -> Run {
     use rust_h264::nal::NalUnitType;
@@ -213,7 +245,7 @@ fn main() -> ExitCode {
     let md5 = args.iter().any(|a| a == "--framemd5");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let (Some(decoder), Some(path)) = (pos.first(), pos.get(1)) else {
-        eprintln!("usage: transcode-decode-bench transcode|rust_h264|rusty_h264 FILE.h264 [--framemd5]");
+        eprintln!("usage: transcode-decode-bench transcode|rust_h264|rusty_h264 FILE.h264 [--framemd5], or mpeg2 FILE.m2v");
         return ExitCode::from(2);
     };
     let data = match std::fs::read(path) {
@@ -225,6 +257,7 @@ fn main() -> ExitCode {
     };
     let decode: fn(&[u8], bool) -> Run = match decoder.as_str() {
         "transcode" => run_transcode,
+        "mpeg2" => run_transcode_mpeg2,
         #[cfg(feature = "rust_h264")]
         "rust_h264" => run_rust_h264,
         #[cfg(feature = "rusty_h264")]
@@ -235,7 +268,7 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
         other => {
-            eprintln!("unknown decoder {other:?} (expected transcode, rust_h264 or rusty_h264)");
+            eprintln!("unknown decoder {other:?} (expected transcode, mpeg2, rust_h264 or rusty_h264)");
             return ExitCode::from(2);
         }
     };

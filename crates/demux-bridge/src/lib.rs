@@ -147,5 +147,6 @@ pub fn open_demuxer_as(input: Input, format: Format, config: &MemoryConfig) -> R
         Format::Adts => Box::new(es::AdtsDemuxer::new(input, config)?),
         Format::MpegAudio => Box::new(es::MpegAudioDemuxer::new(input, config)?),
         Format::Y4m => Box::new(es::Y4mDemuxer::new(input, config)?),
+        Format::MpegVideo => Box::new(es::MpegVideoDemuxer::new(input, config)?),
     })
 }

@@ -14,6 +14,9 @@
 //!   with and parameter sets and a picture follow;
 //! - ADTS and MPEG audio: after an ID3v2 tag.
 //!
+//! - MPEG-1/2 video elementary streams: a plausible sequence header followed by a
+//!   picture, after junk or after the cut pictures of a recording cut mid-GOP.
+//!
 //! Random bytes match nothing: a false TS needs five sync bytes in a row at the stride
 //! (about one chance in 10^12 per offset), a false Annex-B stream a parsable SPS.
 
@@ -40,6 +43,8 @@ pub enum Format {
     MpegAudio,
     /// YUV4MPEG2.
     Y4m,
+    /// MPEG-1/2 video elementary stream (`.m2v`, `.m1v`).
+    MpegVideo,
 }
 
 impl Format {
@@ -53,6 +58,7 @@ impl Format {
             Format::Adts => "aac",
             Format::MpegAudio => "mp3",
             Format::Y4m => "yuv4mpegpipe",
+            Format::MpegVideo => "mpegvideo",
         }
     }
 }
@@ -84,6 +90,7 @@ pub const FORMATS: &[(Format, Detector)] = &[
     (Format::H264, annexb_h264),
     (Format::H265, annexb_h265),
     (Format::MpegAudio, mpeg_audio),
+    (Format::MpegVideo, mpeg_video),
 ];
 
 /// Detects the format of `input` from its first bytes. Does not consume the input.
@@ -123,6 +130,38 @@ pub fn detect_head(head: &[u8], at_end: bool) -> Option<(Format, usize)> {
         }
     }
     best
+}
+
+/// An MPEG-1/2 video elementary stream: a plausible sequence header (valid size,
+/// aspect ratio and frame rate codes, the marker bit after the bit rate) followed by a
+/// picture start code. It is found at the start; after a cut (the head starts with a
+/// picture or GOP start code: a recording cut mid-GOP, whose first sequence header
+/// comes later) or after junk, the offset is that of the first such header, or 0 for a
+/// cut stream.
+fn mpeg_video(head: &[u8], _at_end: bool) -> Option<usize> {
+    let plausible = |b: &[u8]| {
+        b.len() >= 12
+            && b[..4] == [0, 0, 1, 0xB3]
+            && (b[4] as u32) << 4 | (b[5] as u32) >> 4 != 0
+            && ((b[5] & 0xF) as u32) << 8 | b[6] as u32 != 0
+            && (1..=14).contains(&(b[7] >> 4))
+            && (1..=8).contains(&(b[7] & 0xF))
+            && b[10] & 0x20 != 0
+    };
+    let mut pos = 0;
+    while let Some(sc) = find_start_code(head, pos) {
+        if plausible(&head[sc..]) {
+            // A picture must follow the sequence header (and its extensions) closely.
+            let window = &head[sc + 4..head.len().min(sc + 4096)];
+            let picture = (0..window.len().saturating_sub(3)).any(|i| window[i..i + 4] == [0, 0, 1, 0]);
+            if picture {
+                let cut = matches!(head.get(..4), Some([0, 0, 1, 0x00 | 0xB8]));
+                return Some(if cut { 0 } else { sc });
+            }
+        }
+        pos = sc + 3;
+    }
+    None
 }
 
 fn y4m(head: &[u8], _at_end: bool) -> Option<usize> {

@@ -101,3 +101,13 @@ pub fn decode_all(data: &[u8]) -> u64 {
     std::hint::black_box(sum);
     frames
 }
+
+/// Runs the decode job (`transcode convert IN OUT.y4m`) from `input` to a temporary
+/// Y4M file, which is removed after; returns the frame count.
+pub fn decode_job(input: &std::path::Path) -> u64 {
+    let out = std::env::temp_dir().join(format!("transcode-memprof-{}.y4m", std::process::id()));
+    let options = RemuxOptions::new(OutputFormat::from_extension("y4m").expect("y4m output"));
+    let report = transcode_pipeline::decode(input, &out, &options, None, &mut |_| {}).expect("decode job");
+    let _ = std::fs::remove_file(&out);
+    report.frames
+}

@@ -8,11 +8,11 @@
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-use transcode_memprof::{decode_all, demux_all, looped_ts, remux};
+use transcode_memprof::{decode_all, decode_job, demux_all, looped_ts, remux};
 use transcode_pipeline::OutputFormat;
 
 /// The scenarios, in the order xtask runs them.
-pub const SCENARIOS: &[&str] = &["demux-ts", "remux-ts-mp4-1x", "remux-ts-mp4-10x", "remux-ts-ts-1x", "remux-mp4-ts-1x", "decode-h264-1080p"];
+pub const SCENARIOS: &[&str] = &["demux-ts", "remux-ts-mp4-1x", "remux-ts-mp4-10x", "remux-ts-ts-1x", "remux-mp4-ts-1x", "decode-h264-1080p", "decode-mpeg2-1440x1080i-ts"];
 
 /// Copies of the base fixture in the "1x" input: about 20 s of 320x180 H.264 + AAC.
 const BASE_LOOPS: usize = 10;
@@ -54,6 +54,14 @@ fn main() {
             let h264 = std::fs::read(transcode_testkit::testdata("h264/v_1080p.h264")).expect("fixture");
             Box::new(move || {
                 decode_all(&h264);
+            })
+        }
+        // The whole decode job on an ISDB-shaped recording: TS demuxing, the MPEG-2
+        // decoder's pictures and the Y4M writer.
+        "decode-mpeg2-1440x1080i-ts" => {
+            let ts = transcode_testkit::testdata("ts/mpeg2_1440x1080i_aac.ts");
+            Box::new(move || {
+                decode_job(&ts);
             })
         }
         other => {

@@ -1,14 +1,17 @@
-//! The decode job: the first video stream of any container, decoded to Y4M.
+//! The decode job: the first video stream of any container (H.264 or MPEG-1/2 video),
+//! decoded to Y4M.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use transcode_codec::h264::AvcC;
 use transcode_codec::nal::Mp4ToAnnexB;
+use transcode_codec::y4m::Y4mHeader;
 use transcode_core::{BitstreamFormat, CodecId, Error, MediaType, StreamInfo, TimeBase, VideoParams};
 use transcode_demux_bridge::{open_demuxer, DemuxStats, Input};
-use transcode_h264::Decoder;
 use transcode_mux::{es, Muxer};
+
+use crate::video::{VideoDecoder, VideoFrame};
 
 use crate::output::AtomicOutput;
 use crate::{JobError, Progress, RemuxOptions};
@@ -24,6 +27,9 @@ pub struct DecodeReport {
     pub concealed_frames: u64,
     /// Decoding errors that were concealed (broken slices, missing references).
     pub errors: u64,
+    /// Pictures left out because their references were missing at the start of the
+    /// stream (an MPEG-2 recording that starts mid-GOP), as FFmpeg leaves them out.
+    pub dropped_pictures: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Bytes the decoder holds for pictures (its decoded picture buffer).
@@ -33,7 +39,8 @@ pub struct DecodeReport {
     pub demux: DemuxStats,
 }
 
-/// Decodes the first H.264 video stream of `input` into the Y4M file `output`, at most
+/// Decodes the first video stream of `input` (H.264, MPEG-2 or MPEG-1 video) into the
+/// Y4M file `output`, at most
 /// `max_frames` frames. Uses the memory, cancellation and strictness settings of
 /// `options` (its format and selection are ignored).
 pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: Option<u64>, progress: &mut dyn FnMut(Progress)) -> Result<DecodeReport, JobError> {
@@ -51,13 +58,15 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
     let mut muxer = es::EsMuxer::new(writer, es::EsKind::Y4m);
     // The decoder's pictures count in the job's one budget.
     let budget = transcode_core::Budget::from_config(mem);
-    let mut decoder = Decoder::with_budget(mem, &budget);
+    // Made when the stream to decode is chosen, for its codec.
+    let mut decoder: Option<VideoDecoder> = None;
     let mut report = DecodeReport {
         input_format: demux.format_name(),
         stream: usize::MAX,
         frames: 0,
         concealed_frames: 0,
         errors: 0,
+        dropped_pictures: 0,
         bytes_in: 0,
         bytes_out: 0,
         decoder_bytes: 0,
@@ -65,45 +74,16 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
         demux: DemuxStats::default(),
     };
     let mut annexb = Vec::new();
-    let mut frame_buf = Vec::new();
     let mut conv: Option<Mp4ToAnnexB> = None;
-    let mut started = false;
-    let mut frame_rate = None;
     let mut packets = 0u64;
     let mut snapshot: Vec<StreamInfo> = Vec::new();
     let mut raw: Option<StreamInfo> = None;
-    let limit = max_frames.unwrap_or(u64::MAX);
-
-    // Writes every frame the decoder has ready, starting the Y4M output at the first.
-    let mut drain = |decoder: &mut Decoder, muxer: &mut es::EsMuxer, report: &mut DecodeReport, started: &mut bool, rate: Option<(u32, u32)>| -> Result<(), JobError> {
-        while report.frames < limit {
-            let Some(f) = decoder.next_frame() else { break };
-            if !*started {
-                let mut info = StreamInfo::new(0, 0, CodecId::RawVideo, BitstreamFormat::Raw, TimeBase::new(1, 25));
-                info.video = Some(VideoParams {
-                    width: f.width as u32,
-                    height: f.height as u32,
-                    frame_rate: Some(rate.unwrap_or((25, 1))),
-                    // The range goes into the Y4M header (XCOLORRANGE), as FFmpeg writes it.
-                    color: f.color,
-                    ..Default::default()
-                });
-                muxer.begin(&[info]).map_err(out_err)?;
-                *started = true;
-            }
-            frame_buf.clear();
-            f.write_yuv420p(&mut frame_buf);
-            report.concealed_frames += f.concealed as u64;
-            let pkt = transcode_core::PacketView { stream: 0, data: &frame_buf, pts: None, dts: None, duration: None, keyframe: true, pos: None };
-            muxer.write_packet(&pkt).map_err(out_err)?;
-            report.frames += 1;
-        }
-        Ok(())
-    };
+    let mut started = false;
+    let mut writer = FrameWriter { limit: max_frames.unwrap_or(u64::MAX), stream: None, header: None, buf: Vec::new(), error: None };
 
     let result: Result<(), JobError> = (|| {
         loop {
-            if report.frames >= limit {
+            if report.frames >= writer.limit {
                 break;
             }
             if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
@@ -113,6 +93,11 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
                 snapshot = demux.streams().to_vec();
             }
             let known = snapshot.len();
+            if writer.header.is_none() && report.stream != usize::MAX {
+                // The Y4M header comes from the stream as described when its first
+                // frame is out: the description completes after its first packets.
+                writer.stream = demux.streams().get(report.stream).cloned();
+            }
             let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
             packets += 1;
             if packets % 4 == 0 {
@@ -124,18 +109,18 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
                     let stream = pkt.stream;
                     let owned = pkt.to_packet();
                     let info = demux.streams()[stream].clone();
-                    if !choose(&info, &mut report, &mut conv, &mut frame_rate, input)? {
+                    if !choose(&info, &mut report, &mut conv, &mut decoder, &mut writer, mem, &budget, input)? {
                         continue;
                     }
-                    decode_packet(&mut decoder, &owned.data, &mut conv, &mut annexb, &mut report, options.strict, input)?;
-                    drain(&mut decoder, &mut muxer, &mut report, &mut started, frame_rate)?;
+                    let Some(dec) = decoder.as_mut() else { continue };
+                    decode_packet(dec, &owned.data, &mut conv, &mut annexb, &mut report, &mut writer, &mut muxer, options.strict, (input, output))?;
                     continue;
                 }
                 let info = snapshot[pkt.stream].clone();
                 if info.codec == CodecId::RawVideo {
                     report.stream = info.index;
                     raw = Some(StreamInfo { index: 0, ..info });
-                } else if !choose(&info, &mut report, &mut conv, &mut frame_rate, input)? {
+                } else if !choose(&info, &mut report, &mut conv, &mut decoder, &mut writer, mem, &budget, input)? {
                     continue;
                 }
             }
@@ -152,12 +137,19 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
                 report.frames += 1;
                 continue;
             }
-            let data = pkt.data;
-            decode_packet(&mut decoder, data, &mut conv, &mut annexb, &mut report, options.strict, input)?;
-            drain(&mut decoder, &mut muxer, &mut report, &mut started, frame_rate)?;
+            let Some(dec) = decoder.as_mut() else { continue };
+            decode_packet(dec, pkt.data, &mut conv, &mut annexb, &mut report, &mut writer, &mut muxer, options.strict, (input, output))?;
         }
-        decoder.flush();
-        drain(&mut decoder, &mut muxer, &mut report, &mut started, frame_rate)?;
+        if let Some(dec) = decoder.as_mut() {
+            dec.flush();
+            while report.frames < writer.limit {
+                let Some(f) = dec.next_frame() else { break };
+                writer.write(&f, &mut muxer, &mut report);
+            }
+            report.dropped_pictures = dec.dropped_pictures();
+        }
+        writer.check(input, output)?;
+        started |= writer.header.is_some();
         let path = input.to_path_buf();
         if report.stream == usize::MAX {
             let streams = demux.streams();
@@ -188,7 +180,7 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
     match result {
         Ok(()) => {
             report.bytes_out = muxer.bytes_written();
-            report.decoder_bytes = decoder.memory_bytes();
+            report.decoder_bytes = decoder.as_ref().map_or(0, VideoDecoder::memory_bytes);
             report.memory = budget.stats();
             report.demux = demux.stats();
             report.bytes_in = report.demux.bytes_read;
@@ -204,35 +196,129 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
     }
 }
 
-/// Decides whether `info` is the stream to decode (the first video stream); sets up the
-/// framing conversion for it.
-fn choose(info: &StreamInfo, report: &mut DecodeReport, conv: &mut Option<Mp4ToAnnexB>, rate: &mut Option<(u32, u32)>, input: &Path) -> Result<bool, JobError> {
+/// Decides whether `info` is the stream to decode (the first video stream); makes the
+/// decoder for its codec and sets up the framing conversion for it.
+#[allow(clippy::too_many_arguments)]
+fn choose(
+    info: &StreamInfo,
+    report: &mut DecodeReport,
+    conv: &mut Option<Mp4ToAnnexB>,
+    decoder: &mut Option<VideoDecoder>,
+    writer: &mut FrameWriter,
+    mem: &transcode_core::MemoryConfig,
+    budget: &transcode_core::Budget,
+    input: &Path,
+) -> Result<bool, JobError> {
     if info.media_type() != MediaType::Video {
         return Ok(false);
     }
-    if info.codec != CodecId::H264 {
-        return Err(JobError::Input {
-            path: input.to_path_buf(),
-            source: Error::unsupported(format!("decoding {} (only h264 can be decoded; remux it to another container instead)", info.codec.name())),
-        });
-    }
-    if let BitstreamFormat::LengthPrefixed { .. } = info.format {
-        let avcc = AvcC::parse(&info.extradata).map_err(|source| JobError::Input { path: input.to_path_buf(), source })?;
+    let in_err = |source| JobError::Input { path: input.to_path_buf(), source };
+    *decoder = Some(VideoDecoder::new(info.codec, mem, budget).map_err(in_err)?);
+    if let (CodecId::H264, BitstreamFormat::LengthPrefixed { .. }) = (info.codec, info.format) {
+        let avcc = AvcC::parse(&info.extradata).map_err(in_err)?;
         *conv = Some(Mp4ToAnnexB::h264(&avcc));
     }
-    *rate = info.video.and_then(|v| v.frame_rate);
+    writer.stream = Some(info.clone());
     report.stream = info.index;
     Ok(true)
 }
 
+/// Writes decoded frames as Y4M: starts the output at the first frame, with a header
+/// that describes it (size, rate, chroma format and siting, field order, sample aspect
+/// ratio, range), and keeps the first error, since decoders hand frames to a callback.
+#[derive(Debug)]
+struct FrameWriter {
+    limit: u64,
+    /// The stream being decoded.
+    stream: Option<StreamInfo>,
+    /// The header written, once the first frame has come.
+    header: Option<Y4mHeader>,
+    buf: Vec<u8>,
+    error: Option<FrameError>,
+}
+
+#[derive(Debug)]
+enum FrameError {
+    Output(Error),
+    /// A frame the Y4M output cannot hold: its number (from 0) and what changed.
+    Changed(u64, String),
+}
+
+impl FrameWriter {
+    fn write(&mut self, f: &VideoFrame<'_>, muxer: &mut es::EsMuxer, report: &mut DecodeReport) {
+        if self.error.is_some() || report.frames >= self.limit {
+            return;
+        }
+        let Some(stream) = &self.stream else { return };
+        let vp = stream.video.unwrap_or_default();
+        let colourspace = f.y4m_colourspace;
+        match &self.header {
+            None => {
+                let h = Y4mHeader {
+                    width: f.width as u32,
+                    height: f.height as u32,
+                    frame_rate: vp.frame_rate.unwrap_or((25, 1)),
+                    colourspace: colourspace.into(),
+                    // The range goes into the header (XCOLORRANGE), as FFmpeg writes it.
+                    range: f.color.range,
+                    field_order: Some(f.field_order),
+                    sar: vp.sar,
+                };
+                let mut info = StreamInfo::new(0, 0, CodecId::RawVideo, BitstreamFormat::Raw, TimeBase::new(1, 25));
+                info.video = Some(VideoParams { width: h.width, height: h.height, frame_rate: Some(h.frame_rate), color: f.color, ..Default::default() });
+                info.extradata = h.to_line().into_bytes();
+                if let Err(e) = muxer.begin(&[info]) {
+                    self.error = Some(FrameError::Output(e));
+                    return;
+                }
+                self.header = Some(h);
+            }
+            Some(h) => {
+                if (h.width, h.height) != (f.width as u32, f.height as u32) || h.colourspace != colourspace {
+                    self.error = Some(FrameError::Changed(
+                        report.frames,
+                        format!("{}x{} {} to {}x{} {}", h.width, h.height, h.colourspace, f.width, f.height, colourspace),
+                    ));
+                    return;
+                }
+            }
+        }
+        self.buf.clear();
+        f.write_planar(&mut self.buf);
+        report.concealed_frames += f.concealed as u64;
+        let pkt = transcode_core::PacketView { stream: 0, data: &self.buf, pts: None, dts: None, duration: None, keyframe: true, pos: None };
+        if let Err(e) = muxer.write_packet(&pkt) {
+            self.error = Some(FrameError::Output(e));
+            return;
+        }
+        report.frames += 1;
+    }
+
+    /// The first error met while writing frames, as the job's error.
+    fn check(&mut self, input: &Path, output: &Path) -> Result<(), JobError> {
+        match self.error.take() {
+            None => Ok(()),
+            Some(FrameError::Output(source @ Error::Io(_))) => Err(JobError::Output { path: output.to_path_buf(), source }),
+            Some(FrameError::Output(source)) => Err(JobError::Input { path: input.to_path_buf(), source }),
+            Some(FrameError::Changed(n, what)) => Err(JobError::Input {
+                path: input.to_path_buf(),
+                source: Error::unsupported(format!("the picture format changes at frame {n} from {what}, which a y4m output cannot hold")),
+            }),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn decode_packet(
-    decoder: &mut Decoder,
+    decoder: &mut VideoDecoder,
     data: &[u8],
     conv: &mut Option<Mp4ToAnnexB>,
     annexb: &mut Vec<u8>,
     report: &mut DecodeReport,
+    writer: &mut FrameWriter,
+    muxer: &mut es::EsMuxer,
     strict: bool,
-    input: &Path,
+    (input, output): (&Path, &Path),
 ) -> Result<(), JobError> {
     let data = match conv {
         Some(c) => {
@@ -251,7 +337,10 @@ fn decode_packet(
         }
         None => data,
     };
-    match decoder.decode(data) {
+    let result = decoder.decode_with(data, |f| writer.write(f, muxer, report));
+    // An output error (or a format change) ends the job before any decoding error.
+    writer.check(input, output)?;
+    match result {
         Ok(()) => Ok(()),
         Err(e @ (Error::Unsupported(_) | Error::LimitExceeded { .. })) => Err(JobError::Input { path: input.to_path_buf(), source: e }),
         Err(e) if strict => Err(JobError::Input { path: input.to_path_buf(), source: e }),

@@ -29,6 +29,7 @@ mod decode;
 mod output;
 mod probe;
 mod remux;
+mod video;
 
 pub use decode::{decode, DecodeReport};
 pub use output::{AtomicOutput, OutputFormat};

@@ -120,7 +120,8 @@ fn y4m_frames(data: &[u8]) -> Vec<&[u8]> {
     let header = std::str::from_utf8(&data[..header_end]).unwrap();
     let dim = |tag: char| -> usize { header.split_whitespace().find_map(|w| w.strip_prefix(tag)).unwrap().parse().unwrap() };
     let (w, h) = (dim('W'), dim('H'));
-    let size = w * h + 2 * (w.div_ceil(2) * h.div_ceil(2));
+    let chroma_h = if header.contains(" C422") { h } else { h.div_ceil(2) };
+    let size = w * h + 2 * (w.div_ceil(2) * chroma_h);
     let mut frames = Vec::new();
     let mut pos = header_end;
     while pos < data.len() {
@@ -152,8 +153,38 @@ fn decoding_h264_from_every_container_matches_ffmpeg_frames() {
     // A codec the decoder does not handle is a clear error and leaves nothing.
     let r = transcode(&["convert", path_str(&testdata("ts/h265_aac.ts")), path_str(&dir.join("no.y4m"))]);
     assert_eq!(r.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("only h264"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("h264 and mpeg2video can be decoded"), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(!dir.join("no.y4m").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn decoding_mpeg_video_matches_ffmpeg_frames_and_y4m_header() {
+    // FFmpeg's own Y4M header line for each (`ffmpeg -i F -f yuv4mpegpipe`): field
+    // order, sample aspect ratio, chroma siting (MPEG-2 left, MPEG-1 centred), 4:2:2.
+    let cases = [
+        ("ts/mpeg2_mp2.ts", "YUV4MPEG2 W320 H180 F25:1 Ip A1:1 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED"),
+        ("ts/mpeg2_1440x1080i_aac.ts", "YUV4MPEG2 W1440 H1080 F30000:1001 It A4:3 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED"),
+        ("ts/mpeg2_576i_mp2.ts", "YUV4MPEG2 W720 H576 F25:1 Ib A16:15 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED"),
+        ("mpeg2/d_interlaced_tff.m2v", "YUV4MPEG2 W320 H240 F25:1 It A1:1 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED"),
+        ("mpeg2/l_yuv422.m2v", "YUV4MPEG2 W320 H240 F25:1 Ib A1:1 C422 XYSCSS=422 XCOLORRANGE=LIMITED"),
+        ("mpeg2/m_mpeg1.m1v", "YUV4MPEG2 W176 H144 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG XCOLORRANGE=LIMITED"),
+        ("mpeg2/t_mpeg2enc_pulldown.m2v", "YUV4MPEG2 W352 H480 F30000:1001 Ip A20:11 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED"),
+        // Cut mid-GOP: found by content all the same, and the pictures without their
+        // references are left out as FFmpeg leaves them out.
+        ("mpeg2/r_cut_at_p.m2v", "YUV4MPEG2 W176 H144 F25:1 Ip A1:1 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED"),
+    ];
+    let dir = scratch("decode-mpeg2");
+    for (fx, header) in cases {
+        let out_path = dir.join("out.y4m");
+        let r = transcode(&["convert", path_str(&testdata(fx)), path_str(&out_path)]);
+        assert!(r.status.success(), "{fx}: {}", String::from_utf8_lossy(&r.stderr));
+        let data = std::fs::read(&out_path).unwrap();
+        assert!(data.starts_with(format!("{header}\n").as_bytes()), "{fx}: {:?}", String::from_utf8_lossy(&data[..100]));
+        let got: Vec<String> = y4m_frames(&data).iter().map(|f| md5_hex(f)).collect();
+        let want: Vec<String> = transcode_testkit::read_framemd5(&testdata(&format!("{fx}.frames"))).entries.into_iter().map(|e| e.md5).collect();
+        assert_eq!(got, want, "{fx}: decoded frames differ from FFmpeg's");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -29,11 +29,17 @@ fn probe_agrees_with_ffprobe_on_every_fixture() {
                     assert_eq!(num(&o[key]), num(&t[key]), "{fx}: {key}");
                 }
             }
+            // Interlacing and aspect ratio, present exactly when ffprobe has them.
+            if t["codec_type"] == "video" {
+                for key in ["field_order", "sample_aspect_ratio", "display_aspect_ratio"] {
+                    assert_eq!(o.get(key), t.get(key), "{fx}: {key}");
+                }
+            }
             assert_eq!(num(&o["nb_read_packets"]), num(&t["nb_read_packets"]), "{fx}: packet count of stream {}", o["index"]);
             // Colour fields under ffprobe's names, present exactly when ffprobe has them,
             // for the codecs whose colour description transcode reads (the H.264/H.265
-            // VUI; MPEG-2's sequence display extension is not read yet).
-            if matches!(t["codec_name"].as_str(), Some("h264" | "hevc")) {
+            // VUI, MPEG-2's sequence extension and sequence display extension).
+            if matches!(t["codec_name"].as_str(), Some("h264" | "hevc" | "mpeg2video")) {
                 for key in ["color_range", "color_space", "color_transfer", "color_primaries"] {
                     assert_eq!(o.get(key), t.get(key), "{fx}: {key}");
                 }

@@ -1,4 +1,5 @@
-//! Elementary-stream demuxers: Annex-B H.264/H.265, ADTS AAC, MPEG audio, Y4M.
+//! Elementary-stream demuxers: Annex-B H.264/H.265, MPEG-1/2 video, ADTS AAC, MPEG audio,
+//! Y4M.
 //!
 //! # Design
 //!
@@ -20,12 +21,14 @@ mod adts;
 mod annexb;
 mod framed;
 mod mpega;
+mod mpegvideo;
 mod order;
 mod y4m;
 
 pub use adts::AdtsDemuxer;
 pub use annexb::AnnexBDemuxer;
 pub use mpega::MpegAudioDemuxer;
+pub use mpegvideo::MpegVideoDemuxer;
 pub use y4m::Y4mDemuxer;
 
 use crate::Input;

@@ -44,7 +44,17 @@ impl Y4mDemuxer {
         Error::check_limit("y4m picture", size, config.max_packet_size)?;
         let mut info = StreamInfo::new(0, 1, CodecId::RawVideo, BitstreamFormat::Raw, TimeBase::new(rate.1, rate.0));
         let color = ColorDescription { range: hdr.range, ..ColorDescription::UNSPECIFIED };
-        info.video = Some(VideoParams { width: w, height: h, frame_rate: Some(rate), color, ..Default::default() });
+        info.video = Some(VideoParams {
+            width: w,
+            height: h,
+            frame_rate: Some(rate),
+            color,
+            field_order: hdr.field_order,
+            sar: hdr.sar,
+            pulldown: false,
+            profile: 0,
+            level: 0,
+        });
         info.extradata = line;
         let pos = n as u64 + 1;
         input.release(pos);

@@ -69,13 +69,18 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             }
             video.profile = c.body[1];
             video.level = c.body[3];
+            let sps = transcode_codec::h264::AvcC::parse(c.body)
+                .ok()
+                .and_then(|rec| rec.sps.first().and_then(|s| transcode_codec::h264::parse_sps(s).ok()));
             video.color = match colr(kids, kids_base) {
                 Some(color) => color,
-                None => transcode_codec::h264::AvcC::parse(c.body)
-                    .ok()
-                    .and_then(|rec| rec.sps.first().and_then(|s| transcode_codec::h264::parse_sps(s).ok()))
-                    .map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
+                None => sps.as_ref().map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
             };
+            if let Some(sps) = &sps {
+                // As in the codec's own description (`transcode_codec::describe`).
+                video.field_order = sps.frame_mbs_only.then_some(transcode_core::FieldOrder::Progressive);
+                video.sar = sps.sar.filter(|&(n, d)| n > 0 && d > 0);
+            }
             let len_size = (c.body[4] & 3) + 1;
             Ok(Some(SampleDesc {
                 codec: CodecId::H264,
@@ -94,13 +99,14 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             }
             video.profile = c.body[1] & 0x1F;
             video.level = c.body[12];
+            let sps = transcode_codec::h265::HvcC::parse(c.body)
+                .ok()
+                .and_then(|rec| rec.first_sps().and_then(|s| transcode_codec::h265::parse_sps(s).ok()));
             video.color = match colr(kids, kids_base) {
                 Some(color) => color,
-                None => transcode_codec::h265::HvcC::parse(c.body)
-                    .ok()
-                    .and_then(|rec| rec.first_sps().and_then(|s| transcode_codec::h265::parse_sps(s).ok()))
-                    .map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
+                None => sps.as_ref().map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
             };
+            video.sar = sps.and_then(|sps| sps.sar).filter(|&(n, d)| n > 0 && d > 0);
             let len_size = (c.body[21] & 3) + 1;
             Ok(Some(SampleDesc {
                 codec: CodecId::H265,

@@ -133,6 +133,8 @@ impl EsMuxer {
             frame_rate: rate,
             colourspace: "420jpeg".into(),
             range: v.color.range,
+            field_order: v.field_order,
+            sar: v.sar,
         };
         if !(1..=65536).contains(&h.width) || !(1..=65536).contains(&h.height) {
             return Err(Error::invalid(format!("picture size {}x{} (expected 1..=65536 each)", h.width, h.height)));
