@@ -413,6 +413,7 @@ impl Job<'_> {
 
     /// One pass over the demuxer. Returns whether it read to the end of the input (a
     /// describe pass stops once every stream is described).
+    #[allow(clippy::too_many_arguments)]
     fn pass(
         &mut self,
         demux: &mut (dyn Demuxer + Send),
@@ -425,7 +426,7 @@ impl Job<'_> {
     ) -> Result<bool, JobError> {
         let mut n = 0u64;
         loop {
-            if n % 64 == 0 {
+            if n & 63 == 0 {
                 self.check_cancel()?;
             }
             if mode == Mode::Describe && self.all_described(demux.streams()) {
@@ -438,7 +439,7 @@ impl Job<'_> {
                 Err(e) => return Err(self.in_err(e)),
             };
             n += 1;
-            if n % 512 == 0 {
+            if n & 511 == 0 {
                 progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass, passes });
             }
             if pkt.stream < known {
