@@ -71,9 +71,8 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             video.level = c.body[3];
             video.color = match colr(kids, kids_base) {
                 Some(color) => color,
-                None => transcode_codec::h264::AvcC::parse(c.body)
-                    .ok()
-                    .and_then(|rec| rec.sps.first().and_then(|s| transcode_codec::h264::parse_sps(s).ok()))
+                None => first_avcc_sps(c.body)
+                    .and_then(|s| transcode_codec::h264::parse_sps(s).ok())
                     .map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
             };
             let len_size = (c.body[4] & 3) + 1;
@@ -136,6 +135,16 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             Ok(None)
         }
     }
+}
+
+/// The first SPS of an avcC record, in place (the record is not copied apart: a
+/// demuxer opens each track once per pass).
+fn first_avcc_sps(avcc: &[u8]) -> Option<&[u8]> {
+    if avcc.get(5)? & 0x1F == 0 {
+        return None;
+    }
+    let len = u16::from_be_bytes([*avcc.get(6)?, *avcc.get(7)?]) as usize;
+    avcc.get(8..8 + len)
 }
 
 /// The colour description of a visual sample entry's `colr` box, as FFmpeg reads it:
