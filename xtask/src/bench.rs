@@ -129,7 +129,8 @@ fn remux(args: &[String]) -> Result<()> {
     let (dd_out, ff_out, tc_out) = (out("bench-dd.ts"), out("bench-ffmpeg.mp4"), out("bench-transcode.mp4"));
     let reps = 3;
     let mut results: Vec<(&str, Sample)> = Vec::new();
-    let contenders: Vec<(&str, Box<dyn Fn() -> Command>)> = vec![
+    type Contender<'a> = (&'a str, Box<dyn Fn() -> Command + 'a>);
+    let contenders: Vec<Contender> = vec![
         ("dd (copy limit)", Box::new(|| {
             let mut c = Command::new("dd");
             c.args([format!("if={i}"), format!("of={dd_out}"), "bs=4M".into(), "status=none".into()]);

@@ -1,7 +1,10 @@
 //! `cargo xtask crosscheck`: converts every fixture to every container that can hold its
 //! streams with the release `transcode` binary, then asks FFmpeg whether the output is
 //! right: it must decode without errors to the same video frames (MD5 per frame) as the
-//! input, and the audio packets must keep their payloads and timestamp spacing.
+//! input, the audio packets must keep their payloads and timestamp spacing, and a video
+//! stream's colour description (range, matrix, transfer, primaries, as ffprobe reads
+//! them) must be what ffprobe reads from the input: a full-range stream comes back as
+//! `yuvj420p`/`pc` from MP4, TS and Annex-B, and as `pc` from Y4M (`XCOLORRANGE=FULL`).
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -68,15 +71,19 @@ fn check_one(bin: &Path, input: &Path, out: &Path, fx: &str, ext: &str) -> Resul
     if !dec.status.success() || !errs.trim().is_empty() {
         bail!("ffmpeg reports errors decoding the output: {}", errs.trim());
     }
-    // 2. The same video frames as the input.
+    // 2. The same video frames as the input, in the pixel format of its oracle (a
+    //    full-range stream's samples are not converted).
     let frames_oracle = testdata(&format!("{fx}.frames"));
+    let probe = std::fs::read_to_string(testdata(&format!("{fx}.ffprobe.json"))).unwrap_or_default();
     if frames_oracle.exists() {
         let want = read_framemd5(&frames_oracle);
+        let pix_fmt = crate::testdata::frames_pix_fmt(&probe);
         let got = parse_framemd5(&output(
             "ffmpeg",
-            &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", o, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", "yuv420p", "-f", "framemd5", "-"],
+            &["-hide_banner", "-loglevel", "error", "-threads", "1", "-i", o, "-map", "0:v:0", "-flags", "unaligned", "-pix_fmt", pix_fmt, "-f", "framemd5", "-"],
         )?);
         compare_hashes("video frame", &want, 0, &got, 0)?;
+        compare_colour(&probe, o, ext)?;
     }
     // 3. Audio packets: same payloads as FFmpeg's own remux to this container family, and
     //    the same spacing of timestamps as the input's own packets.
@@ -99,6 +106,30 @@ fn check_one(bin: &Path, input: &Path, out: &Path, fx: &str, ext: &str) -> Resul
             // FFmpeg may name MPEG audio differently after a remux (mp2 read back as mp3).
             let is = input.codecs.iter().position(|c| matches!(c.as_str(), "aac" | "mp2" | "mp3")).context("input oracle lacks the audio stream")?;
             compare_spacing(&input, is, &got, gs)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first video stream of ffprobe's JSON output.
+fn first_video(json: &str) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    v["streams"].as_array()?.iter().find(|s| s["codec_type"] == "video").cloned()
+}
+
+/// The colour description ffprobe reads from the output is the input's. Y4M carries
+/// only the range (`XCOLORRANGE`), and FFmpeg reads it as `yuv420p` with that range.
+fn compare_colour(input_probe: &str, out: &str, ext: &str) -> Result<()> {
+    let Some(want) = first_video(input_probe) else { return Ok(()) };
+    if !matches!(want["codec_name"].as_str(), Some("h264" | "hevc")) {
+        // MPEG-2's colour description (sequence display extension) is not read yet.
+        return Ok(());
+    }
+    let got = first_video(&output("ffprobe", &["-v", "error", "-show_streams", "-of", "json", out])?).context("no video stream in the output")?;
+    let keys: &[&str] = if ext == "y4m" { &["color_range"] } else { &["pix_fmt", "color_range", "color_space", "color_transfer", "color_primaries"] };
+    for key in keys {
+        if got.get(*key) != want.get(*key) {
+            bail!("{key} is {} in the output, {} in the input", got.get(*key).unwrap_or(&serde_json::Value::Null), want.get(*key).unwrap_or(&serde_json::Value::Null));
         }
     }
     Ok(())

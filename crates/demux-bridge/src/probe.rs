@@ -123,10 +123,10 @@ pub fn detect_head(head: &[u8], at_end: bool) -> Option<(Format, usize)> {
         if best.is_some_and(|(_, at)| at == 0) {
             break;
         }
-        if let Some(at) = detector(head, at_end) {
-            if best.map_or(true, |(_, b)| at < b) {
-                best = Some((format, at));
-            }
+        match (detector(head, at_end), best) {
+            (Some(at), Some((_, b))) if at >= b => {}
+            (Some(at), _) => best = Some((format, at)),
+            (None, _) => {}
         }
     }
     best

@@ -100,7 +100,7 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
             }
             let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
             packets += 1;
-            if packets % 4 == 0 {
+            if packets & 3 == 0 {
                 progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass: 1, passes: 1 });
             }
             if report.stream == usize::MAX {

@@ -86,7 +86,9 @@ pub fn probe_report(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, J
     let input = Input::open(path, memory).map_err(err)?;
     let size = input.len();
     let mut demux = open_demuxer(input, memory).map_err(err)?;
-    let mut acc: Vec<(u64, u64, Option<i64>, Option<i64>, u64)> = Vec::new();
+    // Per stream: packets, bytes, lowest pts, highest end, keyframes.
+    type Acc = (u64, u64, Option<i64>, Option<i64>, u64);
+    let mut acc: Vec<Acc> = Vec::new();
     while let Some(p) = demux.next_packet().map_err(err)? {
         if acc.len() <= p.stream {
             acc.resize(p.stream + 1, (0, 0, None, None, 0));

@@ -309,15 +309,20 @@ impl Job<'_> {
         !self.streams.is_empty() && self.streams.iter().all(|r| streams.get(r.input_index).is_some_and(described))
     }
 
-    /// After the first pass: maps the streams that gave no packet in it too, fails when
-    /// the input has no stream at all, or when the pass read the whole input and no
-    /// selected stream had a whole packet; and otherwise, when the pass read the whole
-    /// input and the output has not been planned (`leave_out`), leaves out the streams
-    /// that had none, with a warning.
+    /// After the first pass: fails when the input has no stream at all. When the pass
+    /// read the whole input: maps the streams that gave no packet in it too, fails when
+    /// no selected stream had a whole packet, and otherwise, unless the output has been
+    /// planned already (`leave_out` false), leaves out the streams that had none, with
+    /// a warning.
     fn after_first_pass(&mut self, demux: &(dyn Demuxer + Send), reached_end: bool, leave_out: bool) -> Result<(), JobError> {
         let streams = demux.streams();
         if streams.is_empty() {
             return Err(JobError::NoMedia { path: self.input.clone(), seen: demux.contents(), damage: demux.stats().summary() });
+        }
+        if !reached_end {
+            // Every mapped stream is described (or the stash is full); a stream found
+            // without a packet yet is decided when its first packet comes, as before.
+            return Ok(());
         }
         let streams = streams.to_vec();
         self.update_map(&streams, true);
@@ -325,9 +330,6 @@ impl Job<'_> {
             return Err(self.no_streams());
         }
         self.first_pass.resize(self.streams.len(), 0);
-        if !reached_end {
-            return Ok(());
-        }
         if self.first_pass.iter().all(|&n| n == 0) {
             return Err(JobError::NoPackets { path: self.input.clone(), damage: demux.stats().summary() });
         }
@@ -413,6 +415,7 @@ impl Job<'_> {
 
     /// One pass over the demuxer. Returns whether it read to the end of the input (a
     /// describe pass stops once every stream is described).
+    #[allow(clippy::too_many_arguments)]
     fn pass(
         &mut self,
         demux: &mut (dyn Demuxer + Send),
@@ -425,7 +428,7 @@ impl Job<'_> {
     ) -> Result<bool, JobError> {
         let mut n = 0u64;
         loop {
-            if n % 64 == 0 {
+            if n & 63 == 0 {
                 self.check_cancel()?;
             }
             if mode == Mode::Describe && self.all_described(demux.streams()) {
@@ -438,7 +441,7 @@ impl Job<'_> {
                 Err(e) => return Err(self.in_err(e)),
             };
             n += 1;
-            if n % 512 == 0 {
+            if n & 511 == 0 {
                 progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass, passes });
             }
             if pkt.stream < known {

@@ -238,3 +238,24 @@ fn the_colour_description_of_a_full_range_stream_is_carried() {
     assert!(!std::fs::read(&plain).unwrap().windows(4).any(|w| w == b"colr"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_stream_without_a_whole_packet_is_left_out_with_a_warning() {
+    let dir = scratch("leftout");
+    // The fixture without its audio packets: the PMT still lists the AAC stream.
+    let ts = std::fs::read(testdata("ts/h264_aac.ts")).unwrap();
+    let video_only: Vec<u8> = ts.chunks(188).filter(|p| (u16::from(p[1] & 0x1F) << 8 | u16::from(p[2])) != 0x101).flatten().copied().collect();
+    let input = dir.join("no-audio.ts");
+    std::fs::write(&input, video_only).unwrap();
+    for (ext, warning) in [("ts", "stream 1 (aac) has no whole packet; leaving it out"), ("mp4", "stream 1 has no packets; leaving it out of the mp4")] {
+        let output = dir.join(format!("out.{ext}"));
+        let out = transcode(&["convert", path_str(&input), path_str(&output)]);
+        assert!(out.status.success(), "{ext}: {}", stderr(&out));
+        assert!(stderr(&out).contains(warning), "{ext}: {}", stderr(&out));
+        let out = transcode(&["probe", "--json", path_str(&output)]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["streams"].as_array().map(Vec::len), Some(1), "{ext}: only the video stream is written");
+        assert_eq!(v["streams"][0]["nb_read_packets"], 50, "{ext}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -20,7 +20,8 @@ const NAL_PEEK: usize = 8;
 /// `first_slice_segment_in_pic_flag`) once the current unit has one. Packets tile the
 /// file exactly like FFmpeg's: each spans from its first unit's start code to the next
 /// packet's (for H.264 the zero of a 4-byte start code goes with the unit after it, for
-/// H.265 with the unit before it).
+/// H.265 with the unit before it). Bytes before the first start code, but for the zero
+/// bytes right before it, are junk: skipped and counted in `bytes_skipped`.
 #[derive(Debug)]
 pub struct AnnexBDemuxer {
     input: Input,

@@ -70,7 +70,9 @@ impl FrameWalk {
         let start = self.pos;
         let got = self.input.get(start, len)?.len();
         if got < len {
+            // A frame cut short by the end of the input: counted, not delivered.
             self.stats.truncated = true;
+            self.stats.cut_packets += 1;
             self.pos += got as u64;
             return Ok(None);
         }

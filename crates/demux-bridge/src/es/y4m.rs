@@ -92,7 +92,9 @@ impl Demuxer for Y4mDemuxer {
         let start = self.pos + n as u64 + 1;
         let got = self.input.get(start, self.frame_size)?.len();
         if got < self.frame_size {
+            // A picture cut short by the end of the input: counted, not delivered.
             self.stats.truncated = true;
+            self.stats.cut_packets += 1;
             self.pos = start + got as u64;
             return Ok(None);
         }

@@ -13,7 +13,9 @@
 //! - Packets come in file-offset order across tracks (as the file interleaves them),
 //!   each [`PacketView::data`] a slice of the input: `input.get(offset, size)`, zero-copy
 //!   on a mapped file. A sample that ends past the end of the file ends demuxing with
-//!   [`DemuxStats::truncated`] set.
+//!   [`DemuxStats::truncated`] set, counted in [`DemuxStats::samples_past_end`] when it
+//!   starts there too (an index that points elsewhere) and in
+//!   [`DemuxStats::cut_packets`] otherwise (a file cut short).
 //! - Fragmented files (`moov` with `mvex`, then `moof`+`mdat` pairs) are read one
 //!   fragment at a time: the moof is copied into a reused buffer, its `trun`s become runs
 //!   that yield samples in place.

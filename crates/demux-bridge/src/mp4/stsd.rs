@@ -69,9 +69,8 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             }
             video.profile = c.body[1];
             video.level = c.body[3];
-            let sps = transcode_codec::h264::AvcC::parse(c.body)
-                .ok()
-                .and_then(|rec| rec.sps.first().and_then(|s| transcode_codec::h264::parse_sps(s).ok()));
+            // The first SPS read in place (no copy of the record per open).
+            let sps = first_avcc_sps(c.body).and_then(|s| transcode_codec::h264::parse_sps(s).ok());
             video.color = match colr(kids, kids_base) {
                 Some(color) => color,
                 None => sps.as_ref().map_or(ColorDescription::UNSPECIFIED, |sps| sps.color),
@@ -142,6 +141,16 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             Ok(None)
         }
     }
+}
+
+/// The first SPS of an avcC record, in place (the record is not copied apart: a
+/// demuxer opens each track once per pass).
+fn first_avcc_sps(avcc: &[u8]) -> Option<&[u8]> {
+    if avcc.get(5)? & 0x1F == 0 {
+        return None;
+    }
+    let len = u16::from_be_bytes([*avcc.get(6)?, *avcc.get(7)?]) as usize;
+    avcc.get(8..8 + len)
 }
 
 /// The colour description of a visual sample entry's `colr` box, as FFmpeg reads it:

@@ -100,7 +100,14 @@ pub(crate) const FIRST_SYNC_CONFIRM: usize = 5;
 /// skipped); the PES with the hole is still delivered, as FFmpeg does. Bad PSI CRCs are counted and the section is
 /// ignored. An audio frame that runs past the end of its PES is dropped. At the end of
 /// the input, what is complete is delivered and [`DemuxStats::truncated`] says whether
-/// something was cut off.
+/// something was cut off. A picture cut off is not delivered but counted in
+/// [`DemuxStats::cut_packets`]: a PES short of its declared length, or one without a
+/// declared length when the input ends inside a transport packet (a file that ends on
+/// a packet boundary gives its last open PES whole, as FFmpeg does).
+///
+/// Bytes before the first packet (a capture tool's header, a file cut mid-packet) are
+/// skipped and counted in [`DemuxStats::bytes_skipped`], not as a resync; the first
+/// packet is confirmed by five sync bytes in a row, as the probe finds it.
 #[derive(Debug)]
 pub struct TsDemuxer {
     input: Input,

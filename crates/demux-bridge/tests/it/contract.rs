@@ -233,7 +233,7 @@ fn packets_cut_short_by_the_end_of_the_input_are_dropped_and_counted() {
     let is_audio_start = |i: usize| pid(pkts[i]) == 0x101 && pkts[i][1] & 0x40 != 0;
     let a = (pkts.len() / 2..pkts.len()).find(|&i| is_audio_start(i)).unwrap();
     let b = (a + 1..pkts.len()).find(|&i| is_audio_start(i)).unwrap();
-    let last = (a..b).filter(|&i| pid(pkts[i]) == 0x101).last().unwrap();
+    let last = (a..b).rev().find(|&i| pid(pkts[i]) == 0x101).unwrap();
     let mut d = open_demuxer(Input::from_bytes(ts.clone(), "whole"), &MemoryConfig::default()).unwrap();
     let mut want = 0;
     while let Some(p) = d.next_packet().unwrap() {
