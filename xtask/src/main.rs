@@ -7,6 +7,8 @@ mod bench;
 mod bench_decode;
 mod crosscheck;
 mod fuzz;
+mod m2v_synth;
+mod m2v_writer;
 mod memprof;
 mod testdata;
 mod util;

@@ -67,7 +67,10 @@ fn fixtures() -> Vec<Fixture> {
     ]
 }
 
-pub fn run(_args: &[String]) -> Result<()> {
+pub fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("mpeg2-synth") {
+        return crate::m2v_synth::run(&args[1..]);
+    }
     let root = project_root().join("testdata");
     let mut readme = String::from(
         "# Test fixtures\n\nMade by `cargo xtask testdata` (see `xtask/src/testdata.rs`) with Debian's FFmpeg; \
