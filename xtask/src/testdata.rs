@@ -46,6 +46,24 @@ fn fixtures() -> Vec<Fixture> {
             to_mp4: true,
             to_ts: true,
         },
+        Fixture {
+            path: "ps/mpeg2_mp2.vob",
+            args: av("-c:v mpeg2video -threads 1 -g 12 -bf 2 -b:v 800k", "-c:a mp2 -b:a 192k", "-f vob"),
+            to_mp4: true,
+            to_ts: true,
+        },
+        Fixture {
+            path: "ps/mpeg1_mp2.mpg",
+            args: av("-c:v mpeg1video -threads 1 -g 12 -bf 2 -b:v 800k", "-c:a mp2 -b:a 192k", "-f mpeg"),
+            to_mp4: true,
+            to_ts: true,
+        },
+        Fixture {
+            path: "ps/mpeg2_ac3.vob",
+            args: av("-c:v mpeg2video -threads 1 -g 12 -bf 2 -b:v 800k", "-c:a ac3 -b:a 192k", "-f vob"),
+            to_mp4: false,
+            to_ts: true,
+        },
         Fixture { path: "mp4/h264_aac.mp4", args: av(X264, aac, "-f mp4"), to_mp4: true, to_ts: true },
         Fixture { path: "mp4/h264_aac_faststart.mp4", args: av(X264, aac, "-f mp4 -movflags +faststart"), to_mp4: true, to_ts: true },
         Fixture {
@@ -71,6 +89,9 @@ pub fn run(args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("mpeg2-synth") {
         return crate::m2v_synth::run(&args[1..]);
     }
+    // `cargo xtask testdata ps/` remakes only the fixtures under that prefix; the README
+    // still lists every command.
+    let only = args.first().map(String::as_str).unwrap_or("");
     let root = project_root().join("testdata");
     let mut readme = String::from(
         "# Test fixtures\n\nMade by `cargo xtask testdata` (see `xtask/src/testdata.rs`) with Debian's FFmpeg; \
@@ -83,12 +104,15 @@ pub fn run(args: &[String]) -> Result<()> {
         let path = root.join(fx.path);
         fs::create_dir_all(path.parent().unwrap())?;
         let p = path.to_str().unwrap();
+        writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
+        if !fx.path.starts_with(only) {
+            continue;
+        }
         let mut args = vec!["-hide_banner".to_string(), "-loglevel".into(), "error".into(), "-y".into()];
         args.extend(words(&fx.args));
         args.push(p.to_string());
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         util::run("ffmpeg", &argv)?;
-        writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
 
         let packets = output("ffmpeg", &["-hide_banner", "-loglevel", "error", "-copyts", "-i", p, "-map", "0", "-c", "copy", "-f", "framemd5", "-"])?;
         fs::write(format!("{p}.packets"), packets)?;

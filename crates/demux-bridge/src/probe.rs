@@ -11,6 +11,8 @@ pub enum Format {
     MpegTs { packet_size: usize },
     /// ISO base media (MP4, MOV, fragmented MP4).
     Mp4,
+    /// MPEG program stream or MPEG-1 system stream (`.mpg`, `.vob`).
+    MpegPs,
     /// H.264 Annex-B elementary stream.
     H264,
     /// H.265 Annex-B elementary stream.
@@ -29,6 +31,7 @@ impl Format {
             Format::MpegTs { packet_size: 192 } => "m2ts",
             Format::MpegTs { .. } => "mpegts",
             Format::Mp4 => "mp4",
+            Format::MpegPs => "mpeg",
             Format::H264 => "h264",
             Format::H265 => "hevc",
             Format::Adts => "aac",
@@ -68,6 +71,9 @@ pub fn detect_bytes(head: &[u8]) -> Option<Format> {
                 return Some(Format::MpegTs { packet_size: size });
             }
         }
+    }
+    if crate::ps::probe(head) {
+        return Some(Format::MpegPs);
     }
     if head.len() >= 2 && head[0] == 0xFF && head[1] & 0xF6 == 0xF0 && adts_chain(head) {
         return Some(Format::Adts);

@@ -2,5 +2,6 @@
 
 mod es;
 mod mp4;
+mod ps;
 mod regressions;
 mod ts;
