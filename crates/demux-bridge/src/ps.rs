@@ -42,6 +42,8 @@ const PACK: u8 = 0xBA;
 const STREAM_MAP: u8 = 0xBC;
 const PRIVATE_1: u8 = 0xBD;
 const END_CODE: u8 = 0xB9;
+/// The longest unit: a PES packet with a 16-bit length, and the next start code.
+const UNIT_MAX: usize = 6 + 0xFFFF + 3;
 /// How far one step of the search for the next start code reads after damage.
 const RESYNC_WINDOW: usize = 64 * 1024;
 /// How many bytes of the input's head [`PsDemuxer::new`] walks to find the streams.
@@ -222,8 +224,9 @@ struct State {
     lent: Option<(usize, usize)>,
     stats: DemuxStats,
     input_len: Option<u64>,
-    /// Whether the head walk of `new` is running (no data is kept).
+    /// Whether the head walk of `new` is running (no data is kept), and where it stops.
     probing: bool,
+    probe_end: u64,
 }
 
 /// The outcome of reading one unit.
@@ -258,11 +261,13 @@ impl PsDemuxer {
             stats: DemuxStats::default(),
             input_len: input.len(),
             probing: true,
+            // Nothing is released during the walk, so a pipe must hold all it reads: the
+            // walk stops one unit (64 KiB) short of the packet limit, which a pipe can
+            // always read ahead. The limit comes from the configuration, not from the
+            // input, so that a map and a pipe walk alike.
+            probe_end: PROBE_LEN.min(max_packet.saturating_sub(UNIT_MAX)) as u64,
         };
-        // The walk reads units one by one up to the limit; a pipe can always go back
-        // to 0 because nothing is released.
-        let limit = PROBE_LEN.min(max_packet.max(1 << 16)) as u64;
-        while st.pos < limit {
+        while st.pos < st.probe_end {
             match st.unit(&mut input)? {
                 Unit::Next(n) => st.pos += n as u64,
                 Unit::Lost => {
@@ -364,6 +369,9 @@ impl State {
         }
         let mut from = self.pos + 1;
         loop {
+            if self.probing && from >= self.probe_end {
+                return Ok(false);
+            }
             let buf = input.get(from, RESYNC_WINDOW)?;
             if buf.len() < 4 {
                 self.stats.bytes_skipped += from - self.pos + buf.len() as u64;
@@ -547,45 +555,37 @@ impl State {
         Some(slot)
     }
 
-    /// Decides MPEG-1 or MPEG-2 video from the first sequence header in `data`: MPEG-2
-    /// follows it with a sequence extension. False when `data` does not tell.
-    fn settle_video(&mut self, slot: usize, data: &[u8]) -> bool {
+    /// Decides MPEG-1 or MPEG-2 video from the first sequence header in `data`, if it
+    /// has one.
+    fn settle_video(&mut self, slot: usize, data: &[u8]) {
         let s = &mut self.slots[slot];
-        if s.settled {
-            return true;
-        }
-        let mut pos = 0;
-        let mut after_seq = false;
-        while let Some(sc) = transcode_codec::nal::find_start_code(data, pos) {
-            let Some(&code) = data.get(sc + 3) else { break };
-            if after_seq {
-                let mpeg2 = code == start_code::EXTENSION && data.get(sc + 4).is_some_and(|b| b >> 4 == 1);
-                let codec = if mpeg2 { CodecId::Mpeg2Video } else { CodecId::Mpeg1Video };
+        if !s.settled {
+            if let Some(codec) = mpeg_video_codec(data) {
                 self.streams[s.stream].codec = codec;
                 s.settled = true;
-                return true;
             }
-            after_seq = code == start_code::SEQUENCE_HEADER;
-            pos = sc + 3;
         }
-        false
     }
 
     /// Cuts the next packet out of slot `idx`'s buffer, if one is complete (or, at the
     /// end of the input, whatever is left that can be delivered).
     fn cut(&mut self, idx: usize, flush: bool) -> Option<Emit> {
+        loop {
+            let e = self.cut_any(idx, flush)?;
+            if e.len <= self.max_packet {
+                return Some(e);
+            }
+            // A packet larger than a packet may be is dropped, not delivered.
+            self.stats.dropped_packets += 1;
+            let s = &mut self.slots[idx];
+            s.buf.drain(..e.len);
+            s.base += e.len as u64;
+        }
+    }
+
+    fn cut_any(&mut self, idx: usize, flush: bool) -> Option<Emit> {
         match self.slots[idx].kind {
-            Kind::Video => loop {
-                let e = self.cut_video(idx, flush)?;
-                if e.len <= self.max_packet {
-                    return Some(e);
-                }
-                // An access unit larger than a packet may be is dropped, not delivered.
-                self.stats.dropped_packets += 1;
-                let s = &mut self.slots[idx];
-                s.buf.drain(..e.len);
-                s.base += e.len as u64;
-            },
+            Kind::Video => self.cut_video(idx, flush),
             Kind::Audio => self.cut_audio(idx, flush),
             Kind::Whole => {
                 let s = &mut self.slots[idx];
@@ -620,8 +620,7 @@ impl State {
         }
         match s.marks.front_mut() {
             Some(m) if m.start <= at => {
-                let r = (m.pts.take(), m.dts.take(), m.pos);
-                r
+                (m.pts.take(), m.dts.take(), m.pos)
             }
             Some(m) => (None, None, m.pos),
             None => (None, None, 0),
@@ -656,9 +655,7 @@ impl State {
                 s.base += drop as u64;
             }
             s.scan = 0;
-            if found.is_none() {
-                return None;
-            }
+            found?;
             s.synced = true;
             s.slices = false;
             s.fields = 0;
@@ -723,24 +720,8 @@ impl State {
         let data = &s.buf[..len];
         if !s.settled {
             // Normally settled by the head walk; a stream found later is settled here.
-            let stream = s.stream;
-            let mpeg1 = {
-                let mut pos = 0;
-                let mut verdict = None;
-                let mut after_seq = false;
-                while let Some(sc) = transcode_codec::nal::find_start_code(data, pos) {
-                    let Some(&code) = data.get(sc + 3) else { break };
-                    if after_seq {
-                        verdict = Some(!(code == start_code::EXTENSION && data.get(sc + 4).is_some_and(|b| b >> 4 == 1)));
-                        break;
-                    }
-                    after_seq = code == start_code::SEQUENCE_HEADER;
-                    pos = sc + 3;
-                }
-                verdict
-            };
-            if let Some(m1) = mpeg1 {
-                self.streams[stream].codec = if m1 { CodecId::Mpeg1Video } else { CodecId::Mpeg2Video };
+            if let Some(codec) = mpeg_video_codec(data) {
+                self.streams[s.stream].codec = codec;
                 s.settled = true;
             }
         }
@@ -849,6 +830,24 @@ impl State {
     }
 }
 
+/// MPEG-1 or MPEG-2 video, from the start code after the first sequence header in
+/// `data`: MPEG-2 follows it with a sequence extension (13818-2, 6.2.2). `None` when
+/// `data` has no sequence header followed by another start code.
+fn mpeg_video_codec(data: &[u8]) -> Option<CodecId> {
+    let mut pos = 0;
+    let mut after_seq = false;
+    while let Some(sc) = transcode_codec::nal::find_start_code(data, pos) {
+        let &code = data.get(sc + 3)?;
+        if after_seq {
+            let mpeg2 = code == start_code::EXTENSION && data.get(sc + 4).is_some_and(|b| b >> 4 == 1);
+            return Some(if mpeg2 { CodecId::Mpeg2Video } else { CodecId::Mpeg1Video });
+        }
+        after_seq = code == start_code::SEQUENCE_HEADER;
+        pos = sc + 3;
+    }
+    None
+}
+
 /// The PTS, DTS and payload offset of a PES packet of a stream with an optional header,
 /// in the MPEG-2 form (`'10'` flags byte) or the MPEG-1 form (stuffing, STD buffer
 /// fields, then the timestamps); `None` when the header is malformed.
@@ -949,5 +948,140 @@ impl Demuxer for PsDemuxer {
 
     fn input_len(&self) -> Option<u64> {
         self.st.input_len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An MPEG-2 pack header with SCR 0 and `stuffing` bytes.
+    fn pack2(stuffing: u8) -> Vec<u8> {
+        let mut p = vec![0, 0, 1, PACK, 0x44, 0, 0x04, 0, 0x04, 0x01, 0x01, 0x89, 0xC3, 0xF8 | stuffing];
+        p.extend(std::iter::repeat_n(0xFF, stuffing as usize));
+        p
+    }
+
+    /// A PES packet in the MPEG-2 form with a PTS.
+    fn pes2(id: u8, pts: u64, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0, 0, 1, id, 0, 0, 0x81, 0x80, 5];
+        p.extend([0x21 | (((pts >> 30) as u8 & 7) << 1), (pts >> 22) as u8, ((pts >> 14) as u8) | 1, (pts >> 7) as u8, ((pts << 1) as u8) | 1]);
+        p.extend_from_slice(payload);
+        let len = (p.len() - 6) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+        p
+    }
+
+    /// Stream, payload and PTS of each packet.
+    type Rows = Vec<(usize, Vec<u8>, Option<i64>)>;
+
+    fn demux(bytes: Vec<u8>) -> (Rows, PsDemuxer) {
+        let mut d = PsDemuxer::new(Input::from_bytes(bytes, "mem"), &MemoryConfig::default()).unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            out.push((p.stream, p.data.to_vec(), p.pts));
+        }
+        (out, d)
+    }
+
+    #[test]
+    fn pack_headers_of_both_forms() {
+        assert_eq!(pack_len(&pack2(0)), Some(14));
+        assert_eq!(pack_len(&pack2(3)), Some(17));
+        // MPEG-1: '0010', markers, mux rate with its markers.
+        let m1 = [0, 0, 1, PACK, 0x21, 0, 0x01, 0, 0x01, 0x80, 0x01, 0x01];
+        assert_eq!(pack_len(&m1), Some(12));
+        let mut bad = m1;
+        bad[9] = 0;
+        assert_eq!(pack_len(&bad), None);
+        let mut with_next = pack2(0);
+        with_next.extend([0, 0, 1, 0xBB]);
+        assert!(probe(&with_next));
+        with_next[14 + 3] = 0xB3;
+        assert!(!probe(&with_next), "a video start code cannot follow a pack header");
+    }
+
+    #[test]
+    fn mpeg1_pes_header_with_stuffing_and_std_fields() {
+        // Two stuffing bytes, STD buffer fields, PTS 90000.
+        let pts = 90_000u64;
+        let mut p = vec![0, 0, 1, 0xC0, 0, 0, 0xFF, 0xFF, 0x40, 0x20];
+        p.extend([0x21 | (((pts >> 30) as u8 & 7) << 1), (pts >> 22) as u8, ((pts >> 14) as u8) | 1, (pts >> 7) as u8, ((pts << 1) as u8) | 1]);
+        p.extend([1, 2, 3]);
+        assert_eq!(pes_header(&p), Some((Some(90_000), None, 15)));
+        // No timestamps: 0x0F.
+        let q = [0, 0, 1, 0xC0, 0, 4, 0x0F, 1, 2, 3];
+        assert_eq!(pes_header(&q), Some((None, None, 7)));
+        assert_eq!(pes_header(&[0, 0, 1, 0xC0, 0, 1, 0x50]), None);
+    }
+
+    #[test]
+    fn dvd_substreams_lpcm_and_dts_are_whole_payloads_and_subpictures_skipped() {
+        let mut b = pack2(0);
+        // LPCM (A0): id, frame count, first access unit pointer, then the LPCM header
+        // and samples, which stay in the packet as FFmpeg hands them on.
+        b.extend(pes2(PRIVATE_1, 1000, &[0xA0, 1, 0, 4, 0x01, 0x80, 0x11, 9, 9, 9, 9]));
+        b.extend(pack2(0));
+        b.extend(pes2(PRIVATE_1, 1100, &[0x20, 0, 0, 0, 0, 0, 0, 0]));
+        b.extend(pes2(PRIVATE_1, 1200, &[0x88, 1, 0, 1, 0x7F, 0xFE, 0x80, 0x01]));
+        b.extend(pes2(PRIVATE_1, 2000, &[0xA0, 1, 0, 4, 0x01, 0x80, 0x11, 8, 8]));
+        b.extend([0, 0, 1, END_CODE]);
+        let (pkts, d) = demux(b);
+        let s = d.streams();
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!((s[0].id, s[0].codec), (0xA0, CodecId::Unknown(0x83)));
+        assert_eq!((s[1].id, s[1].codec), (0x88, CodecId::Unknown(0x82)));
+        assert_eq!(pkts[0], (0, vec![0x01, 0x80, 0x11, 9, 9, 9, 9], Some(1000)));
+        assert_eq!(pkts[1], (1, vec![0x7F, 0xFE, 0x80, 0x01], Some(1200)));
+        assert_eq!(pkts[2], (0, vec![0x01, 0x80, 0x11, 8, 8], Some(2000)));
+        assert_eq!(pkts.len(), 3);
+        assert_eq!(d.stats(), DemuxStats { bytes_read: d.stats().bytes_read, ..Default::default() });
+    }
+
+    #[test]
+    fn stream_map_names_h264_video() {
+        let mut b = pack2(0);
+        // PSM: flags/version, no program stream info, one entry (type 0x1B, id E0), CRC.
+        let map = [0x1B, 0xE0, 0, 0];
+        let mut psm = vec![0, 0, 1, STREAM_MAP, 0, 0, 0x80, 0x01, 0, 0, 0, map.len() as u8];
+        psm.extend(map);
+        psm.extend([0, 0, 0, 0]);
+        let len = (psm.len() - 6) as u16;
+        psm[4..6].copy_from_slice(&len.to_be_bytes());
+        b.extend(psm);
+        b.extend(pes2(0xE0, 3600, &[0, 0, 0, 1, 0x09, 0xF0]));
+        let (pkts, d) = demux(b);
+        assert_eq!(d.streams()[0].codec, CodecId::H264);
+        assert_eq!(d.streams()[0].format, BitstreamFormat::AnnexB);
+        assert_eq!(pkts, vec![(0, vec![0, 0, 0, 1, 0x09, 0xF0], Some(3600))]);
+    }
+
+    #[test]
+    fn field_pictures_of_a_frame_are_one_packet() {
+        // Sequence header + extension, then two field pictures (top, bottom), then a
+        // frame picture: two access units.
+        let pic = |structure: u8| -> Vec<u8> {
+            let mut v = vec![0, 0, 1, 0x00, 0, 0x0F, 0xFF, 0xF8];
+            v.extend([0, 0, 1, 0xB5, 0x8F, 0xFF, 0xF0 | structure, 0x80]);
+            v.extend([0, 0, 1, 0x01, 0x12, 0x34]);
+            v
+        };
+        let mut es = vec![0, 0, 1, 0xB3, 0x0B, 0x00, 0x90, 0x13, 0xFF, 0xFF, 0xE0, 0x18];
+        es.extend([0, 0, 1, 0xB5, 0x14, 0x8A, 0, 0x01, 0, 0]);
+        es.extend(pic(1));
+        es.extend(pic(2));
+        let first_len = es.len();
+        es.extend(pic(3));
+        es.extend([0, 0, 1, 0xB7]);
+        let mut b = pack2(0);
+        b.extend(pes2(0xE0, 3600, &es[..20]));
+        b.extend(pes2(0xE0, 7200, &es[20..]));
+        let (pkts, d) = demux(b);
+        assert_eq!(d.streams()[0].codec, CodecId::Mpeg2Video);
+        assert_eq!(pkts.len(), 2);
+        assert_eq!(pkts[0], (0, es[..first_len].to_vec(), Some(3600)));
+        // The second access unit starts in the second PES, after its first byte: the
+        // PES's PTS was not taken, so it is this unit's.
+        assert_eq!(pkts[1], (0, es[first_len..].to_vec(), Some(7200)));
     }
 }
