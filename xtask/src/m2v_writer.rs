@@ -277,6 +277,10 @@ struct Tools {
     frame_field: bool,
     /// B pictures: backward and bi-directional prediction.
     bidir: bool,
+    /// Skipped macroblocks (address increments above 1).
+    skips: bool,
+    /// Rows split into two slices at a random column.
+    slices: bool,
 }
 
 /// One picture to write.
@@ -341,7 +345,29 @@ struct SliceState {
     dc_pred: [i32; 3],
     pmv: [[[i32; 2]; 2]; 2],
     qscale_code: u32,
+    /// The motion of the last coded macroblock, which a skipped macroblock of a B
+    /// picture repeats (`None` after an intra or No-MC macroblock).
+    last: Option<(Option<Motion>, Option<Motion>)>,
 }
+
+/// Table B-1 (macroblock_address_increment) for increments 1..=15: (code, length).
+const MBA_VLC: [(u32, u32); 15] = [
+    (0b1, 1),
+    (0b011, 3),
+    (0b010, 3),
+    (0b0011, 4),
+    (0b0010, 4),
+    (0b00011, 5),
+    (0b00010, 5),
+    (0b0000111, 7),
+    (0b0000110, 7),
+    (0b00001011, 8),
+    (0b00001010, 8),
+    (0b00001001, 8),
+    (0b00001000, 8),
+    (0b00000111, 8),
+    (0b00000110, 8),
+];
 
 struct Writer<'a> {
     bits: Bits,
@@ -439,15 +465,77 @@ impl Writer<'_> {
     fn picture(&mut self, p: &Picture) {
         self.picture_header(p);
         let rows = if p.structure == Structure::Frame { self.mb_height } else { self.mb_height / 2 };
+        let w = self.mb_width;
         for row in 0..rows {
-            self.bits.start_code(row as u8 + 1);
-            let code = self.rng.range(2, 12) as u32;
-            self.bits.put(code, 5);
-            self.bits.put(0, 1); // extra_bit_slice
-            let mut st = SliceState { dc_pred: [1 << (7 + p.dc_precision); 3], pmv: [[[0; 2]; 2]; 2], qscale_code: code };
-            for col in 0..self.mb_width {
-                self.macroblock(p, &mut st, col, row);
+            // One slice per row, or two split at a random column.
+            let split = if p.tools.slices && self.rng.chance(60) { self.rng.range(1, w as i32 - 1) as usize } else { w };
+            for (start, end) in [(0, split), (split, w)] {
+                if start == end {
+                    continue;
+                }
+                self.slice(p, row, start, end);
             }
+        }
+    }
+
+    /// One slice of macroblocks `start..end` of a row.
+    fn slice(&mut self, p: &Picture, row: usize, start: usize, end: usize) {
+        self.bits.start_code(row as u8 + 1);
+        let code = self.rng.range(2, 12) as u32;
+        self.bits.put(code, 5);
+        self.bits.put(0, 1); // extra_bit_slice
+        let dc_reset = [1 << (7 + p.dc_precision); 3];
+        let mut st = SliceState { dc_pred: dc_reset, pmv: [[[0; 2]; 2]; 2], qscale_code: code, last: None };
+        // The first macroblock's increment counts from the end of the row above.
+        let mut increment = start + 1;
+        for col in start..end {
+            // Neither the first nor the last macroblock of a slice may be skipped (7.6.6).
+            if p.tools.skips && col != start && col + 1 != end && self.skippable(p, &st, col, row) && self.rng.chance(30) {
+                increment += 1;
+                // What a skipped macroblock does to the prediction state.
+                st.dc_pred = dc_reset;
+                if p.coding == Coding::P {
+                    st.pmv = [[[0; 2]; 2]; 2];
+                }
+                continue;
+            }
+            let (c, l) = MBA_VLC[increment - 1];
+            self.bits.put(c, l);
+            increment = 1;
+            self.macroblock(p, &mut st, col, row);
+        }
+    }
+
+    /// Whether the macroblock at (col, row) may be skipped: in P pictures it is then
+    /// predicted with a zero vector from the same parity (which must exist), in B
+    /// pictures with the motion of the macroblock before it, which must not be intra
+    /// and must stay inside the references from here too. Not after a 16x8 macroblock:
+    /// what a skipped macroblock repeats of 16x8 motion is where FFmpeg and libmpeg2
+    /// part ways (7.6.6.4 speaks of one prediction), so it is left out.
+    fn skippable(&self, p: &Picture, st: &SliceState, col: usize, row: usize) -> bool {
+        match p.coding {
+            Coding::I => false,
+            Coding::P => {
+                let parity = if p.structure == Structure::Bottom { 2 } else { 1 };
+                p.structure == Structure::Frame || p.fwd_fields & parity != 0
+            }
+            Coding::B => match st.last {
+                Some((f, b)) => [f, b].iter().flatten().all(|m| !matches!(m, Motion::Field16x8(_)) && self.motion_fits(m, col, row)),
+                None => false,
+            },
+        }
+    }
+
+    /// Whether motion `m` keeps the macroblock at (col, row) inside its references.
+    fn motion_fits(&self, m: &Motion, col: usize, row: usize) -> bool {
+        let (x, w) = (col as i32 * 16, self.image.w as i32);
+        let (fh, y) = (self.image.h as i32 / 2, row as i32 * 16);
+        match *m {
+            Motion::Frame(v) => fits_yc(x, y, 16, 16, v, w, fh * 2),
+            Motion::FrameField(f) => f.iter().all(|&(_, v)| fits_yc(x, row as i32 * 8, 16, 8, v, w, fh)),
+            Motion::Field(_, v) => fits_yc(x, y, 16, 16, v, w, fh),
+            Motion::Field16x8(f) => f.iter().enumerate().all(|(i, &(_, v))| fits_yc(x, y + 8 * i as i32, 16, 8, v, w, fh)),
+            Motion::DualPrime(..) => false,
         }
     }
 
@@ -618,6 +706,7 @@ impl Writer<'_> {
             Mb::Inter { fwd, bwd } => (fwd, bwd),
             _ => (None, None),
         };
+        st.last = matches!(mb, Mb::Inter { .. }).then_some((fwd, bwd));
         let cbp: u8 = match mb {
             Mb::Intra => 63,
             Mb::NoMc => CBP_VLC[self.rng.below(29) as usize].0,
@@ -627,7 +716,6 @@ impl Writer<'_> {
         let pattern = !intra && cbp != 0;
         let quant = (intra || pattern) && self.rng.chance(20);
 
-        self.bits.put(1, 1); // macroblock_address_increment 1: no skipped macroblocks
         let (code, len) = match (p.coding, intra, fwd.is_some(), bwd.is_some(), pattern, quant) {
             (_, true, ..) if p.coding == Coding::I => {
                 if quant {
@@ -1118,6 +1206,44 @@ pub fn streams(testsrc: &Image, mandel: &Image) -> Vec<Synth> {
     }
     out.push(("h_b_fields.m2v", "I field pair, then P and B field pairs (coding order I P B P B), top field first: B field pictures with forward, backward and bi-directional field and 16x8 motion from either field of either reference frame", 5, "mandelbrot", pics, 8));
 
+    // i: skipped macroblocks and two slices per row in P and B field pictures.
+    let mut pics = Vec::new();
+    let tb = Tools { intra_pct: 3, field: true, mv16x8: true, bidir: true, skips: true, slices: true, ..Tools::default() };
+    let tp = Tools { intra_pct: 3, nomc: true, field: true, skips: true, slices: true, ..Tools::default() };
+    pics.extend(field_pair(Coding::I, Coding::I, false, 0, 0));
+    for (ptr, btr) in [(2u16, 1u16), (4, 3)] {
+        for mut p in field_pair(Coding::P, Coding::P, false, ptr, i32::from(ptr)) {
+            p.tools = tp;
+            pics.push(p);
+        }
+        for mut p in field_pair(Coding::B, Coding::B, false, btr, i32::from(btr)) {
+            p.tools = tb;
+            p.f_code = [[2, 1], [2, 2]];
+            pics.push(p);
+        }
+    }
+    out.push(("i_fields_skips_slices.m2v", "I field pair, then P and B field pairs (coding order I P B P B), bottom field first: skipped macroblocks (P: zero vector from the same parity; B: the previous macroblock's motion, field or 16x8, one or both directions), rows split into two slices at a random column (first increment counts from the row start)", 5, "testsrc2", pics, 9));
+
+    // j: B frame pictures with frame and field motion.
+    let mut pics = Vec::new();
+    let mut i = Picture::new(Coding::I, Structure::Frame, 0, 0);
+    i.tff = true;
+    pics.push(i);
+    let tp = Tools { intra_pct: 3, nomc: true, frame: true, frame_field: true, skips: true, ..Tools::default() };
+    let tb = Tools { intra_pct: 3, frame: true, frame_field: true, bidir: true, skips: true, slices: true, ..Tools::default() };
+    for (ptr, btr) in [(2u16, 1u16), (4, 3)] {
+        let mut p = Picture::new(Coding::P, Structure::Frame, ptr, i32::from(ptr));
+        p.tff = true;
+        p.tools = tp;
+        pics.push(p);
+        let mut b = Picture::new(Coding::B, Structure::Frame, btr, i32::from(btr));
+        b.tff = true;
+        b.tools = tb;
+        b.f_code = [[2, 2], [1, 2]];
+        pics.push(b);
+    }
+    out.push(("j_b_frames_field_motion.m2v", "I, then P and B frame pictures (coding order I P B P B, frame_pred_frame_dct=0, top_field_first=1): B frame pictures with frame and field motion forward, backward and bi-directional, skipped macroblocks repeating either, two slices per row in B pictures", 5, "mandelbrot", pics, 10));
+
     out.into_iter()
         .map(|(name, about, frames, source, pictures, seed)| {
             let s = Stream { width: WIDTH, height: HEIGHT, seed, pictures };
@@ -1148,7 +1274,7 @@ mod tests {
         let img = Image::from_yuv420p(&data, WIDTH, HEIGHT, CODED_HEIGHT).unwrap();
         let mut w = Writer { bits: Bits::new(), rng: Rng(1), image: &img, mb_width: 11, mb_height: 10 };
         let p = Picture::new(Coding::I, Structure::Frame, 0, 0);
-        let mut st = SliceState { dc_pred: [100; 3], pmv: [[[0; 2]; 2]; 2], qscale_code: 4 };
+        let mut st = SliceState { dc_pred: [100; 3], pmv: [[[0; 2]; 2]; 2], qscale_code: 4, last: None };
         w.intra_block(&p, &mut st, 0, 0, 0, false);
         // DC differential 0 ("100"), then EOB ("10").
         assert_eq!(w.bits.n, 5);
