@@ -143,7 +143,10 @@ pub fn run(args: &[String]) -> Result<()> {
         "\nBeside each fixture `F`: `F.packets` (demuxed packets, `ffmpeg -copyts -i F -map 0 -c copy -f framemd5`), \
          `F.frames` (decoded video frames, `ffmpeg -threads 1 -i F -map 0:v:0 -flags unaligned -pix_fmt yuv420p -f framemd5`), \
          `F.ffprobe.json` (`ffprobe -v error -count_packets -show_streams -show_format -of json F`), and \
-         `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n",
+         `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n\n\
+         `h264/` holds the decoder's streams (`h264/make.sh`), and `mpeg2-synth/` MPEG-2 video streams with field pictures, \
+         field, 16x8 and dual-prime motion that no encoder writes, made by `cargo xtask testdata mpeg2-synth` (see \
+         `mpeg2-synth/README.md`).\n",
     );
     fs::write(root.join("README.md"), readme)?;
     Ok(())

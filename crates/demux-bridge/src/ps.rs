@@ -296,6 +296,9 @@ impl State {
         if head.is_empty() {
             return Ok(Unit::End(0));
         }
+        if head.len() >= 3 && head[..3] == [0, 0, 0] {
+            return self.zeros(input);
+        }
         if head.len() < 4 || head[..3] != [0, 0, 1] || head[3] < END_CODE {
             return Ok(Unit::Lost);
         }
@@ -344,7 +347,7 @@ impl State {
                     return Ok(Unit::End(data.len()));
                 }
                 let next = &data[total..];
-                if next.len() == 3 && next != [0, 0, 1] {
+                if next.len() == 3 && next != [0, 0, 1] && next != [0, 0, 0] {
                     return Ok(Unit::Lost);
                 }
                 let unit = &data[..total];
@@ -356,6 +359,29 @@ impl State {
                 Ok(Unit::Next(total))
             }
         }
+    }
+
+    /// Zero bytes at `pos`: stuffing between units, as a VCD's audio sectors end with 20
+    /// of them. They are skipped up to the next start code (not damage); zeros followed
+    /// by anything else are.
+    fn zeros(&mut self, input: &mut Input) -> Result<Unit> {
+        const STEP: usize = 4096;
+        let data = input.get(self.pos, STEP)?;
+        let z = data.iter().take_while(|&&b| b == 0).count();
+        Ok(if z == data.len() {
+            if data.len() < STEP {
+                // Zeros up to the end of the input.
+                Unit::End(z)
+            } else {
+                // Keep two, which may begin the start code the next read finds.
+                Unit::Next(z - 2)
+            }
+        } else if data[z] == 1 {
+            // z >= 3 here: the unit starts at the last two zeros.
+            Unit::Next(z - 2)
+        } else {
+            Unit::Lost
+        })
     }
 
     /// Searches for the next start code of a unit after `pos`; false when the input
@@ -1036,6 +1062,29 @@ mod tests {
         assert_eq!(pkts[2], (0, vec![0x01, 0x80, 0x11, 8, 8], Some(2000)));
         assert_eq!(pkts.len(), 3);
         assert_eq!(d.stats(), DemuxStats { bytes_read: d.stats().bytes_read, ..Default::default() });
+    }
+
+    #[test]
+    fn zero_stuffing_between_units_is_not_damage() {
+        // VCD audio sectors end with 20 zero bytes (FFmpeg's -f vcd writes them).
+        let mut b = pack2(0);
+        b.extend(pes2(PRIVATE_1, 1000, &[0x88, 1, 0, 1, 1, 2, 3]));
+        b.extend([0; 20]);
+        b.extend(pack2(0));
+        b.extend(pes2(PRIVATE_1, 2000, &[0x88, 1, 0, 1, 4, 5]));
+        b.extend([0; 5]);
+        let len = b.len() as u64;
+        let (pkts, d) = demux(b);
+        assert_eq!(pkts, vec![(0, vec![1, 2, 3], Some(1000)), (0, vec![4, 5], Some(2000))]);
+        assert_eq!(d.stats(), DemuxStats { bytes_read: len, ..Default::default() });
+        // Zeros followed by something that is not a start code are damage.
+        let mut b = pack2(0);
+        b.extend([0, 0, 0, 0, 7, 7]);
+        b.extend(pack2(0));
+        b.extend(pes2(PRIVATE_1, 3000, &[0x88, 1, 0, 1, 9]));
+        let (pkts, d) = demux(b);
+        assert_eq!(pkts, vec![(0, vec![9], Some(3000))]);
+        assert_eq!((d.stats().resyncs, d.stats().bytes_skipped), (1, 6));
     }
 
     #[test]
