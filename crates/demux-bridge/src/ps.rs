@@ -190,7 +190,8 @@ struct Emit {
 /// length was damaged), the demuxer searches for the next start code of a pack, system
 /// header or PES ([`DemuxStats::resyncs`], [`DemuxStats::bytes_skipped`]); each decision
 /// reads only the bytes it needs from that position, so it does not depend on how the
-/// input is windowed. An audio frame with a bad header is skipped up to the next
+/// input is windowed. Zero bytes between units are stuffing, not damage (a VCD's audio
+/// sectors end with 20 of them). An audio frame with a bad header is skipped up to the next
 /// plausible one. At the end of the input, what is complete is delivered: a video access
 /// unit cut off inside a PES packet is not, and [`DemuxStats::truncated`] says so.
 #[derive(Debug)]
