@@ -97,7 +97,27 @@ fn libmpeg2_agreement(path: &str, frames: usize) -> Result<String> {
         bail!("mpeg2dec fails on {path}:\n{stderr}");
     }
     let ff = Command::new("ffmpeg")
-        .args(["-v", "error", "-threads", "1", "-flags", "+bitexact", "-idct", "simple", "-i", path, "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .args([
+            "-v",
+            "error",
+            "-threads",
+            "1",
+            "-flags",
+            "+bitexact",
+            "-idct",
+            "simple",
+            "-i",
+            path,
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
+        ])
         .output()?;
     let ours = parse_pgms(&out.stdout)?;
     let frame_len = WIDTH * HEIGHT * 3 / 2;

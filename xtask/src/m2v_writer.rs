@@ -12,20 +12,20 @@
 
 /// Raster positions (`v * 8 + u`) in scan order: the zigzag scan (alternate_scan 0).
 const ZIGZAG: [u8; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42,
-    49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56,
+    57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 /// Raster positions in scan order for alternate_scan 1 (the vertical scan for fields).
 const ALTERNATE: [u8; 64] = [
-    0, 8, 16, 24, 1, 9, 2, 10, 17, 25, 32, 40, 48, 56, 57, 49, 41, 33, 26, 18, 3, 11, 4, 12, 19, 27, 34, 42, 50, 58, 35, 43, 51,
-    59, 20, 28, 5, 13, 6, 14, 21, 29, 36, 44, 52, 60, 37, 45, 53, 61, 22, 30, 7, 15, 23, 31, 38, 46, 54, 62, 39, 47, 55, 63,
+    0, 8, 16, 24, 1, 9, 2, 10, 17, 25, 32, 40, 48, 56, 57, 49, 41, 33, 26, 18, 3, 11, 4, 12, 19, 27, 34, 42, 50, 58, 35, 43, 51, 59, 20,
+    28, 5, 13, 6, 14, 21, 29, 36, 44, 52, 60, 37, 45, 53, 61, 22, 30, 7, 15, 23, 31, 38, 46, 54, 62, 39, 47, 55, 63,
 ];
 
 /// The default intra quantiser matrix, raster order.
 const INTRA_MATRIX: [u8; 64] = [
-    8, 16, 19, 22, 26, 27, 29, 34, 16, 16, 22, 24, 27, 29, 34, 37, 19, 22, 26, 27, 29, 34, 34, 38, 22, 22, 26, 27, 29, 34, 37, 40,
-    22, 26, 27, 29, 32, 35, 40, 48, 26, 27, 29, 32, 35, 40, 48, 58, 26, 27, 29, 34, 38, 46, 56, 69, 27, 29, 35, 38, 46, 56, 69, 83,
+    8, 16, 19, 22, 26, 27, 29, 34, 16, 16, 22, 24, 27, 29, 34, 37, 19, 22, 26, 27, 29, 34, 34, 38, 22, 22, 26, 27, 29, 34, 37, 40, 22, 26,
+    27, 29, 32, 35, 40, 48, 26, 27, 29, 32, 35, 40, 48, 58, 26, 27, 29, 34, 38, 46, 56, 69, 27, 29, 35, 38, 46, 56, 69, 83,
 ];
 
 /// quantiser_scale for q_scale_type 1, by quantiser_scale_code.
@@ -262,7 +262,10 @@ enum Mb {
     Intra,
     /// P only: zero-vector prediction from the same parity (fields) or the frame.
     NoMc,
-    Inter { fwd: Option<Motion>, bwd: Option<Motion> },
+    Inter {
+        fwd: Option<Motion>,
+        bwd: Option<Motion>,
+    },
 }
 
 /// Which prediction tools a picture may use, with weights.
@@ -763,7 +766,10 @@ impl Writer<'_> {
                 Motion::Frame(self.pick_mv(p.f_code[0], col as i32 * 16, row as i32 * 16, 16, 16, self.image.w as i32, self.image.h as i32))
             } else {
                 let sel = self.rng.below(2) as u8;
-                Motion::Field(sel, self.pick_mv(p.f_code[0], col as i32 * 16, row as i32 * 16, 16, 16, self.image.w as i32, self.image.h as i32 / 2))
+                Motion::Field(
+                    sel,
+                    self.pick_mv(p.f_code[0], col as i32 * 16, row as i32 * 16, 16, 16, self.image.w as i32, self.image.h as i32 / 2),
+                )
             };
             self.motion_vectors(p, st, 0, m);
         }

@@ -646,9 +646,7 @@ impl State {
             s.marks.pop_front();
         }
         match s.marks.front_mut() {
-            Some(m) if m.start <= at => {
-                (m.pts.take(), m.dts.take(), m.pos)
-            }
+            Some(m) if m.start <= at => (m.pts.take(), m.dts.take(), m.pos),
             Some(m) => (None, None, m.pos),
             None => (None, None, 0),
         }
@@ -992,7 +990,13 @@ mod tests {
     /// A PES packet in the MPEG-2 form with a PTS.
     fn pes2(id: u8, pts: u64, payload: &[u8]) -> Vec<u8> {
         let mut p = vec![0, 0, 1, id, 0, 0, 0x81, 0x80, 5];
-        p.extend([0x21 | (((pts >> 30) as u8 & 7) << 1), (pts >> 22) as u8, ((pts >> 14) as u8) | 1, (pts >> 7) as u8, ((pts << 1) as u8) | 1]);
+        p.extend([
+            0x21 | (((pts >> 30) as u8 & 7) << 1),
+            (pts >> 22) as u8,
+            ((pts >> 14) as u8) | 1,
+            (pts >> 7) as u8,
+            ((pts << 1) as u8) | 1,
+        ]);
         p.extend_from_slice(payload);
         let len = (p.len() - 6) as u16;
         p[4..6].copy_from_slice(&len.to_be_bytes());
@@ -1033,7 +1037,13 @@ mod tests {
         // Two stuffing bytes, STD buffer fields, PTS 90000.
         let pts = 90_000u64;
         let mut p = vec![0, 0, 1, 0xC0, 0, 0, 0xFF, 0xFF, 0x40, 0x20];
-        p.extend([0x21 | (((pts >> 30) as u8 & 7) << 1), (pts >> 22) as u8, ((pts >> 14) as u8) | 1, (pts >> 7) as u8, ((pts << 1) as u8) | 1]);
+        p.extend([
+            0x21 | (((pts >> 30) as u8 & 7) << 1),
+            (pts >> 22) as u8,
+            ((pts >> 14) as u8) | 1,
+            (pts >> 7) as u8,
+            ((pts << 1) as u8) | 1,
+        ]);
         p.extend([1, 2, 3]);
         assert_eq!(pes_header(&p), Some((Some(90_000), None, 15)));
         // No timestamps: 0x0F.

@@ -123,7 +123,8 @@ fn streams_are_described() {
 
 #[test]
 fn keyframes_are_the_i_pictures() {
-    let mut d = PsDemuxer::new(Input::from_bytes(std::fs::read(testdata("ps/mpeg2_mp2.vob")).unwrap(), "mem"), &MemoryConfig::default()).unwrap();
+    let mut d =
+        PsDemuxer::new(Input::from_bytes(std::fs::read(testdata("ps/mpeg2_mp2.vob")).unwrap(), "mem"), &MemoryConfig::default()).unwrap();
     let mut keys = Vec::new();
     let mut n = 0;
     while let Some(p) = d.next_packet().unwrap() {
