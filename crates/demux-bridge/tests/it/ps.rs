@@ -355,3 +355,17 @@ fn random_data_is_not_a_program_stream() {
     bad_marker[4] &= !1;
     assert_eq!(transcode_demux_bridge::probe::detect_bytes(&bad_marker), None);
 }
+
+#[test]
+fn streams_found_late_are_added_when_they_first_appear() {
+    // A packet limit just under one PES unit leaves no room for the head walk: streams
+    // are then found as their first PES arrives, in the same order, with the same codecs.
+    for name in FIXTURES {
+        let bytes = std::fs::read(testdata(name)).unwrap();
+        let config = MemoryConfig { max_packet_size: 65_000, ..Default::default() };
+        let mut d = PsDemuxer::new(Input::from_bytes(bytes, "mem"), &config).unwrap();
+        assert!(d.streams().is_empty(), "{name}");
+        let rows = demux_all(&mut d);
+        assert_matches_oracle(name, &rows, &d);
+    }
+}
