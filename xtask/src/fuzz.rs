@@ -32,12 +32,13 @@ use crate::util::project_root;
 const TARGETS: &[(&str, &[&str])] = &[
     ("ts", &["ts/"]),
     ("mp4", &["mp4/"]),
+    ("ps", &["ps/"]),
     ("annexb", &["es/h264.h264", "es/h265.h265", "h264/"]),
     ("adts", &["es/aac.aac"]),
     ("mpega", &["es/mp2.mp2"]),
     ("y4m", &["y4m/"]),
-    ("probe", &["ts/", "mp4/", "es/", "y4m/"]),
-    ("remux", &["ts/", "mp4/", "es/", "y4m/"]),
+    ("probe", &["ts/", "mp4/", "ps/", "es/", "y4m/"]),
+    ("remux", &["ts/", "mp4/", "ps/", "es/", "y4m/"]),
     ("h264", &["h264/", "es/h264.h264"]),
     ("mpeg2", &["mpeg2/"]),
 ];

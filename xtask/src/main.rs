@@ -8,6 +8,8 @@ mod bench_decode;
 mod bench_mpeg2;
 mod crosscheck;
 mod fuzz;
+mod m2v_synth;
+mod m2v_writer;
 mod memprof;
 mod testdata;
 mod util;

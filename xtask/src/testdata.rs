@@ -69,6 +69,24 @@ fn fixtures() -> Vec<Fixture> {
             to_mp4: true,
             to_ts: true,
         },
+        Fixture {
+            path: "ps/mpeg2_mp2.vob",
+            args: av("-c:v mpeg2video -threads 1 -g 12 -bf 2 -b:v 800k", "-c:a mp2 -b:a 192k", "-f vob"),
+            to_mp4: true,
+            to_ts: true,
+        },
+        Fixture {
+            path: "ps/mpeg1_mp2.mpg",
+            args: av("-c:v mpeg1video -threads 1 -g 12 -bf 2 -b:v 800k", "-c:a mp2 -b:a 192k", "-f mpeg"),
+            to_mp4: true,
+            to_ts: true,
+        },
+        Fixture {
+            path: "ps/mpeg2_ac3.vob",
+            args: av("-c:v mpeg2video -threads 1 -g 12 -bf 2 -b:v 800k", "-c:a ac3 -b:a 192k", "-f vob"),
+            to_mp4: false,
+            to_ts: true,
+        },
         Fixture { path: "mp4/h264_aac.mp4", args: av(X264, aac, "-f mp4"), to_mp4: true, to_ts: true },
         Fixture { path: "mp4/h264_aac_faststart.mp4", args: av(X264, aac, "-f mp4 -movflags +faststart"), to_mp4: true, to_ts: true },
         Fixture {
@@ -112,18 +130,24 @@ pub fn frames_pix_fmt(ffprobe_json: &str) -> &'static str {
     }
 }
 
-/// `cargo xtask testdata [--only PATH]`: makes every fixture (or only the one at `PATH`
-/// under `testdata/`) and its oracles, and rewrites `testdata/README.md`.
+/// `cargo xtask testdata [PREFIX | --only PATH]`: makes every fixture (or those whose
+/// path under `testdata/` starts with `PREFIX`) and its oracles, and rewrites
+/// `testdata/README.md`. `cargo xtask testdata mpeg2-synth [--check]` writes the
+/// synthetic MPEG-2 streams instead (`m2v_synth`).
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("mpeg2-synth") {
+        return crate::m2v_synth::run(&args[1..]);
+    }
+    // `cargo xtask testdata ps/` remakes only the fixtures under that prefix; the README
+    // still lists every command.
     let only = match args {
-        [] => None,
-        [flag, path] if flag == "--only" => Some(path.as_str()),
-        _ => anyhow::bail!("usage: cargo xtask testdata [--only PATH]"),
+        [] => "",
+        [flag, path] if flag == "--only" => path.as_str(),
+        [prefix] if !prefix.starts_with('-') => prefix.as_str(),
+        _ => anyhow::bail!("usage: cargo xtask testdata [PREFIX | --only PATH | mpeg2-synth [--check]]"),
     };
-    if let Some(p) = only {
-        if !fixtures().iter().any(|f| f.path == p) {
-            anyhow::bail!("{p} is not a fixture (see xtask/src/testdata.rs)");
-        }
+    if !fixtures().iter().any(|f| f.path.starts_with(only)) {
+        anyhow::bail!("no fixture path starts with {only:?} (see xtask/src/testdata.rs)");
     }
     let root = project_root().join("testdata");
     let mut readme = String::from(
@@ -134,19 +158,18 @@ pub fn run(args: &[String]) -> Result<()> {
     let version = version.lines().next().unwrap_or_default().to_string();
     writeln!(readme, "FFmpeg: `{version}`\n")?;
     for fx in fixtures() {
-        if only.is_some_and(|p| p != fx.path) {
-            writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
-            continue;
-        }
         let path = root.join(fx.path);
         fs::create_dir_all(path.parent().unwrap())?;
         let p = path.to_str().unwrap();
+        writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
+        if !fx.path.starts_with(only) {
+            continue;
+        }
         let mut args = vec!["-hide_banner".to_string(), "-loglevel".into(), "error".into(), "-y".into()];
         args.extend(words(&fx.args));
         args.push(p.to_string());
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         util::run("ffmpeg", &argv)?;
-        writeln!(readme, "- `{}`:\n  `ffmpeg {} {}`", fx.path, fx.args, fx.path)?;
 
         let probe = output("ffprobe", &["-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", p])?;
         let packets = output("ffmpeg", &["-hide_banner", "-loglevel", "error", "-copyts", "-i", p, "-map", "0", "-c", "copy", "-f", "framemd5", "-"])?;
@@ -189,7 +212,10 @@ pub fn run(args: &[String]) -> Result<()> {
          `-pix_fmt yuvj420p` for a full-range stream, whose samples a conversion would change; for MPEG-2 video \
          `ffmpeg -threads 1 -flags +bitexact -idct simple -i F -map 0:v:0 -fps_mode passthrough -f framemd5`, in its own pixel format), \
          `F.ffprobe.json` (`ffprobe -v error -count_packets -show_streams -show_format -of json F`), and \
-         `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n",
+         `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n\n\
+         `h264/` holds the decoder's streams (`h264/make.sh`), and `mpeg2-synth/` MPEG-2 video streams with field pictures, \
+         field, 16x8 and dual-prime motion that no encoder writes, made by `cargo xtask testdata mpeg2-synth` (see \
+         `mpeg2-synth/README.md`).\n",
     );
     fs::write(root.join("README.md"), readme)?;
     Ok(())

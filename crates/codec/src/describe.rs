@@ -2,7 +2,7 @@
 //! extradata from the first packets, and tells keyframes apart.
 
 use crate::nal::{lp_units, split_annexb};
-use crate::{aac, h264, h265, mpeg2v, mpega};
+use crate::{aac, ac3, h264, h265, mpeg2v, mpega};
 use transcode_core::{AudioParams, BitstreamFormat, CodecId, FieldOrder, StreamInfo, VideoParams};
 
 /// Calls `f` with each NAL unit of `packet` in the stream's framing; stops early when `f`
@@ -93,7 +93,7 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
             }
             info.video.is_some() && !info.extradata.is_empty()
         }
-        CodecId::Mpeg2Video => {
+        CodecId::Mpeg1Video | CodecId::Mpeg2Video => {
             if info.video.is_none() || info.extradata.is_empty() {
                 let src = if info.extradata.is_empty() { packet } else { &info.extradata[..] };
                 if let Some(seq) = mpeg2v::parse_sequence_header(src) {
@@ -156,6 +156,14 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
             }
             info.audio.is_some()
         }
+        CodecId::Ac3 => {
+            if info.audio.is_none() {
+                if let Some(h) = ac3::FrameHeader::parse(packet) {
+                    info.audio = Some(AudioParams { sample_rate: h.sample_rate, channels: h.channels, frame_samples: h.samples });
+                }
+            }
+            info.audio.is_some()
+        }
         CodecId::RawVideo => info.video.is_some(),
         _ => true,
     }
@@ -168,7 +176,7 @@ pub fn is_keyframe(info: &StreamInfo, packet: &[u8]) -> bool {
     match info.codec {
         CodecId::H264 => any_nal(info.format, packet, |n| h264::nal_type(n) == h264::nal_type::IDR),
         CodecId::H265 => any_nal(info.format, packet, |n| h265::is_irap(h265::nal_type(n))),
-        CodecId::Mpeg2Video => mpeg2v::is_keyframe(packet),
+        CodecId::Mpeg1Video | CodecId::Mpeg2Video => mpeg2v::is_keyframe(packet),
         _ => true,
     }
 }

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aac;
+pub mod ac3;
 pub mod bits;
 pub mod crc;
 pub mod describe;

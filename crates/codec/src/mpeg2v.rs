@@ -1,7 +1,7 @@
 //! MPEG-1/2 video (ISO/IEC 13818-2): sequence header and extension, picture type.
 
 use crate::nal::find_start_code;
-use transcode_core::{ColorDescription, ColorRange};
+use transcode_core::{CodecId, ColorDescription, ColorRange};
 
 /// Start code values (the byte after `00 00 01`).
 pub mod start_code {
@@ -229,4 +229,22 @@ pub fn picture_type(data: &[u8]) -> Option<PictureType> {
 /// Whether a picture packet is a keyframe: an I picture.
 pub fn is_keyframe(data: &[u8]) -> bool {
     picture_type(data) == Some(PictureType::I)
+}
+
+/// Whether the first sequence header in `data` starts an MPEG-2 sequence (a sequence
+/// extension follows it) or an MPEG-1 one; `None` without a sequence header and the
+/// start code after it.
+pub fn video_codec(data: &[u8]) -> Option<CodecId> {
+    let mut pos = 0;
+    let mut after_seq = false;
+    while let Some(sc) = find_start_code(data, pos) {
+        let &code = data.get(sc + 3)?;
+        if after_seq {
+            let mpeg2 = code == start_code::EXTENSION && data.get(sc + 4).is_some_and(|b| b >> 4 == 1);
+            return Some(if mpeg2 { CodecId::Mpeg2Video } else { CodecId::Mpeg1Video });
+        }
+        after_seq = code == start_code::SEQUENCE_HEADER;
+        pos = sc + 3;
+    }
+    None
 }

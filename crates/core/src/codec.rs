@@ -16,6 +16,8 @@ pub enum MediaType {
 pub enum CodecId {
     H264,
     H265,
+    /// MPEG-1 video (ISO/IEC 11172-2): no sequence extension.
+    Mpeg1Video,
     Mpeg2Video,
     /// Uncompressed planar video (Y4M frames).
     RawVideo,
@@ -34,7 +36,7 @@ impl CodecId {
     /// The media type this codec belongs to.
     pub fn media_type(self) -> MediaType {
         match self {
-            CodecId::H264 | CodecId::H265 | CodecId::Mpeg2Video | CodecId::RawVideo => MediaType::Video,
+            CodecId::H264 | CodecId::H265 | CodecId::Mpeg1Video | CodecId::Mpeg2Video | CodecId::RawVideo => MediaType::Video,
             CodecId::Aac | CodecId::Mp2 | CodecId::Mp3 | CodecId::Ac3 => MediaType::Audio,
             CodecId::Unknown(_) => MediaType::Data,
         }
@@ -45,6 +47,7 @@ impl CodecId {
         match self {
             CodecId::H264 => "h264",
             CodecId::H265 => "hevc",
+            CodecId::Mpeg1Video => "mpeg1video",
             CodecId::Mpeg2Video => "mpeg2video",
             CodecId::RawVideo => "rawvideo",
             CodecId::Aac => "aac",

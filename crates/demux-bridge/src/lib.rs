@@ -34,6 +34,7 @@ pub mod es;
 pub mod input;
 pub mod mp4;
 pub mod probe;
+pub mod ps;
 pub mod ts;
 
 pub use input::Input;
@@ -142,6 +143,7 @@ pub fn open_demuxer_as(input: Input, format: Format, config: &MemoryConfig) -> R
     Ok(match format {
         Format::MpegTs { packet_size } => Box::new(ts::TsDemuxer::new(input, packet_size, config)?),
         Format::Mp4 => Box::new(mp4::Mp4Demuxer::new(input, config)?),
+        Format::MpegPs => Box::new(ps::PsDemuxer::new(input, config)?),
         Format::H264 => Box::new(es::AnnexBDemuxer::new(input, transcode_core::CodecId::H264, config)?),
         Format::H265 => Box::new(es::AnnexBDemuxer::new(input, transcode_core::CodecId::H265, config)?),
         Format::Adts => Box::new(es::AdtsDemuxer::new(input, config)?),

@@ -33,6 +33,8 @@ pub enum Format {
     MpegTs { packet_size: usize },
     /// ISO base media (MP4, MOV, fragmented MP4).
     Mp4,
+    /// MPEG program stream or MPEG-1 system stream (`.mpg`, `.vob`).
+    MpegPs,
     /// H.264 Annex-B elementary stream.
     H264,
     /// H.265 Annex-B elementary stream.
@@ -53,6 +55,7 @@ impl Format {
             Format::MpegTs { packet_size: 192 } => "m2ts",
             Format::MpegTs { .. } => "mpegts",
             Format::Mp4 => "mp4",
+            Format::MpegPs => "mpeg",
             Format::H264 => "h264",
             Format::H265 => "hevc",
             Format::Adts => "aac",
@@ -84,6 +87,7 @@ pub type Detector = fn(head: &[u8], at_end: bool) -> Option<usize>;
 pub const FORMATS: &[(Format, Detector)] = &[
     (Format::Y4m, y4m),
     (Format::Mp4, mp4),
+    (Format::MpegPs, mpeg_ps),
     (Format::MpegTs { packet_size: 188 }, ts188),
     (Format::MpegTs { packet_size: 192 }, ts192),
     (Format::Adts, adts),
@@ -158,6 +162,19 @@ fn mpeg_video(head: &[u8], _at_end: bool) -> Option<usize> {
                 let cut = matches!(head.get(..4), Some([0, 0, 1, 0x00 | 0xB8]));
                 return Some(if cut { 0 } else { sc });
             }
+        }
+        pos = sc + 3;
+    }
+    None
+}
+
+/// An MPEG program stream: a pack header (MPEG-1 or MPEG-2 form, its marker bits and
+/// what follows it checked by [`crate::ps::probe`]), at the start or after junk.
+fn mpeg_ps(head: &[u8], _at_end: bool) -> Option<usize> {
+    let mut pos = 0;
+    while let Some(sc) = find_start_code(head, pos) {
+        if head.get(sc + 3) == Some(&0xBA) && crate::ps::probe(&head[sc..]) {
+            return Some(sc);
         }
         pos = sc + 3;
     }

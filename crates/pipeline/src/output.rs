@@ -23,6 +23,8 @@ pub enum OutputFormat {
     Aac,
     /// MPEG audio frames (MP2 or MP3, as the input has them).
     MpegAudio,
+    /// MPEG-1/2 video elementary stream.
+    MpegVideo,
     /// YUV4MPEG2: uncompressed video.
     Y4m,
 }
@@ -44,6 +46,7 @@ impl OutputFormat {
             "h265" | "265" | "hevc" => OutputFormat::H265,
             "aac" | "adts" => OutputFormat::Aac,
             "mp2" | "mp3" | "mpa" => OutputFormat::MpegAudio,
+            "m2v" | "m1v" | "mpv" => OutputFormat::MpegVideo,
             "y4m" | "yuv4mpegpipe" => OutputFormat::Y4m,
             _ => return None,
         })
@@ -55,7 +58,7 @@ impl OutputFormat {
     }
 
     /// The names accepted by [`OutputFormat::from_name`], for help and error messages.
-    pub const NAMES: &'static str = "mp4, mov, m4v, fmp4, ts, m2ts, h264, h265, aac, mp2, mp3, y4m";
+    pub const NAMES: &'static str = "mp4, mov, m4v, fmp4, ts, m2ts, h264, h265, aac, mp2, mp3, m2v, y4m";
 
     /// A short name for messages.
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl OutputFormat {
             OutputFormat::H265 => "h265",
             OutputFormat::Aac => "aac",
             OutputFormat::MpegAudio => "mpeg audio",
+            OutputFormat::MpegVideo => "mpeg video",
             OutputFormat::Y4m => "y4m",
         }
     }
@@ -81,13 +85,17 @@ impl OutputFormat {
     pub fn can_hold(self, codec: CodecId) -> bool {
         match self {
             OutputFormat::Mp4 { .. } => {
-                matches!(codec, CodecId::H264 | CodecId::H265 | CodecId::Aac | CodecId::Mp2 | CodecId::Mp3 | CodecId::Mpeg2Video)
+                matches!(
+                    codec,
+                    CodecId::H264 | CodecId::H265 | CodecId::Aac | CodecId::Mp2 | CodecId::Mp3 | CodecId::Mpeg1Video | CodecId::Mpeg2Video
+                )
             }
             OutputFormat::MpegTs | OutputFormat::M2ts => !matches!(codec, CodecId::RawVideo),
             OutputFormat::H264 => codec == CodecId::H264,
             OutputFormat::H265 => codec == CodecId::H265,
             OutputFormat::Aac => codec == CodecId::Aac,
             OutputFormat::MpegAudio => matches!(codec, CodecId::Mp2 | CodecId::Mp3),
+            OutputFormat::MpegVideo => matches!(codec, CodecId::Mpeg1Video | CodecId::Mpeg2Video),
             OutputFormat::Y4m => codec == CodecId::RawVideo,
         }
     }

@@ -192,6 +192,7 @@ fn make_muxer(format: OutputFormat, writer: Box<dyn std::io::Write + Send>, memo
         OutputFormat::H265 => Box::new(es::EsMuxer::new(writer, es::EsKind::H265)),
         OutputFormat::Aac => Box::new(es::EsMuxer::new(writer, es::EsKind::Adts)),
         OutputFormat::MpegAudio => Box::new(es::EsMuxer::new(writer, es::EsKind::MpegAudio)),
+        OutputFormat::MpegVideo => Box::new(es::EsMuxer::new(writer, es::EsKind::Mpeg2Video)),
         OutputFormat::Y4m => Box::new(es::EsMuxer::new(writer, es::EsKind::Y4m)),
     }
 }
@@ -200,7 +201,8 @@ fn make_muxer(format: OutputFormat, writer: Box<dyn std::io::Write + Send>, memo
 fn described(s: &StreamInfo) -> bool {
     match s.codec {
         CodecId::H264 | CodecId::H265 | CodecId::Aac => !s.extradata.is_empty(),
-        CodecId::Mpeg2Video | CodecId::RawVideo => s.video.is_some(),
+        CodecId::Mpeg1Video | CodecId::Mpeg2Video | CodecId::RawVideo => s.video.is_some(),
+        CodecId::Ac3 => s.audio.is_some(),
         CodecId::Mp2 | CodecId::Mp3 => s.audio.is_some(),
         _ => true,
     }

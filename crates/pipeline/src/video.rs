@@ -55,9 +55,11 @@ impl VideoDecoder {
     pub fn new(codec: CodecId, config: &MemoryConfig, budget: &Budget) -> Result<VideoDecoder> {
         match codec {
             CodecId::H264 => Ok(VideoDecoder::H264(Box::new(transcode_h264::Decoder::with_budget(config, budget)))),
-            CodecId::Mpeg2Video => Ok(VideoDecoder::Mpeg2(Box::new(transcode_mpeg2::Decoder::with_budget(config, budget)))),
+            CodecId::Mpeg1Video | CodecId::Mpeg2Video => {
+                Ok(VideoDecoder::Mpeg2(Box::new(transcode_mpeg2::Decoder::with_budget(config, budget))))
+            }
             other => Err(Error::unsupported(format!(
-                "decoding {} (h264 and mpeg2video can be decoded; remux it to another container instead)",
+                "decoding {} (h264, mpeg2video and mpeg1video can be decoded; remux it to another container instead)",
                 other.name()
             ))),
         }

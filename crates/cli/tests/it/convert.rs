@@ -153,7 +153,7 @@ fn decoding_h264_from_every_container_matches_ffmpeg_frames() {
     // A codec the decoder does not handle is a clear error and leaves nothing.
     let r = transcode(&["convert", path_str(&testdata("ts/h265_aac.ts")), path_str(&dir.join("no.y4m"))]);
     assert_eq!(r.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("h264 and mpeg2video can be decoded"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("h264, mpeg2video and mpeg1video can be decoded"), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(!dir.join("no.y4m").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -237,5 +237,27 @@ fn max_memory_bounds_the_job_or_refuses_it_up_front() {
     let msg = String::from_utf8_lossy(&r.stderr);
     assert!(msg.contains("--max-memory 1.0 MiB") && msg.contains("give at least"), "{msg}");
     assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn program_stream_to_m2v_is_ffmpegs_video_packets_end_to_end() {
+    let dir = scratch("ps-m2v");
+    for name in ["ps/mpeg2_mp2.vob", "ps/mpeg1_mp2.mpg"] {
+        let out_path = dir.join("v.m2v");
+        let out = transcode(&["convert", path_str(&testdata(name)), path_str(&out_path)]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        // The elementary stream is FFmpeg's video packets one after the other: cut it at
+        // the oracle's sizes and every piece has the oracle's MD5.
+        let es = std::fs::read(&out_path).unwrap();
+        let o = transcode_testkit::read_framemd5(&testdata(&format!("{name}.packets")));
+        let mut at = 0;
+        for e in o.stream(0) {
+            assert_eq!(md5_hex(&es[at..at + e.size]), e.md5, "{name}: packet at byte {at}");
+            at += e.size;
+        }
+        assert_eq!(at, es.len(), "{name}");
+        std::fs::remove_file(&out_path).unwrap();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -112,6 +112,12 @@ fn length_fields(fx: &str, data: &[u8]) -> Vec<usize> {
         for k in 0..6 {
             out.push(first + k * step + 6); // section_length / PES_packet_length region
         }
+    } else if fx.ends_with(".vob") || fx.ends_with(".mpg") {
+        // The PES_packet_length of the first PES packets of each stream.
+        for id in [0xE0u8, 0xC0, 0xBD] {
+            let code = [0, 0, 1, id];
+            out.extend(data.windows(4).enumerate().filter(|(_, w)| *w == code).take(2).map(|(i, _)| i + 4));
+        }
     } else {
         out.extend([4, 8, 20]);
     }
@@ -164,7 +170,7 @@ fn output_ext(fx: &str) -> &'static str {
     match fx.rsplit('.').next().unwrap() {
         "mp4" => "ts",
         "ts" | "m2ts" | "h264" | "h265" | "aac" => "mp4",
-        "mp2" => "ts",
+        "mp2" | "vob" | "mpg" => "ts",
         _ => "y4m",
     }
 }

@@ -61,9 +61,11 @@ impl MpegVideoDemuxer {
         let start = (0..head.len().saturating_sub(3))
             .find(|&i| head[i..i + 4] == [0, 0, 1, start_code::SEQUENCE_HEADER])
             .ok_or_else(|| Error::invalid_at(0, "no mpeg video sequence header in the first 256 KiB"))?;
+        // MPEG-2 when a sequence extension follows the sequence header, MPEG-1 otherwise.
+        let codec = transcode_codec::mpeg2v::video_codec(&head[start..]).unwrap_or(CodecId::Mpeg2Video);
         let mut d = MpegVideoDemuxer {
             input,
-            streams: vec![StreamInfo::new(0, 1, CodecId::Mpeg2Video, BitstreamFormat::Raw, TimeBase::MPEG)],
+            streams: vec![StreamInfo::new(0, 1, codec, BitstreamFormat::Raw, TimeBase::MPEG)],
             max_packet: config.max_packet_size,
             pos: start as u64,
             eof: false,

@@ -123,7 +123,7 @@ fn visual(typ: [u8; 4], body: &[u8], base: u64) -> Result<Option<SampleDesc>> {
             let es = parse_esds(c.body, c.base)?;
             match es.object_type {
                 0x60..=0x65 | 0x6A => Ok(Some(SampleDesc {
-                    codec: CodecId::Mpeg2Video,
+                    codec: if es.object_type == 0x6A { CodecId::Mpeg1Video } else { CodecId::Mpeg2Video },
                     format: BitstreamFormat::Raw,
                     extradata: es.config.to_vec(),
                     video: Some(video),

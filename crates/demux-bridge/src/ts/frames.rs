@@ -13,6 +13,8 @@ pub enum Framing {
     Adts,
     /// One packet per MPEG audio frame.
     MpegAudio,
+    /// One packet per AC-3 sync frame.
+    Ac3,
 }
 
 impl Framing {
@@ -20,6 +22,7 @@ impl Framing {
         match codec {
             CodecId::Aac => Framing::Adts,
             CodecId::Mp2 | CodecId::Mp3 => Framing::MpegAudio,
+            CodecId::Ac3 => Framing::Ac3,
             _ => Framing::WholePes,
         }
     }
@@ -34,7 +37,7 @@ pub struct AudioFrame {
     pub channels: u8,
     /// Samples per channel.
     pub samples: u32,
-    /// MPEG audio layer (1-3); 0 for AAC.
+    /// MPEG audio layer (1-3); 0 for AAC and AC-3.
     pub layer: u8,
 }
 
@@ -73,21 +76,30 @@ pub fn mpeg_audio_frame(b: &[u8]) -> Option<AudioFrame> {
     })
 }
 
+/// Parses an AC-3 header at the start of `b`.
+pub fn ac3_frame(b: &[u8]) -> Option<AudioFrame> {
+    let h = transcode_codec::ac3::FrameHeader::parse(b)?;
+    Some(AudioFrame { len: h.frame_len as usize, sample_rate: h.sample_rate, channels: h.channels, samples: h.samples, layer: 0 })
+}
+
 /// The frame at the start of `b` in the given framing.
 #[inline]
 pub fn audio_frame(framing: Framing, b: &[u8]) -> Option<AudioFrame> {
     match framing {
         Framing::Adts => adts_frame(b),
         Framing::MpegAudio => mpeg_audio_frame(b),
+        Framing::Ac3 => ac3_frame(b),
         Framing::WholePes => None,
     }
 }
 
 /// The offset of the next plausible frame header in `b` after position 0, or `b.len()`.
 pub fn next_frame_start(framing: Framing, b: &[u8]) -> usize {
+    // The first byte of the sync word: 0x0B77 for AC-3, 12 or more set bits otherwise.
+    let sync = if framing == Framing::Ac3 { 0x0B } else { 0xFF };
     let mut i = 1;
     while i + 1 < b.len() {
-        match b[i..].iter().position(|&x| x == 0xFF) {
+        match b[i..].iter().position(|&x| x == sync) {
             Some(k) => i += k,
             None => return b.len(),
         }

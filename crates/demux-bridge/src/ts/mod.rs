@@ -25,7 +25,7 @@
 //! input ends), the two buffers of its slot are swapped and the packets are lent out of
 //! `out` until the next call.
 
-mod frames;
+pub(crate) mod frames;
 pub mod packet;
 pub mod pes;
 pub mod psi;

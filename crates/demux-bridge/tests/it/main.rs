@@ -3,5 +3,6 @@
 mod contract;
 mod es;
 mod mp4;
+mod ps;
 mod regressions;
 mod ts;

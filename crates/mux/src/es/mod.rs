@@ -33,7 +33,7 @@ pub enum EsKind {
     Adts,
     /// MPEG audio frames (`.mp2`, `.mp3`, `.mpa`).
     MpegAudio,
-    /// MPEG-1/2 video elementary stream (`.m2v`, `.mpv`).
+    /// MPEG-1/2 video elementary stream (`.m2v`, `.m1v`, `.mpv`).
     Mpeg2Video,
     /// YUV4MPEG2 raw video (`.y4m`).
     Y4m,
@@ -47,7 +47,7 @@ impl EsKind {
             "h265" | "265" | "hevc" => EsKind::H265,
             "aac" | "adts" => EsKind::Adts,
             "mp2" | "mp3" | "mpa" => EsKind::MpegAudio,
-            "m2v" | "mpv" => EsKind::Mpeg2Video,
+            "m2v" | "m1v" | "mpv" => EsKind::Mpeg2Video,
             "y4m" => EsKind::Y4m,
             _ => return None,
         })
@@ -61,7 +61,7 @@ impl EsKind {
                 | (EsKind::H265, CodecId::H265)
                 | (EsKind::Adts, CodecId::Aac)
                 | (EsKind::MpegAudio, CodecId::Mp2 | CodecId::Mp3)
-                | (EsKind::Mpeg2Video, CodecId::Mpeg2Video)
+                | (EsKind::Mpeg2Video, CodecId::Mpeg1Video | CodecId::Mpeg2Video)
                 | (EsKind::Y4m, CodecId::RawVideo)
         )
     }

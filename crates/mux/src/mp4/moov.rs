@@ -221,7 +221,7 @@ fn write_stsd(b: &mut Head, t: &MoovTrack<'_>) -> Result<()> {
     let config = s.config_record()?;
     let (avg, max_size) = bitrate(t);
     match s.info.codec {
-        CodecId::H264 | CodecId::H265 | CodecId::Mpeg2Video => {
+        CodecId::H264 | CodecId::H265 | CodecId::Mpeg1Video | CodecId::Mpeg2Video => {
             let (typ, cfg): (&[u8; 4], &[u8; 4]) = match s.info.codec {
                 CodecId::H264 => (b"avc1", b"avcC"),
                 CodecId::H265 => (b"hvc1", b"hvcC"),
@@ -242,8 +242,9 @@ fn write_stsd(b: &mut Head, t: &MoovTrack<'_>) -> Result<()> {
             b.u16(0x18);
             b.u16(0xFFFF);
             if cfg == b"esds" {
-                // MPEG-2 video (main profile object type); MPEG-1 would be 0x6A.
-                write_esds(b, s.id, 0x61, 0x04, &config, avg, max_size);
+                // MPEG-2 video (main profile object type) or MPEG-1 video.
+                let oti = if s.info.codec == CodecId::Mpeg1Video { 0x6A } else { 0x61 };
+                write_esds(b, s.id, oti, 0x04, &config, avg, max_size);
             } else {
                 let c = b.open(cfg);
                 b.bytes(&config);

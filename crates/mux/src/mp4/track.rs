@@ -143,7 +143,7 @@ impl TrackSetup {
     /// `Ok(None)` for streams MP4 output drops (data streams).
     pub fn new(info: &StreamInfo, id: u32) -> Result<Option<TrackSetup>> {
         match info.codec {
-            CodecId::H264 | CodecId::H265 | CodecId::Mpeg2Video | CodecId::Aac | CodecId::Mp2 | CodecId::Mp3 => {}
+            CodecId::H264 | CodecId::H265 | CodecId::Mpeg1Video | CodecId::Mpeg2Video | CodecId::Aac | CodecId::Mp2 | CodecId::Mp3 => {}
             c if c.media_type() == MediaType::Data => {
                 tracing::warn!(
                     "dropping stream {} ({}): mp4 output carries only audio and video",

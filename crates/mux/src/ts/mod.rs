@@ -249,6 +249,7 @@ fn stream_kind(s: &StreamInfo) -> Result<(u8, u8, Option<[u8; 4]>)> {
     Ok(match s.codec {
         CodecId::H264 => (0x1B, 0xE0, None),
         CodecId::H265 => (0x24, 0xE0, None),
+        CodecId::Mpeg1Video => (0x01, 0xE0, None),
         CodecId::Mpeg2Video => (0x02, 0xE0, None),
         CodecId::Aac => (0x0F, 0xC0, None),
         CodecId::Mp2 | CodecId::Mp3 => {

@@ -380,3 +380,18 @@ fn elementary_streams_to_ts_match_ffmpeg_conversion() {
         assert_rows(name, &rows, &oracle_rows(&o, &[0]), false);
     }
 }
+
+#[test]
+fn program_streams_to_ts_keep_every_packet_and_timestamp() {
+    for name in ["ps/mpeg2_mp2.vob", "ps/mpeg1_mp2.mpg", "ps/mpeg2_ac3.vob"] {
+        let input = Input::open(&testdata(name), &MemoryConfig::default()).unwrap();
+        let (bytes, streams) = remux(input, TsOptions::default());
+        let (rows, out_streams) = read_back(bytes, 188);
+        // Payloads as FFmpeg's own conversion has them, timestamps as the input has them.
+        let o = read_framemd5(&testdata(&format!("{name}.to-ts.packets")));
+        assert_rows(name, &rows, &oracle_rows(&o, &[0, 0]), false);
+        let o = read_framemd5(&testdata(&format!("{name}.packets")));
+        assert_rows(name, &rows, &oracle_rows(&o, &[0, 0]), true);
+        assert_eq!(out_streams[1].codec, streams[1].codec, "{name}");
+    }
+}
