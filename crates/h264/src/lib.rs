@@ -85,6 +85,7 @@ mod bitreader;
 mod cabac;
 mod cavlc;
 mod deblock;
+pub mod encoder;
 mod decoder;
 mod gentables;
 mod inter;

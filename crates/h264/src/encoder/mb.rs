@@ -1,0 +1,921 @@
+//! Macroblock analysis, reconstruction and CAVLC writing: Intra 16x16 (4 modes) and
+//! Intra 4x4 (9 modes) chosen by SATD + lambda x bits, P 16x16 with motion search and
+//! P-skip detection. Predictions come from the decoder's `intra` and `inter` kernels,
+//! residuals go back through the decoder's scaling and inverse transforms, written
+//! straight into the reconstruction, so it is what a decoder will produce.
+
+use super::bits::{se_len, BitSink};
+use super::cavlc::write_block;
+use super::me;
+use super::quant::{self, Deadzone};
+use crate::inter::{self, RefPlane};
+use crate::intra::{self, Avail};
+use crate::mb::{fill_mb, median_pred, MbInfo, MbKind, MbState, Nb, NB_NONE};
+use crate::picture::Picture;
+use crate::tables::{BLK_INDEX, BLK_POS, CBP_INTER, CBP_INTRA, CHROMA_QP, ZIGZAG4};
+use crate::transform;
+
+/// The id motion data of P macroblocks gives their reference picture, for the
+/// deblocking filter's "same reference" test (there is one reference).
+pub const REF_UID: i32 = 1;
+
+/// Per-sequence constants of macroblock coding.
+#[derive(Debug, Clone)]
+pub struct MbParams {
+    pub qp: i32,
+    pub qpc: i32,
+    /// LevelScale4x4 of the flat lists per `qp % 6`.
+    pub ls: [[i32; 16]; 6],
+    /// Lagrange multiplier for SATD-domain costs at `qp`.
+    pub lambda: u32,
+    pub intra4x4: bool,
+    pub me_range: i32,
+    /// Vertical motion vector limit of the level, in quarter samples.
+    pub max_vmv: i32,
+}
+
+impl MbParams {
+    pub fn new(qp: i32, chroma_offset: i32, intra4x4: bool, me_range: i32, max_vmv: i32) -> MbParams {
+        MbParams {
+            qp,
+            qpc: CHROMA_QP[(qp + chroma_offset).clamp(0, 51) as usize] as i32,
+            ls: quant::flat_level_scale(),
+            lambda: lambda_for(qp),
+            intra4x4,
+            me_range,
+            max_vmv,
+        }
+    }
+}
+
+/// lambda = 2^((qp - 12) / 6), at least 1: the rate weight that balances SATD
+/// against bits (x264's choice of scale for its SATD-domain decisions), in integer
+/// arithmetic so that every platform makes the same decisions.
+pub fn lambda_for(qp: i32) -> u32 {
+    // 2^(k/6) in 1/256 for k = 0..5.
+    const FRAC: [u32; 6] = [256, 287, 323, 362, 406, 456];
+    if qp < 12 {
+        return 1;
+    }
+    let k = (qp - 12) as u32;
+    ((FRAC[(k % 6) as usize] << (k / 6)) + 128) >> 8
+}
+
+/// The coded form of one macroblock, filled by the analysis and read by the writer.
+#[derive(Debug, Clone)]
+pub struct MbCoded {
+    pub kind: MbKind,
+    pub i16mode: u8,
+    pub i4modes: [u8; 16],
+    /// Whether each 4x4 mode equals its predicted mode; otherwise rem_intra4x4_pred_mode.
+    pub i4pred: [u8; 16],
+    pub chroma_mode: u8,
+    pub cbp: u8,
+    pub mvd: [i32; 2],
+    /// Luma levels per block in decoding order, scan order (AC from index 1 for 16x16).
+    pub luma: [[i32; 16]; 16],
+    pub luma_n: [u8; 16],
+    pub dc: [i32; 16],
+    pub cdc: [[i32; 4]; 2],
+    pub cac: [[[i32; 16]; 4]; 2],
+    pub cac_n: [[u8; 4]; 2],
+}
+
+impl Default for MbCoded {
+    fn default() -> Self {
+        MbCoded {
+            kind: MbKind::None,
+            i16mode: 0,
+            i4modes: [2; 16],
+            i4pred: [0; 16],
+            chroma_mode: 0,
+            cbp: 0,
+            mvd: [0; 2],
+            luma: [[0; 16]; 16],
+            luma_n: [0; 16],
+            dc: [0; 16],
+            cdc: [[0; 4]; 2],
+            cac: [[[0; 16]; 4]; 2],
+            cac_n: [[0; 4]; 2],
+        }
+    }
+}
+
+/// The reference picture of a P picture: its planes and geometry.
+#[derive(Clone, Copy)]
+pub struct RefPic<'a> {
+    pub planes: [&'a [u8]; 3],
+    pub strides: [usize; 3],
+}
+
+/// Codes the macroblocks of one picture into its reconstruction and the slice data.
+pub struct MbCoder<'a> {
+    pub p: &'a MbParams,
+    pub st: &'a mut MbState,
+    pub motion: &'a mut Picture,
+    pub planes: [&'a mut [u8]; 3],
+    pub strides: [usize; 3],
+    pub reference: Option<RefPic<'a>>,
+    pub mb_w: usize,
+    pub mb_h: usize,
+    pub mx: usize,
+    pub my: usize,
+    /// Source samples of the current macroblock (edge samples repeated past the
+    /// visible picture), stride 16 for luma and 8 for chroma.
+    pub src_y: [u8; 256],
+    pub src_c: [[u8; 64]; 2],
+    pub cur: MbCoded,
+}
+
+/// Availability of the macroblocks around the current one.
+#[derive(Clone, Copy)]
+struct Around {
+    left: bool,
+    top: bool,
+    top_left: bool,
+    top_right: bool,
+}
+
+impl<'a> MbCoder<'a> {
+    fn around(&self) -> Around {
+        let (mx, my) = (self.mx, self.my);
+        Around {
+            left: mx > 0,
+            top: my > 0,
+            top_left: mx > 0 && my > 0,
+            top_right: my > 0 && mx + 1 < self.mb_w,
+        }
+    }
+
+    fn w4(&self) -> usize {
+        self.mb_w * 4
+    }
+
+    fn blk(&self, x: usize, y: usize) -> usize {
+        (self.my * 4 + y) * self.w4() + self.mx * 4 + x
+    }
+
+    /// Availability of a 4x4 (or 16x16) block's neighbours for intra prediction, as
+    /// the decoder works it out (6.4.11.4 with the block scan of Figure 6-10).
+    fn intra_avail(&self, bx: usize, by: usize, size: usize) -> Avail {
+        let a = self.around();
+        let left = bx > 0 || a.left;
+        let top = by > 0 || a.top;
+        let top_left = match (bx > 0, by > 0) {
+            (true, true) => true,
+            (false, true) => a.left,
+            (true, false) => a.top,
+            (false, false) => a.top_left,
+        };
+        let n = size / 4;
+        let (rx, ry) = (bx + n, by as isize - 1);
+        let top_right = if ry < 0 {
+            if rx < 4 {
+                a.top
+            } else {
+                a.top_right
+            }
+        } else if rx >= 4 {
+            false
+        } else {
+            BLK_INDEX[ry as usize][rx] < BLK_INDEX[by][bx]
+        };
+        Avail {
+            left,
+            top,
+            top_right,
+            top_left,
+        }
+    }
+
+    /// Loads the source macroblock at `(mx, my)` from `frame` (visible size `w` x
+    /// `h`), repeating the last row and column past the visible edge, as the
+    /// reconstruction's padding macroblocks will be coded.
+    pub fn load_source(&mut self, planes: [&[u8]; 3], strides: [usize; 3], w: usize, h: usize) {
+        let (x0, y0) = (self.mx * 16, self.my * 16);
+        for y in 0..16 {
+            let sy = (y0 + y).min(h - 1);
+            let row = &planes[0][sy * strides[0]..];
+            if x0 + 16 <= w {
+                self.src_y[y * 16..y * 16 + 16].copy_from_slice(&row[x0..x0 + 16]);
+            } else {
+                for x in 0..16 {
+                    self.src_y[y * 16 + x] = row[(x0 + x).min(w - 1)];
+                }
+            }
+        }
+        let (cw, ch) = (w / 2, h / 2);
+        let (cx0, cy0) = (self.mx * 8, self.my * 8);
+        for c in 0..2 {
+            for y in 0..8 {
+                let sy = (cy0 + y).min(ch - 1);
+                let row = &planes[1 + c][sy * strides[1 + c]..];
+                for x in 0..8 {
+                    self.src_c[c][y * 8 + x] = row[(cx0 + x).min(cw - 1)];
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ intra
+
+    /// Chooses the chroma prediction mode by SATD over Cb and Cr, leaving the chosen
+    /// prediction in the reconstruction.
+    fn choose_chroma_mode(&mut self) -> u8 {
+        let av = self.intra_avail(0, 0, 16);
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        let mut best = (u32::MAX, 0u8);
+        for mode in 0..4u8 {
+            let ok = match mode {
+                1 => av.left,
+                2 => av.top,
+                3 => av.top && av.left && av.top_left,
+                _ => true,
+            };
+            if !ok {
+                continue;
+            }
+            let mut cost = self.p.lambda * super::bits::ue_len(mode as u32);
+            for c in 0..2 {
+                intra::pred_chroma(self.planes[1 + c], cs, off, mode, av);
+                let mut pred = [0u8; 64];
+                for y in 0..8 {
+                    pred[y * 8..y * 8 + 8]
+                        .copy_from_slice(&self.planes[1 + c][off + y * cs..off + y * cs + 8]);
+                }
+                cost += quant::satd(&pred, &self.src_c[c], 8, 8);
+            }
+            if cost < best.0 {
+                best = (cost, mode);
+            }
+        }
+        for c in 0..2 {
+            intra::pred_chroma(self.planes[1 + c], cs, off, best.1, av);
+        }
+        best.1
+    }
+
+    /// Best Intra 16x16 mode and its cost; its prediction is left in `pred`.
+    fn best_i16(&mut self, pred: &mut [u8; 256]) -> (u32, u8) {
+        let av = self.intra_avail(0, 0, 16);
+        let ys = self.strides[0];
+        let off = self.my * 16 * ys + self.mx * 16;
+        let mut best = (u32::MAX, 2u8);
+        for mode in 0..4u8 {
+            let ok = match mode {
+                0 => av.top,
+                1 => av.left,
+                3 => av.top && av.left && av.top_left,
+                _ => true,
+            };
+            if !ok {
+                continue;
+            }
+            intra::pred16x16(self.planes[0], ys, off, mode, av);
+            let mut p = [0u8; 256];
+            for y in 0..16 {
+                p[y * 16..y * 16 + 16].copy_from_slice(&self.planes[0][off + y * ys..off + y * ys + 16]);
+            }
+            // Mode bits are part of mb_type: about the same for all four modes.
+            let cost = quant::satd(&p, &self.src_y, 16, 16) + self.p.lambda * 4;
+            if cost < best.0 {
+                best = (cost, mode);
+                *pred = p;
+            }
+        }
+        best
+    }
+
+    /// Predicted Intra 4x4 mode of block `(bx, by)` (8.3.1.1).
+    fn pred_i4_mode(&self, bx: usize, by: usize) -> u8 {
+        let a = self.around();
+        let (x4, y4) = (self.mx * 4 + bx, self.my * 4 + by);
+        let w4 = self.w4();
+        let left_ok = bx > 0 || a.left;
+        let top_ok = by > 0 || a.top;
+        if !left_ok || !top_ok {
+            return 2;
+        }
+        let ma = self.st.ipred[y4 * w4 + x4 - 1];
+        let mb = self.st.ipred[(y4 - 1) * w4 + x4];
+        ma.min(mb)
+    }
+
+    /// Codes the luma of the macroblock as Intra 4x4 block by block, stopping as soon
+    /// as the running cost passes `limit`. Returns the cost (or `u32::MAX` when
+    /// stopped); the reconstruction and `cur` hold the result only when it finished.
+    fn try_i4(&mut self, limit: u32) -> u32 {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        let lambda = self.p.lambda;
+        let mut total = lambda * 6; // mb_type and the coded_block_pattern
+        let w4 = self.w4();
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let av = self.intra_avail(bx, by, 4);
+            let off = base + by * 4 * ys + bx * 4;
+            let pm = self.pred_i4_mode(bx, by);
+            let mut src = [0u8; 16];
+            for y in 0..4 {
+                src[y * 4..y * 4 + 4]
+                    .copy_from_slice(&self.src_y[(by * 4 + y) * 16 + bx * 4..(by * 4 + y) * 16 + bx * 4 + 4]);
+            }
+            let mut best = (u32::MAX, 2u8);
+            for mode in 0..9u8 {
+                let ok = match mode {
+                    0 | 3 | 7 => av.top,
+                    1 | 8 => av.left,
+                    4..=6 => av.top && av.left && av.top_left,
+                    _ => true,
+                };
+                if !ok {
+                    continue;
+                }
+                intra::pred4x4(self.planes[0], ys, off, mode, av);
+                let mut d = [0i32; 16];
+                for y in 0..4 {
+                    for x in 0..4 {
+                        d[y * 4 + x] = src[y * 4 + x] as i32 - self.planes[0][off + y * ys + x] as i32;
+                    }
+                }
+                let bits = if mode == pm { 1 } else { 4 };
+                let cost = quant::satd4(&d) + lambda * bits;
+                if cost < best.0 {
+                    best = (cost, mode);
+                }
+            }
+            total = total.saturating_add(best.0);
+            if total >= limit {
+                return u32::MAX;
+            }
+            let mode = best.1;
+            intra::pred4x4(self.planes[0], ys, off, mode, av);
+            self.cur.i4modes[b] = mode;
+            self.cur.i4pred[b] = if mode == pm {
+                16
+            } else if mode < pm {
+                mode
+            } else {
+                mode - 1
+            };
+            // The next blocks predict from this one's reconstruction.
+            let n = self.code_luma4(b, off, &src, Deadzone::Intra);
+            self.cur.luma_n[b] = n;
+            self.st.ipred[(self.my * 4 + by) * w4 + self.mx * 4 + bx] = mode;
+        }
+        total
+    }
+
+    /// Transforms, quantises and reconstructs the 4x4 luma block `b` whose prediction
+    /// is in the reconstruction at `off`; `src` is its source. Returns TotalCoeff.
+    fn code_luma4(&mut self, b: usize, off: usize, src: &[u8; 16], dz: Deadzone) -> u8 {
+        let ys = self.strides[0];
+        let mut d = [0i32; 16];
+        for y in 0..4 {
+            for x in 0..4 {
+                d[y * 4 + x] = src[y * 4 + x] as i32 - self.planes[0][off + y * ys + x] as i32;
+            }
+        }
+        let c = quant::fdct4(&d);
+        let mut lv = [0i32; 16];
+        let n = quant::quant4(&c, self.p.qp, dz, 0, &mut lv);
+        self.cur.luma[b] = lv;
+        if n > 0 {
+            let coef = self.scale_block(&lv, self.p.qp, 0);
+            transform::idct4_add(self.planes[0], ys, off, &coef);
+        }
+        n as u8
+    }
+
+    /// The decoder's scaling of levels in scan order (from `start`) into a raster block.
+    fn scale_block(&self, lv: &[i32; 16], qp: i32, start: usize) -> [i32; 16] {
+        let ls = &self.p.ls[(qp % 6) as usize];
+        let mut coef = [0i32; 16];
+        for k in start..16 {
+            if lv[k] != 0 {
+                let pos = ZIGZAG4[k] as usize;
+                coef[pos] = transform::scale4(lv[k], ls[pos], qp);
+            }
+        }
+        coef
+    }
+
+    /// Codes the luma as Intra 16x16 with `mode`, whose prediction is `pred`.
+    fn code_i16(&mut self, mode: u8, pred: &[u8; 256]) {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        for y in 0..16 {
+            self.planes[0][base + y * ys..base + y * ys + 16].copy_from_slice(&pred[y * 16..y * 16 + 16]);
+        }
+        let qp = self.p.qp;
+        let mut dcm = [0i32; 16];
+        let mut any_ac = false;
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let mut d = [0i32; 16];
+            for y in 0..4 {
+                for x in 0..4 {
+                    let i = (by * 4 + y) * 16 + bx * 4 + x;
+                    d[y * 4 + x] = self.src_y[i] as i32 - pred[i] as i32;
+                }
+            }
+            let c = quant::fdct4(&d);
+            dcm[by * 4 + bx] = c[0];
+            let mut lv = [0i32; 16];
+            let n = quant::quant4(&c, qp, Deadzone::Intra, 1, &mut lv);
+            self.cur.luma[b] = lv;
+            self.cur.luma_n[b] = n as u8;
+            any_ac |= n > 0;
+        }
+        quant::quant_luma_dc(&dcm, qp, &mut self.cur.dc);
+        self.cur.kind = MbKind::I16x16;
+        self.cur.i16mode = mode;
+        // Intra 16x16 codes all AC blocks or none.
+        self.cur.cbp = if any_ac { 15 } else { 0 };
+        // Reconstruct as the decoder does: DC through the inverse Hadamard, then each
+        // block with AC through the 4x4 transform, or its DC alone.
+        let mut dq = [0i32; 16];
+        for k in 0..16 {
+            dq[ZIGZAG4[k] as usize] = self.cur.dc[k];
+        }
+        if dq != [0; 16] {
+            transform::luma_dc_dequant(&mut dq, qp, self.p.ls[(qp % 6) as usize][0]);
+        }
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let off = base + by * 4 * ys + bx * 4;
+            let dc = dq[by * 4 + bx];
+            if self.cur.luma_n[b] > 0 {
+                let mut coef = self.scale_block(&self.cur.luma[b], qp, 1);
+                coef[0] = dc;
+                transform::idct4_add(self.planes[0], ys, off, &coef);
+            } else if dc != 0 {
+                transform::dc4_add(self.planes[0], ys, off, dc);
+            }
+        }
+    }
+
+    /// Codes the chroma residual over the prediction in the reconstruction; sets the
+    /// chroma bits of the coded_block_pattern.
+    fn code_chroma(&mut self, dz: Deadzone) {
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        let qpc = self.p.qpc;
+        let mut dc_any = false;
+        let mut ac_any = false;
+        for c in 0..2 {
+            let mut dcm = [0i32; 4];
+            for b in 0..4 {
+                let (bx, by) = (b % 2, b / 2);
+                let mut d = [0i32; 16];
+                for y in 0..4 {
+                    for x in 0..4 {
+                        let (sx, sy) = (bx * 4 + x, by * 4 + y);
+                        d[y * 4 + x] = self.src_c[c][sy * 8 + sx] as i32
+                            - self.planes[1 + c][off + sy * cs + sx] as i32;
+                    }
+                }
+                let t = quant::fdct4(&d);
+                dcm[b] = t[0];
+                let mut lv = [0i32; 16];
+                let n = quant::quant4(&t, qpc, dz, 1, &mut lv);
+                self.cur.cac[c][b] = lv;
+                self.cur.cac_n[c][b] = n as u8;
+                ac_any |= n > 0;
+            }
+            dc_any |= quant::quant_chroma_dc(&dcm, qpc, dz, &mut self.cur.cdc[c]) > 0;
+        }
+        let cbp_c = if ac_any {
+            2
+        } else if dc_any {
+            1
+        } else {
+            0
+        };
+        self.cur.cbp = (self.cur.cbp & 15) | (cbp_c << 4);
+        if cbp_c == 0 {
+            return;
+        }
+        let ls0 = self.p.ls[(qpc % 6) as usize][0];
+        for c in 0..2 {
+            let mut d = self.cur.cdc[c];
+            if d != [0; 4] {
+                transform::chroma_dc_dequant(&mut d, qpc, ls0);
+            }
+            for b in 0..4 {
+                let n = if cbp_c == 2 { self.cur.cac_n[c][b] } else { 0 };
+                if n == 0 && d[b] == 0 {
+                    continue;
+                }
+                let mut coef = if n > 0 {
+                    self.scale_block(&self.cur.cac[c][b], qpc, 1)
+                } else {
+                    [0; 16]
+                };
+                coef[0] = d[b];
+                let o = off + (b / 2) * 4 * cs + (b % 2) * 4;
+                transform::idct4_add(self.planes[1 + c], cs, o, &coef);
+            }
+        }
+    }
+
+    /// Intra coding of the macroblock: the better of Intra 16x16 and (if enabled)
+    /// Intra 4x4, then chroma. `bias` is added to the intra cost (mb_type bits in P
+    /// slices); returns the cost of the choice.
+    fn code_intra(&mut self, i16: (u32, u8), pred16: &[u8; 256]) {
+        let chroma_mode = self.choose_chroma_mode();
+        let mut use_i4 = false;
+        if self.p.intra4x4 {
+            let c4 = self.try_i4(i16.0);
+            use_i4 = c4 < i16.0;
+        }
+        let w4 = self.w4();
+        let at = self.blk(0, 0);
+        if use_i4 {
+            self.cur.kind = MbKind::I4x4;
+            let mut cbp = 0;
+            for i8 in 0..4 {
+                if self.cur.luma_n[i8 * 4..i8 * 4 + 4].iter().any(|&n| n > 0) {
+                    cbp |= 1 << i8;
+                }
+            }
+            self.cur.cbp = cbp;
+        } else {
+            fill_mb(&mut self.st.ipred, at, w4, 2);
+            self.code_i16(i16.1, pred16);
+        }
+        self.cur.chroma_mode = chroma_mode;
+        self.code_chroma(Deadzone::Intra);
+        // Intra blocks carry no motion.
+        fill_mb(&mut self.motion.ref_idx[0], at, w4, -1);
+        fill_mb(&mut self.motion.ref_uid[0], at, w4, -1);
+        fill_mb(&mut self.motion.mv[0], at, w4, [0; 2]);
+    }
+
+    // ------------------------------------------------------------------ inter
+
+    /// Motion vector neighbour at picture 4x4 position `(x4, y4)`: available when it
+    /// lies in a macroblock already coded in this picture.
+    fn nb(&self, x4: isize, y4: isize) -> Nb {
+        if x4 < 0 || y4 < 0 || x4 as usize >= self.w4() {
+            return NB_NONE;
+        }
+        let (mx, my) = ((x4 / 4) as usize, (y4 / 4) as usize);
+        let done = my < self.my || (my == self.my && mx < self.mx);
+        if !done {
+            return NB_NONE;
+        }
+        let i = y4 as usize * self.w4() + x4 as usize;
+        Nb {
+            avail: true,
+            r: self.motion.ref_idx[0][i],
+            mv: self.motion.mv[0][i],
+        }
+    }
+
+    /// Neighbours A, B, C (or D) of the 16x16 partition.
+    fn neighbours16(&self) -> (Nb, Nb, Nb) {
+        let (x4, y4) = ((self.mx * 4) as isize, (self.my * 4) as isize);
+        let a = self.nb(x4 - 1, y4);
+        let b = self.nb(x4, y4 - 1);
+        let mut c = self.nb(x4 + 4, y4 - 1);
+        if !c.avail {
+            c = self.nb(x4 - 1, y4 - 1);
+        }
+        (a, b, c)
+    }
+
+    /// Motion vector predictor of a 16x16 partition with reference 0 (8.4.1.3).
+    fn mvp16(&self) -> [i16; 2] {
+        let (a, b, c) = self.neighbours16();
+        median_pred(a, b, c, 0)
+    }
+
+    /// P_Skip motion vector (8.4.1.1).
+    fn pskip_mv(&self) -> [i16; 2] {
+        let (x4, y4) = ((self.mx * 4) as isize, (self.my * 4) as isize);
+        let a = self.nb(x4 - 1, y4);
+        let b = self.nb(x4, y4 - 1);
+        if !a.avail || !b.avail || (a.r == 0 && a.mv == [0, 0]) || (b.r == 0 && b.mv == [0, 0]) {
+            return [0, 0];
+        }
+        self.mvp16()
+    }
+
+    fn ref_planes(&self) -> Option<[RefPlane<'a>; 3]> {
+        let r = self.reference?;
+        let (pw, ph) = ((self.mb_w * 16) as i32, (self.mb_h * 16) as i32);
+        Some(std::array::from_fn(|i| RefPlane {
+            data: r.planes[i],
+            stride: r.strides[i],
+            width: if i == 0 { pw } else { pw / 2 },
+            height: if i == 0 { ph } else { ph / 2 },
+        }))
+    }
+
+    /// Writes the inter prediction at `mv` into the reconstruction: luma from `pred`
+    /// (stride 16), chroma predicted here.
+    fn put_inter_pred(&mut self, rp: &[RefPlane<'_>; 3], mv: [i16; 2], pred: &[u8; 256]) {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        for y in 0..16 {
+            self.planes[0][base + y * ys..base + y * ys + 16].copy_from_slice(&pred[y * 16..y * 16 + 16]);
+        }
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        let (cx, cy) = ((self.mx * 8) as i32, (self.my * 8) as i32);
+        let [_, cb, cr] = &mut self.planes;
+        inter::chroma_pair([rp[1], rp[2]], cx, cy, mv, 8, 8, [&mut cb[off..], &mut cr[off..]], cs);
+    }
+
+    /// Codes the luma residual of an inter macroblock over the prediction in the
+    /// reconstruction. Returns the luma coded_block_pattern.
+    fn code_inter_luma(&mut self) -> u8 {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        let mut cbp = 0;
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let mut src = [0u8; 16];
+            for y in 0..4 {
+                let o = (by * 4 + y) * 16 + bx * 4;
+                src[y * 4..y * 4 + 4].copy_from_slice(&self.src_y[o..o + 4]);
+            }
+            let off = base + by * 4 * ys + bx * 4;
+            let n = self.code_luma4(b, off, &src, Deadzone::Inter);
+            self.cur.luma_n[b] = n;
+            if n > 0 {
+                cbp |= 1 << (b / 4);
+            }
+        }
+        cbp
+    }
+
+    /// Whether the residual at the P_Skip prediction quantises to nothing, so the
+    /// macroblock can be skipped (checked on the prediction in `pred` and chroma
+    /// predicted into the reconstruction).
+    fn skip_is_clean(&mut self, rp: &[RefPlane<'_>; 3], mv: [i16; 2], pred: &[u8; 256]) -> bool {
+        let qp = self.p.qp;
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let mut d = [0i32; 16];
+            for y in 0..4 {
+                for x in 0..4 {
+                    let i = (by * 4 + y) * 16 + bx * 4 + x;
+                    d[y * 4 + x] = self.src_y[i] as i32 - pred[i] as i32;
+                }
+            }
+            let mut lv = [0i32; 16];
+            if quant::quant4(&quant::fdct4(&d), qp, Deadzone::Inter, 0, &mut lv) > 0 {
+                return false;
+            }
+        }
+        self.put_inter_pred(rp, mv, pred);
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        for c in 0..2 {
+            let mut dcm = [0i32; 4];
+            for b in 0..4 {
+                let mut d = [0i32; 16];
+                for y in 0..4 {
+                    for x in 0..4 {
+                        let (sx, sy) = ((b % 2) * 4 + x, (b / 2) * 4 + y);
+                        d[y * 4 + x] = self.src_c[c][sy * 8 + sx] as i32
+                            - self.planes[1 + c][off + sy * cs + sx] as i32;
+                    }
+                }
+                let t = quant::fdct4(&d);
+                dcm[b] = t[0];
+                let mut lv = [0i32; 16];
+                if quant::quant4(&t, self.p.qpc, Deadzone::Inter, 1, &mut lv) > 0 {
+                    return false;
+                }
+            }
+            let mut lv = [0i32; 4];
+            if quant::quant_chroma_dc(&dcm, self.p.qpc, Deadzone::Inter, &mut lv) > 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn set_motion(&mut self, mv: [i16; 2]) {
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.motion.ref_idx[0], at, w4, 0);
+        fill_mb(&mut self.motion.ref_uid[0], at, w4, REF_UID);
+        fill_mb(&mut self.motion.mv[0], at, w4, mv);
+    }
+
+    // ------------------------------------------------------------------ driver
+
+    /// Analyses, codes and reconstructs the current macroblock; the result is in
+    /// `cur`, the neighbour tables and the reconstruction.
+    pub fn code_mb(&mut self) {
+        self.cur = MbCoded::default();
+        let at = self.blk(0, 0);
+        let w4 = self.w4();
+        let mut pred16 = [0u8; 256];
+        if let Some(rp) = self.ref_planes() {
+            let (x, y) = ((self.mx * 16) as i32, (self.my * 16) as i32);
+            // P_Skip first: if its prediction leaves no residual, nothing beats it.
+            let skip_mv = self.pskip_mv();
+            let mut skip_pred = [0u8; 256];
+            inter::luma(rp[0], x, y, skip_mv, 16, 16, &mut skip_pred, 16);
+            if self.skip_is_clean(&rp, skip_mv, &skip_pred) {
+                self.finish_skip(skip_mv);
+                return;
+            }
+            let mvp = self.mvp16();
+            let (a, b, c) = self.neighbours16();
+            let cands = [mvp, [0, 0], skip_mv, a.mv, b.mv, c.mv];
+            let search = me::Search {
+                src: &self.src_y,
+                reference: rp[0],
+                x,
+                y,
+                mvp,
+                lambda: self.p.lambda,
+                range: self.p.me_range,
+                max_vmv: self.p.max_vmv,
+            };
+            let mut pred = [0u8; 256];
+            let (mv, cost) = search.run(&cands, &mut pred);
+            // mb_type P_L0_16x16 is one bit.
+            let inter_cost = cost + self.p.lambda;
+            // Intra in a P slice pays a longer mb_type (ue(5 + t)).
+            let i16 = self.best_i16(&mut pred16);
+            let intra_cost = i16.0 + self.p.lambda * 6;
+            if intra_cost >= inter_cost {
+                self.put_inter_pred(&rp, mv, &pred);
+                self.cur.kind = MbKind::PInter;
+                fill_mb(&mut self.st.ipred, at, w4, 2);
+                let cbp = self.code_inter_luma();
+                self.cur.cbp = cbp;
+                self.code_chroma(Deadzone::Inter);
+                if mv == skip_mv && self.cur.cbp == 0 {
+                    // Same reconstruction as P_Skip, for no bits.
+                    self.finish_skip(skip_mv);
+                    return;
+                }
+                self.cur.mvd = [mv[0] as i32 - mvp[0] as i32, mv[1] as i32 - mvp[1] as i32];
+                self.set_motion(mv);
+                self.finish_info(true);
+                return;
+            }
+            self.code_intra(i16, &pred16);
+            self.finish_info(false);
+            return;
+        }
+        let i16 = self.best_i16(&mut pred16);
+        self.code_intra(i16, &pred16);
+        self.finish_info(false);
+    }
+
+    fn finish_skip(&mut self, mv: [i16; 2]) {
+        self.cur = MbCoded {
+            kind: MbKind::PSkip,
+            ..MbCoded::default()
+        };
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.st.ipred, at, w4, 2);
+        self.set_motion(mv);
+        self.finish_info(true);
+    }
+
+    /// Stores what later macroblocks and the deblocking filter read: the macroblock's
+    /// type, QP, pattern and coefficient counts.
+    fn finish_info(&mut self, uniform: bool) {
+        let addr = self.my * self.mb_w + self.mx;
+        let cbp = self.cur.cbp;
+        self.st.mbs[addr] = MbInfo {
+            slice: 1,
+            kind: self.cur.kind,
+            qp: self.p.qp as u8,
+            cbp,
+            t8x8: false,
+            chroma_pred: self.cur.chroma_mode,
+            cbf_dc: 0,
+            direct: 0,
+            uniform,
+        };
+        self.motion.mb_intra[addr] = self.cur.kind.is_intra();
+        let w4 = self.w4();
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let n = if cbp & (1 << (b / 4)) != 0 { self.cur.luma_n[b] } else { 0 };
+            self.st.nnz[(self.my * 4 + by) * w4 + self.mx * 4 + bx] = n;
+        }
+        let w2 = self.mb_w * 2;
+        for c in 0..2 {
+            for b in 0..4 {
+                let n = if cbp & 0x20 != 0 { self.cur.cac_n[c][b] } else { 0 };
+                self.st.nnz_c[c][(self.my * 2 + b / 2) * w2 + self.mx * 2 + b % 2] = n;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    /// Predicted TotalCoeff nC of luma block `(bx, by)` (9.2.1).
+    fn nc_luma(&self, bx: usize, by: usize) -> i32 {
+        let (x4, y4) = (self.mx * 4 + bx, self.my * 4 + by);
+        let w4 = self.w4();
+        let a = (bx > 0 || self.mx > 0).then(|| self.st.nnz[y4 * w4 + x4 - 1] as i32);
+        let b = (by > 0 || self.my > 0).then(|| self.st.nnz[(y4 - 1) * w4 + x4] as i32);
+        nc_of(a, b)
+    }
+
+    fn nc_chroma(&self, c: usize, cx: usize, cy: usize) -> i32 {
+        let w2 = self.mb_w * 2;
+        let (x2, y2) = (self.mx * 2 + cx, self.my * 2 + cy);
+        let a = (cx > 0 || self.mx > 0).then(|| self.st.nnz_c[c][y2 * w2 + x2 - 1] as i32);
+        let b = (cy > 0 || self.my > 0).then(|| self.st.nnz_c[c][(y2 - 1) * w2 + x2] as i32);
+        nc_of(a, b)
+    }
+
+    /// Writes macroblock_layer() of the current macroblock (not P_Skip, which is
+    /// only counted in mb_skip_run).
+    pub fn write(&self, w: &mut impl BitSink, p_slice: bool) {
+        let c = &self.cur;
+        let intra_base = if p_slice { 5 } else { 0 };
+        match c.kind {
+            MbKind::I16x16 => {
+                let t = 1 + c.i16mode as u32 + 4 * (c.cbp >> 4) as u32 + if c.cbp & 15 != 0 { 12 } else { 0 };
+                w.ue(intra_base + t);
+            }
+            MbKind::I4x4 => w.ue(intra_base),
+            _ => w.ue(0), // P_L0_16x16
+        }
+        if c.kind == MbKind::I4x4 {
+            for b in 0..16 {
+                if c.i4pred[b] == 16 {
+                    w.flag(true);
+                } else {
+                    w.flag(false);
+                    w.put(c.i4pred[b] as u32, 3);
+                }
+            }
+        }
+        if c.kind.is_intra() {
+            w.ue(c.chroma_mode as u32);
+        } else {
+            w.se(c.mvd[0]);
+            w.se(c.mvd[1]);
+        }
+        if c.kind != MbKind::I16x16 {
+            let table = if c.kind.is_intra() { &CBP_INTRA } else { &CBP_INTER };
+            let code = table.iter().position(|&v| v == c.cbp).unwrap_or(0);
+            w.ue(code as u32);
+        }
+        if c.cbp == 0 && c.kind != MbKind::I16x16 {
+            return;
+        }
+        w.se(0); // mb_qp_delta: constant QP
+        if c.kind == MbKind::I16x16 {
+            write_block(w, self.nc_luma(0, 0), &c.dc, 16);
+        }
+        for i8 in 0..4 {
+            if c.cbp & (1 << i8) == 0 {
+                continue;
+            }
+            for i in 0..4 {
+                let b = i8 * 4 + i;
+                let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+                let nc = self.nc_luma(bx, by);
+                if c.kind == MbKind::I16x16 {
+                    write_block(w, nc, &c.luma[b][1..], 15);
+                } else {
+                    write_block(w, nc, &c.luma[b], 16);
+                }
+            }
+        }
+        if c.cbp & 0x30 != 0 {
+            for comp in 0..2 {
+                write_block(w, -1, &c.cdc[comp], 4);
+            }
+        }
+        if c.cbp & 0x20 != 0 {
+            for comp in 0..2 {
+                for b in 0..4 {
+                    let nc = self.nc_chroma(comp, b % 2, b / 2);
+                    write_block(w, nc, &c.cac[comp][b][1..], 15);
+                }
+            }
+        }
+    }
+}
+
+fn nc_of(a: Option<i32>, b: Option<i32>) -> i32 {
+    match (a, b) {
+        (Some(a), Some(b)) => (a + b + 1) >> 1,
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        _ => 0,
+    }
+}
+
+/// Bits of a motion vector difference pair.
+pub fn mvd_bits(mv: [i32; 2], mvp: [i16; 2]) -> u32 {
+    se_len(mv[0] - mvp[0] as i32) + se_len(mv[1] - mvp[1] as i32)
+}
