@@ -464,6 +464,13 @@ impl Encoder {
             deblock::deblock_rows(&self.motion, &mut planes, &self.st, mb_w, 0..mb_h);
         }
         self.out.clear();
+        // The access unit's exact size (start codes, headers, emulation prevention
+        // bytes); when the buffer must grow, it grows by a quarter more, so that later
+        // access units of similar size fit without growing it again.
+        let need = self.headers_annexb.len() + 5 + self.rbsp.len() + emulation_bytes(&self.rbsp);
+        if need > self.out.capacity() {
+            self.out.reserve(need + need / 4)?;
+        }
         if idr && (self.cfg.repeat_headers || self.frames_out == 0) {
             self.out.extend_from_slice(&self.headers_annexb)?;
         }
@@ -473,6 +480,19 @@ impl Encoder {
         self.reference = Some(recon.into_shared());
         Ok(())
     }
+}
+
+/// Emulation prevention bytes [`write_nal_into`] inserts into `rbsp`.
+fn emulation_bytes(rbsp: &[u8]) -> usize {
+    let (mut zeros, mut n) = (0, 0);
+    for &b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            n += 1;
+            zeros = 0;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+    n
 }
 
 /// Appends a NAL unit (start code, header, RBSP with emulation prevention) to `out`,
