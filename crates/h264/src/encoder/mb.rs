@@ -24,6 +24,9 @@ pub const REF_UID: i32 = 1;
 pub struct MbParams {
     pub qp: i32,
     pub qpc: i32,
+    /// Quantisation constants of the luma and chroma QPs.
+    pub q: quant::QuantTable,
+    pub qc: quant::QuantTable,
     /// LevelScale4x4 of the flat lists per `qp % 6`.
     pub ls: [[i32; 16]; 6],
     /// Lagrange multiplier for SATD-domain costs at `qp`.
@@ -36,9 +39,12 @@ pub struct MbParams {
 
 impl MbParams {
     pub fn new(qp: i32, chroma_offset: i32, intra4x4: bool, me_range: i32, max_vmv: i32) -> MbParams {
+        let qpc = CHROMA_QP[(qp + chroma_offset).clamp(0, 51) as usize] as i32;
         MbParams {
             qp,
-            qpc: CHROMA_QP[(qp + chroma_offset).clamp(0, 51) as usize] as i32,
+            qpc,
+            q: quant::QuantTable::new(qp),
+            qc: quant::QuantTable::new(qpc),
             ls: quant::flat_level_scale(),
             lambda: lambda_for(qp),
             intra4x4,
@@ -244,7 +250,7 @@ impl<'a> MbCoder<'a> {
                     pred[y * 8..y * 8 + 8]
                         .copy_from_slice(&self.planes[1 + c][off + y * cs..off + y * cs + 8]);
                 }
-                cost += quant::satd(&pred, &self.src_c[c], 8, 8);
+                cost += quant::satd8(&pred, &self.src_c[c]);
             }
             if cost < best.0 {
                 best = (cost, mode);
@@ -278,7 +284,7 @@ impl<'a> MbCoder<'a> {
                 p[y * 16..y * 16 + 16].copy_from_slice(&self.planes[0][off + y * ys..off + y * ys + 16]);
             }
             // Mode bits are part of mb_type: about the same for all four modes.
-            let cost = quant::satd(&p, &self.src_y, 16, 16) + self.p.lambda * 4;
+            let cost = quant::satd16(&p, &self.src_y) + self.p.lambda * 4;
             if cost < best.0 {
                 best = (cost, mode);
                 *pred = p;
@@ -379,7 +385,7 @@ impl<'a> MbCoder<'a> {
         }
         let c = quant::fdct4(&d);
         let mut lv = [0i32; 16];
-        let n = quant::quant4(&c, self.p.qp, dz, 0, &mut lv);
+        let n = quant::quant4(&c, &self.p.q, dz, 0, &mut lv);
         self.cur.luma[b] = lv;
         if n > 0 {
             let coef = self.scale_block(&lv, self.p.qp, 0);
@@ -423,12 +429,12 @@ impl<'a> MbCoder<'a> {
             let c = quant::fdct4(&d);
             dcm[by * 4 + bx] = c[0];
             let mut lv = [0i32; 16];
-            let n = quant::quant4(&c, qp, Deadzone::Intra, 1, &mut lv);
+            let n = quant::quant4(&c, &self.p.q, Deadzone::Intra, 1, &mut lv);
             self.cur.luma[b] = lv;
             self.cur.luma_n[b] = n as u8;
             any_ac |= n > 0;
         }
-        quant::quant_luma_dc(&dcm, qp, &mut self.cur.dc);
+        quant::quant_luma_dc(&dcm, &self.p.q, &mut self.cur.dc);
         self.cur.kind = MbKind::I16x16;
         self.cur.i16mode = mode;
         // Intra 16x16 codes all AC blocks or none.
@@ -479,12 +485,12 @@ impl<'a> MbCoder<'a> {
                 let t = quant::fdct4(&d);
                 dcm[b] = t[0];
                 let mut lv = [0i32; 16];
-                let n = quant::quant4(&t, qpc, dz, 1, &mut lv);
+                let n = quant::quant4(&t, &self.p.qc, dz, 1, &mut lv);
                 self.cur.cac[c][b] = lv;
                 self.cur.cac_n[c][b] = n as u8;
                 ac_any |= n > 0;
             }
-            dc_any |= quant::quant_chroma_dc(&dcm, qpc, dz, &mut self.cur.cdc[c]) > 0;
+            dc_any |= quant::quant_chroma_dc(&dcm, &self.p.qc, dz, &mut self.cur.cdc[c]) > 0;
         }
         let cbp_c = if ac_any {
             2
@@ -631,22 +637,51 @@ impl<'a> MbCoder<'a> {
 
     /// Codes the luma residual of an inter macroblock over the prediction in the
     /// reconstruction. Returns the luma coded_block_pattern.
+    ///
+    /// Coefficients are decimated first, the way the H.264 reference encoder does it:
+    /// a block whose only levels are a few isolated +-1s costs more bits than the
+    /// distortion it removes, so an 8x8 block scoring under [`DECIMATE_8X8`] is
+    /// dropped, and all the luma when the macroblock scores under [`DECIMATE_MB`].
     fn code_inter_luma(&mut self) -> u8 {
         let ys = self.strides[0];
         let base = self.my * 16 * ys + self.mx * 16;
-        let mut cbp = 0;
+        let pred_at = |b: usize| {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            base + by * 4 * ys + bx * 4
+        };
+        let mut scores = [0u32; 4];
         for b in 0..16 {
             let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
-            let mut src = [0u8; 16];
+            let off = pred_at(b);
+            let mut d = [0i32; 16];
             for y in 0..4 {
-                let o = (by * 4 + y) * 16 + bx * 4;
-                src[y * 4..y * 4 + 4].copy_from_slice(&self.src_y[o..o + 4]);
+                for x in 0..4 {
+                    d[y * 4 + x] = self.src_y[(by * 4 + y) * 16 + bx * 4 + x] as i32
+                        - self.planes[0][off + y * ys + x] as i32;
+                }
             }
-            let off = base + by * 4 * ys + bx * 4;
-            let n = self.code_luma4(b, off, &src, Deadzone::Inter);
-            self.cur.luma_n[b] = n;
-            if n > 0 {
-                cbp |= 1 << (b / 4);
+            let mut lv = [0i32; 16];
+            let n = quant::quant4(&quant::fdct4(&d), &self.p.q, Deadzone::Inter, 0, &mut lv);
+            self.cur.luma[b] = lv;
+            self.cur.luma_n[b] = n as u8;
+            scores[b / 4] += decimate_score(&lv);
+        }
+        let total: u32 = scores.iter().sum();
+        let mut cbp = 0;
+        for i8 in 0..4 {
+            if total < DECIMATE_MB || scores[i8] < DECIMATE_8X8 {
+                for b in i8 * 4..i8 * 4 + 4 {
+                    self.cur.luma[b] = [0; 16];
+                    self.cur.luma_n[b] = 0;
+                }
+                continue;
+            }
+            for b in i8 * 4..i8 * 4 + 4 {
+                if self.cur.luma_n[b] > 0 {
+                    cbp |= 1 << i8;
+                    let coef = self.scale_block(&self.cur.luma[b], self.p.qp, 0);
+                    transform::idct4_add(self.planes[0], ys, pred_at(b), &coef);
+                }
             }
         }
         cbp
@@ -656,7 +691,6 @@ impl<'a> MbCoder<'a> {
     /// macroblock can be skipped (checked on the prediction in `pred` and chroma
     /// predicted into the reconstruction).
     fn skip_is_clean(&mut self, rp: &[RefPlane<'_>; 3], mv: [i16; 2], pred: &[u8; 256]) -> bool {
-        let qp = self.p.qp;
         for b in 0..16 {
             let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
             let mut d = [0i32; 16];
@@ -667,7 +701,7 @@ impl<'a> MbCoder<'a> {
                 }
             }
             let mut lv = [0i32; 16];
-            if quant::quant4(&quant::fdct4(&d), qp, Deadzone::Inter, 0, &mut lv) > 0 {
+            if quant::quant4(&quant::fdct4(&d), &self.p.q, Deadzone::Inter, 0, &mut lv) > 0 {
                 return false;
             }
         }
@@ -688,12 +722,12 @@ impl<'a> MbCoder<'a> {
                 let t = quant::fdct4(&d);
                 dcm[b] = t[0];
                 let mut lv = [0i32; 16];
-                if quant::quant4(&t, self.p.qpc, Deadzone::Inter, 1, &mut lv) > 0 {
+                if quant::quant4(&t, &self.p.qc, Deadzone::Inter, 1, &mut lv) > 0 {
                     return false;
                 }
             }
             let mut lv = [0i32; 4];
-            if quant::quant_chroma_dc(&dcm, self.p.qpc, Deadzone::Inter, &mut lv) > 0 {
+            if quant::quant_chroma_dc(&dcm, &self.p.qc, Deadzone::Inter, &mut lv) > 0 {
                 return false;
             }
         }
@@ -904,6 +938,31 @@ impl<'a> MbCoder<'a> {
             }
         }
     }
+}
+
+/// Decimation thresholds of inter luma (see [`MbCoder::code_inter_luma`]).
+const DECIMATE_8X8: u32 = 4;
+const DECIMATE_MB: u32 = 6;
+
+/// How much a block's levels are worth keeping: a level above 1 always (a large
+/// score), otherwise by the zeros before each +-1 (a +-1 after a long run is cheap
+/// to drop, one right after another level less so).
+fn decimate_score(lv: &[i32; 16]) -> u32 {
+    const BY_RUN: [u32; 16] = [3, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut score = 0;
+    let mut run = 0;
+    for &v in lv {
+        if v == 0 {
+            run += 1;
+            continue;
+        }
+        if v.abs() > 1 {
+            return 1 << 10;
+        }
+        score += BY_RUN[run.min(15)];
+        run = 0;
+    }
+    score
 }
 
 fn nc_of(a: Option<i32>, b: Option<i32>) -> i32 {

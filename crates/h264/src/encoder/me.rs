@@ -72,7 +72,7 @@ impl Search<'_> {
 
     fn cost_sub(&self, mv: [i32; 2], pred: &mut [u8; 256]) -> u32 {
         inter::luma(self.reference, self.x, self.y, [mv[0] as i16, mv[1] as i16], 16, 16, pred, 16);
-        quant::satd(pred, self.src, 16, 16) + self.lambda * mvd_bits(mv, self.mvp)
+        quant::satd16(pred, self.src) + self.lambda * mvd_bits(mv, self.mvp)
     }
 
     /// Runs the search from `cands` (quarter-sample vectors); returns the best vector
