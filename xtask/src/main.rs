@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_decode;
+mod bench_encode;
 mod bench_mpeg2;
 mod crosscheck;
 mod encode_check;
