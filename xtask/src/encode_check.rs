@@ -21,6 +21,11 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --keyint 7"),
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 51"),
     ("y4m/small.y4m", "--qp 30"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --cabac"),
+    ("encode/testsrc2_176x144.y4m", "--qp 36 --keyint 4 --cabac --no-i4x4"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --cabac"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --cabac --no-deblock"),
+    ("y4m/small.y4m", "--qp 44 --cabac"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

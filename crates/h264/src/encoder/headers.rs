@@ -205,7 +205,7 @@ fn write_vui(w: &mut impl BitSink, cfg: &EncoderConfig) {
 pub fn write_pps(w: &mut impl BitSink, cfg: &EncoderConfig, seq: &Sequence) {
     w.ue(0); // pic_parameter_set_id
     w.ue(0); // seq_parameter_set_id
-    w.flag(false); // entropy_coding_mode_flag: CAVLC
+    w.flag(cfg.entropy == super::config::Entropy::Cabac); // entropy_coding_mode_flag
     w.flag(false); // bottom_field_pic_order_in_frame_present_flag
     w.ue(0); // num_slice_groups_minus1
     w.ue(cfg.ref_frames as u32 - 1); // num_ref_idx_l0_default_active_minus1
@@ -228,6 +228,7 @@ pub struct SliceInfo {
     pub frame_num: u32,
     pub poc_lsb: u32,
     pub deblock: bool,
+    pub cabac: bool,
 }
 
 /// Writes slice_header (7.3.3) of a single-slice I (IDR) or P picture.
@@ -250,6 +251,9 @@ pub fn write_slice_header(w: &mut impl BitSink, s: &SliceInfo) {
         w.flag(false); // long_term_reference_flag
     } else {
         w.flag(false); // adaptive_ref_pic_marking_mode_flag
+    }
+    if s.cabac && !s.idr {
+        w.ue(0); // cabac_init_idc
     }
     w.se(0); // slice_qp_delta: the PPS carries the QP
     w.ue(if s.deblock { 0 } else { 1 }); // disable_deblocking_filter_idc

@@ -5,6 +5,7 @@
 //! straight into the reconstruction, so it is what a decoder will produce.
 
 use super::bits::{se_len, BitSink};
+use super::cabac::CabacWriter;
 use super::cavlc::write_block;
 use super::me;
 use super::quant::{self, Deadzone};
@@ -822,6 +823,20 @@ impl<'a> MbCoder<'a> {
     fn finish_info(&mut self, uniform: bool) {
         let addr = self.my * self.mb_w + self.mx;
         let cbp = self.cur.cbp;
+        // The DC blocks' coded_block_flags, for the CABAC contexts of later
+        // macroblocks (set only for blocks that are coded at all).
+        let mut cbf_dc = 0;
+        if self.cur.kind == MbKind::I16x16 && self.cur.dc.iter().any(|&v| v != 0) {
+            cbf_dc |= 1;
+        }
+        for c in 0..2 {
+            if cbp & 0x30 != 0 && self.cur.cdc[c].iter().any(|&v| v != 0) {
+                cbf_dc |= 2 << c;
+            }
+        }
+        let amvd = [self.cur.mvd[0].unsigned_abs().min(255) as u8, self.cur.mvd[1].unsigned_abs().min(255) as u8];
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.st.mvd[0], at, w4, amvd);
         self.st.mbs[addr] = MbInfo {
             slice: 1,
             kind: self.cur.kind,
@@ -829,7 +844,7 @@ impl<'a> MbCoder<'a> {
             cbp,
             t8x8: false,
             chroma_pred: self.cur.chroma_mode,
-            cbf_dc: 0,
+            cbf_dc,
             direct: 0,
             uniform,
         };
@@ -963,6 +978,231 @@ fn decimate_score(lv: &[i32; 16]) -> u32 {
         run = 0;
     }
     score
+}
+
+impl MbCoder<'_> {
+    fn left_mb(&self) -> Option<MbInfo> {
+        (self.mx > 0).then(|| self.st.mbs[self.my * self.mb_w + self.mx - 1])
+    }
+
+    fn top_mb(&self) -> Option<MbInfo> {
+        (self.my > 0).then(|| self.st.mbs[(self.my - 1) * self.mb_w + self.mx])
+    }
+
+    /// Writes the current macroblock with CABAC: mb_skip_flag in P slices, then
+    /// macroblock_layer() unless skipped. The context selection mirrors the decoder's
+    /// (`crate::cabac`), reading the same neighbour tables.
+    pub fn write_cabac(&self, cw: &mut CabacWriter<'_, '_>, p_slice: bool) {
+        let c = &self.cur;
+        let (left, top) = (self.left_mb(), self.top_mb());
+        if p_slice {
+            let cond = |m: Option<MbInfo>| m.is_some_and(|m| !m.kind.is_skip()) as usize;
+            cw.decision(11 + cond(left) + cond(top), c.kind == MbKind::PSkip);
+            if c.kind == MbKind::PSkip {
+                return;
+            }
+        }
+        // mb_type.
+        if c.kind.is_intra() {
+            let (first, b, s) = if p_slice {
+                cw.decision(14, true);
+                (17, 18, 0)
+            } else {
+                let cond = |m: Option<MbInfo>| m.is_some_and(|m| m.kind != MbKind::I4x4 && m.kind != MbKind::I8x8) as usize;
+                (3 + cond(left) + cond(top), 6, 1)
+            };
+            if c.kind == MbKind::I4x4 {
+                cw.decision(first, false);
+            } else {
+                cw.decision(first, true);
+                cw.terminate(false); // not I_PCM
+                let cbp_c = c.cbp >> 4;
+                cw.decision(b, c.cbp & 15 != 0);
+                cw.decision(b + 1, cbp_c != 0);
+                if cbp_c != 0 {
+                    cw.decision(b + 1 + s, cbp_c == 2);
+                }
+                cw.decision(b + 2 + s, c.i16mode >> 1 != 0);
+                cw.decision(b + 2 + 2 * s, c.i16mode & 1 != 0);
+            }
+        } else {
+            // P_L0_16x16: bins 0, 0, 0.
+            cw.decision(14, false);
+            cw.decision(15, false);
+            cw.decision(16, false);
+        }
+        if c.kind == MbKind::I4x4 {
+            for b in 0..16 {
+                if c.i4pred[b] == 16 {
+                    cw.decision(68, true);
+                } else {
+                    cw.decision(68, false);
+                    for k in 0..3 {
+                        cw.decision(69, (c.i4pred[b] >> k) & 1 != 0);
+                    }
+                }
+            }
+        }
+        if c.kind.is_intra() {
+            let cond = |m: Option<MbInfo>| m.is_some_and(|m| m.kind.is_intra() && m.chroma_pred != 0) as usize;
+            let mode = c.chroma_mode;
+            cw.decision(64 + cond(left) + cond(top), mode != 0);
+            if mode != 0 {
+                cw.decision(67, mode != 1);
+                if mode != 1 {
+                    cw.decision(67, mode != 2);
+                }
+            }
+        } else {
+            // mvd_l0 of the 16x16 partition; the neighbours' absolute mvds are in the
+            // table (zero for skipped and intra blocks).
+            let w4 = self.w4();
+            let i = self.blk(0, 0);
+            let mut sum = [0u32; 2];
+            if self.mx > 0 {
+                let a = self.st.mvd[0][i - 1];
+                sum = [a[0] as u32, a[1] as u32];
+            }
+            if self.my > 0 {
+                let b = self.st.mvd[0][i - w4];
+                sum[0] += b[0] as u32;
+                sum[1] += b[1] as u32;
+            }
+            cw.mvd(40, sum[0], c.mvd[0]);
+            cw.mvd(47, sum[1], c.mvd[1]);
+        }
+        if c.kind != MbKind::I16x16 {
+            // coded_block_pattern: a neighbour's pattern as the contexts see it
+            // (unavailable: luma coded, no chroma; skipped: nothing).
+            let pattern = |m: Option<MbInfo>| -> usize {
+                match m {
+                    None => 0x0f,
+                    Some(m) if m.kind.is_skip() => 0,
+                    Some(m) => m.cbp as usize,
+                }
+            };
+            let (l, t) = (pattern(left), pattern(top));
+            let bit = |i: usize| (c.cbp as usize >> i) & 1;
+            let (b0, b1, b2, b3) = (bit(0), bit(1), bit(2), bit(3));
+            cw.decision(73 + (!l >> 1 & 1) + 2 * (!t >> 2 & 1), b0 != 0);
+            cw.decision(73 + (b0 ^ 1) + 2 * (!t >> 3 & 1), b1 != 0);
+            cw.decision(73 + (!l >> 3 & 1) + 2 * (b0 ^ 1), b2 != 0);
+            cw.decision(73 + (b2 ^ 1) + 2 * (b1 ^ 1), b3 != 0);
+            let (lc, tc) = (l >> 4, t >> 4);
+            let cc = c.cbp >> 4;
+            cw.decision(77 + (lc != 0) as usize + 2 * (tc != 0) as usize, cc != 0);
+            if cc != 0 {
+                cw.decision(81 + (lc == 2) as usize + 2 * (tc == 2) as usize, cc == 2);
+            }
+        }
+        if c.cbp == 0 && c.kind != MbKind::I16x16 {
+            return;
+        }
+        // mb_qp_delta 0 (the previous macroblock's delta was 0 as well).
+        cw.decision(60, false);
+        self.write_cabac_residual(cw, left, top);
+    }
+
+    fn write_cabac_residual(&self, cw: &mut CabacWriter<'_, '_>, left: Option<MbInfo>, top: Option<MbInfo>) {
+        use crate::cabac::CBF;
+        let c = &self.cur;
+        let intra = c.kind.is_intra();
+        let w4 = self.w4();
+        // coded_block_flag of DC blocks (which: 0 luma, 1 Cb, 2 Cr).
+        let dc_inc = |which: usize| {
+            let cond = |m: Option<MbInfo>| match m {
+                None => intra as usize,
+                Some(m) => ((m.cbf_dc >> which) & 1) as usize,
+            };
+            cond(left) + 2 * cond(top)
+        };
+        if c.kind == MbKind::I16x16 {
+            let coded = c.dc.iter().any(|&v| v != 0);
+            cw.decision(CBF + dc_inc(0), coded);
+            if coded {
+                cw.block(0, &c.dc);
+            }
+        }
+        if c.cbp & 15 != 0 {
+            // coded_block_flag grid: bits 1..=4 above, 5, 10, 15, 20 on the left, the
+            // current blocks at (y + 1) * 5 + x + 1.
+            let (x4, y4) = (self.mx * 4, self.my * 4);
+            let cond = |m: Option<MbInfo>, b8: usize, at: usize| -> u32 {
+                match m {
+                    None => intra as u32,
+                    Some(m) if m.kind.is_skip() || m.cbp & (1 << b8) == 0 => 0,
+                    Some(_) => (self.st.nnz[at] != 0) as u32,
+                }
+            };
+            let mut grid = 0u32;
+            for i in 0..4 {
+                let above = if top.is_some() { (y4 - 1) * w4 + x4 + i } else { 0 };
+                grid |= cond(top, 2 + i / 2, above) << (1 + i);
+                let beside = if left.is_some() { (y4 + i) * w4 + x4 - 1 } else { 0 };
+                grid |= cond(left, (i / 2) * 2 + 1, beside) << ((i + 1) * 5);
+            }
+            let i16 = c.kind == MbKind::I16x16;
+            let ctx_base = CBF + if i16 { 4 } else { 8 };
+            for b in 0..16 {
+                if c.cbp & (1 << (b / 4)) == 0 {
+                    continue;
+                }
+                let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+                let g = (by + 1) * 5 + bx + 1;
+                let inc = (grid >> (g - 1) & 1) + 2 * (grid >> (g - 5) & 1);
+                let coded = c.luma_n[b] > 0;
+                cw.decision(ctx_base + inc as usize, coded);
+                if !coded {
+                    continue;
+                }
+                if i16 {
+                    cw.block(1, &c.luma[b][1..]);
+                } else {
+                    cw.block(2, &c.luma[b]);
+                }
+                grid |= 1 << g;
+            }
+        }
+        if c.cbp & 0x30 != 0 {
+            for comp in 0..2 {
+                let coded = c.cdc[comp].iter().any(|&v| v != 0);
+                cw.decision(CBF + 12 + dc_inc(1 + comp), coded);
+                if coded {
+                    cw.block(3, &c.cdc[comp]);
+                }
+            }
+        }
+        if c.cbp & 0x20 != 0 {
+            let w2 = self.mb_w * 2;
+            let (x2, y2) = (self.mx * 2, self.my * 2);
+            for comp in 0..2 {
+                let cond = |m: Option<MbInfo>, at: usize| -> u32 {
+                    match m {
+                        None => intra as u32,
+                        Some(m) if m.kind.is_skip() || m.cbp >> 4 != 2 => 0,
+                        Some(_) => (self.st.nnz_c[comp][at] != 0) as u32,
+                    }
+                };
+                let mut grid = 0u32;
+                for i in 0..2 {
+                    let above = if top.is_some() { (y2 - 1) * w2 + x2 + i } else { 0 };
+                    grid |= cond(top, above) << (1 + i);
+                    let beside = if left.is_some() { (y2 + i) * w2 + x2 - 1 } else { 0 };
+                    grid |= cond(left, beside) << ((i + 1) * 3);
+                }
+                for b in 0..4 {
+                    let g = (b / 2 + 1) * 3 + b % 2 + 1;
+                    let inc = (grid >> (g - 1) & 1) + 2 * (grid >> (g - 3) & 1);
+                    let coded = c.cac_n[comp][b] > 0;
+                    cw.decision(CBF + 16 + inc as usize, coded);
+                    if coded {
+                        cw.block(4, &c.cac[comp][b][1..]);
+                        grid |= 1 << g;
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn nc_of(a: Option<i32>, b: Option<i32>) -> i32 {

@@ -58,6 +58,7 @@
 //! ```
 
 mod bits;
+mod cabac;
 mod cavlc;
 mod config;
 mod headers;
@@ -395,6 +396,7 @@ impl Encoder {
             frame_num: self.since_idr % (1 << headers::LOG2_MAX_FRAME_NUM),
             poc_lsb: (2 * self.since_idr) % (1 << headers::LOG2_MAX_POC_LSB),
             deblock: self.cfg.deblock,
+            cabac: self.cfg.entropy == Entropy::Cabac,
         };
         let reference = if idr { None } else { self.reference.as_ref() };
         let overflow;
@@ -424,28 +426,46 @@ impl Encoder {
                 cur: Default::default(),
             };
             let p_slice = reference.is_some();
-            let mut skip_run = 0u32;
-            for my in 0..mb_h {
-                for mx in 0..mb_w {
-                    coder.mx = mx;
-                    coder.my = my;
+            if info.cabac {
+                // cabac_alignment_one_bit, then the arithmetic coder to the end of the
+                // slice; its flush writes the rbsp_stop_one_bit.
+                bw.align_with_ones();
+                let table = if p_slice { 1 } else { 0 };
+                let mut cw = cabac::CabacWriter::new(&mut bw, table, self.params.qp);
+                let last = mb_w * mb_h - 1;
+                for addr in 0..=last {
+                    coder.mx = addr % mb_w;
+                    coder.my = addr / mb_w;
                     coder.load_source(src_planes, src_strides, w, h);
                     coder.code_mb();
-                    if coder.cur.kind == crate::mb::MbKind::PSkip {
-                        skip_run += 1;
-                        continue;
-                    }
-                    if p_slice {
-                        bw.ue(skip_run);
-                        skip_run = 0;
-                    }
-                    coder.write(&mut bw, p_slice);
+                    coder.write_cabac(&mut cw, p_slice);
+                    cw.terminate(addr == last);
                 }
+                bw.align_with_zeros();
+            } else {
+                let mut skip_run = 0u32;
+                for my in 0..mb_h {
+                    for mx in 0..mb_w {
+                        coder.mx = mx;
+                        coder.my = my;
+                        coder.load_source(src_planes, src_strides, w, h);
+                        coder.code_mb();
+                        if coder.cur.kind == crate::mb::MbKind::PSkip {
+                            skip_run += 1;
+                            continue;
+                        }
+                        if p_slice {
+                            bw.ue(skip_run);
+                            skip_run = 0;
+                        }
+                        coder.write(&mut bw, p_slice);
+                    }
+                }
+                if skip_run > 0 {
+                    bw.ue(skip_run);
+                }
+                bw.trailing_bits();
             }
-            if skip_run > 0 {
-                bw.ue(skip_run);
-            }
-            bw.trailing_bits();
             overflow = bw.overflowed();
         }
         if overflow {
