@@ -239,6 +239,15 @@ impl Cabac {
         b
     }
 
+    /// Decodes one bypass bin (9.3.3.2.3); the encoder's engine test reads with it.
+    #[cfg(test)]
+    pub fn bypass_bin(&mut self, data: &[u8]) -> bool {
+        let mut e = self.engine(data);
+        let b = e.bypass();
+        self.save(e);
+        b
+    }
+
     /// Decodes a terminating bin (9.3.3.2.2): end_of_slice_flag or the I_PCM marker.
     #[inline]
     pub fn terminate_bin(&mut self, data: &[u8]) -> bool {

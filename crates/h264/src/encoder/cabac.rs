@@ -201,3 +201,56 @@ impl<'w, 'b> CabacWriter<'w, 'b> {
         self.bypass(v < 0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitreader::BitReader;
+    use crate::cabac::Cabac;
+    use crate::slice::SliceType;
+
+    /// Random decisions (over many contexts, skewed so that states move), bypass bins
+    /// and a final terminating bin, encoded here, read back by the decoder's engine.
+    #[test]
+    fn the_decoder_engine_reads_back_every_bin() {
+        let mut seed = 99u32;
+        let mut rnd = move |m: u32| {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 8) % m
+        };
+        for qp in [0, 26, 51] {
+            let bins: Vec<(u8, usize, bool)> = (0..20000)
+                .map(|i| {
+                    let kind = if rnd(10) == 0 { 1 } else { 0 };
+                    let ctx = (i * 7 + rnd(5) as usize) % CTX_LEN;
+                    // Mostly the context's favourite value, sometimes the other.
+                    let bin = if ctx % 3 == 0 { rnd(10) < 8 } else { rnd(10) < 3 };
+                    (kind, ctx, bin)
+                })
+                .collect();
+            let mut buf = Vec::with_capacity(1 << 16);
+            {
+                let mut w = BitWriter::new(&mut buf);
+                let mut cw = CabacWriter::new(&mut w, 1, qp);
+                for &(kind, ctx, bin) in &bins {
+                    if kind == 0 {
+                        cw.decision(ctx, bin);
+                    } else {
+                        cw.bypass(bin);
+                    }
+                }
+                cw.terminate(true);
+                w.align_with_zeros();
+                assert!(!w.overflowed());
+            }
+            let mut dec = Cabac::default();
+            dec.init_slice(SliceType::P, 0, qp);
+            dec.start(&BitReader::new(&buf)).unwrap();
+            for (n, &(kind, ctx, bin)) in bins.iter().enumerate() {
+                let got = if kind == 0 { dec.decision(&buf, ctx) } else { dec.bypass_bin(&buf) };
+                assert_eq!(got, bin, "qp {qp}, bin {n}");
+            }
+            assert!(dec.terminate_bin(&buf), "qp {qp}: end of slice");
+        }
+    }
+}
