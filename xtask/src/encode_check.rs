@@ -26,6 +26,7 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --cabac"),
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --cabac --no-deblock"),
     ("y4m/small.y4m", "--qp 44 --cabac"),
+    ("encode/testsrc2_176x144.y4m", "--qp 22 --no-partitions"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

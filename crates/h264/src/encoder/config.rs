@@ -98,6 +98,10 @@ pub struct EncoderConfig {
     /// Try Intra 4x4 prediction (9 modes per 4x4 block) besides Intra 16x16. Default:
     /// `true`. Off is faster and about 10-20% larger on detailed intra pictures.
     pub intra4x4: bool,
+    /// Try 16x8, 8x16 and 8x8 partitions of P macroblocks besides 16x16 (each with
+    /// its own motion search). Default: `true`. Off is faster; on saves a few percent
+    /// on detailed motion.
+    pub partitions: bool,
     /// Run the in-loop deblocking filter. Default: `true`. Off is faster to encode and
     /// decode and visibly blockier at high QP.
     pub deblock: bool,
@@ -126,6 +130,7 @@ impl EncoderConfig {
             lookahead: 1,
             me_range: 16,
             intra4x4: true,
+            partitions: true,
             deblock: true,
             repeat_headers: true,
         }

@@ -33,13 +33,15 @@ pub struct MbParams {
     /// Lagrange multiplier for SATD-domain costs at `qp`.
     pub lambda: u32,
     pub intra4x4: bool,
+    /// Try 16x8, 8x16 and 8x8 partitions of P macroblocks.
+    pub partitions: bool,
     pub me_range: i32,
     /// Vertical motion vector limit of the level, in quarter samples.
     pub max_vmv: i32,
 }
 
 impl MbParams {
-    pub fn new(qp: i32, chroma_offset: i32, intra4x4: bool, me_range: i32, max_vmv: i32) -> MbParams {
+    pub fn new(qp: i32, chroma_offset: i32, intra4x4: bool, partitions: bool, me_range: i32, max_vmv: i32) -> MbParams {
         let qpc = CHROMA_QP[(qp + chroma_offset).clamp(0, 51) as usize] as i32;
         MbParams {
             qp,
@@ -49,6 +51,7 @@ impl MbParams {
             ls: quant::flat_level_scale(),
             lambda: lambda_for(qp),
             intra4x4,
+            partitions,
             me_range,
             max_vmv,
         }
@@ -78,7 +81,10 @@ pub struct MbCoded {
     pub i4pred: [u8; 16],
     pub chroma_mode: u8,
     pub cbp: u8,
-    pub mvd: [i32; 2],
+    /// Inter partitioning: 0 16x16, 1 16x8, 2 8x16, 3 8x8 (mb_type of P slices).
+    pub shape: u8,
+    /// Motion vector differences per partition.
+    pub mvds: [[i32; 2]; 4],
     /// Luma levels per block in decoding order, scan order (AC from index 1 for 16x16).
     pub luma: [[i32; 16]; 16],
     pub luma_n: [u8; 16],
@@ -97,7 +103,8 @@ impl Default for MbCoded {
             i4pred: [0; 16],
             chroma_mode: 0,
             cbp: 0,
-            mvd: [0; 2],
+            shape: 0,
+            mvds: [[0; 2]; 4],
             luma: [[0; 16]; 16],
             luma_n: [0; 16],
             dc: [0; 16],
@@ -132,7 +139,18 @@ pub struct MbCoder<'a> {
     pub src_y: [u8; 256],
     pub src_c: [[u8; 64]; 2],
     pub cur: MbCoded,
+    /// 4x4 blocks of the current macroblock whose motion is already decided (bit
+    /// `y * 4 + x`): motion vector prediction may read them.
+    pub done4: u16,
 }
+
+/// Partition rectangles `(x, y, w, h)` in 4x4 blocks per shape, in decoding order.
+const PARTS: [&[(usize, usize, usize, usize)]; 4] = [
+    &[(0, 0, 4, 4)],
+    &[(0, 0, 4, 2), (0, 2, 4, 2)],
+    &[(0, 0, 2, 4), (2, 0, 2, 4)],
+    &[(0, 0, 2, 2), (2, 0, 2, 2), (0, 2, 2, 2), (2, 2, 2, 2)],
+];
 
 /// Availability of the macroblocks around the current one.
 #[derive(Clone, Copy)]
@@ -569,7 +587,9 @@ impl<'a> MbCoder<'a> {
             return NB_NONE;
         }
         let (mx, my) = ((x4 / 4) as usize, (y4 / 4) as usize);
-        let done = my < self.my || (my == self.my && mx < self.mx);
+        let done = my < self.my
+            || (my == self.my && mx < self.mx)
+            || ((mx, my) == (self.mx, self.my) && self.done4 & (1 << ((y4 % 4) * 4 + x4 % 4)) != 0);
         if !done {
             return NB_NONE;
         }
@@ -581,22 +601,97 @@ impl<'a> MbCoder<'a> {
         }
     }
 
-    /// Neighbours A, B, C (or D) of the 16x16 partition.
-    fn neighbours16(&self) -> (Nb, Nb, Nb) {
-        let (x4, y4) = ((self.mx * 4) as isize, (self.my * 4) as isize);
+    /// Neighbours A, B and C (or D) of a partition at `(x, y)` (4x4 blocks inside the
+    /// macroblock) of width `w`, as the decoder finds them.
+    fn neighbours(&self, x: usize, y: usize, w: usize) -> (Nb, Nb, Nb) {
+        let (x4, y4) = ((self.mx * 4 + x) as isize, (self.my * 4 + y) as isize);
         let a = self.nb(x4 - 1, y4);
         let b = self.nb(x4, y4 - 1);
-        let mut c = self.nb(x4 + 4, y4 - 1);
+        // C is unavailable in a later block of this macroblock or in the one to the
+        // right.
+        let (cx, cy) = (x + w, y as isize - 1);
+        let later = cy >= 0 && (cx >= 4 || BLK_INDEX[cy as usize][cx] > BLK_INDEX[y][x]);
+        let mut c = if later { NB_NONE } else { self.nb(x4 + w as isize, y4 - 1) };
         if !c.avail {
             c = self.nb(x4 - 1, y4 - 1);
         }
         (a, b, c)
     }
 
-    /// Motion vector predictor of a 16x16 partition with reference 0 (8.4.1.3).
-    fn mvp16(&self) -> [i16; 2] {
-        let (a, b, c) = self.neighbours16();
+    /// Motion vector predictor (8.4.1.3) of a partition with reference 0, including
+    /// the directional rules of 16x8 and 8x16 partitions.
+    fn pred_mv(&self, x: usize, y: usize, w: usize, h: usize) -> [i16; 2] {
+        let (a, b, c) = self.neighbours(x, y, w);
+        if w == 4 && h == 2 {
+            if y == 0 && b.r == 0 {
+                return b.mv;
+            }
+            if y == 2 && a.r == 0 {
+                return a.mv;
+            }
+        } else if w == 2 && h == 4 {
+            if x == 0 && a.r == 0 {
+                return a.mv;
+            }
+            if x == 2 && c.r == 0 {
+                return c.mv;
+            }
+        }
         median_pred(a, b, c, 0)
+    }
+
+    /// Motion vector predictor of a 16x16 partition with reference 0.
+    fn mvp16(&self) -> [i16; 2] {
+        self.pred_mv(0, 0, 4, 4)
+    }
+
+    /// Records a decided partition's motion, for the prediction of later ones.
+    fn set_part_motion(&mut self, (x, y, w, h): (usize, usize, usize, usize), mv: [i16; 2]) {
+        for yy in y..y + h {
+            let i = self.blk(x, yy);
+            crate::mb::fill_row(&mut self.motion.ref_idx[0], i, w, 0);
+            crate::mb::fill_row(&mut self.motion.ref_uid[0], i, w, REF_UID);
+            crate::mb::fill_row(&mut self.motion.mv[0], i, w, mv);
+            for xx in x..x + w {
+                self.done4 |= 1 << (yy * 4 + xx);
+            }
+        }
+    }
+
+    /// Searches the partitions of `shape` in decoding order, each from its predictor
+    /// and `hints` (vectors of a related shape, per partition); returns their vectors
+    /// and the summed SATD + lambda x mvd bits cost.
+    fn search_shape(&mut self, rp: RefPlane<'_>, shape: usize, hints: &[[[i16; 2]; 2]; 4]) -> ([[i16; 2]; 4], u32) {
+        self.done4 = 0;
+        let mut mvs = [[0i16; 2]; 4];
+        let mut total = 0u32;
+        for (p, &rect) in PARTS[shape].iter().enumerate() {
+            let (x, y, w, h) = rect;
+            let mvp = self.pred_mv(x, y, w, h);
+            let cands = [mvp, hints[p][0], hints[p][1]];
+            let search = me::Search {
+                src: &self.src_y,
+                bx: x * 4,
+                by: y * 4,
+                w: w * 4,
+                h: h * 4,
+                reference: rp,
+                x: (self.mx * 16 + x * 4) as i32,
+                y: (self.my * 16 + y * 4) as i32,
+                mvp,
+                lambda: self.p.lambda,
+                range: 4,
+                max_vmv: self.p.max_vmv,
+                fast: true,
+            };
+            let mut pred = [0u8; 256];
+            let (mv, cost) = search.run(&cands, &mut pred);
+            mvs[p] = mv;
+            total += cost;
+            self.set_part_motion(rect, mv);
+        }
+        self.done4 = 0;
+        (mvs, total)
     }
 
     /// P_Skip motion vector (8.4.1.1).
@@ -634,6 +729,28 @@ impl<'a> MbCoder<'a> {
         let (cx, cy) = ((self.mx * 8) as i32, (self.my * 8) as i32);
         let [_, cb, cr] = &mut self.planes;
         inter::chroma_pair([rp[1], rp[2]], cx, cy, mv, 8, 8, [&mut cb[off..], &mut cr[off..]], cs);
+    }
+
+    /// Predicts every partition of `shape` with `mvs` into the reconstruction.
+    fn put_partitions(&mut self, rp: &[RefPlane<'_>; 3], shape: usize, mvs: &[[i16; 2]; 4]) {
+        let (ys, cs) = (self.strides[0], self.strides[1]);
+        for (p, &(x, y, w, h)) in PARTS[shape].iter().enumerate() {
+            let (px, py) = (self.mx * 16 + x * 4, self.my * 16 + y * 4);
+            let off = py * ys + px;
+            inter::luma(rp[0], px as i32, py as i32, mvs[p], w * 4, h * 4, &mut self.planes[0][off..], ys);
+            let coff = (py / 2) * cs + px / 2;
+            let [_, cb, cr] = &mut self.planes;
+            inter::chroma_pair(
+                [rp[1], rp[2]],
+                (px / 2) as i32,
+                (py / 2) as i32,
+                mvs[p],
+                w * 2,
+                h * 2,
+                [&mut cb[coff..], &mut cr[coff..]],
+                cs,
+            );
+        }
     }
 
     /// Codes the luma residual of an inter macroblock over the prediction in the
@@ -762,10 +879,14 @@ impl<'a> MbCoder<'a> {
                 return;
             }
             let mvp = self.mvp16();
-            let (a, b, c) = self.neighbours16();
+            let (a, b, c) = self.neighbours(0, 0, 4);
             let cands = [mvp, [0, 0], skip_mv, a.mv, b.mv, c.mv];
             let search = me::Search {
                 src: &self.src_y,
+                bx: 0,
+                by: 0,
+                w: 16,
+                h: 16,
                 reference: rp[0],
                 x,
                 y,
@@ -773,29 +894,65 @@ impl<'a> MbCoder<'a> {
                 lambda: self.p.lambda,
                 range: self.p.me_range,
                 max_vmv: self.p.max_vmv,
+                fast: false,
             };
             let mut pred = [0u8; 256];
             let (mv, cost) = search.run(&cands, &mut pred);
-            // mb_type P_L0_16x16 is one bit.
-            let inter_cost = cost + self.p.lambda;
+            let lambda = self.p.lambda;
+            // mb_type P_L0_16x16 is one bit; 16x8 and 8x16 three; 8x8 three plus a
+            // bit per sub_mb_type.
+            let cost16 = cost + lambda;
+            let (mut shape, mut mvs, mut inter_cost) = (0usize, [mv; 4], cost16);
+            if self.p.partitions {
+                let (mv8, c8) = self.search_shape(rp[0], 3, &[[mv, mv]; 4]);
+                let c8 = c8 + 7 * lambda;
+                if c8 < inter_cost {
+                    (shape, mvs, inter_cost) = (3, mv8, c8);
+                }
+                if c8 < cost16 {
+                    // 16x8 and 8x16 from the 8x8 vectors of the halves they cover.
+                    let hints = [[mv8[0], mv8[1]], [mv8[2], mv8[3]], [mv; 2], [mv; 2]];
+                    let (m, c) = self.search_shape(rp[0], 1, &hints);
+                    if c + 3 * lambda < inter_cost {
+                        (shape, mvs, inter_cost) = (1, m, c + 3 * lambda);
+                    }
+                    let hints = [[mv8[0], mv8[2]], [mv8[1], mv8[3]], [mv; 2], [mv; 2]];
+                    let (m, c) = self.search_shape(rp[0], 2, &hints);
+                    if c + 3 * lambda < inter_cost {
+                        (shape, mvs, inter_cost) = (2, m, c + 3 * lambda);
+                    }
+                }
+            }
             // Intra in a P slice pays a longer mb_type (ue(5 + t)).
             let i16 = self.best_i16(&mut pred16);
             let intra_cost = i16.0 + self.p.lambda * 6;
             if intra_cost >= inter_cost {
-                self.put_inter_pred(&rp, mv, &pred);
+                if shape == 0 {
+                    self.put_inter_pred(&rp, mv, &pred);
+                } else {
+                    self.put_partitions(&rp, shape, &mvs);
+                }
                 self.cur.kind = MbKind::PInter;
                 fill_mb(&mut self.st.ipred, at, w4, 2);
                 let cbp = self.code_inter_luma();
                 self.cur.cbp = cbp;
                 self.code_chroma(Deadzone::Inter);
-                if mv == skip_mv && self.cur.cbp == 0 {
+                if shape == 0 && mv == skip_mv && self.cur.cbp == 0 {
                     // Same reconstruction as P_Skip, for no bits.
                     self.finish_skip(skip_mv);
                     return;
                 }
-                self.cur.mvd = [mv[0] as i32 - mvp[0] as i32, mv[1] as i32 - mvp[1] as i32];
-                self.set_motion(mv);
-                self.finish_info(true);
+                // The differences against the predictors the decoder will derive,
+                // partition by partition in decoding order.
+                self.cur.shape = shape as u8;
+                self.done4 = 0;
+                for (p, &rect) in PARTS[shape].iter().enumerate() {
+                    let pm = self.pred_mv(rect.0, rect.1, rect.2, rect.3);
+                    self.cur.mvds[p] = [mvs[p][0] as i32 - pm[0] as i32, mvs[p][1] as i32 - pm[1] as i32];
+                    self.set_part_motion(rect, mvs[p]);
+                }
+                self.done4 = 0;
+                self.finish_info(shape == 0);
                 return;
             }
             self.code_intra(i16, &pred16);
@@ -834,9 +991,18 @@ impl<'a> MbCoder<'a> {
                 cbf_dc |= 2 << c;
             }
         }
-        let amvd = [self.cur.mvd[0].unsigned_abs().min(255) as u8, self.cur.mvd[1].unsigned_abs().min(255) as u8];
         let (at, w4) = (self.blk(0, 0), self.w4());
-        fill_mb(&mut self.st.mvd[0], at, w4, amvd);
+        fill_mb(&mut self.st.mvd[0], at, w4, [0; 2]);
+        if self.cur.kind == MbKind::PInter {
+            for (p, &(x, y, w, h)) in PARTS[self.cur.shape as usize].iter().enumerate() {
+                let d = self.cur.mvds[p];
+                let amvd = [d[0].unsigned_abs().min(255) as u8, d[1].unsigned_abs().min(255) as u8];
+                for yy in y..y + h {
+                    let i = self.blk(x, yy);
+                    crate::mb::fill_row(&mut self.st.mvd[0], i, w, amvd);
+                }
+            }
+        }
         self.st.mbs[addr] = MbInfo {
             slice: 1,
             kind: self.cur.kind,
@@ -894,7 +1060,16 @@ impl<'a> MbCoder<'a> {
                 w.ue(intra_base + t);
             }
             MbKind::I4x4 => w.ue(intra_base),
-            _ => w.ue(0), // P_L0_16x16
+            _ => {
+                // P_L0_16x16, P_L0_L0_16x8, P_L0_L0_8x16 or P_8x8 (with four
+                // P_L0_8x8 sub-macroblocks; one reference, so no ref_idx).
+                w.ue(c.shape as u32);
+                if c.shape == 3 {
+                    for _ in 0..4 {
+                        w.ue(0);
+                    }
+                }
+            }
         }
         if c.kind == MbKind::I4x4 {
             for b in 0..16 {
@@ -909,8 +1084,10 @@ impl<'a> MbCoder<'a> {
         if c.kind.is_intra() {
             w.ue(c.chroma_mode as u32);
         } else {
-            w.se(c.mvd[0]);
-            w.se(c.mvd[1]);
+            for d in &c.mvds[..PARTS[c.shape as usize].len()] {
+                w.se(d[0]);
+                w.se(d[1]);
+            }
         }
         if c.kind != MbKind::I16x16 {
             let table = if c.kind.is_intra() { &CBP_INTRA } else { &CBP_INTER };
@@ -1026,10 +1203,23 @@ impl MbCoder<'_> {
                 cw.decision(b + 2 + 2 * s, c.i16mode & 1 != 0);
             }
         } else {
-            // P_L0_16x16: bins 0, 0, 0.
+            // P mb_type bins: 16x16 000, 16x8 011, 8x16 010, 8x8 001.
             cw.decision(14, false);
-            cw.decision(15, false);
-            cw.decision(16, false);
+            match c.shape {
+                0 | 3 => {
+                    cw.decision(15, false);
+                    cw.decision(16, c.shape == 3);
+                }
+                s => {
+                    cw.decision(15, true);
+                    cw.decision(17, s == 1);
+                }
+            }
+            if c.shape == 3 {
+                for _ in 0..4 {
+                    cw.decision(21, true); // P_L0_8x8
+                }
+            }
         }
         if c.kind == MbKind::I4x4 {
             for b in 0..16 {
@@ -1054,22 +1244,24 @@ impl MbCoder<'_> {
                 }
             }
         } else {
-            // mvd_l0 of the 16x16 partition; the neighbours' absolute mvds are in the
-            // table (zero for skipped and intra blocks).
+            // mvd_l0 per partition; the neighbours' absolute mvds are in the table
+            // (zero for skipped and intra blocks; this macroblock's are final).
             let w4 = self.w4();
-            let i = self.blk(0, 0);
-            let mut sum = [0u32; 2];
-            if self.mx > 0 {
-                let a = self.st.mvd[0][i - 1];
-                sum = [a[0] as u32, a[1] as u32];
+            for (p, &(x, y, _, _)) in PARTS[c.shape as usize].iter().enumerate() {
+                let i = self.blk(x, y);
+                let mut sum = [0u32; 2];
+                if x > 0 || self.mx > 0 {
+                    let a = self.st.mvd[0][i - 1];
+                    sum = [a[0] as u32, a[1] as u32];
+                }
+                if y > 0 || self.my > 0 {
+                    let b = self.st.mvd[0][i - w4];
+                    sum[0] += b[0] as u32;
+                    sum[1] += b[1] as u32;
+                }
+                cw.mvd(40, sum[0], c.mvds[p][0]);
+                cw.mvd(47, sum[1], c.mvds[p][1]);
             }
-            if self.my > 0 {
-                let b = self.st.mvd[0][i - w4];
-                sum[0] += b[0] as u32;
-                sum[1] += b[1] as u32;
-            }
-            cw.mvd(40, sum[0], c.mvd[0]);
-            cw.mvd(47, sum[1], c.mvd[1]);
         }
         if c.kind != MbKind::I16x16 {
             // coded_block_pattern: a neighbour's pattern as the contexts see it

@@ -7,10 +7,15 @@ use super::mb::mvd_bits;
 use super::quant;
 use crate::inter::{self, RefPlane};
 
-/// One block's search.
+/// One block's search: a `w` x `h` partition at `(bx, by)` (samples) inside the
+/// macroblock.
 pub struct Search<'a> {
-    /// Source block, stride 16.
+    /// Source macroblock, stride 16.
     pub src: &'a [u8; 256],
+    pub bx: usize,
+    pub by: usize,
+    pub w: usize,
+    pub h: usize,
     pub reference: RefPlane<'a>,
     /// Block position in the picture.
     pub x: i32,
@@ -22,9 +27,13 @@ pub struct Search<'a> {
     pub range: i32,
     /// Vertical vector limit of the level (quarter samples).
     pub max_vmv: i32,
+    /// Refine with diamonds instead of squares (partitions, whose candidates already
+    /// come from a finished search).
+    pub fast: bool,
 }
 
 const HEX: [(i32, i32); 6] = [(-2, 0), (-1, -2), (1, -2), (2, 0), (1, 2), (-1, 2)];
+const DIAMOND: [(i32, i32); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
 const SQUARE: [(i32, i32); 8] = [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)];
 
 impl Search<'_> {
@@ -34,33 +43,38 @@ impl Search<'_> {
     fn bounds(&self) -> (i32, i32, i32, i32) {
         let r = self.reference;
         let vmax = self.max_vmv / 4 - 1;
+        let (w, h) = (self.w as i32, self.h as i32);
         (
-            -self.x - 16,
+            -self.x - w,
             r.width - self.x,
-            (-self.y - 16).max(-vmax),
+            (-self.y - h).max(-vmax),
             (r.height - self.y).min(vmax),
         )
     }
 
     fn sad_full(&self, mx: i32, my: i32) -> u32 {
         let r = self.reference;
+        let (w, h) = (self.w, self.h);
         let (px, py) = (self.x + mx, self.y + my);
+        let src_at = self.by * 16 + self.bx;
         let mut s = 0u32;
-        if px >= 0 && py >= 0 && px + 16 <= r.width && py + 16 <= r.height {
+        if px >= 0 && py >= 0 && px + w as i32 <= r.width && py + h as i32 <= r.height {
             let base = py as usize * r.stride + px as usize;
-            for yy in 0..16 {
-                let row = &r.data[base + yy * r.stride..base + yy * r.stride + 16];
-                let src = &self.src[yy * 16..yy * 16 + 16];
-                for x in 0..16 {
+            for yy in 0..h {
+                let row = &r.data[base + yy * r.stride..base + yy * r.stride + w];
+                let src = &self.src[src_at + yy * 16..src_at + yy * 16 + w];
+                for x in 0..w {
                     s += (row[x] as i32 - src[x] as i32).unsigned_abs();
                 }
             }
         } else {
             // Partly outside: the decoder's edge-repeating prediction.
             let mut p = [0u8; 256];
-            inter::luma(r, self.x, self.y, [(mx * 4) as i16, (my * 4) as i16], 16, 16, &mut p, 16);
-            for i in 0..256 {
-                s += (p[i] as i32 - self.src[i] as i32).unsigned_abs();
+            inter::luma(r, self.x, self.y, [(mx * 4) as i16, (my * 4) as i16], w, h, &mut p, 16);
+            for yy in 0..h {
+                for x in 0..w {
+                    s += (p[yy * 16 + x] as i32 - self.src[src_at + yy * 16 + x] as i32).unsigned_abs();
+                }
             }
         }
         s
@@ -71,12 +85,17 @@ impl Search<'_> {
     }
 
     fn cost_sub(&self, mv: [i32; 2], pred: &mut [u8; 256]) -> u32 {
-        inter::luma(self.reference, self.x, self.y, [mv[0] as i16, mv[1] as i16], 16, 16, pred, 16);
-        quant::satd16(pred, self.src) + self.lambda * mvd_bits(mv, self.mvp)
+        inter::luma(self.reference, self.x, self.y, [mv[0] as i16, mv[1] as i16], self.w, self.h, pred, 16);
+        let satd = if self.w == 16 && self.h == 16 {
+            quant::satd16(pred, self.src)
+        } else {
+            quant::satd_at(pred, &self.src[self.by * 16 + self.bx..], self.w, self.h)
+        };
+        satd + self.lambda * mvd_bits(mv, self.mvp)
     }
 
     /// Runs the search from `cands` (quarter-sample vectors); returns the best vector
-    /// and its SATD + lambda x bits cost, with its prediction in `pred`.
+    /// and its SATD + lambda x bits cost, with its prediction in `pred` (stride 16).
     pub fn run(&self, cands: &[[i16; 2]], pred: &mut [u8; 256]) -> ([i16; 2], u32) {
         let (x0, x1, y0, y1) = self.bounds();
         let clampv = |mx: i32, my: i32| (mx.clamp(x0, x1), my.clamp(y0, y1));
@@ -115,7 +134,8 @@ impl Search<'_> {
             }
         }
         let centre = best;
-        for (dx, dy) in SQUARE {
+        let ring: &[(i32, i32)] = if self.fast { &DIAMOND } else { &SQUARE };
+        for &(dx, dy) in ring {
             let (mx, my) = (centre.0 + dx, centre.1 + dy);
             if mx < x0 || mx > x1 || my < y0 || my > y1 {
                 continue;
@@ -133,7 +153,7 @@ impl Search<'_> {
         let vlim = self.max_vmv;
         for step in [2, 1] {
             let centre = mv;
-            for (dx, dy) in SQUARE {
+            for &(dx, dy) in ring {
                 let cand = [centre[0] + dx * step, centre[1] + dy * step];
                 if cand[1] < -vlim || cand[1] >= vlim {
                     continue;

@@ -194,6 +194,7 @@ impl Encoder {
             cfg.qp as i32,
             cfg.chroma_qp_offset as i32,
             cfg.intra4x4,
+            cfg.partitions,
             cfg.me_range as i32,
             limits.max_vmv_quarter,
         );
@@ -424,6 +425,7 @@ impl Encoder {
                 src_y: [0; 256],
                 src_c: [[0; 64]; 2],
                 cur: Default::default(),
+                done4: 0,
             };
             let p_slice = reference.is_some();
             if info.cabac {

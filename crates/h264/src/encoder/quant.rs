@@ -235,6 +235,22 @@ pub fn satd_w<const W: usize>(a: &[u8], b: &[u8], h: usize) -> u32 {
     sum
 }
 
+/// SATD of a `w` x `h` block (multiples of 4) between `a` and `b`, both of row
+/// stride 16 (partitions inside a macroblock buffer).
+pub fn satd_at(a: &[u8], b: &[u8], w: usize, h: usize) -> u32 {
+    let mut s = 0;
+    for by in (0..h).step_by(4) {
+        for bx in (0..w).step_by(4) {
+            let d: [i32; 16] = std::array::from_fn(|i| {
+                let o = (by + i / 4) * 16 + bx + i % 4;
+                a[o] as i32 - b[o] as i32
+            });
+            s += satd4(&d);
+        }
+    }
+    s
+}
+
 /// SATD of two 16x16 blocks of stride 16.
 #[inline]
 pub fn satd16(a: &[u8; 256], b: &[u8; 256]) -> u32 {

@@ -31,6 +31,7 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--qp" => cfg.qp = it.next().unwrap().parse().unwrap(),
             "--keyint" => cfg.keyint = it.next().unwrap().parse().unwrap(),
             "--no-i4x4" => cfg.intra4x4 = false,
+            "--no-partitions" => cfg.partitions = false,
             "--no-deblock" => cfg.deblock = false,
             "--cabac" => cfg.entropy = Entropy::Cabac,
             other => panic!("unknown option {other} in the oracle table"),
