@@ -7,7 +7,7 @@
 //! The frame size is that of a 1280x720 4:2:0 picture (1.38 MB). What the bound
 //! covers: the reconstruction pool (references + 1 frames), the lookahead's source
 //! frames (the caller's pool, here one frame), and the slack of 3 frames plus 16 MiB
-//! for the slice buffer (1 KiB per macroblock: 3.7 MB), the output buffer (the largest
+//! for the slice buffer (1600 bytes per macroblock: 5.8 MB), the output buffer (the largest
 //! access unit, rounded up to a power-of-two growth), and the macroblock and motion
 //! tables (under 1 MB).
 

@@ -87,14 +87,14 @@ impl<'a> BitWriter<'a> {
 
     /// Ones up to the byte boundary (cabac_alignment_one_bit).
     pub fn align_with_ones(&mut self) {
-        while self.bits % 8 != 0 {
+        while self.bits & 7 != 0 {
             self.put(1, 1);
         }
     }
 
     /// Zeros up to the byte boundary (after the CABAC flush's stop bit).
     pub fn align_with_zeros(&mut self) {
-        while self.bits % 8 != 0 {
+        while self.bits & 7 != 0 {
             self.put(0, 1);
         }
         self.flush_bytes();
@@ -103,7 +103,7 @@ impl<'a> BitWriter<'a> {
     /// rbsp_trailing_bits(): a one, then zeros to the byte boundary.
     pub fn trailing_bits(&mut self) {
         self.put(1, 1);
-        while self.bits % 8 != 0 {
+        while self.bits & 7 != 0 {
             self.put(0, 1);
         }
         self.flush_bytes();

@@ -224,7 +224,7 @@ mod tests {
                     let kind = if rnd(10) == 0 { 1 } else { 0 };
                     let ctx = (i * 7 + rnd(5) as usize) % CTX_LEN;
                     // Mostly the context's favourite value, sometimes the other.
-                    let bin = if ctx % 3 == 0 { rnd(10) < 8 } else { rnd(10) < 3 };
+                    let bin = if ctx & 1 == 0 { rnd(10) < 8 } else { rnd(10) < 3 };
                     (kind, ctx, bin)
                 })
                 .collect();

@@ -128,7 +128,7 @@ mod tests {
             let mut lv = [0i32; 16];
             let density = rnd() % 100;
             for v in lv.iter_mut().take(max) {
-                if rnd() % 100 < density as u32 {
+                if rnd() % 100 < density {
                     let big = rnd() % 10 == 0;
                     let m = if big { (rnd() % 2063) as i32 + 1 } else { (rnd() % 4) as i32 + 1 };
                     *v = if rnd() % 2 == 0 { m } else { -m };

@@ -148,7 +148,7 @@ impl EncoderConfig {
         }
         range("width", self.width, 16, 8192)?;
         range("height", self.height, 16, 8192)?;
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if (self.width | self.height) & 1 != 0 {
             return Err(Error::invalid(format!(
                 "invalid size {}x{} (expected even width and height for 4:2:0)",
                 self.width, self.height

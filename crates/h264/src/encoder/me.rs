@@ -43,10 +43,13 @@ impl Search<'_> {
     fn bounds(&self) -> (i32, i32, i32, i32) {
         let r = self.reference;
         let vmax = self.max_vmv / 4 - 1;
+        // Horizontal vectors stay within -2048..2047.75 samples (Table A-1), so that
+        // they fit the i16 quarter-sample vectors with room for refinement.
+        let hmax = 2047 - 1;
         let (w, h) = (self.w as i32, self.h as i32);
         (
-            -self.x - w,
-            r.width - self.x,
+            (-self.x - w).max(-hmax),
+            (r.width - self.x).min(hmax),
             (-self.y - h).max(-vmax),
             (r.height - self.y).min(vmax),
         )

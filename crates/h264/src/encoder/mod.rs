@@ -170,11 +170,14 @@ impl Encoder {
         MbState::bytes_for(mb_w, mb_h) + Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h) + Self::rbsp_bytes(n)
     }
 
-    /// Slice buffer capacity: a macroblock of 8-bit 4:2:0 at the lowest QP codes to at
-    /// most a few times its 384 raw bytes in CAVLC; 1 KiB each covers every case this
-    /// encoder's clamped levels can produce, plus the headers.
+    /// Slice buffer capacity. With levels clamped to [`quant::MAX_LEVEL`], a CAVLC
+    /// macroblock is at most about 1.4 KB (24 blocks of at most 16 escaped levels of 28
+    /// bits plus their tokens); binary 0/255 noise at QP 0, the worst content tried,
+    /// averages 0.8 KB, and CABAC stays below CAVLC. 1600 bytes per macroblock plus the
+    /// headers; should a slice still not fit, encoding fails with
+    /// [`Error::LimitExceeded`] rather than growing the buffer.
     fn rbsp_bytes(mbs: usize) -> usize {
-        mbs * 1024 + 4096
+        mbs * 1600 + 4096
     }
 
     /// Validates `cfg`, chooses the level, and reserves against `budget` every buffer
@@ -320,7 +323,10 @@ impl Encoder {
 
     /// Encodes the next queued frame, if the lookahead has enough of them.
     pub fn receive_packet(&mut self) -> Result<Received<'_>> {
-        if !self.lookahead.is_full() && !(self.flushing && !self.lookahead.is_empty()) {
+        // A frame is coded once the lookahead is full, or, after a flush, while any
+        // is left.
+        let ready = self.lookahead.is_full() || (self.flushing && !self.lookahead.is_empty());
+        if !ready {
             return Ok(if self.flushing {
                 Received::Done
             } else {

@@ -313,3 +313,39 @@ fn a_full_lookahead_is_backpressure_and_flush_drains_it() {
     // The encoder kept handles, not copies: they are all back with the caller now.
     assert!(frames.iter().all(|f| f.handle_count() == 1));
 }
+
+/// Binary 0/255 noise at QP 0, the largest macroblocks this encoder writes, fits the
+/// slice buffer it reserved, with either entropy coder, and still decodes to the
+/// reconstruction.
+#[test]
+fn worst_case_content_fits_the_reserved_slice_buffer() {
+    let (w, h) = (176u32, 144u32);
+    let mut seed = 5u32;
+    let frames: Vec<Vec<u8>> = (0..2)
+        .map(|_| {
+            (0..w * h * 3 / 2)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                    if seed >> 31 == 0 {
+                        0
+                    } else {
+                        255
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let src = y4m::Y4m {
+        width: w,
+        height: h,
+        rate: (25, 1),
+        frames,
+    };
+    for entropy in [Entropy::Cavlc, Entropy::Cabac] {
+        let mut cfg = config_from(&src, "--qp 0");
+        cfg.entropy = entropy;
+        let e = encode(&src, cfg);
+        assert!(e.stream.len() > 100_000, "{entropy:?}: {} bytes", e.stream.len());
+        assert_eq!(decode(&e.stream), e.recon, "{entropy:?}");
+    }
+}
