@@ -90,11 +90,12 @@ fn bd_rate(anchor: &[Point], test: &[Point]) -> Option<f64> {
             if a[i][i].abs() < 1e-12 {
                 return None;
             }
-            for r in 0..4 {
+            let pivot_row = a[i];
+            for (r, row) in a.iter_mut().enumerate() {
                 if r != i {
-                    let f = a[r][i] / a[i][i];
-                    for c in i..5 {
-                        a[r][c] -= f * a[i][c];
+                    let f = row[i] / pivot_row[i];
+                    for (v, p) in row.iter_mut().zip(&pivot_row).skip(i) {
+                        *v -= f * p;
                     }
                 }
             }
