@@ -349,3 +349,39 @@ fn worst_case_content_fits_the_reserved_slice_buffer() {
         assert_eq!(decode(&e.stream), e.recon, "{entropy:?}");
     }
 }
+
+/// The smallest picture (one macroblock) and the widest one (8192 samples, one
+/// macroblock row) encode and decode to the reconstruction, with moving content so
+/// that motion search runs against the picture edges and the vector limits.
+#[test]
+fn extreme_picture_sizes_decode_to_the_reconstruction() {
+    for (w, h, keyint) in [(16u32, 16u32, 1u32), (16, 16, 3), (8192, 16, 4)] {
+        let frames: Vec<Vec<u8>> = (0..4u32)
+            .map(|t| {
+                let mut f = Vec::with_capacity((w * h * 3 / 2) as usize);
+                for y in 0..h {
+                    for x in 0..w {
+                        f.push(((x * 7 + y * 3 + t * 37) ^ (x / 16 + t)) as u8);
+                    }
+                }
+                f.extend((0..w * h / 2).map(|i| (i / 8 + t * 5) as u8));
+                f
+            })
+            .collect();
+        let src = y4m::Y4m {
+            width: w,
+            height: h,
+            rate: (25, 1),
+            frames,
+        };
+        for entropy in [Entropy::Cavlc, Entropy::Cabac] {
+            let mut cfg = config_from(&src, "--qp 30");
+            cfg.keyint = keyint;
+            cfg.entropy = entropy;
+            let e = encode(&src, cfg);
+            assert_eq!(decode(&e.stream), e.recon, "{w}x{h} keyint {keyint} {entropy:?}");
+            let idr: Vec<bool> = (0..4).map(|i| i % keyint == 0).collect();
+            assert_eq!(e.keyframes, idr);
+        }
+    }
+}
