@@ -1,12 +1,14 @@
-//! `cargo xtask`: project automation (testdata, crosscheck, bench, memprof).
+//! `cargo xtask`: project automation (testdata, crosscheck, encode-check, bench, memprof).
 //!
 //! One module per command; few dependencies. Commands that need FFmpeg say so and fail
 //! when it is missing rather than skipping.
 
 mod bench;
 mod bench_decode;
+mod bench_encode;
 mod bench_mpeg2;
 mod crosscheck;
+mod encode_check;
 mod fuzz;
 mod m2v_synth;
 mod m2v_writer;
@@ -19,15 +21,16 @@ use anyhow::{bail, Result};
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: cargo xtask <testdata|crosscheck|bench|memprof|fuzz> [options]");
+        bail!("usage: cargo xtask <testdata|crosscheck|encode-check|bench|memprof|fuzz> [options]");
     };
     let rest = &args[1..];
     match cmd.as_str() {
         "testdata" => testdata::run(rest),
         "crosscheck" => crosscheck::run(rest),
+        "encode-check" => encode_check::run(rest),
         "bench" => bench::run_bench(rest),
         "memprof" => memprof::run_memprof(rest),
         "fuzz" => fuzz::run(rest),
-        other => bail!("unknown xtask command {other:?} (expected testdata, crosscheck, bench, memprof or fuzz)"),
+        other => bail!("unknown xtask command {other:?} (expected testdata, crosscheck, encode-check, bench, memprof or fuzz)"),
     }
 }

@@ -52,6 +52,21 @@ static MLPS: [u8; 256] = {
     t
 };
 
+/// Context initialisation (9.3.1.1) shared by the decoder and the encoder: `table` 0
+/// for I slices, `1 + cabac_init_idc` otherwise; each entry becomes
+/// `pStateIdx * 2 + valMPS`.
+pub(crate) fn init_contexts(ctx: &mut [u8], table: usize, qp: i32) {
+    let qp = qp.clamp(0, 51);
+    for (c, &(m, n)) in ctx.iter_mut().zip(CABAC_INIT_MN[table].iter()) {
+        let pre = (((m as i32 * qp) >> 4) + n as i32).clamp(1, 126);
+        *c = if pre <= 63 {
+            ((63 - pre) << 1) as u8
+        } else {
+            (((pre - 64) << 1) | 1) as u8
+        };
+    }
+}
+
 /// Arithmetic decoder state plus the context variables (state << 1 | MPS).
 #[derive(Debug, Clone)]
 pub struct Cabac {
@@ -167,15 +182,7 @@ impl Cabac {
         } else {
             1 + idc as usize
         };
-        let qp = qp.clamp(0, 51);
-        for (i, &(m, n)) in CABAC_INIT_MN[table].iter().enumerate() {
-            let pre = (((m as i32 * qp) >> 4) + n as i32).clamp(1, 126);
-            self.ctx[i] = if pre <= 63 {
-                ((63 - pre) << 1) as u8
-            } else {
-                (((pre - 64) << 1) | 1) as u8
-            };
-        }
+        init_contexts(&mut self.ctx, table, qp);
     }
 
     /// Initialises the decoding engine at the reader's position, which is byte-aligned
@@ -228,6 +235,15 @@ impl Cabac {
     pub fn decision(&mut self, data: &[u8], i: usize) -> bool {
         let mut e = self.engine(data);
         let b = e.decision(&mut self.ctx[i & CTX_MASK]);
+        self.save(e);
+        b
+    }
+
+    /// Decodes one bypass bin (9.3.3.2.3); the encoder's engine test reads with it.
+    #[cfg(test)]
+    pub fn bypass_bin(&mut self, data: &[u8]) -> bool {
+        let mut e = self.engine(data);
+        let b = e.bypass();
         self.save(e);
         b
     }
@@ -398,18 +414,18 @@ fn chunk<const N: usize>(buf: &mut [i32], at: usize) -> Result<&mut [i32; N]> {
 }
 
 /// maxNumCoeff per ctxBlockCat.
-const MAX_COEFF: [usize; 6] = [16, 15, 16, 4, 15, 64];
+pub(crate) const MAX_COEFF: [usize; 6] = [16, 15, 16, 4, 15, 64];
 /// ctxIdxOffset + ctxBlockCatOffset of significant_coeff_flag, last_significant_coeff_flag
 /// and coeff_abs_level_minus1 per ctxBlockCat (frame coding).
-const SIG_BASE: [usize; 6] = [105, 120, 134, 149, 152, 402];
-const LAST_BASE: [usize; 6] = [166, 181, 195, 210, 213, 417];
-const ABS_BASE: [usize; 6] = [227, 237, 247, 257, 266, 426];
+pub(crate) const SIG_BASE: [usize; 6] = [105, 120, 134, 149, 152, 402];
+pub(crate) const LAST_BASE: [usize; 6] = [166, 181, 195, 210, 213, 417];
+pub(crate) const ABS_BASE: [usize; 6] = [227, 237, 247, 257, 266, 426];
 /// ctxIdxInc of the first coeff_abs_level_minus1 bin per node.
-const EQ1_CTX: [u8; 8] = [1, 2, 3, 4, 0, 0, 0, 0];
+pub(crate) const EQ1_CTX: [u8; 8] = [1, 2, 3, 4, 0, 0, 0, 0];
 /// ctxIdxInc of the other bins per node (the second row for chroma DC, ctxBlockCat 3).
-const GT1_CTX: [[u8; 8]; 2] = [[5, 5, 5, 5, 6, 7, 8, 9], [5, 5, 5, 5, 6, 7, 8, 8]];
-const NODE_AFTER_EQ1: [u8; 8] = [1, 2, 3, 3, 4, 5, 6, 7];
-const NODE_AFTER_GT1: [u8; 8] = [4, 4, 4, 4, 5, 6, 7, 7];
+pub(crate) const GT1_CTX: [[u8; 8]; 2] = [[5, 5, 5, 5, 6, 7, 8, 9], [5, 5, 5, 5, 6, 7, 8, 8]];
+pub(crate) const NODE_AFTER_EQ1: [u8; 8] = [1, 2, 3, 3, 4, 5, 6, 7];
+pub(crate) const NODE_AFTER_GT1: [u8; 8] = [4, 4, 4, 4, 5, 6, 7, 7];
 
 /// Position in the destination block of scan index `i` per ctxBlockCat: the 4x4 raster
 /// for luma DC and 4x4 blocks (AC blocks start at scan index 1), the 2x2 order for
@@ -438,7 +454,7 @@ const RASTER: [[u8; 64]; 6] = {
 };
 
 /// ctxIdxOffset of coded_block_flag.
-const CBF: usize = 85;
+pub(crate) const CBF: usize = 85;
 
 impl<'a> SliceDecoder<'a> {
     #[inline(always)]

@@ -43,6 +43,11 @@ impl Vlc {
     }
 }
 
+/// total_zeros of 4:2:0 chroma DC blocks (Table 9-9a): `[TotalCoeff - 1][total_zeros]`
+/// code lengths and codes.
+pub(crate) const CDC_TZ_LEN: [[u8; 4]; 3] = [[1, 2, 3, 3], [1, 2, 2, 0], [1, 1, 0, 0]];
+pub(crate) const CDC_TZ_BITS: [[u8; 4]; 3] = [[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]];
+
 struct Tables {
     coeff_token: [Vlc; 4],
     chroma_dc_token: Vlc,
@@ -62,8 +67,6 @@ fn tables() -> &'static Tables {
                     .collect::<Vec<_>>(),
             )
         };
-        const CDC_TZ_LEN: [[u8; 4]; 3] = [[1, 2, 3, 3], [1, 2, 2, 0], [1, 1, 0, 0]];
-        const CDC_TZ_BITS: [[u8; 4]; 3] = [[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]];
         Tables {
             coeff_token: [
                 mk(&COEFF_TOKEN_LEN[0], &COEFF_TOKEN_BITS[0]),

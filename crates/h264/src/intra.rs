@@ -16,6 +16,18 @@ fn clip(v: i32) -> u8 {
     v.clamp(0, 255) as u8
 }
 
+/// Writes `f(x, y)` for every sample of an `n`x`n` block. Generic over the closure so
+/// that each prediction mode gets its own loop, with no mode test per sample.
+#[inline(always)]
+fn fill(plane: &mut [u8], stride: usize, off: usize, n: usize, f: impl Fn(isize, isize) -> i32) {
+    for y in 0..n {
+        let row = off + y * stride;
+        for (x, p) in plane[row..row + n].iter_mut().enumerate() {
+            *p = f(x as isize, y as isize) as u8;
+        }
+    }
+}
+
 /// Directional prediction of an `n`x`n` block (n = 4 or 8) from edge arrays:
 /// `t[0]` = p[-1,-1], `t[1 + x]` = p[x,-1] (x < 2n); `l[0]` = p[-1,-1], `l[1 + y]` = p[-1,y].
 fn directional(
@@ -31,90 +43,83 @@ fn directional(
     let tt = |i: isize| t[(i + 1) as usize];
     let ll = |i: isize| l[(i + 1) as usize];
     let ni = n as isize;
-    for y in 0..ni {
-        let row = off + y as usize * stride;
-        for x in 0..ni {
-            let v = match mode {
-                0 => tt(x),
-                1 => ll(y),
-                2 => {
-                    let st: i32 = (0..ni).map(tt).sum();
-                    let sl: i32 = (0..ni).map(ll).sum();
-                    let sh = if n == 4 { 2 } else { 3 };
-                    match (av.top, av.left) {
-                        (true, true) => (st + sl + n as i32) >> (sh + 1),
-                        (true, false) => (st + (n as i32 >> 1)) >> sh,
-                        (false, true) => (sl + (n as i32 >> 1)) >> sh,
-                        _ => 128,
-                    }
-                }
-                3 => {
-                    if x == ni - 1 && y == ni - 1 {
-                        (tt(2 * ni - 2) + 3 * tt(2 * ni - 1) + 2) >> 2
-                    } else {
-                        (tt(x + y) + 2 * tt(x + y + 1) + tt(x + y + 2) + 2) >> 2
-                    }
-                }
-                4 => {
-                    if x > y {
-                        (tt(x - y - 2) + 2 * tt(x - y - 1) + tt(x - y) + 2) >> 2
-                    } else if x < y {
-                        (ll(y - x - 2) + 2 * ll(y - x - 1) + ll(y - x) + 2) >> 2
-                    } else {
-                        (tt(0) + 2 * tt(-1) + ll(0) + 2) >> 2
-                    }
-                }
-                5 => {
-                    let z = 2 * x - y;
-                    if z >= 0 && z & 1 == 0 {
-                        (tt(x - (y >> 1) - 1) + tt(x - (y >> 1)) + 1) >> 1
-                    } else if z >= 0 {
-                        (tt(x - (y >> 1) - 2) + 2 * tt(x - (y >> 1) - 1) + tt(x - (y >> 1)) + 2)
-                            >> 2
-                    } else if z == -1 {
-                        (ll(0) + 2 * ll(-1) + tt(0) + 2) >> 2
-                    } else {
-                        (ll(y - 2 * x - 1) + 2 * ll(y - 2 * x - 2) + ll(y - 2 * x - 3) + 2) >> 2
-                    }
-                }
-                6 => {
-                    let z = 2 * y - x;
-                    if z >= 0 && z & 1 == 0 {
-                        (ll(y - (x >> 1) - 1) + ll(y - (x >> 1)) + 1) >> 1
-                    } else if z >= 0 {
-                        (ll(y - (x >> 1) - 2) + 2 * ll(y - (x >> 1) - 1) + ll(y - (x >> 1)) + 2)
-                            >> 2
-                    } else if z == -1 {
-                        (ll(0) + 2 * ll(-1) + tt(0) + 2) >> 2
-                    } else {
-                        (tt(x - 2 * y - 1) + 2 * tt(x - 2 * y - 2) + tt(x - 2 * y - 3) + 2) >> 2
-                    }
-                }
-                7 => {
-                    let i = x + (y >> 1);
-                    if y & 1 == 0 {
-                        (tt(i) + tt(i + 1) + 1) >> 1
-                    } else {
-                        (tt(i) + 2 * tt(i + 1) + tt(i + 2) + 2) >> 2
-                    }
-                }
-                _ => {
-                    let z = x + 2 * y;
-                    let i = y + (x >> 1);
-                    let max = 2 * ni - 3;
-                    if z > max {
-                        ll(ni - 1)
-                    } else if z == max {
-                        (ll(ni - 2) + 3 * ll(ni - 1) + 2) >> 2
-                    } else if z & 1 == 0 {
-                        (ll(i) + ll(i + 1) + 1) >> 1
-                    } else {
-                        (ll(i) + 2 * ll(i + 1) + ll(i + 2) + 2) >> 2
-                    }
-                }
+    match mode {
+        0 => fill(plane, stride, off, n, |x, _| tt(x)),
+        1 => fill(plane, stride, off, n, |_, y| ll(y)),
+        2 => {
+            let st: i32 = (0..ni).map(tt).sum();
+            let sl: i32 = (0..ni).map(ll).sum();
+            let sh = if n == 4 { 2 } else { 3 };
+            let dc = match (av.top, av.left) {
+                (true, true) => (st + sl + n as i32) >> (sh + 1),
+                (true, false) => (st + (n as i32 >> 1)) >> sh,
+                (false, true) => (sl + (n as i32 >> 1)) >> sh,
+                _ => 128,
             };
-            plane[row + x as usize] = v as u8;
+            fill(plane, stride, off, n, |_, _| dc)
         }
+        3 => fill(plane, stride, off, n, |x, y| {
+            if x == ni - 1 && y == ni - 1 {
+                (tt(2 * ni - 2) + 3 * tt(2 * ni - 1) + 2) >> 2
+            } else {
+                (tt(x + y) + 2 * tt(x + y + 1) + tt(x + y + 2) + 2) >> 2
+            }
+        }),
+        4 => fill(plane, stride, off, n, |x, y| {
+            if x > y {
+                (tt(x - y - 2) + 2 * tt(x - y - 1) + tt(x - y) + 2) >> 2
+            } else if x < y {
+                (ll(y - x - 2) + 2 * ll(y - x - 1) + ll(y - x) + 2) >> 2
+            } else {
+                (tt(0) + 2 * tt(-1) + ll(0) + 2) >> 2
+            }
+        }),
+        5 => fill(plane, stride, off, n, |x, y| {
+            let z = 2 * x - y;
+            if z >= 0 && z & 1 == 0 {
+                (tt(x - (y >> 1) - 1) + tt(x - (y >> 1)) + 1) >> 1
+            } else if z >= 0 {
+                (tt(x - (y >> 1) - 2) + 2 * tt(x - (y >> 1) - 1) + tt(x - (y >> 1)) + 2) >> 2
+            } else if z == -1 {
+                (ll(0) + 2 * ll(-1) + tt(0) + 2) >> 2
+            } else {
+                (ll(y - 2 * x - 1) + 2 * ll(y - 2 * x - 2) + ll(y - 2 * x - 3) + 2) >> 2
+            }
+        }),
+        6 => fill(plane, stride, off, n, |x, y| {
+            let z = 2 * y - x;
+            if z >= 0 && z & 1 == 0 {
+                (ll(y - (x >> 1) - 1) + ll(y - (x >> 1)) + 1) >> 1
+            } else if z >= 0 {
+                (ll(y - (x >> 1) - 2) + 2 * ll(y - (x >> 1) - 1) + ll(y - (x >> 1)) + 2) >> 2
+            } else if z == -1 {
+                (ll(0) + 2 * ll(-1) + tt(0) + 2) >> 2
+            } else {
+                (tt(x - 2 * y - 1) + 2 * tt(x - 2 * y - 2) + tt(x - 2 * y - 3) + 2) >> 2
+            }
+        }),
+        7 => fill(plane, stride, off, n, |x, y| {
+            let i = x + (y >> 1);
+            if y & 1 == 0 {
+                (tt(i) + tt(i + 1) + 1) >> 1
+            } else {
+                (tt(i) + 2 * tt(i + 1) + tt(i + 2) + 2) >> 2
+            }
+        }),
+        _ => fill(plane, stride, off, n, |x, y| {
+            let z = x + 2 * y;
+            let i = y + (x >> 1);
+            let max = 2 * ni - 3;
+            if z > max {
+                ll(ni - 1)
+            } else if z == max {
+                (ll(ni - 2) + 3 * ll(ni - 1) + 2) >> 2
+            } else if z & 1 == 0 {
+                (ll(i) + ll(i + 1) + 1) >> 1
+            } else {
+                (ll(i) + 2 * ll(i + 1) + ll(i + 2) + 2) >> 2
+            }
+        }),
     }
 }
 

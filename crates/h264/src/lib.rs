@@ -1,5 +1,7 @@
 //! Pure-Rust H.264 decoder: Constrained Baseline, Main and High profiles, 8-bit 4:2:0,
-//! progressive frames, output bit-exact with FFmpeg.
+//! progressive frames, output bit-exact with FFmpeg; and an encoder
+//! ([`encoder`]) built on the decoder's own prediction, transform and deblocking
+//! kernels.
 //!
 //! # Design principles
 //!
@@ -85,6 +87,7 @@ mod bitreader;
 mod cabac;
 mod cavlc;
 mod deblock;
+pub mod encoder;
 mod decoder;
 mod gentables;
 mod inter;

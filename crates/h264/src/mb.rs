@@ -245,13 +245,13 @@ pub enum Shape {
 
 /// A neighbouring block for motion vector prediction.
 #[derive(Debug, Clone, Copy)]
-struct Nb {
-    avail: bool,
-    r: i8,
-    mv: [i16; 2],
+pub(crate) struct Nb {
+    pub avail: bool,
+    pub r: i8,
+    pub mv: [i16; 2],
 }
 
-const NB_NONE: Nb = Nb {
+pub(crate) const NB_NONE: Nb = Nb {
     avail: false,
     r: -1,
     mv: [0, 0],
@@ -1191,17 +1191,11 @@ impl<'a> SliceDecoder<'a> {
     /// Scales 4x4 levels given in scan order (`lv[k]`) into block `b` (raster order).
     pub fn dequant4(&mut self, b: usize, lv: &[i32; 16], list: usize, qp: i32) {
         let ls = &self.ls4[list][(qp % 6) as usize];
-        let sh = qp / 6;
         let out = &mut self.luma[b * 16..b * 16 + 16];
         for k in 0..16 {
             if lv[k] != 0 {
                 let pos = ZIGZAG4[k] as usize;
-                let v = lv[k] as i64 * ls[pos] as i64;
-                out[pos] = crate::transform::saturate(if sh >= 4 {
-                    v << (sh - 4)
-                } else {
-                    (v + (1 << (3 - sh))) >> (4 - sh)
-                });
+                out[pos] = transform::scale4(lv[k], ls[pos], qp);
             }
         }
         self.luma_nz |= 1 << b;
@@ -1244,17 +1238,11 @@ impl<'a> SliceDecoder<'a> {
             4 + c
         };
         let ls = &self.ls4[list][(qpc % 6) as usize];
-        let sh = qpc / 6;
         let base = c * 64 + b * 16;
         for k in 1..16 {
             if lv[k] != 0 {
                 let pos = ZIGZAG4[k] as usize;
-                let v = lv[k] as i64 * ls[pos] as i64;
-                self.chroma[base + pos] = crate::transform::saturate(if sh >= 4 {
-                    v << (sh - 4)
-                } else {
-                    (v + (1 << (3 - sh))) >> (4 - sh)
-                });
+                self.chroma[base + pos] = transform::scale4(lv[k], ls[pos], qpc);
             }
         }
         self.chroma_nz |= 1 << (c * 4 + b);
@@ -2044,7 +2032,7 @@ impl<'a> SliceDecoder<'a> {
     }
 }
 
-fn median_pred(a: Nb, mut b: Nb, mut c: Nb, r: i8) -> [i16; 2] {
+pub(crate) fn median_pred(a: Nb, mut b: Nb, mut c: Nb, r: i8) -> [i16; 2] {
     if !b.avail && !c.avail && a.avail {
         b = a;
         c = a;

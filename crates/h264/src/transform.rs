@@ -106,6 +106,20 @@ pub fn idct8_add(plane: &mut [u8], stride: usize, off: usize, c: &[i32; 64]) {
     }
 }
 
+/// Scales one 4x4 level (8.5.12.1): `ls` is LevelScale4x4(qP % 6, i, j) (the flat or
+/// weighted factor of the coefficient's position). The decoder's dequantisation and the
+/// encoder's reconstruction both go through here, so they cannot disagree.
+#[inline]
+pub fn scale4(level: i32, ls: i32, qp: i32) -> i32 {
+    let v = level as i64 * ls as i64;
+    let sh = qp / 6;
+    saturate(if sh >= 4 {
+        v << (sh - 4)
+    } else {
+        (v + (1 << (3 - sh))) >> (4 - sh)
+    })
+}
+
 /// Scaled coefficients of conforming 8-bit streams lie in -2^15..2^15 (8.5.12.1); damaged
 /// ones are saturated well beyond that, so that the transforms cannot overflow.
 #[inline]

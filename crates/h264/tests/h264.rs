@@ -436,3 +436,5 @@ mod fuzz_regressions {
         }
     }
 }
+
+mod encode;

@@ -1,0 +1,120 @@
+//! Encodes a Y4M file to Annex-B H.264 with transcode's encoder, for
+//! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
+//!
+//! `h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--no-i4x4] [--no-partitions] [--no-deblock] [--cabac]
+//! [--recon-md5 FILE] [--recon FILE.yuv]`: writes the stream, optionally the MD5 of
+//! each reconstructed frame (one per line) and the reconstruction itself, and reports
+//! frames, bytes and encoding speed on stderr.
+
+mod y4m;
+
+use std::io::Write;
+use std::time::Instant;
+use transcode_core::{Budget, MemoryConfig};
+use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
+use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Received};
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("h264_encode: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 2 {
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--no-i4x4] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+    }
+    let data = std::fs::read(&args[0])?;
+    let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
+    let mut cfg = EncoderConfig::new(src.width, src.height);
+    cfg.frame_rate = src.rate;
+    let mut md5_path = None;
+    let mut recon_path = None;
+    let mut i = 2;
+    while i < args.len() {
+        let val = || args.get(i + 1).ok_or_else(|| format!("{} needs a value", args[i]));
+        match args[i].as_str() {
+            "--qp" => {
+                cfg.qp = val()?.parse()?;
+                i += 1;
+            }
+            "--keyint" => {
+                cfg.keyint = val()?.parse()?;
+                i += 1;
+            }
+            "--no-i4x4" => cfg.intra4x4 = false,
+            "--no-partitions" => cfg.partitions = false,
+            "--cabac" => cfg.entropy = transcode_h264::encoder::Entropy::Cabac,
+            "--no-deblock" => cfg.deblock = false,
+            "--recon-md5" => {
+                md5_path = Some(val()?.clone());
+                i += 1;
+            }
+            "--recon" => {
+                recon_path = Some(val()?.clone());
+                i += 1;
+            }
+            other => return Err(format!("unknown option {other}").into()),
+        }
+        i += 1;
+    }
+    let memory = MemoryConfig::default();
+    let budget = Budget::from_config(&memory);
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height)?;
+    let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget)?;
+    let mut enc = Encoder::new(cfg, &budget, &memory)?;
+    let mut out = Vec::new();
+    let mut md5s = String::new();
+    let mut recon_file = match &recon_path {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
+    let mut frame_buf = Vec::new();
+    let start = Instant::now();
+    let mut drain = |enc: &mut Encoder, out: &mut Vec<u8>| -> Result<bool, Box<dyn std::error::Error>> {
+        let data = match enc.receive_packet()? {
+            Received::Packet(p) => p.data.to_vec(),
+            Received::NeedMoreData => return Ok(false),
+            Received::Done => return Ok(false),
+        };
+        out.extend_from_slice(&data);
+        if md5_path.is_some() || recon_file.is_some() {
+            frame_buf.clear();
+            enc.write_reconstruction(&mut frame_buf);
+            if md5_path.is_some() {
+                md5s.push_str(&transcode_testkit::md5_hex(&frame_buf));
+                md5s.push('\n');
+            }
+            if let Some(f) = recon_file.as_mut() {
+                f.write_all(&frame_buf)?;
+            }
+        }
+        Ok(true)
+    };
+    for (n, packed) in src.frames.iter().enumerate() {
+        let mut f = pool.acquire();
+        f.copy_from_packed(packed)?;
+        f.props_mut().pts = Some(n as i64);
+        let f = f.into_shared();
+        while enc.send_frame(&f)? == EncoderStatus::EnoughData {
+            drain(&mut enc, &mut out)?;
+        }
+        while drain(&mut enc, &mut out)? {}
+    }
+    enc.flush();
+    while drain(&mut enc, &mut out)? {}
+    let secs = start.elapsed().as_secs_f64();
+    std::fs::write(&args[1], &out)?;
+    if let Some(p) = md5_path {
+        std::fs::write(p, md5s)?;
+    }
+    let frames = src.frames.len();
+    eprintln!(
+        "frames {frames} bytes {} seconds {secs:.3} fps {:.2}",
+        out.len(),
+        frames as f64 / secs
+    );
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Encoder settings: one documented struct, validated once, before anything is
+//! allocated, with errors that name the setting and its valid range.
+
+use transcode_core::{Error, Result};
+
+/// Which H.264 profile the stream declares, and so which tools the encoder may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Constrained Baseline (profile_idc 66 with constraint_set1): CAVLC, I and P
+    /// slices only. Decodes everywhere.
+    ConstrainedBaseline,
+    /// Main (77). Default. This first encoder uses the same tools as Constrained
+    /// Baseline; the profile only leaves room for CABAC and B slices.
+    #[default]
+    Main,
+    /// High (100).
+    High,
+}
+
+impl Profile {
+    pub(crate) fn idc(self) -> u8 {
+        match self {
+            Profile::ConstrainedBaseline => 66,
+            Profile::Main => 77,
+            Profile::High => 100,
+        }
+    }
+}
+
+/// Entropy coder of the slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Entropy {
+    /// Context-adaptive variable-length codes. Default. Faster to encode and decode,
+    /// and the only choice of Constrained Baseline.
+    #[default]
+    Cavlc,
+    /// Context-adaptive binary arithmetic coding (Main and High): about 10% fewer
+    /// bits at the same quality, for a slower entropy stage on both sides.
+    Cabac,
+}
+
+/// The colour description written into the VUI (ITU-T H.273 code points). Written only
+/// when set; decoders then assume their defaults (usually BT.709 for HD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColourDescription {
+    /// colour_primaries (1 = BT.709, 5/6 = BT.601 625/525).
+    pub primaries: u8,
+    /// transfer_characteristics (1 = BT.709).
+    pub transfer: u8,
+    /// matrix_coefficients (1 = BT.709, 5/6 = BT.601).
+    pub matrix: u8,
+    /// Full-range (0..=255) samples instead of video range (16..=235).
+    pub full_range: bool,
+}
+
+/// Settings of an [`super::Encoder`]. Every field is public and documented with its
+/// default; [`EncoderConfig::new`] fills the defaults for a picture size, and
+/// [`EncoderConfig::validate`] (called by [`super::Encoder::new`]) checks them all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderConfig {
+    /// Visible width in samples, 16..=8192 and even (4:2:0). No default.
+    pub width: u32,
+    /// Visible height in samples, 16..=8192 and even (4:2:0). No default.
+    pub height: u32,
+    /// Frame rate as `(numerator, denominator)` frames per second, both 1..=65535.
+    /// Default: `(25, 1)`. Written as VUI timing and used to choose the level.
+    pub frame_rate: (u32, u32),
+    /// Sample aspect ratio `(width, height)`, both 1..=65535. Default: `(1, 1)`.
+    pub sar: (u32, u32),
+    /// Colour description for the VUI. Default: `None` (not written).
+    pub colour: Option<ColourDescription>,
+    /// Declared profile. Default: [`Profile::Main`].
+    pub profile: Profile,
+    /// Level as `level_idc` (10 = 1.0, 31 = 3.1, ...), or `None` to choose the lowest
+    /// level whose frame size, macroblock rate and DPB fit (Table A-1). Default: `None`.
+    pub level: Option<u8>,
+    /// Constant quantiser, 0..=51. Default: `26`. Lower is better quality and larger
+    /// output (about 12% more bits per step).
+    pub qp: u8,
+    /// Chroma QP offset (chroma_qp_index_offset), -12..=12. Default: `0`.
+    pub chroma_qp_offset: i8,
+    /// Frames from one IDR picture to the next, 1..=65535 (1 = all intra). Default:
+    /// `250`. Shorter intervals seek faster and recover sooner from loss, at the cost of
+    /// more large intra pictures.
+    pub keyint: u32,
+    /// Entropy coder. Default: [`Entropy::Cavlc`].
+    pub entropy: Entropy,
+    /// Reference frames for P pictures, 1..=1 for now. Default: `1`. Each costs one
+    /// frame of memory.
+    pub ref_frames: u8,
+    /// Frames queued before the first one is encoded, 1..=16. Default: `1`. A deeper
+    /// lookahead will let frame-type decisions and rate control see ahead, at the cost
+    /// of one frame handle (not a copy) per frame.
+    pub lookahead: usize,
+    /// Integer motion search range in samples around the best candidate, 4..=64.
+    /// Default: `16`. Larger finds fast motion, at the cost of speed.
+    pub me_range: u16,
+    /// Try Intra 4x4 prediction (9 modes per 4x4 block) besides Intra 16x16. Default:
+    /// `true`. Off is faster and about 10-20% larger on detailed intra pictures.
+    pub intra4x4: bool,
+    /// Try 16x8, 8x16 and 8x8 partitions of P macroblocks besides 16x16 (each with
+    /// its own motion search). Default: `true`. Off is faster; on saves a few percent
+    /// on detailed motion.
+    pub partitions: bool,
+    /// Run the in-loop deblocking filter. Default: `true`. Off is faster to encode and
+    /// decode and visibly blockier at high QP.
+    pub deblock: bool,
+    /// Write the SPS and PPS before every IDR picture (not only the first), so the
+    /// Annex-B stream can be cut at any IDR. Default: `true`; costs about 20 bytes per
+    /// IDR.
+    pub repeat_headers: bool,
+}
+
+impl EncoderConfig {
+    /// The defaults above for a `width` x `height` picture.
+    pub fn new(width: u32, height: u32) -> EncoderConfig {
+        EncoderConfig {
+            width,
+            height,
+            frame_rate: (25, 1),
+            sar: (1, 1),
+            colour: None,
+            profile: Profile::Main,
+            level: None,
+            qp: 26,
+            chroma_qp_offset: 0,
+            keyint: 250,
+            entropy: Entropy::Cavlc,
+            ref_frames: 1,
+            lookahead: 1,
+            me_range: 16,
+            intra4x4: true,
+            partitions: true,
+            deblock: true,
+            repeat_headers: true,
+        }
+    }
+
+    /// Checks every setting; the error names the first one out of range.
+    pub fn validate(&self) -> Result<()> {
+        fn range<T: PartialOrd + std::fmt::Display>(name: &str, v: T, lo: T, hi: T) -> Result<()> {
+            if v < lo || v > hi {
+                return Err(Error::invalid(format!(
+                    "invalid {name} {v} (expected {lo}..={hi})"
+                )));
+            }
+            Ok(())
+        }
+        range("width", self.width, 16, 8192)?;
+        range("height", self.height, 16, 8192)?;
+        if (self.width | self.height) & 1 != 0 {
+            return Err(Error::invalid(format!(
+                "invalid size {}x{} (expected even width and height for 4:2:0)",
+                self.width, self.height
+            )));
+        }
+        range("frame rate numerator", self.frame_rate.0, 1, 65535)?;
+        range("frame rate denominator", self.frame_rate.1, 1, 65535)?;
+        range("sar width", self.sar.0, 1, 65535)?;
+        range("sar height", self.sar.1, 1, 65535)?;
+        range("qp", self.qp, 0, 51)?;
+        range("chroma qp offset", self.chroma_qp_offset, -12, 12)?;
+        range("keyint", self.keyint, 1, 65535)?;
+        range("ref frames", self.ref_frames, 1, 1)?;
+        range("lookahead", self.lookahead, 1, 16)?;
+        range("me range", self.me_range, 4, 64)?;
+        if let Some(l) = self.level {
+            if super::headers::level_limits(l).is_none() {
+                return Err(Error::invalid(format!(
+                    "invalid level {l} (expected a level_idc of Table A-1: 9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52)"
+                )));
+            }
+        }
+        if self.entropy == Entropy::Cabac && self.profile == Profile::ConstrainedBaseline {
+            return Err(Error::invalid(
+                "invalid entropy cabac for profile constrained baseline (expected cavlc, or profile main or high)",
+            ));
+        }
+        Ok(())
+    }
+}

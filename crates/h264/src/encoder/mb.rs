@@ -1,0 +1,1412 @@
+//! Macroblock analysis, reconstruction and CAVLC writing: Intra 16x16 (4 modes) and
+//! Intra 4x4 (9 modes) chosen by SATD + lambda x bits, P 16x16 with motion search and
+//! P-skip detection. Predictions come from the decoder's `intra` and `inter` kernels,
+//! residuals go back through the decoder's scaling and inverse transforms, written
+//! straight into the reconstruction, so it is what a decoder will produce.
+
+use super::bits::{se_len, BitSink};
+use super::cabac::CabacWriter;
+use super::cavlc::write_block;
+use super::me;
+use super::quant::{self, Deadzone};
+use crate::inter::{self, RefPlane};
+use crate::intra::{self, Avail};
+use crate::mb::{fill_mb, median_pred, MbInfo, MbKind, MbState, Nb, NB_NONE};
+use crate::picture::Picture;
+use crate::tables::{BLK_INDEX, BLK_POS, CBP_INTER, CBP_INTRA, CHROMA_QP, ZIGZAG4};
+use crate::transform;
+
+/// The id motion data of P macroblocks gives their reference picture, for the
+/// deblocking filter's "same reference" test (there is one reference).
+pub const REF_UID: i32 = 1;
+
+/// Per-sequence constants of macroblock coding.
+#[derive(Debug, Clone)]
+pub struct MbParams {
+    pub qp: i32,
+    pub qpc: i32,
+    /// Quantisation constants of the luma and chroma QPs.
+    pub q: quant::QuantTable,
+    pub qc: quant::QuantTable,
+    /// LevelScale4x4 of the flat lists per `qp % 6`.
+    pub ls: [[i32; 16]; 6],
+    /// Lagrange multiplier for SATD-domain costs at `qp`.
+    pub lambda: u32,
+    pub intra4x4: bool,
+    /// Try 16x8, 8x16 and 8x8 partitions of P macroblocks.
+    pub partitions: bool,
+    pub me_range: i32,
+    /// Vertical motion vector limit of the level, in quarter samples.
+    pub max_vmv: i32,
+}
+
+impl MbParams {
+    pub fn new(qp: i32, chroma_offset: i32, intra4x4: bool, partitions: bool, me_range: i32, max_vmv: i32) -> MbParams {
+        let qpc = CHROMA_QP[(qp + chroma_offset).clamp(0, 51) as usize] as i32;
+        MbParams {
+            qp,
+            qpc,
+            q: quant::QuantTable::new(qp),
+            qc: quant::QuantTable::new(qpc),
+            ls: quant::flat_level_scale(),
+            lambda: lambda_for(qp),
+            intra4x4,
+            partitions,
+            me_range,
+            max_vmv,
+        }
+    }
+}
+
+/// lambda = 2^((qp - 12) / 6), at least 1: the rate weight that balances SATD
+/// against bits (x264's choice of scale for its SATD-domain decisions), in integer
+/// arithmetic so that every platform makes the same decisions.
+pub fn lambda_for(qp: i32) -> u32 {
+    // 2^(k/6) in 1/256 for k = 0..5.
+    const FRAC: [u32; 6] = [256, 287, 323, 362, 406, 456];
+    if qp < 12 {
+        return 1;
+    }
+    let k = (qp - 12) as u32;
+    ((FRAC[(k % 6) as usize] << (k / 6)) + 128) >> 8
+}
+
+/// The coded form of one macroblock, filled by the analysis and read by the writer.
+#[derive(Debug, Clone)]
+pub struct MbCoded {
+    pub kind: MbKind,
+    pub i16mode: u8,
+    pub i4modes: [u8; 16],
+    /// Whether each 4x4 mode equals its predicted mode; otherwise rem_intra4x4_pred_mode.
+    pub i4pred: [u8; 16],
+    pub chroma_mode: u8,
+    pub cbp: u8,
+    /// Inter partitioning: 0 16x16, 1 16x8, 2 8x16, 3 8x8 (mb_type of P slices).
+    pub shape: u8,
+    /// Motion vector differences per partition.
+    pub mvds: [[i32; 2]; 4],
+    /// Luma levels per block in decoding order, scan order (AC from index 1 for 16x16).
+    pub luma: [[i32; 16]; 16],
+    pub luma_n: [u8; 16],
+    pub dc: [i32; 16],
+    pub cdc: [[i32; 4]; 2],
+    pub cac: [[[i32; 16]; 4]; 2],
+    pub cac_n: [[u8; 4]; 2],
+}
+
+impl Default for MbCoded {
+    fn default() -> Self {
+        MbCoded {
+            kind: MbKind::None,
+            i16mode: 0,
+            i4modes: [2; 16],
+            i4pred: [0; 16],
+            chroma_mode: 0,
+            cbp: 0,
+            shape: 0,
+            mvds: [[0; 2]; 4],
+            luma: [[0; 16]; 16],
+            luma_n: [0; 16],
+            dc: [0; 16],
+            cdc: [[0; 4]; 2],
+            cac: [[[0; 16]; 4]; 2],
+            cac_n: [[0; 4]; 2],
+        }
+    }
+}
+
+/// The reference picture of a P picture: its planes and geometry.
+#[derive(Clone, Copy)]
+pub struct RefPic<'a> {
+    pub planes: [&'a [u8]; 3],
+    pub strides: [usize; 3],
+}
+
+/// Codes the macroblocks of one picture into its reconstruction and the slice data.
+pub struct MbCoder<'a> {
+    pub p: &'a MbParams,
+    pub st: &'a mut MbState,
+    pub motion: &'a mut Picture,
+    pub planes: [&'a mut [u8]; 3],
+    pub strides: [usize; 3],
+    pub reference: Option<RefPic<'a>>,
+    pub mb_w: usize,
+    pub mb_h: usize,
+    pub mx: usize,
+    pub my: usize,
+    /// Source samples of the current macroblock (edge samples repeated past the
+    /// visible picture), stride 16 for luma and 8 for chroma.
+    pub src_y: [u8; 256],
+    pub src_c: [[u8; 64]; 2],
+    pub cur: MbCoded,
+    /// 4x4 blocks of the current macroblock whose motion is already decided (bit
+    /// `y * 4 + x`): motion vector prediction may read them.
+    pub done4: u16,
+}
+
+/// Partition rectangles `(x, y, w, h)` in 4x4 blocks per shape, in decoding order.
+const PARTS: [&[(usize, usize, usize, usize)]; 4] = [
+    &[(0, 0, 4, 4)],
+    &[(0, 0, 4, 2), (0, 2, 4, 2)],
+    &[(0, 0, 2, 4), (2, 0, 2, 4)],
+    &[(0, 0, 2, 2), (2, 0, 2, 2), (0, 2, 2, 2), (2, 2, 2, 2)],
+];
+
+/// Availability of the macroblocks around the current one.
+#[derive(Clone, Copy)]
+struct Around {
+    left: bool,
+    top: bool,
+    top_left: bool,
+    top_right: bool,
+}
+
+impl<'a> MbCoder<'a> {
+    fn around(&self) -> Around {
+        let (mx, my) = (self.mx, self.my);
+        Around {
+            left: mx > 0,
+            top: my > 0,
+            top_left: mx > 0 && my > 0,
+            top_right: my > 0 && mx + 1 < self.mb_w,
+        }
+    }
+
+    fn w4(&self) -> usize {
+        self.mb_w * 4
+    }
+
+    fn blk(&self, x: usize, y: usize) -> usize {
+        (self.my * 4 + y) * self.w4() + self.mx * 4 + x
+    }
+
+    /// Availability of a 4x4 (or 16x16) block's neighbours for intra prediction, as
+    /// the decoder works it out (6.4.11.4 with the block scan of Figure 6-10).
+    fn intra_avail(&self, bx: usize, by: usize, size: usize) -> Avail {
+        let a = self.around();
+        let left = bx > 0 || a.left;
+        let top = by > 0 || a.top;
+        let top_left = match (bx > 0, by > 0) {
+            (true, true) => true,
+            (false, true) => a.left,
+            (true, false) => a.top,
+            (false, false) => a.top_left,
+        };
+        let n = size / 4;
+        let (rx, ry) = (bx + n, by as isize - 1);
+        let top_right = if ry < 0 {
+            if rx < 4 {
+                a.top
+            } else {
+                a.top_right
+            }
+        } else if rx >= 4 {
+            false
+        } else {
+            BLK_INDEX[ry as usize][rx] < BLK_INDEX[by][bx]
+        };
+        Avail {
+            left,
+            top,
+            top_right,
+            top_left,
+        }
+    }
+
+    /// Loads the source macroblock at `(mx, my)` from `frame` (visible size `w` x
+    /// `h`), repeating the last row and column past the visible edge, as the
+    /// reconstruction's padding macroblocks will be coded.
+    pub fn load_source(&mut self, planes: [&[u8]; 3], strides: [usize; 3], w: usize, h: usize) {
+        let (x0, y0) = (self.mx * 16, self.my * 16);
+        for y in 0..16 {
+            let sy = (y0 + y).min(h - 1);
+            let row = &planes[0][sy * strides[0]..];
+            if x0 + 16 <= w {
+                self.src_y[y * 16..y * 16 + 16].copy_from_slice(&row[x0..x0 + 16]);
+            } else {
+                for x in 0..16 {
+                    self.src_y[y * 16 + x] = row[(x0 + x).min(w - 1)];
+                }
+            }
+        }
+        let (cw, ch) = (w / 2, h / 2);
+        let (cx0, cy0) = (self.mx * 8, self.my * 8);
+        for c in 0..2 {
+            for y in 0..8 {
+                let sy = (cy0 + y).min(ch - 1);
+                let row = &planes[1 + c][sy * strides[1 + c]..];
+                for x in 0..8 {
+                    self.src_c[c][y * 8 + x] = row[(cx0 + x).min(cw - 1)];
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ intra
+
+    /// Chooses the chroma prediction mode by SATD over Cb and Cr, leaving the chosen
+    /// prediction in the reconstruction.
+    fn choose_chroma_mode(&mut self) -> u8 {
+        let av = self.intra_avail(0, 0, 16);
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        let mut best = (u32::MAX, 0u8);
+        for mode in 0..4u8 {
+            let ok = match mode {
+                1 => av.left,
+                2 => av.top,
+                3 => av.top && av.left && av.top_left,
+                _ => true,
+            };
+            if !ok {
+                continue;
+            }
+            let mut cost = self.p.lambda * super::bits::ue_len(mode as u32);
+            for c in 0..2 {
+                intra::pred_chroma(self.planes[1 + c], cs, off, mode, av);
+                let mut pred = [0u8; 64];
+                for y in 0..8 {
+                    pred[y * 8..y * 8 + 8]
+                        .copy_from_slice(&self.planes[1 + c][off + y * cs..off + y * cs + 8]);
+                }
+                cost += quant::satd8(&pred, &self.src_c[c]);
+            }
+            if cost < best.0 {
+                best = (cost, mode);
+            }
+        }
+        for c in 0..2 {
+            intra::pred_chroma(self.planes[1 + c], cs, off, best.1, av);
+        }
+        best.1
+    }
+
+    /// Best Intra 16x16 mode and its cost; its prediction is left in `pred`.
+    fn best_i16(&mut self, pred: &mut [u8; 256]) -> (u32, u8) {
+        let av = self.intra_avail(0, 0, 16);
+        let ys = self.strides[0];
+        let off = self.my * 16 * ys + self.mx * 16;
+        let mut best = (u32::MAX, 2u8);
+        for mode in 0..4u8 {
+            let ok = match mode {
+                0 => av.top,
+                1 => av.left,
+                3 => av.top && av.left && av.top_left,
+                _ => true,
+            };
+            if !ok {
+                continue;
+            }
+            intra::pred16x16(self.planes[0], ys, off, mode, av);
+            let mut p = [0u8; 256];
+            for y in 0..16 {
+                p[y * 16..y * 16 + 16].copy_from_slice(&self.planes[0][off + y * ys..off + y * ys + 16]);
+            }
+            // Mode bits are part of mb_type: about the same for all four modes.
+            let cost = quant::satd16(&p, &self.src_y) + self.p.lambda * 4;
+            if cost < best.0 {
+                best = (cost, mode);
+                *pred = p;
+            }
+        }
+        best
+    }
+
+    /// Predicted Intra 4x4 mode of block `(bx, by)` (8.3.1.1).
+    fn pred_i4_mode(&self, bx: usize, by: usize) -> u8 {
+        let a = self.around();
+        let (x4, y4) = (self.mx * 4 + bx, self.my * 4 + by);
+        let w4 = self.w4();
+        let left_ok = bx > 0 || a.left;
+        let top_ok = by > 0 || a.top;
+        if !left_ok || !top_ok {
+            return 2;
+        }
+        let ma = self.st.ipred[y4 * w4 + x4 - 1];
+        let mb = self.st.ipred[(y4 - 1) * w4 + x4];
+        ma.min(mb)
+    }
+
+    /// Codes the luma of the macroblock as Intra 4x4 block by block, stopping as soon
+    /// as the running cost passes `limit`. Returns the cost (or `u32::MAX` when
+    /// stopped); the reconstruction and `cur` hold the result only when it finished.
+    fn try_i4(&mut self, limit: u32) -> u32 {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        let lambda = self.p.lambda;
+        let mut total = lambda * 6; // mb_type and the coded_block_pattern
+        let w4 = self.w4();
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let av = self.intra_avail(bx, by, 4);
+            let off = base + by * 4 * ys + bx * 4;
+            let pm = self.pred_i4_mode(bx, by);
+            let mut src = [0u8; 16];
+            for y in 0..4 {
+                src[y * 4..y * 4 + 4]
+                    .copy_from_slice(&self.src_y[(by * 4 + y) * 16 + bx * 4..(by * 4 + y) * 16 + bx * 4 + 4]);
+            }
+            let mut best = (u32::MAX, 2u8);
+            for mode in 0..9u8 {
+                let ok = match mode {
+                    0 | 3 | 7 => av.top,
+                    1 | 8 => av.left,
+                    4..=6 => av.top && av.left && av.top_left,
+                    _ => true,
+                };
+                if !ok {
+                    continue;
+                }
+                intra::pred4x4(self.planes[0], ys, off, mode, av);
+                let mut d = [0i32; 16];
+                for y in 0..4 {
+                    for x in 0..4 {
+                        d[y * 4 + x] = src[y * 4 + x] as i32 - self.planes[0][off + y * ys + x] as i32;
+                    }
+                }
+                let bits = if mode == pm { 1 } else { 4 };
+                let cost = quant::satd4(&d) + lambda * bits;
+                if cost < best.0 {
+                    best = (cost, mode);
+                }
+            }
+            total = total.saturating_add(best.0);
+            if total >= limit {
+                return u32::MAX;
+            }
+            let mode = best.1;
+            intra::pred4x4(self.planes[0], ys, off, mode, av);
+            self.cur.i4modes[b] = mode;
+            self.cur.i4pred[b] = if mode == pm {
+                16
+            } else if mode < pm {
+                mode
+            } else {
+                mode - 1
+            };
+            // The next blocks predict from this one's reconstruction.
+            let n = self.code_luma4(b, off, &src, Deadzone::Intra);
+            self.cur.luma_n[b] = n;
+            self.st.ipred[(self.my * 4 + by) * w4 + self.mx * 4 + bx] = mode;
+        }
+        total
+    }
+
+    /// Transforms, quantises and reconstructs the 4x4 luma block `b` whose prediction
+    /// is in the reconstruction at `off`; `src` is its source. Returns TotalCoeff.
+    fn code_luma4(&mut self, b: usize, off: usize, src: &[u8; 16], dz: Deadzone) -> u8 {
+        let ys = self.strides[0];
+        let mut d = [0i32; 16];
+        for y in 0..4 {
+            for x in 0..4 {
+                d[y * 4 + x] = src[y * 4 + x] as i32 - self.planes[0][off + y * ys + x] as i32;
+            }
+        }
+        let c = quant::fdct4(&d);
+        let mut lv = [0i32; 16];
+        let n = quant::quant4(&c, &self.p.q, dz, 0, &mut lv);
+        self.cur.luma[b] = lv;
+        if n > 0 {
+            let coef = self.scale_block(&lv, self.p.qp, 0);
+            transform::idct4_add(self.planes[0], ys, off, &coef);
+        }
+        n as u8
+    }
+
+    /// The decoder's scaling of levels in scan order (from `start`) into a raster block.
+    fn scale_block(&self, lv: &[i32; 16], qp: i32, start: usize) -> [i32; 16] {
+        let ls = &self.p.ls[(qp % 6) as usize];
+        let mut coef = [0i32; 16];
+        for k in start..16 {
+            if lv[k] != 0 {
+                let pos = ZIGZAG4[k] as usize;
+                coef[pos] = transform::scale4(lv[k], ls[pos], qp);
+            }
+        }
+        coef
+    }
+
+    /// Codes the luma as Intra 16x16 with `mode`, whose prediction is `pred`.
+    fn code_i16(&mut self, mode: u8, pred: &[u8; 256]) {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        for y in 0..16 {
+            self.planes[0][base + y * ys..base + y * ys + 16].copy_from_slice(&pred[y * 16..y * 16 + 16]);
+        }
+        let qp = self.p.qp;
+        let mut dcm = [0i32; 16];
+        let mut any_ac = false;
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let mut d = [0i32; 16];
+            for y in 0..4 {
+                for x in 0..4 {
+                    let i = (by * 4 + y) * 16 + bx * 4 + x;
+                    d[y * 4 + x] = self.src_y[i] as i32 - pred[i] as i32;
+                }
+            }
+            let c = quant::fdct4(&d);
+            dcm[by * 4 + bx] = c[0];
+            let mut lv = [0i32; 16];
+            let n = quant::quant4(&c, &self.p.q, Deadzone::Intra, 1, &mut lv);
+            self.cur.luma[b] = lv;
+            self.cur.luma_n[b] = n as u8;
+            any_ac |= n > 0;
+        }
+        quant::quant_luma_dc(&dcm, &self.p.q, &mut self.cur.dc);
+        self.cur.kind = MbKind::I16x16;
+        self.cur.i16mode = mode;
+        // Intra 16x16 codes all AC blocks or none.
+        self.cur.cbp = if any_ac { 15 } else { 0 };
+        // Reconstruct as the decoder does: DC through the inverse Hadamard, then each
+        // block with AC through the 4x4 transform, or its DC alone.
+        let mut dq = [0i32; 16];
+        for k in 0..16 {
+            dq[ZIGZAG4[k] as usize] = self.cur.dc[k];
+        }
+        if dq != [0; 16] {
+            transform::luma_dc_dequant(&mut dq, qp, self.p.ls[(qp % 6) as usize][0]);
+        }
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let off = base + by * 4 * ys + bx * 4;
+            let dc = dq[by * 4 + bx];
+            if self.cur.luma_n[b] > 0 {
+                let mut coef = self.scale_block(&self.cur.luma[b], qp, 1);
+                coef[0] = dc;
+                transform::idct4_add(self.planes[0], ys, off, &coef);
+            } else if dc != 0 {
+                transform::dc4_add(self.planes[0], ys, off, dc);
+            }
+        }
+    }
+
+    /// Codes the chroma residual over the prediction in the reconstruction; sets the
+    /// chroma bits of the coded_block_pattern.
+    fn code_chroma(&mut self, dz: Deadzone) {
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        let qpc = self.p.qpc;
+        let mut dc_any = false;
+        let mut ac_any = false;
+        for c in 0..2 {
+            let mut dcm = [0i32; 4];
+            for b in 0..4 {
+                let (bx, by) = (b % 2, b / 2);
+                let mut d = [0i32; 16];
+                for y in 0..4 {
+                    for x in 0..4 {
+                        let (sx, sy) = (bx * 4 + x, by * 4 + y);
+                        d[y * 4 + x] = self.src_c[c][sy * 8 + sx] as i32
+                            - self.planes[1 + c][off + sy * cs + sx] as i32;
+                    }
+                }
+                let t = quant::fdct4(&d);
+                dcm[b] = t[0];
+                let mut lv = [0i32; 16];
+                let n = quant::quant4(&t, &self.p.qc, dz, 1, &mut lv);
+                self.cur.cac[c][b] = lv;
+                self.cur.cac_n[c][b] = n as u8;
+                ac_any |= n > 0;
+            }
+            dc_any |= quant::quant_chroma_dc(&dcm, &self.p.qc, dz, &mut self.cur.cdc[c]) > 0;
+        }
+        let cbp_c = if ac_any {
+            2
+        } else if dc_any {
+            1
+        } else {
+            0
+        };
+        self.cur.cbp = (self.cur.cbp & 15) | (cbp_c << 4);
+        if cbp_c == 0 {
+            return;
+        }
+        let ls0 = self.p.ls[(qpc % 6) as usize][0];
+        for c in 0..2 {
+            let mut d = self.cur.cdc[c];
+            if d != [0; 4] {
+                transform::chroma_dc_dequant(&mut d, qpc, ls0);
+            }
+            for b in 0..4 {
+                let n = if cbp_c == 2 { self.cur.cac_n[c][b] } else { 0 };
+                if n == 0 && d[b] == 0 {
+                    continue;
+                }
+                let mut coef = if n > 0 {
+                    self.scale_block(&self.cur.cac[c][b], qpc, 1)
+                } else {
+                    [0; 16]
+                };
+                coef[0] = d[b];
+                let o = off + (b / 2) * 4 * cs + (b % 2) * 4;
+                transform::idct4_add(self.planes[1 + c], cs, o, &coef);
+            }
+        }
+    }
+
+    /// Intra coding of the macroblock: the better of Intra 16x16 and (if enabled)
+    /// Intra 4x4, then chroma. `bias` is added to the intra cost (mb_type bits in P
+    /// slices); returns the cost of the choice.
+    fn code_intra(&mut self, i16: (u32, u8), pred16: &[u8; 256]) {
+        let chroma_mode = self.choose_chroma_mode();
+        let mut use_i4 = false;
+        if self.p.intra4x4 {
+            let c4 = self.try_i4(i16.0);
+            use_i4 = c4 < i16.0;
+        }
+        let w4 = self.w4();
+        let at = self.blk(0, 0);
+        if use_i4 {
+            self.cur.kind = MbKind::I4x4;
+            let mut cbp = 0;
+            for i8 in 0..4 {
+                if self.cur.luma_n[i8 * 4..i8 * 4 + 4].iter().any(|&n| n > 0) {
+                    cbp |= 1 << i8;
+                }
+            }
+            self.cur.cbp = cbp;
+        } else {
+            fill_mb(&mut self.st.ipred, at, w4, 2);
+            self.code_i16(i16.1, pred16);
+        }
+        self.cur.chroma_mode = chroma_mode;
+        self.code_chroma(Deadzone::Intra);
+        // Intra blocks carry no motion.
+        fill_mb(&mut self.motion.ref_idx[0], at, w4, -1);
+        fill_mb(&mut self.motion.ref_uid[0], at, w4, -1);
+        fill_mb(&mut self.motion.mv[0], at, w4, [0; 2]);
+    }
+
+    // ------------------------------------------------------------------ inter
+
+    /// Motion vector neighbour at picture 4x4 position `(x4, y4)`: available when it
+    /// lies in a macroblock already coded in this picture.
+    fn nb(&self, x4: isize, y4: isize) -> Nb {
+        if x4 < 0 || y4 < 0 || x4 as usize >= self.w4() {
+            return NB_NONE;
+        }
+        let (mx, my) = ((x4 / 4) as usize, (y4 / 4) as usize);
+        let done = my < self.my
+            || (my == self.my && mx < self.mx)
+            || ((mx, my) == (self.mx, self.my) && self.done4 & (1 << ((y4 % 4) * 4 + x4 % 4)) != 0);
+        if !done {
+            return NB_NONE;
+        }
+        let i = y4 as usize * self.w4() + x4 as usize;
+        Nb {
+            avail: true,
+            r: self.motion.ref_idx[0][i],
+            mv: self.motion.mv[0][i],
+        }
+    }
+
+    /// Neighbours A, B and C (or D) of a partition at `(x, y)` (4x4 blocks inside the
+    /// macroblock) of width `w`, as the decoder finds them.
+    fn neighbours(&self, x: usize, y: usize, w: usize) -> (Nb, Nb, Nb) {
+        let (x4, y4) = ((self.mx * 4 + x) as isize, (self.my * 4 + y) as isize);
+        let a = self.nb(x4 - 1, y4);
+        let b = self.nb(x4, y4 - 1);
+        // C is unavailable in a later block of this macroblock or in the one to the
+        // right.
+        let (cx, cy) = (x + w, y as isize - 1);
+        let later = cy >= 0 && (cx >= 4 || BLK_INDEX[cy as usize][cx] > BLK_INDEX[y][x]);
+        let mut c = if later { NB_NONE } else { self.nb(x4 + w as isize, y4 - 1) };
+        if !c.avail {
+            c = self.nb(x4 - 1, y4 - 1);
+        }
+        (a, b, c)
+    }
+
+    /// Motion vector predictor (8.4.1.3) of a partition with reference 0, including
+    /// the directional rules of 16x8 and 8x16 partitions.
+    fn pred_mv(&self, x: usize, y: usize, w: usize, h: usize) -> [i16; 2] {
+        let (a, b, c) = self.neighbours(x, y, w);
+        if w == 4 && h == 2 {
+            if y == 0 && b.r == 0 {
+                return b.mv;
+            }
+            if y == 2 && a.r == 0 {
+                return a.mv;
+            }
+        } else if w == 2 && h == 4 {
+            if x == 0 && a.r == 0 {
+                return a.mv;
+            }
+            if x == 2 && c.r == 0 {
+                return c.mv;
+            }
+        }
+        median_pred(a, b, c, 0)
+    }
+
+    /// Motion vector predictor of a 16x16 partition with reference 0.
+    fn mvp16(&self) -> [i16; 2] {
+        self.pred_mv(0, 0, 4, 4)
+    }
+
+    /// Records a decided partition's motion, for the prediction of later ones.
+    fn set_part_motion(&mut self, (x, y, w, h): (usize, usize, usize, usize), mv: [i16; 2]) {
+        for yy in y..y + h {
+            let i = self.blk(x, yy);
+            crate::mb::fill_row(&mut self.motion.ref_idx[0], i, w, 0);
+            crate::mb::fill_row(&mut self.motion.ref_uid[0], i, w, REF_UID);
+            crate::mb::fill_row(&mut self.motion.mv[0], i, w, mv);
+            for xx in x..x + w {
+                self.done4 |= 1 << (yy * 4 + xx);
+            }
+        }
+    }
+
+    /// Searches the partitions of `shape` in decoding order, each from its predictor
+    /// and `hints` (vectors of a related shape, per partition); returns their vectors
+    /// and the summed SATD + lambda x mvd bits cost.
+    fn search_shape(&mut self, rp: RefPlane<'_>, shape: usize, hints: &[[[i16; 2]; 2]; 4]) -> ([[i16; 2]; 4], u32) {
+        self.done4 = 0;
+        let mut mvs = [[0i16; 2]; 4];
+        let mut total = 0u32;
+        for (p, &rect) in PARTS[shape].iter().enumerate() {
+            let (x, y, w, h) = rect;
+            let mvp = self.pred_mv(x, y, w, h);
+            let cands = [mvp, hints[p][0], hints[p][1]];
+            let search = me::Search {
+                src: &self.src_y,
+                bx: x * 4,
+                by: y * 4,
+                w: w * 4,
+                h: h * 4,
+                reference: rp,
+                x: (self.mx * 16 + x * 4) as i32,
+                y: (self.my * 16 + y * 4) as i32,
+                mvp,
+                lambda: self.p.lambda,
+                range: 4,
+                max_vmv: self.p.max_vmv,
+                fast: true,
+            };
+            let mut pred = [0u8; 256];
+            let (mv, cost) = search.run(&cands, &mut pred);
+            mvs[p] = mv;
+            total += cost;
+            self.set_part_motion(rect, mv);
+        }
+        self.done4 = 0;
+        (mvs, total)
+    }
+
+    /// P_Skip motion vector (8.4.1.1).
+    fn pskip_mv(&self) -> [i16; 2] {
+        let (x4, y4) = ((self.mx * 4) as isize, (self.my * 4) as isize);
+        let a = self.nb(x4 - 1, y4);
+        let b = self.nb(x4, y4 - 1);
+        if !a.avail || !b.avail || (a.r == 0 && a.mv == [0, 0]) || (b.r == 0 && b.mv == [0, 0]) {
+            return [0, 0];
+        }
+        self.mvp16()
+    }
+
+    fn ref_planes(&self) -> Option<[RefPlane<'a>; 3]> {
+        let r = self.reference?;
+        let (pw, ph) = ((self.mb_w * 16) as i32, (self.mb_h * 16) as i32);
+        Some(std::array::from_fn(|i| RefPlane {
+            data: r.planes[i],
+            stride: r.strides[i],
+            width: if i == 0 { pw } else { pw / 2 },
+            height: if i == 0 { ph } else { ph / 2 },
+        }))
+    }
+
+    /// Writes the inter prediction at `mv` into the reconstruction: luma from `pred`
+    /// (stride 16), chroma predicted here.
+    fn put_inter_pred(&mut self, rp: &[RefPlane<'_>; 3], mv: [i16; 2], pred: &[u8; 256]) {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        for y in 0..16 {
+            self.planes[0][base + y * ys..base + y * ys + 16].copy_from_slice(&pred[y * 16..y * 16 + 16]);
+        }
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        let (cx, cy) = ((self.mx * 8) as i32, (self.my * 8) as i32);
+        let [_, cb, cr] = &mut self.planes;
+        inter::chroma_pair([rp[1], rp[2]], cx, cy, mv, 8, 8, [&mut cb[off..], &mut cr[off..]], cs);
+    }
+
+    /// Predicts every partition of `shape` with `mvs` into the reconstruction.
+    fn put_partitions(&mut self, rp: &[RefPlane<'_>; 3], shape: usize, mvs: &[[i16; 2]; 4]) {
+        let (ys, cs) = (self.strides[0], self.strides[1]);
+        for (p, &(x, y, w, h)) in PARTS[shape].iter().enumerate() {
+            let (px, py) = (self.mx * 16 + x * 4, self.my * 16 + y * 4);
+            let off = py * ys + px;
+            inter::luma(rp[0], px as i32, py as i32, mvs[p], w * 4, h * 4, &mut self.planes[0][off..], ys);
+            let coff = (py / 2) * cs + px / 2;
+            let [_, cb, cr] = &mut self.planes;
+            inter::chroma_pair(
+                [rp[1], rp[2]],
+                (px / 2) as i32,
+                (py / 2) as i32,
+                mvs[p],
+                w * 2,
+                h * 2,
+                [&mut cb[coff..], &mut cr[coff..]],
+                cs,
+            );
+        }
+    }
+
+    /// Codes the luma residual of an inter macroblock over the prediction in the
+    /// reconstruction. Returns the luma coded_block_pattern.
+    ///
+    /// Coefficients are decimated first, the way the H.264 reference encoder does it:
+    /// a block whose only levels are a few isolated +-1s costs more bits than the
+    /// distortion it removes, so an 8x8 block scoring under [`DECIMATE_8X8`] is
+    /// dropped, and all the luma when the macroblock scores under [`DECIMATE_MB`].
+    fn code_inter_luma(&mut self) -> u8 {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        let pred_at = |b: usize| {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            base + by * 4 * ys + bx * 4
+        };
+        let mut scores = [0u32; 4];
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let off = pred_at(b);
+            let mut d = [0i32; 16];
+            for y in 0..4 {
+                for x in 0..4 {
+                    d[y * 4 + x] = self.src_y[(by * 4 + y) * 16 + bx * 4 + x] as i32
+                        - self.planes[0][off + y * ys + x] as i32;
+                }
+            }
+            let mut lv = [0i32; 16];
+            let n = quant::quant4(&quant::fdct4(&d), &self.p.q, Deadzone::Inter, 0, &mut lv);
+            self.cur.luma[b] = lv;
+            self.cur.luma_n[b] = n as u8;
+            scores[b / 4] += decimate_score(&lv);
+        }
+        let total: u32 = scores.iter().sum();
+        let mut cbp = 0;
+        for i8 in 0..4 {
+            if total < DECIMATE_MB || scores[i8] < DECIMATE_8X8 {
+                for b in i8 * 4..i8 * 4 + 4 {
+                    self.cur.luma[b] = [0; 16];
+                    self.cur.luma_n[b] = 0;
+                }
+                continue;
+            }
+            for b in i8 * 4..i8 * 4 + 4 {
+                if self.cur.luma_n[b] > 0 {
+                    cbp |= 1 << i8;
+                    let coef = self.scale_block(&self.cur.luma[b], self.p.qp, 0);
+                    transform::idct4_add(self.planes[0], ys, pred_at(b), &coef);
+                }
+            }
+        }
+        cbp
+    }
+
+    /// Whether the residual at the P_Skip prediction quantises to nothing, so the
+    /// macroblock can be skipped (checked on the prediction in `pred` and chroma
+    /// predicted into the reconstruction).
+    fn skip_is_clean(&mut self, rp: &[RefPlane<'_>; 3], mv: [i16; 2], pred: &[u8; 256]) -> bool {
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let mut d = [0i32; 16];
+            for y in 0..4 {
+                for x in 0..4 {
+                    let i = (by * 4 + y) * 16 + bx * 4 + x;
+                    d[y * 4 + x] = self.src_y[i] as i32 - pred[i] as i32;
+                }
+            }
+            let mut lv = [0i32; 16];
+            if quant::quant4(&quant::fdct4(&d), &self.p.q, Deadzone::Inter, 0, &mut lv) > 0 {
+                return false;
+            }
+        }
+        self.put_inter_pred(rp, mv, pred);
+        let cs = self.strides[1];
+        let off = self.my * 8 * cs + self.mx * 8;
+        for c in 0..2 {
+            let mut dcm = [0i32; 4];
+            for b in 0..4 {
+                let mut d = [0i32; 16];
+                for y in 0..4 {
+                    for x in 0..4 {
+                        let (sx, sy) = ((b % 2) * 4 + x, (b / 2) * 4 + y);
+                        d[y * 4 + x] = self.src_c[c][sy * 8 + sx] as i32
+                            - self.planes[1 + c][off + sy * cs + sx] as i32;
+                    }
+                }
+                let t = quant::fdct4(&d);
+                dcm[b] = t[0];
+                let mut lv = [0i32; 16];
+                if quant::quant4(&t, &self.p.qc, Deadzone::Inter, 1, &mut lv) > 0 {
+                    return false;
+                }
+            }
+            let mut lv = [0i32; 4];
+            if quant::quant_chroma_dc(&dcm, &self.p.qc, Deadzone::Inter, &mut lv) > 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn set_motion(&mut self, mv: [i16; 2]) {
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.motion.ref_idx[0], at, w4, 0);
+        fill_mb(&mut self.motion.ref_uid[0], at, w4, REF_UID);
+        fill_mb(&mut self.motion.mv[0], at, w4, mv);
+    }
+
+    // ------------------------------------------------------------------ driver
+
+    /// Analyses, codes and reconstructs the current macroblock; the result is in
+    /// `cur`, the neighbour tables and the reconstruction.
+    pub fn code_mb(&mut self) {
+        self.cur = MbCoded::default();
+        let at = self.blk(0, 0);
+        let w4 = self.w4();
+        let mut pred16 = [0u8; 256];
+        if let Some(rp) = self.ref_planes() {
+            let (x, y) = ((self.mx * 16) as i32, (self.my * 16) as i32);
+            // P_Skip first: if its prediction leaves no residual, nothing beats it.
+            let skip_mv = self.pskip_mv();
+            let mut skip_pred = [0u8; 256];
+            inter::luma(rp[0], x, y, skip_mv, 16, 16, &mut skip_pred, 16);
+            if self.skip_is_clean(&rp, skip_mv, &skip_pred) {
+                self.finish_skip(skip_mv);
+                return;
+            }
+            let mvp = self.mvp16();
+            let (a, b, c) = self.neighbours(0, 0, 4);
+            let cands = [mvp, [0, 0], skip_mv, a.mv, b.mv, c.mv];
+            let search = me::Search {
+                src: &self.src_y,
+                bx: 0,
+                by: 0,
+                w: 16,
+                h: 16,
+                reference: rp[0],
+                x,
+                y,
+                mvp,
+                lambda: self.p.lambda,
+                range: self.p.me_range,
+                max_vmv: self.p.max_vmv,
+                fast: false,
+            };
+            let mut pred = [0u8; 256];
+            let (mv, cost) = search.run(&cands, &mut pred);
+            let lambda = self.p.lambda;
+            // mb_type P_L0_16x16 is one bit; 16x8 and 8x16 three; 8x8 three plus a
+            // bit per sub_mb_type.
+            let cost16 = cost + lambda;
+            let (mut shape, mut mvs, mut inter_cost) = (0usize, [mv; 4], cost16);
+            if self.p.partitions {
+                let (mv8, c8) = self.search_shape(rp[0], 3, &[[mv, mv]; 4]);
+                let c8 = c8 + 7 * lambda;
+                if c8 < inter_cost {
+                    (shape, mvs, inter_cost) = (3, mv8, c8);
+                }
+                if c8 < cost16 {
+                    // 16x8 and 8x16 from the 8x8 vectors of the halves they cover.
+                    let hints = [[mv8[0], mv8[1]], [mv8[2], mv8[3]], [mv; 2], [mv; 2]];
+                    let (m, c) = self.search_shape(rp[0], 1, &hints);
+                    if c + 3 * lambda < inter_cost {
+                        (shape, mvs, inter_cost) = (1, m, c + 3 * lambda);
+                    }
+                    let hints = [[mv8[0], mv8[2]], [mv8[1], mv8[3]], [mv; 2], [mv; 2]];
+                    let (m, c) = self.search_shape(rp[0], 2, &hints);
+                    if c + 3 * lambda < inter_cost {
+                        (shape, mvs, inter_cost) = (2, m, c + 3 * lambda);
+                    }
+                }
+            }
+            // Intra in a P slice pays a longer mb_type (ue(5 + t)).
+            let i16 = self.best_i16(&mut pred16);
+            let intra_cost = i16.0 + self.p.lambda * 6;
+            if intra_cost >= inter_cost {
+                if shape == 0 {
+                    self.put_inter_pred(&rp, mv, &pred);
+                } else {
+                    self.put_partitions(&rp, shape, &mvs);
+                }
+                self.cur.kind = MbKind::PInter;
+                fill_mb(&mut self.st.ipred, at, w4, 2);
+                let cbp = self.code_inter_luma();
+                self.cur.cbp = cbp;
+                self.code_chroma(Deadzone::Inter);
+                if shape == 0 && mv == skip_mv && self.cur.cbp == 0 {
+                    // Same reconstruction as P_Skip, for no bits.
+                    self.finish_skip(skip_mv);
+                    return;
+                }
+                // The differences against the predictors the decoder will derive,
+                // partition by partition in decoding order.
+                self.cur.shape = shape as u8;
+                self.done4 = 0;
+                for (p, &rect) in PARTS[shape].iter().enumerate() {
+                    let pm = self.pred_mv(rect.0, rect.1, rect.2, rect.3);
+                    self.cur.mvds[p] = [mvs[p][0] as i32 - pm[0] as i32, mvs[p][1] as i32 - pm[1] as i32];
+                    self.set_part_motion(rect, mvs[p]);
+                }
+                self.done4 = 0;
+                self.finish_info(shape == 0);
+                return;
+            }
+            self.code_intra(i16, &pred16);
+            self.finish_info(false);
+            return;
+        }
+        let i16 = self.best_i16(&mut pred16);
+        self.code_intra(i16, &pred16);
+        self.finish_info(false);
+    }
+
+    fn finish_skip(&mut self, mv: [i16; 2]) {
+        self.cur = MbCoded {
+            kind: MbKind::PSkip,
+            ..MbCoded::default()
+        };
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.st.ipred, at, w4, 2);
+        self.set_motion(mv);
+        self.finish_info(true);
+    }
+
+    /// Stores what later macroblocks and the deblocking filter read: the macroblock's
+    /// type, QP, pattern and coefficient counts.
+    fn finish_info(&mut self, uniform: bool) {
+        let addr = self.my * self.mb_w + self.mx;
+        let cbp = self.cur.cbp;
+        // The DC blocks' coded_block_flags, for the CABAC contexts of later
+        // macroblocks (set only for blocks that are coded at all).
+        let mut cbf_dc = 0;
+        if self.cur.kind == MbKind::I16x16 && self.cur.dc.iter().any(|&v| v != 0) {
+            cbf_dc |= 1;
+        }
+        for c in 0..2 {
+            if cbp & 0x30 != 0 && self.cur.cdc[c].iter().any(|&v| v != 0) {
+                cbf_dc |= 2 << c;
+            }
+        }
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.st.mvd[0], at, w4, [0; 2]);
+        if self.cur.kind == MbKind::PInter {
+            for (p, &(x, y, w, h)) in PARTS[self.cur.shape as usize].iter().enumerate() {
+                let d = self.cur.mvds[p];
+                let amvd = [d[0].unsigned_abs().min(255) as u8, d[1].unsigned_abs().min(255) as u8];
+                for yy in y..y + h {
+                    let i = self.blk(x, yy);
+                    crate::mb::fill_row(&mut self.st.mvd[0], i, w, amvd);
+                }
+            }
+        }
+        self.st.mbs[addr] = MbInfo {
+            slice: 1,
+            kind: self.cur.kind,
+            qp: self.p.qp as u8,
+            cbp,
+            t8x8: false,
+            chroma_pred: self.cur.chroma_mode,
+            cbf_dc,
+            direct: 0,
+            uniform,
+        };
+        self.motion.mb_intra[addr] = self.cur.kind.is_intra();
+        let w4 = self.w4();
+        for b in 0..16 {
+            let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+            let n = if cbp & (1 << (b / 4)) != 0 { self.cur.luma_n[b] } else { 0 };
+            self.st.nnz[(self.my * 4 + by) * w4 + self.mx * 4 + bx] = n;
+        }
+        let w2 = self.mb_w * 2;
+        for c in 0..2 {
+            for b in 0..4 {
+                let n = if cbp & 0x20 != 0 { self.cur.cac_n[c][b] } else { 0 };
+                self.st.nnz_c[c][(self.my * 2 + b / 2) * w2 + self.mx * 2 + b % 2] = n;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ writing
+
+    /// Predicted TotalCoeff nC of luma block `(bx, by)` (9.2.1).
+    fn nc_luma(&self, bx: usize, by: usize) -> i32 {
+        let (x4, y4) = (self.mx * 4 + bx, self.my * 4 + by);
+        let w4 = self.w4();
+        let a = (bx > 0 || self.mx > 0).then(|| self.st.nnz[y4 * w4 + x4 - 1] as i32);
+        let b = (by > 0 || self.my > 0).then(|| self.st.nnz[(y4 - 1) * w4 + x4] as i32);
+        nc_of(a, b)
+    }
+
+    fn nc_chroma(&self, c: usize, cx: usize, cy: usize) -> i32 {
+        let w2 = self.mb_w * 2;
+        let (x2, y2) = (self.mx * 2 + cx, self.my * 2 + cy);
+        let a = (cx > 0 || self.mx > 0).then(|| self.st.nnz_c[c][y2 * w2 + x2 - 1] as i32);
+        let b = (cy > 0 || self.my > 0).then(|| self.st.nnz_c[c][(y2 - 1) * w2 + x2] as i32);
+        nc_of(a, b)
+    }
+
+    /// Writes macroblock_layer() of the current macroblock (not P_Skip, which is
+    /// only counted in mb_skip_run).
+    pub fn write(&self, w: &mut impl BitSink, p_slice: bool) {
+        let c = &self.cur;
+        let intra_base = if p_slice { 5 } else { 0 };
+        match c.kind {
+            MbKind::I16x16 => {
+                let t = 1 + c.i16mode as u32 + 4 * (c.cbp >> 4) as u32 + if c.cbp & 15 != 0 { 12 } else { 0 };
+                w.ue(intra_base + t);
+            }
+            MbKind::I4x4 => w.ue(intra_base),
+            _ => {
+                // P_L0_16x16, P_L0_L0_16x8, P_L0_L0_8x16 or P_8x8 (with four
+                // P_L0_8x8 sub-macroblocks; one reference, so no ref_idx).
+                w.ue(c.shape as u32);
+                if c.shape == 3 {
+                    for _ in 0..4 {
+                        w.ue(0);
+                    }
+                }
+            }
+        }
+        if c.kind == MbKind::I4x4 {
+            for b in 0..16 {
+                if c.i4pred[b] == 16 {
+                    w.flag(true);
+                } else {
+                    w.flag(false);
+                    w.put(c.i4pred[b] as u32, 3);
+                }
+            }
+        }
+        if c.kind.is_intra() {
+            w.ue(c.chroma_mode as u32);
+        } else {
+            for d in &c.mvds[..PARTS[c.shape as usize].len()] {
+                w.se(d[0]);
+                w.se(d[1]);
+            }
+        }
+        if c.kind != MbKind::I16x16 {
+            let table = if c.kind.is_intra() { &CBP_INTRA } else { &CBP_INTER };
+            let code = table.iter().position(|&v| v == c.cbp).unwrap_or(0);
+            w.ue(code as u32);
+        }
+        if c.cbp == 0 && c.kind != MbKind::I16x16 {
+            return;
+        }
+        w.se(0); // mb_qp_delta: constant QP
+        if c.kind == MbKind::I16x16 {
+            write_block(w, self.nc_luma(0, 0), &c.dc, 16);
+        }
+        for i8 in 0..4 {
+            if c.cbp & (1 << i8) == 0 {
+                continue;
+            }
+            for i in 0..4 {
+                let b = i8 * 4 + i;
+                let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+                let nc = self.nc_luma(bx, by);
+                if c.kind == MbKind::I16x16 {
+                    write_block(w, nc, &c.luma[b][1..], 15);
+                } else {
+                    write_block(w, nc, &c.luma[b], 16);
+                }
+            }
+        }
+        if c.cbp & 0x30 != 0 {
+            for comp in 0..2 {
+                write_block(w, -1, &c.cdc[comp], 4);
+            }
+        }
+        if c.cbp & 0x20 != 0 {
+            for comp in 0..2 {
+                for b in 0..4 {
+                    let nc = self.nc_chroma(comp, b % 2, b / 2);
+                    write_block(w, nc, &c.cac[comp][b][1..], 15);
+                }
+            }
+        }
+    }
+}
+
+/// Decimation thresholds of inter luma (see [`MbCoder::code_inter_luma`]).
+const DECIMATE_8X8: u32 = 4;
+const DECIMATE_MB: u32 = 6;
+
+/// How much a block's levels are worth keeping: a level above 1 always (a large
+/// score), otherwise by the zeros before each +-1 (a +-1 after a long run is cheap
+/// to drop, one right after another level less so).
+fn decimate_score(lv: &[i32; 16]) -> u32 {
+    const BY_RUN: [u32; 16] = [3, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut score = 0;
+    let mut run = 0;
+    for &v in lv {
+        if v == 0 {
+            run += 1;
+            continue;
+        }
+        if v.abs() > 1 {
+            return 1 << 10;
+        }
+        score += BY_RUN[run.min(15)];
+        run = 0;
+    }
+    score
+}
+
+impl MbCoder<'_> {
+    fn left_mb(&self) -> Option<MbInfo> {
+        (self.mx > 0).then(|| self.st.mbs[self.my * self.mb_w + self.mx - 1])
+    }
+
+    fn top_mb(&self) -> Option<MbInfo> {
+        (self.my > 0).then(|| self.st.mbs[(self.my - 1) * self.mb_w + self.mx])
+    }
+
+    /// Writes the current macroblock with CABAC: mb_skip_flag in P slices, then
+    /// macroblock_layer() unless skipped. The context selection mirrors the decoder's
+    /// (`crate::cabac`), reading the same neighbour tables.
+    pub fn write_cabac(&self, cw: &mut CabacWriter<'_, '_>, p_slice: bool) {
+        let c = &self.cur;
+        let (left, top) = (self.left_mb(), self.top_mb());
+        if p_slice {
+            let cond = |m: Option<MbInfo>| m.is_some_and(|m| !m.kind.is_skip()) as usize;
+            cw.decision(11 + cond(left) + cond(top), c.kind == MbKind::PSkip);
+            if c.kind == MbKind::PSkip {
+                return;
+            }
+        }
+        // mb_type.
+        if c.kind.is_intra() {
+            let (first, b, s) = if p_slice {
+                cw.decision(14, true);
+                (17, 18, 0)
+            } else {
+                let cond = |m: Option<MbInfo>| m.is_some_and(|m| m.kind != MbKind::I4x4 && m.kind != MbKind::I8x8) as usize;
+                (3 + cond(left) + cond(top), 6, 1)
+            };
+            if c.kind == MbKind::I4x4 {
+                cw.decision(first, false);
+            } else {
+                cw.decision(first, true);
+                cw.terminate(false); // not I_PCM
+                let cbp_c = c.cbp >> 4;
+                cw.decision(b, c.cbp & 15 != 0);
+                cw.decision(b + 1, cbp_c != 0);
+                if cbp_c != 0 {
+                    cw.decision(b + 1 + s, cbp_c == 2);
+                }
+                cw.decision(b + 2 + s, c.i16mode >> 1 != 0);
+                cw.decision(b + 2 + 2 * s, c.i16mode & 1 != 0);
+            }
+        } else {
+            // P mb_type bins: 16x16 000, 16x8 011, 8x16 010, 8x8 001.
+            cw.decision(14, false);
+            match c.shape {
+                0 | 3 => {
+                    cw.decision(15, false);
+                    cw.decision(16, c.shape == 3);
+                }
+                s => {
+                    cw.decision(15, true);
+                    cw.decision(17, s == 1);
+                }
+            }
+            if c.shape == 3 {
+                for _ in 0..4 {
+                    cw.decision(21, true); // P_L0_8x8
+                }
+            }
+        }
+        if c.kind == MbKind::I4x4 {
+            for b in 0..16 {
+                if c.i4pred[b] == 16 {
+                    cw.decision(68, true);
+                } else {
+                    cw.decision(68, false);
+                    for k in 0..3 {
+                        cw.decision(69, (c.i4pred[b] >> k) & 1 != 0);
+                    }
+                }
+            }
+        }
+        if c.kind.is_intra() {
+            let cond = |m: Option<MbInfo>| m.is_some_and(|m| m.kind.is_intra() && m.chroma_pred != 0) as usize;
+            let mode = c.chroma_mode;
+            cw.decision(64 + cond(left) + cond(top), mode != 0);
+            if mode != 0 {
+                cw.decision(67, mode != 1);
+                if mode != 1 {
+                    cw.decision(67, mode != 2);
+                }
+            }
+        } else {
+            // mvd_l0 per partition; the neighbours' absolute mvds are in the table
+            // (zero for skipped and intra blocks; this macroblock's are final).
+            let w4 = self.w4();
+            for (p, &(x, y, _, _)) in PARTS[c.shape as usize].iter().enumerate() {
+                let i = self.blk(x, y);
+                let mut sum = [0u32; 2];
+                if x > 0 || self.mx > 0 {
+                    let a = self.st.mvd[0][i - 1];
+                    sum = [a[0] as u32, a[1] as u32];
+                }
+                if y > 0 || self.my > 0 {
+                    let b = self.st.mvd[0][i - w4];
+                    sum[0] += b[0] as u32;
+                    sum[1] += b[1] as u32;
+                }
+                cw.mvd(40, sum[0], c.mvds[p][0]);
+                cw.mvd(47, sum[1], c.mvds[p][1]);
+            }
+        }
+        if c.kind != MbKind::I16x16 {
+            // coded_block_pattern: a neighbour's pattern as the contexts see it
+            // (unavailable: luma coded, no chroma; skipped: nothing).
+            let pattern = |m: Option<MbInfo>| -> usize {
+                match m {
+                    None => 0x0f,
+                    Some(m) if m.kind.is_skip() => 0,
+                    Some(m) => m.cbp as usize,
+                }
+            };
+            let (l, t) = (pattern(left), pattern(top));
+            let bit = |i: usize| (c.cbp as usize >> i) & 1;
+            let (b0, b1, b2, b3) = (bit(0), bit(1), bit(2), bit(3));
+            cw.decision(73 + (!l >> 1 & 1) + 2 * (!t >> 2 & 1), b0 != 0);
+            cw.decision(73 + (b0 ^ 1) + 2 * (!t >> 3 & 1), b1 != 0);
+            cw.decision(73 + (!l >> 3 & 1) + 2 * (b0 ^ 1), b2 != 0);
+            cw.decision(73 + (b2 ^ 1) + 2 * (b1 ^ 1), b3 != 0);
+            let (lc, tc) = (l >> 4, t >> 4);
+            let cc = c.cbp >> 4;
+            cw.decision(77 + (lc != 0) as usize + 2 * (tc != 0) as usize, cc != 0);
+            if cc != 0 {
+                cw.decision(81 + (lc == 2) as usize + 2 * (tc == 2) as usize, cc == 2);
+            }
+        }
+        if c.cbp == 0 && c.kind != MbKind::I16x16 {
+            return;
+        }
+        // mb_qp_delta 0 (the previous macroblock's delta was 0 as well).
+        cw.decision(60, false);
+        self.write_cabac_residual(cw, left, top);
+    }
+
+    fn write_cabac_residual(&self, cw: &mut CabacWriter<'_, '_>, left: Option<MbInfo>, top: Option<MbInfo>) {
+        use crate::cabac::CBF;
+        let c = &self.cur;
+        let intra = c.kind.is_intra();
+        let w4 = self.w4();
+        // coded_block_flag of DC blocks (which: 0 luma, 1 Cb, 2 Cr).
+        let dc_inc = |which: usize| {
+            let cond = |m: Option<MbInfo>| match m {
+                None => intra as usize,
+                Some(m) => ((m.cbf_dc >> which) & 1) as usize,
+            };
+            cond(left) + 2 * cond(top)
+        };
+        if c.kind == MbKind::I16x16 {
+            let coded = c.dc.iter().any(|&v| v != 0);
+            cw.decision(CBF + dc_inc(0), coded);
+            if coded {
+                cw.block(0, &c.dc);
+            }
+        }
+        if c.cbp & 15 != 0 {
+            // coded_block_flag grid: bits 1..=4 above, 5, 10, 15, 20 on the left, the
+            // current blocks at (y + 1) * 5 + x + 1.
+            let (x4, y4) = (self.mx * 4, self.my * 4);
+            let cond = |m: Option<MbInfo>, b8: usize, at: usize| -> u32 {
+                match m {
+                    None => intra as u32,
+                    Some(m) if m.kind.is_skip() || m.cbp & (1 << b8) == 0 => 0,
+                    Some(_) => (self.st.nnz[at] != 0) as u32,
+                }
+            };
+            let mut grid = 0u32;
+            for i in 0..4 {
+                let above = if top.is_some() { (y4 - 1) * w4 + x4 + i } else { 0 };
+                grid |= cond(top, 2 + i / 2, above) << (1 + i);
+                let beside = if left.is_some() { (y4 + i) * w4 + x4 - 1 } else { 0 };
+                grid |= cond(left, (i / 2) * 2 + 1, beside) << ((i + 1) * 5);
+            }
+            let i16 = c.kind == MbKind::I16x16;
+            let ctx_base = CBF + if i16 { 4 } else { 8 };
+            for b in 0..16 {
+                if c.cbp & (1 << (b / 4)) == 0 {
+                    continue;
+                }
+                let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
+                let g = (by + 1) * 5 + bx + 1;
+                let inc = (grid >> (g - 1) & 1) + 2 * (grid >> (g - 5) & 1);
+                let coded = c.luma_n[b] > 0;
+                cw.decision(ctx_base + inc as usize, coded);
+                if !coded {
+                    continue;
+                }
+                if i16 {
+                    cw.block(1, &c.luma[b][1..]);
+                } else {
+                    cw.block(2, &c.luma[b]);
+                }
+                grid |= 1 << g;
+            }
+        }
+        if c.cbp & 0x30 != 0 {
+            for comp in 0..2 {
+                let coded = c.cdc[comp].iter().any(|&v| v != 0);
+                cw.decision(CBF + 12 + dc_inc(1 + comp), coded);
+                if coded {
+                    cw.block(3, &c.cdc[comp]);
+                }
+            }
+        }
+        if c.cbp & 0x20 != 0 {
+            let w2 = self.mb_w * 2;
+            let (x2, y2) = (self.mx * 2, self.my * 2);
+            for comp in 0..2 {
+                let cond = |m: Option<MbInfo>, at: usize| -> u32 {
+                    match m {
+                        None => intra as u32,
+                        Some(m) if m.kind.is_skip() || m.cbp >> 4 != 2 => 0,
+                        Some(_) => (self.st.nnz_c[comp][at] != 0) as u32,
+                    }
+                };
+                let mut grid = 0u32;
+                for i in 0..2 {
+                    let above = if top.is_some() { (y2 - 1) * w2 + x2 + i } else { 0 };
+                    grid |= cond(top, above) << (1 + i);
+                    let beside = if left.is_some() { (y2 + i) * w2 + x2 - 1 } else { 0 };
+                    grid |= cond(left, beside) << ((i + 1) * 3);
+                }
+                for b in 0..4 {
+                    let g = (b / 2 + 1) * 3 + b % 2 + 1;
+                    let inc = (grid >> (g - 1) & 1) + 2 * (grid >> (g - 3) & 1);
+                    let coded = c.cac_n[comp][b] > 0;
+                    cw.decision(CBF + 16 + inc as usize, coded);
+                    if coded {
+                        cw.block(4, &c.cac[comp][b][1..]);
+                        grid |= 1 << g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn nc_of(a: Option<i32>, b: Option<i32>) -> i32 {
+    match (a, b) {
+        (Some(a), Some(b)) => (a + b + 1) >> 1,
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        _ => 0,
+    }
+}
+
+/// Bits of a motion vector difference pair.
+pub fn mvd_bits(mv: [i32; 2], mvp: [i16; 2]) -> u32 {
+    se_len(mv[0] - mvp[0] as i32) + se_len(mv[1] - mvp[1] as i32)
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask encode-check [--bless]`: encodes every case of the encoder's oracle
+//! table with transcode's H.264 encoder (the release `h264_encode` example), asks
+//! FFmpeg to decode each stream (`ffmpeg -v error -i out.264 -f framemd5 -`) and checks
+//! that it reports no error and gives exactly the encoder's reconstruction, frame by
+//! frame. `--bless` then writes `testdata/encode/results.txt`, the table `cargo test`
+//! compares against without FFmpeg; without it, the committed table must match too.
+
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::process::Command;
+
+use crate::util::{project_root, target_dir};
+use transcode_testkit::{md5_hex, parse_framemd5, testdata};
+
+/// Source (under `testdata/`) and `h264_encode` options of every case.
+pub const CASES: &[(&str, &str)] = &[
+    ("encode/testsrc2_176x144.y4m", "--qp 26"),
+    ("encode/testsrc2_176x144.y4m", "--qp 40 --keyint 5"),
+    ("encode/testsrc2_176x144.y4m", "--qp 14 --no-deblock --no-i4x4"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 26"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --keyint 7"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 51"),
+    ("y4m/small.y4m", "--qp 30"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --cabac"),
+    ("encode/testsrc2_176x144.y4m", "--qp 36 --keyint 4 --cabac --no-i4x4"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --cabac"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --cabac --no-deblock"),
+    ("y4m/small.y4m", "--qp 44 --cabac"),
+    ("encode/testsrc2_176x144.y4m", "--qp 22 --no-partitions"),
+];
+
+pub const TABLE: &str = "encode/results.txt";
+
+pub fn run(args: &[String]) -> Result<()> {
+    let bless = args.iter().any(|a| a == "--bless");
+    crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-h264", "--example", "h264_encode"])?;
+    let bin = target_dir().join("release/examples/h264_encode");
+    let tmp = std::env::temp_dir().join(format!("transcode-encode-check-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut table = String::from(
+        "# Encoder oracle: per case, the MD5 of the Annex-B stream and of each reconstructed\n\
+         # frame, which FFmpeg decoded the stream to exactly (cargo xtask encode-check --bless).\n",
+    );
+    let mut failures = Vec::new();
+    for (i, (src, opts)) in CASES.iter().enumerate() {
+        let out = tmp.join(format!("case{i}.264"));
+        let md5 = tmp.join(format!("case{i}.md5"));
+        let mut cmd = Command::new(&bin);
+        cmd.arg(testdata(src)).arg(&out).arg("--recon-md5").arg(&md5);
+        cmd.args(opts.split_whitespace());
+        let st = cmd.output().context("run h264_encode")?;
+        if !st.status.success() {
+            bail!("h264_encode {src} {opts}: {}", String::from_utf8_lossy(&st.stderr));
+        }
+        let recon: Vec<String> = std::fs::read_to_string(&md5)?.lines().map(str::to_string).collect();
+        let ff = Command::new("ffmpeg")
+            .args(["-hide_banner", "-v", "error", "-threads", "1", "-i"])
+            .arg(&out)
+            .args(["-f", "framemd5", "-"])
+            .output()
+            .context("run ffmpeg (is it installed?)")?;
+        let errors = String::from_utf8_lossy(&ff.stderr).trim().to_string();
+        let decoded: Vec<String> =
+            parse_framemd5(&String::from_utf8_lossy(&ff.stdout)).entries.into_iter().map(|e| e.md5).collect();
+        let stream_md5 = md5_hex(&std::fs::read(&out)?);
+        let ok = ff.status.success() && errors.is_empty() && decoded == recon;
+        if ok {
+            println!("ok    {src} {opts}: {} frames, {} bytes", recon.len(), std::fs::metadata(&out)?.len());
+        } else {
+            let first = decoded.iter().zip(&recon).position(|(a, b)| a != b);
+            println!(
+                "FAIL  {src} {opts}: ffmpeg errors {errors:?}, {} decoded vs {} reconstructed frames, first difference {first:?}",
+                decoded.len(),
+                recon.len()
+            );
+            failures.push(format!("{src} {opts}"));
+        }
+        writeln!(table, "[{src} {opts}]\nstream {stream_md5}")?;
+        for m in &recon {
+            writeln!(table, "{m}")?;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    if !failures.is_empty() {
+        bail!("FFmpeg does not decode to the reconstruction for: {}", failures.join(", "));
+    }
+    let path = project_root().join("testdata").join(TABLE);
+    if bless {
+        std::fs::write(&path, &table)?;
+        println!("encode-check: {} cases passed, wrote {}", CASES.len(), path.display());
+    } else {
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != table {
+            bail!("{} differs from this encoder's output (FFmpeg agreed with the new one: run cargo xtask encode-check --bless)", path.display());
+        }
+        println!("encode-check: {} cases passed and match {}", CASES.len(), TABLE);
+    }
+    Ok(())
+}
