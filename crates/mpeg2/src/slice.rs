@@ -676,32 +676,15 @@ impl<'a> SliceDecoder<'a> {
         Ok((rows, ac))
     }
 
-    /// The reference frame for direction `s` and field `parity`: in the second field
-    /// of a P frame, the opposite parity is the first field of the current frame.
-    fn ref_plane(&self, s: usize, parity: Option<usize>, pl: usize) -> Result<Plane<'_>> {
-        let p = self.p;
-        let data: &FrameData = match parity {
-            Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => self.cur,
-            _ => {
-                let r = if s == 0 { self.refs.fwd } else { self.refs.bwd };
-                r.ok_or_else(|| err("missing reference picture"))?
-            }
-        };
-        let stride = data.stride(pl);
-        let lay = data.plane_layout(pl);
-        Ok(match parity {
-            None => Plane { data: data.plane(pl), base: 0, stride, width: lay.row_bytes, height: lay.rows },
-            Some(f) => Plane { data: data.plane(pl), base: f * stride, stride: stride * 2, width: lay.row_bytes, height: lay.rows / 2 },
-        })
-    }
-
     /// Forms the prediction of macroblock `addr` and writes it to the current frame.
     fn predict_mb(&mut self, m: &Motion, addr: usize) -> Result<()> {
         let p = self.p;
         let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
         let c422 = p.chroma422;
-        let mut pred_y = self.s.pred_y;
-        let mut pred_c = self.s.pred_c;
+        let cur: &FrameData = self.cur;
+        let refs = self.refs;
+        let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+        let rp = |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, &refs, s, parity, pl);
         let mut first = true;
         for s in 0..2 {
             if !(if s == 0 { m.fwd } else { m.bwd }) {
@@ -715,14 +698,14 @@ impl<'a> SliceDecoder<'a> {
             match (p.field(), m.kind) {
                 (false, Kind::Frame) => {
                     let [mx, my] = v(0);
-                    let src = self.ref_plane(s, None, 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, &mut pred_y, 16, avg);
+                    let src = rp(s, None, 0)?;
+                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
                     for c in 0..2 {
-                        let src = self.ref_plane(s, None, c + 1)?;
+                        let src = rp(s, None, c + 1)?;
                         if c422 {
-                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c], 8, avg);
+                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c][..], 8, avg);
                         } else {
-                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c], 8, avg);
+                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c][..], 8, avg);
                         }
                     }
                 }
@@ -730,10 +713,10 @@ impl<'a> SliceDecoder<'a> {
                     for r in 0..2 {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
-                        let src = self.ref_plane(s, Some(f), 0)?;
+                        let src = rp(s, Some(f), 0)?;
                         predict::<16, 8>(&src, x * 32 + mx, y * 16 + my, &mut pred_y[r * 16..], 32, avg);
                         for c in 0..2 {
-                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            let src = rp(s, Some(f), c + 1)?;
                             if c422 {
                                 predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my, &mut pred_c[c][r * 8..], 16, avg);
                             } else {
@@ -745,13 +728,13 @@ impl<'a> SliceDecoder<'a> {
                 (false, Kind::DualPrime | Kind::F16x8) => {
                     let [mx, my] = v(0);
                     for par in 0..2 {
-                        let [dx, dy] = self.dual_prime_vector(mx, my, m.dmv, par);
+                        let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
                         for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
                             let a = k == 1;
-                            let src = self.ref_plane(s, Some(f), 0)?;
+                            let src = rp(s, Some(f), 0)?;
                             predict::<16, 8>(&src, x * 32 + vx, y * 16 + vy, &mut pred_y[par * 16..], 32, a);
                             for c in 0..2 {
-                                let src = self.ref_plane(s, Some(f), c + 1)?;
+                                let src = rp(s, Some(f), c + 1)?;
                                 if c422 {
                                     predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy, &mut pred_c[c][par * 8..], 16, a);
                                 } else {
@@ -764,14 +747,14 @@ impl<'a> SliceDecoder<'a> {
                 (true, Kind::Field | Kind::Frame) => {
                     let [mx, my] = v(0);
                     let f = m.sel[0][s];
-                    let src = self.ref_plane(s, Some(f), 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, &mut pred_y, 16, avg);
+                    let src = rp(s, Some(f), 0)?;
+                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
                     for c in 0..2 {
-                        let src = self.ref_plane(s, Some(f), c + 1)?;
+                        let src = rp(s, Some(f), c + 1)?;
                         if c422 {
-                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c], 8, avg);
+                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c][..], 8, avg);
                         } else {
-                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c], 8, avg);
+                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c][..], 8, avg);
                         }
                     }
                 }
@@ -779,11 +762,11 @@ impl<'a> SliceDecoder<'a> {
                     for r in 0..2 {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
-                        let src = self.ref_plane(s, Some(f), 0)?;
+                        let src = rp(s, Some(f), 0)?;
                         let ry = r as i32 * 16;
                         predict::<16, 8>(&src, x * 32 + mx, y * 32 + ry + my, &mut pred_y[r * 128..], 16, avg);
                         for c in 0..2 {
-                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            let src = rp(s, Some(f), c + 1)?;
                             if c422 {
                                 predict::<8, 8>(&src, x * 16 + mx / 2, y * 32 + ry + my, &mut pred_c[c][r * 64..], 8, avg);
                             } else {
@@ -795,17 +778,17 @@ impl<'a> SliceDecoder<'a> {
                 (true, Kind::DualPrime) => {
                     let [mx, my] = v(0);
                     let par = p.parity();
-                    let [dx, dy] = self.dual_prime_vector(mx, my, m.dmv, par);
+                    let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
                     for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
                         let a = k == 1;
-                        let src = self.ref_plane(s, Some(f), 0)?;
-                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, &mut pred_y, 16, a);
+                        let src = rp(s, Some(f), 0)?;
+                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, pred_y, 16, a);
                         for c in 0..2 {
-                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 16>(&src, x * 16 + vx / 2, y * 32 + vy, &mut pred_c[c], 8, a);
+                                predict::<8, 16>(&src, x * 16 + vx / 2, y * 32 + vy, &mut pred_c[c][..], 8, a);
                             } else {
-                                predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy / 2, &mut pred_c[c], 8, a);
+                                predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy / 2, &mut pred_c[c][..], 8, a);
                             }
                         }
                     }
@@ -813,6 +796,7 @@ impl<'a> SliceDecoder<'a> {
             }
         }
         // Write the prediction into the frame.
+        let (pred_y, pred_c) = (self.s.pred_y, self.s.pred_c);
         let (o, st) = self.origin(0, addr);
         let dst = self.cur.plane_mut(0);
         for j in 0..16 {
@@ -826,25 +810,52 @@ impl<'a> SliceDecoder<'a> {
                 dst[o + j * st..o + j * st + 8].copy_from_slice(&pred_c[c][j * 8..j * 8 + 8]);
             }
         }
-        self.s.pred_y = pred_y;
-        self.s.pred_c = pred_c;
         Ok(())
     }
 
-    /// The vector predicting field `par` from the opposite parity (7.6.3.6).
-    fn dual_prime_vector(&self, mx: i32, my: i32, dmv: [i32; 2], par: usize) -> [i32; 2] {
-        let p = self.p;
-        let m = if p.field() {
-            1
-        } else if (par == 0) == p.tff {
-            1
-        } else {
-            3
-        };
-        let e = if par == 0 { -1 } else { 1 };
-        let scale = |v: i32| (v * m + (v > 0) as i32) >> 1;
-        [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
-    }
+}
+
+/// The vector predicting field `par` from the opposite parity (7.6.3.6).
+fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) -> [i32; 2] {
+    let m = if p.field() {
+        1
+    } else if (par == 0) == p.tff {
+        1
+    } else {
+        3
+    };
+    let e = if par == 0 { -1 } else { 1 };
+    let scale = |v: i32| (v * m + (v > 0) as i32) >> 1;
+    [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
+}
+
+/// The reference plane for direction `s` and field `parity` (`None`: the frame): in
+/// the second field of a P frame, the opposite parity is the first field of the
+/// current frame.
+#[inline]
+fn ref_plane<'b>(
+    p: &PicCtx,
+    cur: &'b FrameData,
+    refs: &Refs<'b>,
+    s: usize,
+    parity: Option<usize>,
+    pl: usize,
+) -> Result<Plane<'b>> {
+    let data: &FrameData = match parity {
+        Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => cur,
+        _ => {
+            let r = if s == 0 { refs.fwd } else { refs.bwd };
+            r.ok_or_else(|| err("missing reference picture"))?
+        }
+    };
+    let stride = data.stride(pl);
+    let lay = data.plane_layout(pl);
+    Ok(match parity {
+        None => Plane { data: data.plane(pl), base: 0, stride, width: lay.row_bytes, height: lay.rows },
+        Some(f) => {
+            Plane { data: data.plane(pl), base: f * stride, stride: stride * 2, width: lay.row_bytes, height: lay.rows / 2 }
+        }
+    })
 }
 
 /// Fills macroblocks of `cur` that no slice decoded with the co-located samples of
