@@ -40,7 +40,13 @@
 //! ```
 #![forbid(unsafe_code)]
 // Codec code follows the standard's indexed formulas; index loops keep that visible.
-#![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+// `map_or(true, ..)` instead of `is_none_or`, which needs Rust 1.82 (the workspace
+// supports 1.80).
+#![allow(
+    clippy::needless_range_loop,
+    clippy::too_many_arguments,
+    clippy::unnecessary_map_or
+)]
 
 mod bits;
 mod decoder;
@@ -50,6 +56,11 @@ mod mc;
 mod slice;
 mod vlc;
 
-pub use decoder::{DecodeStatus, DecodedPicture, Decoder, Frame, PictureCoding, PictureInfo, OUTPUT_FRAMES};
-pub use header::{ChromaFormat, ColourDescription, PictureStructure, PictureType, Rational, SequenceInfo, UserData};
+pub use decoder::{
+    DecodeStatus, DecodedPicture, Decoder, Frame, PictureCoding, PictureInfo, OUTPUT_FRAMES,
+};
+pub use header::{
+    ChromaFormat, ColourDescription, PictureStructure, PictureType, Rational, SequenceInfo,
+    UserData,
+};
 pub use transcode_frame_pool::{FramePool, PixelFormat, SharedFrame};
