@@ -59,7 +59,7 @@ pub struct PictureInfo {
     pub duration_fields: u8,
     /// Macroblocks concealed in this frame because the stream was damaged.
     pub concealed_macroblocks: u32,
-    /// The first frame after a sequence change (size, chroma format or rate): a writer
+    /// The first frame after a sequence change (size or chroma format): a writer
     /// of a fixed-format output should stop here with an error.
     pub format_changed: bool,
     /// Closed captions and AFD sent with the picture.
