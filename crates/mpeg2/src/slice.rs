@@ -248,13 +248,23 @@ impl<'a> SliceDecoder<'a> {
                 }
                 m
             }
+            // The directions of the previous macroblock, with frame prediction (field
+            // prediction from the same parity in a field picture) from the motion
+            // vector predictors (7.6.6.4), which are its vectors when it was
+            // frame-predicted. This is what FFmpeg does too.
             PictureType::B => match self.last {
-                Some(m) => m,
-                None => {
-                    return Err(err(
-                        "skipped macroblock after an intra macroblock in a b picture",
-                    ))
+                Some(prev) => {
+                    let mut m = Motion { fwd: prev.fwd, bwd: prev.bwd, ..Motion::default() };
+                    if p.field() {
+                        m.kind = Kind::Field;
+                        m.sel[0] = [p.parity(); 2];
+                    }
+                    for d in 0..2 {
+                        m.mv[0][d] = self.pmv[0][d];
+                    }
+                    m
                 }
+                None => return Err(err("skipped macroblock after an intra macroblock in a b picture")),
             },
             _ => return Err(err("skipped macroblock in an intra picture")),
         };

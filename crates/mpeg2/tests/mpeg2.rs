@@ -531,3 +531,21 @@ mod damage {
         assert!(got.is_empty() && errors.is_empty());
     }
 }
+
+mod regression {
+    use super::*;
+
+    /// A skipped macroblock in a B frame picture after a field-predicted one is
+    /// frame-predicted from the motion vector predictors (as FFmpeg does), not a
+    /// repeat of the previous field prediction: found on a 720x576 interlaced stream
+    /// whose first B picture differed from FFmpeg's in one macroblock.
+    #[test]
+    fn b_skip_after_field_motion_uses_frame_prediction_from_the_predictors() {
+        let path = testdata("mpeg2/x_bskip_after_field.m2v");
+        let data = std::fs::read(&path).unwrap();
+        let (got, errors) = decode_md5s(&data, usize::MAX);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(got, oracle(&path));
+        assert_eq!(got.len(), 3);
+    }
+}
