@@ -93,5 +93,7 @@ PY
 oracle x_bskip_after_field.m2v
 # The same in a bottom-field-first 576i stream (the lead's report: one B frame wrong).
 enc y_bskip_576i_bff.m2v -f lavfi -i testsrc2=size=720x576:rate=25:duration=0.8 $M2 $IL -top 0 -aspect 4:3 -g 12 -bf 2 -q:v 10
+# More than 2800 lines: slices carry slice_vertical_position_extension.
+enc z_tall_2880.m2v -f lavfi -i testsrc2=size=128x2880:rate=25 -frames:v 3 $M2 $BE -g 2 -bf 0 -q:v 5 -strict -1
 # The heap test's stream: 1440x1080 interlaced at a high bitrate, a few frames.
 enc v_1440x1080i.m2v -f lavfi -i smptehdbars=size=1440x1080:rate=25,noise=alls=8:allf=t,rotate=0.02*t*PI,setfield=tff -frames:v 6 $M2 -top 1 -g 6 -bf 2 $IL -b:v 15M -maxrate 15M -bufsize 9M
