@@ -93,13 +93,22 @@ fn check_frame(f: &Frame<'_>, sizes: &[(usize, usize)]) {
     assert!(f.width > 0 && f.height > 0);
     // A damaged sequence extension may add size bits above the 12 of the header.
     let low = (f.width & 0xfff, f.height & 0xfff);
-    assert!(sizes.contains(&low), "frame {}x{} of no sequence header", f.width, f.height);
+    assert!(
+        sizes.contains(&low),
+        "frame {}x{} of no sequence header",
+        f.width,
+        f.height
+    );
     let (cw, ch) = match f.format {
         PixelFormat::Yuv422p => (f.width.div_ceil(2), f.height),
         _ => (f.width.div_ceil(2), f.height.div_ceil(2)),
     };
     for p in 0..3 {
-        let (w, h) = if p == 0 { (f.width, f.height) } else { (cw, ch) };
+        let (w, h) = if p == 0 {
+            (f.width, f.height)
+        } else {
+            (cw, ch)
+        };
         assert!(f.strides[p] >= w);
         assert!(f.planes[p].len() >= (h - 1) * f.strides[p] + w);
     }
@@ -120,7 +129,10 @@ fn sizes(s: &[u8]) -> Vec<(usize, usize)> {
 }
 
 fn run(stream: &[u8], feed: u8, keep: usize) {
-    let config = MemoryConfig { max_memory: BUDGET, ..MemoryConfig::default() };
+    let config = MemoryConfig {
+        max_memory: BUDGET,
+        ..MemoryConfig::default()
+    };
     let mut dec = Decoder::new(&config);
     let sizes = sizes(stream);
     let pictures = stream.windows(4).filter(|w| *w == [0, 0, 1, 0]).count();
@@ -155,7 +167,10 @@ fn run(stream: &[u8], feed: u8, keep: usize) {
                 Ok(DecodeStatus::NeedsOutput { consumed }) => {
                     assert!(consumed <= rest.len());
                     if consumed == 0 && taken == 0 {
-                        assert!(!kept.is_empty(), "decoder stuck with nothing held by the caller");
+                        assert!(
+                            !kept.is_empty(),
+                            "decoder stuck with nothing held by the caller"
+                        );
                         kept.clear();
                     }
                     rest = &rest[consumed..];
@@ -176,7 +191,10 @@ fn run(stream: &[u8], feed: u8, keep: usize) {
         check_frame(&f, &sizes);
         frames += 1;
     }
-    assert!(frames <= pictures, "{frames} frames from {pictures} pictures");
+    assert!(
+        frames <= pictures,
+        "{frames} frames from {pictures} pictures"
+    );
     dec.flush();
     assert!(dec.next_frame().is_none());
 }

@@ -80,5 +80,20 @@ oracle u_mpeg2enc_interlaced.m2v
 ffmpeg -y -v error -f lavfi -i testsrc2=size=352x288:rate=25,noise=alls=10:allf=t -frames:v 8 -f yuv4mpegpipe -pix_fmt yuv420p - \
   | sed '1s/ Ip / It /' | mpeg2enc -v 0 -f 8 -a 2 -F 3 -I 1 --dualprime-mpeg2 -R 0 -g 8 -G 8 -b 3000 -o w_mpeg2enc_dualprime.m2v
 oracle w_mpeg2enc_dualprime.m2v
+# Skipped macroblocks in a B frame picture after a field-predicted macroblock: the first
+# three pictures (I P B) of an interlaced stream where that happens in the B picture.
+ffmpeg -y -v error -f lavfi -i mandelbrot=size=720x576:rate=25 -frames:v 30 -c:v mpeg2video -b:v 2M -g 15 -bf 2 -flags +ildct+ilme -top 1 -f mpeg2video /tmp/x576.m2v
+python3 - /tmp/x576.m2v x_bskip_after_field.m2v <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read(); starts = []; i = 0
+while len(starts) < 4:
+    i = d.find(b'\x00\x00\x01\x00', i); starts.append(i); i += 4
+open(sys.argv[2], 'wb').write(d[:starts[3]])
+PY
+oracle x_bskip_after_field.m2v
+# The same in a bottom-field-first 576i stream (the lead's report: one B frame wrong).
+enc y_bskip_576i_bff.m2v -f lavfi -i testsrc2=size=720x576:rate=25:duration=0.8 $M2 $IL -top 0 -aspect 4:3 -g 12 -bf 2 -q:v 10
+# More than 2800 lines: slices carry slice_vertical_position_extension.
+enc z_tall_2880.m2v -f lavfi -i testsrc2=size=128x2880:rate=25 -frames:v 3 $M2 $BE -g 2 -bf 0 -q:v 5 -strict -1
 # The heap test's stream: 1440x1080 interlaced at a high bitrate, a few frames.
 enc v_1440x1080i.m2v -f lavfi -i smptehdbars=size=1440x1080:rate=25,noise=alls=8:allf=t,rotate=0.02*t*PI,setfield=tff -frames:v 6 $M2 -top 1 -g 6 -bf 2 $IL -b:v 15M -maxrate 15M -bufsize 9M

@@ -6,7 +6,10 @@ use transcode_mpeg2::Decoder;
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: bench FILE [RUNS]");
-    let runs: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let runs: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let data = std::fs::read(&path).expect("read input");
     let mut best = f64::MAX;
     let mut frames = 0;
@@ -28,5 +31,9 @@ fn main() {
         std::hint::black_box(checksum);
         best = best.min(t.elapsed().as_secs_f64());
     }
-    println!("{path}: {frames} frames, best of {runs}: {:.3} s, {:.1} fps", best, frames as f64 / best);
+    println!(
+        "{path}: {frames} frames, best of {runs}: {:.3} s, {:.1} fps",
+        best,
+        frames as f64 / best
+    );
 }

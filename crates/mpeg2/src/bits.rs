@@ -79,7 +79,7 @@ mod tests {
     fn reads_across_bytes_and_zeros_past_the_end() {
         let mut b = Bits::new(&[0b1010_1100, 0xff]);
         assert_eq!(b.read(3), 0b101);
-        assert_eq!(b.read(7), 0b01100_11);
+        assert_eq!(b.read(7), 0b011_0011);
         assert_eq!(b.read(6), 0b111111);
         assert!(!b.overrun());
         assert_eq!(b.read(8), 0);

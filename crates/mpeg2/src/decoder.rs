@@ -6,7 +6,9 @@ use crate::header::{self, *};
 use crate::slice::{self, PicCtx, Refs, Scratch, SliceDecoder};
 use std::collections::VecDeque;
 use transcode_core::{Acquire, Budget, Error, MemoryConfig, Reservation, Result};
-use transcode_frame_pool::{Frame as PoolFrame, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
+use transcode_frame_pool::{
+    Frame as PoolFrame, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame,
+};
 
 /// Frames the picture pool holds beyond the two reference frames and the picture
 /// being decoded: room for the output queue and frames the caller holds. The pool
@@ -57,7 +59,7 @@ pub struct PictureInfo {
     pub duration_fields: u8,
     /// Macroblocks concealed in this frame because the stream was damaged.
     pub concealed_macroblocks: u32,
-    /// The first frame after a sequence change (size, chroma format or rate): a writer
+    /// The first frame after a sequence change (size or chroma format): a writer
     /// of a fixed-format output should stop here with an error.
     pub format_changed: bool,
     /// Closed captions and AFD sent with the picture.
@@ -121,7 +123,11 @@ impl Frame<'_> {
             _ => (self.width.div_ceil(2), self.height.div_ceil(2)),
         };
         for (p, plane) in self.planes.iter().enumerate() {
-            let (w, h) = if p == 0 { (self.width, self.height) } else { (cw, ch) };
+            let (w, h) = if p == 0 {
+                (self.width, self.height)
+            } else {
+                (cw, ch)
+            };
             for y in 0..h {
                 let row = y * self.strides[p];
                 out.extend_from_slice(&plane[row..row + w]);
@@ -315,7 +321,11 @@ impl Decoder {
 
     fn pool_full_error(&self) -> Error {
         let cap = self.pool.as_ref().map_or(0, |p| p.capacity()) as u64;
-        Error::LimitExceeded { what: "mpeg2 frames not taken from the output queue", requested: cap + 1, limit: cap }
+        Error::LimitExceeded {
+            what: "mpeg2 frames not taken from the output queue",
+            requested: cap + 1,
+            limit: cap,
+        }
     }
 
     /// Decodes data of any length, handing every frame to `on_frame` as soon as it is
@@ -397,11 +407,17 @@ impl Decoder {
             let len = self.buf.len();
             self.buf.clear();
             self.scan = 0;
-            Error::check_limit("mpeg2 start code unit bytes", (len + data.len()) as u64, limit as u64)?;
+            Error::check_limit(
+                "mpeg2 start code unit bytes",
+                (len + data.len()) as u64,
+                limit as u64,
+            )?;
         }
         let want = self.buf.len() + data.len();
         if want > self.buf.capacity() {
-            let new_cap = want.next_power_of_two().clamp(CHUNK * 2, limit.next_power_of_two());
+            let new_cap = want
+                .next_power_of_two()
+                .clamp(CHUNK * 2, limit.next_power_of_two());
             let extra = (new_cap - self.buf.capacity()) as u64;
             match self.tables.try_grow("mpeg2 unit buffer", extra)? {
                 Acquire::Ready(()) => {}
@@ -516,11 +532,8 @@ impl Decoder {
                 self.pic_hdr = None;
                 self.show_last();
             }
-            0xb2 => {
-                if self.pic_hdr.is_some() {
-                    self.user_data.parse(body);
-                }
-            }
+            // User data after a picture header belongs to that picture.
+            0xb2 if self.pic_hdr.is_some() => self.user_data.parse(body),
             _ => {}
         }
         Ok(true)
@@ -530,24 +543,20 @@ impl Decoder {
         let mut b = crate::bits::Bits::new(body);
         let id = b.read(4);
         match id {
-            1 => {
-                if self.seq_hdr.is_some() {
-                    let e = sequence_extension(&mut b);
-                    if e.chroma != 1 && e.chroma != 2 {
-                        return Err(Error::unsupported(format!(
-                            "mpeg2 chroma_format {} (expected 1 for 4:2:0 or 2 for 4:2:2)",
-                            e.chroma
-                        )));
-                    }
-                    self.seq_ext = Some(e);
-                    self.update_info(None);
+            1 if self.seq_hdr.is_some() => {
+                let e = sequence_extension(&mut b);
+                if e.chroma != 1 && e.chroma != 2 {
+                    return Err(Error::unsupported(format!(
+                        "mpeg2 chroma_format {} (expected 1 for 4:2:0 or 2 for 4:2:2)",
+                        e.chroma
+                    )));
                 }
+                self.seq_ext = Some(e);
+                self.update_info(None);
             }
-            2 => {
-                if self.info.is_some() {
-                    let d = sequence_display_extension(&mut b);
-                    self.update_info(Some(d));
-                }
+            2 if self.info.is_some() => {
+                let d = sequence_display_extension(&mut b);
+                self.update_info(Some(d));
             }
             3 => self.matrices.extension(&mut b)?,
             8 => {
@@ -574,7 +583,9 @@ impl Decoder {
             None => match &old {
                 // A display extension always follows the sequence extension: keep the
                 // last one only until then.
-                Some(o) if mpeg2 && e.is_some() && o.mpeg2 => (o.video_format, o.colour, o.display_size),
+                Some(o) if mpeg2 && e.is_some() && o.mpeg2 => {
+                    (o.video_format, o.colour, o.display_size)
+                }
                 _ => (5, None, None),
             },
         };
@@ -582,13 +593,21 @@ impl Decoder {
             mpeg2,
             width,
             height,
-            frame_rate: header::frame_rate(h.frame_rate_code, e.map_or(0, |e| e.frn), e.map_or(0, |e| e.frd)),
+            frame_rate: header::frame_rate(
+                h.frame_rate_code,
+                e.map_or(0, |e| e.frn),
+                e.map_or(0, |e| e.frd),
+            ),
             sar,
             dar,
             profile_and_level: e.map_or(0, |e| e.profile_and_level),
-            chroma: if e.map_or(1, |e| e.chroma) == 2 { ChromaFormat::Yuv422 } else { ChromaFormat::Yuv420 },
+            chroma: if e.map_or(1, |e| e.chroma) == 2 {
+                ChromaFormat::Yuv422
+            } else {
+                ChromaFormat::Yuv420
+            },
             progressive_sequence: e.map_or(true, |e| e.progressive),
-            low_delay: e.map_or(false, |e| e.low_delay),
+            low_delay: e.is_some_and(|e| e.low_delay),
             bit_rate: (h.bit_rate as u64 | e.map_or(0, |e| (e.bit_rate_ext as u64) << 18)) * 400,
             vbv_buffer_bytes: (h.vbv as u64 | e.map_or(0, |e| (e.vbv_ext as u64) << 10)) * 2048,
             colour,
@@ -601,14 +620,23 @@ impl Decoder {
     /// Makes the frame pool and tables match the sequence; a change flushes the
     /// references and marks the next frame.
     fn activate(&mut self) -> Result<Geometry> {
-        let info = self.info.as_ref().ok_or_else(|| Error::invalid("picture before any sequence header"))?;
+        let info = self
+            .info
+            .as_ref()
+            .ok_or_else(|| Error::invalid("picture before any sequence header"))?;
         let mb_w = (info.width as usize).div_ceil(16);
         let mb_h = if info.mpeg2 && !info.progressive_sequence {
             2 * (info.height as usize).div_ceil(32)
         } else {
             (info.height as usize).div_ceil(16)
         };
-        let g = Geometry { mb_w, mb_h, width: info.width, height: info.height, chroma: info.chroma };
+        let g = Geometry {
+            mb_w,
+            mb_h,
+            width: info.width,
+            height: info.height,
+            chroma: info.chroma,
+        };
         if self.geometry == Some(g) && self.pool.is_some() {
             return Ok(g);
         }
@@ -632,7 +660,10 @@ impl Decoder {
         Error::check_limit("mpeg2 picture memory", need, self.config.max_memory)?;
         let map = mb_w * mb_h;
         if map > self.done.capacity() {
-            match self.tables.try_grow("mpeg2 macroblock map", (map - self.done.capacity()) as u64)? {
+            match self
+                .tables
+                .try_grow("mpeg2 macroblock map", (map - self.done.capacity()) as u64)?
+            {
                 Acquire::Ready(()) => {}
                 Acquire::Full => {
                     return Err(Error::LimitExceeded {
@@ -647,7 +678,11 @@ impl Decoder {
         self.done.clear();
         self.done.resize(map, 0);
         let pool = FramePool::new(
-            FramePoolConfig { name: "mpeg2 pictures", capacity: frames, ..FramePoolConfig::new(layout, &self.config) },
+            FramePoolConfig {
+                name: "mpeg2 pictures",
+                capacity: frames,
+                ..FramePoolConfig::new(layout, &self.config)
+            },
             &self.budget,
         )?;
         self.pool = Some(pool);
@@ -670,7 +705,9 @@ impl Decoder {
             return Ok(true);
         }
         if self.cur.as_ref().map_or(true, |c| c.awaiting_second) {
-            let Some(h) = self.pic_hdr else { return Ok(true) };
+            let Some(h) = self.pic_hdr else {
+                return Ok(true);
+            };
             if self.info.is_none() {
                 // A stream cut before its first sequence header: nothing can be
                 // decoded until one arrives.
@@ -685,7 +722,9 @@ impl Decoder {
                 return Ok(true);
             }
         }
-        let Some(cur) = self.cur.as_mut() else { return Ok(true) };
+        let Some(cur) = self.cur.as_mut() else {
+            return Ok(true);
+        };
         cur.slices += 1;
         let (fwd, bwd) = match cur.ctx.ptype {
             PictureType::P => (self.prev.as_ref(), None),
@@ -696,7 +735,11 @@ impl Decoder {
             fwd: fwd.map(|r| &**r.pic.shared_frame()),
             bwd: bwd.map(|r| &**r.pic.shared_frame()),
         };
-        let base = if cur.second && cur.ctx.structure != PictureStructure::Frame { self.done.len() / 2 } else { 0 };
+        let base = if cur.second && cur.ctx.structure != PictureStructure::Frame {
+            self.done.len() / 2
+        } else {
+            0
+        };
         let n = cur.ctx.mb_w * cur.ctx.mb_h;
         let done = &mut self.done[base..base + n];
         let mut sd = SliceDecoder::new(&cur.ctx, &mut cur.frame, refs, &mut self.scratch, done);
@@ -712,7 +755,10 @@ impl Decoder {
         let parity = (h.structure == PictureStructure::BottomField) as usize;
         // The second field of a pair continues the frame of the first.
         if field {
-            let pairs = self.cur.as_ref().is_some_and(|c| c.awaiting_second && c.first_parity == Some(1 - parity));
+            let pairs = self
+                .cur
+                .as_ref()
+                .is_some_and(|c| c.awaiting_second && c.first_parity == Some(1 - parity));
             if pairs {
                 let ctx = self.pic_ctx(&h, g, &info, true);
                 let c = self.cur.as_mut().expect("checked");
@@ -755,7 +801,11 @@ impl Decoder {
             self.sync = true;
         }
         if let Some(i) = self.info.as_mut() {
-            i.first_top_field_first.get_or_insert(if field { parity == 0 } else { h.top_field_first });
+            i.first_top_field_first.get_or_insert(if field {
+                parity == 0
+            } else {
+                h.top_field_first
+            });
         }
         if h.ptype != PictureType::B {
             self.show_last();
@@ -769,8 +819,16 @@ impl Decoder {
         };
         let pinfo = PictureInfo {
             picture_type: h.ptype,
-            coding: if field { PictureCoding::SingleField { top: parity == 0 } } else { PictureCoding::Frame },
-            top_field_first: if field { parity == 0 } else { h.top_field_first },
+            coding: if field {
+                PictureCoding::SingleField { top: parity == 0 }
+            } else {
+                PictureCoding::Frame
+            },
+            top_field_first: if field {
+                parity == 0
+            } else {
+                h.top_field_first
+            },
             repeat_first_field: h.repeat_first_field,
             progressive_frame: h.progressive_frame,
             temporal_reference: h.temporal_reference,
@@ -780,7 +838,15 @@ impl Decoder {
             user_data: self.user_data,
         };
         self.done.fill(0);
-        self.cur = Some(CurPic { frame, ctx, info: pinfo, first_parity: field.then_some(parity), second: false, awaiting_second: false, slices: 0 });
+        self.cur = Some(CurPic {
+            frame,
+            ctx,
+            info: pinfo,
+            first_parity: field.then_some(parity),
+            second: false,
+            awaiting_second: false,
+            slices: 0,
+        });
         Ok(true)
     }
 
@@ -817,20 +883,36 @@ impl Decoder {
             self.cur = Some(c);
             return;
         }
-        let conceal_src = self.last.as_ref().or(self.prev.as_ref()).map(|r| r.pic.shared_frame().clone());
+        let conceal_src = self
+            .last
+            .as_ref()
+            .or(self.prev.as_ref())
+            .map(|r| r.pic.shared_frame().clone());
         let half = self.done.len() / 2;
         let mut concealed = 0;
         match c.first_parity {
-            None => concealed += slice::conceal(&c.ctx, &mut c.frame, conceal_src.as_deref(), &self.done),
+            None => {
+                concealed +=
+                    slice::conceal(&c.ctx, &mut c.frame, conceal_src.as_deref(), &self.done)
+            }
             Some(first) => {
                 let field_ctx = |par: usize| {
                     let mut ctx = c.ctx.clone();
-                    ctx.structure = if par == 0 { PictureStructure::TopField } else { PictureStructure::BottomField };
+                    ctx.structure = if par == 0 {
+                        PictureStructure::TopField
+                    } else {
+                        PictureStructure::BottomField
+                    };
                     ctx
                 };
                 if !c.second && !c.awaiting_second {
                     let ctx = field_ctx(first);
-                    concealed += slice::conceal(&ctx, &mut c.frame, conceal_src.as_deref(), &self.done[..half]);
+                    concealed += slice::conceal(
+                        &ctx,
+                        &mut c.frame,
+                        conceal_src.as_deref(),
+                        &self.done[..half],
+                    );
                     if !force {
                         c.awaiting_second = true;
                         c.info.concealed_macroblocks += concealed as u32;
@@ -844,9 +926,16 @@ impl Decoder {
                     self.done[half..].fill(0);
                 }
                 let ctx = field_ctx(1 - first);
-                concealed += slice::conceal(&ctx, &mut c.frame, conceal_src.as_deref(), &self.done[half..]);
+                concealed += slice::conceal(
+                    &ctx,
+                    &mut c.frame,
+                    conceal_src.as_deref(),
+                    &self.done[half..],
+                );
                 c.info.coding = if c.second {
-                    PictureCoding::FieldPair { top_first: first == 0 }
+                    PictureCoding::FieldPair {
+                        top_first: first == 0,
+                    }
                 } else {
                     PictureCoding::SingleField { top: first == 0 }
                 };

@@ -32,7 +32,10 @@ impl Rational {
             }
         }
         let g = gcd(num, den).max(1);
-        Rational { num: (num / g) as u32, den: (den / g) as u32 }
+        Rational {
+            num: (num / g) as u32,
+            den: (den / g) as u32,
+        }
     }
 }
 
@@ -99,7 +102,9 @@ fn matrix(b: &mut Bits<'_>) -> Result<[u8; 64]> {
     for &z in ZIGZAG.iter() {
         let v = b.read(8) as u8;
         if v == 0 {
-            return Err(Error::invalid("quantiser matrix entry 0 (expected 1..=255)"));
+            return Err(Error::invalid(
+                "quantiser matrix entry 0 (expected 1..=255)",
+            ));
         }
         m[z as usize] = v;
     }
@@ -119,15 +124,30 @@ pub(crate) fn sequence_header(data: &[u8]) -> Result<SeqHeader> {
     let intra = if b.bit() { Some(matrix(&mut b)?) } else { None };
     let non_intra = if b.bit() { Some(matrix(&mut b)?) } else { None };
     if b.overrun() {
-        return Err(Error::invalid("truncated sequence header (expected at least 12 bytes)"));
+        return Err(Error::invalid(
+            "truncated sequence header (expected at least 12 bytes)",
+        ));
     }
     if width == 0 || height == 0 {
-        return Err(Error::invalid(format!("invalid picture size {width}x{height} (expected non-zero)")));
+        return Err(Error::invalid(format!(
+            "invalid picture size {width}x{height} (expected non-zero)"
+        )));
     }
     if !(1..=8).contains(&frame_rate_code) {
-        return Err(Error::invalid(format!("invalid frame_rate_code {frame_rate_code} (expected 1..=8)")));
+        return Err(Error::invalid(format!(
+            "invalid frame_rate_code {frame_rate_code} (expected 1..=8)"
+        )));
     }
-    Ok(SeqHeader { width, height, aspect, frame_rate_code, bit_rate, vbv, intra, non_intra })
+    Ok(SeqHeader {
+        width,
+        height,
+        aspect,
+        frame_rate_code,
+        bit_rate,
+        vbv,
+        intra,
+        non_intra,
+    })
 }
 
 /// Fields of the sequence extension.
@@ -157,14 +177,31 @@ pub(crate) fn sequence_extension(b: &mut Bits<'_>) -> SeqExt {
     let low_delay = b.bit();
     let frn = b.read(2);
     let frd = b.read(5);
-    SeqExt { profile_and_level, progressive, chroma, width_ext, height_ext, bit_rate_ext, vbv_ext, low_delay, frn, frd }
+    SeqExt {
+        profile_and_level,
+        progressive,
+        chroma,
+        width_ext,
+        height_ext,
+        bit_rate_ext,
+        vbv_ext,
+        low_delay,
+        frn,
+        frd,
+    }
 }
 
 /// Sequence display extension: video format, colour description, display size.
-pub(crate) fn sequence_display_extension(b: &mut Bits<'_>) -> (u8, Option<ColourDescription>, (u32, u32)) {
+pub(crate) fn sequence_display_extension(
+    b: &mut Bits<'_>,
+) -> (u8, Option<ColourDescription>, (u32, u32)) {
     let video_format = b.read(3) as u8;
     let colour = if b.bit() {
-        Some(ColourDescription { primaries: b.read(8) as u8, transfer: b.read(8) as u8, matrix: b.read(8) as u8 })
+        Some(ColourDescription {
+            primaries: b.read(8) as u8,
+            transfer: b.read(8) as u8,
+            matrix: b.read(8) as u8,
+        })
     } else {
         None
     };
@@ -261,7 +298,11 @@ pub(crate) fn picture_header(data: &[u8]) -> Result<PicHeader> {
         2 => PictureType::P,
         3 => PictureType::B,
         4 => PictureType::D,
-        t => return Err(Error::invalid(format!("invalid picture_coding_type {t} (expected 1..=4)"))),
+        t => {
+            return Err(Error::invalid(format!(
+                "invalid picture_coding_type {t} (expected 1..=4)"
+            )))
+        }
     };
     b.skip(16);
     let mut f_code = [[15u8; 2]; 2];
@@ -343,7 +384,11 @@ pub struct UserData {
 
 impl Default for UserData {
     fn default() -> UserData {
-        UserData { cc: [0; 93], cc_len: 0, afd: None }
+        UserData {
+            cc: [0; 93],
+            cc_len: 0,
+            afd: None,
+        }
     }
 }
 
@@ -399,11 +444,16 @@ pub(crate) fn aspect(mpeg2: bool, code: u8, w: u32, h: u32) -> (Rational, Ration
         (sar, Rational::reduced(dar.0, dar.1))
     } else {
         // Pel aspect ratio = height/width of a pel, in 1/10000.
-        const PAR: [u64; 15] =
-            [10000, 10000, 6735, 7031, 7615, 8055, 8437, 8935, 9157, 9815, 10255, 10695, 10950, 11575, 12015];
+        const PAR: [u64; 15] = [
+            10000, 10000, 6735, 7031, 7615, 8055, 8437, 8935, 9157, 9815, 10255, 10695, 10950,
+            11575, 12015,
+        ];
         let par = PAR[(code as usize).min(14)];
         let sar = Rational::reduced(10000, par);
-        (sar, Rational::reduced(sar.num as u64 * w, sar.den as u64 * h))
+        (
+            sar,
+            Rational::reduced(sar.num as u64 * w, sar.den as u64 * h),
+        )
     }
 }
 
@@ -427,7 +477,22 @@ mod tests {
     #[test]
     fn captions_and_afd_are_read_from_their_structures() {
         let mut u = UserData::default();
-        u.parse(&[b'G', b'A', b'9', b'4', 3, 0x40 | 2, 0xff, 0xfc, 0x94, 0x2c, 0xfd, 0x80, 0x80, 0xff]);
+        u.parse(&[
+            b'G',
+            b'A',
+            b'9',
+            b'4',
+            3,
+            0x40 | 2,
+            0xff,
+            0xfc,
+            0x94,
+            0x2c,
+            0xfd,
+            0x80,
+            0x80,
+            0xff,
+        ]);
         assert_eq!(u.captions(), &[0xfc, 0x94, 0x2c, 0xfd, 0x80, 0x80]);
         u.parse(&[b'D', b'T', b'G', b'1', 0x41, 0xf9]);
         assert_eq!(u.afd, Some(9));

@@ -147,7 +147,9 @@ pub(crate) fn idct(block: &mut [[i16; 8]; 8], rows: u8, ac: u8, out: &mut [[i16;
 #[inline]
 pub(crate) fn put(res: &[[i16; 8]; 8], dst: &mut [u8], off: usize, stride: usize) {
     for (y, r) in res.iter().enumerate() {
-        let d: &mut [u8; 8] = (&mut dst[off + y * stride..off + y * stride + 8]).try_into().expect("8 samples");
+        let d: &mut [u8; 8] = (&mut dst[off + y * stride..off + y * stride + 8])
+            .try_into()
+            .expect("8 samples");
         for x in 0..8 {
             d[x] = r[x].clamp(0, 255) as u8;
         }
@@ -158,7 +160,9 @@ pub(crate) fn put(res: &[[i16; 8]; 8], dst: &mut [u8], off: usize, stride: usize
 #[inline]
 pub(crate) fn add(res: &[[i16; 8]; 8], dst: &mut [u8], off: usize, stride: usize) {
     for (y, r) in res.iter().enumerate() {
-        let d: &mut [u8; 8] = (&mut dst[off + y * stride..off + y * stride + 8]).try_into().expect("8 samples");
+        let d: &mut [u8; 8] = (&mut dst[off + y * stride..off + y * stride + 8])
+            .try_into()
+            .expect("8 samples");
         for x in 0..8 {
             d[x] = (d[x] as i16 + r[x]).clamp(0, 255) as u8;
         }

@@ -95,7 +95,9 @@ fn run<const W: usize, const H: usize>(
                 }
             }
         }
-        let d: &mut [u8; W] = (&mut dst[j * ds..j * ds + W]).try_into().expect("W samples");
+        let d: &mut [u8; W] = (&mut dst[j * ds..j * ds + W])
+            .try_into()
+            .expect("W samples");
         if avg {
             for i in 0..W {
                 d[i] = ((d[i] as u16 + p[i] as u16 + 1) >> 1) as u8;
@@ -113,7 +115,13 @@ mod tests {
     #[test]
     fn half_sample_positions_round_up_and_edges_repeat() {
         let data: Vec<u8> = (0..64).map(|v| (v * 3) as u8).collect();
-        let plane = Plane { data: &data, base: 0, stride: 8, width: 8, height: 8 };
+        let plane = Plane {
+            data: &data,
+            base: 0,
+            stride: 8,
+            width: 8,
+            height: 8,
+        };
         let mut out = [0u8; 4];
         predict::<2, 2>(&plane, 1, 0, &mut out, 2, false);
         assert_eq!(out, [2, 5, 26, 29]); // (0+3+1)>>1, (3+6+1)>>1, rows 8 apart

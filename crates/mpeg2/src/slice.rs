@@ -78,7 +78,12 @@ pub(crate) struct Scratch {
 
 impl Default for Scratch {
     fn default() -> Scratch {
-        Scratch { block: [[0; 8]; 8], res: [[0; 8]; 8], pred_y: [0; 256], pred_c: [[0; 128]; 2] }
+        Scratch {
+            block: [[0; 8]; 8],
+            res: [[0; 8]; 8],
+            pred_y: [0; 256],
+            pred_c: [[0; 128]; 2],
+        }
     }
 }
 
@@ -117,7 +122,18 @@ impl<'a> SliceDecoder<'a> {
         s: &'a mut Scratch,
         done: &'a mut [u8],
     ) -> SliceDecoder<'a> {
-        SliceDecoder { p, cur, refs, s, done, qscale: 2, dc_pred: [0; 3], pmv: Default::default(), last: None, dct_field: false }
+        SliceDecoder {
+            p,
+            cur,
+            refs,
+            s,
+            done,
+            qscale: 2,
+            dc_pred: [0; 3],
+            pmv: Default::default(),
+            last: None,
+            dct_field: false,
+        }
     }
 
     fn set_qscale(&mut self, code: u32) -> Result<()> {
@@ -222,15 +238,32 @@ impl<'a> SliceDecoder<'a> {
         let m = match p.ptype {
             PictureType::P => {
                 self.pmv = Default::default();
-                let mut m = Motion { fwd: true, ..Motion::default() };
+                let mut m = Motion {
+                    fwd: true,
+                    ..Motion::default()
+                };
                 if p.field() {
                     m.kind = Kind::Field;
                     m.sel[0][0] = p.parity();
                 }
                 m
             }
+            // The directions of the previous macroblock, with frame prediction (field
+            // prediction from the same parity in a field picture) from the motion
+            // vector predictors (7.6.6.4), which are its vectors when it was
+            // frame-predicted. This is what FFmpeg does too.
             PictureType::B => match self.last {
-                Some(m) => m,
+                Some(prev) => {
+                    let mut m = Motion { fwd: prev.fwd, bwd: prev.bwd, ..Motion::default() };
+                    if p.field() {
+                        m.kind = Kind::Field;
+                        m.sel[0] = [p.parity(); 2];
+                    }
+                    for d in 0..2 {
+                        m.mv[0][d] = self.pmv[0][d];
+                    }
+                    m
+                }
                 None => return Err(err("skipped macroblock after an intra macroblock in a b picture")),
             },
             _ => return Err(err("skipped macroblock in an intra picture")),
@@ -281,7 +314,11 @@ impl<'a> SliceDecoder<'a> {
             Kind::DualPrime => {
                 let h = self.mv(b, s, 0, self.pmv[0][s][0])?;
                 let dh = self.dmv(b)?;
-                let pv = if frame { self.pmv[0][s][1] >> 1 } else { self.pmv[0][s][1] };
+                let pv = if frame {
+                    self.pmv[0][s][1] >> 1
+                } else {
+                    self.pmv[0][s][1]
+                };
                 let v = self.mv(b, s, 1, pv)?;
                 let dv = self.dmv(b)?;
                 let store = if frame { v * 2 } else { v };
@@ -349,7 +386,10 @@ impl<'a> SliceDecoder<'a> {
             PictureType::B => MB_TYPE_B[b.peek(6) as usize],
             PictureType::D => {
                 if b.peek(1) == 1 {
-                    Entry { val: MB_INTRA, len: 1 }
+                    Entry {
+                        val: MB_INTRA,
+                        len: 1,
+                    }
                 } else {
                     Entry { val: 0, len: 0 }
                 }
@@ -361,7 +401,11 @@ impl<'a> SliceDecoder<'a> {
         b.skip(t.len as u32);
         let ty = t.val;
         let intra = ty & MB_INTRA != 0;
-        let mut m = Motion { fwd: ty & MB_FWD != 0, bwd: ty & MB_BWD != 0, ..Motion::default() };
+        let mut m = Motion {
+            fwd: ty & MB_FWD != 0,
+            bwd: ty & MB_BWD != 0,
+            ..Motion::default()
+        };
         if m.fwd || m.bwd {
             m.kind = if !p.field() {
                 if p.fpfd {
@@ -394,7 +438,10 @@ impl<'a> SliceDecoder<'a> {
         }
         if intra {
             if p.concealment {
-                let mut cm = Motion { kind: if p.field() { Kind::Field } else { Kind::Frame }, ..Motion::default() };
+                let mut cm = Motion {
+                    kind: if p.field() { Kind::Field } else { Kind::Frame },
+                    ..Motion::default()
+                };
                 self.motion_vectors(b, &mut cm, 0)?;
                 b.skip(1); // marker_bit
             } else {
@@ -443,7 +490,11 @@ impl<'a> SliceDecoder<'a> {
         let p = self.p;
         let (x, y) = (addr % p.mb_w, addr / p.mb_w);
         let stride = self.cur.stride(pl);
-        let (w, h) = if pl == 0 { (16, 16) } else { (8, if p.chroma422 { 16 } else { 8 }) };
+        let (w, h) = if pl == 0 {
+            (16, 16)
+        } else {
+            (8, if p.chroma422 { 16 } else { 8 })
+        };
         if p.field() {
             (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
         } else {
@@ -553,13 +604,22 @@ impl<'a> SliceDecoder<'a> {
         let dc = dc.clamp(0, (1 << (8 + p.dc_prec)) - 1);
         self.dc_pred[comp] = dc;
         let w = &p.matrices.0[if comp == 0 { 0 } else { 2 }];
-        let dcv = if p.mpeg2 { dc << (3 - p.dc_prec) } else { dc * w[0] as i32 }.clamp(-2048, 2047);
+        let dcv = if p.mpeg2 {
+            dc << (3 - p.dc_prec)
+        } else {
+            dc * w[0] as i32
+        }
+        .clamp(-2048, 2047);
         let blk = &mut self.s.block;
         blk[0][0] = dcv as i16;
         if p.ptype == PictureType::D {
             return Ok((1, 0));
         }
-        let scan = if p.alternate_scan { &ALTERNATE } else { &ZIGZAG };
+        let scan = if p.alternate_scan {
+            &ALTERNATE
+        } else {
+            &ZIGZAG
+        };
         let table = if p.intra_vlc { &B15 } else { &B14 };
         let qs = self.qscale;
         let mut rows = 1u8;
@@ -580,7 +640,11 @@ impl<'a> SliceDecoder<'a> {
             } else {
                 run = c.run as u32;
                 let neg = (bits >> (31 - c.len)) & 1 != 0;
-                level = if neg { -(c.level as i32) } else { c.level as i32 };
+                level = if neg {
+                    -(c.level as i32)
+                } else {
+                    c.level as i32
+                };
                 b.skip(c.len as u32 + 1);
             }
             i += run as usize + 1;
@@ -614,7 +678,11 @@ impl<'a> SliceDecoder<'a> {
     fn inter_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
         let p = self.p;
         let w = &p.matrices.0[if comp == 0 { 1 } else { 3 }];
-        let scan = if p.alternate_scan { &ALTERNATE } else { &ZIGZAG };
+        let scan = if p.alternate_scan {
+            &ALTERNATE
+        } else {
+            &ZIGZAG
+        };
         let qs = self.qscale;
         let blk = &mut self.s.block;
         let mut rows = 0u8;
@@ -644,7 +712,11 @@ impl<'a> SliceDecoder<'a> {
                 } else {
                     run = c.run as u32;
                     let neg = (bits >> (31 - c.len)) & 1 != 0;
-                    level = if neg { -(c.level as i32) } else { c.level as i32 };
+                    level = if neg {
+                        -(c.level as i32)
+                    } else {
+                        c.level as i32
+                    };
                     b.skip(c.len as u32 + 1);
                 }
             }
@@ -676,32 +748,16 @@ impl<'a> SliceDecoder<'a> {
         Ok((rows, ac))
     }
 
-    /// The reference frame for direction `s` and field `parity`: in the second field
-    /// of a P frame, the opposite parity is the first field of the current frame.
-    fn ref_plane(&self, s: usize, parity: Option<usize>, pl: usize) -> Result<Plane<'_>> {
-        let p = self.p;
-        let data: &FrameData = match parity {
-            Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => self.cur,
-            _ => {
-                let r = if s == 0 { self.refs.fwd } else { self.refs.bwd };
-                r.ok_or_else(|| err("missing reference picture"))?
-            }
-        };
-        let stride = data.stride(pl);
-        let lay = data.plane_layout(pl);
-        Ok(match parity {
-            None => Plane { data: data.plane(pl), base: 0, stride, width: lay.row_bytes, height: lay.rows },
-            Some(f) => Plane { data: data.plane(pl), base: f * stride, stride: stride * 2, width: lay.row_bytes, height: lay.rows / 2 },
-        })
-    }
-
     /// Forms the prediction of macroblock `addr` and writes it to the current frame.
     fn predict_mb(&mut self, m: &Motion, addr: usize) -> Result<()> {
         let p = self.p;
         let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
         let c422 = p.chroma422;
-        let mut pred_y = self.s.pred_y;
-        let mut pred_c = self.s.pred_c;
+        let cur: &FrameData = self.cur;
+        let refs = self.refs;
+        let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+        let rp =
+            |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, &refs, s, parity, pl);
         let mut first = true;
         for s in 0..2 {
             if !(if s == 0 { m.fwd } else { m.bwd }) {
@@ -715,14 +771,28 @@ impl<'a> SliceDecoder<'a> {
             match (p.field(), m.kind) {
                 (false, Kind::Frame) => {
                     let [mx, my] = v(0);
-                    let src = self.ref_plane(s, None, 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, &mut pred_y, 16, avg);
+                    let src = rp(s, None, 0)?;
+                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
                     for c in 0..2 {
-                        let src = self.ref_plane(s, None, c + 1)?;
+                        let src = rp(s, None, c + 1)?;
                         if c422 {
-                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c], 8, avg);
+                            predict::<8, 16>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 32 + my,
+                                &mut pred_c[c][..],
+                                8,
+                                avg,
+                            );
                         } else {
-                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c], 8, avg);
+                            predict::<8, 8>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 16 + my / 2,
+                                &mut pred_c[c][..],
+                                8,
+                                avg,
+                            );
                         }
                     }
                 }
@@ -730,14 +800,35 @@ impl<'a> SliceDecoder<'a> {
                     for r in 0..2 {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
-                        let src = self.ref_plane(s, Some(f), 0)?;
-                        predict::<16, 8>(&src, x * 32 + mx, y * 16 + my, &mut pred_y[r * 16..], 32, avg);
+                        let src = rp(s, Some(f), 0)?;
+                        predict::<16, 8>(
+                            &src,
+                            x * 32 + mx,
+                            y * 16 + my,
+                            &mut pred_y[r * 16..],
+                            32,
+                            avg,
+                        );
                         for c in 0..2 {
-                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my, &mut pred_c[c][r * 8..], 16, avg);
+                                predict::<8, 8>(
+                                    &src,
+                                    x * 16 + mx / 2,
+                                    y * 16 + my,
+                                    &mut pred_c[c][r * 8..],
+                                    16,
+                                    avg,
+                                );
                             } else {
-                                predict::<8, 4>(&src, x * 16 + mx / 2, y * 8 + my / 2, &mut pred_c[c][r * 8..], 16, avg);
+                                predict::<8, 4>(
+                                    &src,
+                                    x * 16 + mx / 2,
+                                    y * 8 + my / 2,
+                                    &mut pred_c[c][r * 8..],
+                                    16,
+                                    avg,
+                                );
                             }
                         }
                     }
@@ -745,17 +836,40 @@ impl<'a> SliceDecoder<'a> {
                 (false, Kind::DualPrime | Kind::F16x8) => {
                     let [mx, my] = v(0);
                     for par in 0..2 {
-                        let [dx, dy] = self.dual_prime_vector(mx, my, m.dmv, par);
-                        for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
+                        let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
+                        for (k, (f, vx, vy)) in
+                            [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
+                        {
                             let a = k == 1;
-                            let src = self.ref_plane(s, Some(f), 0)?;
-                            predict::<16, 8>(&src, x * 32 + vx, y * 16 + vy, &mut pred_y[par * 16..], 32, a);
+                            let src = rp(s, Some(f), 0)?;
+                            predict::<16, 8>(
+                                &src,
+                                x * 32 + vx,
+                                y * 16 + vy,
+                                &mut pred_y[par * 16..],
+                                32,
+                                a,
+                            );
                             for c in 0..2 {
-                                let src = self.ref_plane(s, Some(f), c + 1)?;
+                                let src = rp(s, Some(f), c + 1)?;
                                 if c422 {
-                                    predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy, &mut pred_c[c][par * 8..], 16, a);
+                                    predict::<8, 8>(
+                                        &src,
+                                        x * 16 + vx / 2,
+                                        y * 16 + vy,
+                                        &mut pred_c[c][par * 8..],
+                                        16,
+                                        a,
+                                    );
                                 } else {
-                                    predict::<8, 4>(&src, x * 16 + vx / 2, y * 8 + vy / 2, &mut pred_c[c][par * 8..], 16, a);
+                                    predict::<8, 4>(
+                                        &src,
+                                        x * 16 + vx / 2,
+                                        y * 8 + vy / 2,
+                                        &mut pred_c[c][par * 8..],
+                                        16,
+                                        a,
+                                    );
                                 }
                             }
                         }
@@ -764,14 +878,28 @@ impl<'a> SliceDecoder<'a> {
                 (true, Kind::Field | Kind::Frame) => {
                     let [mx, my] = v(0);
                     let f = m.sel[0][s];
-                    let src = self.ref_plane(s, Some(f), 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, &mut pred_y, 16, avg);
+                    let src = rp(s, Some(f), 0)?;
+                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
                     for c in 0..2 {
-                        let src = self.ref_plane(s, Some(f), c + 1)?;
+                        let src = rp(s, Some(f), c + 1)?;
                         if c422 {
-                            predict::<8, 16>(&src, x * 16 + mx / 2, y * 32 + my, &mut pred_c[c], 8, avg);
+                            predict::<8, 16>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 32 + my,
+                                &mut pred_c[c][..],
+                                8,
+                                avg,
+                            );
                         } else {
-                            predict::<8, 8>(&src, x * 16 + mx / 2, y * 16 + my / 2, &mut pred_c[c], 8, avg);
+                            predict::<8, 8>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 16 + my / 2,
+                                &mut pred_c[c][..],
+                                8,
+                                avg,
+                            );
                         }
                     }
                 }
@@ -779,15 +907,36 @@ impl<'a> SliceDecoder<'a> {
                     for r in 0..2 {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
-                        let src = self.ref_plane(s, Some(f), 0)?;
+                        let src = rp(s, Some(f), 0)?;
                         let ry = r as i32 * 16;
-                        predict::<16, 8>(&src, x * 32 + mx, y * 32 + ry + my, &mut pred_y[r * 128..], 16, avg);
+                        predict::<16, 8>(
+                            &src,
+                            x * 32 + mx,
+                            y * 32 + ry + my,
+                            &mut pred_y[r * 128..],
+                            16,
+                            avg,
+                        );
                         for c in 0..2 {
-                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 8>(&src, x * 16 + mx / 2, y * 32 + ry + my, &mut pred_c[c][r * 64..], 8, avg);
+                                predict::<8, 8>(
+                                    &src,
+                                    x * 16 + mx / 2,
+                                    y * 32 + ry + my,
+                                    &mut pred_c[c][r * 64..],
+                                    8,
+                                    avg,
+                                );
                             } else {
-                                predict::<8, 4>(&src, x * 16 + mx / 2, y * 16 + ry / 2 + my / 2, &mut pred_c[c][r * 32..], 8, avg);
+                                predict::<8, 4>(
+                                    &src,
+                                    x * 16 + mx / 2,
+                                    y * 16 + ry / 2 + my / 2,
+                                    &mut pred_c[c][r * 32..],
+                                    8,
+                                    avg,
+                                );
                             }
                         }
                     }
@@ -795,17 +944,33 @@ impl<'a> SliceDecoder<'a> {
                 (true, Kind::DualPrime) => {
                     let [mx, my] = v(0);
                     let par = p.parity();
-                    let [dx, dy] = self.dual_prime_vector(mx, my, m.dmv, par);
-                    for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
+                    let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
+                    for (k, (f, vx, vy)) in
+                        [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
+                    {
                         let a = k == 1;
-                        let src = self.ref_plane(s, Some(f), 0)?;
-                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, &mut pred_y, 16, a);
+                        let src = rp(s, Some(f), 0)?;
+                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, pred_y, 16, a);
                         for c in 0..2 {
-                            let src = self.ref_plane(s, Some(f), c + 1)?;
+                            let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 16>(&src, x * 16 + vx / 2, y * 32 + vy, &mut pred_c[c], 8, a);
+                                predict::<8, 16>(
+                                    &src,
+                                    x * 16 + vx / 2,
+                                    y * 32 + vy,
+                                    &mut pred_c[c][..],
+                                    8,
+                                    a,
+                                );
                             } else {
-                                predict::<8, 8>(&src, x * 16 + vx / 2, y * 16 + vy / 2, &mut pred_c[c], 8, a);
+                                predict::<8, 8>(
+                                    &src,
+                                    x * 16 + vx / 2,
+                                    y * 16 + vy / 2,
+                                    &mut pred_c[c][..],
+                                    8,
+                                    a,
+                                );
                             }
                         }
                     }
@@ -813,6 +978,7 @@ impl<'a> SliceDecoder<'a> {
             }
         }
         // Write the prediction into the frame.
+        let (pred_y, pred_c) = (self.s.pred_y, self.s.pred_c);
         let (o, st) = self.origin(0, addr);
         let dst = self.cur.plane_mut(0);
         for j in 0..16 {
@@ -826,30 +992,72 @@ impl<'a> SliceDecoder<'a> {
                 dst[o + j * st..o + j * st + 8].copy_from_slice(&pred_c[c][j * 8..j * 8 + 8]);
             }
         }
-        self.s.pred_y = pred_y;
-        self.s.pred_c = pred_c;
         Ok(())
     }
+}
 
-    /// The vector predicting field `par` from the opposite parity (7.6.3.6).
-    fn dual_prime_vector(&self, mx: i32, my: i32, dmv: [i32; 2], par: usize) -> [i32; 2] {
-        let p = self.p;
-        let m = if p.field() {
-            1
-        } else if (par == 0) == p.tff {
-            1
-        } else {
-            3
-        };
-        let e = if par == 0 { -1 } else { 1 };
-        let scale = |v: i32| (v * m + (v > 0) as i32) >> 1;
-        [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
-    }
+/// The vector predicting field `par` from the opposite parity (7.6.3.6).
+fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) -> [i32; 2] {
+    // Field distance to the opposite-parity reference field: one in field pictures
+    // and for the field shown first in a frame picture (its reference is the last
+    // field of the reference frame), three for the field shown second.
+    let m = if p.field() || (par == 0) == p.tff {
+        1
+    } else {
+        3
+    };
+    let e = if par == 0 { -1 } else { 1 };
+    let scale = |v: i32| (v * m + (v > 0) as i32) >> 1;
+    [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
+}
+
+/// The reference plane for direction `s` and field `parity` (`None`: the frame): in
+/// the second field of a P frame, the opposite parity is the first field of the
+/// current frame.
+#[inline]
+fn ref_plane<'b>(
+    p: &PicCtx,
+    cur: &'b FrameData,
+    refs: &Refs<'b>,
+    s: usize,
+    parity: Option<usize>,
+    pl: usize,
+) -> Result<Plane<'b>> {
+    let data: &FrameData = match parity {
+        Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => cur,
+        _ => {
+            let r = if s == 0 { refs.fwd } else { refs.bwd };
+            r.ok_or_else(|| err("missing reference picture"))?
+        }
+    };
+    let stride = data.stride(pl);
+    let lay = data.plane_layout(pl);
+    Ok(match parity {
+        None => Plane {
+            data: data.plane(pl),
+            base: 0,
+            stride,
+            width: lay.row_bytes,
+            height: lay.rows,
+        },
+        Some(f) => Plane {
+            data: data.plane(pl),
+            base: f * stride,
+            stride: stride * 2,
+            width: lay.row_bytes,
+            height: lay.rows / 2,
+        },
+    })
 }
 
 /// Fills macroblocks of `cur` that no slice decoded with the co-located samples of
 /// `src` (or mid-grey without a reference). Returns how many were concealed.
-pub(crate) fn conceal(p: &PicCtx, cur: &mut FrameData, src: Option<&FrameData>, done: &[u8]) -> usize {
+pub(crate) fn conceal(
+    p: &PicCtx,
+    cur: &mut FrameData,
+    src: Option<&FrameData>,
+    done: &[u8],
+) -> usize {
     let mut n = 0;
     for (addr, &d) in done.iter().enumerate().take(p.mb_w * p.mb_h) {
         if d != 0 {
@@ -858,7 +1066,11 @@ pub(crate) fn conceal(p: &PicCtx, cur: &mut FrameData, src: Option<&FrameData>, 
         n += 1;
         let (x, y) = (addr % p.mb_w, addr / p.mb_w);
         for pl in 0..3 {
-            let (w, h) = if pl == 0 { (16, 16) } else { (8, if p.chroma422 { 16 } else { 8 }) };
+            let (w, h) = if pl == 0 {
+                (16, 16)
+            } else {
+                (8, if p.chroma422 { 16 } else { 8 })
+            };
             let stride = cur.stride(pl);
             let (o, st) = if p.field() {
                 (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)

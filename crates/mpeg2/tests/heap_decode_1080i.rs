@@ -54,6 +54,10 @@ fn main() {
         stats.max_bytes
     );
     dhat::assert_eq!(frames, 18);
-    dhat::assert!(stats.max_bytes <= bound, "peak heap {} over the bound {bound}", stats.max_bytes);
+    dhat::assert!(
+        stats.max_bytes <= bound,
+        "peak heap {} over the bound {bound}",
+        stats.max_bytes
+    );
     dhat::assert_eq!(after, 0, "allocations after the first six frames");
 }

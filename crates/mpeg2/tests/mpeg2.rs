@@ -42,11 +42,15 @@ fn decode_md5s(data: &[u8], chunk: usize) -> (Vec<String>, Vec<Error>) {
     (md5s, errors)
 }
 
-/// Every stream with a `.frames` oracle in `testdata/mpeg2/` and `testdata/mpeg2-synth/`.
+/// Every stream with a `.frames` oracle in `testdata/mpeg2/` and `testdata/mpeg2-synth/`
+/// (the synthetic field-picture and dual-prime streams). Both folders must exist: a
+/// missing one fails the tests instead of leaving field pictures untested.
 fn fixtures() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for dir in ["mpeg2", "mpeg2-synth"] {
-        let Ok(rd) = std::fs::read_dir(testdata(dir)) else { continue };
+    for (dir, at_least) in [("mpeg2", 25), ("mpeg2-synth", 8)] {
+        let path = testdata(dir);
+        let rd = std::fs::read_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let before = out.len();
         for e in rd.flatten() {
             let p = e.path();
             let name = p.file_name().unwrap().to_string_lossy().to_string();
@@ -54,13 +58,22 @@ fn fixtures() -> Vec<PathBuf> {
                 out.push(p.with_file_name(name.trim_end_matches(".frames")));
             }
         }
+        assert!(
+            out.len() - before >= at_least,
+            "{}: {} streams with oracles, expected at least {at_least}",
+            path.display(),
+            out.len() - before
+        );
     }
     out.sort();
     out
 }
 
 fn oracle(path: &Path) -> Vec<String> {
-    let o = read_framemd5(&path.with_file_name(format!("{}.frames", path.file_name().unwrap().to_string_lossy())));
+    let o = read_framemd5(&path.with_file_name(format!(
+        "{}.frames",
+        path.file_name().unwrap().to_string_lossy()
+    )));
     o.entries.iter().map(|e| e.md5.clone()).collect()
 }
 
@@ -70,7 +83,6 @@ mod conformance {
     fn check(chunk: usize) {
         let mut failures = Vec::new();
         let all = fixtures();
-        assert!(all.len() >= 20, "fixtures missing: {all:?}");
         for path in &all {
             let data = std::fs::read(path).unwrap();
             let want = oracle(path);
@@ -81,10 +93,18 @@ mod conformance {
             }
             if want != got {
                 let first = (0..want.len().max(got.len())).find(|&i| want.get(i) != got.get(i));
-                failures.push(format!("{name}: {} frames vs {} expected, first mismatch at frame {first:?}", got.len(), want.len()));
+                failures.push(format!(
+                    "{name}: {} frames vs {} expected, first mismatch at frame {first:?}",
+                    got.len(),
+                    want.len()
+                ));
             }
         }
-        assert!(failures.is_empty(), "chunk {chunk}:\n{}", failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "chunk {chunk}:\n{}",
+            failures.join("\n")
+        );
     }
 
     #[test]
@@ -96,7 +116,10 @@ mod conformance {
     fn structures(data: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         for (i, w) in data.windows(4).enumerate() {
-            if w == [0, 0, 1, 0xb5] && data.get(i + 4).is_some_and(|b| b >> 4 == 8) && i + 7 < data.len() {
+            if w == [0, 0, 1, 0xb5]
+                && data.get(i + 4).is_some_and(|b| b >> 4 == 8)
+                && i + 7 < data.len()
+            {
                 // 4 bits id, 16 bits f_code, 2 bits intra_dc_precision, then the structure.
                 out.push(data[i + 6] & 3);
             }
@@ -116,17 +139,31 @@ mod conformance {
                 frames = data.windows(4).filter(|w| *w == [0, 0, 1, 0]).count();
             }
             let (_, infos) = infos(&data);
-            let pairs = infos.iter().filter(|f| matches!(f.coding, PictureCoding::FieldPair { .. })).count();
-            let whole = infos.iter().filter(|f| f.coding == PictureCoding::Frame).count();
+            let pairs = infos
+                .iter()
+                .filter(|f| matches!(f.coding, PictureCoding::FieldPair { .. }))
+                .count();
+            let whole = infos
+                .iter()
+                .filter(|f| f.coding == PictureCoding::Frame)
+                .count();
             let name = path.file_name().unwrap().to_string_lossy();
             // Dropped pictures (cut streams) only make the output smaller.
-            assert!(2 * pairs <= fields && whole <= frames, "{name}: {pairs} pairs of {fields} fields, {whole} of {frames} frames");
+            assert!(
+                2 * pairs <= fields && whole <= frames,
+                "{name}: {pairs} pairs of {fields} fields, {whole} of {frames} frames"
+            );
             assert_eq!(pairs + whole, infos.len(), "{name}: lone fields");
             if !name.starts_with("r_") && !name.starts_with("s_") {
                 assert_eq!((2 * pairs, whole), (fields, frames), "{name}");
             }
-            for f in infos.iter().filter(|f| matches!(f.coding, PictureCoding::FieldPair { .. })) {
-                let PictureCoding::FieldPair { top_first } = f.coding else { unreachable!() };
+            for f in infos
+                .iter()
+                .filter(|f| matches!(f.coding, PictureCoding::FieldPair { .. }))
+            {
+                let PictureCoding::FieldPair { top_first } = f.coding else {
+                    unreachable!()
+                };
                 assert_eq!(f.top_field_first, top_first, "{name}");
                 assert_eq!(f.duration_fields, 2);
             }
@@ -166,7 +203,10 @@ mod properties {
         let mut dec = Decoder::new(&MemoryConfig::default());
         // The sequence header, its extension and the GOP header: no picture yet.
         let first_picture = data.windows(4).position(|w| w == [0, 0, 1, 0]).unwrap();
-        assert_eq!(dec.send(&data[..first_picture]).unwrap(), DecodeStatus::Done);
+        assert_eq!(
+            dec.send(&data[..first_picture]).unwrap(),
+            DecodeStatus::Done
+        );
         assert!(dec.next_frame().is_none());
         let info = dec.sequence_info().expect("sequence header seen").clone();
         assert!(info.mpeg2);
@@ -186,11 +226,17 @@ mod properties {
 
     #[test]
     fn field_order_and_picture_types_follow_the_stream() {
-        for (file, tff) in [("d_interlaced_tff.m2v", true), ("e_interlaced_bff.m2v", false)] {
+        for (file, tff) in [
+            ("d_interlaced_tff.m2v", true),
+            ("e_interlaced_bff.m2v", false),
+        ] {
             let data = std::fs::read(testdata(&format!("mpeg2/{file}"))).unwrap();
             let (dec, frames) = infos(&data);
             assert_eq!(frames.len(), 16, "{file}");
-            assert_eq!(dec.sequence_info().unwrap().first_top_field_first, Some(tff));
+            assert_eq!(
+                dec.sequence_info().unwrap().first_top_field_first,
+                Some(tff)
+            );
             for f in &frames {
                 assert_eq!(f.top_field_first, tff, "{file}");
                 assert!(!f.progressive_frame);
@@ -239,7 +285,10 @@ mod properties {
         for file in ["r_cut_at_p.m2v", "s_cut_at_b.m2v"] {
             let data = std::fs::read(testdata(&format!("mpeg2/{file}"))).unwrap();
             let (dec, frames) = infos(&data);
-            assert_eq!(frames.len(), oracle(&testdata(&format!("mpeg2/{file}"))).len());
+            assert_eq!(
+                frames.len(),
+                oracle(&testdata(&format!("mpeg2/{file}"))).len()
+            );
             assert!(dec.dropped_pictures() > 0, "{file}");
             assert_eq!(frames[0].picture_type, PictureType::I, "{file}");
         }
@@ -251,9 +300,14 @@ mod properties {
         let mut i = 0;
         while i < data.len() {
             // A picture coding extension: 00 00 01 B5 8x.
-            if data[i..].starts_with(&[0, 0, 1, 0xb5]) && data.get(i + 4).is_some_and(|b| b >> 4 == 8) {
+            if data[i..].starts_with(&[0, 0, 1, 0xb5])
+                && data.get(i + 4).is_some_and(|b| b >> 4 == 8)
+            {
                 // Copy up to the next start code, then add the user data unit.
-                let next = data[i + 4..].windows(3).position(|w| w == [0, 0, 1]).map_or(data.len(), |p| p + i + 4);
+                let next = data[i + 4..]
+                    .windows(3)
+                    .position(|w| w == [0, 0, 1])
+                    .map_or(data.len(), |p| p + i + 4);
                 out.extend_from_slice(&data[i..next]);
                 out.extend_from_slice(&[0, 0, 1, 0xb2]);
                 out.extend_from_slice(payload);
@@ -269,7 +323,19 @@ mod properties {
     #[test]
     fn captions_and_afd_travel_with_their_frames() {
         let data = std::fs::read(testdata("mpeg2/b_ipb_closed.m2v")).unwrap();
-        let cc = [b'G', b'A', b'9', b'4', 3, 0x40 | 1, 0xff, 0xfc, 0x94, 0x20, 0xff];
+        let cc = [
+            b'G',
+            b'A',
+            b'9',
+            b'4',
+            3,
+            0x40 | 1,
+            0xff,
+            0xfc,
+            0x94,
+            0x20,
+            0xff,
+        ];
         let with_cc = with_user_data(&data, &cc);
         let with_both = with_user_data(&with_cc, &[b'D', b'T', b'G', b'1', 0x41, 0xfa]);
         let (_, frames) = infos(&with_both);
@@ -283,7 +349,9 @@ mod properties {
         assert!(errors.is_empty());
         assert_eq!(got, oracle(&testdata("mpeg2/b_ipb_closed.m2v")));
         let (_, plain) = infos(&data);
-        assert!(plain.iter().all(|f| f.user_data.captions().is_empty() && f.user_data.afd.is_none()));
+        assert!(plain
+            .iter()
+            .all(|f| f.user_data.captions().is_empty() && f.user_data.afd.is_none()));
     }
 
     #[test]
@@ -310,10 +378,16 @@ mod properties {
             md5s.push(md5_hex(&buf));
         }
         assert_eq!(seen.len(), 30);
-        assert!(seen[..20].iter().all(|s| *s == (176, 144, PixelFormat::Yuv420p, false)));
+        assert!(seen[..20]
+            .iter()
+            .all(|s| *s == (176, 144, PixelFormat::Yuv420p, false)));
         assert_eq!(seen[20], (320, 240, PixelFormat::Yuv422p, true));
         assert!(seen[21..].iter().all(|s| !s.3));
-        let want: Vec<String> = [oracle(&testdata("mpeg2/b_ipb_closed.m2v")), oracle(&testdata("mpeg2/l_yuv422.m2v"))].concat();
+        let want: Vec<String> = [
+            oracle(&testdata("mpeg2/b_ipb_closed.m2v")),
+            oracle(&testdata("mpeg2/l_yuv422.m2v")),
+        ]
+        .concat();
         assert_eq!(md5s, want);
         assert_eq!(dec.sequence_info().unwrap().chroma, ChromaFormat::Yuv422);
     }
@@ -366,7 +440,10 @@ mod backpressure {
     #[test]
     fn a_budget_too_small_for_the_pictures_is_a_limit_error() {
         let data = std::fs::read(testdata("mpeg2/v_1440x1080i.m2v")).unwrap();
-        let config = MemoryConfig { max_memory: 8 << 20, ..MemoryConfig::default() };
+        let config = MemoryConfig {
+            max_memory: 8 << 20,
+            ..MemoryConfig::default()
+        };
         let mut dec = Decoder::new(&config);
         let err = dec.decode_with(&data, |_| {}).unwrap_err();
         assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
@@ -378,22 +455,42 @@ mod damage {
 
     /// A small deterministic generator for damage positions.
     fn lcg(seed: &mut u64) -> u64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         *seed >> 33
     }
 
     #[test]
     fn truncated_streams_give_a_prefix_of_the_frames() {
-        for file in ["b_ipb_closed.m2v", "d_interlaced_tff.m2v", "m_mpeg1.m1v", "l_yuv422.m2v", "w_mpeg2enc_dualprime.m2v"] {
+        for file in [
+            "b_ipb_closed.m2v",
+            "d_interlaced_tff.m2v",
+            "m_mpeg1.m1v",
+            "l_yuv422.m2v",
+            "w_mpeg2enc_dualprime.m2v",
+        ] {
             let path = testdata(&format!("mpeg2/{file}"));
             let data = std::fs::read(&path).unwrap();
             let want = oracle(&path);
-            for cut in [0, 3, 11, data.len() / 7, data.len() / 3, data.len() / 2, data.len() - 5] {
+            for cut in [
+                0,
+                3,
+                11,
+                data.len() / 7,
+                data.len() / 3,
+                data.len() / 2,
+                data.len() - 5,
+            ] {
                 let (got, _) = decode_md5s(&data[..cut], 4096);
                 assert!(got.len() <= want.len(), "{file} cut {cut}");
                 // Frames complete before the cut are exact; the rest may be concealed.
                 let exact = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
-                assert!(exact + 3 >= got.len(), "{file} cut {cut}: {exact} exact of {}", got.len());
+                assert!(
+                    exact + 3 >= got.len(),
+                    "{file} cut {cut}: {exact} exact of {}",
+                    got.len()
+                );
             }
         }
     }
@@ -401,7 +498,14 @@ mod damage {
     #[test]
     fn bit_flips_never_panic_and_keep_frame_counts_sane() {
         let mut seed = 0x5eed;
-        for file in ["c_ipb_open.m2v", "f_altscan.m2v", "m_mpeg1.m1v", "l_yuv422.m2v", "t_mpeg2enc_pulldown.m2v", "w_mpeg2enc_dualprime.m2v"] {
+        for file in [
+            "c_ipb_open.m2v",
+            "f_altscan.m2v",
+            "m_mpeg1.m1v",
+            "l_yuv422.m2v",
+            "t_mpeg2enc_pulldown.m2v",
+            "w_mpeg2enc_dualprime.m2v",
+        ] {
             let path = testdata(&format!("mpeg2/{file}"));
             let clean = std::fs::read(&path).unwrap();
             let want = oracle(&path).len();
@@ -413,7 +517,11 @@ mod damage {
                 }
                 let (got, _) = decode_md5s(&data, 188);
                 // A flipped bit can split or swallow a picture, never multiply them.
-                assert!(got.len() <= want + 2 * (1 + round * 3), "{file} round {round}: {} frames", got.len());
+                assert!(
+                    got.len() <= want + 2 * (1 + round * 3),
+                    "{file} round {round}: {} frames",
+                    got.len()
+                );
             }
         }
     }
@@ -431,3 +539,22 @@ mod damage {
     }
 }
 
+mod regression {
+    use super::*;
+
+    /// A skipped macroblock in a B frame picture after a field-predicted one is
+    /// frame-predicted from the motion vector predictors (as FFmpeg does), not a
+    /// repeat of the previous field prediction: found on a 720x576 interlaced stream
+    /// whose first B picture differed from FFmpeg's in one macroblock.
+    #[test]
+    fn b_skip_after_field_motion_uses_frame_prediction_from_the_predictors() {
+        for (file, frames) in [("x_bskip_after_field.m2v", 3), ("y_bskip_576i_bff.m2v", 20)] {
+            let path = testdata(&format!("mpeg2/{file}"));
+            let data = std::fs::read(&path).unwrap();
+            let (got, errors) = decode_md5s(&data, usize::MAX);
+            assert!(errors.is_empty(), "{file}: {errors:?}");
+            assert_eq!(got.len(), frames, "{file}");
+            assert_eq!(got, oracle(&path), "{file}");
+        }
+    }
+}
