@@ -100,7 +100,10 @@ pub fn describe(info: &mut StreamInfo, packet: &[u8]) -> bool {
                     // The first picture's coding extension says how it is shown; it is
                     // in the packet (the extradata holds only the sequence header).
                     let pic = mpeg2v::parse_picture_coding(packet);
-                    let field_order = if seq.progressive {
+                    // FFmpeg gives MPEG-1 no field order: it has no interlaced coding.
+                    let field_order = if !seq.mpeg2 {
+                        None
+                    } else if seq.progressive {
                         Some(FieldOrder::Progressive)
                     } else {
                         pic.map(|p| match (p.progressive_frame, p.top_field_first) {

@@ -14,8 +14,10 @@
 //!   with and parameter sets and a picture follow;
 //! - ADTS and MPEG audio: after an ID3v2 tag.
 //!
-//! - MPEG-1/2 video elementary streams: a plausible sequence header followed by a
-//!   picture, after junk or after the cut pictures of a recording cut mid-GOP.
+//! - MPEG program streams: a pack header after junk (the next pack after a damaged one).
+//!
+//! MPEG-1/2 video elementary streams start with a plausible sequence header, or with the
+//! cut pictures of a recording cut mid-GOP before it.
 //!
 //! Random bytes match nothing: a false TS needs five sync bytes in a row at the stride
 //! (about one chance in 10^12 per offset), a false Annex-B stream a parsable SPS.
@@ -138,10 +140,10 @@ pub fn detect_head(head: &[u8], at_end: bool) -> Option<(Format, usize)> {
 
 /// An MPEG-1/2 video elementary stream: a plausible sequence header (valid size,
 /// aspect ratio and frame rate codes, the marker bit after the bit rate) followed by a
-/// picture start code. It is found at the start; after a cut (the head starts with a
-/// picture or GOP start code: a recording cut mid-GOP, whose first sequence header
-/// comes later) or after junk, the offset is that of the first such header, or 0 for a
-/// cut stream.
+/// picture start code, at the start, or after the cut pictures of a recording cut
+/// mid-GOP (the head starts with a picture or GOP start code and its first sequence
+/// header comes later). Not after junk: a sequence header inside the PES packets of a
+/// damaged program or transport stream would be taken for an elementary stream.
 fn mpeg_video(head: &[u8], _at_end: bool) -> Option<usize> {
     let plausible = |b: &[u8]| {
         b.len() >= 12
@@ -152,20 +154,27 @@ fn mpeg_video(head: &[u8], _at_end: bool) -> Option<usize> {
             && (1..=8).contains(&(b[7] & 0xF))
             && b[10] & 0x20 != 0
     };
-    let mut pos = 0;
-    while let Some(sc) = find_start_code(head, pos) {
-        if plausible(&head[sc..]) {
-            // A picture must follow the sequence header (and its extensions) closely.
-            let window = &head[sc + 4..head.len().min(sc + 4096)];
-            let picture = (0..window.len().saturating_sub(3)).any(|i| window[i..i + 4] == [0, 0, 1, 0]);
-            if picture {
-                let cut = matches!(head.get(..4), Some([0, 0, 1, 0x00 | 0xB8]));
-                return Some(if cut { 0 } else { sc });
+    let followed_by_picture = |sc: usize| {
+        let window = &head[sc + 4..head.len().min(sc + 4096)];
+        (0..window.len().saturating_sub(3)).any(|i| window[i..i + 4] == [0, 0, 1, 0])
+    };
+    match head.get(..4)? {
+        [0, 0, 1, 0xB3] => (plausible(head) && followed_by_picture(0)).then_some(0),
+        [0, 0, 1, 0x00 | 0xB8] => {
+            // Only picture-layer units may come before the first sequence header.
+            let mut pos = 0;
+            while let Some(sc) = find_start_code(head, pos) {
+                match head.get(sc + 3)? {
+                    0xB3 if plausible(&head[sc..]) && followed_by_picture(sc) => return Some(0),
+                    0x00..=0xAF | 0xB2 | 0xB5 | 0xB8 => {}
+                    _ => return None,
+                }
+                pos = sc + 3;
             }
+            None
         }
-        pos = sc + 3;
+        _ => None,
     }
-    None
 }
 
 /// An MPEG program stream: a pack header (MPEG-1 or MPEG-2 form, its marker bits and

@@ -351,9 +351,14 @@ fn random_data_is_not_a_program_stream() {
     assert_eq!(transcode_demux_bridge::probe::detect_bytes(&fake), None);
     let head = std::fs::read(testdata("ps/mpeg1_mp2.mpg")).unwrap();
     assert_eq!(transcode_demux_bridge::probe::detect_bytes(&head[..4096]), Some(Format::MpegPs));
-    let mut bad_marker = head[..4096].to_vec();
+    // A pack with a broken marker bit is junk: detection starts at the next pack, and
+    // does not take the MPEG video inside the first pack's PES for an elementary stream.
+    let mut bad_marker = head.clone();
     bad_marker[4] &= !1;
-    assert_eq!(transcode_demux_bridge::probe::detect_bytes(&bad_marker), None);
+    assert_eq!(transcode_demux_bridge::probe::detect_bytes(&bad_marker[..4096]), None);
+    let next_pack = (4..bad_marker.len() - 3).find(|&i| bad_marker[i..i + 4] == [0, 0, 1, 0xBA]).unwrap();
+    assert!(next_pack > 4096);
+    assert_eq!(transcode_demux_bridge::probe::detect_head(&bad_marker, true), Some((Format::MpegPs, next_pack)));
 }
 
 #[test]
