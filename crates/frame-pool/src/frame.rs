@@ -21,6 +21,31 @@ pub struct FrameProps {
     pub duration: Option<i64>,
     /// Decoded from a random-access point (an IDR or I picture).
     pub keyframe: bool,
+    /// Whether the frame holds two interlaced fields, and which was captured first.
+    /// Deinterlacers read it (FFmpeg's `interlaced_frame` and `top_field_first`).
+    pub field_order: FieldOrder,
+    /// Sample aspect ratio `(num, den)`: the width of one pixel over its height.
+    /// `None` when unknown, which scalers treat as square.
+    pub sar: Option<(u32, u32)>,
+}
+
+/// How the lines of a frame were captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum FieldOrder {
+    /// One picture, all lines captured at once. Default.
+    #[default]
+    Progressive,
+    /// Two interlaced fields; the top one (even lines) was captured first.
+    TopFirst,
+    /// Two interlaced fields; the bottom one (odd lines) was captured first.
+    BottomFirst,
+}
+
+impl FieldOrder {
+    /// True for the two interlaced orders.
+    pub fn is_interlaced(self) -> bool {
+        self != FieldOrder::Progressive
+    }
 }
 
 /// The pixels of one frame and what they mean: a pool buffer, its [`FrameLayout`] and
