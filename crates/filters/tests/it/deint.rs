@@ -108,3 +108,204 @@ fn every_deinterlace_oracle_is_matched_frame_for_frame() {
     assert!(failures.is_empty(), "{} of {} tables differ:\n{}", failures.len(), files.len(), failures.join("\n"));
     assert!(frames > 400, "only {frames} frames compared");
 }
+
+fn budget() -> Budget {
+    Budget::from_config(&MemoryConfig::default())
+}
+
+/// Pictures of noise over a moving gradient: motion and edges everywhere, so every
+/// branch of both filters is taken.
+fn synthetic(layout: FrameLayout, count: usize) -> Vec<Vec<u8>> {
+    let mut seed = 0x2545_f491_u32;
+    (0..count)
+        .map(|t| {
+            let mut pic = Vec::with_capacity(layout.packed_size());
+            for p in layout.planes() {
+                for y in 0..p.rows {
+                    for x in 0..p.row_bytes {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        let wave = ((x * 3 + y * 5 + t * 29) % 256) as u32;
+                        pic.push(((wave + (seed & 63)) & 255) as u8);
+                    }
+                }
+            }
+            pic
+        })
+        .collect()
+}
+
+fn synthetic_frames(layout: FrameLayout, count: usize, order: FieldOrder, budget: &Budget) -> Vec<transcode_frame_pool::SharedFrame> {
+    let pics = synthetic(layout, count);
+    let refs: Vec<(&[u8], FieldOrder)> = pics.iter().map(|p| (p.as_slice(), order)).collect();
+    frames(layout, &refs, budget)
+}
+
+const ALGORITHMS: [Algorithm; 3] = [Algorithm::Bwdif, Algorithm::Yadif, Algorithm::YadifNoSpatialCheck];
+
+/// Stripes on rayon must not change a single sample: a 720x576 stream (large enough to
+/// be striped) gives the same frames serially and striped.
+#[test]
+fn row_stripes_give_the_serial_output() {
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, 720, 576).unwrap();
+    let budget = budget();
+    for algorithm in ALGORITHMS {
+        let outputs: Vec<_> = [Parallelism::Serial, Parallelism::Auto]
+            .into_iter()
+            .map(|parallelism| {
+                let config = DeinterlaceConfig { algorithm, parallelism, ..DeinterlaceConfig::default() };
+                let mut f = Deinterlace::new(config, layout, &budget).unwrap();
+                run(&mut f, synthetic_frames(layout, 4, FieldOrder::TopFirst, &budget))
+            })
+            .collect();
+        assert_eq!(outputs[0].len(), 8);
+        assert_eq!(outputs[0], outputs[1], "{algorithm:?}");
+    }
+}
+
+/// The smallest frames FFmpeg accepts, odd sizes and every format: no panic, the
+/// expected number of frames, kept lines unchanged.
+#[test]
+fn small_and_odd_frames_deinterlace_without_panicking() {
+    let budget = budget();
+    for format in [PixelFormat::Yuv420p, PixelFormat::Yuv422p, PixelFormat::Yuv444p] {
+        for (w, h) in [(3, 3), (3, 4), (4, 3), (5, 7), (7, 5), (9, 9), (17, 6)] {
+            let layout = FrameLayout::new(format, w, h).unwrap();
+            for algorithm in ALGORITHMS {
+                for rate in [Rate::FrameRate, Rate::FieldRate] {
+                    let config = DeinterlaceConfig { algorithm, rate, ..DeinterlaceConfig::default() };
+                    let mut f = Deinterlace::new(config, layout, &budget).unwrap();
+                    let out = run(&mut f, synthetic_frames(layout, 3, FieldOrder::BottomFirst, &budget));
+                    let per = if rate == Rate::FieldRate { 2 } else { 1 };
+                    assert_eq!(out.len(), 3 * per, "{format:?} {w}x{h} {algorithm:?} {rate:?}");
+                }
+            }
+        }
+    }
+}
+
+/// The field kept from the current frame is copied, not filtered: with parity=tff the
+/// first output of a frame has its even lines, the second its odd lines.
+#[test]
+fn kept_field_lines_are_the_input_lines() {
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, 64, 32).unwrap();
+    let budget = budget();
+    let inputs = synthetic_frames(layout, 3, FieldOrder::TopFirst, &budget);
+    let mut f = Deinterlace::new(DeinterlaceConfig::default(), layout, &budget).unwrap();
+    let mut outs = Vec::new();
+    for i in &inputs {
+        f.push(i.clone()).unwrap();
+        while let Pull::Frame(o) = f.pull().unwrap() {
+            outs.push(o);
+        }
+    }
+    assert_eq!(outs.len(), 4, "two fields of each frame with one after it");
+    for (k, o) in outs.iter().enumerate() {
+        let src = &inputs[k / 2];
+        let mut filtered = 0;
+        for y in 0..32 {
+            if y % 2 == k % 2 {
+                assert_eq!(o.row(0, y), src.row(0, y), "output {k} kept line {y}");
+            } else if o.row(0, y) != src.row(0, y) {
+                filtered += 1;
+            }
+        }
+        assert!(filtered > 8, "output {k}: only {filtered} of 16 missing lines were filled in");
+        assert_eq!(o.props().field_order, FieldOrder::Progressive);
+    }
+}
+
+/// One future frame: nothing comes out of the first push; each later push gives the
+/// previous frame's fields at FFmpeg's half-tick timestamps; flush gives the last.
+#[test]
+fn delay_is_one_frame_and_fields_are_timed_in_half_ticks() {
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, 32, 16).unwrap();
+    let budget = budget();
+    let mut f = Deinterlace::new(DeinterlaceConfig::default(), layout, &budget).unwrap();
+    assert_eq!(f.delay().future_frames, 1);
+    assert_eq!(f.delay().max_outputs_per_input, 2);
+    assert_eq!(f.output_time_base(TimeBase::new(1001, 30000)), TimeBase::new(1001, 60000));
+    let inputs = synthetic_frames(layout, 3, FieldOrder::TopFirst, &budget);
+    let mut pts = Vec::new();
+    for (i, frame) in inputs.into_iter().enumerate() {
+        f.push(frame).unwrap();
+        let mut got = Vec::new();
+        while let Pull::Frame(o) = f.pull().unwrap() {
+            got.push(o.props().pts.unwrap());
+        }
+        assert_eq!(got.len(), if i == 0 { 0 } else { 2 }, "after push {i}");
+        pts.extend(got);
+    }
+    assert!(matches!(f.pull().unwrap(), Pull::NeedMore));
+    f.flush();
+    while let Pull::Frame(o) = f.pull().unwrap() {
+        pts.push(o.props().pts.unwrap());
+    }
+    assert_eq!(pts, [0, 1, 2, 3, 4, 5]);
+    assert!(matches!(f.pull().unwrap(), Pull::Ended));
+}
+
+/// A full output pool is backpressure: the due output waits until a frame comes back.
+#[test]
+fn a_full_pool_is_backpressure_not_an_error() {
+    let layout = FrameLayout::new(PixelFormat::Yuv422p, 32, 16).unwrap();
+    let budget = budget();
+    let config = DeinterlaceConfig { pool_frames: 1, ..DeinterlaceConfig::default() };
+    let mut f = Deinterlace::new(config, layout, &budget).unwrap();
+    let mut inputs = synthetic_frames(layout, 2, FieldOrder::TopFirst, &budget).into_iter();
+    f.push(inputs.next().unwrap()).unwrap();
+    assert!(matches!(f.pull().unwrap(), Pull::NeedMore));
+    f.push(inputs.next().unwrap()).unwrap();
+    let Pull::Frame(first) = f.pull().unwrap() else { panic!("first field due") };
+    assert!(matches!(f.pull().unwrap(), Pull::Full));
+    assert!(matches!(f.pull().unwrap(), Pull::Full));
+    drop(first);
+    let Pull::Frame(second) = f.pull().unwrap() else { panic!("second field due") };
+    assert_eq!(second.props().pts, Some(1));
+    assert_eq!(budget.stats().pools.iter().find(|p| p.name == "deinterlace").unwrap().allocated, 1);
+}
+
+/// Passing a progressive frame through at frame rate shares it: no copy, no pool frame.
+#[test]
+fn progressive_frames_pass_through_without_a_copy() {
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, 32, 16).unwrap();
+    let budget = budget();
+    let config = DeinterlaceConfig { rate: Rate::FrameRate, select: FieldSelect::Interlaced, ..DeinterlaceConfig::default() };
+    let mut f = Deinterlace::new(config, layout, &budget).unwrap();
+    let inputs = synthetic_frames(layout, 2, FieldOrder::Progressive, &budget);
+    f.push(inputs[0].clone()).unwrap();
+    assert!(matches!(f.pull().unwrap(), Pull::NeedMore));
+    f.push(inputs[1].clone()).unwrap();
+    let Pull::Frame(out) = f.pull().unwrap() else { panic!("frame 0 due") };
+    assert!(out.ptr_eq(&inputs[0]));
+}
+
+#[test]
+fn misuse_and_unsupported_input_are_errors_saying_what_was_expected() {
+    let budget = budget();
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, 32, 16).unwrap();
+    let e = Deinterlace::new(DeinterlaceConfig::default(), FrameLayout::new(PixelFormat::Yuv420p, 2, 16).unwrap(), &budget)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "invalid data: deinterlacing a 2x16 frame (expected at least 3x3)");
+    let e = Deinterlace::new(DeinterlaceConfig::default(), FrameLayout::new(PixelFormat::Nv12, 32, 16).unwrap(), &budget)
+        .unwrap_err();
+    assert!(matches!(e, Error::Unsupported(_)), "{e}");
+    assert_eq!(e.to_string(), "unsupported: deinterlacing nv12 (expected yuv420p, yuv422p or yuv444p)");
+    let e = Deinterlace::new(DeinterlaceConfig { pool_frames: 0, ..DeinterlaceConfig::default() }, layout, &budget).unwrap_err();
+    assert!(e.to_string().contains("expected at least 1"), "{e}");
+    let tiny = Budget::new(1000);
+    assert!(matches!(Deinterlace::new(DeinterlaceConfig::default(), layout, &tiny), Err(Error::LimitExceeded { .. })));
+
+    let mut f = Deinterlace::new(DeinterlaceConfig::default(), layout, &budget).unwrap();
+    let other = FrameLayout::new(PixelFormat::Yuv420p, 32, 18).unwrap();
+    let e = f.push(synthetic_frames(other, 1, FieldOrder::TopFirst, &budget).remove(0)).unwrap_err();
+    assert_eq!(e.to_string(), "invalid data: 32x18 yuv420p frame pushed to a deinterlacer (expected 32x16 yuv420p)");
+    let mut inputs = synthetic_frames(layout, 3, FieldOrder::TopFirst, &budget).into_iter();
+    f.push(inputs.next().unwrap()).unwrap();
+    let e = f.push(inputs.next().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("expected pull until need-more"), "{e}");
+    f.flush();
+    let e = f.push(inputs.next().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("after flush"), "{e}");
+}
