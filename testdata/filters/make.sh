@@ -38,3 +38,26 @@ for f in yadif bwdif; do
       -f framemd5 mixed.$f.$mode.interlaced.frames
   done
 done
+
+# Scaling. Natural content: coffee.png from scikit-image 0.26 (CC0, Rachel Michetti,
+# courtesy of Pikolo Espresso Bar), taken out of the wheel and not committed:
+#   pip download --no-deps scikit-image==0.26.0 && unzip -j scikit_image-0.26.0-*.whl skimage/data/coffee.png
+if [ -f coffee.png ]; then
+  $FF -i coffee.png -pix_fmt yuv420p coffee_420.y4m
+fi
+scale() { # output filter
+  $FF -i coffee_420.y4m -vf "$2" -f rawvideo -pix_fmt yuv420p "$1"
+}
+F=accurate_rnd+full_chroma_int
+# FFmpeg 5.1's scale puts 4:2:0 chroma between luma samples unless told (in_h_chr_pos).
+scale coffee.lanczos.360x240.center.yuv "scale=-2:240:flags=lanczos+$F"
+scale coffee.bicubic.360x240.center.yuv "scale=-2:240:flags=bicubic+$F"
+scale coffee.bilinear.360x240.center.yuv "scale=-2:240:flags=bilinear+$F"
+scale coffee.lanczos.720x480.center.yuv "scale=720:-2:flags=lanczos+$F"
+scale coffee.lanczos.352x288.left.yuv "scale=352:288:flags=lanczos+$F:in_h_chr_pos=0:out_h_chr_pos=0:in_v_chr_pos=128:out_v_chr_pos=128"
+# Chroma siting pattern: one-sample-wide Cb lines every 8 chroma columns and Cr lines
+# every 8 chroma rows on flat luma, halved horizontally, sited left and centred.
+$FF -f lavfi -i "color=gray:s=128x64:d=1:r=1,format=yuv420p,geq=lum=128:cb='if(eq(mod(X,8),3),235,16)':cr='if(eq(mod(Y,8),3),235,16)'" -frames:v 1 siting.y4m
+for pos in 0 128; do
+  $FF -i siting.y4m -vf "scale=64:64:flags=lanczos+$F:in_h_chr_pos=$pos:out_h_chr_pos=$pos:in_v_chr_pos=128:out_v_chr_pos=128" -f rawvideo -pix_fmt yuv420p siting.64x64.h$pos.yuv
+done

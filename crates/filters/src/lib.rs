@@ -74,10 +74,12 @@
 
 mod bwdif;
 mod deint;
+mod scale;
 mod stripes;
 mod yadif;
 
 pub use deint::{Algorithm, Deinterlace, DeinterlaceConfig, FieldSelect, Parity, Rate};
+pub use scale::{output_geometry, ChromaSiting, SarMode, Scale, ScaleConfig, ScaleFilter, Size};
 
 use std::fmt;
 use transcode_core::{Result, TimeBase};

@@ -2,6 +2,7 @@
 //! `testdata/filters/` (see its `make.sh`), with one module per filter.
 
 mod deint;
+mod scale;
 
 use transcode_core::MemoryConfig;
 use transcode_demux_bridge::es::Y4mDemuxer;
