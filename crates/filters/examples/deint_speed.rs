@@ -34,6 +34,14 @@ fn main() {
             for parallelism in [Parallelism::Serial, Parallelism::Auto] {
                 let config = DeinterlaceConfig { algorithm, rate, parallelism, ..DeinterlaceConfig::default() };
                 let mut f = Deinterlace::new(config, layout, &budget).unwrap();
+                // Warm-up: the first frames fault in the pool's buffers.
+                for input in inputs.iter().take(4) {
+                    f.push(input.clone()).unwrap();
+                    while let Pull::Frame(_) = f.pull().unwrap() {}
+                }
+                f.flush();
+                while let Pull::Frame(_) = f.pull().unwrap() {}
+                let mut f = Deinterlace::new(config, layout, &budget).unwrap();
                 let start = Instant::now();
                 let mut n = 0;
                 for input in &inputs {

@@ -156,7 +156,11 @@ impl Table {
     fn new(filter: ScaleFilter, src: usize, dst: usize, map: impl Fn(usize) -> f64, scale: f64) -> Table {
         let stretch = scale.max(1.0);
         let radius = filter.radius() * stretch;
-        let taps = ((2.0 * radius).ceil() as usize + 1).min(src).max(1);
+        // Rounded up to 4 or a multiple of 8 (extra taps get zero weight) so that the
+        // dot products match vector widths.
+        let needed = (2.0 * radius).ceil() as usize + 1;
+        let padded = if needed <= 4 { 4 } else { needed.div_ceil(8) * 8 };
+        let taps = padded.min(src).max(1);
         let mut starts = Vec::with_capacity(dst);
         let mut coefs = vec![0i16; dst * taps];
         let mut weights = vec![0f64; taps];
@@ -418,8 +422,8 @@ fn hpass(row: &[u8], out: &mut [i16], t: &Table) {
         6 => fixed!(6),
         7 => fixed!(7),
         8 => fixed!(8),
-        9 => fixed!(9),
-        10 => fixed!(10),
+        16 => fixed!(16),
+        24 => fixed!(24),
         n => {
             for ((o, &s), c) in out.iter_mut().zip(&t.starts).zip(t.coefs.chunks_exact(n)) {
                 let win = &row[s as usize..s as usize + n];
@@ -432,7 +436,8 @@ fn hpass(row: &[u8], out: &mut [i16], t: &Table) {
 
 #[inline(always)]
 fn mid_sample(acc: i32) -> i16 {
-    ((acc + (1 << (COEF_BITS - MID_SHIFT - 1))) >> (COEF_BITS - MID_SHIFT)).clamp(i16::MIN as i32, i16::MAX as i32) as i16
+    // min/max rather than clamp: LLVM turns these into selects, not branches.
+    ((acc + (1 << (COEF_BITS - MID_SHIFT - 1))) >> (COEF_BITS - MID_SHIFT)).max(i16::MIN as i32).min(i16::MAX as i32) as i16
 }
 
 /// One output row from intermediate rows `start..start + coefs.len()`.
