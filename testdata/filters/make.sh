@@ -61,3 +61,17 @@ $FF -f lavfi -i "color=gray:s=128x64:d=1:r=1,format=yuv420p,geq=lum=128:cb='if(e
 for pos in 0 128; do
   $FF -i siting.y4m -vf "scale=64:64:flags=lanczos+$F:in_h_chr_pos=$pos:out_h_chr_pos=$pos:in_v_chr_pos=128:out_v_chr_pos=128" -f rawvideo -pix_fmt yuv420p siting.64x64.h$pos.yuv
 done
+
+# Crop and pad: position and size are rounded down to whole chroma samples.
+oracle tff_420.y4m tff_420.crop.frames "crop=101:81:13:9"
+oracle bff_422.y4m bff_422.crop.frames "crop=99:51:7:5"
+oracle tff_420.y4m tff_420.pad.frames "pad=201:161:11:7:color=black"
+oracle bff_422.y4m bff_422.pad.frames "pad=180:150:3:3:color=black"
+# Pixel formats: full to limited range, 10 to 8 bits (swscale's ordered dither), and
+# 4:2:2 to 4:2:0 (chroma resampled; compared by PSNR on the first frame).
+$FF -f lavfi -i testsrc2=size=176x144:rate=25 -frames:v 3 -pix_fmt yuvj420p full_420.y4m
+oracle full_420.y4m full_420.limited.frames "scale=out_range=tv"
+$FF -f lavfi -i "testsrc2=size=176x144:rate=25,format=yuv420p10le,noise=alls=20:allf=t" -frames:v 2 -strict -1 -pix_fmt yuv420p10le ten_420.y4m
+oracle ten_420.y4m ten_420.eight.frames "format=yuv420p"
+$FF -i bff_422.y4m -frames:v 1 -vf format=yuv420p -f rawvideo bff_422.to420.bicubic.yuv
+$FF -i bff_422.y4m -frames:v 1 -vf scale=flags=lanczos+accurate_rnd,format=yuv420p -f rawvideo bff_422.to420.lanczos.yuv

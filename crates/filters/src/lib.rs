@@ -75,10 +75,12 @@
 mod bwdif;
 mod deint;
 mod scale;
+mod simple;
 mod stripes;
 mod yadif;
 
 pub use deint::{Algorithm, Deinterlace, DeinterlaceConfig, FieldSelect, Parity, Rate};
+pub use simple::{Conversion, Convert, Crop, Pad, Rect};
 pub use scale::{output_geometry, ChromaSiting, SarMode, Scale, ScaleConfig, ScaleFilter, Size};
 
 use std::fmt;

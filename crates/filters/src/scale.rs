@@ -137,23 +137,23 @@ impl ScaleConfig {
 }
 
 /// Coefficients are in units of 1/2^14; the intermediate keeps 7 fractional bits.
-const COEF_BITS: u32 = 14;
+pub(crate) const COEF_BITS: u32 = 14;
 const MID_SHIFT: u32 = 7;
 
 /// One direction's filter: for each output sample the first source sample and `taps`
 /// coefficients, the window lying entirely inside the source (taps beyond the edge are
 /// folded onto the edge sample, which is the same as repeating it).
 #[derive(Debug, Clone)]
-struct Table {
+pub(crate) struct Table {
     taps: usize,
-    starts: Vec<u32>,
+    pub(crate) starts: Vec<u32>,
     coefs: Vec<i16>,
 }
 
 impl Table {
     /// Output sample `i` is centred on source position `(i + shift) * scale - offset`
     /// (in source samples, 0 being the centre of the first), see [`plane_geometry`].
-    fn new(filter: ScaleFilter, src: usize, dst: usize, map: impl Fn(usize) -> f64, scale: f64) -> Table {
+    pub(crate) fn new(filter: ScaleFilter, src: usize, dst: usize, map: impl Fn(usize) -> f64, scale: f64) -> Table {
         let stretch = scale.max(1.0);
         let radius = filter.radius() * stretch;
         // Rounded up to 4 or a multiple of 8 (extra taps get zero weight) so that the
@@ -199,7 +199,7 @@ impl Table {
         Table { taps, starts, coefs }
     }
 
-    fn coefs(&self, i: usize) -> &[i16] {
+    pub(crate) fn coefs(&self, i: usize) -> &[i16] {
         &self.coefs[i * self.taps..(i + 1) * self.taps]
     }
 }

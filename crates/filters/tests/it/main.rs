@@ -3,6 +3,7 @@
 
 mod deint;
 mod scale;
+mod simple;
 
 use transcode_core::MemoryConfig;
 use transcode_demux_bridge::es::Y4mDemuxer;
@@ -28,6 +29,7 @@ pub fn read_y4m(rel: &str) -> Y4m {
     let format = match tag('C').as_str() {
         "420jpeg" | "420mpeg2" | "420paldv" | "420" => PixelFormat::Yuv420p,
         "422" => PixelFormat::Yuv422p,
+        "420p10" => PixelFormat::Yuv420p10,
         "444" => PixelFormat::Yuv444p,
         other => panic!("{rel}: colourspace {other} not used by the fixtures"),
     };
