@@ -75,3 +75,7 @@ $FF -f lavfi -i "testsrc2=size=176x144:rate=25,format=yuv420p10le,noise=alls=20:
 oracle ten_420.y4m ten_420.eight.frames "format=yuv420p"
 $FF -i bff_422.y4m -frames:v 1 -vf format=yuv420p -f rawvideo bff_422.to420.bicubic.yuv
 $FF -i bff_422.y4m -frames:v 1 -vf scale=flags=lanczos+accurate_rnd,format=yuv420p -f rawvideo bff_422.to420.lanczos.yuv
+# Frame rate by dropping and repeating frames (25 fps in).
+for r in 30 15 10 24000/1001; do
+  oracle tff_420.y4m "tff_420.fps.$(echo $r | tr / _).frames" "fps=$r"
+done

@@ -74,12 +74,14 @@
 
 mod bwdif;
 mod deint;
+mod fps;
 mod scale;
 mod simple;
 mod stripes;
 mod yadif;
 
 pub use deint::{Algorithm, Deinterlace, DeinterlaceConfig, FieldSelect, Parity, Rate};
+pub use fps::Fps;
 pub use simple::{Conversion, Convert, Crop, Pad, Rect};
 pub use scale::{output_geometry, ChromaSiting, SarMode, Scale, ScaleConfig, ScaleFilter, Size};
 
@@ -111,7 +113,8 @@ pub struct Delay {
     /// Frames after the current one the filter must have seen before it outputs the
     /// current one (FFmpeg's "needs 1 future frame").
     pub future_frames: u32,
-    /// Most output frames one input frame produces.
+    /// Most output frames one input frame produces; `u32::MAX` where it depends on the
+    /// timestamps ([`Fps`] fills gaps).
     pub max_outputs_per_input: u32,
 }
 

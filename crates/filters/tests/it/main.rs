@@ -3,6 +3,7 @@
 
 mod deint;
 mod scale;
+mod fps;
 mod simple;
 
 use transcode_core::MemoryConfig;
@@ -14,6 +15,7 @@ use transcode_testkit::{md5_hex, testdata};
 
 /// A Y4M fixture read through the workspace's demuxer: its layout, the field order its
 /// header declares (`It`, `Ib`, `Ip`) and its pictures.
+#[derive(Debug)]
 pub struct Y4m {
     pub layout: FrameLayout,
     pub field_order: FieldOrder,
@@ -49,6 +51,12 @@ pub fn read_y4m(rel: &str) -> Y4m {
 /// Pooled input frames for `pictures`, with the given field orders and `pts` counting
 /// pictures from 0. The pool holds them all, so it never waits.
 pub fn frames(layout: FrameLayout, pictures: &[(&[u8], FieldOrder)], budget: &Budget) -> Vec<SharedFrame> {
+    let pts: Vec<Option<i64>> = (0..pictures.len() as i64).map(Some).collect();
+    timed_frames(layout, pictures, &pts, budget)
+}
+
+/// [`frames`] with the given `pts`, each frame lasting one tick.
+pub fn timed_frames(layout: FrameLayout, pictures: &[(&[u8], FieldOrder)], pts: &[Option<i64>], budget: &Budget) -> Vec<SharedFrame> {
     let memory = MemoryConfig::default();
     let config = FramePoolConfig { capacity: pictures.len() as u32, name: "test input", ..FramePoolConfig::new(layout, &memory) };
     let pool = FramePool::new(config, budget).unwrap();
@@ -59,7 +67,7 @@ pub fn frames(layout: FrameLayout, pictures: &[(&[u8], FieldOrder)], budget: &Bu
             let mut f = pool.acquire();
             f.copy_from_packed(data).unwrap();
             let p = f.props_mut();
-            p.pts = Some(i as i64);
+            p.pts = pts[i];
             p.duration = Some(1);
             p.field_order = *order;
             f.into_shared()
