@@ -316,7 +316,8 @@ impl Scale {
         let output = FrameLayout::new(input.format(), ow, oh)?;
         let mut scratch_bytes = 0u64;
         for i in 0..input.plane_count() {
-            scratch_bytes += (input.plane(i).rows * output.plane(i).row_bytes * 2) as u64;
+            let (si, di) = (input.plane(i), output.plane(i));
+            scratch_bytes += (PlaneScaler::mid_len(si.row_bytes, si.rows, di.row_bytes, di.rows) * 2) as u64;
         }
         let scratch = match budget.try_reserve("scaler intermediate planes", scratch_bytes)? {
             Acquire::Ready(r) => r,
@@ -339,7 +340,7 @@ impl Scale {
                 let (shift_x, shift_y) = if i == 0 { (0, 0) } else { (sx, sy) };
                 let h = axis_table(config.filter, input.width(), ow, shift_x, si.row_bytes, di.row_bytes, config.chroma_siting == ChromaSiting::Left);
                 let v = axis_table(config.filter, input.height(), oh, shift_y, si.rows, di.rows, false);
-                PlaneScaler { h, v, src_w: si.row_bytes, src_rows: si.rows, dst_w: di.row_bytes, mid: vec![0; si.rows * di.row_bytes] }
+                PlaneScaler { h, v, src_w: si.row_bytes, src_rows: si.rows, dst_w: di.row_bytes, mid: vec![0; PlaneScaler::mid_len(si.row_bytes, si.rows, di.row_bytes, di.rows)] }
             })
             .collect();
         Ok(Scale { config, input, input_sar, output, output_sar, pool, planes, pending: None, flushed: false, _scratch: scratch })
@@ -370,47 +371,80 @@ fn axis_table(filter: ScaleFilter, luma_src: u32, luma_dst: u32, shift: u32, src
 }
 
 impl PlaneScaler {
+    /// Which pass runs first: the one that leaves the smaller intermediate, so the
+    /// costlier horizontal pass (each output gathers its own window) runs on as few
+    /// rows as possible.
+    fn vertical_first(&self) -> bool {
+        self.v.starts.len() < self.src_rows
+    }
+
+    /// Samples of the intermediate plane.
+    fn mid_len(src_w: usize, src_rows: usize, dst_w: usize, dst_rows: usize) -> usize {
+        if dst_rows < src_rows {
+            dst_rows * src_w
+        } else {
+            src_rows * dst_w
+        }
+    }
+
     fn run(&mut self, src: &[u8], src_stride: usize, dst: &mut [u8], dst_stride: usize, dst_rows: usize, parallelism: Parallelism) {
+        let vertical_first = self.vertical_first();
         let (h, v) = (&self.h, &self.v);
-        let (src_w, dst_w) = (self.src_w, self.dst_w);
-        let horizontal = |y: usize, out: &mut [i16]| {
-            let row = &src[y * src_stride..y * src_stride + src_w];
-            hpass(row, out, h);
+        let (src_w, dst_w, src_rows) = (self.src_w, self.dst_w, self.src_rows);
+        // The intermediate keeps MID_SHIFT fractional bits.
+        let to_mid = |acc: i32| (acc >> (COEF_BITS - MID_SHIFT)).max(i16::MIN as i32).min(i16::MAX as i32) as i16;
+        let to_pixel = |acc: i32| (acc >> (COEF_BITS + MID_SHIFT)).max(0).min(255) as u8;
+        const MID_ROUND: i32 = 1 << (COEF_BITS - MID_SHIFT - 1);
+        const PIXEL_ROUND: i32 = 1 << (COEF_BITS + MID_SHIFT - 1);
+        let (mid_w, mid_rows) = if vertical_first { (src_w, dst_rows) } else { (dst_w, src_rows) };
+        let mid = &mut self.mid[..mid_w * mid_rows];
+        let first = |y: usize, out: &mut [i16]| {
+            if vertical_first {
+                let rows = |k: usize| &src[(v.starts[y] as usize + k) * src_stride..][..src_w];
+                vpass(rows, v.coefs(y), MID_ROUND, out, to_mid);
+            } else {
+                hpass(&src[y * src_stride..y * src_stride + src_w], out, h, MID_ROUND, to_mid);
+            }
         };
         let striped = parallelism == Parallelism::Auto
             && rayon::current_num_threads() > 1
-            && self.src_rows * dst_w >= Parallelism::MIN_STRIPED_SAMPLES;
+            && mid_rows * mid_w >= Parallelism::MIN_STRIPED_SAMPLES;
         if striped {
-            self.mid.par_chunks_mut(dst_w * 16).enumerate().for_each(|(i, chunk)| {
-                for (j, out) in chunk.chunks_mut(dst_w).enumerate() {
-                    horizontal(i * 16 + j, out);
+            mid.par_chunks_mut(mid_w * 16).enumerate().for_each(|(i, chunk)| {
+                for (j, out) in chunk.chunks_mut(mid_w).enumerate() {
+                    first(i * 16 + j, out);
                 }
             });
         } else {
-            for (y, out) in self.mid.chunks_mut(dst_w).enumerate() {
-                horizontal(y, out);
+            for (y, out) in mid.chunks_mut(mid_w).enumerate() {
+                first(y, out);
             }
         }
-        let mid = &self.mid;
+        let mid = &*mid;
         for_each_row(dst, dst_stride, dst_rows, dst_w, parallelism, |y, out| {
-            let start = v.starts[y] as usize;
-            vpass(mid, dst_w, start, v.coefs(y), out);
+            if vertical_first {
+                hpass(&mid[y * mid_w..(y + 1) * mid_w], out, h, PIXEL_ROUND, to_pixel);
+            } else {
+                let rows = |k: usize| &mid[(v.starts[y] as usize + k) * mid_w..][..mid_w];
+                vpass(rows, v.coefs(y), PIXEL_ROUND, out, to_pixel);
+            }
         });
     }
 }
 
-/// One row through the horizontal table into the intermediate (7 fractional bits).
-fn hpass(row: &[u8], out: &mut [i16], t: &Table) {
+/// One row through the horizontal table: each output sample is the dot product of its
+/// window of `row` with its taps, plus `round`, through `finish`.
+fn hpass<S: Copy + Into<i32>, O>(row: &[S], out: &mut [O], t: &Table, round: i32, finish: impl Fn(i32) -> O) {
     macro_rules! fixed {
         ($n:literal) => {{
             for ((o, &s), c) in out.iter_mut().zip(&t.starts).zip(t.coefs.chunks_exact($n)) {
-                let win: &[u8; $n] = row[s as usize..s as usize + $n].try_into().expect("window inside the row");
+                let win: &[S; $n] = row[s as usize..s as usize + $n].try_into().expect("window inside the row");
                 let c: &[i16; $n] = c.try_into().expect("taps per sample");
-                let mut acc = 0i32;
+                let mut acc = round;
                 for k in 0..$n {
-                    acc += c[k] as i32 * win[k] as i32;
+                    acc += c[k] as i32 * win[k].into();
                 }
-                *o = mid_sample(acc);
+                *o = finish(acc);
             }
         }};
     }
@@ -418,55 +452,46 @@ fn hpass(row: &[u8], out: &mut [i16], t: &Table) {
         2 => fixed!(2),
         3 => fixed!(3),
         4 => fixed!(4),
-        5 => fixed!(5),
-        6 => fixed!(6),
-        7 => fixed!(7),
         8 => fixed!(8),
         16 => fixed!(16),
         24 => fixed!(24),
         n => {
             for ((o, &s), c) in out.iter_mut().zip(&t.starts).zip(t.coefs.chunks_exact(n)) {
                 let win = &row[s as usize..s as usize + n];
-                let acc: i32 = win.iter().zip(c).map(|(&p, &c)| p as i32 * c as i32).sum();
-                *o = mid_sample(acc);
+                let acc: i32 = win.iter().zip(c).map(|(&p, &c)| p.into() * c as i32).sum();
+                *o = finish(acc + round);
             }
         }
     }
 }
 
-#[inline(always)]
-fn mid_sample(acc: i32) -> i16 {
-    // min/max rather than clamp: LLVM turns these into selects, not branches.
-    ((acc + (1 << (COEF_BITS - MID_SHIFT - 1))) >> (COEF_BITS - MID_SHIFT)).max(i16::MIN as i32).min(i16::MAX as i32) as i16
-}
-
-/// One output row from intermediate rows `start..start + coefs.len()`.
-fn vpass(mid: &[i16], w: usize, start: usize, coefs: &[i16], out: &mut [u8]) {
+/// One output row from source rows `rows(0)..rows(coefs.len() - 1)` (each `out.len()`
+/// samples): per column the dot product with the taps, plus `round`, through `finish`.
+fn vpass<'a, S: Copy + Into<i32> + 'a, O>(rows: impl Fn(usize) -> &'a [S], coefs: &[i16], round: i32, out: &mut [O], finish: impl Fn(i32) -> O) {
     const LANES: usize = 32;
-    const ROUND: i32 = 1 << (COEF_BITS + MID_SHIFT - 1);
-    let rows = |k: usize| &mid[(start + k) * w..(start + k + 1) * w];
+    let w = out.len();
     let mut x = 0;
     // Blocks of LANES columns with the accumulators in an array: LLVM keeps them in
     // vector registers and vectorises the multiply-adds.
     while x + LANES <= w {
-        let mut acc = [ROUND; LANES];
+        let mut acc = [round; LANES];
         for (k, &c) in coefs.iter().enumerate() {
-            let r: &[i16; LANES] = rows(k)[x..x + LANES].try_into().expect("a block of the row");
+            let r: &[S; LANES] = rows(k)[x..x + LANES].try_into().expect("a block of the row");
             for j in 0..LANES {
-                acc[j] += c as i32 * r[j] as i32;
+                acc[j] += c as i32 * r[j].into();
             }
         }
         for (o, a) in out[x..x + LANES].iter_mut().zip(acc) {
-            *o = (a >> (COEF_BITS + MID_SHIFT)).clamp(0, 255) as u8;
+            *o = finish(a);
         }
         x += LANES;
     }
     for (j, o) in out.iter_mut().enumerate().skip(x) {
-        let mut a = ROUND;
+        let mut a = round;
         for (k, &c) in coefs.iter().enumerate() {
-            a += c as i32 * rows(k)[j] as i32;
+            a += c as i32 * rows(k)[j].into();
         }
-        *o = (a >> (COEF_BITS + MID_SHIFT)).clamp(0, 255) as u8;
+        *o = finish(a);
     }
 }
 
