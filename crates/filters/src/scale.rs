@@ -393,7 +393,7 @@ impl PlaneScaler {
         let (src_w, dst_w, src_rows) = (self.src_w, self.dst_w, self.src_rows);
         // The intermediate keeps MID_SHIFT fractional bits.
         let to_mid = |acc: i32| (acc >> (COEF_BITS - MID_SHIFT)).max(i16::MIN as i32).min(i16::MAX as i32) as i16;
-        let to_pixel = |acc: i32| (acc >> (COEF_BITS + MID_SHIFT)).max(0).min(255) as u8;
+        let to_pixel = |acc: i32| (acc >> (COEF_BITS + MID_SHIFT)).clamp(0, 255) as u8;
         const MID_ROUND: i32 = 1 << (COEF_BITS - MID_SHIFT - 1);
         const PIXEL_ROUND: i32 = 1 << (COEF_BITS + MID_SHIFT - 1);
         let (mid_w, mid_rows) = if vertical_first { (src_w, dst_rows) } else { (dst_w, src_rows) };
