@@ -254,7 +254,7 @@ impl Deinterlace {
             };
             copy_pixels(&cur.frame, &mut out);
             *out.props_mut() =
-                FrameProps { pts: props.pts.map(|p| p * 2), duration: props.duration.map(|d| d * 2), ..props };
+                FrameProps { pts: props.pts.map(|p| p.saturating_mul(2)), duration: props.duration.map(|d| d.saturating_mul(2)), ..props };
             return Some(out.into_shared());
         }
         let mut out = match self.pool.try_acquire() {
@@ -283,8 +283,9 @@ impl Deinterlace {
         }
         let pts = match (job, field_rate) {
             (_, false) => props.pts,
-            (Job::Second, true) => cur.pts.zip(next.pts).map(|(c, n)| c + n),
-            (_, true) => props.pts.map(|p| p * 2),
+            (Job::Second, true) => cur.pts.zip(next.pts).map(|(c, n)| c.saturating_add(n)),
+            // Saturating: damaged timestamps must not overflow.
+            (_, true) => props.pts.map(|p| p.saturating_mul(2)),
         };
         *out.props_mut() = FrameProps { pts, field_order: FieldOrder::Progressive, ..props };
         Some(out.into_shared())
@@ -355,7 +356,7 @@ impl Filter for Deinterlace {
                 if let (Some(cur), Some(next)) = (&self.cur, &self.next) {
                     // FFmpeg's end of stream: the last frame again, timed one frame
                     // interval after it.
-                    let pts = next.pts.zip(cur.pts).map(|(n, c)| 2 * n - c);
+                    let pts = next.pts.zip(cur.pts).map(|(n, c)| n.saturating_mul(2).saturating_sub(c));
                     let frame = next.frame.clone();
                     self.field = Field::BackEnd;
                     self.shift(frame, pts);

@@ -147,7 +147,7 @@ impl Filter for Fps {
                 let Some(pts) = frame.props().pts else { continue };
                 let start = rescale_near(pts, self.input_tb, self.output_tb);
                 self.next_pts.get_or_insert(start);
-                self.end = Some(pts + frame.props().duration.unwrap_or(0).max(0));
+                self.end = Some(pts.saturating_add(frame.props().duration.unwrap_or(0).max(0)));
                 let slot = if self.held[0].is_none() { 0 } else { 1 };
                 self.held[slot] = Some((frame, start));
                 continue;
@@ -175,7 +175,7 @@ impl Filter for Fps {
                 _ => return Ok(if self.flushed { Pull::Ended } else { Pull::NeedMore }),
             }
             let Some(out) = self.emit(next) else { return Ok(Pull::Full) };
-            self.next_pts = Some(next + 1);
+            self.next_pts = Some(next.saturating_add(1));
             return Ok(Pull::Frame(out));
         }
     }

@@ -309,3 +309,15 @@ fn misuse_and_unsupported_input_are_errors_saying_what_was_expected() {
     let e = f.push(inputs.next().unwrap()).unwrap_err();
     assert!(e.to_string().contains("after flush"), "{e}");
 }
+
+/// Damaged timestamps at the ends of the range saturate instead of overflowing.
+#[test]
+fn extreme_timestamps_do_not_overflow() {
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, 8, 8).unwrap();
+    let budget = budget();
+    let pics = synthetic(layout, 3);
+    let refs: Vec<(&[u8], FieldOrder)> = pics.iter().map(|p| (p.as_slice(), FieldOrder::TopFirst)).collect();
+    let inputs = crate::timed_frames(layout, &refs, &[Some(i64::MAX), Some(i64::MIN), Some(i64::MAX)], &budget);
+    let mut f = Deinterlace::new(DeinterlaceConfig::default(), layout, &budget).unwrap();
+    assert_eq!(run(&mut f, inputs).len(), 6);
+}
