@@ -8,7 +8,10 @@ use transcode_filters::{Algorithm, Deinterlace, DeinterlaceConfig, Filter, Paral
 use transcode_frame_pool::{Budget, FieldOrder, FrameLayout, FramePool, FramePoolConfig, PixelFormat};
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: deint_speed FILE.y4m");
+    let path = std::env::args().nth(1).expect("usage: deint_speed FILE.y4m [ALGORITHM-RATE-PARALLELISM | none]");
+    // One configuration only, without warm-up, for instruction counts (`none`: just
+    // the loading, to subtract).
+    let only = std::env::args().nth(2);
     let data = std::fs::read(&path).expect("readable file");
     let header_end = data.iter().position(|&b| b == b'\n').expect("y4m header") + 1;
     let header = std::str::from_utf8(&data[..header_end]).expect("ascii header");
@@ -32,10 +35,14 @@ fn main() {
     for algorithm in [Algorithm::Bwdif, Algorithm::Yadif] {
         for rate in [Rate::FrameRate, Rate::FieldRate] {
             for parallelism in [Parallelism::Serial, Parallelism::Auto] {
+                let label = format!("{algorithm:?}-{rate:?}-{parallelism:?}");
+                if only.as_deref().is_some_and(|o| o != label) {
+                    continue;
+                }
                 let config = DeinterlaceConfig { algorithm, rate, parallelism, ..DeinterlaceConfig::default() };
                 let mut f = Deinterlace::new(config, layout, &budget).unwrap();
                 // Warm-up: the first frames fault in the pool's buffers.
-                for input in inputs.iter().take(4) {
+                for input in inputs.iter().take(if only.is_some() { 0 } else { 4 }) {
                     f.push(input.clone()).unwrap();
                     while let Pull::Frame(_) = f.pull().unwrap() {}
                 }

@@ -10,7 +10,10 @@ use transcode_frame_pool::{Budget, FrameLayout, FramePool, FramePoolConfig, Pixe
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).expect("usage: scale_speed FILE.y4m HEIGHT [SAR_NUM SAR_DEN]");
+    let path = args.get(1).expect("usage: scale_speed FILE.y4m HEIGHT [SAR_NUM SAR_DEN [FILTER-PARALLELISM | none]]");
+    // One configuration only, without warm-up, for instruction counts (`none`: just
+    // the loading, to subtract).
+    let only = args.get(5).cloned();
     let height: u32 = args.get(2).map_or(720, |h| h.parse().expect("a height"));
     let sar = match (args.get(3), args.get(4)) {
         (Some(n), Some(d)) => (n.parse().unwrap(), d.parse().unwrap()),
@@ -38,11 +41,15 @@ fn main() {
         .collect();
     for filter in [ScaleFilter::Lanczos, ScaleFilter::Bicubic, ScaleFilter::Bilinear] {
         for parallelism in [Parallelism::Serial, Parallelism::Auto] {
+            let label = format!("{filter:?}-{parallelism:?}");
+            if only.as_deref().is_some_and(|o| o != label) {
+                continue;
+            }
             let config = ScaleConfig { filter, parallelism, ..ScaleConfig::new(Size::Height(height)) };
             let mut s = Scale::new(config, layout, Some(sar), &budget).unwrap();
             let out = s.output_layout();
             // Warm-up: the first frame faults in the intermediate planes and the pool.
-            for input in inputs.iter().take(4) {
+            for input in inputs.iter().take(if only.is_some() { 0 } else { 4 }) {
                 s.push(input.clone()).unwrap();
                 while let Pull::Frame(_) = s.pull().unwrap() {}
             }
