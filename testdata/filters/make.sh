@@ -6,6 +6,9 @@
 # tinterlace, so every frame combs where something moves. FFmpeg reads the Y4M `It`/`Ib`
 # tags as per-frame interlaced/top_field_first flags, which parity=auto and
 # deint=interlaced act on.
+#
+# Oracle tables are named .framemd5, not .frames: the workspace's .frames tables are
+# yuv420p decodes (frame-pool's tests walk them), and these include 4:2:2 outputs.
 set -e
 FF="ffmpeg -y -v error -threads 1 -filter_threads 1"
 $FF -f lavfi -i testsrc2=size=176x144:rate=50 -vf tinterlace=mode=interleave_top -frames:v 8 -pix_fmt yuv420p tff_420.y4m
@@ -20,14 +23,14 @@ for src in tff_420 bff_422 odd_420; do
   for f in yadif bwdif; do
     for mode in send_frame send_field; do
       for parity in tff bff auto; do
-        oracle $src.y4m $src.$f.$mode.$parity.frames "$f=mode=$mode:parity=$parity:deint=all"
+        oracle $src.y4m $src.$f.$mode.$parity.framemd5 "$f=mode=$mode:parity=$parity:deint=all"
       done
     done
   done
 done
 # yadif without the spatial interlacing check.
 for mode in send_frame_nospatial send_field_nospatial; do
-  oracle tff_420.y4m tff_420.yadif.$mode.auto.frames "yadif=mode=$mode:parity=auto:deint=all"
+  oracle tff_420.y4m tff_420.yadif.$mode.auto.framemd5 "yadif=mode=$mode:parity=auto:deint=all"
 done
 # deint=interlaced on a stream whose frames are progressive, interlaced, progressive:
 # only the middle ones are deinterlaced; the others pass through.
@@ -35,7 +38,7 @@ for f in yadif bwdif; do
   for mode in send_frame send_field; do
     $FF -i prog_420.y4m -i tff_420.y4m -i prog_420.y4m \
       -filter_complex "[0][1][2]concat=n=3,$f=mode=$mode:parity=auto:deint=interlaced" \
-      -f framemd5 mixed.$f.$mode.interlaced.frames
+      -f framemd5 mixed.$f.$mode.interlaced.framemd5
   done
 done
 
@@ -63,19 +66,19 @@ for pos in 0 128; do
 done
 
 # Crop and pad: position and size are rounded down to whole chroma samples.
-oracle tff_420.y4m tff_420.crop.frames "crop=101:81:13:9"
-oracle bff_422.y4m bff_422.crop.frames "crop=99:51:7:5"
-oracle tff_420.y4m tff_420.pad.frames "pad=201:161:11:7:color=black"
-oracle bff_422.y4m bff_422.pad.frames "pad=180:150:3:3:color=black"
+oracle tff_420.y4m tff_420.crop.framemd5 "crop=101:81:13:9"
+oracle bff_422.y4m bff_422.crop.framemd5 "crop=99:51:7:5"
+oracle tff_420.y4m tff_420.pad.framemd5 "pad=201:161:11:7:color=black"
+oracle bff_422.y4m bff_422.pad.framemd5 "pad=180:150:3:3:color=black"
 # Pixel formats: full to limited range, 10 to 8 bits (swscale's ordered dither), and
 # 4:2:2 to 4:2:0 (chroma resampled; compared by PSNR on the first frame).
 $FF -f lavfi -i testsrc2=size=176x144:rate=25 -frames:v 3 -pix_fmt yuvj420p full_420.y4m
-oracle full_420.y4m full_420.limited.frames "scale=out_range=tv"
+oracle full_420.y4m full_420.limited.framemd5 "scale=out_range=tv"
 $FF -f lavfi -i "testsrc2=size=176x144:rate=25,format=yuv420p10le,noise=alls=20:allf=t" -frames:v 2 -strict -1 -pix_fmt yuv420p10le ten_420.y4m
-oracle ten_420.y4m ten_420.eight.frames "format=yuv420p"
+oracle ten_420.y4m ten_420.eight.framemd5 "format=yuv420p"
 $FF -i bff_422.y4m -frames:v 1 -vf format=yuv420p -f rawvideo bff_422.to420.bicubic.yuv
 $FF -i bff_422.y4m -frames:v 1 -vf scale=flags=lanczos+accurate_rnd,format=yuv420p -f rawvideo bff_422.to420.lanczos.yuv
 # Frame rate by dropping and repeating frames (25 fps in).
 for r in 30 15 10 24000/1001; do
-  oracle tff_420.y4m "tff_420.fps.$(echo $r | tr / _).frames" "fps=$r"
+  oracle tff_420.y4m "tff_420.fps.$(echo $r | tr / _).framemd5" "fps=$r"
 done

@@ -7,8 +7,8 @@ use transcode_filters::{Algorithm, Deinterlace, DeinterlaceConfig, FieldSelect, 
 use transcode_frame_pool::{Budget, FieldOrder, FrameLayout, PixelFormat};
 use transcode_testkit::{read_framemd5, testdata};
 
-/// The settings an oracle's file name spells: `SRC.FILTER.MODE.PARITY.frames`, or
-/// `mixed.FILTER.MODE.interlaced.frames` for `deint=interlaced`.
+/// The settings an oracle's file name spells: `SRC.FILTER.MODE.PARITY.framemd5`, or
+/// `mixed.FILTER.MODE.interlaced.framemd5` for `deint=interlaced`.
 fn config_from_name(filter: &str, mode: &str, parity: &str) -> DeinterlaceConfig {
     let (algorithm, rate) = match (filter, mode) {
         ("bwdif", "send_frame") => (Algorithm::Bwdif, Rate::FrameRate),
@@ -51,7 +51,7 @@ fn source(name: &str) -> (FrameLayout, Vec<(Vec<u8>, FieldOrder)>) {
 
 fn check_oracle(file: &str, parallelism: Parallelism) -> Result<usize, String> {
     let parts: Vec<&str> = file.split('.').collect();
-    let [src, filter, mode, parity, "frames"] = parts[..] else { panic!("oracle name {file}") };
+    let [src, filter, mode, parity, "framemd5"] = parts[..] else { panic!("oracle name {file}") };
     let config = DeinterlaceConfig { parallelism, ..config_from_name(filter, mode, parity) };
     let (layout, pictures) = source(src);
     let budget = Budget::from_config(&MemoryConfig::default());
@@ -83,7 +83,7 @@ fn oracle_files() -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(testdata("filters"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".frames") && (n.contains(".yadif.") || n.contains(".bwdif.")))
+        .filter(|n| n.ends_with(".framemd5") && (n.contains(".yadif.") || n.contains(".bwdif.")))
         .collect();
     files.sort();
     files
@@ -320,4 +320,23 @@ fn extreme_timestamps_do_not_overflow() {
     let inputs = crate::timed_frames(layout, &refs, &[Some(i64::MAX), Some(i64::MIN), Some(i64::MAX)], &budget);
     let mut f = Deinterlace::new(DeinterlaceConfig::default(), layout, &budget).unwrap();
     assert_eq!(run(&mut f, inputs).len(), 6);
+}
+
+/// Input frames from a pool with another row alignment (so other strides) than the
+/// layout the filter was made for give the same frames.
+#[test]
+fn inputs_with_other_strides_give_the_same_frames() {
+    let y = read_y4m("filters/odd_420.y4m");
+    let budget = budget();
+    let packed = FrameLayout::with_align(y.layout.format(), y.layout.width(), y.layout.height(), 1).unwrap();
+    assert_ne!(packed.plane(0).stride, y.layout.plane(0).stride);
+    let pics: Vec<(&[u8], FieldOrder)> = y.pictures.iter().map(|p| (p.as_slice(), y.field_order)).collect();
+    for (algorithm, name) in [(Algorithm::Bwdif, "bwdif"), (Algorithm::Yadif, "yadif")] {
+        let config = DeinterlaceConfig { algorithm, ..DeinterlaceConfig::default() };
+        let mut f = Deinterlace::new(config, y.layout, &budget).unwrap();
+        let got: Vec<String> = run(&mut f, frames(packed, &pics, &budget)).into_iter().map(|(m, _)| m).collect();
+        let oracle = read_framemd5(&testdata(&format!("filters/odd_420.{name}.send_field.auto.framemd5")));
+        let want: Vec<String> = oracle.entries.iter().map(|e| e.md5.clone()).collect();
+        assert_eq!(got, want, "{name}");
+    }
 }

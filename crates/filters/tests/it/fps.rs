@@ -18,7 +18,7 @@ fn every_rate_matches_ffmpegs_fps_filter() {
         let mut fps = Fps::new(rate, TimeBase::new(1, 25), y.layout, 2, &budget).unwrap();
         assert_eq!(fps.output_time_base(TimeBase::new(1, 25)), TimeBase::new(rate.1, rate.0));
         let got = run(&mut fps, frames(y.layout, &pics, &budget));
-        let oracle = read_framemd5(&testdata(&format!("filters/tff_420.fps.{name}.frames")));
+        let oracle = read_framemd5(&testdata(&format!("filters/tff_420.fps.{name}.framemd5")));
         assert_eq!(oracle.time_bases[0], (rate.1, rate.0));
         let want: Vec<(String, Option<i64>)> = oracle.entries.iter().map(|e| (e.md5.clone(), e.pts)).collect();
         assert_eq!(got, want, "fps={name}");

@@ -34,11 +34,11 @@ fn crop_matches_ffmpeg_including_its_rounding_to_chroma_samples() {
     // crop=101:81:13:9 on 4:2:0 is 100x80 at 12,8.
     let mut crop = Crop::new(Rect { x: 13, y: 9, width: 101, height: 81 }, layout, 2, &budget).unwrap();
     assert_eq!((crop.output_layout().width(), crop.output_layout().height()), (100, 80));
-    check(&mut crop, frames, "filters/tff_420.crop.frames");
+    check(&mut crop, frames, "filters/tff_420.crop.framemd5");
     let (layout, frames) = inputs("filters/bff_422.y4m", &budget);
     let mut crop = Crop::new(Rect { x: 7, y: 5, width: 99, height: 51 }, layout, 2, &budget).unwrap();
     assert_eq!((crop.output_layout().width(), crop.output_layout().height()), (98, 51));
-    check(&mut crop, frames, "filters/bff_422.crop.frames");
+    check(&mut crop, frames, "filters/bff_422.crop.framemd5");
     let e = Crop::new(Rect { x: 100, y: 0, width: 100, height: 10 }, layout, 2, &budget).unwrap_err();
     assert_eq!(e.to_string(), "invalid data: crop 100x10 at 100,0 (expected a non-empty rectangle inside the 176x144 frame)");
     let e = Crop::new(Rect { x: 0, y: 0, width: 1, height: 10 }, layout, 2, &budget).unwrap_err();
@@ -51,10 +51,10 @@ fn pad_matches_ffmpeg_including_its_rounding_to_chroma_samples() {
     let (layout, frames) = inputs("filters/tff_420.y4m", &budget);
     let mut pad = Pad::new(Rect { x: 11, y: 7, width: 201, height: 161 }, Pad::BLACK, layout, 2, &budget).unwrap();
     assert_eq!((pad.output_layout().width(), pad.output_layout().height()), (200, 160));
-    check(&mut pad, frames, "filters/tff_420.pad.frames");
+    check(&mut pad, frames, "filters/tff_420.pad.framemd5");
     let (layout, frames) = inputs("filters/bff_422.y4m", &budget);
     let mut pad = Pad::new(Rect { x: 3, y: 3, width: 180, height: 150 }, Pad::BLACK, layout, 2, &budget).unwrap();
-    check(&mut pad, frames, "filters/bff_422.pad.frames");
+    check(&mut pad, frames, "filters/bff_422.pad.framemd5");
     let e = Pad::new(Rect { x: 10, y: 0, width: 180, height: 150 }, Pad::BLACK, layout, 2, &budget).unwrap_err();
     assert_eq!(e.to_string(), "invalid data: pad of 180x150 with the 176x144 frame at 10,0 (expected the frame inside the canvas)");
 }
@@ -64,7 +64,7 @@ fn full_to_limited_range_is_sample_exact() {
     let budget = budget();
     let (layout, frames) = inputs("filters/full_420.y4m", &budget);
     let mut c = Convert::new(Conversion::FullToLimited, layout, 2, Parallelism::Auto, &budget).unwrap();
-    check(&mut c, frames, "filters/full_420.limited.frames");
+    check(&mut c, frames, "filters/full_420.limited.framemd5");
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn ten_to_eight_bits_is_sample_exact_with_ffmpegs_dither() {
     assert_eq!(layout.format(), PixelFormat::Yuv420p10);
     let mut c = Convert::new(Conversion::TenToEight, layout, 2, Parallelism::Auto, &budget).unwrap();
     assert_eq!(c.output_layout().format(), PixelFormat::Yuv420p);
-    check(&mut c, frames, "filters/ten_420.eight.frames");
+    check(&mut c, frames, "filters/ten_420.eight.framemd5");
 }
 
 /// 4:2:2 to 4:2:0 resamples chroma: luma is copied exactly, chroma within 45 dB of
