@@ -219,7 +219,8 @@ struct PlaneScaler {
 /// The scaling filter ([`Filter`]): no delay, one output per input.
 ///
 /// The output size is settled when the filter is made, from the input layout and the
-/// SAR its frames will carry; frames with another SAR are refused.
+/// SAR its frames will carry; frames with another SAR are refused, frames with none are
+/// taken to have that one.
 pub struct Scale {
     config: ScaleConfig,
     input: FrameLayout,
@@ -521,7 +522,8 @@ impl Filter for Scale {
                 l.format().name()
             )));
         }
-        let sar = frame.props().sar.unwrap_or((1, 1));
+        // A frame without a SAR (unknown) is taken to have the one negotiated.
+        let sar = frame.props().sar.unwrap_or(self.input_sar);
         if reduce(sar.0 as u64, sar.1 as u64) != reduce(self.input_sar.0 as u64, self.input_sar.1 as u64) {
             return Err(Error::invalid(format!(
                 "frame with SAR {}:{} pushed to a scaler (expected {}:{}, the SAR it was made for)",

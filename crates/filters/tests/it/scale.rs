@@ -175,6 +175,15 @@ fn misuse_and_unsupported_input_are_errors_saying_what_was_expected() {
     let pic422 = vec![128u8; other.packed_size()];
     let e = scale.push(frames(other, &[(&pic422, FieldOrder::Progressive)], &budget).remove(0)).unwrap_err();
     assert_eq!(e.to_string(), "invalid data: 64x48 yuv422p frame pushed to a scaler (expected 64x48 yuv420p)");
+    let mut sar_frame = transcode_frame_pool::FramePool::new(
+        transcode_frame_pool::FramePoolConfig::new(layout, &MemoryConfig::default()),
+        &budget,
+    )
+    .unwrap()
+    .acquire();
+    sar_frame.props_mut().sar = Some((4, 3));
+    let e = scale.push(sar_frame.into_shared()).unwrap_err();
+    assert_eq!(e.to_string(), "invalid data: frame with SAR 4:3 pushed to a scaler (expected 1:1, the SAR it was made for)");
     let frame = f.remove(0);
     scale.push(frame.clone()).unwrap();
     let e = scale.push(frame).unwrap_err();
