@@ -140,6 +140,13 @@ impl ScaleConfig {
 pub(crate) const COEF_BITS: u32 = 14;
 const MID_SHIFT: u32 = 7;
 
+/// Whether a [`Table`]'s windows are padded to vector widths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Padding {
+    VectorWidth,
+    None,
+}
+
 /// One direction's filter: for each output sample the first source sample and `taps`
 /// coefficients, the window lying entirely inside the source (taps beyond the edge are
 /// folded onto the edge sample, which is the same as repeating it).
@@ -153,13 +160,18 @@ pub(crate) struct Table {
 impl Table {
     /// Output sample `i` is centred on source position `(i + shift) * scale - offset`
     /// (in source samples, 0 being the centre of the first), see [`plane_geometry`].
-    pub(crate) fn new(filter: ScaleFilter, src: usize, dst: usize, map: impl Fn(usize) -> f64, scale: f64) -> Table {
+    pub(crate) fn new(filter: ScaleFilter, src: usize, dst: usize, map: impl Fn(usize) -> f64, scale: f64, padding: Padding) -> Table {
         let stretch = scale.max(1.0);
         let radius = filter.radius() * stretch;
-        // Rounded up to 4 or a multiple of 8 (extra taps get zero weight) so that the
-        // dot products match vector widths.
+        // Horizontal windows are rounded up to 4 or a multiple of 8 taps (the extra ones
+        // weigh zero) so that each dot product fills vectors; vertical taps are whole
+        // rows, where padding would only add work.
         let needed = (2.0 * radius).ceil() as usize + 1;
-        let padded = if needed <= 4 { 4 } else { needed.div_ceil(8) * 8 };
+        let padded = match padding {
+            Padding::VectorWidth if needed <= 4 => 4,
+            Padding::VectorWidth => needed.div_ceil(8) * 8,
+            Padding::None => needed,
+        };
         let taps = padded.min(src).max(1);
         let mut starts = Vec::with_capacity(dst);
         let mut coefs = vec![0i16; dst * taps];
@@ -339,8 +351,9 @@ impl Scale {
             .map(|i| {
                 let (si, di) = (input.plane(i), output.plane(i));
                 let (shift_x, shift_y) = if i == 0 { (0, 0) } else { (sx, sy) };
-                let h = axis_table(config.filter, input.width(), ow, shift_x, si.row_bytes, di.row_bytes, config.chroma_siting == ChromaSiting::Left);
-                let v = axis_table(config.filter, input.height(), oh, shift_y, si.rows, di.rows, false);
+                let cosited = config.chroma_siting == ChromaSiting::Left;
+                let h = axis_table(config.filter, input.width(), ow, shift_x, si.row_bytes, di.row_bytes, cosited, Padding::VectorWidth);
+                let v = axis_table(config.filter, input.height(), oh, shift_y, si.rows, di.rows, false, Padding::None);
                 PlaneScaler { h, v, src_w: si.row_bytes, src_rows: si.rows, dst_w: di.row_bytes, mid: vec![0; PlaneScaler::mid_len(si.row_bytes, si.rows, di.row_bytes, di.rows)] }
             })
             .collect();
@@ -358,7 +371,17 @@ impl Scale {
 /// The scale factor is the luma one, so chroma stays registered with luma also for odd
 /// sizes; `cosited` puts subsampled samples on the first luma sample of their pair
 /// instead of between the two.
-fn axis_table(filter: ScaleFilter, luma_src: u32, luma_dst: u32, shift: u32, src: usize, dst: usize, cosited: bool) -> Table {
+#[allow(clippy::too_many_arguments)]
+fn axis_table(
+    filter: ScaleFilter,
+    luma_src: u32,
+    luma_dst: u32,
+    shift: u32,
+    src: usize,
+    dst: usize,
+    cosited: bool,
+    padding: Padding,
+) -> Table {
     let scale = luma_src as f64 / luma_dst as f64;
     let sub = (1u32 << shift) as f64;
     // Position of sample j of a plane in luma samples: j * sub + p.
@@ -368,7 +391,7 @@ fn axis_table(filter: ScaleFilter, luma_src: u32, luma_dst: u32, shift: u32, src
         let luma_src_pos = (luma_dst_pos + 0.5) * scale - 0.5;
         (luma_src_pos - p) / sub
     };
-    Table::new(filter, src, dst, map, scale)
+    Table::new(filter, src, dst, map, scale, padding)
 }
 
 impl PlaneScaler {

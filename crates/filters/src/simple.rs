@@ -2,7 +2,7 @@
 //! conversion (4:2:2 to 4:2:0, 10-bit to 8-bit, full to limited range), on a shared
 //! push/pull shell.
 
-use crate::scale::{Table, COEF_BITS};
+use crate::scale::{Padding, Table, COEF_BITS};
 use crate::stripes::for_each_row;
 use crate::{Delay, Filter, Parallelism, Pull, ScaleFilter};
 use std::fmt;
@@ -371,7 +371,7 @@ impl Convert {
                 let (src_rows, dst_rows) = (input.plane(1).rows, output.plane(1).rows);
                 // Output chroma row j sits midway between luma lines 2j and 2j + 1, that
                 // is at input chroma line 2j + 0.5.
-                let table = Table::new(filter, src_rows, dst_rows, |j| 2.0 * j as f64 + 0.5, 2.0);
+                let table = Table::new(filter, src_rows, dst_rows, |j| 2.0 * j as f64 + 0.5, 2.0, Padding::None);
                 (output, Some(table))
             }
             (c, f) => {
