@@ -7,7 +7,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use transcode_core::{Error, Result};
+use transcode_core::{Error, FieldOrder, Result};
 
 /// Timing and flags carried with a frame.
 ///
@@ -21,6 +21,12 @@ pub struct FrameProps {
     pub duration: Option<i64>,
     /// Decoded from a random-access point (an IDR or I picture).
     pub keyframe: bool,
+    /// Whether the frame holds two interlaced fields, and which was captured first.
+    /// Deinterlacers read it (FFmpeg's `interlaced_frame` and `top_field_first`).
+    pub field_order: FieldOrder,
+    /// Sample aspect ratio `(num, den)`: the width of one pixel over its height.
+    /// `None` when unknown, which scalers treat as square.
+    pub sar: Option<(u32, u32)>,
 }
 
 /// The pixels of one frame and what they mean: a pool buffer, its [`FrameLayout`] and

@@ -67,6 +67,7 @@ mod pool;
 pub use transcode_core::{Acquire, Budget, PoolStatsSource, Reservation};
 pub use byte_pool::{BytePool, BytePoolConfig, PooledBuf, MIN_BUFFER};
 pub use frame::{Frame, FrameData, FrameProps, SharedFrame};
+pub use transcode_core::FieldOrder;
 pub use layout::{FrameLayout, PixelFormat, PlaneLayout};
 pub use pool::{ClearOnRelease, FramePool, FramePoolConfig, Preallocate};
 pub use transcode_core::{MemoryStats, PoolStats};
