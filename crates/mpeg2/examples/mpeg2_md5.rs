@@ -1,4 +1,4 @@
-//! Frame checksums: `cargo run --release -p transcode-mpeg2 --example md5 -- FILE [CHUNK]`
+//! Frame checksums: `cargo run --release -p transcode-mpeg2 --example mpeg2_md5 -- FILE [CHUNK]`
 //! prints the MD5 of every decoded frame (planar, without padding) in display order,
 //! one per line, as the last column of FFmpeg's framemd5, for comparing a stream
 //! outside the fixtures with FFmpeg by hand.

@@ -1,4 +1,4 @@
-//! Decode speed: `cargo run --release -p transcode-mpeg2 --example bench -- FILE [RUNS]`
+//! Decode speed: `cargo run --release -p transcode-mpeg2 --example mpeg2_speed -- FILE [RUNS]`
 //! decodes FILE RUNS times (frames are produced but not hashed) and prints frames per
 //! second of the best run, in wall-clock and in CPU time of this thread.
 
