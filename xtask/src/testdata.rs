@@ -213,9 +213,11 @@ pub fn run(args: &[String]) -> Result<()> {
          `ffmpeg -threads 1 -flags +bitexact -idct simple -i F -map 0:v:0 -fps_mode passthrough -f framemd5`, in its own pixel format), \
          `F.ffprobe.json` (`ffprobe -v error -count_packets -show_streams -show_format -of json F`), and \
          `F.to-mp4.packets` / `F.to-ts.packets` (the packets of FFmpeg's own `-c copy` remux to that container, read back).\n\n\
-         `h264/` holds the decoder's streams (`h264/make.sh`), and `mpeg2-synth/` MPEG-2 video streams with field pictures, \
-         field, 16x8 and dual-prime motion that no encoder writes, made by `cargo xtask testdata mpeg2-synth` (see \
-         `mpeg2-synth/README.md`).\n",
+         `h264/` holds the H.264 decoder's streams (`h264/make.sh`), `mpeg2/` the MPEG-2 decoder's (`mpeg2/make.sh`, \
+         `mpeg2/README.md`), `mpeg2-synth/` MPEG-2 video streams with field pictures, field, 16x8 and dual-prime motion \
+         that no encoder writes, made by `cargo xtask testdata mpeg2-synth` (see `mpeg2-synth/README.md`), `filters/` the \
+         deinterlace, scale and conversion sources and oracles (`filters/make.sh`), and `encode/` the encoder's sources \
+         and the oracle table `cargo xtask encode-check` keeps (`encode/README.md`).\n",
     );
     fs::write(root.join("README.md"), readme)?;
     Ok(())
