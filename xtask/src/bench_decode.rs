@@ -75,19 +75,24 @@ impl Outcome {
     }
 }
 
-/// `cargo xtask bench decode [--reps N] [--frames N]`.
-pub fn run(args: &[String]) -> Result<()> {
+/// The options both decode benchmarks take, `--reps N` (default 3) and `--frames N`
+/// (default 300), and the folder their streams are made in (`target/bench`).
+pub(crate) fn bench_args(args: &[String]) -> Result<(usize, usize, PathBuf)> {
     let opt = |name: &str, default: usize| -> Result<usize> {
         match args.iter().position(|a| a == name) {
             Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).with_context(|| format!("{name} needs a number")),
             None => Ok(default),
         }
     };
-    let reps = opt("--reps", 3)?.max(1);
-    let frames = opt("--frames", 300)?.max(1);
-    let root = project_root();
-    let dir = root.join("target/bench");
+    let dir = project_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
+    Ok((opt("--reps", 3)?.max(1), opt("--frames", 300)?.max(1), dir))
+}
+
+/// `cargo xtask bench decode [--reps N] [--frames N]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let (reps, frames, dir) = bench_args(args)?;
+    let root = project_root();
 
     let mut streams = Vec::new();
     for (label, width, height) in [("720p", 1280, 720), ("1080p", 1920, 1080)] {

@@ -36,17 +36,8 @@ struct Stream {
 
 /// `cargo xtask bench decode-mpeg2 [--reps N] [--frames N]`.
 pub fn run(args: &[String]) -> Result<()> {
-    let opt = |name: &str, default: usize| -> Result<usize> {
-        match args.iter().position(|a| a == name) {
-            Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).with_context(|| format!("{name} needs a number")),
-            None => Ok(default),
-        }
-    };
-    let reps = opt("--reps", 3)?.max(1);
-    let frames = opt("--frames", 300)?.max(1);
+    let (reps, frames, dir) = crate::bench_decode::bench_args(args)?;
     let root = project_root();
-    let dir = root.join("target/bench");
-    std::fs::create_dir_all(&dir)?;
 
     let mut streams = Vec::new();
     for (label, w, h, mbps) in STREAMS {
