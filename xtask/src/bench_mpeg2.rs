@@ -255,6 +255,6 @@ fn render(streams: &[Stream], outcomes: &[Vec<Outcome>], reps: usize) -> Result<
             }
         }
     }
-    writeln!(t, "\nmpeg2dec (libmpeg2 0.5.1, Debian) stops before the last pictures of a stream that ends without a sequence end code (2 fewer here); its fps are its own frame count over its own time. Regenerate with `cargo xtask bench decode-mpeg2`.")?;
+    writeln!(t, "\nmpeg2dec (libmpeg2 0.5.1, Debian) stops before the last pictures of a stream that ends without a sequence end code (2 fewer here); its fps are its own frame count over its own time. transcode's RssAnon includes the input, read into memory before timing. Regenerate with `cargo xtask bench decode-mpeg2`.")?;
     Ok(t)
 }
