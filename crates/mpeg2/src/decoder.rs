@@ -501,6 +501,13 @@ impl Decoder {
             // System start codes in an elementary stream: not video data.
             return Ok(true);
         }
+        // Only a picture, sequence or GOP header (or a sequence end) ends the picture
+        // being decoded. A reserved or sequence_error start code inside a picture (a
+        // damaged stream) is skipped: ending the picture there would start a second one
+        // from the same picture header at the next slice, one frame too many.
+        if matches!(code, 0xb0 | 0xb1 | 0xb4 | 0xb6) {
+            return Ok(true);
+        }
         if code != 0xb2 && code != 0xb5 {
             self.finish_picture(false);
         }

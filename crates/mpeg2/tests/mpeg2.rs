@@ -557,4 +557,21 @@ mod regression {
             assert_eq!(got, oracle(&path), "{file}");
         }
     }
+
+    /// Found by the `mpeg2` fuzz target (fuzz/regressions/mpeg2/crash-38d6…): a
+    /// sequence_error start code (`00 00 01 B4`) in the middle of a P picture ended the
+    /// picture there, and the next slice started a second picture from the same
+    /// header, so 16 picture headers gave 17 frames. A reserved or sequence_error start
+    /// code is now skipped inside a picture.
+    #[test]
+    fn a_sequence_error_code_inside_a_picture_does_not_make_a_second_picture() {
+        let data = std::fs::read(testdata("../fuzz/regressions/mpeg2/reserved_start_code_mid_picture.m2v")).unwrap();
+        assert!(data.windows(4).any(|w| w == [0, 0, 1, 0xB4]));
+        let pictures = data.windows(4).filter(|w| *w == [0, 0, 1, 0]).count();
+        assert_eq!(pictures, 16);
+        for chunk in [usize::MAX, 184, 7] {
+            let (got, _) = decode_md5s(&data, chunk);
+            assert_eq!(got.len(), pictures, "chunk {chunk}");
+        }
+    }
 }
