@@ -31,6 +31,8 @@ pub struct SequenceHeader {
     /// Whether a sequence extension was present: MPEG-2 rather than MPEG-1.
     pub mpeg2: bool,
     pub progressive: bool,
+    /// The sequence extension's `low_delay`: no B pictures, so no reordering.
+    pub low_delay: bool,
     /// 1 4:2:0, 2 4:2:2, 3 4:4:4.
     pub chroma_format: u8,
     /// The sequence display extension's `display_horizontal_size` and
@@ -102,6 +104,7 @@ pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
                     profile_and_level: 0,
                     mpeg2: false,
                     progressive: true,
+                    low_delay: false,
                     chroma_format: 1,
                     display_size: None,
                     color: ColorDescription::UNSPECIFIED,
@@ -119,6 +122,7 @@ pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
                         s.chroma_format = (body[1] >> 1) & 3;
                         s.width |= (((body[1] & 1) << 1 | body[2] >> 7) as u32) << 12;
                         s.height |= (((body[2] >> 5) & 3) as u32) << 12;
+                        s.low_delay = body[5] & 0x80 != 0;
                         let n = ((body[5] >> 5) & 3) as u32 + 1;
                         let d = (body[5] & 0x1F) as u32 + 1;
                         s.frame_rate = s

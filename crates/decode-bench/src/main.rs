@@ -116,20 +116,31 @@ fn md5_of(planes: [&[u8]; 3]) -> [u8; 16] {
     h.finalize().into()
 }
 
+/// Counts a picture of one of transcode's decoders, which give them in display order,
+/// and with `md5` hashes the planes `write` packs (the output index is the sort key).
+fn display_order_frame(run: &mut Run, packed: &mut Vec<u8>, (width, height): (usize, usize), md5: bool, write: impl FnOnce(&mut Vec<u8>)) {
+    run.frame(width, height);
+    if md5 {
+        packed.clear();
+        write(packed);
+        let digest: [u8; 16] = Md5::digest(&packed[..]).into();
+        let order = run.md5s.len() as u64;
+        run.md5s.push(((0, 0, order), digest));
+    }
+}
+
+/// Reports concealed macroblocks as an error: the benchmark streams are undamaged.
+fn report_concealed(run: &mut Run, concealed: u64) {
+    if concealed > 0 {
+        run.error(format!("{concealed} macroblocks concealed"));
+    }
+}
+
 fn run_transcode(data: &[u8], md5: bool) -> Run {
     let mut run = Run::default();
     let mut packed = Vec::new();
-    let mut order = 0u64;
     let mut on_frame = |run: &mut Run, f: &transcode_h264::Frame<'_>| {
-        run.frame(f.width, f.height);
-        if md5 {
-            packed.clear();
-            f.write_yuv420p(&mut packed);
-            let digest: [u8; 16] = Md5::digest(&packed).into();
-            // Already in display order: the output index is the sort key.
-            run.md5s.push(((0, 0, order), digest));
-            order += 1;
-        }
+        display_order_frame(run, &mut packed, (f.width, f.height), md5, |out| f.write_yuv420p(out));
     };
     let mut dec = transcode_h264::Decoder::new(&MemoryConfig::default());
     if let Err(e) = dec.decode_with(data, |f| on_frame(&mut run, f)) {
@@ -139,10 +150,7 @@ fn run_transcode(data: &[u8], md5: bool) -> Run {
     while let Some(f) = dec.next_frame() {
         on_frame(&mut run, &f);
     }
-    let concealed = dec.concealed_macroblocks();
-    if concealed > 0 {
-        run.error(format!("{concealed} macroblocks concealed"));
-    }
+    report_concealed(&mut run, dec.concealed_macroblocks());
     run
 }
 
@@ -151,16 +159,8 @@ fn run_transcode(data: &[u8], md5: bool) -> Run {
 fn run_transcode_mpeg2(data: &[u8], md5: bool) -> Run {
     let mut run = Run::default();
     let mut packed = Vec::new();
-    let mut order = 0u64;
     let mut on_frame = |run: &mut Run, f: &transcode_mpeg2::Frame<'_>| {
-        run.frame(f.width, f.height);
-        if md5 {
-            packed.clear();
-            f.write_planar(&mut packed);
-            let digest: [u8; 16] = Md5::digest(&packed).into();
-            run.md5s.push(((0, 0, order), digest));
-            order += 1;
-        }
+        display_order_frame(run, &mut packed, (f.width, f.height), md5, |out| f.write_planar(out));
     };
     let mut dec = transcode_mpeg2::Decoder::new(&MemoryConfig::default());
     if let Err(e) = dec.decode_with(data, |f| on_frame(&mut run, f)) {
@@ -170,10 +170,7 @@ fn run_transcode_mpeg2(data: &[u8], md5: bool) -> Run {
     while let Some(f) = dec.next_frame() {
         on_frame(&mut run, &f);
     }
-    let concealed = dec.concealed_macroblocks();
-    if concealed > 0 {
-        run.error(format!("{concealed} macroblocks concealed"));
-    }
+    report_concealed(&mut run, dec.concealed_macroblocks());
     run
 }
 

@@ -2,7 +2,7 @@
 //! coded frame.
 
 use crate::{DemuxStats, Demuxer, Input};
-use transcode_codec::mpeg2v::start_code;
+use transcode_codec::mpeg2v::{parse_picture_coding, start_code};
 use transcode_codec::nal::find_start_code;
 use transcode_codec::{describe, is_keyframe};
 use transcode_core::{BitstreamFormat, CodecId, Error, MemoryConfig, PacketView, Result, StreamInfo, TimeBase};
@@ -107,7 +107,7 @@ fn timing(data: &[u8]) -> Option<(i64, i64)> {
     let seq = transcode_codec::mpeg2v::parse_sequence_header(data)?;
     let (num, den) = seq.frame_rate?;
     let dur = 90_000i64 * den as i64 / num.max(1) as i64;
-    let delay = if seq.mpeg2 && sequence_low_delay(data) { 0 } else { 1 };
+    let delay = if seq.low_delay { 0 } else { 1 };
     (dur > 0).then_some((dur, delay))
 }
 
@@ -134,7 +134,8 @@ fn cut(buf: &[u8], at_end: bool) -> Option<Unit> {
                 if peek.len() < PICTURE_PEEK && !at_end {
                     return None;
                 }
-                let structure = picture_structure(peek);
+                // 3, a frame, without a coding extension (MPEG-1).
+                let structure = parse_picture_coding(peek).map_or(3, |p| p.picture_structure);
                 if seen_slice {
                     // The second field of a frame stays with the first.
                     let second_field = fields == 1 && first_structure != 3 && structure != 3 && structure != first_structure;
@@ -155,32 +156,6 @@ fn cut(buf: &[u8], at_end: bool) -> Option<Unit> {
         pos = sc + 3;
     }
     at_end.then_some(Unit { end: buf.len() as u64, ..unit })
-}
-
-/// `picture_structure` from the coding extension after a picture header (3, a frame,
-/// when there is none: MPEG-1).
-fn picture_structure(peek: &[u8]) -> u8 {
-    let mut pos = 4;
-    while let Some(sc) = find_start_code(peek, pos) {
-        match (peek.get(sc + 3), peek.get(sc + 4), peek.get(sc + 6)) {
-            (Some(&start_code::EXTENSION), Some(&b), Some(&s)) if b >> 4 == 8 => return s & 3,
-            (Some(&start_code::EXTENSION), _, _) | (Some(0xB2), _, _) => pos = sc + 3,
-            _ => return 3,
-        }
-    }
-    3
-}
-
-/// The sequence extension's `low_delay` bit.
-fn sequence_low_delay(data: &[u8]) -> bool {
-    let mut pos = 0;
-    while let Some(sc) = find_start_code(data, pos) {
-        if data.get(sc + 3) == Some(&start_code::EXTENSION) && data.get(sc + 4).is_some_and(|b| b >> 4 == 1) {
-            return data.get(sc + 9).is_some_and(|b| b & 0x80 != 0);
-        }
-        pos = sc + 3;
-    }
-    false
 }
 
 impl Demuxer for MpegVideoDemuxer {
