@@ -111,7 +111,7 @@ pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
                 });
             }
             start_code::EXTENSION => {
-                let Some(s) = seq.as_mut() else { return None };
+                let s = seq.as_mut()?;
                 match body.first().map(|b| b >> 4) {
                     // Sequence extension.
                     Some(1) if body.len() >= 6 && !s.mpeg2 => {
@@ -141,7 +141,7 @@ pub fn parse_sequence_header(data: &[u8]) -> Option<SequenceHeader> {
                         let w = r.bits(14).ok()?;
                         let _marker = r.bit().ok()?;
                         let h = r.bits(14).ok()?;
-                        s.display_size = Some((w as u32, h as u32));
+                        s.display_size = Some((w, h));
                     }
                     _ => {}
                 }
