@@ -64,7 +64,16 @@ pub fn deblock_rows(
     let mut tab = ParamTable::new(0, 0);
     for my in rows {
         for mx in 0..mb_w {
-            deblock_mb(&mut planes, st, &motion, &mut tab, mb_w, mx, my);
+            deblock_mb(
+                &mut planes,
+                st,
+                &motion,
+                &mut tab,
+                mb_w,
+                mx,
+                my,
+                pic.field_pic,
+            );
         }
     }
 }
@@ -201,6 +210,7 @@ impl<'a> Thresholds<'a> {
 }
 
 /// Filters the edges of the macroblock at `(mx, my)`.
+#[allow(clippy::too_many_arguments)]
 fn deblock_mb(
     planes: &mut Planes<'_>,
     st: &MbState,
@@ -209,6 +219,7 @@ fn deblock_mb(
     mb_w: usize,
     mx: usize,
     my: usize,
+    field: bool,
 ) {
     let addr = my * mb_w + mx;
     let Some(&q) = st.mbs.get(addr) else {
@@ -259,6 +270,7 @@ fn deblock_mb(
         inner: inner_on,
         b0: my * 4 * w4 + mx * 4,
         w4,
+        field,
     };
     let bs = strengths(&nb, &st.nnz, motion);
 
@@ -312,6 +324,8 @@ struct Neighbours<'a> {
     /// Raster index of the macroblock's top-left 4x4 block; 4x4 blocks per row.
     b0: usize,
     w4: usize,
+    /// Whether the picture is a field.
+    field: bool,
 }
 
 /// Boundary strengths of the macroblock's edges (8.7.2.1): `bs[dir][edge][k]`, dir 0
@@ -319,6 +333,11 @@ struct Neighbours<'a> {
 /// edge 0 is the macroblock edge. 0 for edges that are not filtered.
 fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4]; 4]; 2] {
     let (q, b0, w4) = (nb.q, nb.b0, nb.w4);
+    let lim_y = if nb.field { 2 } else { 4 };
+    // In a field picture every macroblock is a field macroblock: an intra
+    // macroblock's horizontal macroblock edges get bS 3, not 4 (8.7.2.1; vertical
+    // ones keep 4).
+    let intra_top = if nb.field { 3 } else { 4 };
     let mut bs = [[[0u8; 4]; 4]; 2];
     // With the 8x8 transform only edges 0 and 2 exist, for luma and chroma.
     let inner_edges: &[usize] = match (nb.inner, q.t8x8) {
@@ -336,7 +355,7 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
             bs[0][0] = [4; 4];
         }
         if nb.top.is_some() {
-            bs[1][0] = [4; 4];
+            bs[1][0] = [intra_top; 4];
         }
         return bs;
     }
@@ -362,14 +381,14 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
                 bs[0][e][k] = if nz_v >> (k * 4 + e - 1) & 1 != 0 {
                     2
                 } else if let Some(qb) = &qb {
-                    motion_bs(&qb[k][e - 1], &qb[k][e])
+                    motion_bs(&qb[k][e - 1], &qb[k][e], lim_y)
                 } else {
                     0
                 };
                 bs[1][e][k] = if nz_h >> ((e - 1) * 4 + k) & 1 != 0 {
                     2
                 } else if let Some(qb) = &qb {
-                    motion_bs(&qb[e - 1][k], &qb[e][k])
+                    motion_bs(&qb[e - 1][k], &qb[e][k], lim_y)
                 } else {
                     0
                 };
@@ -384,14 +403,14 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
             let nz = |k: usize| (nz_p >> (k * 4 + 3) | nz_q >> (k * 4)) & 1 != 0;
             if l.uniform && q.uniform {
                 // One motion on each side: one comparison for the whole edge.
-                let m = motion_bs(&motion.blk(b0 - 4), &q00);
+                let m = motion_bs(&motion.blk(b0 - 4), &q00, lim_y);
                 std::array::from_fn(|k| if nz(k) { 2 } else { m })
             } else {
                 std::array::from_fn(|k| {
                     if nz(k) {
                         2
                     } else {
-                        motion_bs(&motion.blk(b0 + k * w4 - 1), &qat(0, k))
+                        motion_bs(&motion.blk(b0 + k * w4 - 1), &qat(0, k), lim_y)
                     }
                 })
             }
@@ -399,12 +418,12 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
     }
     if let Some(t) = nb.top {
         bs[1][0] = if t.kind.is_intra() {
-            [4; 4]
+            [intra_top; 4]
         } else {
             let nz_p = nz_mask(nnz, t, b0 - 4 * w4, w4);
             let nz = |k: usize| (nz_p >> (12 + k) | nz_q >> k) & 1 != 0;
             if t.uniform && q.uniform {
-                let m = motion_bs(&motion.blk(b0 - 4 * w4), &q00);
+                let m = motion_bs(&motion.blk(b0 - 4 * w4), &q00, lim_y);
                 std::array::from_fn(|k| if nz(k) { 2 } else { m })
             } else {
                 let pr = if t.uniform {
@@ -416,7 +435,7 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
                     if nz(k) {
                         2
                     } else {
-                        motion_bs(&pr[k], &qat(k, 0))
+                        motion_bs(&pr[k], &qat(k, 0), lim_y)
                     }
                 })
             }
@@ -492,17 +511,20 @@ impl Motion<'_> {
 }
 
 #[inline]
-fn mv_diff(a: [i16; 2], b: [i16; 2]) -> bool {
-    (a[0] as i32 - b[0] as i32).abs() >= 4 || (a[1] as i32 - b[1] as i32).abs() >= 4
+fn mv_diff(a: [i16; 2], b: [i16; 2], lim_y: i32) -> bool {
+    (a[0] as i32 - b[0] as i32).abs() >= 4 || (a[1] as i32 - b[1] as i32).abs() >= lim_y
 }
 
 /// bS 1 or 0 between blocks `p` and `q` from references and motion vectors (8.7.2.1,
 /// frame macroblocks). Identical blocks, the common case, take one comparison.
 #[inline]
-fn motion_bs(p: &Blk, q: &Blk) -> u8 {
+/// `lim_y` is 4 (quarter frame samples), or 2 in field pictures, whose vertical
+/// vectors count quarter field samples: the same distance in the frame.
+fn motion_bs(p: &Blk, q: &Blk, lim_y: i32) -> u8 {
     if p == q {
         return 0;
     }
+    let mv_diff = |a, b| mv_diff(a, b, lim_y);
     let ([p0, p1], [q0, q1]) = (p.uid, q.uid);
     let ([pm0, pm1], [qm0, qm1]) = (p.mv, q.mv);
     let r = if p0 == q0 && p1 == q1 {

@@ -160,6 +160,9 @@ pub struct Decoder {
     work_ref_uid: [Vec<i32>; 2],
     cur_slot: Option<usize>,
     cur_header: Option<SliceHeader>,
+    /// The slot of a finished first field whose second field may follow (its frame
+    /// is still `cur_frame`).
+    pending_pair: Option<usize>,
     mbs: MbState,
     output: VecDeque<DecodedPicture>,
     rbsp: Vec<u8>,
@@ -215,6 +218,7 @@ impl Decoder {
             pic: Picture::default(),
             cur_slot: None,
             cur_header: None,
+            pending_pair: None,
             mbs: MbState::default(),
             output: VecDeque::new(),
             rbsp: Vec::new(),
@@ -363,6 +367,7 @@ impl Decoder {
     pub fn flush(&mut self) {
         self.release_lent();
         self.finish_picture();
+        self.close_pending_pair();
         self.bump_all();
     }
 
@@ -435,6 +440,7 @@ impl Decoder {
             11 => {
                 // End of stream: later pictures start a new sequence.
                 self.finish_picture();
+                self.close_pending_pair();
                 self.bump_all();
                 Ok(Flow::Done)
             }
@@ -595,15 +601,33 @@ impl Decoder {
                     || c.poc_lsb != hdr.poc_lsb
                     || c.idr != hdr.idr
                     || (c.nal_ref_idc == 0) != (hdr.nal_ref_idc == 0)
+                    || c.field_pic != hdr.field_pic
+                    || c.bottom_field != hdr.bottom_field
             }
         };
         if new_pic {
             self.finish_picture();
-            if self.active.sps_id != Some(pps_sps) || hdr.idr {
-                self.activate_sps(pps_sps)?;
-            }
-            if self.start_picture(&hdr)? == Flow::NeedsOutput {
-                return Ok(Flow::NeedsOutput);
+            // The second field of a frame goes into the first one's buffer (its pair:
+            // opposite parity, same frame_num, right after it in decoding order).
+            let second = self.pending_pair.filter(|&slot| {
+                let first = &self.dpb[slot];
+                let bit = if hdr.bottom_field { 2 } else { 1 };
+                hdr.field_pic
+                    && first.fields == 3 - bit
+                    && first.frame_num == hdr.frame_num
+                    && self.active.sps_id == Some(pps_sps)
+            });
+            match second {
+                Some(slot) => self.start_second_field(&hdr, slot)?,
+                None => {
+                    self.close_pending_pair();
+                    if self.active.sps_id != Some(pps_sps) || hdr.idr {
+                        self.activate_sps(pps_sps)?;
+                    }
+                    if self.start_picture(&hdr)? == Flow::NeedsOutput {
+                        return Ok(Flow::NeedsOutput);
+                    }
+                }
             }
         }
         self.slices_in_pic += 1;
@@ -613,10 +637,13 @@ impl Decoder {
         let pps = self.pps[hdr.pps_id as usize]
             .as_ref()
             .ok_or_else(|| Error::invalid("missing pps"))?;
-        let refs = build_ref_lists(&hdr, sps, &self.dpb, self.pic.poc, self.pic.frame_num)?;
+        let own = self.cur_slot.map(|s| (s, &self.pic));
+        let refs = build_ref_lists(&hdr, sps, &self.dpb, own, self.pic.poc, self.pic.frame_num)?;
         let Some(frame) = self.cur_frame.as_mut() else {
             return Err(Error::invalid("slice without a picture to decode into"));
         };
+        let field = field_of(&hdr);
+        let base = field_base(&self.pic, field);
         let mut sd = SliceDecoder::new(
             sps,
             pps,
@@ -627,13 +654,19 @@ impl Decoder {
             &mut self.mbs,
             &refs,
         );
+        sd.field = field;
+        sd.base = base;
+        if field != 0 {
+            sd.scan4 = &crate::tables::FIELD_SCAN4;
+            sd.scan8 = &crate::tables::FIELD_SCAN8;
+        }
         let res = sd.decode(rbsp);
         let n = sd.decoded_mbs();
         self.decoded_mbs += n;
         // Deblock the rows this slice completed (each once the row below it is
         // decoded) while they are likely still in cache; the rest waits for the end of
         // the picture.
-        let mut planes = frame.planes_mut();
+        let mut planes = field_planes(frame.planes_mut(), base);
         deblock::deblock_ready_rows(
             &self.pic,
             &mut planes,
@@ -642,7 +675,7 @@ impl Decoder {
             self.active.mb_h,
             &mut self.deblocked_rows,
         );
-        if self.decoded_mbs >= self.active.mb_w * self.active.mb_h && res.is_ok() {
+        if self.decoded_mbs >= self.active.mb_w * self.mbs.mb_h && res.is_ok() {
             self.finish_picture();
         }
         res.map(|()| Flow::Done)
@@ -696,7 +729,7 @@ impl Decoder {
             Acquire::Ready(f) => f,
             Acquire::Full => return Ok(Flow::NeedsOutput),
         };
-        let poc = self.compute_poc(hdr, sps);
+        let [top, bottom] = self.compute_poc(hdr, sps);
         let mut pic = std::mem::take(&mut self.dpb[slot]);
         // The empty placeholder left in the slot must not look free.
         self.dpb[slot].decoding = true;
@@ -706,13 +739,38 @@ impl Decoder {
             std::mem::swap(&mut pic.ref_uid[l], &mut self.work_ref_uid[l]);
         }
         pic.decoding = true;
-        pic.poc = poc;
+        let field = field_of(hdr);
+        match field {
+            0 => {
+                pic.field_poc = [top, bottom];
+                pic.fields = 3;
+            }
+            f => {
+                let par = f as usize - 1;
+                pic.field_poc = [i32::MAX; 2];
+                pic.field_poc[par] = if par == 0 { top } else { bottom };
+                pic.fields = 1 << par;
+            }
+        }
+        pic.poc = pic.field_poc[0].min(pic.field_poc[1]);
+        pic.coded_fields = field != 0;
+        pic.field_pic = field != 0;
+        pic.field_half = [0; 2];
+        pic.ref_fields = 0;
+        pic.pending_pair = false;
+        if field != 0 {
+            for s in &mut pic.strides {
+                *s *= 2;
+            }
+        }
         pic.frame_num = hdr.frame_num;
+        // Frame ids step by 4: the fields of frame `uid` are `uid + 1` (top) and
+        // `uid + 2` (bottom), so motion data can name fields and frames apart.
         pic.uid = self.next_uid;
         pic.concealed = false;
         pic.color = sps.color;
         pic.state = RefState::Unused;
-        self.next_uid += 1;
+        self.next_uid = self.next_uid.wrapping_add(4);
         self.pic = pic;
         self.cur_slot = Some(slot);
         self.cur_header = Some(hdr.clone());
@@ -720,7 +778,18 @@ impl Decoder {
         self.decoded_mbs = 0;
         self.deblocked_rows = 0;
         self.mbs.reset();
-        // Frame numbers of short-term references relative to this picture (8.2.4.1).
+        self.mbs.mb_h = if field != 0 {
+            self.active.mb_h / 2
+        } else {
+            self.active.mb_h
+        };
+        self.update_frame_num_wrap(hdr, sps);
+        Ok(Flow::Done)
+    }
+
+    /// Frame numbers of short-term references relative to the current picture
+    /// (8.2.4.1).
+    fn update_frame_num_wrap(&mut self, hdr: &SliceHeader, sps: &Sps) {
         let max_frame_num = 1i64 << sps.log2_max_frame_num;
         for p in &mut self.dpb {
             if p.state == RefState::Short {
@@ -731,14 +800,73 @@ impl Decoder {
                 };
             }
         }
-        Ok(Flow::Done)
+    }
+
+    /// Starts the second field of the frame in `slot`: same pixels, the first
+    /// field's motion moved to the second half of the motion arrays.
+    fn start_second_field(&mut self, hdr: &SliceHeader, slot: usize) -> Result<()> {
+        let sps_id = self.active.sps_id.unwrap_or(0) as usize;
+        let sps = self.sps[sps_id]
+            .take()
+            .ok_or_else(|| Error::invalid("missing sps"))?;
+        self.pending_pair = None;
+        let mut pic = std::mem::take(&mut self.dpb[slot]);
+        self.dpb[slot].decoding = true;
+        pic.pending_pair = false;
+        for l in 0..2 {
+            std::mem::swap(&mut pic.ref_idx[l], &mut self.work_ref_idx[l]);
+            std::mem::swap(&mut pic.ref_uid[l], &mut self.work_ref_uid[l]);
+        }
+        pic.swap_field_halves();
+        let [top, bottom] = self.compute_poc(hdr, &sps);
+        let par = hdr.bottom_field as usize;
+        pic.field_half[par] = 0;
+        pic.field_half[1 - par] = 1;
+        pic.field_poc[par] = if par == 0 { top } else { bottom };
+        pic.fields = 3;
+        // While the field is decoded, `poc` is its own (prediction weights and
+        // direct prediction need it); the frame's is set when it is finished.
+        pic.poc = pic.field_poc[par];
+        pic.decoding = true;
+        pic.field_pic = true;
+        for s in &mut pic.strides {
+            *s *= 2;
+        }
+        self.pic = pic;
+        self.cur_slot = Some(slot);
+        self.cur_header = Some(hdr.clone());
+        self.slices_in_pic = 0;
+        self.decoded_mbs = 0;
+        self.deblocked_rows = 0;
+        self.mbs.reset();
+        self.mbs.mb_h = self.active.mb_h / 2;
+        self.update_frame_num_wrap(hdr, &sps);
+        self.sps[sps_id] = Some(sps);
+        Ok(())
+    }
+
+    /// Ends a field pair that will get no second field: the frame becomes a stored
+    /// picture with the one field decoded.
+    fn close_pending_pair(&mut self) {
+        let Some(slot) = self.pending_pair.take() else {
+            return;
+        };
+        let p = &mut self.dpb[slot];
+        p.pending_pair = false;
+        p.pixels = self.cur_frame.take().map(PoolFrame::into_shared);
+        p.waiting_output = true;
+        while self.dpb.iter().filter(|p| p.waiting_output).count() > self.active.reorder {
+            self.bump_one();
+        }
     }
 
     fn free_slot(&self) -> Option<usize> {
         self.dpb.iter().position(|p| p.is_free())
     }
 
-    fn compute_poc(&mut self, hdr: &SliceHeader, sps: &Sps) -> i32 {
+    /// Top and bottom field order counts (8.2.1); for a field picture both are the
+    /// field's.
+    fn compute_poc(&mut self, hdr: &SliceHeader, sps: &Sps) -> [i32; 2] {
         let max_frame_num = 1i32 << sps.log2_max_frame_num;
         self.cur_mmco5 = hdr.mmco[..hdr.num_mmco].iter().any(|m| m.op == 5);
         let frame_num_offset = if hdr.idr {
@@ -773,17 +901,25 @@ impl Decoder {
                     prev_msb
                 };
                 let top = msb + lsb;
-                let bottom = top + hdr.delta_poc_bottom;
+                let bottom = if hdr.field_pic {
+                    top
+                } else {
+                    top + hdr.delta_poc_bottom
+                };
                 if hdr.nal_ref_idc != 0 {
                     if self.cur_mmco5 {
                         self.prev_poc_msb = 0;
-                        self.prev_poc_lsb = top - top.min(bottom);
+                        self.prev_poc_lsb = if hdr.field_pic {
+                            0
+                        } else {
+                            top - top.min(bottom)
+                        };
                     } else {
                         self.prev_poc_msb = msb;
                         self.prev_poc_lsb = lsb;
                     }
                 }
-                top.min(bottom)
+                [top, bottom]
             }
             1 => {
                 let n = sps.offset_for_ref_frame.len() as i32;
@@ -809,19 +945,31 @@ impl Decoder {
                     expected = expected.wrapping_add(sps.offset_for_non_ref_pic);
                 }
                 let top = expected.wrapping_add(hdr.delta_poc[0]);
-                let bottom = top
-                    .wrapping_add(sps.offset_for_top_to_bottom_field)
-                    .wrapping_add(hdr.delta_poc[1]);
-                top.min(bottom)
+                if hdr.field_pic {
+                    if hdr.bottom_field {
+                        let b = expected
+                            .wrapping_add(sps.offset_for_top_to_bottom_field)
+                            .wrapping_add(hdr.delta_poc[0]);
+                        [b, b]
+                    } else {
+                        [top, top]
+                    }
+                } else {
+                    let bottom = top
+                        .wrapping_add(sps.offset_for_top_to_bottom_field)
+                        .wrapping_add(hdr.delta_poc[1]);
+                    [top, bottom]
+                }
             }
             _ => {
-                if hdr.idr {
+                let p = if hdr.idr {
                     0
                 } else if hdr.nal_ref_idc == 0 {
                     2 * (frame_num_offset + hdr.frame_num as i32) - 1
                 } else {
                     2 * (frame_num_offset + hdr.frame_num as i32)
-                }
+                };
+                [p, p]
             }
         }
     }
@@ -857,7 +1005,7 @@ impl Decoder {
     /// Gives the per-4x4 reference buffers of the finished picture back to the
     /// decoder, after keeping their per-8x8 summary in the picture.
     fn return_work_buffers(&mut self) {
-        self.pic.keep_col_refs();
+        self.pic.keep_col_refs(self.mbs.mb_h * 4);
         for l in 0..2 {
             std::mem::swap(&mut self.pic.ref_idx[l], &mut self.work_ref_idx[l]);
             std::mem::swap(&mut self.pic.ref_uid[l], &mut self.work_ref_uid[l]);
@@ -865,9 +1013,11 @@ impl Decoder {
     }
 
     fn finish_picture_with(&mut self, slot: usize, hdr: &SliceHeader, sps: &Sps) {
-        let total = self.active.mb_w * self.active.mb_h;
+        let field = field_of(hdr);
+        let base = field_base(&self.pic, field);
+        let total = self.active.mb_w * self.mbs.mb_h;
         if let Some(frame) = self.cur_frame.as_mut() {
-            let mut planes = frame.planes_mut();
+            let mut planes = field_planes(frame.planes_mut(), base);
             let missing = self
                 .mbs
                 .conceal_missing(&mut self.pic, &mut planes, &self.dpb, total);
@@ -877,19 +1027,34 @@ impl Decoder {
             }
         }
         if let Some(frame) = self.cur_frame.as_mut() {
-            let mut planes = frame.planes_mut();
+            let mut planes = field_planes(frame.planes_mut(), base);
             deblock::deblock_rows(
                 &self.pic,
                 &mut planes,
                 &self.mbs,
                 self.active.mb_w,
-                self.deblocked_rows..self.active.mb_h,
+                self.deblocked_rows..self.mbs.mb_h,
             );
         }
         self.pic.decoding = false;
-        self.pic.pixels = self.cur_frame.take().map(PoolFrame::into_shared);
+        if field != 0 {
+            for s in &mut self.pic.strides {
+                *s /= 2;
+            }
+            self.pic.field_pic = false;
+        }
+        let complete = self.pic.fields == 3;
+        if complete {
+            self.pic.pixels = self.cur_frame.take().map(PoolFrame::into_shared);
+        }
         self.return_work_buffers();
         let mut pic = std::mem::take(&mut self.pic);
+        pic.poc = pic.field_poc[0].min(pic.field_poc[1]);
+        let bit = match field {
+            0 => 3,
+            1 => 1,
+            _ => 2,
+        };
         // Reference marking.
         if hdr.nal_ref_idc != 0 {
             if hdr.idr {
@@ -905,23 +1070,43 @@ impl Decoder {
                 };
                 pic.long_term_idx = 0;
             } else {
-                pic.state = RefState::Short;
+                // The second field of a reference field pair joins its first field's
+                // marking without a sliding window (8.2.5.3).
+                let pair_ref = field != 0 && pic.ref_fields != 0;
                 if hdr.adaptive_marking {
-                    self.apply_mmco(hdr, sps, &mut pic);
-                } else {
+                    self.apply_mmco(hdr, sps, &mut pic, field);
+                } else if !pair_ref {
                     self.sliding_window();
                 }
+                if pic.state == RefState::Unused {
+                    pic.state = RefState::Short;
+                }
             }
+            pic.ref_fields |= bit;
         }
         if self.cur_mmco5 {
             // The picture acts like an IDR for later ones: frame_num 0, POC relative.
             pic.frame_num = 0;
+            let m = pic.poc;
+            for p in &mut pic.field_poc {
+                if *p != i32::MAX {
+                    *p -= m;
+                }
+            }
             pic.poc = 0;
+            self.close_pending_pair();
             self.bump_all();
         }
         self.prev_ref_has_mmco5 = self.cur_mmco5;
         self.prev_frame_num = if self.cur_mmco5 { 0 } else { hdr.frame_num };
         self.prev_frame_num_offset = self.cur_frame_num_offset;
+        if !complete {
+            // A first field: its frame waits for the second field.
+            pic.pending_pair = true;
+            self.dpb[slot] = pic;
+            self.pending_pair = Some(slot);
+            return;
+        }
         pic.waiting_output = true;
         self.dpb[slot] = pic;
         // Output: keep at most `reorder` pictures waiting.
@@ -942,11 +1127,22 @@ impl Decoder {
                 .min_by_key(|&i| self.dpb[i].frame_num_wrap)
             {
                 self.dpb[i].state = RefState::Unused;
+                self.dpb[i].ref_fields = 0;
             }
         }
     }
 
-    fn apply_mmco(&mut self, hdr: &SliceHeader, sps: &Sps, cur: &mut crate::picture::Picture) {
+    fn apply_mmco(
+        &mut self,
+        hdr: &SliceHeader,
+        sps: &Sps,
+        cur: &mut crate::picture::Picture,
+        field: u8,
+    ) {
+        if field != 0 {
+            self.apply_field_mmco(hdr, cur, field);
+            return;
+        }
         let curr_pic_num = hdr.frame_num as i32;
         let _ = sps;
         for m in &hdr.mmco[..hdr.num_mmco] {
@@ -1012,6 +1208,107 @@ impl Decoder {
         }
     }
 
+    /// Memory management operations of a field (8.2.5.4): picture numbers name
+    /// fields, `2 * FrameNumWrap + 1` for the current parity and `2 * FrameNumWrap`
+    /// for the other; a frame stays a reference while one of its fields is.
+    fn apply_field_mmco(&mut self, hdr: &SliceHeader, cur: &mut Picture, field: u8) {
+        let curr_pic_num = 2 * hdr.frame_num as i32 + 1;
+        let same = field - 1;
+        // The field (slot, bit) with short-term picture number `pn`.
+        let find_short = |dpb: &[Picture], pn: i32| -> Option<(usize, u8)> {
+            dpb.iter().enumerate().find_map(|(i, p)| {
+                if p.state != RefState::Short {
+                    return None;
+                }
+                (0..2u8).find_map(|par| {
+                    let n = 2 * p.frame_num_wrap + (par == same) as i32;
+                    (p.ref_fields & (1 << par) != 0 && n == pn).then_some((i, 1 << par))
+                })
+            })
+        };
+        let find_long = |dpb: &[Picture], pn: u32| -> Option<(usize, u8)> {
+            dpb.iter().enumerate().find_map(|(i, p)| {
+                if p.state != RefState::Long {
+                    return None;
+                }
+                (0..2u8).find_map(|par| {
+                    let n = 2 * p.long_term_idx + (par == same) as u32;
+                    (p.ref_fields & (1 << par) != 0 && n == pn).then_some((i, 1 << par))
+                })
+            })
+        };
+        let unmark = |p: &mut Picture, bit: u8| {
+            p.ref_fields &= !bit;
+            if p.ref_fields == 0 {
+                p.state = RefState::Unused;
+            }
+        };
+        for m in &hdr.mmco[..hdr.num_mmco] {
+            match m.op {
+                1 => {
+                    let pn = curr_pic_num - (m.diff_pic_nums as i32 + 1);
+                    if let Some((i, bit)) = find_short(&self.dpb, pn) {
+                        unmark(&mut self.dpb[i], bit);
+                    }
+                }
+                2 => {
+                    if let Some((i, bit)) = find_long(&self.dpb, m.long_term_pic_num) {
+                        unmark(&mut self.dpb[i], bit);
+                    }
+                }
+                3 => {
+                    let pn = curr_pic_num - (m.diff_pic_nums as i32 + 1);
+                    if let Some((i, _)) = find_short(&self.dpb, pn) {
+                        // The index moves to this frame: any other frame holding it
+                        // loses it.
+                        for (k, p) in self.dpb.iter_mut().enumerate() {
+                            if k != i
+                                && p.state == RefState::Long
+                                && p.long_term_idx == m.long_term_idx
+                            {
+                                p.state = RefState::Unused;
+                                p.ref_fields = 0;
+                            }
+                        }
+                        self.dpb[i].state = RefState::Long;
+                        self.dpb[i].long_term_idx = m.long_term_idx;
+                    }
+                }
+                4 => {
+                    self.max_long_term_idx = m.long_term_idx.checked_sub(1);
+                    for p in &mut self.dpb {
+                        if p.state == RefState::Long
+                            && self
+                                .max_long_term_idx
+                                .map_or(true, |max| p.long_term_idx > max)
+                        {
+                            p.state = RefState::Unused;
+                            p.ref_fields = 0;
+                        }
+                    }
+                }
+                5 => {
+                    for p in &mut self.dpb {
+                        p.state = RefState::Unused;
+                        p.ref_fields = 0;
+                    }
+                    self.max_long_term_idx = None;
+                }
+                6 => {
+                    for p in &mut self.dpb {
+                        if p.state == RefState::Long && p.long_term_idx == m.long_term_idx {
+                            p.state = RefState::Unused;
+                            p.ref_fields = 0;
+                        }
+                    }
+                    cur.state = RefState::Long;
+                    cur.long_term_idx = m.long_term_idx;
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Moves the waiting picture with the smallest POC to the output queue.
     fn bump_one(&mut self) -> bool {
         let best = (0..self.dpb.len())
@@ -1049,11 +1346,44 @@ impl Decoder {
     }
 }
 
-/// Builds the reference picture lists of a slice (8.2.4.2 and 8.2.4.3).
+/// The picture structure of a slice: 0 frame, 1 top field, 2 bottom field.
+fn field_of(hdr: &SliceHeader) -> u8 {
+    match (hdr.field_pic, hdr.bottom_field) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
+    }
+}
+
+/// Offsets of the first sample of the field in each plane (one frame row for the
+/// bottom field; `pic.strides` are then the doubled field strides).
+fn field_base(pic: &Picture, field: u8) -> [usize; 3] {
+    if field == 2 {
+        pic.strides.map(|s| s / 2)
+    } else {
+        [0; 3]
+    }
+}
+
+/// The planes of a field: from its first row on (every other row is its own, by the
+/// doubled strides).
+fn field_planes(planes: [&mut [u8]; 3], base: [usize; 3]) -> [&mut [u8]; 3] {
+    fn cut(p: &mut [u8], o: usize) -> &mut [u8] {
+        let o = o.min(p.len());
+        &mut p[o..]
+    }
+    let [a, b, c] = planes;
+    [cut(a, base[0]), cut(b, base[1]), cut(c, base[2])]
+}
+
+/// Builds the reference picture lists of a slice (8.2.4.2 and 8.2.4.3). `own` is the
+/// picture being decoded and its slot: the first field of its frame may be a
+/// reference of the second.
 fn build_ref_lists(
     hdr: &SliceHeader,
     sps: &Sps,
     dpb: &[Picture],
+    own: Option<(usize, &Picture)>,
     cur_poc: i32,
     cur_frame_num: u32,
 ) -> Result<SliceRefs> {
@@ -1061,12 +1391,16 @@ fn build_ref_lists(
     if hdr.slice_type == SliceType::I {
         return Ok(refs);
     }
+    if hdr.field_pic {
+        return build_field_ref_lists(hdr, sps, dpb, own, cur_poc, cur_frame_num);
+    }
     let mut short: [usize; 32] = [0; 32];
     let mut ns = 0;
     let mut long: [usize; 32] = [0; 32];
     let mut nl = 0;
     for (i, p) in dpb.iter().enumerate() {
-        if p.pixels.is_none() {
+        // A frame predicts from frames whose two fields are both references.
+        if p.pixels.is_none() || p.ref_fields != 3 {
             continue;
         }
         match p.state {
@@ -1155,11 +1489,17 @@ fn build_ref_lists(
                     no_wrap
                 };
                 dpb.iter().position(|p| {
-                    p.pixels.is_some() && p.state == RefState::Short && p.frame_num_wrap == pic_num
+                    p.pixels.is_some()
+                        && p.ref_fields == 3
+                        && p.state == RefState::Short
+                        && p.frame_num_wrap == pic_num
                 })
             } else {
                 dpb.iter().position(|p| {
-                    p.pixels.is_some() && p.state == RefState::Long && p.long_term_idx == v
+                    p.pixels.is_some()
+                        && p.ref_fields == 3
+                        && p.state == RefState::Long
+                        && p.long_term_idx == v
                 })
             };
             let Some(t) = target else {
@@ -1195,6 +1535,240 @@ fn build_ref_lists(
             refs.poc[l][i] = dpb[list[i]].poc;
             refs.uid[l][i] = dpb[list[i]].uid;
             refs.long[l][i] = dpb[list[i]].state == RefState::Long;
+        }
+        refs.count[l] = n;
+    }
+    Ok(refs)
+}
+
+/// Appends the fields of `frames` (slots, in order) to `out`, alternating parity and
+/// starting with `same` (1 top, 2 bottom); once one parity runs out, the rest of the
+/// other follows in order (8.2.4.2.5). Entries are `slot * 4 + parity`.
+fn split_fields<'p>(
+    frames: &[usize],
+    get: &dyn Fn(usize) -> Option<&'p Picture>,
+    same: u8,
+    out: &mut [usize; 64],
+    n: &mut usize,
+) {
+    let has =
+        |slot: usize, par: u8| get(slot).is_some_and(|p| p.ref_fields & (1 << (par - 1)) != 0);
+    let mut next = [0usize; 3];
+    let mut par = same;
+    loop {
+        let i = &mut next[par as usize];
+        while *i < frames.len() && !has(frames[*i], par) {
+            *i += 1;
+        }
+        if *i < frames.len() {
+            if *n < out.len() {
+                out[*n] = frames[*i] * 4 + par as usize;
+                *n += 1;
+            }
+            *i += 1;
+            par = 3 - par;
+            continue;
+        }
+        let other = 3 - par;
+        for &f in &frames[next[other as usize]..] {
+            if has(f, other) && *n < out.len() {
+                out[*n] = f * 4 + other as usize;
+                *n += 1;
+            }
+        }
+        return;
+    }
+}
+
+/// Reference lists of a field (8.2.4.2.2, 8.2.4.2.4 and 8.2.4.2.5): reference frames
+/// ordered as for a frame, then split into their reference fields, alternating
+/// parity from the current field's; modification with field picture numbers.
+fn build_field_ref_lists(
+    hdr: &SliceHeader,
+    sps: &Sps,
+    dpb: &[Picture],
+    own: Option<(usize, &Picture)>,
+    cur_poc: i32,
+    cur_frame_num: u32,
+) -> Result<SliceRefs> {
+    let mut refs = SliceRefs::default();
+    let same: u8 = if hdr.bottom_field { 2 } else { 1 };
+    let own_slot = own.map(|(s, _)| s);
+    let get = |slot: usize| -> Option<&Picture> {
+        match own {
+            Some((s, p)) if s == slot => Some(p),
+            _ => dpb.get(slot),
+        }
+    };
+    let usable = |slot: usize| {
+        get(slot).is_some_and(|p| {
+            p.ref_fields != 0
+                && p.state != RefState::Unused
+                && (p.pixels.is_some() || Some(slot) == own_slot)
+        })
+    };
+    let max_frame_num = 1i32 << sps.log2_max_frame_num;
+    let wrap = |p: &Picture| -> i32 {
+        if p.frame_num > cur_frame_num {
+            p.frame_num as i32 - max_frame_num
+        } else {
+            p.frame_num as i32
+        }
+    };
+    // The POC of a reference entry: of its reference fields.
+    let entry_poc = |p: &Picture| -> i32 {
+        let mut v = i32::MAX;
+        for par in 0..2 {
+            if p.ref_fields & (1 << par) != 0 {
+                v = v.min(p.field_poc[par]);
+            }
+        }
+        v
+    };
+    let mut short = [0usize; 33];
+    let mut ns = 0;
+    let mut long = [0usize; 33];
+    let mut nl = 0;
+    for slot in 0..dpb.len() {
+        if !usable(slot) {
+            continue;
+        }
+        let Some(p) = get(slot) else { continue };
+        match p.state {
+            RefState::Short if ns < 33 => {
+                short[ns] = slot;
+                ns += 1;
+            }
+            RefState::Long if nl < 33 => {
+                long[nl] = slot;
+                nl += 1;
+            }
+            _ => {}
+        }
+    }
+    let pic = |slot: usize| get(slot).unwrap_or(&dpb[0]);
+    let long = &mut long[..nl];
+    long.sort_by_key(|&i| pic(i).long_term_idx);
+    let short = &mut short[..ns];
+    let mut init = [[0usize; 64]; 2];
+    let mut init_len = [0usize; 2];
+    let lists = if hdr.slice_type == SliceType::B { 2 } else { 1 };
+    if hdr.slice_type == SliceType::P {
+        short.sort_by_key(|&i| std::cmp::Reverse(wrap(pic(i))));
+        split_fields(short, &get, same, &mut init[0], &mut init_len[0]);
+        split_fields(long, &get, same, &mut init[0], &mut init_len[0]);
+    } else {
+        short.sort_by_key(|&i| entry_poc(pic(i)));
+        for l in 0..2 {
+            let mut frames = [0usize; 33];
+            let mut n = 0;
+            let lower = short
+                .iter()
+                .rev()
+                .filter(|&&i| entry_poc(pic(i)) <= cur_poc);
+            let upper = short.iter().filter(|&&i| entry_poc(pic(i)) > cur_poc);
+            if l == 0 {
+                for &i in lower.chain(upper) {
+                    frames[n] = i;
+                    n += 1;
+                }
+            } else {
+                for &i in upper.chain(lower) {
+                    frames[n] = i;
+                    n += 1;
+                }
+            }
+            split_fields(&frames[..n], &get, same, &mut init[l], &mut init_len[l]);
+            split_fields(long, &get, same, &mut init[l], &mut init_len[l]);
+        }
+        if init_len[1] > 1
+            && init_len[0] == init_len[1]
+            && init[0][..init_len[0]] == init[1][..init_len[1]]
+        {
+            init[1].swap(0, 1);
+        }
+    }
+    let max_pic_num = 2 * max_frame_num;
+    let curr_pic_num = 2 * cur_frame_num as i32 + 1;
+    for l in 0..lists {
+        let n = hdr.num_ref_idx[l] as usize;
+        let mut list = [usize::MAX; 33];
+        let m = n.min(init_len[l]);
+        list[..m].copy_from_slice(&init[l][..m]);
+        let mut pred = curr_pic_num;
+        for (idx, &(idc, v)) in hdr.mods[l][..hdr.num_mods[l]].iter().enumerate() {
+            if idx >= n {
+                break;
+            }
+            let target = if idc < 2 {
+                let abs_diff = v as i32 + 1;
+                let mut no_wrap = if idc == 0 {
+                    pred - abs_diff
+                } else {
+                    pred + abs_diff
+                };
+                if no_wrap < 0 {
+                    no_wrap += max_pic_num;
+                } else if no_wrap >= max_pic_num {
+                    no_wrap -= max_pic_num;
+                }
+                pred = no_wrap;
+                let pic_num = if no_wrap > curr_pic_num {
+                    no_wrap - max_pic_num
+                } else {
+                    no_wrap
+                };
+                short.iter().find_map(|&slot| {
+                    let p = pic(slot);
+                    (1..=2u8).find_map(|par| {
+                        let pn = 2 * wrap(p) + (par == same) as i32;
+                        (p.ref_fields & (1 << (par - 1)) != 0 && pn == pic_num)
+                            .then_some(slot * 4 + par as usize)
+                    })
+                })
+            } else {
+                long.iter().find_map(|&slot| {
+                    let p = pic(slot);
+                    (1..=2u8).find_map(|par| {
+                        let pn = 2 * p.long_term_idx + (par == same) as u32;
+                        (p.ref_fields & (1 << (par - 1)) != 0 && pn == v)
+                            .then_some(slot * 4 + par as usize)
+                    })
+                })
+            };
+            let Some(t) = target else {
+                return Err(Error::invalid(
+                    "reference list modification names a missing field",
+                ));
+            };
+            for c in (idx + 1..=n).rev() {
+                list[c] = list[c - 1];
+            }
+            list[idx] = t;
+            let mut k = idx + 1;
+            for c in idx + 1..=n {
+                if list[c] != t {
+                    list[k] = list[c];
+                    k += 1;
+                }
+            }
+        }
+        let fallback = (0..n).map(|i| list[i]).find(|&s| s != usize::MAX);
+        for i in 0..n {
+            if list[i] == usize::MAX {
+                match fallback {
+                    Some(f) => list[i] = f,
+                    None => return Err(Error::invalid("p or b field without any reference field")),
+                }
+            }
+            let (slot, par) = (list[i] / 4, (list[i] % 4) as u8);
+            let p = pic(slot);
+            refs.slot[l][i] = slot;
+            refs.parity[l][i] = par;
+            refs.own[l][i] = Some(slot) == own_slot;
+            refs.poc[l][i] = p.field_poc[par as usize - 1];
+            refs.uid[l][i] = p.uid.wrapping_add(par as i32);
+            refs.long[l][i] = p.state == RefState::Long;
         }
         refs.count[l] = n;
     }

@@ -219,6 +219,11 @@ pub struct SliceRefs {
     pub poc: [[i32; 32]; 2],
     pub uid: [[i32; 32]; 2],
     pub long: [[bool; 32]; 2],
+    /// What each entry references: 0 a frame, 1 its top field, 2 its bottom field.
+    pub parity: [[u8; 32]; 2],
+    /// Whether the entry is the first field of the frame being decoded (its pixels
+    /// and motion are read from the current picture, not from the DPB).
+    pub own: [[bool; 32]; 2],
     pub count: [usize; 2],
 }
 
@@ -229,6 +234,8 @@ impl Default for SliceRefs {
             poc: [[0; 32]; 2],
             uid: [[-1; 32]; 2],
             long: [[false; 32]; 2],
+            parity: [[0; 32]; 2],
+            own: [[false; 32]; 2],
             count: [0; 2],
         }
     }
@@ -270,6 +277,15 @@ pub struct SliceDecoder<'a> {
     /// Planes of the picture being decoded (its unique pooled frame).
     pub planes: [&'a mut [u8]; 3],
     pub strides: [usize; 3],
+    /// Offset of the first sample of the picture in each plane: one frame row for a
+    /// bottom field, else 0 (`strides` are then twice the frame's).
+    pub base: [usize; 3],
+    /// The picture structure: 0 frame, 1 top field, 2 bottom field.
+    pub field: u8,
+    /// Coefficient scans (scan index → raster position): zig-zag in frames, the
+    /// field scans in fields.
+    pub scan4: &'static [u8; 16],
+    pub scan8: &'static [u8; 64],
     pub dpb: &'a [Picture],
     pub st: &'a mut MbState,
     pub refs: &'a SliceRefs,
@@ -378,6 +394,10 @@ impl<'a> SliceDecoder<'a> {
             pps,
             hdr,
             strides: pic.strides,
+            base: [0; 3],
+            field: 0,
+            scan4: &ZIGZAG4,
+            scan8: &ZIGZAG8,
             pic,
             planes,
             dpb,
@@ -1024,7 +1044,7 @@ impl<'a> SliceDecoder<'a> {
             let mut lv = [0i32; 16];
             cavlc::residual_block(&mut self.r, nc, &mut lv, 0, 16).ok_or_else(bad_residual)?;
             for k in 0..16 {
-                self.dc[ZIGZAG4[k] as usize] = lv[k];
+                self.dc[self.scan4[k] as usize] = lv[k];
             }
             transform::luma_dc_dequant(&mut self.dc, qp, self.ls4[0][(qp % 6) as usize][0]);
         }
@@ -1191,10 +1211,11 @@ impl<'a> SliceDecoder<'a> {
     /// Scales 4x4 levels given in scan order (`lv[k]`) into block `b` (raster order).
     pub fn dequant4(&mut self, b: usize, lv: &[i32; 16], list: usize, qp: i32) {
         let ls = &self.ls4[list][(qp % 6) as usize];
+        let scan = self.scan4;
         let out = &mut self.luma[b * 16..b * 16 + 16];
         for k in 0..16 {
             if lv[k] != 0 {
-                let pos = ZIGZAG4[k] as usize;
+                let pos = scan[k] as usize;
                 out[pos] = transform::scale4(lv[k], ls[pos], qp);
             }
         }
@@ -1206,11 +1227,12 @@ impl<'a> SliceDecoder<'a> {
         let qp = self.qp;
         let ls = &self.ls8[if intra { 0 } else { 1 }][(qp % 6) as usize];
         let sh = qp / 6;
+        let scan = self.scan8;
         let out = &mut self.luma[i8 * 64..i8 * 64 + 64];
         let mut any = false;
         for k in 0..64 {
             if lv[k] != 0 {
-                let pos = ZIGZAG8[k] as usize;
+                let pos = scan[k] as usize;
                 let v = lv[k] as i64 * ls[pos] as i64;
                 out[pos] = crate::transform::saturate(if sh >= 6 {
                     v << (sh - 6)
@@ -1241,7 +1263,7 @@ impl<'a> SliceDecoder<'a> {
         let base = c * 64 + b * 16;
         for k in 1..16 {
             if lv[k] != 0 {
-                let pos = ZIGZAG4[k] as usize;
+                let pos = self.scan4[k] as usize;
                 self.chroma[base + pos] = transform::scale4(lv[k], ls[pos], qpc);
             }
         }
@@ -1294,12 +1316,12 @@ impl<'a> SliceDecoder<'a> {
     pub fn write_pcm(&mut self, samples: &[u8; 384]) {
         let (w, cw) = (self.strides[0], self.strides[1]);
         for y in 0..16 {
-            let o = (self.mb_y * 16 + y) * w + self.mb_x * 16;
+            let o = (self.mb_y * 16 + y) * w + self.mb_x * 16 + self.base[0];
             self.planes[0][o..o + 16].copy_from_slice(&samples[y * 16..y * 16 + 16]);
         }
         for c in 0..2 {
             for y in 0..8 {
-                let o = (self.mb_y * 8 + y) * cw + self.mb_x * 8;
+                let o = (self.mb_y * 8 + y) * cw + self.mb_x * 8 + self.base[1 + c];
                 let s = 256 + c * 64 + y * 8;
                 self.planes[1 + c][o..o + 8].copy_from_slice(&samples[s..s + 8]);
             }
@@ -1446,7 +1468,18 @@ impl<'a> SliceDecoder<'a> {
                 "direct prediction without a list 1 reference",
             ));
         }
-        let col = &self.dpb[self.refs.slot[1][0]];
+        // The co-located picture: the first field of this frame is read from the
+        // picture being decoded. A field's motion fills one half of its arrays.
+        let col: &Picture = if self.refs.own[1][0] {
+            &*self.pic
+        } else {
+            &self.dpb[self.refs.slot[1][0]]
+        };
+        let cb4 = match self.refs.parity[1][0] {
+            0 => 0,
+            p => col.field_base4(p as usize - 1),
+        };
+        let (cb8, cbm) = (cb4 / 4, cb4 / 16);
         let inference = self.sps.direct_8x8_inference;
         // Blocks to store: position, size (in 4x4 blocks), refs, uids and motion.
         #[allow(clippy::type_complexity)]
@@ -1473,21 +1506,36 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
             let col_short = !self.refs.long[1][0];
-            let col_intra = col.mb_intra[self.mb_addr];
+            let col_intra = col
+                .mb_intra
+                .get(self.mb_addr + cbm)
+                .copied()
+                .unwrap_or(true);
             let uids = [
-                if refs[0] >= 0 { self.refs.uid[0][refs[0] as usize] } else { -1 },
-                if refs[1] >= 0 { self.refs.uid[1][refs[1] as usize] } else { -1 },
+                if refs[0] >= 0 {
+                    self.refs.uid[0][refs[0] as usize]
+                } else {
+                    -1
+                },
+                if refs[1] >= 0 {
+                    self.refs.uid[1][refs[1] as usize]
+                } else {
+                    -1
+                },
             ];
             // colZeroFlag (8.4.1.2.2): the co-located block is a short-term reference
             // that barely moves.
             let col_zero = |x: usize, y: usize| -> bool {
                 col_short && !col_intra && {
                     let ci = self.col_index(x, y, inference);
-                    let (r0, _) = col.col_ref(0, self.col_index8(x, y, inference));
+                    let (r0, _) = col.col_ref(0, self.col_index8(x, y, inference) + cb8);
                     let (cr, cmv) = if r0 >= 0 {
-                        (r0, col.mv[0][ci])
+                        (r0, col.mv[0].get(ci + cb4).copied().unwrap_or_default())
                     } else {
-                        (col.col_ref(1, self.col_index8(x, y, inference)).0, col.mv[1][ci])
+                        (
+                            col.col_ref(1, self.col_index8(x, y, inference) + cb8).0,
+                            col.mv[1].get(ci + cb4).copied().unwrap_or_default(),
+                        )
                     };
                     cr == 0 && (-1..=1).contains(&cmv[0]) && (-1..=1).contains(&cmv[1])
                 }
@@ -1510,7 +1558,14 @@ impl<'a> SliceDecoder<'a> {
                 if inference {
                     // With 8x8 inference the four 4x4 blocks of a quadrant share the
                     // co-located corner block, hence one motion for the quadrant.
-                    out[n] = (bx, by, 2, [refs[0], refs[1]], uids, motion(col_zero(bx, by)));
+                    out[n] = (
+                        bx,
+                        by,
+                        2,
+                        [refs[0], refs[1]],
+                        uids,
+                        motion(col_zero(bx, by)),
+                    );
                     n += 1;
                 } else {
                     for sub in 0..4 {
@@ -1531,12 +1586,22 @@ impl<'a> SliceDecoder<'a> {
                     let (x, y) = (bx + sub % 2, by + sub / 2);
                     let ci = self.col_index(x, y, inference);
                     let ck = self.col_index8(x, y, inference);
-                    let (mv_col, uid_col) = if col.mb_intra[self.mb_addr] {
+                    let (mv_col, uid_col) = if col
+                        .mb_intra
+                        .get(self.mb_addr + cbm)
+                        .copied()
+                        .unwrap_or(true)
+                    {
                         ([0i16, 0], -1)
                     } else {
-                        match col.col_ref(0, ck) {
-                            (r, uid) if r >= 0 => (col.mv[0][ci], uid),
-                            _ => (col.mv[1][ci], col.col_ref(1, ck).1),
+                        match col.col_ref(0, ck + cb8) {
+                            (r, uid) if r >= 0 => {
+                                (col.mv[0].get(ci + cb4).copied().unwrap_or_default(), uid)
+                            }
+                            _ => (
+                                col.mv[1].get(ci + cb4).copied().unwrap_or_default(),
+                                col.col_ref(1, ck + cb8).1,
+                            ),
                         }
                     };
                     let r0 = if uid_col < 0 {
@@ -1682,7 +1747,7 @@ impl<'a> SliceDecoder<'a> {
 
     fn recon_intra_luma(&mut self) -> Result<()> {
         let stride = self.strides[0];
-        let base = self.mb_y * 16 * stride + self.mb_x * 16;
+        let base = self.mb_y * 16 * stride + self.mb_x * 16 + self.base[0];
         match self.cur.kind {
             MbKind::I4x4 => {
                 for b in 0..16 {
@@ -1766,7 +1831,7 @@ impl<'a> SliceDecoder<'a> {
             ));
         }
         let cw = self.strides[1];
-        let off = self.mb_y * 8 * cw + self.mb_x * 8;
+        let off = self.mb_y * 8 * cw + self.mb_x * 8 + self.base[1];
         for c in 0..2 {
             intra::pred_chroma(self.planes[1 + c], cw, off, mode, av);
         }
@@ -1779,7 +1844,7 @@ impl<'a> SliceDecoder<'a> {
             return;
         }
         let stride = self.strides[0];
-        let base = self.mb_y * 16 * stride + self.mb_x * 16;
+        let base = self.mb_y * 16 * stride + self.mb_x * 16 + self.base[0];
         if self.cur.t8x8 {
             for i8 in 0..4 {
                 if self.luma_nz & (0xf << (i8 * 4)) != 0 {
@@ -1809,7 +1874,7 @@ impl<'a> SliceDecoder<'a> {
             return;
         }
         let cw = self.strides[1];
-        let base = self.mb_y * 8 * cw + self.mb_x * 8;
+        let base = self.mb_y * 8 * cw + self.mb_x * 8 + self.base[1];
         for c in 0..2 {
             for b in 0..4 {
                 if self.chroma_nz & (1 << (c * 4 + b)) != 0 {
@@ -1922,49 +1987,92 @@ impl<'a> SliceDecoder<'a> {
                 )
             };
             let wt = self.weighting(r0, r1, plane);
-            let off = by as usize * stride + bx as usize;
-            let predict = |list: usize, r: i8, mv: [i16; 2], out: &mut [u8], os: usize| {
-                let slot = self.refs.slot[list][r as usize];
-                let rp = RefPlane {
-                    data: self.dpb[slot].plane(plane),
-                    stride: self.dpb[slot].strides[plane],
-                    width: pw_,
-                    height: ph_,
-                };
+            let off = by as usize * stride + bx as usize + self.base[plane];
+            // Chroma vectors between fields of opposite parity move by a quarter
+            // chroma sample (8.4.1.4): the fields' chroma rows sit at different heights.
+            let field = self.field;
+            let refs = self.refs;
+            let cmv = |list: usize, r: i8, mv: [i16; 2]| -> [i16; 2] {
+                let par = refs.parity[list][r as usize];
+                if plane == 0 || field == 0 || par == 0 {
+                    mv
+                } else {
+                    let d = 2 * ((field == 2) as i16 - (par == 2) as i16);
+                    [mv[0], mv[1].wrapping_add(d)]
+                }
+            };
+            let own = |list: usize, r: i8| refs.own[list][r as usize];
+            let predict = |rp: RefPlane, mv: [i16; 2], out: &mut [u8], os: usize| {
                 if plane == 0 {
                     inter::luma(rp, bx, by, mv, bw_, bh_, out, os);
                 } else {
                     inter::chroma(rp, bx, by, mv, bw_, bh_, out, os);
                 }
             };
+            let dpb_plane = |list: usize, r: i8, c: usize| -> RefPlane {
+                let pic = &self.dpb[refs.slot[list][r as usize]];
+                field_ref(
+                    pic.plane(c),
+                    pic.strides[c],
+                    refs.parity[list][r as usize],
+                    pw_,
+                    ph_,
+                )
+            };
             // A single list without weights predicts straight into the picture, Cb and
-            // Cr together (chroma weights are sent for both or neither).
-            if matches!(wt, Weighting::Default) && (r0 < 0) != (r1 < 0) {
+            // Cr together (chroma weights are sent for both or neither). The first
+            // field of the frame being decoded is read from the picture itself, so it
+            // goes through the scratch blocks.
+            let single = matches!(wt, Weighting::Default) && (r0 < 0) != (r1 < 0);
+            if single {
                 let (list, r, mv) = if r0 >= 0 { (0, r0, mv0) } else { (1, r1, mv1) };
-                if plane == 0 {
-                    predict(list, r, mv, &mut self.planes[0][off..], stride);
-                    continue;
+                if !own(list, r) {
+                    if plane == 0 {
+                        predict(
+                            dpb_plane(list, r, 0),
+                            mv,
+                            &mut self.planes[0][off..],
+                            stride,
+                        );
+                        continue;
+                    }
+                    let mv = cmv(list, r, mv);
+                    let [_, cb, cr] = &mut self.planes;
+                    let out = [&mut cb[off..], &mut cr[off..]];
+                    inter::chroma_pair(
+                        [dpb_plane(list, r, 1), dpb_plane(list, r, 2)],
+                        bx,
+                        by,
+                        mv,
+                        bw_,
+                        bh_,
+                        out,
+                        stride,
+                    );
+                    break;
                 }
-                let pic = &self.dpb[self.refs.slot[list][r as usize]];
-                let rp = |c: usize| RefPlane {
-                    data: pic.plane(c),
-                    stride: pic.strides[c],
-                    width: pw_,
-                    height: ph_,
-                };
-                let [_, cb, cr] = &mut self.planes;
-                let out = [&mut cb[off..], &mut cr[off..]];
-                inter::chroma_pair([rp(1), rp(2)], bx, by, mv, bw_, bh_, out, stride);
-                break;
             }
             // The list predictions of bi-predicted or weighted blocks go through the
             // slice's scratch blocks (a fresh zeroed pair per block cost measurable time).
             let [p0, p1] = &mut self.mc_tmp;
-            if r0 >= 0 {
-                predict(0, r0, mv0, p0, 16);
-            }
-            if r1 >= 0 {
-                predict(1, r1, mv1, p1, 16);
+            for (list, r, mv, out) in [(0, r0, mv0, &mut *p0), (1, r1, mv1, &mut *p1)] {
+                if r < 0 {
+                    continue;
+                }
+                let mv = cmv(list, r, mv);
+                let rp = if own(list, r) {
+                    // The frame stride is half the field's.
+                    field_ref(
+                        &*self.planes[plane],
+                        stride / 2,
+                        refs.parity[list][r as usize],
+                        pw_,
+                        ph_,
+                    )
+                } else {
+                    dpb_plane(list, r, plane)
+                };
+                predict(rp, mv, out, 16);
             }
             inter::put(
                 self.planes[plane],
@@ -2029,6 +2137,29 @@ impl<'a> SliceDecoder<'a> {
         } else {
             Weighting::Default
         }
+    }
+}
+
+/// A reference plane of a frame (`parity` 0) or of one of its fields (1 top, 2
+/// bottom: every other row, starting one row down for the bottom field), with the
+/// picture size the prediction clamps to.
+fn field_ref(
+    data: &[u8],
+    frame_stride: usize,
+    parity: u8,
+    width: i32,
+    height: i32,
+) -> RefPlane<'_> {
+    let (data, stride) = match parity {
+        0 => (data, frame_stride),
+        1 => (data, 2 * frame_stride),
+        _ => (data.get(frame_stride..).unwrap_or(&[]), 2 * frame_stride),
+    };
+    RefPlane {
+        data,
+        stride,
+        width,
+        height,
     }
 }
 

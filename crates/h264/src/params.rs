@@ -39,6 +39,8 @@ pub struct Sps {
     pub mb_width: u32,
     pub mb_height: u32,
     pub direct_8x8_inference: bool,
+    /// `frame_mbs_only_flag`: false when pictures may be coded as fields.
+    pub frame_mbs_only: bool,
     /// Cropping in luma samples: left, right, top, bottom.
     pub crop: [u32; 4],
     /// `max_num_reorder_frames` from the VUI, when present.
@@ -117,21 +119,26 @@ impl Sps {
         let mb_width = r.ue_max(1023, "pic_width_in_mbs_minus1")? + 1;
         let map_height = r.ue_max(1023, "pic_height_in_map_units_minus1")? + 1;
         let frame_mbs_only = r.flag();
-        if !frame_mbs_only {
+        // Field pictures (PAFF) are decoded; macroblock-adaptive frame/field coding
+        // is not yet.
+        if !frame_mbs_only && r.flag() {
             return Err(Error::unsupported(
-                "h264 interlaced coding (field pictures or mbaff)",
+                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)",
             ));
         }
-        let mb_height = map_height;
+        // Map units are field macroblock rows when fields may be coded (7.4.2.1.1).
+        let mb_height = map_height * if frame_mbs_only { 1 } else { 2 };
         let direct_8x8_inference = r.flag();
         let mut crop = [0u32; 4];
         if r.flag() {
             for c in crop.iter_mut() {
                 *c = r.ue_max(8192, "frame_crop_offset")?;
             }
-            // 4:2:0 frame coding: crop units are two luma samples in both directions.
-            for c in crop.iter_mut() {
-                *c *= 2;
+            // 4:2:0: crop units are two luma samples across, and two rows down per
+            // field the frame may hold (CropUnitY, 7.4.2.1.1).
+            let unit_y = if frame_mbs_only { 2 } else { 4 };
+            for (i, c) in crop.iter_mut().enumerate() {
+                *c *= if i < 2 { 2 } else { unit_y };
             }
             if crop[0] + crop[1] >= mb_width * 16 || crop[2] + crop[3] >= mb_height * 16 {
                 return Err(Error::invalid("frame cropping removes the whole picture"));
@@ -153,6 +160,7 @@ impl Sps {
             mb_width,
             mb_height,
             direct_8x8_inference,
+            frame_mbs_only,
             crop,
             num_reorder_frames: None,
             max_dec_frame_buffering: None,

@@ -65,6 +65,28 @@ pub struct Picture {
     pub concealed: bool,
     /// The colour description of the SPS the picture was decoded with.
     pub color: ColorDescription,
+    /// Picture order counts of the top and bottom fields (`i32::MAX` for a field not
+    /// decoded yet); `poc` is the smaller one.
+    pub field_poc: [i32; 2],
+    /// Decoded fields: bit 0 top, bit 1 bottom (3 for a frame or a field pair).
+    pub fields: u8,
+    /// Fields marked as used for reference (bits as in `fields`; 3 for a reference
+    /// frame). `state` says whether they are short- or long-term.
+    pub ref_fields: u8,
+    /// Whether the picture was coded as fields (each field's motion data then fills
+    /// one half of the motion arrays, see `field_half`).
+    pub coded_fields: bool,
+    /// For field-coded pictures: which half of the motion arrays holds the data of
+    /// the top and of the bottom field (the field being decoded always writes the
+    /// first half, so a finished first field sits in the first half until its second
+    /// field starts).
+    pub field_half: [u8; 2],
+    /// The first field of a frame whose second field may still follow: the slot is
+    /// not free, and the decoder still writes its pixels.
+    pub pending_pair: bool,
+    /// Whether the picture being decoded is a field (deblocking then treats every
+    /// macroblock as a field macroblock).
+    pub field_pic: bool,
 }
 
 impl Picture {
@@ -103,7 +125,35 @@ impl Picture {
 
     /// Whether the slot can take a new picture.
     pub fn is_free(&self) -> bool {
-        self.state == RefState::Unused && !self.waiting_output && !self.decoding
+        self.state == RefState::Unused
+            && !self.waiting_output
+            && !self.decoding
+            && !self.pending_pair
+    }
+
+    /// Offset (in 4x4 blocks) of the motion data of field `parity` (0 top, 1
+    /// bottom) of a field-coded picture; 0 for frames.
+    pub fn field_base4(&self, parity: usize) -> usize {
+        if self.coded_fields {
+            self.field_half[parity & 1] as usize * self.mv[0].len() / 2
+        } else {
+            0
+        }
+    }
+
+    /// Swaps the halves of the kept motion arrays: the finished first field moves to
+    /// the second half so that the second field can be decoded into the first. The
+    /// caller sets `field_half`.
+    pub fn swap_field_halves(&mut self) {
+        for l in 0..2 {
+            let h = self.mv[l].len() / 2;
+            self.mv[l].rotate_left(h);
+            let h8 = self.col_ref_idx[l].len() / 2;
+            self.col_ref_idx[l].rotate_left(h8);
+            self.col_ref_uid[l].rotate_left(h8);
+        }
+        let hm = self.mb_intra.len() / 2;
+        self.mb_intra.rotate_left(hm);
     }
 
     /// Plane `p` of the stored pixels (empty while none are stored).
@@ -128,13 +178,14 @@ impl Picture {
 
     /// Keeps the per-8x8 reference data of the picture just decoded (the top-left 4x4
     /// block of each 8x8 block carries the partition's values).
-    pub fn keep_col_refs(&mut self) {
+    /// `rows4` limits it to the first rows of 4x4 blocks (a field fills half).
+    pub fn keep_col_refs(&mut self, rows4: usize) {
         let w4 = self.w4;
         if w4 < 2 {
             return;
         }
         for l in 0..2 {
-            let rows = self.ref_idx[l]
+            let rows = self.ref_idx[l][..(rows4 * w4).min(self.ref_idx[l].len())]
                 .chunks_exact(2 * w4)
                 .zip(self.ref_uid[l].chunks_exact(2 * w4));
             let dst = self.col_ref_idx[l]

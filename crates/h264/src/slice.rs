@@ -49,6 +49,10 @@ pub struct SliceHeader {
     pub slice_type: SliceType,
     pub pps_id: u32,
     pub frame_num: u32,
+    /// `field_pic_flag`: the slice belongs to a field, not a frame.
+    pub field_pic: bool,
+    /// `bottom_field_flag`: the field is the bottom one.
+    pub bottom_field: bool,
     pub poc_lsb: u32,
     pub delta_poc_bottom: i32,
     pub delta_poc: [i32; 2],
@@ -103,12 +107,22 @@ impl SliceHeader {
         let sps = sps_list[pps.sps_id as usize]
             .as_ref()
             .ok_or_else(|| Error::invalid(format!("pps refers to missing sps {}", pps.sps_id)))?;
-        if first_mb >= sps.mb_width * sps.mb_height {
+        let frame_num = r.u(sps.log2_max_frame_num);
+        let mut field_pic = false;
+        let mut bottom_field = false;
+        if !sps.frame_mbs_only {
+            field_pic = r.flag();
+            if field_pic {
+                bottom_field = r.flag();
+            }
+        }
+        // A field holds half of the frame's macroblock rows.
+        let pic_mbs = sps.mb_width * sps.mb_height / if field_pic { 2 } else { 1 };
+        if first_mb >= pic_mbs {
             return Err(Error::invalid(format!(
-                "first_mb_in_slice {first_mb} beyond the picture"
+                "first_mb_in_slice {first_mb} beyond the picture (expected below {pic_mbs})"
             )));
         }
-        let frame_num = r.u(sps.log2_max_frame_num);
         let idr = nal_type == 5;
         if idr {
             r.ue_max(65535, "idr_pic_id")?;
@@ -118,12 +132,12 @@ impl SliceHeader {
         let mut delta_poc = [0; 2];
         if sps.poc_type == 0 {
             poc_lsb = r.u(sps.log2_max_poc_lsb);
-            if pps.bottom_field_pic_order_in_frame_present {
+            if pps.bottom_field_pic_order_in_frame_present && !field_pic {
                 delta_poc_bottom = r.se();
             }
         } else if sps.poc_type == 1 && !sps.delta_pic_order_always_zero {
             delta_poc[0] = r.se();
-            if pps.bottom_field_pic_order_in_frame_present {
+            if pps.bottom_field_pic_order_in_frame_present && !field_pic {
                 delta_poc[1] = r.se();
             }
         }
@@ -279,6 +293,8 @@ impl SliceHeader {
             slice_type,
             pps_id,
             frame_num,
+            field_pic,
+            bottom_field,
             poc_lsb,
             delta_poc_bottom,
             delta_poc,

@@ -5,6 +5,17 @@
 /// 4x4 zig-zag scan: scan index → raster position (`y * 4 + x`).
 pub const ZIGZAG4: [u8; 16] = [0, 1, 4, 8, 5, 2, 3, 6, 9, 12, 13, 10, 7, 11, 14, 15];
 
+/// 4x4 field scan (Table 8-13), for field pictures: scan index → raster position.
+/// Field macroblocks are twice as tall as they look, so the scan runs down first.
+pub const FIELD_SCAN4: [u8; 16] = [0, 4, 1, 8, 12, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
+
+/// 8x8 field scan (Table 8-14): scan index → raster position (`y * 8 + x`).
+pub const FIELD_SCAN8: [u8; 64] = [
+    0, 8, 16, 1, 9, 24, 32, 17, 2, 25, 40, 48, 56, 33, 10, 3, 18, 41, 49, 57, 26, 11, 4, 19, 34,
+    42, 50, 58, 27, 12, 5, 20, 35, 43, 51, 59, 28, 13, 6, 21, 36, 44, 52, 60, 29, 14, 22, 37, 45,
+    53, 61, 30, 7, 15, 38, 46, 54, 62, 23, 31, 39, 47, 55, 63,
+];
+
 /// 8x8 zig-zag scan: scan index → raster position (`y * 8 + x`).
 pub const ZIGZAG8: [u8; 64] = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,

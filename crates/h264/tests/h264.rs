@@ -91,6 +91,54 @@ mod conformance {
     }
 }
 
+/// The interlaced JVT conformance streams (`testdata/h264-interlaced/`): field
+/// pictures decode to FFmpeg's frames; MBAFF is refused with a clear error.
+mod interlaced {
+    use super::*;
+
+    fn check(file: &str) -> Result<(), String> {
+        let path = testdata(&format!("h264-interlaced/{file}"));
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (got, err) = decode_md5s(&data, &MemoryConfig::default());
+        if let Some(e) = err {
+            return Err(format!("{file}: error {e}"));
+        }
+        let oracle = read_framemd5(&testdata(&format!("h264-interlaced/{file}.framemd5")));
+        let want: Vec<&str> = oracle.entries.iter().map(|e| e.md5.as_str()).collect();
+        if want != got {
+            let first = (0..want.len().max(got.len()))
+                .find(|&i| want.get(i).copied() != got.get(i).map(|s| s.as_str()));
+            return Err(format!(
+                "{file}: {} frames vs {} expected, first mismatch at frame {first:?}",
+                got.len(),
+                want.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// PAFF, CAVLC, every picture a field pair; B fields with temporal direct.
+    #[test]
+    fn freh6_field_pictures_cavlc_match_ffmpeg() {
+        check("freh6.264").unwrap();
+    }
+
+    /// MBAFF is not decoded yet: the SPS is refused, naming the feature.
+    #[test]
+    fn mbaff_is_refused_as_unsupported() {
+        let data = std::fs::read(testdata("h264-interlaced/HCAMFF1_HHI.264")).unwrap();
+        let (frames, err) = decode_md5s(&data, &MemoryConfig::default());
+        assert!(frames.is_empty());
+        match err {
+            Some(Error::Unsupported(what)) => assert_eq!(
+                what,
+                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)"
+            ),
+            other => panic!("expected unsupported mbaff, got {other:?}"),
+        }
+    }
+}
+
 mod robustness {
     use super::*;
 
@@ -413,26 +461,41 @@ mod fuzz_regressions {
     fn pictures_pending_at_a_new_sps_keep_their_own_cropping() {
         // 176x144 B-frame stream, then the 100x60 cropped one: the B-pictures still
         // waiting for output when the second SPS arrives must come out at 176x144.
-        let (runs, frames, err) = size_runs(&regression("resolution-change-pending-pictures-take-new-crop.h264"));
+        let (runs, frames, err) = size_runs(&regression(
+            "resolution-change-pending-pictures-take-new-crop.h264",
+        ));
         assert_eq!(runs, [(176, 144), (100, 60)], "{err:?}");
         assert!(frames > 2);
-        let (runs, _, err) = size_runs(&regression("resolution-change-pending-pictures-lose-crop.h264"));
+        let (runs, _, err) = size_runs(&regression(
+            "resolution-change-pending-pictures-lose-crop.h264",
+        ));
         assert_eq!(runs, [(100, 60), (176, 144)], "{err:?}");
         // The second sequence crops 80 rows off a 176x144 picture (crop larger than the
         // first sequence's whole picture): this panicked on a subtraction.
-        let (runs, _, err) = size_runs(&regression("resolution-change-crop-larger-than-old-picture.h264"));
+        let (runs, _, err) = size_runs(&regression(
+            "resolution-change-crop-larger-than-old-picture.h264",
+        ));
         assert_eq!(runs, [(100, 60), (176, 64)], "{err:?}");
     }
 
     #[test]
     fn damaged_cavlc_levels_and_motion_are_errors_not_overflows() {
-        for name in ["cavlc-level-dequant-mul-overflow.h264", "cavlc-mvd-add-overflow.h264"] {
+        for name in [
+            "cavlc-level-dequant-mul-overflow.h264",
+            "cavlc-mvd-add-overflow.h264",
+        ] {
             let (runs, frames, err) = size_runs(&regression(name));
             // Damaged slices are concealed: pictures still come out, at the stream's size,
             // and the damage is reported.
             assert!(frames > 0, "{name}");
-            assert!(runs.iter().all(|&s| s == (176, 144) || s == (100, 60)), "{name}: {runs:?}");
-            assert!(matches!(err, Some(Error::InvalidData { .. })), "{name}: {err:?}");
+            assert!(
+                runs.iter().all(|&s| s == (176, 144) || s == (100, 60)),
+                "{name}: {runs:?}"
+            );
+            assert!(
+                matches!(err, Some(Error::InvalidData { .. })),
+                "{name}: {err:?}"
+            );
         }
     }
 }
