@@ -12,7 +12,7 @@ use crate::bitreader::BitReader;
 use crate::gentables::{CABAC_INIT_MN, LAST8, RANGE_LPS, SIG8, TRANS_LPS};
 use crate::mb::{MbInfo, MbKind, Shape, SliceDecoder};
 use crate::slice::SliceType;
-use crate::tables::{BLK_POS, CHROMA_QP, ZIGZAG4, ZIGZAG8};
+use crate::tables::{BLK_POS, CHROMA_QP, FIELD_SCAN4, FIELD_SCAN8, ZIGZAG4, ZIGZAG8};
 use transcode_core::{Error, Result};
 
 /// Number of context variables kept: 460 are used (4:2:0, frame coding); a power of
@@ -276,7 +276,7 @@ impl Cabac {
     /// which equals the standard's two cases for qP / 6 below and above SHIFT. Only
     /// the coefficients present are written. Returns their number (at least 1).
     #[inline(never)]
-    fn block<const CAT: usize, const N: usize, const SHIFT: u32>(
+    fn block<const CAT: usize, const N: usize, const SHIFT: u32, const FIELD: bool>(
         eng: &mut Engine,
         ctx: &mut [u8; CTX_LEN],
         pos: &mut [u8; 64],
@@ -287,7 +287,17 @@ impl Cabac {
         // A local copy, so that the registers are written back only once.
         let mut e = Engine { ..*eng };
         let max = MAX_COEFF[CAT];
-        let raster = &RASTER[CAT];
+        // Field macroblocks have their own scans and significance contexts.
+        let (raster, sig_base, last_base, sig8) = if FIELD {
+            (
+                &RASTER_FIELD[CAT],
+                &SIG_BASE_FIELD,
+                &LAST_BASE_FIELD,
+                &SIG8_FIELD,
+            )
+        } else {
+            (&RASTER[CAT], &SIG_BASE, &LAST_BASE, &SIG8)
+        };
         // Significance map.
         let mut n = 0usize;
         let mut i = 0usize;
@@ -295,11 +305,11 @@ impl Cabac {
         while i < max - 1 {
             let (sig, lst) = if CAT == 5 {
                 (
-                    SIG_BASE[5] + SIG8[i] as usize,
-                    LAST_BASE[5] + LAST8[i] as usize,
+                    sig_base[5] + sig8[i] as usize,
+                    last_base[5] + LAST8[i] as usize,
                 )
             } else {
-                (SIG_BASE[CAT] + i, LAST_BASE[CAT] + i)
+                (sig_base[CAT] + i, last_base[CAT] + i)
             };
             if e.decision(&mut ctx[sig & CTX_MASK]) {
                 pos[n & 63] = raster[i];
@@ -419,6 +429,15 @@ pub(crate) const MAX_COEFF: [usize; 6] = [16, 15, 16, 4, 15, 64];
 /// and coeff_abs_level_minus1 per ctxBlockCat (frame coding).
 pub(crate) const SIG_BASE: [usize; 6] = [105, 120, 134, 149, 152, 402];
 pub(crate) const LAST_BASE: [usize; 6] = [166, 181, 195, 210, 213, 417];
+/// The same for field macroblocks (Table 9-34: ctxIdxOffset 277, 338, 436, 451).
+const SIG_BASE_FIELD: [usize; 6] = [277, 292, 306, 321, 324, 436];
+const LAST_BASE_FIELD: [usize; 6] = [338, 353, 367, 382, 385, 451];
+/// significant_coeff_flag ctxIdxInc of 8x8 blocks in field macroblocks (Table 9-43).
+const SIG8_FIELD: [u8; 63] = [
+    0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 7, 7, 7, 8, 4, 5, 6, 9, 10, 10, 8, 11, 12, 11, 9, 9, 10, 10, 8,
+    11, 12, 11, 9, 9, 10, 10, 8, 11, 12, 11, 9, 9, 10, 10, 8, 13, 13, 9, 9, 10, 10, 8, 13, 13, 9,
+    9, 10, 10, 14, 14, 14, 14, 14,
+];
 pub(crate) const ABS_BASE: [usize; 6] = [227, 237, 247, 257, 266, 426];
 /// ctxIdxInc of the first coeff_abs_level_minus1 bin per node.
 pub(crate) const EQ1_CTX: [u8; 8] = [1, 2, 3, 4, 0, 0, 0, 0];
@@ -430,15 +449,19 @@ pub(crate) const NODE_AFTER_GT1: [u8; 8] = [4, 4, 4, 4, 5, 6, 7, 7];
 /// Position in the destination block of scan index `i` per ctxBlockCat: the 4x4 raster
 /// for luma DC and 4x4 blocks (AC blocks start at scan index 1), the 2x2 order for
 /// chroma DC, the 8x8 raster for 8x8 blocks.
-const RASTER: [[u8; 64]; 6] = {
+const RASTER: [[u8; 64]; 6] = raster_table(&ZIGZAG4, &ZIGZAG8);
+/// [`RASTER`] with the field scans.
+const RASTER_FIELD: [[u8; 64]; 6] = raster_table(&FIELD_SCAN4, &FIELD_SCAN8);
+
+const fn raster_table(scan4: &[u8; 16], scan8: &[u8; 64]) -> [[u8; 64]; 6] {
     let mut t = [[0u8; 64]; 6];
     let mut i = 0;
     while i < 16 {
-        t[0][i] = ZIGZAG4[i];
-        t[2][i] = ZIGZAG4[i];
+        t[0][i] = scan4[i];
+        t[2][i] = scan4[i];
         if i < 15 {
-            t[1][i] = ZIGZAG4[i + 1];
-            t[4][i] = ZIGZAG4[i + 1];
+            t[1][i] = scan4[i + 1];
+            t[4][i] = scan4[i + 1];
         }
         if i < 4 {
             t[3][i] = i as u8;
@@ -447,11 +470,11 @@ const RASTER: [[u8; 64]; 6] = {
     }
     let mut i = 0;
     while i < 64 {
-        t[5][i] = ZIGZAG8[i];
+        t[5][i] = scan8[i];
         i += 1;
     }
     t
-};
+}
 
 /// ctxIdxOffset of coded_block_flag.
 pub(crate) const CBF: usize = 85;
@@ -938,7 +961,11 @@ impl<'a> SliceDecoder<'a> {
             self.cbf_dc_inc(1, left, top),
             self.cbf_dc_inc(2, left, top),
         ];
-        let nnz = self.cabac_residual(cbp, luma_grid, chroma_grid, dc_inc)?;
+        let nnz = if self.field != 0 {
+            self.cabac_residual::<true>(cbp, luma_grid, chroma_grid, dc_inc)?
+        } else {
+            self.cabac_residual::<false>(cbp, luma_grid, chroma_grid, dc_inc)?
+        };
         let base = self.mb_y * 4 * self.w4 + self.mb_x * 4;
         for (y, row) in nnz[..16].chunks_exact(4).enumerate() {
             let at = base + y * self.w4;
@@ -962,7 +989,7 @@ impl<'a> SliceDecoder<'a> {
     /// the scaled coefficients into the macroblock buffers and returns TotalCoeff of
     /// the 16 luma blocks (raster order) and of the 2x4 chroma AC blocks. The grids
     /// and `dc_inc` give the coded_block_flag contexts derived from the neighbours.
-    fn cabac_residual(
+    fn cabac_residual<const FIELD: bool>(
         &mut self,
         cbp: u8,
         mut luma_grid: u32,
@@ -977,7 +1004,7 @@ impl<'a> SliceDecoder<'a> {
         let ctx = &mut self.cabac.ctx;
         let pos = &mut self.cabac.scan;
         if self.cur.kind == MbKind::I16x16 && e.decision(&mut ctx[CBF + dc_inc[0]]) {
-            Cabac::block::<0, 16, 0>(&mut e, ctx, pos, &mut self.dc, &[0; 16], 0)?;
+            Cabac::block::<0, 16, 0, FIELD>(&mut e, ctx, pos, &mut self.dc, &[0; 16], 0)?;
             self.cur.cbf_dc |= 1;
             crate::transform::luma_dc_dequant(&mut self.dc, qp, self.ls4[0][(qp % 6) as usize][0]);
         }
@@ -992,7 +1019,7 @@ impl<'a> SliceDecoder<'a> {
                     // No coded_block_flag: 8x8 blocks of a coded 8x8 quadrant always
                     // have coefficients.
                     let out = chunk::<64>(&mut self.luma, i8 * 64)?;
-                    let n = Cabac::block::<5, 64, 6>(&mut e, ctx, pos, out, ls, sh)?;
+                    let n = Cabac::block::<5, 64, 6, FIELD>(&mut e, ctx, pos, out, ls, sh)?;
                     self.luma_nz |= 0xf << (i8 * 4);
                     let (x, y) = ((i8 & 1) * 2, (i8 >> 1) * 2);
                     let n = n as u8;
@@ -1016,9 +1043,9 @@ impl<'a> SliceDecoder<'a> {
                     }
                     let out = chunk::<16>(&mut self.luma, b * 16)?;
                     let n = if i16 {
-                        Cabac::block::<1, 16, 4>(&mut e, ctx, pos, out, ls, sh)?
+                        Cabac::block::<1, 16, 4, FIELD>(&mut e, ctx, pos, out, ls, sh)?
                     } else {
-                        Cabac::block::<2, 16, 4>(&mut e, ctx, pos, out, ls, sh)?
+                        Cabac::block::<2, 16, 4, FIELD>(&mut e, ctx, pos, out, ls, sh)?
                     };
                     luma_grid |= 1 << g;
                     nnz[by * 4 + bx] = n as u8;
@@ -1029,7 +1056,7 @@ impl<'a> SliceDecoder<'a> {
         if cbp & 0x30 != 0 {
             for c in 0..2 {
                 if e.decision(&mut ctx[CBF + 12 + dc_inc[1 + c]]) {
-                    Cabac::block::<3, 4, 0>(&mut e, ctx, pos, &mut self.cdc[c], &[0; 4], 0)?;
+                    Cabac::block::<3, 4, 0, FIELD>(&mut e, ctx, pos, &mut self.cdc[c], &[0; 4], 0)?;
                     self.cur.cbf_dc |= 2 << c;
                 }
             }
@@ -1048,7 +1075,7 @@ impl<'a> SliceDecoder<'a> {
                         continue;
                     }
                     let out = chunk::<16>(&mut self.chroma, c * 64 + b * 16)?;
-                    let n = Cabac::block::<4, 16, 4>(&mut e, ctx, pos, out, ls, sh)?;
+                    let n = Cabac::block::<4, 16, 4, FIELD>(&mut e, ctx, pos, out, ls, sh)?;
                     *grid |= 1 << g;
                     nnz[16 + c * 4 + b] = n as u8;
                     self.chroma_nz |= 1 << (c * 4 + b);

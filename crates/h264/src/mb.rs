@@ -1475,12 +1475,50 @@ impl<'a> SliceDecoder<'a> {
         } else {
             &self.dpb[self.refs.slot[1][0]]
         };
-        let cb4 = match self.refs.parity[1][0] {
-            0 => 0,
-            p => col.field_base4(p as usize - 1),
+        // Where the co-located blocks are (8.4.1.2.1, Table 8-8): the same place in a
+        // picture of the same structure (mode 0); in a field over a frame, the frame
+        // macroblock covering the same rows, two per field macroblock (mode 1,
+        // Frm_To_Fld); in a frame over a field pair, the field closer in POC, one field
+        // macroblock per two frame ones (mode 2, Fld_To_Frm).
+        let mode: u8 = match (self.field != 0, col.coded_fields) {
+            (true, false) => 1,
+            (false, true) => 2,
+            _ => 0,
+        };
+        let cb4 = match mode {
+            0 => match self.refs.parity[1][0] {
+                0 => 0,
+                p => col.field_base4(p as usize - 1),
+            },
+            2 => {
+                let d = |p: i32| (self.pic.poc as i64 - p as i64).abs();
+                col.field_base4((d(col.field_poc[0]) >= d(col.field_poc[1])) as usize)
+            }
+            _ => 0,
         };
         let (cb8, cbm) = (cb4 / 4, cb4 / 16);
         let inference = self.sps.direct_8x8_inference;
+        let (w4, mb_w, mb_x, mb_y) = (self.w4, self.mb_w, self.mb_x, self.mb_y);
+        // (4x4 block, 8x8 block, macroblock) indices in the co-located picture's
+        // arrays for block (x, y) of the current macroblock.
+        let site = |x: usize, y: usize| -> (usize, usize, usize) {
+            let (cx, cy) = if inference {
+                (if x < 2 { 0 } else { 3 }, if y < 2 { 0 } else { 3 })
+            } else {
+                (x, y)
+            };
+            let (cmy, row) = match mode {
+                0 => (mb_y, cy),
+                1 => (2 * mb_y + cy / 2, (2 * cy) % 4),
+                _ => (mb_y / 2, 2 * (mb_y % 2) + cy / 2),
+            };
+            (
+                (cmy * 4 + row) * w4 + mb_x * 4 + cx + cb4,
+                (cmy * 2 + row / 2) * (w4 / 2) + mb_x * 2 + cx / 2 + cb8,
+                cmy * mb_w + mb_x + cbm,
+            )
+        };
+        let intra_at = |cm: usize| col.mb_intra.get(cm).copied().unwrap_or(true);
         // Blocks to store: position, size (in 4x4 blocks), refs, uids and motion.
         #[allow(clippy::type_complexity)]
         let mut out: [(usize, usize, usize, [i8; 2], [i32; 2], [[i16; 2]; 2]); 16] =
@@ -1506,11 +1544,6 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
             let col_short = !self.refs.long[1][0];
-            let col_intra = col
-                .mb_intra
-                .get(self.mb_addr + cbm)
-                .copied()
-                .unwrap_or(true);
             let uids = [
                 if refs[0] >= 0 {
                     self.refs.uid[0][refs[0] as usize]
@@ -1526,15 +1559,15 @@ impl<'a> SliceDecoder<'a> {
             // colZeroFlag (8.4.1.2.2): the co-located block is a short-term reference
             // that barely moves.
             let col_zero = |x: usize, y: usize| -> bool {
-                col_short && !col_intra && {
-                    let ci = self.col_index(x, y, inference);
-                    let (r0, _) = col.col_ref(0, self.col_index8(x, y, inference) + cb8);
+                let (ci, ck, cm) = site(x, y);
+                col_short && !intra_at(cm) && {
+                    let (r0, _) = col.col_ref(0, ck);
                     let (cr, cmv) = if r0 >= 0 {
-                        (r0, col.mv[0].get(ci + cb4).copied().unwrap_or_default())
+                        (r0, col.mv[0].get(ci).copied().unwrap_or_default())
                     } else {
                         (
-                            col.col_ref(1, self.col_index8(x, y, inference) + cb8).0,
-                            col.mv[1].get(ci + cb4).copied().unwrap_or_default(),
+                            col.col_ref(1, ck).0,
+                            col.mv[1].get(ci).copied().unwrap_or_default(),
                         )
                     };
                     cr == 0 && (-1..=1).contains(&cmv[0]) && (-1..=1).contains(&cmv[1])
@@ -1584,31 +1617,39 @@ impl<'a> SliceDecoder<'a> {
                 let (step, subs) = if inference { (2, 1) } else { (1, 4) };
                 for sub in 0..subs {
                     let (x, y) = (bx + sub % 2, by + sub / 2);
-                    let ci = self.col_index(x, y, inference);
-                    let ck = self.col_index8(x, y, inference);
-                    let (mv_col, uid_col) = if col
-                        .mb_intra
-                        .get(self.mb_addr + cbm)
-                        .copied()
-                        .unwrap_or(true)
-                    {
+                    let (ci, ck, cm) = site(x, y);
+                    let (mut mv_col, uid_col) = if intra_at(cm) {
                         ([0i16, 0], -1)
                     } else {
-                        match col.col_ref(0, ck + cb8) {
+                        match col.col_ref(0, ck) {
                             (r, uid) if r >= 0 => {
-                                (col.mv[0].get(ci + cb4).copied().unwrap_or_default(), uid)
+                                (col.mv[0].get(ci).copied().unwrap_or_default(), uid)
                             }
                             _ => (
-                                col.mv[1].get(ci + cb4).copied().unwrap_or_default(),
-                                col.col_ref(1, ck + cb8).1,
+                                col.mv[1].get(ci).copied().unwrap_or_default(),
+                                col.col_ref(1, ck).1,
                             ),
                         }
+                    };
+                    // The reference the co-located block used, as the current picture
+                    // names it: the field of a frame reference with the current
+                    // parity, or the frame holding a field reference (8.4.1.2.3).
+                    let want = match mode {
+                        1 => {
+                            mv_col[1] /= 2;
+                            uid_col.wrapping_add(self.field as i32)
+                        }
+                        2 => {
+                            mv_col[1] = mv_col[1].wrapping_mul(2);
+                            uid_col & !3
+                        }
+                        _ => uid_col,
                     };
                     let r0 = if uid_col < 0 {
                         0
                     } else {
                         (0..self.refs.count[0])
-                            .find(|&k| self.refs.uid[0][k] == uid_col)
+                            .find(|&k| self.refs.uid[0][k] == want)
                             .unwrap_or(0)
                     };
                     let (poc0, poc1) = (self.refs.poc[0][r0], self.refs.poc[1][0]);
@@ -1659,22 +1700,6 @@ impl<'a> SliceDecoder<'a> {
                 fill_row(&mut self.pic.mv[list], i, w, mv[list]);
             }
         }
-    }
-
-    /// Index of the co-located 4x4 block for block `(x, y)` of the current macroblock.
-    /// Picture-wide index of the 8x8 block holding the co-located 4x4 block of
-    /// `(x, y)` (the 8x8 quadrant is the same with or without 8x8 inference).
-    fn col_index8(&self, x: usize, y: usize, _inference: bool) -> usize {
-        (self.mb_y * 2 + y / 2) * (self.w4 / 2) + self.mb_x * 2 + x / 2
-    }
-
-    fn col_index(&self, x: usize, y: usize, inference: bool) -> usize {
-        let (cx, cy) = if inference {
-            (if x < 2 { 0 } else { 3 }, if y < 2 { 0 } else { 3 })
-        } else {
-            (x, y)
-        };
-        self.blk(cx, cy)
     }
 
     // ---------------------------------------------------------------- reconstruction

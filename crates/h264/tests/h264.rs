@@ -123,6 +123,13 @@ mod interlaced {
         check("freh6.264").unwrap();
     }
 
+    /// PAFF, CABAC, frame and field pictures mixed; spatial direct across frame and
+    /// field co-located pictures.
+    #[test]
+    fn hcaff1_frames_and_fields_cabac_match_ffmpeg() {
+        check("HCAFF1_HHI.264").unwrap();
+    }
+
     /// MBAFF is not decoded yet: the SPS is refused, naming the feature.
     #[test]
     fn mbaff_is_refused_as_unsupported() {
