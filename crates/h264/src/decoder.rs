@@ -9,7 +9,9 @@ use crate::params::{Pps, Sps};
 use crate::picture::{Picture, RefState};
 use crate::slice::{SliceHeader, SliceType};
 use std::collections::VecDeque;
-use transcode_core::{Acquire, Budget, ColorDescription, Error, MemoryConfig, Reservation, Result};
+use transcode_core::{
+    Acquire, Budget, ColorDescription, Error, FieldOrder, MemoryConfig, Reservation, Result,
+};
 use transcode_decoder_buffers::DpbConfig;
 use transcode_frame_pool::{
     Frame as PoolFrame, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame,
@@ -59,6 +61,9 @@ pub struct Frame<'a> {
     pub concealed: bool,
     /// Colour range, primaries, transfer and matrix, from the SPS's VUI.
     pub color: ColorDescription,
+    /// Progressive for frame pictures; for a pair of field pictures, the field shown
+    /// first (the one with the smaller POC, or the one decoded first when they tie).
+    pub field_order: FieldOrder,
 }
 
 /// A decoded picture the caller owns: a shared handle to the pooled frame (no pixels
@@ -80,6 +85,8 @@ pub struct DecodedPicture {
     pub concealed: bool,
     /// Colour range, primaries, transfer and matrix, from the SPS's VUI.
     pub color: ColorDescription,
+    /// See [`Frame::field_order`]; also on the pooled frame's `FrameProps`.
+    pub field_order: FieldOrder,
 }
 
 impl DecodedPicture {
@@ -98,6 +105,7 @@ impl DecodedPicture {
             poc: self.poc,
             concealed: self.concealed,
             color: self.color,
+            field_order: self.field_order,
         }
     }
 
@@ -754,6 +762,8 @@ impl Decoder {
         }
         pic.poc = pic.field_poc[0].min(pic.field_poc[1]);
         pic.coded_fields = field != 0;
+        pic.first_field_top = field == 1;
+        pic.field_order = FieldOrder::Progressive;
         pic.field_pic = field != 0;
         pic.field_half = [0; 2];
         pic.ref_fields = 0;
@@ -853,6 +863,33 @@ impl Decoder {
         };
         let p = &mut self.dpb[slot];
         p.pending_pair = false;
+        // The missing field repeats the decoded one's rows, so that the frame shows
+        // the one field rather than whatever the pool buffer held before.
+        let order = if p.fields & 1 != 0 {
+            FieldOrder::TopFirst
+        } else {
+            FieldOrder::BottomFirst
+        };
+        p.field_order = order;
+        if let Some(f) = self.cur_frame.as_mut() {
+            let have_top = p.fields & 1 != 0;
+            let strides = p.strides;
+            for (plane, stride) in f.planes_mut().into_iter().zip(strides) {
+                if stride == 0 {
+                    continue;
+                }
+                let rows = plane.len() / stride;
+                for pair in 0..rows / 2 {
+                    let (from, to) = if have_top {
+                        (2 * pair, 2 * pair + 1)
+                    } else {
+                        (2 * pair + 1, 2 * pair)
+                    };
+                    plane.copy_within(from * stride..(from + 1) * stride, to * stride);
+                }
+            }
+            f.props_mut().field_order = order;
+        }
         p.pixels = self.cur_frame.take().map(PoolFrame::into_shared);
         p.waiting_output = true;
         while self.dpb.iter().filter(|p| p.waiting_output).count() > self.active.reorder {
@@ -1045,7 +1082,12 @@ impl Decoder {
         }
         let complete = self.pic.fields == 3;
         if complete {
-            self.pic.pixels = self.cur_frame.take().map(PoolFrame::into_shared);
+            self.pic.field_order = field_order_of(&self.pic);
+            let order = self.pic.field_order;
+            self.pic.pixels = self.cur_frame.take().map(|mut f| {
+                f.props_mut().field_order = order;
+                f.into_shared()
+            });
         }
         self.return_work_buffers();
         let mut pic = std::mem::take(&mut self.pic);
@@ -1332,6 +1374,7 @@ impl Decoder {
                         poc: p.poc,
                         concealed: p.concealed,
                         color: p.color,
+                        field_order: p.field_order,
                         frame: frame.clone(),
                     });
                 }
@@ -1343,6 +1386,26 @@ impl Decoder {
 
     fn bump_all(&mut self) {
         while self.bump_one() {}
+    }
+}
+
+/// The field order of a finished frame: progressive for a frame picture; for a
+/// field pair, the field with the smaller POC first, or the first decoded on a tie
+/// (as FFmpeg derives `top_field_first` without picture timing SEI).
+fn field_order_of(pic: &Picture) -> FieldOrder {
+    if !pic.coded_fields {
+        return FieldOrder::Progressive;
+    }
+    let [top, bottom] = pic.field_poc;
+    let top_first = match top.cmp(&bottom) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Equal => pic.first_field_top,
+    };
+    if top_first {
+        FieldOrder::TopFirst
+    } else {
+        FieldOrder::BottomFirst
     }
 }
 

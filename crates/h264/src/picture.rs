@@ -3,7 +3,7 @@
 //! need (co-located motion for direct prediction). Motion buffers are sized once, when
 //! a sequence parameter set is activated, and reused for every picture after that.
 
-use transcode_core::ColorDescription;
+use transcode_core::{ColorDescription, FieldOrder};
 use transcode_frame_pool::SharedFrame;
 
 /// Reference marking of a stored picture.
@@ -87,6 +87,10 @@ pub struct Picture {
     /// Whether the picture being decoded is a field (deblocking then treats every
     /// macroblock as a field macroblock).
     pub field_pic: bool,
+    /// Whether the first field decoded was the top one.
+    pub first_field_top: bool,
+    /// How the finished frame's fields are ordered in time.
+    pub field_order: FieldOrder,
 }
 
 impl Picture {

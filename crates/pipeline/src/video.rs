@@ -123,8 +123,8 @@ fn h264_frame<'a>(f: &transcode_h264::Frame<'a>) -> VideoFrame<'a> {
         planes: f.planes,
         strides: f.strides,
         color: f.color,
-        // The decoder decodes progressive streams only.
-        field_order: FieldOrder::Progressive,
+        // Field pairs carry their order; frame pictures are progressive.
+        field_order: f.field_order,
         concealed: f.concealed,
         y4m_colourspace: if f.color.range == ColorRange::Full { "420jpeg" } else { "420mpeg2" },
     }
