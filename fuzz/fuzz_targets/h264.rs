@@ -71,7 +71,8 @@ const SPLICE_UNITS: usize = 8;
 const MAX_STREAM: usize = 256 << 10;
 
 /// The streams mutation mode starts from: the decodable fixtures of `testdata/h264`
-/// (176x144, 100x60 cropped) and the 320x180 elementary stream.
+/// (176x144, 100x60 cropped), the 320x180 elementary stream and the field-picture
+/// (PAFF) conformance streams of `testdata/h264-interlaced` (352x288).
 const FIXTURES: &[&[u8]] = &[
     include_bytes!("../../testdata/h264/a_intra_cavlc_nodeblock.h264"),
     include_bytes!("../../testdata/h264/b_intra_cavlc_deblock.h264"),
@@ -92,6 +93,9 @@ const FIXTURES: &[&[u8]] = &[
     include_bytes!("../../testdata/h264/r_constrained_intra.h264"),
     include_bytes!("../../testdata/h264/s_qcif_long.h264"),
     include_bytes!("../../testdata/es/h264.h264"),
+    // Field pictures (PAFF), 352x288: CAVLC field pairs, and CABAC frames and fields.
+    include_bytes!("../../testdata/h264-interlaced/freh6.264"),
+    include_bytes!("../../testdata/h264-interlaced/HCAFF1_HHI.264"),
 ];
 
 /// The NAL units of each fixture, split once.

@@ -39,7 +39,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("y4m", &["y4m/"]),
     ("probe", &["ts/", "mp4/", "ps/", "es/", "y4m/"]),
     ("remux", &["ts/", "mp4/", "ps/", "es/", "y4m/"]),
-    ("h264", &["h264/", "es/h264.h264"]),
+    ("h264", &["h264/", "es/h264.h264", "h264-interlaced/"]),
     ("mpeg2", &["mpeg2/"]),
 ];
 
@@ -146,6 +146,8 @@ fn extra_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             .collect(),
         "h264" => (0u8..8)
             .map(|k| (format!("seed-mutation-{k}"), vec![1 + 2 * k, (k % 4) | ((k / 4) << 2), 15]))
+            // The two field-picture fixtures, the last ones of the target's list.
+            .chain((0u8..2).map(|k| (format!("seed-mutation-paff-{k}"), vec![19 + k, k, 11])))
             .collect(),
         _ => Vec::new(),
     }
@@ -157,7 +159,7 @@ fn is_media(p: &Path) -> bool {
     let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
     p.is_file()
         && !name.starts_with('.')
-        && matches!(ext, "ts" | "m2ts" | "mp4" | "h264" | "h265" | "aac" | "mp2" | "y4m" | "m2v" | "m1v")
+        && matches!(ext, "ts" | "m2ts" | "mp4" | "h264" | "264" | "h265" | "aac" | "mp2" | "y4m" | "m2v" | "m1v")
 }
 
 /// Figures of one run, from libFuzzer's output.

@@ -130,6 +130,75 @@ mod interlaced {
         check("HCAFF1_HHI.264").unwrap();
     }
 
+    /// A lost second field leaves its first field unpaired: the frame is still output
+    /// (the field's rows repeated), in order, and the frames decoded before it match
+    /// FFmpeg's.
+    #[test]
+    fn lost_second_field_leaves_an_unpaired_field() {
+        let data = std::fs::read(testdata("h264-interlaced/freh6.264")).unwrap();
+        let oracle = read_framemd5(&testdata("h264-interlaced/freh6.264.framemd5"));
+        let units: Vec<&[u8]> = transcode_h264::nal_units(&data).collect();
+        // Units: SPS, PPS, then one slice per field. Drop the bottom field of the
+        // fourth frame in decoding order (the second B pair, POC 2 in display order).
+        let slices: Vec<usize> = (0..units.len())
+            .filter(|&i| units[i][0] & 0x1f == 1 || units[i][0] & 0x1f == 5)
+            .collect();
+        let dropped = slices[7];
+        let mut stream = Vec::new();
+        for (i, u) in units.iter().enumerate() {
+            if i != dropped {
+                stream.extend_from_slice(&[0, 0, 1]);
+                stream.extend_from_slice(u);
+            }
+        }
+        let (got, _err) = decode_md5s(&stream, &MemoryConfig::default());
+        assert_eq!(got.len(), 100);
+        // Display order: POC 0 (I/P pair), 1 (B pair), 2 (the damaged pair).
+        assert_eq!(got[0], oracle.entries[0].md5);
+        assert_eq!(got[1], oracle.entries[1].md5);
+        assert_ne!(got[2], oracle.entries[2].md5);
+        // B fields are not references: the next reference pair is unharmed.
+        assert_eq!(got[3], oracle.entries[3].md5);
+    }
+
+    /// Field streams with flipped bits, truncations and lost fields never panic and
+    /// still give frames.
+    #[test]
+    fn damaged_field_streams_never_panic() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let config = MemoryConfig::default();
+        for (name, prefix) in [("HCAFF1_HHI.264", usize::MAX), ("freh6.264", 60_000)] {
+            let full = std::fs::read(testdata(&format!("h264-interlaced/{name}"))).unwrap();
+            let data = &full[..prefix.min(full.len())];
+            for round in 0..8 {
+                let mut d = data.to_vec();
+                let flips = 1 + (rand() % 8) as usize;
+                for _ in 0..flips {
+                    let i = 40 + (rand() as usize) % (d.len() - 40);
+                    d[i] ^= 1 << (rand() % 8);
+                }
+                if round % 3 == 1 {
+                    // Lose a run of bytes: fields (or their pairs) go missing.
+                    let at = 40 + (rand() as usize) % (d.len() - 40);
+                    let n = ((rand() as usize) % 8_000).min(d.len() - at);
+                    d.drain(at..at + n);
+                }
+                if round % 3 == 0 {
+                    let cut = (rand() as usize) % d.len();
+                    d.truncate(cut);
+                }
+                let (frames, _) = decode_md5s(&d, &config);
+                std::hint::black_box(frames);
+            }
+        }
+    }
+
     /// MBAFF is not decoded yet: the SPS is refused, naming the feature.
     #[test]
     fn mbaff_is_refused_as_unsupported() {
