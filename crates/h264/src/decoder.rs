@@ -680,7 +680,7 @@ impl Decoder {
             &mut planes,
             &self.mbs,
             self.active.mb_w,
-            self.active.mb_h,
+            self.mbs.mb_h,
             &mut self.deblocked_rows,
         );
         if self.decoded_mbs >= self.active.mb_w * self.mbs.mb_h && res.is_ok() {
@@ -1057,7 +1057,7 @@ impl Decoder {
             let mut planes = field_planes(frame.planes_mut(), base);
             let missing = self
                 .mbs
-                .conceal_missing(&mut self.pic, &mut planes, &self.dpb, total);
+                .conceal_missing(&mut self.pic, &mut planes, &self.dpb, total, base);
             if missing > 0 {
                 self.concealed_total += missing as u64;
                 self.pic.concealed = true;

@@ -1,5 +1,6 @@
 //! Pure-Rust H.264 decoder: Constrained Baseline, Main and High profiles, 8-bit 4:2:0,
-//! progressive frames, output bit-exact with FFmpeg; and an encoder
+//! progressive frames and field pictures (PAFF: each field pair decoded into one frame,
+//! output with its field order), output bit-exact with FFmpeg; and an encoder
 //! ([`encoder`]) built on the decoder's own prediction, transform and deblocking
 //! kernels.
 //!
@@ -21,8 +22,13 @@
 //!   frames the caller has not taken (or still holds as [`DecodedPicture`]s); the
 //!   caller takes frames and resends the rest.
 //! - **Never panic on input.** Damaged slices are reported as errors and their
-//!   macroblocks concealed; unsupported features (interlacing, 4:2:2, high bit depth)
-//!   fail with [`transcode_core::Error::Unsupported`].
+//!   macroblocks concealed; unsupported features (MBAFF, 4:2:2, high bit depth) fail
+//!   with [`transcode_core::Error::Unsupported`].
+//! - **A field is a frame with doubled strides.** A field picture is decoded into the
+//!   rows of its parity of the frame buffer (a one-row offset for the bottom field,
+//!   twice the stride), so prediction, transform and deblocking kernels are the same
+//!   for frames and fields; only reference lists, scans, CABAC contexts, the chroma
+//!   offset between fields and the deblocking strengths know about fields.
 //!
 //! # Memory
 //!

@@ -144,13 +144,16 @@ impl MbState {
 
     /// Fills macroblocks that no slice covered: copies them from the most recent
     /// reference picture if any, else mid-grey, and marks them intra so the
-    /// deblocking filter smooths their edges. Returns how many were concealed.
+    /// deblocking filter smooths their edges. Returns how many were concealed. In a
+    /// field, `planes` start at the field's first row and `base` is that row's
+    /// offset, so the copy comes from the same field of the reference.
     pub fn conceal_missing(
         &mut self,
         pic: &mut Picture,
         planes: &mut [&mut [u8]; 3],
         dpb: &[Picture],
         total: usize,
+        base: [usize; 3],
     ) -> usize {
         let missing = self.mbs[..total].iter().filter(|m| m.slice == 0).count();
         if missing == 0 {
@@ -183,7 +186,9 @@ impl MbState {
                     let o = (my * size + y) * stride + mx * size;
                     match src {
                         Some(s) => {
-                            let (a, b) = (&s.plane(p)[o..o + size], &mut planes[p][o..o + size]);
+                            let from = o + base[p];
+                            let (a, b) =
+                                (&s.plane(p)[from..from + size], &mut planes[p][o..o + size]);
                             b.copy_from_slice(a);
                         }
                         None => planes[p][o..o + size].fill(128),
