@@ -30,6 +30,8 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
         match o {
             "--qp" => cfg.qp = it.next().unwrap().parse().unwrap(),
             "--keyint" => cfg.keyint = it.next().unwrap().parse().unwrap(),
+            "--bframes" => cfg.bframes = it.next().unwrap().parse().unwrap(),
+            "--b-qp-offset" => cfg.b_qp_offset = it.next().unwrap().parse().unwrap(),
             "--no-i4x4" => cfg.intra4x4 = false,
             "--no-partitions" => cfg.partitions = false,
             "--no-deblock" => cfg.deblock = false,
@@ -54,7 +56,10 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
     let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height).unwrap();
-    let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget).unwrap();
+    let mut pcfg = FramePoolConfig::new(layout, &memory);
+    pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
+    let pool = FramePool::new(pcfg, &budget).unwrap();
+    let bframes = cfg.bframes;
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
     let mut e = Encoded {
         stream: Vec::new(),
@@ -62,27 +67,45 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
         keyframes: Vec::new(),
     };
     let mut buf = Vec::new();
-    let mut take = |enc: &mut Encoder, e: &mut Encoded| loop {
-        let (keyframe, pts) = match enc.receive_packet().unwrap() {
+    // Packets in decoding order: (pts, keyframe, reconstruction MD5), sorted into
+    // display order at the end.
+    let mut coded: Vec<(i64, bool, String)> = Vec::new();
+    let mut last_dts = i64::MIN;
+    let mut take = |enc: &mut Encoder, e: &mut Encoded, coded: &mut Vec<(i64, bool, String)>| loop {
+        let (keyframe, pts, dts, ftype, number) = match enc.receive_packet().unwrap() {
             Received::Packet(p) => {
                 e.stream.extend_from_slice(p.data);
-                (p.keyframe, p.pts)
+                (p.keyframe, p.pts.unwrap(), p.dts.unwrap(), p.frame_type, p.frame_number)
             }
             _ => return,
         };
-        assert_eq!(pts, Some(e.recon.len() as i64), "packets come out in order with their pts");
-        e.keyframes.push(keyframe);
+        assert_eq!(number, pts as u64, "frame_number is the frame's index in sending order");
+        assert!(dts > last_dts && dts <= pts, "dts {dts} after {last_dts} and at most pts {pts}");
+        last_dts = dts;
+        if bframes == 0 {
+            assert_eq!(pts, coded.len() as i64, "without B-frames packets come out in order");
+            assert_eq!(dts, pts);
+        } else if coded.is_empty() {
+            assert_eq!(dts, pts - 1, "the first dts is one frame before the first pts");
+        }
+        assert_eq!(ftype == FrameType::B, !keyframe && pts < coded.iter().map(|c| c.0).max().unwrap_or(-1));
         buf.clear();
         enc.write_reconstruction(&mut buf);
-        e.recon.push(md5_hex(&buf));
+        coded.push((pts, keyframe, md5_hex(&buf)));
     };
     for f in frames_of(src, &pool) {
         assert_eq!(enc.send_frame(&f).unwrap(), EncoderStatus::Accepted);
-        take(&mut enc, &mut e);
+        take(&mut enc, &mut e, &mut coded);
     }
     enc.flush();
-    take(&mut enc, &mut e);
+    take(&mut enc, &mut e, &mut coded);
     assert!(matches!(enc.receive_packet().unwrap(), Received::Done));
+    coded.sort();
+    for (n, (pts, keyframe, md5)) in coded.into_iter().enumerate() {
+        assert_eq!(pts, n as i64, "every frame comes out once");
+        e.keyframes.push(keyframe);
+        e.recon.push(md5);
+    }
     e
 }
 
