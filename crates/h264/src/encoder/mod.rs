@@ -258,6 +258,9 @@ impl Encoder {
         // One frame per reference (with B-frames, the second anchor too) plus the
         // picture being coded.
         pcfg.capacity = headers::dpb_frames(&cfg) + 1;
+        // Allocated (and reserved) now, so that a budget too small for them fails
+        // here rather than at the frame that first needs the last one.
+        pcfg.preallocate = transcode_frame_pool::Preallocate::All;
         let pool = FramePool::new(pcfg, budget)?;
         let mut st = MbState::default();
         st.alloc(mbw, mbh);

@@ -243,6 +243,49 @@ fn parameter_sets_describe_the_stream() {
 }
 
 #[test]
+fn b_frames_declare_one_reordered_frame() {
+    let mut cfg = EncoderConfig::new(176, 144);
+    cfg.bframes = 3;
+    let memory = MemoryConfig::default();
+    let enc = Encoder::new(cfg, &Budget::from_config(&memory), &memory).unwrap();
+    let avcc = transcode_codec::h264::AvcC::parse(enc.avcc()).unwrap();
+    let mut scratch = Vec::new();
+    let sps = transcode_codec::h264::SliceSps::parse(&avcc.sps[0], &mut scratch).unwrap();
+    assert_eq!(sps.max_num_reorder_frames, Some(1), "a B picture waits for its future anchor only");
+}
+
+#[test]
+fn b_frames_reserve_the_second_reference() {
+    // The reconstruction pool grows by one frame with B-frames (and the tables by the
+    // B pictures' motion): the smallest budget the P-only encoder starts with refuses
+    // the B-frame one before the first frame, and two frames more suffice.
+    let cfg = EncoderConfig::new(1280, 720);
+    let frame = 1280 * 720 * 3 / 2;
+    let fits = |budget_bytes: u64, bframes: u8| {
+        let mut memory = MemoryConfig::default();
+        memory.max_memory = budget_bytes;
+        // Small enough not to be the limit found below (the output buffer grows
+        // against the budget up to it).
+        memory.max_packet_size = 1 << 20;
+        let mut c = cfg.clone();
+        c.bframes = bframes;
+        Encoder::new(c, &Budget::from_config(&memory), &memory).is_ok()
+    };
+    let (mut lo, mut hi) = (0u64, 1 << 28);
+    while hi - lo > 1024 {
+        let mid = (lo + hi) / 2;
+        if fits(mid, 0) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    assert!(hi > 2 * frame as u64, "the P-only encoder reserves its two frames: {hi}");
+    assert!(!fits(hi + frame as u64 / 2, 3), "the second anchor is reserved");
+    assert!(fits(hi + 2 * frame as u64, 3));
+}
+
+#[test]
 fn invalid_settings_are_errors_naming_the_setting() {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
@@ -264,6 +307,15 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.me_range = 1000, "invalid me range 1000 (expected 4..=64)");
     check(&|c| c.chroma_qp_offset = 13, "invalid chroma qp offset 13 (expected -12..=12)");
     check(&|c| c.level = Some(7), "invalid level 7");
+    check(&|c| c.bframes = 17, "invalid bframes 17 (expected 0..=16)");
+    check(&|c| c.b_qp_offset = 13, "invalid b qp offset 13 (expected 0..=12)");
+    check(
+        &|c| {
+            c.bframes = 1;
+            c.profile = transcode_h264::encoder::Profile::ConstrainedBaseline;
+        },
+        "invalid bframes for profile constrained baseline",
+    );
     check(&|c| c.level = Some(10), "invalid level 10 for 176x144 at 25/1 fps");
     check(
         &|c| {
