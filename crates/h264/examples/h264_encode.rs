@@ -1,8 +1,8 @@
 //! Encodes a Y4M file to Annex-B H.264 with transcode's encoder, for
 //! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
 //!
-//! `h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--no-i4x4]
-//! [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
+//! `h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
+//! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
 //! order) and the reconstruction itself, and reports frames, bytes and encoding speed
 //! on stderr.
@@ -25,7 +25,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--no-i4x4] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -53,7 +53,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.b_qp_offset = val()?.parse()?;
                 i += 1;
             }
+            "--i-qp-offset" => {
+                cfg.i_qp_offset = val()?.parse()?;
+                i += 1;
+            }
             "--no-i4x4" => cfg.intra4x4 = false,
+            "--no-scenecut" => cfg.scenecut = false,
             "--no-partitions" => cfg.partitions = false,
             "--cabac" => cfg.entropy = transcode_h264::encoder::Entropy::Cabac,
             "--no-deblock" => cfg.deblock = false,

@@ -24,16 +24,18 @@
 //! `bframes` between two anchors, a fixed pattern, closed GOPs), CAVLC or CABAC, one
 //! reference frame for P pictures and the two anchors for B pictures, Intra 16x16 /
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
-//! macroblocks, constant QP (B pictures `b_qp_offset` coarser).
+//! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
+//! `i_qp_offset` finer).
 //!
 //! # Frame order
 //!
 //! With `bframes = n`, frames wait in the lookahead until `n + 1` are queued; then
 //! the last of them is coded first as the anchor (P, or I at an IDR point) and the
 //! `n` before it follow as B pictures predicted from the previous anchor (list 0)
-//! and this one (list 1). An IDR picture is never the future anchor of B pictures
-//! (the group before it is cut short and ends in a P picture), so every GOP is
-//! closed.
+//! and this one (list 1). An IDR picture comes every `keyint` frames and at scene
+//! cuts (`scenecut`, detected on 1/8-size thumbnails as frames are sent); it is
+//! never the future anchor of B pictures (the group before it is cut short and ends
+//! in a P picture), so every GOP is closed.
 //!
 //! ```text
 //!   send_frame(&SharedFrame) ─► Lookahead (handles) ─► receive_packet():
@@ -77,6 +79,7 @@ mod headers;
 mod mb;
 mod me;
 mod quant;
+mod scenecut;
 
 pub use config::{ColourDescription, EncoderConfig, Entropy, Profile};
 
@@ -166,12 +169,17 @@ pub struct Encoder {
     motion: Picture,
     bmotion: Picture,
     bparams: MbParams,
+    iparams: MbParams,
     /// Source frames of B pictures whose future anchor is coded, in display order,
     /// with their display index since the IDR picture.
     bq: std::collections::VecDeque<(SharedFrame, u32)>,
     /// `pts` of frames taken from the lookahead, in display order, for the `dts` of
     /// the packets (B-frames only).
     pts_fifo: std::collections::VecDeque<Option<i64>>,
+    /// Scene-cut detection, and whether each queued frame starts a new scene (in
+    /// lookahead order).
+    scenecut: Option<scenecut::SceneCut>,
+    cuts: std::collections::VecDeque<bool>,
     /// frame_num of the next picture: reference pictures since the IDR picture.
     frame_num: u32,
     /// Frames taken from the lookahead, and how many of them came before the last
@@ -206,7 +214,8 @@ impl Encoder {
     /// (the reconstruction frames are the pool's, reserved by the pool).
     fn table_bytes(mb_w: usize, mb_h: usize) -> usize {
         let n = mb_w * mb_h;
-        MbState::bytes_for(mb_w, mb_h)
+        scenecut::SceneCut::bytes_for(mb_w * 16, mb_h * 16)
+            + MbState::bytes_for(mb_w, mb_h)
             + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
             + Self::rbsp_bytes(n)
     }
@@ -244,6 +253,14 @@ impl Encoder {
         );
         let bparams = MbParams::new(
             (cfg.qp as i32 + cfg.b_qp_offset as i32).min(51),
+            cfg.chroma_qp_offset as i32,
+            cfg.intra4x4,
+            cfg.partitions,
+            cfg.me_range as i32,
+            limits.max_vmv_quarter,
+        );
+        let iparams = MbParams::new(
+            (cfg.qp as i32 - cfg.i_qp_offset as i32).max(0),
             cfg.chroma_qp_offset as i32,
             cfg.intra4x4,
             cfg.partitions,
@@ -312,6 +329,8 @@ impl Encoder {
             lookahead: Lookahead::new(delay)?,
             bq: std::collections::VecDeque::with_capacity(delay),
             pts_fifo: std::collections::VecDeque::with_capacity(delay + 1),
+            scenecut: cfg.scenecut.then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
+            cuts: std::collections::VecDeque::with_capacity(delay),
             frame_num: 0,
             frames_taken: 0,
             idr_base: 0,
@@ -319,6 +338,7 @@ impl Encoder {
             seq,
             params,
             bparams,
+            iparams,
             flushing: false,
             pool,
             reference: None,
@@ -379,8 +399,16 @@ impl Encoder {
                 self.cfg.height
             )));
         }
+        if self.lookahead.is_full() {
+            return Ok(EncoderStatus::EnoughData);
+        }
+        let cut = match self.scenecut.as_mut() {
+            Some(sc) => sc.push(frame.plane(0), frame.stride(0)),
+            None => false,
+        };
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
+                self.cuts.push_back(cut);
                 self.frames_in += 1;
                 Ok(EncoderStatus::Accepted)
             }
@@ -410,24 +438,28 @@ impl Encoder {
                     Received::NeedMoreData
                 });
             }
-            let idr = self.since_idr == 0 || self.since_idr >= self.cfg.keyint;
+            let idr = self.since_idr == 0 || self.since_idr >= self.cfg.keyint || self.cuts.front() == Some(&true);
             if idr {
                 self.since_idr = 0;
             }
             // B pictures before the anchor: as many as configured and queued, with
-            // the anchor still before the next IDR point.
+            // the anchor still before the next IDR point and the next scene cut.
+            let next_cut = self.cuts.iter().skip(1).position(|&c| c).unwrap_or(usize::MAX);
             let nb = if idr {
                 0
             } else {
                 (self.cfg.bframes as usize)
                     .min(self.lookahead.len() - 1)
                     .min((self.cfg.keyint - 1 - self.since_idr) as usize)
+                    .min(next_cut)
             };
             for k in 0..nb {
+                self.cuts.pop_front();
                 let Some(f) = self.lookahead.pop() else { break };
                 self.pts_fifo.push_back(f.props().pts);
                 self.bq.push_back((f, self.since_idr + k as u32));
             }
+            self.cuts.pop_front();
             let Some(src) = self.lookahead.pop() else {
                 return Ok(Received::Done);
             };
@@ -533,7 +565,11 @@ impl Encoder {
         if idr {
             self.frame_num = 0;
         }
-        let params = if b { &self.bparams } else { &self.params };
+        let params = match kind {
+            SliceKind::I => &self.iparams,
+            SliceKind::P => &self.params,
+            SliceKind::B => &self.bparams,
+        };
         let info = headers::SliceInfo {
             kind,
             idr,

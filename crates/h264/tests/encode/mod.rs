@@ -32,7 +32,9 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--keyint" => cfg.keyint = it.next().unwrap().parse().unwrap(),
             "--bframes" => cfg.bframes = it.next().unwrap().parse().unwrap(),
             "--b-qp-offset" => cfg.b_qp_offset = it.next().unwrap().parse().unwrap(),
+            "--i-qp-offset" => cfg.i_qp_offset = it.next().unwrap().parse().unwrap(),
             "--no-i4x4" => cfg.intra4x4 = false,
+            "--no-scenecut" => cfg.scenecut = false,
             "--no-partitions" => cfg.partitions = false,
             "--no-deblock" => cfg.deblock = false,
             "--cabac" => cfg.entropy = Entropy::Cabac,
@@ -166,7 +168,9 @@ fn every_case_matches_the_oracle_and_decodes_to_the_reconstruction() {
     for c in cases {
         let src = y4m::Y4m::parse(&std::fs::read(testdata(&c.source)).unwrap()).unwrap();
         let cfg = config_from(&src, &c.opts);
-        let keyint = cfg.keyint as usize;
+        let keyint = cfg.keyint as u32;
+        // The one scene cut of the sources is cut_128x96.y4m's, after frame 7.
+        let cut_at = (c.source.contains("cut_") && cfg.scenecut).then_some(7);
         let e = encode(&src, cfg);
         let what = format!("{} {}", c.source, c.opts);
         assert_eq!(e.recon.len(), src.frames.len(), "{what}: one packet per frame");
@@ -175,8 +179,15 @@ fn every_case_matches_the_oracle_and_decodes_to_the_reconstruction() {
         // And it is the stream and reconstruction FFmpeg was shown to agree with.
         assert_eq!(e.recon, c.frames, "{what}: reconstruction differs from the oracle");
         assert_eq!(md5_hex(&e.stream), c.stream, "{what}: stream differs from the oracle");
-        let expected: Vec<bool> = (0..src.frames.len()).map(|i| i % keyint == 0).collect();
-        assert_eq!(e.keyframes, expected, "{what}: an IDR every keyint frames");
+        let mut since = 0;
+        let expected: Vec<bool> = (0..src.frames.len())
+            .map(|i| {
+                let idr = i == 0 || since >= keyint || cut_at == Some(i);
+                since = if idr { 1 } else { since + 1 };
+                idr
+            })
+            .collect();
+        assert_eq!(e.keyframes, expected, "{what}: an IDR every keyint frames and at the scene cut");
     }
 }
 
@@ -240,6 +251,23 @@ fn parameter_sets_describe_the_stream() {
     let slice_sps = transcode_codec::h264::SliceSps::parse(&avcc.sps[0], &mut scratch).unwrap();
     assert_eq!(slice_sps.max_num_reorder_frames, Some(0), "bitstream_restriction: no reordering");
     assert_eq!(transcode_codec::h264::AvcC::from_annexb(enc.headers()).unwrap().to_bytes(), enc.avcc());
+}
+
+#[test]
+fn a_scene_cut_starts_a_gop() {
+    // cut_128x96.y4m changes scene after frame 7: that frame is an IDR picture with or
+    // without B-frames (the group before it ends early), and only with scenecut on.
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("encode/cut_128x96.y4m")).unwrap()).unwrap();
+    for (opts, want) in [
+        ("--qp 26 --bframes 3", vec![0, 7]),
+        ("--qp 26", vec![0, 7]),
+        ("--qp 26 --bframes 3 --no-scenecut", vec![0]),
+    ] {
+        let e = encode(&src, config_from(&src, opts));
+        let keys: Vec<usize> = (0..e.keyframes.len()).filter(|&i| e.keyframes[i]).collect();
+        assert_eq!(keys, want, "{opts}");
+        assert_eq!(decode(&e.stream), e.recon, "{opts}");
+    }
 }
 
 #[test]
@@ -309,6 +337,7 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.level = Some(7), "invalid level 7");
     check(&|c| c.bframes = 17, "invalid bframes 17 (expected 0..=16)");
     check(&|c| c.b_qp_offset = 13, "invalid b qp offset 13 (expected 0..=12)");
+    check(&|c| c.i_qp_offset = 13, "invalid i qp offset 13 (expected 0..=12)");
     check(
         &|c| {
             c.bframes = 1;
@@ -453,6 +482,8 @@ fn extreme_picture_sizes_decode_to_the_reconstruction() {
             let mut cfg = config_from(&src, "--qp 30");
             cfg.keyint = keyint;
             cfg.entropy = entropy;
+            // Each frame of this pattern is unlike the last: no scene cuts here.
+            cfg.scenecut = false;
             let e = encode(&src, cfg);
             assert_eq!(decode(&e.stream), e.recon, "{w}x{h} keyint {keyint} {entropy:?}");
             let idr: Vec<bool> = (0..4).map(|i| i % keyint == 0).collect();
