@@ -290,11 +290,13 @@ fn b_frames_reserve_the_second_reference() {
     let cfg = EncoderConfig::new(1280, 720);
     let frame = 1280 * 720 * 3 / 2;
     let fits = |budget_bytes: u64, bframes: u8| {
-        let mut memory = MemoryConfig::default();
-        memory.max_memory = budget_bytes;
-        // Small enough not to be the limit found below (the output buffer grows
-        // against the budget up to it).
-        memory.max_packet_size = 1 << 20;
+        // max_packet_size small enough not to be the limit found below (the output
+        // buffer grows against the budget up to it).
+        let memory = MemoryConfig {
+            max_memory: budget_bytes,
+            max_packet_size: 1 << 20,
+            ..MemoryConfig::default()
+        };
         let mut c = cfg.clone();
         c.bframes = bframes;
         Encoder::new(c, &Budget::from_config(&memory), &memory).is_ok()
