@@ -160,8 +160,9 @@ impl EncoderConfig {
         }
     }
 
-    /// Source frames the encoder keeps queued (handles into the caller's pool) before
-    /// it codes one: `lookahead`, or `bframes + 1` when that is more. The caller's
+    /// Most source frames the encoder holds (handles into the caller's pool, queued or
+    /// waiting to be coded as B pictures): `lookahead`, or `bframes + 1` when that is
+    /// more. The caller's
     /// frame pool needs this many frames beyond the one it is filling, or sending
     /// blocks on a pool the encoder holds.
     pub fn queued_frames(&self) -> usize {

@@ -399,7 +399,9 @@ impl Encoder {
                 self.cfg.height
             )));
         }
-        if self.lookahead.is_full() {
+        // The B pictures of a coded anchor count against the lookahead's depth too, so
+        // that the encoder never holds more than `queued_frames` source frames.
+        if self.lookahead.len() + self.bq.len() >= self.lookahead.depth() {
             return Ok(EncoderStatus::EnoughData);
         }
         let cut = match self.scenecut.as_mut() {

@@ -420,6 +420,45 @@ fn a_full_lookahead_is_backpressure_and_flush_drains_it() {
     assert!(frames.iter().all(|f| f.handle_count() == 1));
 }
 
+#[test]
+fn b_frames_come_in_decoding_order_and_their_wait_is_backpressure() {
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("y4m/small.y4m")).unwrap()).unwrap();
+    let memory = MemoryConfig::default();
+    let budget = Budget::from_config(&memory);
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height).unwrap();
+    let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget).unwrap();
+    let mut cfg = config_from(&src, "--bframes 2");
+    assert_eq!(cfg.queued_frames(), 3);
+    cfg.keyint = 250;
+    let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
+    let frames: Vec<SharedFrame> = frames_of(&src, &pool).take(6).collect();
+    let mut next = |enc: &mut Encoder| match enc.receive_packet().unwrap() {
+        Received::Packet(p) => Some((p.frame_type, p.pts.unwrap(), p.dts.unwrap())),
+        Received::NeedMoreData => None,
+        Received::Done => panic!("not flushed"),
+    };
+    for f in &frames[..3] {
+        assert_eq!(enc.send_frame(f).unwrap(), EncoderStatus::Accepted);
+    }
+    assert_eq!(enc.send_frame(&frames[3]).unwrap(), EncoderStatus::EnoughData);
+    assert_eq!(next(&mut enc), Some((FrameType::Idr, 0, -1)), "dts one frame before the first pts");
+    assert_eq!(enc.send_frame(&frames[3]).unwrap(), EncoderStatus::Accepted);
+    assert_eq!(next(&mut enc), Some((FrameType::P, 3, 0)), "the anchor before its B pictures");
+    // Frames 1 and 2 wait as B pictures: they count against the queue.
+    assert_eq!(enc.send_frame(&frames[4]).unwrap(), EncoderStatus::Accepted);
+    assert_eq!(enc.send_frame(&frames[5]).unwrap(), EncoderStatus::EnoughData);
+    assert_eq!(next(&mut enc), Some((FrameType::B, 1, 1)));
+    assert_eq!(next(&mut enc), Some((FrameType::B, 2, 2)));
+    assert_eq!(next(&mut enc), None);
+    assert_eq!(enc.send_frame(&frames[5]).unwrap(), EncoderStatus::Accepted);
+    enc.flush();
+    // The last, shorter group: frame 5 is the anchor of frame 4.
+    assert_eq!(next(&mut enc), Some((FrameType::P, 5, 3)));
+    assert_eq!(next(&mut enc), Some((FrameType::B, 4, 4)));
+    assert!(matches!(enc.receive_packet().unwrap(), Received::Done));
+    assert!(frames.iter().all(|f| f.handle_count() == 1));
+}
+
 /// Binary 0/255 noise at QP 0, the largest macroblocks this encoder writes, fits the
 /// slice buffer it reserved, with either entropy coder, and still decodes to the
 /// reconstruction.
