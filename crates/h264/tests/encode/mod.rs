@@ -432,7 +432,7 @@ fn b_frames_come_in_decoding_order_and_their_wait_is_backpressure() {
     cfg.keyint = 250;
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
     let frames: Vec<SharedFrame> = frames_of(&src, &pool).take(6).collect();
-    let mut next = |enc: &mut Encoder| match enc.receive_packet().unwrap() {
+    let next = |enc: &mut Encoder| match enc.receive_packet().unwrap() {
         Received::Packet(p) => Some((p.frame_type, p.pts.unwrap(), p.dts.unwrap())),
         Received::NeedMoreData => None,
         Received::Done => panic!("not flushed"),
