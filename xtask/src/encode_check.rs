@@ -27,6 +27,17 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --cabac --no-deblock"),
     ("y4m/small.y4m", "--qp 44 --cabac"),
     ("encode/testsrc2_176x144.y4m", "--qp 22 --no-partitions"),
+    // B-frames: non-reference B pictures between the anchors, CAVLC and CABAC, group
+    // lengths cut by keyint, and a group longer than the clip.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --bframes 3"),
+    ("encode/testsrc2_176x144.y4m", "--qp 30 --bframes 2 --keyint 7 --cabac"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 24 --bframes 3 --cabac"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 36 --bframes 16 --b-qp-offset 0"),
+    ("y4m/small.y4m", "--qp 28 --bframes 1 --cabac --no-partitions --no-deblock"),
+    // A scene cut after frame 7: an IDR picture there, the B group before it cut short.
+    ("encode/cut_128x96.y4m", "--qp 26 --bframes 3 --cabac --i-qp-offset 3"),
+    ("encode/cut_128x96.y4m", "--qp 30"),
+    ("encode/cut_128x96.y4m", "--qp 30 --no-scenecut --bframes 2"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -1,10 +1,11 @@
 //! Encodes a Y4M file to Annex-B H.264 with transcode's encoder, for
 //! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
 //!
-//! `h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--no-i4x4] [--no-partitions] [--no-deblock] [--cabac]
-//! [--recon-md5 FILE] [--recon FILE.yuv]`: writes the stream, optionally the MD5 of
-//! each reconstructed frame (one per line) and the reconstruction itself, and reports
-//! frames, bytes and encoding speed on stderr.
+//! `h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
+//! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
+//! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
+//! order) and the reconstruction itself, and reports frames, bytes and encoding speed
+//! on stderr.
 
 mod y4m;
 
@@ -24,7 +25,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--no-i4x4] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -44,7 +45,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.keyint = val()?.parse()?;
                 i += 1;
             }
+            "--bframes" => {
+                cfg.bframes = val()?.parse()?;
+                i += 1;
+            }
+            "--b-qp-offset" => {
+                cfg.b_qp_offset = val()?.parse()?;
+                i += 1;
+            }
+            "--i-qp-offset" => {
+                cfg.i_qp_offset = val()?.parse()?;
+                i += 1;
+            }
             "--no-i4x4" => cfg.intra4x4 = false,
+            "--no-scenecut" => cfg.scenecut = false,
             "--no-partitions" => cfg.partitions = false,
             "--cabac" => cfg.entropy = transcode_h264::encoder::Entropy::Cabac,
             "--no-deblock" => cfg.deblock = false,
@@ -63,10 +77,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
     let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height)?;
-    let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget)?;
+    let mut pcfg = FramePoolConfig::new(layout, &memory);
+    // The encoder holds its queue of frames; one more is being filled.
+    pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
+    let pool = FramePool::new(pcfg, &budget)?;
     let mut enc = Encoder::new(cfg, &budget, &memory)?;
     let mut out = Vec::new();
-    let mut md5s = String::new();
+    // Reconstructions arrive in decoding order; they are written in display order
+    // (by pts), the order FFmpeg's framemd5 lists them in. At most bframes + 1 wait.
+    let mut md5s: Vec<(i64, String)> = Vec::new();
+    let mut pending: std::collections::BTreeMap<i64, Vec<u8>> = Default::default();
+    let mut next_out = 0i64;
     let mut recon_file = match &recon_path {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => None,
@@ -74,8 +95,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut frame_buf = Vec::new();
     let start = Instant::now();
     let mut drain = |enc: &mut Encoder, out: &mut Vec<u8>| -> Result<bool, Box<dyn std::error::Error>> {
-        let data = match enc.receive_packet()? {
-            Received::Packet(p) => p.data.to_vec(),
+        let (data, pts) = match enc.receive_packet()? {
+            Received::Packet(p) => (p.data.to_vec(), p.pts.unwrap_or(0)),
             Received::NeedMoreData => return Ok(false),
             Received::Done => return Ok(false),
         };
@@ -84,11 +105,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             frame_buf.clear();
             enc.write_reconstruction(&mut frame_buf);
             if md5_path.is_some() {
-                md5s.push_str(&transcode_testkit::md5_hex(&frame_buf));
-                md5s.push('\n');
+                md5s.push((pts, transcode_testkit::md5_hex(&frame_buf)));
             }
             if let Some(f) = recon_file.as_mut() {
-                f.write_all(&frame_buf)?;
+                pending.insert(pts, frame_buf.clone());
+                while let Some(b) = pending.remove(&next_out) {
+                    f.write_all(&b)?;
+                    next_out += 1;
+                }
             }
         }
         Ok(true)
@@ -108,7 +132,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let secs = start.elapsed().as_secs_f64();
     std::fs::write(&args[1], &out)?;
     if let Some(p) = md5_path {
-        std::fs::write(p, md5s)?;
+        md5s.sort();
+        let text: String = md5s.iter().map(|(_, m)| format!("{m}\n")).collect();
+        std::fs::write(p, text)?;
     }
     let frames = src.frames.len();
     eprintln!(

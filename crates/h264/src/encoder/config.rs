@@ -9,8 +9,7 @@ pub enum Profile {
     /// Constrained Baseline (profile_idc 66 with constraint_set1): CAVLC, I and P
     /// slices only. Decodes everywhere.
     ConstrainedBaseline,
-    /// Main (77). Default. This first encoder uses the same tools as Constrained
-    /// Baseline; the profile only leaves room for CABAC and B slices.
+    /// Main (77). Default. Adds CABAC and B slices to Constrained Baseline's tools.
     #[default]
     Main,
     /// High (100).
@@ -88,7 +87,8 @@ pub struct EncoderConfig {
     /// Reference frames for P pictures, 1..=1 for now. Default: `1`. Each costs one
     /// frame of memory.
     pub ref_frames: u8,
-    /// Frames queued before the first one is encoded, 1..=16. Default: `1`. A deeper
+    /// Frames queued before the first one is encoded, 1..=16. Default: `1`. The
+    /// encoder queues at least `bframes + 1`, whichever is more. A deeper
     /// lookahead will let frame-type decisions and rate control see ahead, at the cost
     /// of one frame handle (not a copy) per frame.
     pub lookahead: usize,
@@ -105,6 +105,26 @@ pub struct EncoderConfig {
     /// Run the in-loop deblocking filter. Default: `true`. Off is faster to encode and
     /// decode and visibly blockier at high QP.
     pub deblock: bool,
+    /// Non-reference B pictures between two anchors (I or P pictures), 0..=16.
+    /// Default: `0` (every picture is coded in display order). Each B picture saves
+    /// about a third of a P picture's bits on ordinary motion, at the cost of a delay
+    /// of `bframes + 1` frame handles in the lookahead and one more reconstruction
+    /// frame (the second reference). Not allowed with Constrained Baseline.
+    pub bframes: u8,
+    /// How much coarser B pictures are quantised than P pictures (slice_qp_delta of
+    /// B slices), 0..=12. Default: `2`. Nothing predicts from a B picture, so its
+    /// quality matters only for itself (x264's pbratio 1.3 is about +2).
+    pub b_qp_offset: u8,
+    /// How much finer I pictures are quantised than P pictures (slice_qp_delta of I
+    /// slices), 0..=12. Default: `0`. Every later picture predicts from the I picture,
+    /// so a finer one pays back over the GOP (x264's ipratio 1.4 is about 3), at the
+    /// cost of a larger keyframe.
+    pub i_qp_offset: u8,
+    /// Start a new GOP (an IDR picture) at a scene cut: a frame that its predecessor
+    /// predicts worse than it predicts itself, measured on 1/8-size luma thumbnails
+    /// with a small motion search. Default: `true`. Costs two thumbnails of memory
+    /// and a few microseconds per frame; off gives IDR pictures at `keyint` only.
+    pub scenecut: bool,
     /// Write the SPS and PPS before every IDR picture (not only the first), so the
     /// Annex-B stream can be cut at any IDR. Default: `true`; costs about 20 bytes per
     /// IDR.
@@ -133,7 +153,20 @@ impl EncoderConfig {
             partitions: true,
             deblock: true,
             repeat_headers: true,
+            bframes: 0,
+            b_qp_offset: 2,
+            i_qp_offset: 0,
+            scenecut: true,
         }
+    }
+
+    /// Most source frames the encoder holds (handles into the caller's pool, queued or
+    /// waiting to be coded as B pictures): `lookahead`, or `bframes + 1` when that is
+    /// more. The caller's
+    /// frame pool needs this many frames beyond the one it is filling, or sending
+    /// blocks on a pool the encoder holds.
+    pub fn queued_frames(&self) -> usize {
+        self.lookahead.max(self.bframes as usize + 1)
     }
 
     /// Checks every setting; the error names the first one out of range.
@@ -164,6 +197,14 @@ impl EncoderConfig {
         range("ref frames", self.ref_frames, 1, 1)?;
         range("lookahead", self.lookahead, 1, 16)?;
         range("me range", self.me_range, 4, 64)?;
+        range("bframes", self.bframes, 0, 16)?;
+        range("b qp offset", self.b_qp_offset, 0, 12)?;
+        range("i qp offset", self.i_qp_offset, 0, 12)?;
+        if self.bframes > 0 && self.profile == Profile::ConstrainedBaseline {
+            return Err(Error::invalid(
+                "invalid bframes for profile constrained baseline (expected 0, or profile main or high)",
+            ));
+        }
         if let Some(l) = self.level {
             if super::headers::level_limits(l).is_none() {
                 return Err(Error::invalid(format!(

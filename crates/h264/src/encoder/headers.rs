@@ -69,7 +69,7 @@ fn fits(level: u8, mb_w: u32, mb_h: u32, fps_milli: u64, dpb_frames: u32) -> boo
 pub fn choose_level(cfg: &EncoderConfig) -> Result<u8> {
     let (mb_w, mb_h) = (cfg.width.div_ceil(16), cfg.height.div_ceil(16));
     let fps_milli = (cfg.frame_rate.0 as u64 * 1000).div_ceil(cfg.frame_rate.1 as u64);
-    let refs = cfg.ref_frames as u32;
+    let refs = dpb_frames(cfg);
     match cfg.level {
         Some(l) => {
             if fits(l, mb_w, mb_h, fps_milli, refs) {
@@ -92,6 +92,12 @@ pub fn choose_level(cfg: &EncoderConfig) -> Result<u8> {
                 ))
             }),
     }
+}
+
+/// Reference frames the DPB must hold: the configured ones, plus the second anchor
+/// B pictures predict from.
+pub fn dpb_frames(cfg: &EncoderConfig) -> u32 {
+    cfg.ref_frames as u32 + (cfg.bframes > 0) as u32
 }
 
 /// Fixed choices of this encoder's sequence, shared by the SPS and the slice headers.
@@ -138,7 +144,7 @@ pub fn write_sps(w: &mut impl BitSink, cfg: &EncoderConfig, seq: &Sequence) {
     // POC type 0 (explicit LSBs) costs a byte per slice but leaves room for B-frames.
     w.ue(0);
     w.ue(LOG2_MAX_POC_LSB - 4);
-    w.ue(cfg.ref_frames as u32); // max_num_ref_frames
+    w.ue(dpb_frames(cfg)); // max_num_ref_frames
     w.flag(false); // gaps_in_frame_num_value_allowed_flag
     w.ue(seq.mb_w - 1);
     w.ue(seq.mb_h - 1);
@@ -197,8 +203,10 @@ fn write_vui(w: &mut impl BitSink, cfg: &EncoderConfig) {
     w.ue(0); // max_bits_per_mb_denom
     w.ue(16); // log2_max_mv_length_horizontal
     w.ue(16); // log2_max_mv_length_vertical
-    w.ue(0); // max_num_reorder_frames: no B-frames yet, output order = decoding order
-    w.ue(cfg.ref_frames as u32); // max_dec_frame_buffering
+    // Non-reference B pictures: each waits for at most one picture coded before it
+    // and shown after it (its future anchor).
+    w.ue((cfg.bframes > 0) as u32); // max_num_reorder_frames
+    w.ue(dpb_frames(cfg)); // max_dec_frame_buffering
 }
 
 /// Writes pic_parameter_set_rbsp (7.3.2.2) without trailing bits.
@@ -220,42 +228,67 @@ pub fn write_pps(w: &mut impl BitSink, cfg: &EncoderConfig, seq: &Sequence) {
     w.flag(false); // redundant_pic_cnt_present_flag
 }
 
+/// Slice types this encoder writes (all slices of a picture have the same type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceKind {
+    I,
+    P,
+    B,
+}
+
 /// What a slice header says about its picture.
 #[derive(Debug, Clone, Copy)]
 pub struct SliceInfo {
+    pub kind: SliceKind,
     pub idr: bool,
     pub idr_pic_id: u32,
     pub frame_num: u32,
     pub poc_lsb: u32,
     pub deblock: bool,
     pub cabac: bool,
+    /// slice_qp_delta against the PPS's QP.
+    pub qp_delta: i32,
 }
 
-/// Writes slice_header (7.3.3) of a single-slice I (IDR) or P picture.
+/// Writes slice_header (7.3.3) of a single-slice I, P or (non-reference) B picture.
 pub fn write_slice_header(w: &mut impl BitSink, s: &SliceInfo) {
     w.ue(0); // first_mb_in_slice
-    w.ue(if s.idr { 7 } else { 5 }); // slice_type: all slices I (7) or P (5)
+    // slice_type 5..=9: every slice of the picture has this type.
+    w.ue(match s.kind {
+        SliceKind::P => 5,
+        SliceKind::B => 6,
+        SliceKind::I => 7,
+    });
     w.ue(0); // pic_parameter_set_id
     w.put(s.frame_num, LOG2_MAX_FRAME_NUM);
     if s.idr {
         w.ue(s.idr_pic_id);
     }
     w.put(s.poc_lsb, LOG2_MAX_POC_LSB);
-    if !s.idr {
+    if s.kind == SliceKind::B {
+        w.flag(true); // direct_spatial_mv_pred_flag
+    }
+    if s.kind != SliceKind::I {
+        // The PPS's one reference per list: list 0 is the latest anchor for P, the
+        // past anchor for B; list 1 the future anchor (8.2.4.2.3, by POC).
         w.flag(false); // num_ref_idx_active_override_flag
         w.flag(false); // ref_pic_list_modification_flag_l0
+        if s.kind == SliceKind::B {
+            w.flag(false); // ref_pic_list_modification_flag_l1
+        }
     }
-    // dec_ref_pic_marking: every picture is a reference, sliding window.
+    // dec_ref_pic_marking of reference pictures (I and P), sliding window; B
+    // pictures are not references (nal_ref_idc 0) and have none.
     if s.idr {
         w.flag(false); // no_output_of_prior_pics_flag
         w.flag(false); // long_term_reference_flag
-    } else {
+    } else if s.kind != SliceKind::B {
         w.flag(false); // adaptive_ref_pic_marking_mode_flag
     }
-    if s.cabac && !s.idr {
+    if s.cabac && s.kind != SliceKind::I {
         w.ue(0); // cabac_init_idc
     }
-    w.se(0); // slice_qp_delta: the PPS carries the QP
+    w.se(s.qp_delta); // slice_qp_delta
     w.ue(if s.deblock { 0 } else { 1 }); // disable_deblocking_filter_idc
     if s.deblock {
         w.se(0); // slice_alpha_c0_offset_div2

@@ -1,12 +1,14 @@
 //! Macroblock analysis, reconstruction and CAVLC writing: Intra 16x16 (4 modes) and
-//! Intra 4x4 (9 modes) chosen by SATD + lambda x bits, P 16x16 with motion search and
-//! P-skip detection. Predictions come from the decoder's `intra` and `inter` kernels,
+//! Intra 4x4 (9 modes) chosen by SATD + lambda x bits, P 16x16 down to 8x8 with motion
+//! search and P-skip detection, and B macroblocks (B_Skip and B_Direct_16x16 by spatial
+//! direct prediction, B_L0/B_L1/B_Bi 16x16). Predictions come from the decoder's `intra` and `inter` kernels,
 //! residuals go back through the decoder's scaling and inverse transforms, written
 //! straight into the reconstruction, so it is what a decoder will produce.
 
 use super::bits::{se_len, BitSink};
 use super::cabac::CabacWriter;
 use super::cavlc::write_block;
+use super::headers::SliceKind;
 use super::me;
 use super::quant::{self, Deadzone};
 use crate::inter::{self, RefPlane};
@@ -16,9 +18,11 @@ use crate::picture::Picture;
 use crate::tables::{BLK_INDEX, BLK_POS, CBP_INTER, CBP_INTRA, CHROMA_QP, ZIGZAG4};
 use crate::transform;
 
-/// The id motion data of P macroblocks gives their reference picture, for the
-/// deblocking filter's "same reference" test (there is one reference).
+/// The id motion data gives each reference picture, for the deblocking filter's "same
+/// reference" test: the list 0 reference (of P and B pictures) and the list 1 one (of
+/// B pictures). Only equality within a picture matters.
 pub const REF_UID: i32 = 1;
+pub const REF_UID_L1: i32 = 2;
 
 /// Per-sequence constants of macroblock coding.
 #[derive(Debug, Clone)]
@@ -85,6 +89,10 @@ pub struct MbCoded {
     pub shape: u8,
     /// Motion vector differences per partition.
     pub mvds: [[i32; 2]; 4],
+    /// B 16x16 macroblocks: the lists predicted from (1 L0, 2 L1, 3 both), which is
+    /// also their mb_type, and the list 1 motion vector difference.
+    pub bpred: u8,
+    pub mvd1: [i32; 2],
     /// Luma levels per block in decoding order, scan order (AC from index 1 for 16x16).
     pub luma: [[i32; 16]; 16],
     pub luma_n: [u8; 16],
@@ -105,6 +113,8 @@ impl Default for MbCoded {
             cbp: 0,
             shape: 0,
             mvds: [[0; 2]; 4],
+            bpred: 0,
+            mvd1: [0; 2],
             luma: [[0; 16]; 16],
             luma_n: [0; 16],
             dc: [0; 16],
@@ -130,6 +140,11 @@ pub struct MbCoder<'a> {
     pub planes: [&'a mut [u8]; 3],
     pub strides: [usize; 3],
     pub reference: Option<RefPic<'a>>,
+    /// The list 1 reference of B pictures (the future anchor) and its motion, the
+    /// co-located picture of direct prediction.
+    pub reference1: Option<RefPic<'a>>,
+    pub col: Option<&'a Picture>,
+    pub slice: SliceKind,
     pub mb_w: usize,
     pub mb_h: usize,
     pub mx: usize,
@@ -572,17 +587,20 @@ impl<'a> MbCoder<'a> {
         }
         self.cur.chroma_mode = chroma_mode;
         self.code_chroma(Deadzone::Intra);
-        // Intra blocks carry no motion.
-        fill_mb(&mut self.motion.ref_idx[0], at, w4, -1);
-        fill_mb(&mut self.motion.ref_uid[0], at, w4, -1);
-        fill_mb(&mut self.motion.mv[0], at, w4, [0; 2]);
+        // Intra blocks carry no motion (list 1 matters in B pictures only).
+        let lists = if self.slice == SliceKind::B { 2 } else { 1 };
+        for l in 0..lists {
+            fill_mb(&mut self.motion.ref_idx[l], at, w4, -1);
+            fill_mb(&mut self.motion.ref_uid[l], at, w4, -1);
+            fill_mb(&mut self.motion.mv[l], at, w4, [0; 2]);
+        }
     }
 
     // ------------------------------------------------------------------ inter
 
     /// Motion vector neighbour at picture 4x4 position `(x4, y4)`: available when it
     /// lies in a macroblock already coded in this picture.
-    fn nb(&self, x4: isize, y4: isize) -> Nb {
+    fn nb(&self, list: usize, x4: isize, y4: isize) -> Nb {
         if x4 < 0 || y4 < 0 || x4 as usize >= self.w4() {
             return NB_NONE;
         }
@@ -596,48 +614,53 @@ impl<'a> MbCoder<'a> {
         let i = y4 as usize * self.w4() + x4 as usize;
         Nb {
             avail: true,
-            r: self.motion.ref_idx[0][i],
-            mv: self.motion.mv[0][i],
+            r: self.motion.ref_idx[list][i],
+            mv: self.motion.mv[list][i],
         }
     }
 
     /// Neighbours A, B and C (or D) of a partition at `(x, y)` (4x4 blocks inside the
     /// macroblock) of width `w`, as the decoder finds them.
-    fn neighbours(&self, x: usize, y: usize, w: usize) -> (Nb, Nb, Nb) {
+    fn neighbours(&self, list: usize, x: usize, y: usize, w: usize) -> (Nb, Nb, Nb) {
         let (x4, y4) = ((self.mx * 4 + x) as isize, (self.my * 4 + y) as isize);
-        let a = self.nb(x4 - 1, y4);
-        let b = self.nb(x4, y4 - 1);
+        let a = self.nb(list, x4 - 1, y4);
+        let b = self.nb(list, x4, y4 - 1);
         // C is unavailable in a later block of this macroblock or in the one to the
         // right.
         let (cx, cy) = (x + w, y as isize - 1);
         let later = cy >= 0 && (cx >= 4 || BLK_INDEX[cy as usize][cx] > BLK_INDEX[y][x]);
-        let mut c = if later { NB_NONE } else { self.nb(x4 + w as isize, y4 - 1) };
+        let mut c = if later { NB_NONE } else { self.nb(list, x4 + w as isize, y4 - 1) };
         if !c.avail {
-            c = self.nb(x4 - 1, y4 - 1);
+            c = self.nb(list, x4 - 1, y4 - 1);
         }
         (a, b, c)
     }
 
-    /// Motion vector predictor (8.4.1.3) of a partition with reference 0, including
-    /// the directional rules of 16x8 and 8x16 partitions.
+    /// Motion vector predictor (8.4.1.3) of a list 0 partition with reference 0.
     fn pred_mv(&self, x: usize, y: usize, w: usize, h: usize) -> [i16; 2] {
-        let (a, b, c) = self.neighbours(x, y, w);
+        self.pred_mv_list(0, x, y, w, h, 0)
+    }
+
+    /// Motion vector predictor (8.4.1.3) of a partition of `list` with reference `r`,
+    /// including the directional rules of 16x8 and 8x16 partitions.
+    fn pred_mv_list(&self, list: usize, x: usize, y: usize, w: usize, h: usize, r: i8) -> [i16; 2] {
+        let (a, b, c) = self.neighbours(list, x, y, w);
         if w == 4 && h == 2 {
-            if y == 0 && b.r == 0 {
+            if y == 0 && b.r == r {
                 return b.mv;
             }
-            if y == 2 && a.r == 0 {
+            if y == 2 && a.r == r {
                 return a.mv;
             }
         } else if w == 2 && h == 4 {
-            if x == 0 && a.r == 0 {
+            if x == 0 && a.r == r {
                 return a.mv;
             }
-            if x == 2 && c.r == 0 {
+            if x == 2 && c.r == r {
                 return c.mv;
             }
         }
-        median_pred(a, b, c, 0)
+        median_pred(a, b, c, r)
     }
 
     /// Motion vector predictor of a 16x16 partition with reference 0.
@@ -697,8 +720,8 @@ impl<'a> MbCoder<'a> {
     /// P_Skip motion vector (8.4.1.1).
     fn pskip_mv(&self) -> [i16; 2] {
         let (x4, y4) = ((self.mx * 4) as isize, (self.my * 4) as isize);
-        let a = self.nb(x4 - 1, y4);
-        let b = self.nb(x4, y4 - 1);
+        let a = self.nb(0, x4 - 1, y4);
+        let b = self.nb(0, x4, y4 - 1);
         if !a.avail || !b.avail || (a.r == 0 && a.mv == [0, 0]) || (b.r == 0 && b.mv == [0, 0]) {
             return [0, 0];
         }
@@ -706,7 +729,11 @@ impl<'a> MbCoder<'a> {
     }
 
     fn ref_planes(&self) -> Option<[RefPlane<'a>; 3]> {
-        let r = self.reference?;
+        self.planes_of(self.reference)
+    }
+
+    fn planes_of(&self, r: Option<RefPic<'a>>) -> Option<[RefPlane<'a>; 3]> {
+        let r = r?;
         let (pw, ph) = ((self.mb_w * 16) as i32, (self.mb_h * 16) as i32);
         Some(std::array::from_fn(|i| RefPlane {
             data: r.planes[i],
@@ -809,6 +836,15 @@ impl<'a> MbCoder<'a> {
     /// macroblock can be skipped (checked on the prediction in `pred` and chroma
     /// predicted into the reconstruction).
     fn skip_is_clean(&mut self, rp: &[RefPlane<'_>; 3], mv: [i16; 2], pred: &[u8; 256]) -> bool {
+        if !self.luma_is_clean(pred) {
+            return false;
+        }
+        self.put_inter_pred(rp, mv, pred);
+        self.chroma_is_clean()
+    }
+
+    /// Whether the luma residual against `pred` quantises to nothing.
+    fn luma_is_clean(&self, pred: &[u8; 256]) -> bool {
         for b in 0..16 {
             let (bx, by) = (BLK_POS[b].0 as usize, BLK_POS[b].1 as usize);
             let mut d = [0i32; 16];
@@ -823,7 +859,12 @@ impl<'a> MbCoder<'a> {
                 return false;
             }
         }
-        self.put_inter_pred(rp, mv, pred);
+        true
+    }
+
+    /// Whether the chroma residual against the prediction in the reconstruction
+    /// quantises to nothing.
+    fn chroma_is_clean(&self) -> bool {
         let cs = self.strides[1];
         let off = self.my * 8 * cs + self.mx * 8;
         for c in 0..2 {
@@ -865,6 +906,10 @@ impl<'a> MbCoder<'a> {
     /// `cur`, the neighbour tables and the reconstruction.
     pub fn code_mb(&mut self) {
         self.cur = MbCoded::default();
+        if self.slice == SliceKind::B {
+            self.code_mb_b();
+            return;
+        }
         let at = self.blk(0, 0);
         let w4 = self.w4();
         let mut pred16 = [0u8; 256];
@@ -879,7 +924,7 @@ impl<'a> MbCoder<'a> {
                 return;
             }
             let mvp = self.mvp16();
-            let (a, b, c) = self.neighbours(0, 0, 4);
+            let (a, b, c) = self.neighbours(0, 0, 0, 4);
             let cands = [mvp, [0, 0], skip_mv, a.mv, b.mv, c.mv];
             let search = me::Search {
                 src: &self.src_y,
@@ -993,6 +1038,16 @@ impl<'a> MbCoder<'a> {
         }
         let (at, w4) = (self.blk(0, 0), self.w4());
         fill_mb(&mut self.st.mvd[0], at, w4, [0; 2]);
+        fill_mb(&mut self.st.mvd[1], at, w4, [0; 2]);
+        let amvd = |d: [i32; 2]| [d[0].unsigned_abs().min(255) as u8, d[1].unsigned_abs().min(255) as u8];
+        if self.cur.kind == MbKind::BInter {
+            if self.cur.bpred & 1 != 0 {
+                fill_mb(&mut self.st.mvd[0], at, w4, amvd(self.cur.mvds[0]));
+            }
+            if self.cur.bpred & 2 != 0 {
+                fill_mb(&mut self.st.mvd[1], at, w4, amvd(self.cur.mvd1));
+            }
+        }
         if self.cur.kind == MbKind::PInter {
             for (p, &(x, y, w, h)) in PARTS[self.cur.shape as usize].iter().enumerate() {
                 let d = self.cur.mvds[p];
@@ -1011,7 +1066,7 @@ impl<'a> MbCoder<'a> {
             t8x8: false,
             chroma_pred: self.cur.chroma_mode,
             cbf_dc,
-            direct: 0,
+            direct: if matches!(self.cur.kind, MbKind::BSkip | MbKind::BDirect) { 15 } else { 0 },
             uniform,
         };
         self.motion.mb_intra[addr] = self.cur.kind.is_intra();
@@ -1049,17 +1104,25 @@ impl<'a> MbCoder<'a> {
         nc_of(a, b)
     }
 
-    /// Writes macroblock_layer() of the current macroblock (not P_Skip, which is
-    /// only counted in mb_skip_run).
-    pub fn write(&self, w: &mut impl BitSink, p_slice: bool) {
+    /// Writes macroblock_layer() of the current macroblock (not P_Skip or B_Skip,
+    /// which are only counted in mb_skip_run).
+    pub fn write(&self, w: &mut impl BitSink, slice: SliceKind) {
         let c = &self.cur;
-        let intra_base = if p_slice { 5 } else { 0 };
+        // Intra mb_types follow the inter ones of P (5) and B (23) slices.
+        let intra_base = match slice {
+            SliceKind::I => 0,
+            SliceKind::P => 5,
+            SliceKind::B => 23,
+        };
         match c.kind {
             MbKind::I16x16 => {
                 let t = 1 + c.i16mode as u32 + 4 * (c.cbp >> 4) as u32 + if c.cbp & 15 != 0 { 12 } else { 0 };
                 w.ue(intra_base + t);
             }
             MbKind::I4x4 => w.ue(intra_base),
+            // B_Direct_16x16 is 0; B_L0_16x16, B_L1_16x16 and B_Bi_16x16 are 1..=3.
+            MbKind::BDirect => w.ue(0),
+            MbKind::BInter => w.ue(c.bpred as u32),
             _ => {
                 // P_L0_16x16, P_L0_L0_16x8, P_L0_L0_8x16 or P_8x8 (with four
                 // P_L0_8x8 sub-macroblocks; one reference, so no ref_idx).
@@ -1083,7 +1146,17 @@ impl<'a> MbCoder<'a> {
         }
         if c.kind.is_intra() {
             w.ue(c.chroma_mode as u32);
-        } else {
+        } else if c.kind == MbKind::BInter {
+            // One reference per list, so no ref_idx: mvd_l0, then mvd_l1.
+            if c.bpred & 1 != 0 {
+                w.se(c.mvds[0][0]);
+                w.se(c.mvds[0][1]);
+            }
+            if c.bpred & 2 != 0 {
+                w.se(c.mvd1[0]);
+                w.se(c.mvd1[1]);
+            }
+        } else if c.kind == MbKind::PInter {
             for d in &c.mvds[..PARTS[c.shape as usize].len()] {
                 w.se(d[0]);
                 w.se(d[1]);
@@ -1169,21 +1242,43 @@ impl MbCoder<'_> {
     /// Writes the current macroblock with CABAC: mb_skip_flag in P slices, then
     /// macroblock_layer() unless skipped. The context selection mirrors the decoder's
     /// (`crate::cabac`), reading the same neighbour tables.
-    pub fn write_cabac(&self, cw: &mut CabacWriter<'_, '_>, p_slice: bool) {
+    pub fn write_cabac(&self, cw: &mut CabacWriter<'_, '_>, slice: SliceKind) {
         let c = &self.cur;
         let (left, top) = (self.left_mb(), self.top_mb());
-        if p_slice {
+        if slice != SliceKind::I {
             let cond = |m: Option<MbInfo>| m.is_some_and(|m| !m.kind.is_skip()) as usize;
-            cw.decision(11 + cond(left) + cond(top), c.kind == MbKind::PSkip);
-            if c.kind == MbKind::PSkip {
+            let base = if slice == SliceKind::B { 24 } else { 11 };
+            cw.decision(base + cond(left) + cond(top), c.kind.is_skip());
+            if c.kind.is_skip() {
                 return;
+            }
+        }
+        if slice == SliceKind::B {
+            // B mb_type bins (Table 9-37): Direct 0, L0 100, L1 101, Bi 110000, and
+            // intra 111101 before the intra mb_type.
+            let cond = |m: Option<MbInfo>| {
+                m.is_some_and(|m| m.kind != MbKind::BSkip && m.kind != MbKind::BDirect) as usize
+            };
+            cw.decision(27 + cond(left) + cond(top), c.kind != MbKind::BDirect);
+            if c.kind == MbKind::BInter && c.bpred != 3 {
+                cw.decision(30, false);
+                cw.decision(32, c.bpred == 2);
+            } else if c.kind != MbKind::BDirect {
+                cw.decision(30, true);
+                let bits = if c.kind.is_intra() { 13 } else { 0 };
+                cw.decision(31, bits & 8 != 0);
+                cw.decision(32, bits & 4 != 0);
+                cw.decision(32, bits & 2 != 0);
+                cw.decision(32, bits & 1 != 0);
             }
         }
         // mb_type.
         if c.kind.is_intra() {
-            let (first, b, s) = if p_slice {
+            let (first, b, s) = if slice == SliceKind::P {
                 cw.decision(14, true);
                 (17, 18, 0)
+            } else if slice == SliceKind::B {
+                (32, 33, 0)
             } else {
                 let cond = |m: Option<MbInfo>| m.is_some_and(|m| m.kind != MbKind::I4x4 && m.kind != MbKind::I8x8) as usize;
                 (3 + cond(left) + cond(top), 6, 1)
@@ -1202,7 +1297,7 @@ impl MbCoder<'_> {
                 cw.decision(b + 2 + s, c.i16mode >> 1 != 0);
                 cw.decision(b + 2 + 2 * s, c.i16mode & 1 != 0);
             }
-        } else {
+        } else if c.kind == MbKind::PInter {
             // P mb_type bins: 16x16 000, 16x8 011, 8x16 010, 8x8 001.
             cw.decision(14, false);
             match c.shape {
@@ -1243,24 +1338,16 @@ impl MbCoder<'_> {
                     cw.decision(67, mode != 2);
                 }
             }
-        } else {
-            // mvd_l0 per partition; the neighbours' absolute mvds are in the table
-            // (zero for skipped and intra blocks; this macroblock's are final).
-            let w4 = self.w4();
+        } else if c.kind == MbKind::BInter {
+            if c.bpred & 1 != 0 {
+                self.cabac_mvd(cw, 0, 0, 0, c.mvds[0]);
+            }
+            if c.bpred & 2 != 0 {
+                self.cabac_mvd(cw, 1, 0, 0, c.mvd1);
+            }
+        } else if c.kind == MbKind::PInter {
             for (p, &(x, y, _, _)) in PARTS[c.shape as usize].iter().enumerate() {
-                let i = self.blk(x, y);
-                let mut sum = [0u32; 2];
-                if x > 0 || self.mx > 0 {
-                    let a = self.st.mvd[0][i - 1];
-                    sum = [a[0] as u32, a[1] as u32];
-                }
-                if y > 0 || self.my > 0 {
-                    let b = self.st.mvd[0][i - w4];
-                    sum[0] += b[0] as u32;
-                    sum[1] += b[1] as u32;
-                }
-                cw.mvd(40, sum[0], c.mvds[p][0]);
-                cw.mvd(47, sum[1], c.mvds[p][1]);
+                self.cabac_mvd(cw, 0, x, y, c.mvds[p]);
             }
         }
         if c.kind != MbKind::I16x16 {
@@ -1293,6 +1380,26 @@ impl MbCoder<'_> {
         // mb_qp_delta 0 (the previous macroblock's delta was 0 as well).
         cw.decision(60, false);
         self.write_cabac_residual(cw, left, top);
+    }
+
+    /// mvd_lX of the partition at `(x, y)`; the neighbours' absolute mvds are in the
+    /// table (zero for skipped, direct and intra blocks and for lists they do not
+    /// use; this macroblock's earlier partitions are final).
+    fn cabac_mvd(&self, cw: &mut CabacWriter<'_, '_>, list: usize, x: usize, y: usize, d: [i32; 2]) {
+        let w4 = self.w4();
+        let i = self.blk(x, y);
+        let mut sum = [0u32; 2];
+        if x > 0 || self.mx > 0 {
+            let a = self.st.mvd[list][i - 1];
+            sum = [a[0] as u32, a[1] as u32];
+        }
+        if y > 0 || self.my > 0 {
+            let b = self.st.mvd[list][i - w4];
+            sum[0] += b[0] as u32;
+            sum[1] += b[1] as u32;
+        }
+        cw.mvd(40, sum[0], d[0]);
+        cw.mvd(47, sum[1], d[1]);
     }
 
     fn write_cabac_residual(&self, cw: &mut CabacWriter<'_, '_>, left: Option<MbInfo>, top: Option<MbInfo>) {
@@ -1409,4 +1516,262 @@ fn nc_of(a: Option<i32>, b: Option<i32>) -> i32 {
 /// Bits of a motion vector difference pair.
 pub fn mvd_bits(mv: [i32; 2], mvp: [i16; 2]) -> u32 {
     se_len(mv[0] - mvp[0] as i32) + se_len(mv[1] - mvp[1] as i32)
+}
+
+/// Motion of a B macroblock: the reference index per list (-1: list unused) and the
+/// vectors per 8x8 quadrant and list (direct prediction may give each quadrant its
+/// own; the 16x16 types give all four the same).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct BMotion {
+    refs: [i8; 2],
+    mv: [[[i16; 2]; 2]; 4],
+}
+
+impl BMotion {
+    fn uniform(&self) -> bool {
+        self.mv.iter().all(|m| *m == self.mv[0])
+    }
+}
+
+impl MbCoder<'_> {
+    /// Spatial direct prediction (8.4.1.2.2) of the macroblock, as the decoder derives
+    /// it: each list's reference is the smallest non-negative one of neighbours A, B
+    /// and C, its vector their median predictor, except that a list with reference 0
+    /// keeps a zero vector in a quadrant whose co-located block (the corner 4x4 block,
+    /// direct_8x8_inference) in the list 1 anchor is a list 0 reference-0 block that
+    /// moves by at most one quarter sample (colZeroFlag).
+    fn direct_spatial(&self) -> BMotion {
+        let mp = |x: i8, y: i8| if x >= 0 && y >= 0 { x.min(y) } else { x.max(y) };
+        let mut refs = [-1i8; 2];
+        for (list, r) in refs.iter_mut().enumerate() {
+            let (a, b, c) = self.neighbours(list, 0, 0, 4);
+            *r = mp(a.r, mp(b.r, c.r));
+        }
+        if refs[0] < 0 && refs[1] < 0 {
+            return BMotion {
+                refs: [0, 0],
+                mv: [[[0; 2]; 2]; 4],
+            };
+        }
+        let mut mvp = [[0i16; 2]; 2];
+        for list in 0..2 {
+            if refs[list] >= 0 {
+                mvp[list] = self.pred_mv_list(list, 0, 0, 4, 4, refs[list]);
+            }
+        }
+        let addr = self.my * self.mb_w + self.mx;
+        let mut m = BMotion { refs, mv: [[[0; 2]; 2]; 4] };
+        for q in 0..4 {
+            // The anchors are I or P pictures, whose blocks use list 0 with reference
+            // 0 or are intra.
+            let col_zero = self.col.is_some_and(|col| {
+                let ci = self.blk(if q % 2 == 0 { 0 } else { 3 }, if q < 2 { 0 } else { 3 });
+                let mv = col.mv[0][ci];
+                !col.mb_intra[addr]
+                    && col.ref_idx[0][ci] == 0
+                    && (-1..=1).contains(&mv[0])
+                    && (-1..=1).contains(&mv[1])
+            });
+            for list in 0..2 {
+                let r = refs[list];
+                if r > 0 || (r == 0 && !col_zero) {
+                    m.mv[q][list] = mvp[list];
+                }
+            }
+        }
+        m
+    }
+
+    /// Writes the prediction of `m` into the reconstruction (all three planes), block
+    /// by block the way the decoder forms it: each list's prediction by the decoder's
+    /// interpolation, combined by its default weighting (a copy, or the rounded
+    /// average of two lists).
+    fn predict_b(&mut self, rps: [&[RefPlane<'_>; 3]; 2], m: &BMotion) {
+        let blocks: &[(usize, usize)] = if m.uniform() { &[(0, 0)] } else { &[(0, 0), (2, 0), (0, 2), (2, 2)] };
+        let size = if m.uniform() { 16 } else { 8 };
+        let mut tmp = [[0u8; 256]; 2];
+        for (q, &(x, y)) in blocks.iter().enumerate() {
+            let mv = m.mv[q];
+            let (px, py) = ((self.mx * 16 + x * 4) as i32, (self.my * 16 + y * 4) as i32);
+            for plane in 0..3 {
+                let (stride, bx, by, bs) = if plane == 0 {
+                    (self.strides[0], px, py, size)
+                } else {
+                    (self.strides[plane], px / 2, py / 2, size / 2)
+                };
+                for l in 0..2 {
+                    if m.refs[l] < 0 {
+                        continue;
+                    }
+                    if plane == 0 {
+                        inter::luma(rps[l][0], bx, by, mv[l], bs, bs, &mut tmp[l], 16);
+                    } else {
+                        inter::chroma(rps[l][plane], bx, by, mv[l], bs, bs, &mut tmp[l], 16);
+                    }
+                }
+                let off = by as usize * stride + bx as usize;
+                inter::put(
+                    self.planes[plane],
+                    off,
+                    stride,
+                    bs,
+                    bs,
+                    (m.refs[0] >= 0).then_some(&tmp[0]),
+                    (m.refs[1] >= 0).then_some(&tmp[1]),
+                    inter::Weighting::Default,
+                );
+            }
+        }
+    }
+
+    /// The luma prediction in the reconstruction, stride 16.
+    fn luma_pred(&self) -> [u8; 256] {
+        let ys = self.strides[0];
+        let base = self.my * 16 * ys + self.mx * 16;
+        let mut p = [0u8; 256];
+        for y in 0..16 {
+            p[y * 16..y * 16 + 16].copy_from_slice(&self.planes[0][base + y * ys..base + y * ys + 16]);
+        }
+        p
+    }
+
+    /// Records the motion of `m` for later neighbours, the deblocking filter and the
+    /// mvd writers.
+    fn set_b_motion(&mut self, m: &BMotion) {
+        let uid = [REF_UID, REF_UID_L1];
+        for q in 0..4 {
+            let (x, y) = ((q % 2) * 2, (q / 2) * 2);
+            for yy in y..y + 2 {
+                let i = self.blk(x, yy);
+                for l in 0..2 {
+                    let used = m.refs[l] >= 0;
+                    crate::mb::fill_row(&mut self.motion.ref_idx[l], i, 2, m.refs[l]);
+                    crate::mb::fill_row(&mut self.motion.ref_uid[l], i, 2, if used { uid[l] } else { -1 });
+                    crate::mb::fill_row(&mut self.motion.mv[l], i, 2, if used { m.mv[q][l] } else { [0; 2] });
+                }
+            }
+        }
+    }
+
+    /// Analyses and codes a macroblock of a B picture: B_Skip when the direct
+    /// prediction leaves no residual; otherwise the cheapest by SATD + lambda x bits
+    /// of B_Direct_16x16, B_L0/B_L1 16x16 (one search per list), B_Bi_16x16 (the two
+    /// searches' vectors averaged) and Intra.
+    fn code_mb_b(&mut self) {
+        let (Some(rp0), Some(rp1)) = (self.planes_of(self.reference), self.planes_of(self.reference1)) else {
+            // Not reached: B pictures always have both anchors.
+            let mut pred16 = [0u8; 256];
+            let i16 = self.best_i16(&mut pred16);
+            self.code_intra(i16, &pred16);
+            self.finish_info(false);
+            return;
+        };
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        let lambda = self.p.lambda;
+        let direct = self.direct_spatial();
+        self.predict_b([&rp0, &rp1], &direct);
+        let dpred = self.luma_pred();
+        if self.luma_is_clean(&dpred) && self.chroma_is_clean() {
+            self.finish_b(&direct, MbKind::BSkip);
+            return;
+        }
+        let direct_cost = quant::satd16(&dpred, &self.src_y) + lambda;
+        let (x, y) = ((self.mx * 16) as i32, (self.my * 16) as i32);
+        let mut preds = [[0u8; 256]; 2];
+        let mut mvs = [[0i16; 2]; 2];
+        let mut mvps = [[0i16; 2]; 2];
+        let mut costs = [0u32; 2];
+        for l in 0..2 {
+            let mvp = self.pred_mv_list(l, 0, 0, 4, 4, 0);
+            let (a, b, c) = self.neighbours(l, 0, 0, 4);
+            let cands = [mvp, [0, 0], direct.mv[0][l], a.mv, b.mv, c.mv];
+            let search = me::Search {
+                src: &self.src_y,
+                bx: 0,
+                by: 0,
+                w: 16,
+                h: 16,
+                reference: if l == 0 { rp0[0] } else { rp1[0] },
+                x,
+                y,
+                mvp,
+                lambda,
+                range: self.p.me_range,
+                max_vmv: self.p.max_vmv,
+                fast: false,
+            };
+            let (mv, cost) = search.run(&cands, &mut preds[l]);
+            mvs[l] = mv;
+            mvps[l] = mvp;
+            // mb_type ue(1) and ue(2) are three bits.
+            costs[l] = cost + 3 * lambda;
+        }
+        let mut bi = [0u8; 256];
+        inter::put(&mut bi, 0, 16, 16, 16, Some(&preds[0]), Some(&preds[1]), inter::Weighting::Default);
+        let bi_bits = mvd_bits([mvs[0][0] as i32, mvs[0][1] as i32], mvps[0])
+            + mvd_bits([mvs[1][0] as i32, mvs[1][1] as i32], mvps[1])
+            + 5;
+        let bi_cost = quant::satd16(&bi, &self.src_y) + lambda * bi_bits;
+        // (cost, bpred): 0 direct, 1 L0, 2 L1, 3 Bi.
+        let mut best = (direct_cost, 0u8);
+        for (c, t) in [(costs[0], 1u8), (costs[1], 2), (bi_cost, 3)] {
+            if c < best.0 {
+                best = (c, t);
+            }
+        }
+        let mut pred16 = [0u8; 256];
+        let i16 = self.best_i16(&mut pred16);
+        // Intra mb_types of B slices are ue(23 + t): about nine bits.
+        if i16.0 + lambda * 9 < best.0 {
+            self.code_intra(i16, &pred16);
+            self.finish_info(false);
+            return;
+        }
+        let m = match best.1 {
+            0 => direct,
+            t => {
+                let refs = [if t & 1 != 0 { 0 } else { -1 }, if t & 2 != 0 { 0 } else { -1 }];
+                let mut mv = [[0i16; 2]; 2];
+                for l in 0..2 {
+                    if refs[l] >= 0 {
+                        mv[l] = mvs[l];
+                    }
+                }
+                BMotion { refs, mv: [mv; 4] }
+            }
+        };
+        self.predict_b([&rp0, &rp1], &m);
+        fill_mb(&mut self.st.ipred, at, w4, 2);
+        self.cur.kind = if best.1 == 0 { MbKind::BDirect } else { MbKind::BInter };
+        let cbp = self.code_inter_luma();
+        self.cur.cbp = cbp;
+        self.code_chroma(Deadzone::Inter);
+        if best.1 == 0 {
+            // Without residual, B_Direct_16x16 is B_Skip for no bits.
+            let kind = if self.cur.cbp == 0 { MbKind::BSkip } else { MbKind::BDirect };
+            self.finish_b(&m, kind);
+            return;
+        }
+        self.cur.bpred = best.1;
+        self.cur.mvds[0] = [mvs[0][0] as i32 - mvps[0][0] as i32, mvs[0][1] as i32 - mvps[0][1] as i32];
+        self.cur.mvd1 = [mvs[1][0] as i32 - mvps[1][0] as i32, mvs[1][1] as i32 - mvps[1][1] as i32];
+        self.set_b_motion(&m);
+        self.finish_info(true);
+    }
+
+    /// Finishes a direct-predicted macroblock (B_Skip, or B_Direct_16x16 with the
+    /// residual already in `cur`).
+    fn finish_b(&mut self, m: &BMotion, kind: MbKind) {
+        if kind == MbKind::BSkip {
+            self.cur = MbCoded {
+                kind,
+                ..MbCoded::default()
+            };
+        }
+        self.cur.kind = kind;
+        let (at, w4) = (self.blk(0, 0), self.w4());
+        fill_mb(&mut self.st.ipred, at, w4, 2);
+        self.set_b_motion(m);
+        self.finish_info(m.uniform());
+    }
 }

@@ -20,8 +20,22 @@
 //!
 //! # What it codes (this version)
 //!
-//! Single-slice I (IDR every `keyint` frames) and P pictures, CAVLC, one reference
-//! frame, Intra 16x16 / Intra 4x4 / P 16x16 / P_Skip macroblocks, constant QP.
+//! Single-slice I (IDR every `keyint` frames), P and non-reference B pictures (up to
+//! `bframes` between two anchors, a fixed pattern, closed GOPs), CAVLC or CABAC, one
+//! reference frame for P pictures and the two anchors for B pictures, Intra 16x16 /
+//! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
+//! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
+//! `i_qp_offset` finer).
+//!
+//! # Frame order
+//!
+//! With `bframes = n`, frames wait in the lookahead until `n + 1` are queued; then
+//! the last of them is coded first as the anchor (P, or I at an IDR point) and the
+//! `n` before it follow as B pictures predicted from the previous anchor (list 0)
+//! and this one (list 1). An IDR picture comes every `keyint` frames and at scene
+//! cuts (`scenecut`, detected on 1/8-size thumbnails as frames are sent); it is
+//! never the future anchor of B pictures (the group before it is cut short and ends
+//! in a P picture), so every GOP is closed.
 //!
 //! ```text
 //!   send_frame(&SharedFrame) ─► Lookahead (handles) ─► receive_packet():
@@ -65,6 +79,7 @@ mod headers;
 mod mb;
 mod me;
 mod quant;
+mod scenecut;
 
 pub use config::{ColourDescription, EncoderConfig, Entropy, Profile};
 
@@ -106,6 +121,8 @@ pub enum Received<'a> {
 pub enum FrameType {
     Idr,
     P,
+    /// A non-reference B picture.
+    B,
 }
 
 /// One Annex-B access unit, borrowed from the encoder's reused output buffer until
@@ -113,8 +130,12 @@ pub enum FrameType {
 ///
 /// # Timing
 ///
-/// `pts` is the sent frame's [`transcode_frame_pool::FrameProps::pts`]; `dts` equals
-/// it, since pictures are coded in display order (no B-frames yet).
+/// `pts` is the sent frame's [`transcode_frame_pool::FrameProps::pts`]. Without
+/// B-frames `dts` equals it. With B-frames packets come in decoding order and `dts`
+/// is shifted by one frame, as x264 and FFmpeg do: the first packet's `dts` is its
+/// `pts` minus one frame duration (the frame's `duration`, else the difference of the
+/// first two `pts`, else 1), and packet `n > 0` gets the `pts` of display frame
+/// `n - 1`. So `dts` increases and never exceeds `pts` (for increasing source `pts`).
 #[derive(Debug)]
 pub struct EncodedPacket<'a> {
     pub data: &'a [u8],
@@ -135,10 +156,36 @@ pub struct Encoder {
     lookahead: Lookahead<SharedFrame>,
     flushing: bool,
     pool: FramePool,
+    /// The latest anchor's reconstruction: the reference of P pictures and list 1 of
+    /// B pictures.
     reference: Option<SharedFrame>,
-    /// The last picture's reconstruction (also the reference).
+    /// The anchor before it: list 0 of B pictures.
+    past: Option<SharedFrame>,
+    /// The last B picture's reconstruction (nothing predicts from it).
+    last_b: Option<SharedFrame>,
     st: MbState,
+    /// Motion of the latest anchor (the co-located picture of the B pictures after
+    /// it), and of the B picture being coded.
     motion: Picture,
+    bmotion: Picture,
+    bparams: MbParams,
+    iparams: MbParams,
+    /// Source frames of B pictures whose future anchor is coded, in display order,
+    /// with their display index since the IDR picture.
+    bq: std::collections::VecDeque<(SharedFrame, u32)>,
+    /// `pts` of frames taken from the lookahead, in display order, for the `dts` of
+    /// the packets (B-frames only).
+    pts_fifo: std::collections::VecDeque<Option<i64>>,
+    /// Scene-cut detection, and whether each queued frame starts a new scene (in
+    /// lookahead order).
+    scenecut: Option<scenecut::SceneCut>,
+    cuts: std::collections::VecDeque<bool>,
+    /// frame_num of the next picture: reference pictures since the IDR picture.
+    frame_num: u32,
+    /// Frames taken from the lookahead, and how many of them came before the last
+    /// IDR picture (for the packets' frame_number).
+    frames_taken: u64,
+    idr_base: u64,
     rbsp: Vec<u8>,
     out: OutputBuffer,
     headers_annexb: Vec<u8>,
@@ -167,7 +214,10 @@ impl Encoder {
     /// (the reconstruction frames are the pool's, reserved by the pool).
     fn table_bytes(mb_w: usize, mb_h: usize) -> usize {
         let n = mb_w * mb_h;
-        MbState::bytes_for(mb_w, mb_h) + Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h) + Self::rbsp_bytes(n)
+        scenecut::SceneCut::bytes_for(mb_w * 16, mb_h * 16)
+            + MbState::bytes_for(mb_w, mb_h)
+            + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
+            + Self::rbsp_bytes(n)
     }
 
     /// Slice buffer capacity. With levels clamped to [`quant::MAX_LEVEL`], a CAVLC
@@ -201,13 +251,33 @@ impl Encoder {
             cfg.me_range as i32,
             limits.max_vmv_quarter,
         );
+        let bparams = MbParams::new(
+            (cfg.qp as i32 + cfg.b_qp_offset as i32).min(51),
+            cfg.chroma_qp_offset as i32,
+            cfg.intra4x4,
+            cfg.partitions,
+            cfg.me_range as i32,
+            limits.max_vmv_quarter,
+        );
+        let iparams = MbParams::new(
+            (cfg.qp as i32 - cfg.i_qp_offset as i32).max(0),
+            cfg.chroma_qp_offset as i32,
+            cfg.intra4x4,
+            cfg.partitions,
+            cfg.me_range as i32,
+            limits.max_vmv_quarter,
+        );
         let (mbw, mbh) = (mb_w as usize, mb_h as usize);
         let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh) as u64)?;
         let layout = FrameLayout::new(PixelFormat::Yuv420p, mb_w * 16, mb_h * 16)?;
         let mut pcfg = FramePoolConfig::new(layout, memory);
         pcfg.name = "encoder reconstruction";
-        // One frame per reference plus the picture being coded.
-        pcfg.capacity = cfg.ref_frames as u32 + 1;
+        // One frame per reference (with B-frames, the second anchor too) plus the
+        // picture being coded.
+        pcfg.capacity = headers::dpb_frames(&cfg) + 1;
+        // Allocated (and reserved) now, so that a budget too small for them fails
+        // here rather than at the frame that first needs the last one.
+        pcfg.preallocate = transcode_frame_pool::Preallocate::All;
         let pool = FramePool::new(pcfg, budget)?;
         let mut st = MbState::default();
         st.alloc(mbw, mbh);
@@ -226,6 +296,17 @@ impl Encoder {
             resize_exact(&mut motion.ref_idx[l], n4, -1);
             resize_exact(&mut motion.ref_uid[l], n4, -1);
         }
+        // B pictures' motion table: the anchor's must survive them, being their
+        // co-located picture.
+        let mut bmotion = Picture::default();
+        if cfg.bframes > 0 {
+            bmotion.alloc(mbw, mbh, strides);
+            for l in 0..2 {
+                resize_exact(&mut bmotion.ref_idx[l], n4, -1);
+                resize_exact(&mut bmotion.ref_uid[l], n4, -1);
+            }
+        }
+        let delay = cfg.queued_frames();
         let mut headers_annexb = Vec::with_capacity(256);
         let mut scratch = Vec::with_capacity(256);
         {
@@ -245,15 +326,27 @@ impl Encoder {
             .ok_or_else(|| Error::invalid("encoder parameter sets do not form an avcC record"))?;
         let out = OutputBuffer::new(memory.max_packet_size as usize, budget)?;
         Ok(Encoder {
-            lookahead: Lookahead::new(cfg.lookahead)?,
+            lookahead: Lookahead::new(delay)?,
+            bq: std::collections::VecDeque::with_capacity(delay),
+            pts_fifo: std::collections::VecDeque::with_capacity(delay + 1),
+            scenecut: cfg.scenecut.then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
+            cuts: std::collections::VecDeque::with_capacity(delay),
+            frame_num: 0,
+            frames_taken: 0,
+            idr_base: 0,
             cfg,
             seq,
             params,
+            bparams,
+            iparams,
             flushing: false,
             pool,
             reference: None,
+            past: None,
+            last_b: None,
             st,
             motion,
+            bmotion,
             rbsp: Vec::with_capacity(Self::rbsp_bytes(mbw * mbh)),
             out,
             headers_annexb,
@@ -306,8 +399,18 @@ impl Encoder {
                 self.cfg.height
             )));
         }
+        // The B pictures of a coded anchor count against the lookahead's depth too, so
+        // that the encoder never holds more than `queued_frames` source frames.
+        if self.lookahead.len() + self.bq.len() >= self.lookahead.depth() {
+            return Ok(EncoderStatus::EnoughData);
+        }
+        let cut = match self.scenecut.as_mut() {
+            Some(sc) => sc.push(frame.plane(0), frame.stride(0)),
+            None => false,
+        };
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
+                self.cuts.push_back(cut);
                 self.frames_in += 1;
                 Ok(EncoderStatus::Accepted)
             }
@@ -321,40 +424,91 @@ impl Encoder {
         self.flushing = true;
     }
 
-    /// Encodes the next queued frame, if the lookahead has enough of them.
+    /// Encodes the next picture in decoding order, if the lookahead has enough
+    /// frames queued.
     pub fn receive_packet(&mut self) -> Result<Received<'_>> {
-        // A frame is coded once the lookahead is full, or, after a flush, while any
-        // is left.
-        let ready = self.lookahead.is_full() || (self.flushing && !self.lookahead.is_empty());
-        if !ready {
-            return Ok(if self.flushing {
-                Received::Done
+        let (src, kind, disp) = if let Some((src, disp)) = self.bq.pop_front() {
+            (src, headers::SliceKind::B, disp)
+        } else {
+            // A group is coded once the lookahead is full, or, after a flush, while
+            // any frame is left.
+            let ready = self.lookahead.is_full() || (self.flushing && !self.lookahead.is_empty());
+            if !ready {
+                return Ok(if self.flushing {
+                    Received::Done
+                } else {
+                    Received::NeedMoreData
+                });
+            }
+            let idr = self.since_idr == 0 || self.since_idr >= self.cfg.keyint || self.cuts.front() == Some(&true);
+            if idr {
+                self.since_idr = 0;
+            }
+            // B pictures before the anchor: as many as configured and queued, with
+            // the anchor still before the next IDR point and the next scene cut.
+            let next_cut = self.cuts.iter().skip(1).position(|&c| c).unwrap_or(usize::MAX);
+            let nb = if idr {
+                0
             } else {
-                Received::NeedMoreData
-            });
-        }
-        let Some(src) = self.lookahead.pop() else {
-            return Ok(Received::Done);
+                (self.cfg.bframes as usize)
+                    .min(self.lookahead.len() - 1)
+                    .min((self.cfg.keyint - 1 - self.since_idr) as usize)
+                    .min(next_cut)
+            };
+            for k in 0..nb {
+                self.cuts.pop_front();
+                let Some(f) = self.lookahead.pop() else { break };
+                self.pts_fifo.push_back(f.props().pts);
+                self.bq.push_back((f, self.since_idr + k as u32));
+            }
+            self.cuts.pop_front();
+            let Some(src) = self.lookahead.pop() else {
+                return Ok(Received::Done);
+            };
+            self.pts_fifo.push_back(src.props().pts);
+            let disp = self.since_idr + nb as u32;
+            self.since_idr += nb as u32 + 1;
+            if idr {
+                self.idr_base = self.frames_taken;
+            }
+            self.frames_taken += nb as u64 + 1;
+            (src, if idr { headers::SliceKind::I } else { headers::SliceKind::P }, disp)
         };
-        let idr = self.since_idr == 0 || self.since_idr >= self.cfg.keyint;
-        if idr {
-            self.since_idr = 0;
-        }
-        self.encode_picture(&src, idr)?;
-        let number = self.frames_out;
+        let idr = kind == headers::SliceKind::I;
+        self.encode_picture(&src, kind, disp)?;
+        let number = self.idr_base + disp as u64;
         self.frames_out += 1;
-        self.since_idr += 1;
         if idr {
             self.idr_count += 1;
         }
         let props = *src.props();
+        let dts = if self.cfg.bframes == 0 {
+            self.pts_fifo.clear();
+            props.pts
+        } else if self.frames_out == 1 {
+            // One frame before the first pts (see Timing).
+            let first = self.pts_fifo.front().copied().flatten();
+            let second = self.lookahead.peek(0).and_then(|f| f.props().pts);
+            let step = props
+                .duration
+                .or_else(|| second.zip(first).map(|(b, a)| b - a))
+                .filter(|&d| d > 0)
+                .unwrap_or(1);
+            props.pts.map(|p| p - step)
+        } else {
+            self.pts_fifo.pop_front().flatten()
+        };
         Ok(Received::Packet(EncodedPacket {
             data: self.out.as_slice(),
             pts: props.pts,
-            dts: props.pts,
+            dts,
             duration: props.duration,
             keyframe: idr,
-            frame_type: if idr { FrameType::Idr } else { FrameType::P },
+            frame_type: match kind {
+                headers::SliceKind::I => FrameType::Idr,
+                headers::SliceKind::P => FrameType::P,
+                headers::SliceKind::B => FrameType::B,
+            },
             frame_number: number,
         }))
     }
@@ -363,7 +517,7 @@ impl Encoder {
     /// (coded size, a multiple of 16; the visible picture is its top-left
     /// `width` x `height`).
     pub fn reconstruction(&self) -> Option<&FrameData> {
-        self.reference.as_deref()
+        self.last_b.as_deref().or(self.reference.as_deref())
     }
 
     /// Appends the visible part of [`Encoder::reconstruction`] as tightly packed
@@ -382,30 +536,73 @@ impl Encoder {
         }
     }
 
-    fn encode_picture(&mut self, src: &SharedFrame, idr: bool) -> Result<()> {
+    fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32) -> Result<()> {
+        use headers::SliceKind;
+        let idr = kind == SliceKind::I;
+        let b = kind == SliceKind::B;
+        // Frames nothing will read again go back to the pool first: the last B
+        // picture, and for a new anchor the older anchor (and all of them at IDR).
+        self.last_b = None;
+        if !b {
+            self.past = None;
+            if idr {
+                self.reference = None;
+            }
+        }
         let mut recon = match self.pool.try_acquire() {
             Acquire::Ready(f) => f,
             Acquire::Full => {
+                let cap = headers::dpb_frames(&self.cfg) as u64 + 1;
                 return Err(Error::LimitExceeded {
                     what: "encoder reconstruction frames",
-                    requested: self.cfg.ref_frames as u64 + 2,
-                    limit: self.cfg.ref_frames as u64 + 1,
-                })
+                    requested: cap + 1,
+                    limit: cap,
+                });
             }
         };
         recon.props_mut().pts = src.props().pts;
         recon.props_mut().keyframe = idr;
         let strides = [recon.stride(0), recon.stride(1), recon.stride(2)];
         let (mb_w, mb_h) = (self.seq.mb_w as usize, self.seq.mb_h as usize);
+        if idr {
+            self.frame_num = 0;
+        }
+        let params = match kind {
+            SliceKind::I => &self.iparams,
+            SliceKind::P => &self.params,
+            SliceKind::B => &self.bparams,
+        };
         let info = headers::SliceInfo {
+            kind,
             idr,
             idr_pic_id: self.idr_count % 2,
-            frame_num: self.since_idr % (1 << headers::LOG2_MAX_FRAME_NUM),
-            poc_lsb: (2 * self.since_idr) % (1 << headers::LOG2_MAX_POC_LSB),
+            frame_num: self.frame_num % (1 << headers::LOG2_MAX_FRAME_NUM),
+            poc_lsb: (2 * disp) % (1 << headers::LOG2_MAX_POC_LSB),
             deblock: self.cfg.deblock,
             cabac: self.cfg.entropy == Entropy::Cabac,
+            qp_delta: params.qp - self.params.qp,
         };
-        let reference = if idr { None } else { self.reference.as_ref() };
+        if !b {
+            // Reference pictures advance frame_num; the B pictures after one share
+            // the next value (7.4.3).
+            self.frame_num += 1;
+        }
+        let (reference, reference1) = match kind {
+            SliceKind::I => (None, None),
+            SliceKind::P => (self.reference.as_ref(), None),
+            SliceKind::B => (self.past.as_ref(), self.reference.as_ref()),
+        };
+        fn refpic(r: &SharedFrame) -> RefPic<'_> {
+            RefPic {
+                planes: [r.plane(0), r.plane(1), r.plane(2)],
+                strides: [r.stride(0), r.stride(1), r.stride(2)],
+            }
+        }
+        let (motion, col) = if b {
+            (&mut self.bmotion, Some(&self.motion))
+        } else {
+            (&mut self.motion, None)
+        };
         let overflow;
         {
             let src_planes = [src.plane(0), src.plane(1), src.plane(2)];
@@ -415,15 +612,15 @@ impl Encoder {
             headers::write_slice_header(&mut bw, &info);
             let [y, u, v] = recon.planes_mut();
             let mut coder = MbCoder {
-                p: &self.params,
+                p: params,
                 st: &mut self.st,
-                motion: &mut self.motion,
+                motion: &mut *motion,
                 planes: [y, u, v],
                 strides,
-                reference: reference.map(|r| RefPic {
-                    planes: [r.plane(0), r.plane(1), r.plane(2)],
-                    strides: [r.stride(0), r.stride(1), r.stride(2)],
-                }),
+                reference: reference.map(refpic),
+                reference1: reference1.map(refpic),
+                col,
+                slice: kind,
                 mb_w,
                 mb_h,
                 mx: 0,
@@ -433,20 +630,19 @@ impl Encoder {
                 cur: Default::default(),
                 done4: 0,
             };
-            let p_slice = reference.is_some();
             if info.cabac {
                 // cabac_alignment_one_bit, then the arithmetic coder to the end of the
                 // slice; its flush writes the rbsp_stop_one_bit.
                 bw.align_with_ones();
-                let table = if p_slice { 1 } else { 0 };
-                let mut cw = cabac::CabacWriter::new(&mut bw, table, self.params.qp);
+                let table = if kind == SliceKind::I { 0 } else { 1 };
+                let mut cw = cabac::CabacWriter::new(&mut bw, table, params.qp);
                 let last = mb_w * mb_h - 1;
                 for addr in 0..=last {
                     coder.mx = addr % mb_w;
                     coder.my = addr / mb_w;
                     coder.load_source(src_planes, src_strides, w, h);
                     coder.code_mb();
-                    coder.write_cabac(&mut cw, p_slice);
+                    coder.write_cabac(&mut cw, kind);
                     cw.terminate(addr == last);
                 }
                 bw.align_with_zeros();
@@ -458,15 +654,15 @@ impl Encoder {
                         coder.my = my;
                         coder.load_source(src_planes, src_strides, w, h);
                         coder.code_mb();
-                        if coder.cur.kind == crate::mb::MbKind::PSkip {
+                        if coder.cur.kind.is_skip() {
                             skip_run += 1;
                             continue;
                         }
-                        if p_slice {
+                        if kind != SliceKind::I {
                             bw.ue(skip_run);
                             skip_run = 0;
                         }
-                        coder.write(&mut bw, p_slice);
+                        coder.write(&mut bw, kind);
                     }
                 }
                 if skip_run > 0 {
@@ -486,10 +682,11 @@ impl Encoder {
         // In-loop filter over the whole picture, now that no macroblock will read
         // unfiltered samples any more.
         {
-            self.motion.strides = strides;
+            let motion = if b { &mut self.bmotion } else { &mut self.motion };
+            motion.strides = strides;
             let [y, u, v] = recon.planes_mut();
             let mut planes = [y, u, v];
-            deblock::deblock_rows(&self.motion, &mut planes, &self.st, mb_w, 0..mb_h);
+            deblock::deblock_rows(motion, &mut planes, &self.st, mb_w, 0..mb_h);
         }
         self.out.clear();
         // The access unit's exact size (start codes, headers, emulation prevention
@@ -502,10 +699,21 @@ impl Encoder {
         if idr && (self.cfg.repeat_headers || self.frames_out == 0) {
             self.out.extend_from_slice(&self.headers_annexb)?;
         }
-        write_nal_into(&mut self.out, if idr { 3 } else { 2 }, if idr { 5 } else { 1 }, &self.rbsp)?;
-        // The new reconstruction becomes the reference; the old one goes back to
-        // the pool.
-        self.reference = Some(recon.into_shared());
+        // nal_ref_idc: 3 for IDR, 2 for P, 0 for the non-reference B pictures.
+        let ref_idc = match kind {
+            SliceKind::I => 3,
+            SliceKind::P => 2,
+            SliceKind::B => 0,
+        };
+        write_nal_into(&mut self.out, ref_idc, if idr { 5 } else { 1 }, &self.rbsp)?;
+        if b {
+            self.last_b = Some(recon.into_shared());
+        } else {
+            // The new reconstruction becomes the reference, the previous one the
+            // past anchor of the B pictures that follow.
+            self.past = self.reference.take();
+            self.reference = Some(recon.into_shared());
+        }
         Ok(())
     }
 }

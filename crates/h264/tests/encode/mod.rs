@@ -30,7 +30,11 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
         match o {
             "--qp" => cfg.qp = it.next().unwrap().parse().unwrap(),
             "--keyint" => cfg.keyint = it.next().unwrap().parse().unwrap(),
+            "--bframes" => cfg.bframes = it.next().unwrap().parse().unwrap(),
+            "--b-qp-offset" => cfg.b_qp_offset = it.next().unwrap().parse().unwrap(),
+            "--i-qp-offset" => cfg.i_qp_offset = it.next().unwrap().parse().unwrap(),
             "--no-i4x4" => cfg.intra4x4 = false,
+            "--no-scenecut" => cfg.scenecut = false,
             "--no-partitions" => cfg.partitions = false,
             "--no-deblock" => cfg.deblock = false,
             "--cabac" => cfg.entropy = Entropy::Cabac,
@@ -54,7 +58,10 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
     let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height).unwrap();
-    let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget).unwrap();
+    let mut pcfg = FramePoolConfig::new(layout, &memory);
+    pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
+    let pool = FramePool::new(pcfg, &budget).unwrap();
+    let bframes = cfg.bframes;
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
     let mut e = Encoded {
         stream: Vec::new(),
@@ -62,27 +69,45 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
         keyframes: Vec::new(),
     };
     let mut buf = Vec::new();
-    let mut take = |enc: &mut Encoder, e: &mut Encoded| loop {
-        let (keyframe, pts) = match enc.receive_packet().unwrap() {
+    // Packets in decoding order: (pts, keyframe, reconstruction MD5), sorted into
+    // display order at the end.
+    let mut coded: Vec<(i64, bool, String)> = Vec::new();
+    let mut last_dts = i64::MIN;
+    let mut take = |enc: &mut Encoder, e: &mut Encoded, coded: &mut Vec<(i64, bool, String)>| loop {
+        let (keyframe, pts, dts, ftype, number) = match enc.receive_packet().unwrap() {
             Received::Packet(p) => {
                 e.stream.extend_from_slice(p.data);
-                (p.keyframe, p.pts)
+                (p.keyframe, p.pts.unwrap(), p.dts.unwrap(), p.frame_type, p.frame_number)
             }
             _ => return,
         };
-        assert_eq!(pts, Some(e.recon.len() as i64), "packets come out in order with their pts");
-        e.keyframes.push(keyframe);
+        assert_eq!(number, pts as u64, "frame_number is the frame's index in sending order");
+        assert!(dts > last_dts && dts <= pts, "dts {dts} after {last_dts} and at most pts {pts}");
+        last_dts = dts;
+        if bframes == 0 {
+            assert_eq!(pts, coded.len() as i64, "without B-frames packets come out in order");
+            assert_eq!(dts, pts);
+        } else if coded.is_empty() {
+            assert_eq!(dts, pts - 1, "the first dts is one frame before the first pts");
+        }
+        assert_eq!(ftype == FrameType::B, !keyframe && pts < coded.iter().map(|c| c.0).max().unwrap_or(-1));
         buf.clear();
         enc.write_reconstruction(&mut buf);
-        e.recon.push(md5_hex(&buf));
+        coded.push((pts, keyframe, md5_hex(&buf)));
     };
     for f in frames_of(src, &pool) {
         assert_eq!(enc.send_frame(&f).unwrap(), EncoderStatus::Accepted);
-        take(&mut enc, &mut e);
+        take(&mut enc, &mut e, &mut coded);
     }
     enc.flush();
-    take(&mut enc, &mut e);
+    take(&mut enc, &mut e, &mut coded);
     assert!(matches!(enc.receive_packet().unwrap(), Received::Done));
+    coded.sort();
+    for (n, (pts, keyframe, md5)) in coded.into_iter().enumerate() {
+        assert_eq!(pts, n as i64, "every frame comes out once");
+        e.keyframes.push(keyframe);
+        e.recon.push(md5);
+    }
     e
 }
 
@@ -143,7 +168,9 @@ fn every_case_matches_the_oracle_and_decodes_to_the_reconstruction() {
     for c in cases {
         let src = y4m::Y4m::parse(&std::fs::read(testdata(&c.source)).unwrap()).unwrap();
         let cfg = config_from(&src, &c.opts);
-        let keyint = cfg.keyint as usize;
+        let keyint = cfg.keyint as u32;
+        // The one scene cut of the sources is cut_128x96.y4m's, after frame 7.
+        let cut_at = (c.source.contains("cut_") && cfg.scenecut).then_some(7);
         let e = encode(&src, cfg);
         let what = format!("{} {}", c.source, c.opts);
         assert_eq!(e.recon.len(), src.frames.len(), "{what}: one packet per frame");
@@ -152,8 +179,15 @@ fn every_case_matches_the_oracle_and_decodes_to_the_reconstruction() {
         // And it is the stream and reconstruction FFmpeg was shown to agree with.
         assert_eq!(e.recon, c.frames, "{what}: reconstruction differs from the oracle");
         assert_eq!(md5_hex(&e.stream), c.stream, "{what}: stream differs from the oracle");
-        let expected: Vec<bool> = (0..src.frames.len()).map(|i| i % keyint == 0).collect();
-        assert_eq!(e.keyframes, expected, "{what}: an IDR every keyint frames");
+        let mut since = 0;
+        let expected: Vec<bool> = (0..src.frames.len())
+            .map(|i| {
+                let idr = i == 0 || since >= keyint || cut_at == Some(i);
+                since = if idr { 1 } else { since + 1 };
+                idr
+            })
+            .collect();
+        assert_eq!(e.keyframes, expected, "{what}: an IDR every keyint frames and at the scene cut");
     }
 }
 
@@ -220,6 +254,68 @@ fn parameter_sets_describe_the_stream() {
 }
 
 #[test]
+fn a_scene_cut_starts_a_gop() {
+    // cut_128x96.y4m changes scene after frame 7: that frame is an IDR picture with or
+    // without B-frames (the group before it ends early), and only with scenecut on.
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("encode/cut_128x96.y4m")).unwrap()).unwrap();
+    for (opts, want) in [
+        ("--qp 26 --bframes 3", vec![0, 7]),
+        ("--qp 26", vec![0, 7]),
+        ("--qp 26 --bframes 3 --no-scenecut", vec![0]),
+    ] {
+        let e = encode(&src, config_from(&src, opts));
+        let keys: Vec<usize> = (0..e.keyframes.len()).filter(|&i| e.keyframes[i]).collect();
+        assert_eq!(keys, want, "{opts}");
+        assert_eq!(decode(&e.stream), e.recon, "{opts}");
+    }
+}
+
+#[test]
+fn b_frames_declare_one_reordered_frame() {
+    let mut cfg = EncoderConfig::new(176, 144);
+    cfg.bframes = 3;
+    let memory = MemoryConfig::default();
+    let enc = Encoder::new(cfg, &Budget::from_config(&memory), &memory).unwrap();
+    let avcc = transcode_codec::h264::AvcC::parse(enc.avcc()).unwrap();
+    let mut scratch = Vec::new();
+    let sps = transcode_codec::h264::SliceSps::parse(&avcc.sps[0], &mut scratch).unwrap();
+    assert_eq!(sps.max_num_reorder_frames, Some(1), "a B picture waits for its future anchor only");
+}
+
+#[test]
+fn b_frames_reserve_the_second_reference() {
+    // The reconstruction pool grows by one frame with B-frames (and the tables by the
+    // B pictures' motion): the smallest budget the P-only encoder starts with refuses
+    // the B-frame one before the first frame, and two frames more suffice.
+    let cfg = EncoderConfig::new(1280, 720);
+    let frame = 1280 * 720 * 3 / 2;
+    let fits = |budget_bytes: u64, bframes: u8| {
+        // max_packet_size small enough not to be the limit found below (the output
+        // buffer grows against the budget up to it).
+        let memory = MemoryConfig {
+            max_memory: budget_bytes,
+            max_packet_size: 1 << 20,
+            ..MemoryConfig::default()
+        };
+        let mut c = cfg.clone();
+        c.bframes = bframes;
+        Encoder::new(c, &Budget::from_config(&memory), &memory).is_ok()
+    };
+    let (mut lo, mut hi) = (0u64, 1 << 28);
+    while hi - lo > 1024 {
+        let mid = (lo + hi) / 2;
+        if fits(mid, 0) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    assert!(hi > 2 * frame as u64, "the P-only encoder reserves its two frames: {hi}");
+    assert!(!fits(hi + frame as u64 / 2, 3), "the second anchor is reserved");
+    assert!(fits(hi + 2 * frame as u64, 3));
+}
+
+#[test]
 fn invalid_settings_are_errors_naming_the_setting() {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
@@ -241,6 +337,16 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.me_range = 1000, "invalid me range 1000 (expected 4..=64)");
     check(&|c| c.chroma_qp_offset = 13, "invalid chroma qp offset 13 (expected -12..=12)");
     check(&|c| c.level = Some(7), "invalid level 7");
+    check(&|c| c.bframes = 17, "invalid bframes 17 (expected 0..=16)");
+    check(&|c| c.b_qp_offset = 13, "invalid b qp offset 13 (expected 0..=12)");
+    check(&|c| c.i_qp_offset = 13, "invalid i qp offset 13 (expected 0..=12)");
+    check(
+        &|c| {
+            c.bframes = 1;
+            c.profile = transcode_h264::encoder::Profile::ConstrainedBaseline;
+        },
+        "invalid bframes for profile constrained baseline",
+    );
     check(&|c| c.level = Some(10), "invalid level 10 for 176x144 at 25/1 fps");
     check(
         &|c| {
@@ -314,6 +420,45 @@ fn a_full_lookahead_is_backpressure_and_flush_drains_it() {
     assert!(frames.iter().all(|f| f.handle_count() == 1));
 }
 
+#[test]
+fn b_frames_come_in_decoding_order_and_their_wait_is_backpressure() {
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("y4m/small.y4m")).unwrap()).unwrap();
+    let memory = MemoryConfig::default();
+    let budget = Budget::from_config(&memory);
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height).unwrap();
+    let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget).unwrap();
+    let mut cfg = config_from(&src, "--bframes 2");
+    assert_eq!(cfg.queued_frames(), 3);
+    cfg.keyint = 250;
+    let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
+    let frames: Vec<SharedFrame> = frames_of(&src, &pool).take(6).collect();
+    let next = |enc: &mut Encoder| match enc.receive_packet().unwrap() {
+        Received::Packet(p) => Some((p.frame_type, p.pts.unwrap(), p.dts.unwrap())),
+        Received::NeedMoreData => None,
+        Received::Done => panic!("not flushed"),
+    };
+    for f in &frames[..3] {
+        assert_eq!(enc.send_frame(f).unwrap(), EncoderStatus::Accepted);
+    }
+    assert_eq!(enc.send_frame(&frames[3]).unwrap(), EncoderStatus::EnoughData);
+    assert_eq!(next(&mut enc), Some((FrameType::Idr, 0, -1)), "dts one frame before the first pts");
+    assert_eq!(enc.send_frame(&frames[3]).unwrap(), EncoderStatus::Accepted);
+    assert_eq!(next(&mut enc), Some((FrameType::P, 3, 0)), "the anchor before its B pictures");
+    // Frames 1 and 2 wait as B pictures: they count against the queue.
+    assert_eq!(enc.send_frame(&frames[4]).unwrap(), EncoderStatus::Accepted);
+    assert_eq!(enc.send_frame(&frames[5]).unwrap(), EncoderStatus::EnoughData);
+    assert_eq!(next(&mut enc), Some((FrameType::B, 1, 1)));
+    assert_eq!(next(&mut enc), Some((FrameType::B, 2, 2)));
+    assert_eq!(next(&mut enc), None);
+    assert_eq!(enc.send_frame(&frames[5]).unwrap(), EncoderStatus::Accepted);
+    enc.flush();
+    // The last, shorter group: frame 5 is the anchor of frame 4.
+    assert_eq!(next(&mut enc), Some((FrameType::P, 5, 3)));
+    assert_eq!(next(&mut enc), Some((FrameType::B, 4, 4)));
+    assert!(matches!(enc.receive_packet().unwrap(), Received::Done));
+    assert!(frames.iter().all(|f| f.handle_count() == 1));
+}
+
 /// Binary 0/255 noise at QP 0, the largest macroblocks this encoder writes, fits the
 /// slice buffer it reserved, with either entropy coder, and still decodes to the
 /// reconstruction.
@@ -378,6 +523,8 @@ fn extreme_picture_sizes_decode_to_the_reconstruction() {
             let mut cfg = config_from(&src, "--qp 30");
             cfg.keyint = keyint;
             cfg.entropy = entropy;
+            // Each frame of this pattern is unlike the last: no scene cuts here.
+            cfg.scenecut = false;
             let e = encode(&src, cfg);
             assert_eq!(decode(&e.stream), e.recon, "{w}x{h} keyint {keyint} {entropy:?}");
             let idr: Vec<bool> = (0..4).map(|i| i % keyint == 0).collect();
