@@ -10,6 +10,7 @@ mod log;
 mod probe;
 mod progress;
 mod size;
+mod transcode;
 
 use std::process::ExitCode;
 

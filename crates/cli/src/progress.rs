@@ -46,12 +46,17 @@ impl ProgressLine {
         self.last_rss = Some(Instant::now());
     }
 
-    pub fn update(&mut self, p: Progress) {
-        // The heap counter is one atomic load; /proc is read at most every 10 ms.
+    /// Samples memory without drawing: the heap counter is one atomic load; /proc is
+    /// read at most every 10 ms.
+    pub fn sample_cheap(&mut self) {
         self.peak_heap = self.peak_heap.max(crate::heap_allocated());
         if self.last_rss.is_none_or(|t| t.elapsed() >= Duration::from_millis(10)) {
             self.sample();
         }
+    }
+
+    pub fn update(&mut self, p: Progress) {
+        self.sample_cheap();
         if !self.enabled {
             return;
         }

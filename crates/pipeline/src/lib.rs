@@ -29,11 +29,13 @@ mod decode;
 mod output;
 mod probe;
 mod remux;
+mod transcode;
 mod video;
 
 pub use decode::{decode, DecodeReport};
 pub use output::{AtomicOutput, OutputFormat};
 pub use probe::{probe, probe_report, ProbeReport, ProbeStream};
+pub use transcode::{transcode, MemoryPlan, Route, StageStats, TranscodeOptions, TranscodeProgress, TranscodeReport, VideoEncode};
 pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};
 
 use std::fmt;
