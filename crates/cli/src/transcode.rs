@@ -2,7 +2,7 @@
 //! progress display on a terminal and FFmpeg-style `-progress` blocks for machines.
 
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -202,7 +202,18 @@ pub fn run(args: &ConvertArgs, format: OutputFormat, video: VideoEncode, memory:
     let mut display = TranscodeDisplay::new(sink.take());
     let result = transcode(&args.input, &args.output, &options, &mut |p| display.update(p));
     display.finish(result.is_ok());
-    let report = result?;
+    let report = result.map_err(|e| match e {
+        // Said in the units the user gave: the job's plan against --max-memory.
+        transcode_pipeline::JobError::Input { path, source: transcode_core::Error::LimitExceeded { what, requested, limit } }
+            if what.starts_with("the transcode job") =>
+        {
+            Failure {
+                code: crate::exit::INVALID_INPUT,
+                message: format!("{}: {what} needs {} but --max-memory is {}", path.display(), human(requested), human(limit)),
+            }
+        }
+        other => other.into(),
+    })?;
     for (i, codec, why) in &report.skipped {
         tracing::info!("stream {i} ({}) left out: {why}", codec.name());
     }
@@ -260,15 +271,14 @@ enum ProgressSink {
     File(File),
 }
 
-/// The terminal line (frames, fps, speed, size, bitrate, ETA) and the `-progress`
-/// blocks, both from the job's progress events on the muxing thread.
+/// The terminal display (frames, fps, speed, size, bitrate, ETA, through indicatif)
+/// and the `-progress` blocks, both from the job's progress events on the muxing
+/// thread.
 struct TranscodeDisplay {
     line: crate::progress::ProgressLine,
-    terminal: bool,
-    drawn: bool,
-    last_draw: Option<Instant>,
     sink: Option<ProgressSink>,
     last_block: Option<Instant>,
+    last_msg: Option<Instant>,
     last: TranscodeProgress,
 }
 
@@ -278,12 +288,10 @@ impl TranscodeDisplay {
 
     fn new(sink: Option<ProgressSink>) -> Self {
         TranscodeDisplay {
-            line: crate::progress::ProgressLine::new(),
-            terminal: std::io::stderr().is_terminal(),
-            drawn: false,
-            last_draw: None,
+            line: crate::progress::ProgressLine::with_template("{msg}  {wide_bar}  ETA {eta}"),
             sink,
             last_block: None,
+            last_msg: None,
             last: TranscodeProgress::default(),
         }
     }
@@ -296,38 +304,29 @@ impl TranscodeDisplay {
             self.last_block = Some(now);
             self.write_block(false);
         }
-        if self.terminal && self.last_draw.is_none_or(|t| now - t >= Duration::from_millis(100)) {
-            self.last_draw = Some(now);
-            let secs = self.line.elapsed().as_secs_f64().max(1e-3);
-            let out_s = p.out_time_us as f64 / 1e6;
-            let eta = match p.bytes_total {
-                Some(t) if p.bytes_in > 0 && t > p.bytes_in => {
-                    let left = secs * (t - p.bytes_in) as f64 / p.bytes_in as f64;
-                    format!("{}:{:02}", left as u64 / 60, left as u64 % 60)
-                }
-                _ => "-".into(),
-            };
-            let line = format!(
-                "frame {:>6}  {:>6.1} fps  {:>5.2}x  {:>10}  {:>8.1} kb/s  ETA {eta}",
-                p.frames,
-                p.frames as f64 / secs,
-                out_s / secs,
-                human(p.bytes_out),
-                bitrate_kbps(p)
-            );
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{line}");
-            let _ = err.flush();
-            self.drawn = true;
+        let bar = self.line.bar();
+        if bar.is_hidden() || self.last_msg.is_some_and(|t| now - t < Duration::from_millis(100)) {
+            return;
         }
+        self.last_msg = Some(now);
+        // The bar follows the input read; the figures are the output's.
+        if let Some(t) = p.bytes_total {
+            bar.set_length(t);
+        }
+        bar.set_position(p.bytes_in);
+        let secs = self.line.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "frame {:>6}  {:>6.1} fps  {:>5.2}x  {:>10}  {:>8.1} kb/s",
+            p.frames,
+            p.frames as f64 / secs,
+            p.out_time_us as f64 / 1e6 / secs,
+            human(p.bytes_out),
+            bitrate_kbps(p)
+        ));
     }
 
     fn finish(&mut self, ok: bool) {
         self.line.finish();
-        if self.drawn {
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
-            self.drawn = false;
-        }
         if ok && self.sink.is_some() {
             self.write_block(true);
         }
