@@ -281,6 +281,8 @@ struct RoutePlan {
     reports: Vec<StreamReport>,
     skipped: Vec<(usize, CodecId, String)>,
     video: Option<VideoPlan>,
+    /// Time base of each input stream.
+    in_time_bases: Vec<TimeBase>,
 }
 
 #[derive(Debug, Clone)]
@@ -324,7 +326,7 @@ impl VideoPlan {
 
 impl RoutePlan {
     fn new(streams: &[StreamInfo], format: OutputFormat, options: &TranscodeOptions) -> Result<RoutePlan, PlanError> {
-        let mut plan = RoutePlan { map: Vec::new(), out_streams: Vec::new(), routes: Vec::new(), reports: Vec::new(), skipped: Vec::new(), video: None };
+        let mut plan = RoutePlan { map: Vec::new(), out_streams: Vec::new(), routes: Vec::new(), reports: Vec::new(), skipped: Vec::new(), video: None, in_time_bases: streams.iter().map(|s| s.time_base).collect() };
         for s in streams {
             let media = s.media_type();
             let encode = media == MediaType::Video && plan.video.is_none() && options.video.is_some();
@@ -827,6 +829,7 @@ fn demux_stage(
     let mut busy = Duration::ZERO;
     let mut packets = 0u64;
     let mut late: Vec<usize> = Vec::new();
+    let mut timeline = Timeline::default();
     loop {
         if shared.stopped() {
             return Err(Stop::Stopped);
@@ -851,7 +854,17 @@ fn demux_stage(
             Ok(d) => d,
             Err(e) => return Err(Stop::Failed(in_err(paths, e))),
         };
-        let owned = pkt.with_data(data);
+        let mut owned = pkt.with_data(data);
+        let tb = plan.in_time_bases.get(pkt.stream).copied().unwrap_or(TimeBase::new(1, 90000));
+        if let Some(jump) = timeline.place(pkt.stream, tb, &mut owned) {
+            tracing::warn!(
+                "{}: timestamps of stream {} jump by {:.3} s at byte {}; the output's timeline continues across it",
+                paths.0.display(),
+                pkt.stream,
+                jump,
+                pkt.pos.unwrap_or(0)
+            );
+        }
         busy += t.elapsed();
         if is_video {
             pkt_tx.send(Msg::Item(owned))?;
@@ -871,6 +884,72 @@ fn demux_stage(
     }
     mux_tx.send(MuxMsg::CopyEnd)?;
     Ok(DemuxOut { stats, format_name: demux.format_name(), busy, packets })
+}
+
+/// Closes timestamp discontinuities of the input (a recording whose clock restarts,
+/// two recordings joined): when a stream's dts goes back by more than
+/// [`Timeline::BACK`] (more than B-frame reordering can explain) or forward by more than [`Timeline::FORWARD`], a new epoch starts
+/// whose offset continues that stream where it was; the other streams take the same
+/// offset when they jump too, so the streams stay in step. Smaller gaps are carried.
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Offset of each epoch, in microseconds; epoch 0 has none and is implicit.
+    epochs: Vec<i64>,
+    streams: Vec<StreamClock>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct StreamClock {
+    epoch: usize,
+    /// The last packet's dts (or pts), as read.
+    last_raw: Option<i64>,
+    /// The smallest forward step of the dts seen: a packet's duration where the
+    /// container gives none (TS).
+    step: Option<i64>,
+    /// End of the latest presentation (pts + duration) on the output timeline, in
+    /// microseconds: where the stream continues after a jump.
+    end_us: Option<i64>,
+}
+
+impl Timeline {
+    const BACK: i64 = 100_000;
+    const FORWARD: i64 = 10_000_000;
+    const US: TimeBase = TimeBase::new(1, 1_000_000);
+
+    /// Moves `pkt` onto the output timeline; returns the jump in seconds when one
+    /// starts a new epoch for its stream.
+    fn place(&mut self, stream: usize, tb: TimeBase, pkt: &mut Packet) -> Option<f64> {
+        let raw = pkt.dts.or(pkt.pts)?;
+        if self.streams.len() <= stream {
+            self.streams.resize(stream + 1, StreamClock::default());
+        }
+        let s = &mut self.streams[stream];
+        let mut jumped = None;
+        if let Some(last) = s.last_raw {
+            let delta = tb.rescale(raw - last, Self::US);
+            if delta < -Self::BACK || delta > Self::FORWARD {
+                s.epoch += 1;
+                if s.epoch > self.epochs.len() {
+                    // The first stream to jump sets the epoch's offset: its presentation
+                    // continues where it ended. Every stream of a recording jumps by the
+                    // same amount, so the others continue where they ended too.
+                    let start = tb.rescale(pkt.pts.unwrap_or(raw), Self::US);
+                    self.epochs.push(s.end_us.unwrap_or(start) - start);
+                }
+                jumped = Some(delta as f64 / 1e6);
+            } else if raw > last {
+                s.step = Some(s.step.map_or(raw - last, |st| st.min(raw - last)));
+            }
+        }
+        s.last_raw = Some(raw);
+        let offset = if s.epoch == 0 { 0 } else { Self::US.rescale(self.epochs[s.epoch - 1], tb) };
+        pkt.pts = pkt.pts.map(|t| t + offset);
+        pkt.dts = pkt.dts.map(|t| t + offset);
+        let end = pkt.pts.unwrap_or(raw + offset) + pkt.duration.or(s.step).unwrap_or(0);
+        let end = tb.rescale(end, Self::US);
+        s.end_us = Some(s.end_us.map_or(end, |e| e.max(end)));
+        jumped
+    }
 }
 
 /// Gives decoded frames the input's presentation times (see the module's Timing).

@@ -210,3 +210,59 @@ fn an_encoder_error_fails_the_job_with_one_error_and_no_output() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn pts_discontinuities_are_closed_and_every_audio_packet_is_kept() {
+    let fixture = "transcode/discontinuity.ts";
+    let dir = scratch("discontinuity");
+    let out = dir.join("out.mp4");
+    let options = TranscodeOptions::new(OutputFormat::Mp4 { fragmented: false }, bwdif_scale(Rate::FrameRate, 144));
+    let report = transcode(&testdata(fixture), &out, &options, &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.routes, vec![Route::Encode, Route::Copy, Route::Copy], "the late second audio is declared from the start");
+    assert_eq!(report.frames_encoded, 27);
+
+    let oracle = read_framemd5(&testdata(&format!("{fixture}.demux.framemd5")));
+    let back = read_back(&out);
+    assert_eq!(back.streams.len(), 3);
+    // Every audio packet of both streams, payloads unchanged, in order.
+    for k in [1, 2] {
+        let want: Vec<&str> = oracle.stream(k).iter().map(|e| e.md5.as_str()).collect();
+        let got: Vec<&str> = back.packets[k].iter().map(|p| p.3.as_str()).collect();
+        assert_eq!(got, want, "audio stream {k}");
+    }
+    // The video timeline is closed: one frame after another, 40 ms apart.
+    let vtb = back.streams[0].time_base;
+    let mut vpts: Vec<i64> = back.packets[0].iter().map(|p| p.0.unwrap()).collect();
+    vpts.sort_unstable();
+    for w in vpts.windows(2) {
+        assert!((vtb.seconds(w[1] - w[0]) - 0.04).abs() < 1e-3, "video step {} s", vtb.seconds(w[1] - w[0]));
+    }
+    // Each audio segment starts where it did relative to its segment's video, within a
+    // frame, across both jumps. The three segments are copies of one (the second moved
+    // by 30 s), so each stream's packets split in three equal runs, and every segment
+    // has the first one's offset. (The oracle's own timestamps past the backward jump
+    // are FFmpeg's clamped ones, so only the first segment's are read.)
+    let first_pts = |k: usize, n: usize| {
+        let (num, den) = oracle.time_bases[k];
+        let e = oracle.stream(k);
+        e[..n].iter().filter_map(|e| e.pts).min().unwrap() as f64 * num as f64 / den as f64
+    };
+    let per_segment = |k: usize| {
+        let n = oracle.stream(k).len();
+        assert_eq!(n % 3, 0, "stream {k}: {n} packets in three equal segments");
+        n / 3
+    };
+    let nv = per_segment(0);
+    assert_eq!(nv, 9);
+    for k in [1, 2] {
+        let na = per_segment(k);
+        let want = first_pts(k, na) - first_pts(0, nv);
+        let atb = back.streams[k].time_base;
+        for seg in 0..3 {
+            let a_out = back.packets[k][na * seg..na * (seg + 1)].iter().filter_map(|p| p.0).min().unwrap();
+            let got = atb.seconds(a_out) - vtb.seconds(vpts[nv * seg]);
+            assert!((got - want).abs() <= 0.04, "stream {k} segment {seg}: a/v offset {got:.3} s (input {want:.3} s)");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
