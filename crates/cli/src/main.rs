@@ -33,6 +33,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the larger variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Show the streams, codecs, sizes, durations and errors of a file.
     Probe(probe::ProbeArgs),

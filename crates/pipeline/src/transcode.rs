@@ -408,7 +408,7 @@ impl RoutePlan {
         let decoder_frames = match v.codec {
             CodecId::H264 => {
                 let dpb = transcode_decoder_buffers::dpb_frames_for_level(v.level, iw, ih).min(mem.max_dpb_frames);
-                dpb + 1 + transcode_h264::OUTPUT_FRAMES as u32
+                dpb + 1 + transcode_h264::OUTPUT_FRAMES
             }
             _ => 3 + transcode_mpeg2::OUTPUT_FRAMES,
         };
@@ -927,7 +927,7 @@ impl Timeline {
         let mut jumped = None;
         if let Some(last) = s.last_raw {
             let delta = tb.rescale(raw - last, Self::US);
-            if delta < -Self::BACK || delta > Self::FORWARD {
+            if !(-Self::BACK..=Self::FORWARD).contains(&delta) {
                 s.epoch += 1;
                 if s.epoch > self.epochs.len() {
                     // The first stream to jump sets the epoch's offset: its presentation
@@ -1106,8 +1106,7 @@ fn decode_stage(
         busy += t.elapsed();
     }
     decoder.flush();
-    loop {
-        let Some(f) = decoder.next_frame() else { break };
+    while let Some(f) = decoder.next_frame() {
         emit(&f, &mut order, &mut pool, &mut failure);
         if let Some(e) = failure.take() {
             return Err(e);
@@ -1356,7 +1355,7 @@ fn mux_stage(
                 match queues[k].front() {
                     Some(p) => {
                         let t = key(p, &plan.out_streams[k]).unwrap_or(last_key[k]);
-                        if best.map_or(true, |(bt, _)| t < bt) {
+                        if best.is_none_or(|(bt, _)| t < bt) {
                             best = Some((t, k));
                         }
                     }

@@ -40,10 +40,13 @@ fn bwdif_scale(rate: Rate, height: u32) -> VideoEncode {
     }
 }
 
+/// One packet read back: pts, dts, duration, payload MD5.
+type ReadPacket = (Option<i64>, Option<i64>, Option<i64>, String);
+
 struct Read {
     streams: Vec<StreamInfo>,
-    /// Per stream: (pts, dts, duration, md5) in file order.
-    packets: Vec<Vec<(Option<i64>, Option<i64>, Option<i64>, String)>>,
+    /// Per stream, in file order.
+    packets: Vec<Vec<ReadPacket>>,
 }
 
 fn read_back(path: &Path) -> Read {
