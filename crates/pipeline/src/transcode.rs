@@ -309,7 +309,16 @@ impl VideoPlan {
     /// Decode pool: the queue, what the first filter (or the encoder) holds, and the
     /// frame being filled.
     fn decode_pool_frames(&self) -> u32 {
-        let held = if self.encode.deinterlace.is_some() { 4 } else { 2 };
+        let e = &self.encode;
+        let held = if e.deinterlace.is_some() {
+            // prev, cur, next and the one pushed.
+            4
+        } else if e.crop.is_some() || e.scale.is_some() || e.fps.is_some() {
+            2
+        } else {
+            // Straight into the encoder: its lookahead, the picture being coded.
+            e.encoder.lookahead + 2
+        };
         (self.queue_frames + held + 1) as u32
     }
 
@@ -652,6 +661,7 @@ struct DemuxOut {
     format_name: &'static str,
     busy: Duration,
     packets: u64,
+    queue_high_water: usize,
 }
 
 fn run(
@@ -765,7 +775,7 @@ fn run(
             Ok(Ok(d)) => {
                 report.demux = d.stats;
                 report.input_format = d.format_name;
-                stages.push(StageStats { name: "demux", items: d.packets, busy: d.busy, queue_high_water: 0, queue_bound: 64 });
+                stages.push(StageStats { name: "demux", items: d.packets, busy: d.busy, queue_high_water: d.queue_high_water, queue_bound: 64 });
             }
             Ok(Err(Stop::Failed(e))) => errors.push(e),
             Ok(Err(Stop::Stopped)) => {}
@@ -883,7 +893,7 @@ fn demux_stage(
         pkt_tx.send(Msg::End)?;
     }
     mux_tx.send(MuxMsg::CopyEnd)?;
-    Ok(DemuxOut { stats, format_name: demux.format_name(), busy, packets })
+    Ok(DemuxOut { stats, format_name: demux.format_name(), busy, packets, queue_high_water: pkt_tx.high_water() })
 }
 
 /// Closes timestamp discontinuities of the input (a recording whose clock restarts,
@@ -1299,7 +1309,8 @@ fn encode_stage(
         busy += t.elapsed();
     }
     tx.send(MuxMsg::VideoEnd)?;
-    Ok(StageStats { name: "encode", items: packets, busy, queue_high_water: 0, queue_bound: 0 })
+    // Its output queue is the muxer's, shared with the copied packets.
+    Ok(StageStats { name: "encode", items: packets, busy, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
 /// Writes packets in dts order across streams: a packet is written once every stream
