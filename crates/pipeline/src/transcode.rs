@@ -405,7 +405,7 @@ impl RoutePlan {
         let mut p = MemoryPlan::default();
         p.add("job overhead and read buffer", MemoryConfig::JOB_OVERHEAD + mem.read_buffer_size as u64);
         p.add("mp4 write and spool buffers", 2 << 20);
-        let packets = mem.max_packet_bytes_in_flight / 2;
+        let packets = packet_pool_bytes(mem);
         p.add("copied packets in flight", packets);
         let Some(v) = &self.video else { return p };
         p.add("video packets in flight", packets);
@@ -461,6 +461,12 @@ impl RoutePlan {
         }
         out
     }
+}
+
+/// Bytes each of the three packet pools (copied, to the decoder, from the encoder) may
+/// hold: half the in-flight bound, at least 1 MiB so that one large picture fits.
+fn packet_pool_bytes(mem: &MemoryConfig) -> u64 {
+    (mem.max_packet_bytes_in_flight / 2).max(1 << 20)
 }
 
 fn video_plan(s: &StreamInfo, output: usize, encode: VideoEncode, mem: &MemoryConfig) -> Result<VideoPlan, Error> {
@@ -676,7 +682,7 @@ fn run(
     let mem = &options.memory;
     let budget = Budget::from_config(mem);
     let pool_err = |e| in_err(paths, e);
-    let half = (mem.max_packet_bytes_in_flight / 2).max(1 << 20);
+    let half = packet_pool_bytes(mem);
     let pool_cfg = |name| BytePoolConfig { name, max_bytes_in_flight: half, max_buffer: mem.max_packet_size.min(half) };
     let copy_pool = BytePool::new(pool_cfg("copied packets"), &budget).map_err(pool_err)?;
     let video_pool = BytePool::new(pool_cfg("video packets"), &budget).map_err(pool_err)?;
