@@ -108,7 +108,8 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         Some("decode") => crate::bench_decode::run(args.get(1..).unwrap_or(&[])),
         Some("decode-mpeg2") => crate::bench_mpeg2::run(args.get(1..).unwrap_or(&[])),
         Some("encode") => crate::bench_encode::run(args.get(1..).unwrap_or(&[])),
-        Some(other) => bail!("unknown benchmark {other:?} (expected remux, decode, decode-mpeg2, encode or criterion)"),
+        Some("transcode") => crate::bench_transcode::run(args.get(1..).unwrap_or(&[])),
+        Some(other) => bail!("unknown benchmark {other:?} (expected remux, decode, decode-mpeg2, encode, transcode or criterion)"),
     }
 }
 

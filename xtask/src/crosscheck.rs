@@ -7,12 +7,18 @@
 //! a full-range stream comes back as `yuvj420p`/`pc` from MP4, TS and Annex-B, and as
 //! `pc` from Y4M (`XCOLORRANGE=FULL`); an interlaced MPEG-2 stream decoded to Y4M comes
 //! back `tt` or `bb` with its SAR (`It`/`Ib`, `A`).
+//!
+//! `cargo xtask crosscheck transcode` checks the transcode job instead (see
+//! `crosscheck_transcode.rs`).
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::output;
+
+#[path = "crosscheck_transcode.rs"]
+mod transcode;
 use transcode_testkit::{fixtures, parse_framemd5, read_framemd5, testdata, Oracle};
 
 /// Output extensions to try for a fixture.
@@ -34,6 +40,9 @@ fn targets(fixture: &str) -> &'static [&'static str] {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("transcode") {
+        return transcode::run(&args[1..]);
+    }
     // `cargo xtask crosscheck ps/` checks only the fixtures under that prefix.
     let only = args.first().map(String::as_str).unwrap_or("");
     crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-cli"])?;

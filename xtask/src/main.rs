@@ -7,6 +7,7 @@ mod bench;
 mod bench_decode;
 mod bench_encode;
 mod bench_mpeg2;
+mod bench_transcode;
 mod crosscheck;
 mod encode_check;
 mod fuzz;

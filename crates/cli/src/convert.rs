@@ -47,6 +47,8 @@ pub struct ConvertArgs {
     /// Upper bound on the memory the job may use, e.g. `64M` or `1G`.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
+    #[command(flatten)]
+    pub encode: crate::transcode::EncodeArgs,
 }
 
 pub fn run(args: ConvertArgs) -> Result<(), Failure> {
@@ -102,6 +104,18 @@ pub fn run(args: ConvertArgs) -> Result<(), Failure> {
     } else {
         StreamSelection::All
     };
+    if let Some(video) = args.encode.video_encode()? {
+        if format == OutputFormat::Y4m || args.frames.is_some() {
+            return Err(Failure::usage("encoding options need an mp4, fmp4, ts, m2ts or h264 output"));
+        }
+        if !matches!(selection, StreamSelection::All) {
+            return Err(Failure::usage("--video, --audio and --streams apply to stream copy; a transcode takes the first video stream and every audio stream (--audio-codec none leaves audio out)"));
+        }
+        return crate::transcode::run(&args, format, video, memory, cancel);
+    }
+    if args.encode.progress.is_some() {
+        return Err(Failure::usage("--progress applies to encoding (--video-codec h264)"));
+    }
     let options = RemuxOptions { format, selection, memory, strict: args.strict, cancel: Some(cancel) };
     let mut line = ProgressLine::new();
     if format == OutputFormat::Y4m {

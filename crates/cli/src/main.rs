@@ -10,6 +10,7 @@ mod log;
 mod probe;
 mod progress;
 mod size;
+mod transcode;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the larger variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Show the streams, codecs, sizes, durations and errors of a file.
     Probe(probe::ProbeArgs),

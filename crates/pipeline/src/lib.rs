@@ -1,5 +1,7 @@
 //! Ready-made jobs built from transcode's crates: [`remux()`] (stream copy between
-//! containers) and [`probe()`] (what is inside a file), with atomic output files.
+//! containers), [`decode()`] (video to Y4M), [`transcode()`] (decode → filters → H.264
+//! encode with the other streams copied, every stage on its own thread) and
+//! [`probe()`] (what is inside a file), with atomic output files.
 //!
 //! # Design principles
 //!
@@ -8,6 +10,11 @@
 //!   while the streams are being described.
 //! - A faststart MP4 needs every sample's size before its first data byte; on a mapped
 //!   input the job demuxes twice (plan, then write) instead of buffering payloads.
+//! - A transcode's stages are joined by bounded queues of pooled frames and packets; its
+//!   memory is computed from the stream description and checked against
+//!   `max_memory` before the first frame ([`MemoryPlan`]). Its faststart MP4 is
+//!   spooled (data first, moov written in front at the end), since encoded packets
+//!   cannot be produced twice.
 //! - Output goes to a temporary file beside the destination and is renamed into place
 //!   only when the job succeeded: a failed or interrupted job leaves nothing behind.
 //!
@@ -29,11 +36,13 @@ mod decode;
 mod output;
 mod probe;
 mod remux;
+mod transcode;
 mod video;
 
 pub use decode::{decode, DecodeReport};
 pub use output::{AtomicOutput, OutputFormat};
 pub use probe::{probe, probe_report, ProbeReport, ProbeStream};
+pub use transcode::{transcode, MemoryPlan, Route, StageStats, TranscodeOptions, TranscodeProgress, TranscodeReport, VideoEncode};
 pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};
 
 use std::fmt;

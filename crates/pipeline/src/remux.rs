@@ -198,7 +198,7 @@ fn make_muxer(format: OutputFormat, writer: Box<dyn std::io::Write + Send>, memo
 }
 
 /// Whether a stream's description is complete enough to start a muxer.
-fn described(s: &StreamInfo) -> bool {
+pub(crate) fn described(s: &StreamInfo) -> bool {
     match s.codec {
         CodecId::H264 | CodecId::H265 | CodecId::Aac => !s.extradata.is_empty(),
         CodecId::Mpeg1Video | CodecId::Mpeg2Video | CodecId::RawVideo => s.video.is_some(),

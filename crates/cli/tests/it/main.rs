@@ -6,6 +6,7 @@ mod contract;
 mod convert;
 mod damaged;
 mod probe;
+mod transcode;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

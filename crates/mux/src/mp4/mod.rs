@@ -27,6 +27,21 @@
 //! packet's converted size and track are checked against the plan and a difference is an
 //! error (the offsets in the moov would be wrong otherwise).
 //!
+//! # Progressive output without a planning pass (encoded streams)
+//!
+//! An encoder's packets exist only once: there is no input to read twice. With
+//! [`Mp4Options::spool_data`] the muxer plans each packet as it is written and appends
+//! its converted payload to a second unlinked temporary file; [`Muxer::finish`] then
+//! writes ftyp, moov (offsets computed for the data behind it) and the mdat header to
+//! the output, and copies the spooled payload after them in one sequential pass. The
+//! heap stays what the planned layout uses; the data costs its size once more on disk,
+//! until the muxer is dropped.
+//!
+//! ```text
+//!  write_packet ─► plan record ─► spill file      finish ─► ftyp │ moov │ mdat header
+//!               └► payload ────► data file                  └► data file copied behind
+//! ```
+//!
 //! # Fragmented output
 //!
 //! `ftyp` + `moov` (with `mvex`/`trex` and empty tables) once the first fragment is
@@ -55,7 +70,7 @@ mod moov;
 mod spill;
 mod track;
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 
 use crate::Muxer;
 use boxes::{Head, Hole, Table};
@@ -88,6 +103,13 @@ pub struct Mp4Options {
     ///
     /// Default: `512 KiB`. Larger values mean fewer `write` calls, at the cost of memory.
     pub write_buffer_size: usize,
+    /// Progressive only: take packets without a planning pass, spooling their payload
+    /// to a temporary file until [`Muxer::finish`] writes the moov in front of it.
+    ///
+    /// Default: `false`. For packets that cannot be produced twice (an encoder's); costs
+    /// one more sequential write and read of the payload, and its size in temporary
+    /// disk space while the muxer lives.
+    pub spool_data: bool,
 }
 
 impl Default for Mp4Options {
@@ -104,6 +126,7 @@ impl Mp4Options {
             max_fragment_bytes: config.max_packet_bytes_in_flight,
             max_samples: config.max_table_entries,
             write_buffer_size: 512 << 10,
+            spool_data: false,
         }
     }
 }
@@ -164,6 +187,10 @@ pub struct Mp4Muxer {
     scratch: Vec<u8>,
     /// The NAL units of the packet being written.
     units: Units,
+    /// Spooled progressive output: the streams given to `begin`, and the payload file.
+    spool_streams: Vec<StreamInfo>,
+    data: Option<BufWriter<std::fs::File>>,
+    data_bytes: u64,
 }
 
 impl std::fmt::Debug for Mp4Muxer {
@@ -202,6 +229,9 @@ impl Mp4Muxer {
             movie_timescale: 1000,
             scratch: Vec::new(),
             units: Units::default(),
+            spool_streams: Vec::new(),
+            data: None,
+            data_bytes: 0,
         }
     }
 
@@ -559,35 +589,11 @@ impl Mp4Muxer {
         (self.frag.ids, self.frag.audio) = (ids, audio);
         Ok(())
     }
-}
 
-/// The write pass differs from the planning pass: the moov already written cannot be
-/// made to match, so this is not a damaged packet to skip (`InvalidData`) but a failure
-/// of the output, reported as an I/O error of kind `InvalidInput`.
-fn plan_mismatch(what: String) -> Error {
-    Error::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        format!("{what} (the write pass must repeat the planning pass)"),
-    ))
-}
-
-/// Puts `v[old]` at position `rank[old]`.
-fn reorder<T>(v: &mut Vec<T>, rank: &[usize]) {
-    let mut items: Vec<(usize, T)> = std::mem::take(v).into_iter().enumerate().collect();
-    items.sort_by_key(|(old, _)| rank[*old]);
-    v.extend(items.into_iter().map(|(_, x)| x));
-}
-
-impl Muxer for Mp4Muxer {
-    fn wants_plan_pass(&self) -> bool {
-        !self.options.fragmented
-    }
-
-    fn plan_packet(&mut self, stream: &StreamInfo, pkt: &PacketView<'_>) -> Result<()> {
-        if self.options.fragmented || self.phase != Phase::Planning {
-            return Err(Error::invalid("plan_packet outside the planning pass of a progressive mp4"));
-        }
-        let Some(k) = self.track_for(stream)? else { return Ok(()) };
+    /// Plans one packet of `stream`: its record goes to the spill file. Returns the
+    /// track, or `None` for a stream the mp4 leaves out.
+    fn plan_one(&mut self, stream: &StreamInfo, pkt: &PacketView<'_>) -> Result<Option<usize>> {
+        let Some(k) = self.track_for(stream)? else { return Ok(None) };
         self.planned_samples += 1;
         Error::check_limit("mp4 samples", self.planned_samples, self.options.max_samples)?;
         let setup = &mut self.tracks[k];
@@ -609,12 +615,107 @@ impl Muxer for Mp4Muxer {
                 }
             }
         }
+        Ok(Some(k))
+    }
+
+    /// Spooled output: plans the packet and appends its payload to the data file.
+    fn write_spooled(&mut self, pkt: &PacketView<'_>) -> Result<()> {
+        let Some(stream) = self.spool_streams.get(pkt.stream).cloned() else {
+            return Err(Error::invalid(format!(
+                "packet of stream {} (expected one of the {} streams given to begin)",
+                pkt.stream,
+                self.spool_streams.len()
+            )));
+        };
+        let Some(k) = self.plan_one(&stream, pkt)? else { return Ok(()) };
+        let data = match &mut self.data {
+            Some(d) => d,
+            None => self.data.insert(BufWriter::with_capacity(self.options.write_buffer_size.max(4096), tempfile::tempfile()?)),
+        };
+        let mut n = 0u64;
+        self.tracks[k].payload.emit(pkt.data, &self.units, |b| {
+            n += b.len() as u64;
+            data.write_all(b).map_err(Error::from)
+        })?;
+        self.data_bytes += n;
         Ok(())
+    }
+
+    /// Spooled output: the moov for everything written, then the spooled payload.
+    fn finish_spooled(&mut self) -> Result<()> {
+        for s in std::mem::take(&mut self.spool_streams) {
+            if let Some(k) = self.track_of.get(s.index).copied().flatten() {
+                self.tracks[k].refine(&s);
+            }
+        }
+        self.number_tracks();
+        if self.tracks.is_empty() {
+            return Err(Error::invalid("no audio or video packet to put in the mp4"));
+        }
+        let payload: u64 = self.plans.iter().map(|p| p.bytes).sum();
+        if payload != self.data_bytes {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "mp4 spooled {} payload bytes but the plan has {payload}",
+                self.data_bytes
+            ))));
+        }
+        self.begin_progressive()?;
+        if let Some(data) = self.data.take() {
+            let mut file = data.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            let copied = std::io::copy(&mut file, &mut self.out)?;
+            if copied != payload {
+                return Err(Error::Io(std::io::Error::other(format!(
+                    "mp4 spool file gave {copied} bytes back (expected {payload})"
+                ))));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The write pass differs from the planning pass: the moov already written cannot be
+/// made to match, so this is not a damaged packet to skip (`InvalidData`) but a failure
+/// of the output, reported as an I/O error of kind `InvalidInput`.
+fn plan_mismatch(what: String) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{what} (the write pass must repeat the planning pass)"),
+    ))
+}
+
+/// Puts `v[old]` at position `rank[old]`.
+fn reorder<T>(v: &mut Vec<T>, rank: &[usize]) {
+    let mut items: Vec<(usize, T)> = std::mem::take(v).into_iter().enumerate().collect();
+    items.sort_by_key(|(old, _)| rank[*old]);
+    v.extend(items.into_iter().map(|(_, x)| x));
+}
+
+impl Muxer for Mp4Muxer {
+    fn wants_plan_pass(&self) -> bool {
+        !self.options.fragmented && !self.options.spool_data
+    }
+
+    fn plan_packet(&mut self, stream: &StreamInfo, pkt: &PacketView<'_>) -> Result<()> {
+        if self.options.fragmented || self.options.spool_data || self.phase != Phase::Planning {
+            return Err(Error::invalid("plan_packet outside the planning pass of a progressive mp4"));
+        }
+        self.plan_one(stream, pkt).map(|_| ())
     }
 
     fn begin(&mut self, streams: &[StreamInfo]) -> Result<()> {
         if self.phase != Phase::Planning {
             return Err(Error::invalid("begin called twice"));
+        }
+        if self.options.spool_data && !self.options.fragmented {
+            // Tracks are made as packets come, as in a planning pass, and numbered at
+            // the end.
+            if streams.is_empty() {
+                return Err(Error::invalid("no audio or video stream to put in the mp4"));
+            }
+            self.spool_streams = streams.to_vec();
+            self.phase = Phase::Writing;
+            return Ok(());
         }
         if self.options.fragmented {
             for s in streams {
@@ -651,6 +752,9 @@ impl Muxer for Mp4Muxer {
         if self.phase != Phase::Writing {
             return Err(Error::invalid("write_packet before begin or after finish"));
         }
+        if self.options.spool_data && !self.options.fragmented {
+            return self.write_spooled(pkt);
+        }
         let Some(k) = self.track_of.get(pkt.stream).copied().flatten() else {
             return Ok(());
         };
@@ -667,6 +771,8 @@ impl Muxer for Mp4Muxer {
         }
         if self.options.fragmented {
             self.flush_fragment()?;
+        } else if self.options.spool_data {
+            self.finish_spooled()?;
         } else {
             for (k, p) in self.plans.iter().enumerate() {
                 if self.written_samples[k] != p.samples() {
@@ -684,7 +790,10 @@ impl Muxer for Mp4Muxer {
         Ok(())
     }
 
+    /// With [`Mp4Options::spool_data`], the payload spooled so far counts until
+    /// `finish` copies it to the output.
     fn bytes_written(&self) -> u64 {
-        self.out.get_ref().written + self.out.buffer().len() as u64
+        let spooled = if self.phase == Phase::Writing && self.options.spool_data { self.data_bytes } else { 0 };
+        self.out.get_ref().written + self.out.buffer().len() as u64 + spooled
     }
 }

@@ -333,3 +333,18 @@ fn plan_memory_is_compact() {
     let moov = boxes[1].2;
     assert!(moov < 4096, "moov of {moov} bytes");
 }
+
+/// A spooled progressive file (no planning pass: what an encoder's output needs) is
+/// the planned one byte for byte: the same moov, offsets and payload.
+#[test]
+fn spooled_progressive_equals_planned() {
+    let all = fixtures();
+    assert!(all.len() >= 5, "expected the to-mp4 fixtures, found {all:?}");
+    for rel in all {
+        let planned = remux(&rel, false);
+        let (spooled, _, _) = remux_with(&rel, Mp4Options { spool_data: true, ..Default::default() });
+        assert!(!Mp4Muxer::new(Box::new(Shared::default()), Mp4Options { spool_data: true, ..Default::default() }).wants_plan_pass());
+        assert_eq!(spooled.len(), planned.len(), "{rel}");
+        assert!(spooled == planned, "{rel}: spooled output differs from the planned one");
+    }
+}

@@ -1,0 +1,91 @@
+//! `transcode convert` with encoding options: a deinterlaced, scaled H.264 MP4 with
+//! the audio copied, FFmpeg `-progress` blocks, the memory plan against
+//! `--max-memory`, and usage errors.
+
+use crate::{path_str, scratch, transcode};
+use transcode_testkit::testdata;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn deinterlaced_scaled_mp4_with_progress_blocks() {
+    let dir = scratch("transcode-progress");
+    let out = dir.join("out.mp4");
+    let progress = dir.join("progress.txt");
+    let input = testdata("ts/mpeg2_576i_mp2.ts");
+    let args = [
+        "convert",
+        path_str(&input),
+        path_str(&out),
+        "--video-codec",
+        "h264",
+        "--qp",
+        "32",
+        "--deinterlace",
+        "bwdif:frame",
+        "--scale",
+        "-2:144",
+        "--audio-codec",
+        "copy",
+        "--progress",
+        path_str(&progress),
+    ];
+    let r = transcode(&args);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    let text = std::fs::read_to_string(&progress).unwrap();
+    // Blocks of key=value lines, each ending with progress=; the last says end and
+    // counts every frame.
+    let blocks: Vec<&str> = text.split_inclusive("progress=continue\n").collect();
+    let last = text.rsplit("progress=continue\n").next().unwrap();
+    assert!(last.ends_with("progress=end\n"), "{text}");
+    assert!(last.lines().any(|l| l == "frame=20"), "{last}");
+    for key in ["fps=", "bitrate=", "total_size=", "out_time_us=", "out_time=", "speed="] {
+        assert!(last.lines().any(|l| l.starts_with(key)), "{key} missing in {last}");
+    }
+    let size: u64 = last.lines().find_map(|l| l.strip_prefix("total_size=")).unwrap().parse().unwrap();
+    assert!(size > 0 && size <= std::fs::metadata(&out).unwrap().len());
+    assert!(!blocks.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_memory_bound_too_small_for_the_job_fails_before_it_starts() {
+    let dir = scratch("transcode-memory");
+    let out = dir.join("out.mp4");
+    let input = testdata("ts/mpeg2_1440x1080i_aac.ts");
+    let r = transcode(&["convert", path_str(&input), path_str(&out), "--deinterlace", "--scale", "-2:720", "--max-memory", "24M"]);
+    assert_eq!(r.status.code(), Some(3), "{}", stderr(&r));
+    let err = stderr(&r);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("transcode: error: "), "{err}");
+    assert!(err.contains("the transcode job") && err.contains("but --max-memory is 24.0 MiB"), "{err}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no output left behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn encoding_options_that_do_not_go_together_are_usage_errors() {
+    let dir = scratch("transcode-usage");
+    let input = testdata("ts/mpeg2_576i_mp2.ts");
+    let out = dir.join("out.mp4");
+    for (args, wanted) in [
+        (vec!["--video-codec", "copy", "--scale", "-2:144"], "need --video-codec h264"),
+        (vec!["--video-codec", "vp9"], "unknown video codec"),
+        (vec!["--deinterlace", "bob"], "unknown \"bob\""),
+        (vec!["--scale", "-2:-2"], "one of width and height"),
+        (vec!["--fps", "0"], "expected a rate"),
+        (vec!["--audio-codec", "aac"], "expected copy or none"),
+        (vec!["--progress", "-", "--format", "mp4"], "--progress applies to encoding"),
+    ] {
+        let mut all = vec!["convert", path_str(&input), path_str(&out)];
+        all.extend(args.iter().copied());
+        let r = transcode(&all);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", stderr(&r));
+        assert!(stderr(&r).contains(wanted), "{args:?}: {}", stderr(&r));
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
