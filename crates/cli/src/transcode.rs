@@ -30,10 +30,14 @@ pub struct EncodeArgs {
     /// Frames from one IDR picture to the next.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub keyint: Option<u32>,
-    /// CABAC entropy coding (smaller output, slower).
+    /// B-frames between reference pictures, 0-16. Default: 3, as x264's veryfast
+    /// (about 10% smaller at the same quality; each costs one frame of delay).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub bframes: Option<u8>,
+    /// CABAC entropy coding (the default: about 10% smaller than CAVLC).
     #[arg(long, conflicts_with = "cavlc")]
     pub cabac: bool,
-    /// CAVLC entropy coding (the default).
+    /// CAVLC entropy coding (faster to encode and decode, larger).
     #[arg(long)]
     pub cavlc: bool,
     /// Deinterlace: `bwdif` (default) or `yadif`, `:frame` (one frame per frame, the
@@ -63,7 +67,7 @@ impl EncodeArgs {
     /// The video settings when the command asks for encoding, `None` for stream copy.
     pub fn video_encode(&self) -> Result<Option<VideoEncode>, Failure> {
         let filters = self.deinterlace.is_some() || self.scale.is_some() || self.crop.is_some() || self.fps.is_some();
-        let encoder_opts = self.qp.is_some() || self.keyint.is_some() || self.cabac || self.cavlc;
+        let encoder_opts = self.qp.is_some() || self.keyint.is_some() || self.bframes.is_some() || self.cabac || self.cavlc;
         match self.video_codec.as_deref() {
             Some("copy") => {
                 if filters || encoder_opts {
@@ -84,9 +88,9 @@ impl EncodeArgs {
         if let Some(k) = self.keyint {
             enc.keyint = k;
         }
-        if self.cabac {
-            enc.entropy = Entropy::Cabac;
-        }
+        // x264 veryfast's choices where the encoder has them: CABAC and 3 B-frames.
+        enc.entropy = if self.cavlc { Entropy::Cavlc } else { Entropy::Cabac };
+        enc.bframes = self.bframes.unwrap_or(3);
         v.encoder = enc;
         if let Some(spec) = &self.deinterlace {
             v.deinterlace = Some(parse_deinterlace(spec).map_err(Failure::usage)?);

@@ -317,7 +317,7 @@ impl VideoPlan {
             2
         } else {
             // Straight into the encoder: its lookahead, the picture being coded.
-            e.encoder.lookahead + 2
+            e.encoder.queued_frames() + 2
         };
         (self.queue_frames + held + 1) as u32
     }
@@ -326,7 +326,7 @@ impl VideoPlan {
     /// for the last filter the queue to the encoder and what the encoder holds.
     fn filter_pool_frames(&self, last: bool) -> u32 {
         if last {
-            (self.queue_frames + self.encode.encoder.lookahead + 3) as u32
+            (self.queue_frames + self.encode.encoder.queued_frames() + 3) as u32
         } else {
             5
         }
@@ -434,7 +434,9 @@ impl RoutePlan {
         }
         let (ow, oh) = v.out_size;
         let mbs = (ow.div_ceil(16) * oh.div_ceil(16)) as u64;
-        let enc = (v.encode.encoder.ref_frames as u64 + 1) * coded(ow, oh) + mbs * 3200 + 64 * 1024;
+        // B-frames keep a second anchor and its motion table.
+        let b = u64::from(v.encode.encoder.bframes > 0);
+        let enc = (v.encode.encoder.ref_frames as u64 + 1 + b) * coded(ow, oh) + mbs * 3200 * (1 + b) + 64 * 1024;
         p.add("encoder references and tables", enc);
         p.add("encoder output buffer", mem.max_packet_size.min(2 * frame(ow, oh)));
         p
