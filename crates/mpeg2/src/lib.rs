@@ -76,7 +76,8 @@
 //! assert_eq!(frames, 20);
 //! assert_eq!(dec.sequence_info().unwrap().frame_rate.num, 25);
 //! ```
-#![forbid(unsafe_code)]
+// Unsafe code is confined to the SSE2 kernels in `simd`, which allow it for themselves.
+#![deny(unsafe_code)]
 // Codec code follows the standard's indexed formulas; index loops keep that visible.
 // `map_or(true, ..)` instead of `is_none_or`, which needs Rust 1.82 (the workspace
 // supports 1.80).
@@ -90,13 +91,18 @@ mod bits;
 mod decoder;
 mod header;
 mod idct;
+mod kernels;
 mod mc;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod simd;
 mod slice;
 mod vlc;
 
 pub use decoder::{
     DecodeStatus, DecodedPicture, Decoder, Frame, PictureCoding, PictureInfo, OUTPUT_FRAMES,
 };
+pub use kernels::Kernels;
 pub use header::{
     ChromaFormat, ColourDescription, PictureStructure, PictureType, Rational, SequenceInfo,
     UserData,

@@ -4,7 +4,8 @@
 
 use crate::bits::Bits;
 use crate::header::{Matrices, PictureStructure, PictureType};
-use crate::idct;
+use crate::idct::{self, Store};
+use crate::kernels::Kernels;
 use crate::mc::{predict, Plane};
 use crate::vlc::*;
 use transcode_core::{Error, Result};
@@ -33,6 +34,7 @@ pub(crate) struct PicCtx {
     pub mb_h: usize,
     pub vertical_size: u32,
     pub matrices: Matrices,
+    pub kernels: Kernels,
 }
 
 impl PicCtx {
@@ -525,12 +527,29 @@ impl<'a> SliceDecoder<'a> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let (rows, ac) = self.intra_block(b, comp)?;
-            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
-            let pl = comp;
-            let (o, st) = self.origin(pl, addr);
+            let (rows, ac) = match self.intra_block(b, comp) {
+                Ok(masks) => masks,
+                Err(e) => {
+                    // The transform clears only the rows the masks name; a block cut
+                    // short by damage must not leave coefficients for the next one.
+                    self.s.block = [[0; 8]; 8];
+                    return Err(e);
+                }
+            };
+            let (o, st) = self.origin(comp, addr);
             let (bo, bs) = self.block_pos(k, st);
-            idct::put(&self.s.res, self.cur.plane_mut(pl), o + bo, bs);
+            let s = &mut *self.s;
+            idct::idct_store(
+                self.p.kernels,
+                &mut s.block,
+                rows,
+                ac,
+                &mut s.res,
+                self.cur.plane_mut(comp),
+                o + bo,
+                bs,
+                Store::Put,
+            );
         }
         Ok(())
     }
@@ -542,11 +561,29 @@ impl<'a> SliceDecoder<'a> {
                 continue;
             }
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let (rows, ac) = self.inter_block(b, comp)?;
-            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
+            let (rows, ac) = match self.inter_block(b, comp) {
+                Ok(masks) => masks,
+                Err(e) => {
+                    // The transform clears only the rows the masks name; a block cut
+                    // short by damage must not leave coefficients for the next one.
+                    self.s.block = [[0; 8]; 8];
+                    return Err(e);
+                }
+            };
             let (o, st) = self.origin(comp, addr);
             let (bo, bs) = self.block_pos(k, st);
-            idct::add(&self.s.res, self.cur.plane_mut(comp), o + bo, bs);
+            let s = &mut *self.s;
+            idct::idct_store(
+                self.p.kernels,
+                &mut s.block,
+                rows,
+                ac,
+                &mut s.res,
+                self.cur.plane_mut(comp),
+                o + bo,
+                bs,
+                Store::Add,
+            );
         }
         Ok(())
     }
@@ -1039,6 +1076,7 @@ fn ref_plane<'b>(
             stride,
             width: lay.row_bytes,
             height: lay.rows,
+            kernels: p.kernels,
         },
         Some(f) => Plane {
             data: data.plane(pl),
@@ -1046,6 +1084,7 @@ fn ref_plane<'b>(
             stride: stride * 2,
             width: lay.row_bytes,
             height: lay.rows / 2,
+            kernels: p.kernels,
         },
     })
 }
