@@ -261,6 +261,63 @@ unsafe fn store<const W: usize>(p: *mut u8, v: __m128i) {
     }
 }
 
+/// The rows of [`predict`] for one `MODE` and `AVG`.
+///
+/// # Safety
+///
+/// As checked by [`predict`]: `W + (MODE & 1)` bytes readable at `sp + j * ss` for
+/// `j < H + (MODE >> 1)`, `W` bytes writable (and readable) at `dp + j * ds` for
+/// `j < H`.
+#[inline(always)]
+unsafe fn rows<const W: usize, const H: usize, const MODE: u8, const AVG: bool>(
+    sp: *const u8,
+    ss: usize,
+    dp: *mut u8,
+    ds: usize,
+) {
+    // SAFETY: the reads and writes stay within what the caller guarantees (see above).
+    unsafe {
+        let z = _mm_setzero_si128();
+        let two = _mm_set1_epi16(2);
+        // For the 2-D case, the horizontal pair sums of the row below (16-bit, low and
+        // high halves), carried to the next row where they are the row above.
+        let sums = |p: *const u8| {
+            let (a, b) = (load::<W>(p), load::<W>(p.add(1)));
+            (
+                _mm_add_epi16(_mm_unpacklo_epi8(a, z), _mm_unpacklo_epi8(b, z)),
+                _mm_add_epi16(_mm_unpackhi_epi8(a, z), _mm_unpackhi_epi8(b, z)),
+            )
+        };
+        let mut above = if MODE == 3 { sums(sp) } else { (z, z) };
+        for j in 0..H {
+            let o = sp.add(j * ss);
+            let p = match MODE {
+                0 => load::<W>(o),
+                1 => _mm_avg_epu8(load::<W>(o), load::<W>(o.add(1))),
+                2 => _mm_avg_epu8(load::<W>(o), load::<W>(o.add(ss))),
+                _ => {
+                    // (a + b + c + d + 2) >> 2 exactly, in 16 bits.
+                    let below = sums(o.add(ss));
+                    let lo =
+                        _mm_srli_epi16::<2>(_mm_add_epi16(_mm_add_epi16(above.0, below.0), two));
+                    let hi =
+                        _mm_srli_epi16::<2>(_mm_add_epi16(_mm_add_epi16(above.1, below.1), two));
+                    above = below;
+                    _mm_packus_epi16(lo, hi)
+                }
+            };
+            let d = dp.add(j * ds);
+            // pavgb is (a + b + 1) >> 1, the rounding of 7.6.7.
+            let p = if AVG {
+                _mm_avg_epu8(p, load::<W>(d))
+            } else {
+                p
+            };
+            store::<W>(d, p);
+        }
+    }
+}
+
 /// `mc::run` for `W` of 8 or 16: the `W`x`H` prediction at `off` of `s` (rows `ss`
 /// apart) with half-sample `mode` (bit 0 horizontal, bit 1 vertical) into `dst` (rows
 /// `ds` apart), averaged with it when `avg`. Returns `false`, having done nothing,
@@ -295,43 +352,16 @@ pub(crate) fn predict<const W: usize, const H: usize>(
     unsafe {
         let sp = s.as_ptr().add(off);
         let dp = dst.as_mut_ptr();
-        let z = _mm_setzero_si128();
-        let two = _mm_set1_epi16(2);
-        // For the 2-D case, the horizontal pair sums of the row below (16-bit, low and
-        // high halves), carried to the next row where they are the row above.
-        let sums = |p: *const u8| {
-            let (a, b) = (load::<W>(p), load::<W>(p.add(1)));
-            (
-                _mm_add_epi16(_mm_unpacklo_epi8(a, z), _mm_unpacklo_epi8(b, z)),
-                _mm_add_epi16(_mm_unpackhi_epi8(a, z), _mm_unpackhi_epi8(b, z)),
-            )
-        };
-        let mut above = if mode == 3 { sums(sp) } else { (z, z) };
-        for j in 0..H {
-            let o = sp.add(j * ss);
-            let p = match mode {
-                0 => load::<W>(o),
-                1 => _mm_avg_epu8(load::<W>(o), load::<W>(o.add(1))),
-                2 => _mm_avg_epu8(load::<W>(o), load::<W>(o.add(ss))),
-                _ => {
-                    // (a + b + c + d + 2) >> 2 exactly, in 16 bits.
-                    let below = sums(o.add(ss));
-                    let lo =
-                        _mm_srli_epi16::<2>(_mm_add_epi16(_mm_add_epi16(above.0, below.0), two));
-                    let hi =
-                        _mm_srli_epi16::<2>(_mm_add_epi16(_mm_add_epi16(above.1, below.1), two));
-                    above = below;
-                    _mm_packus_epi16(lo, hi)
-                }
-            };
-            let d = dp.add(j * ds);
-            // pavgb is (a + b + 1) >> 1, the rounding of 7.6.7.
-            let p = if avg {
-                _mm_avg_epu8(p, load::<W>(d))
-            } else {
-                p
-            };
-            store::<W>(d, p);
+        // One loop per mode and averaging, so that neither is decided per row.
+        match (mode, avg) {
+            (0, false) => rows::<W, H, 0, false>(sp, ss, dp, ds),
+            (1, false) => rows::<W, H, 1, false>(sp, ss, dp, ds),
+            (2, false) => rows::<W, H, 2, false>(sp, ss, dp, ds),
+            (_, false) => rows::<W, H, 3, false>(sp, ss, dp, ds),
+            (0, true) => rows::<W, H, 0, true>(sp, ss, dp, ds),
+            (1, true) => rows::<W, H, 1, true>(sp, ss, dp, ds),
+            (2, true) => rows::<W, H, 2, true>(sp, ss, dp, ds),
+            (_, true) => rows::<W, H, 3, true>(sp, ss, dp, ds),
         }
     }
     true

@@ -486,22 +486,25 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    /// Origin and stride of macroblock `addr` in plane `pl` of the current frame.
+    /// Origin and stride of macroblock `addr` in each plane of the current frame
+    /// (one division per macroblock, not one per block).
     #[inline]
-    fn origin(&self, pl: usize, addr: usize) -> (usize, usize) {
+    fn origins(&self, addr: usize) -> [(usize, usize); 3] {
         let p = self.p;
         let (x, y) = (addr % p.mb_w, addr / p.mb_w);
-        let stride = self.cur.stride(pl);
-        let (w, h) = if pl == 0 {
-            (16, 16)
-        } else {
-            (8, if p.chroma422 { 16 } else { 8 })
-        };
-        if p.field() {
-            (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
-        } else {
-            (y * h * stride + x * w, stride)
-        }
+        std::array::from_fn(|pl| {
+            let stride = self.cur.stride(pl);
+            let (w, h) = if pl == 0 {
+                (16, 16)
+            } else {
+                (8, if p.chroma422 { 16 } else { 8 })
+            };
+            if p.field() {
+                (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
+            } else {
+                (y * h * stride + x * w, stride)
+            }
+        })
     }
 
     /// Offset and stride of block `k` of the macroblock relative to its origin.
@@ -525,6 +528,7 @@ impl<'a> SliceDecoder<'a> {
 
     fn intra_mb(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
+        let org = self.origins(addr);
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
             let (rows, ac) = match self.intra_block(b, comp) {
@@ -536,7 +540,7 @@ impl<'a> SliceDecoder<'a> {
                     return Err(e);
                 }
             };
-            let (o, st) = self.origin(comp, addr);
+            let (o, st) = org[comp];
             let (bo, bs) = self.block_pos(k, st);
             let s = &mut *self.s;
             idct::idct_store(
@@ -556,6 +560,7 @@ impl<'a> SliceDecoder<'a> {
 
     fn residual(&mut self, b: &mut Bits<'_>, addr: usize, cbp: u32) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
+        let org = self.origins(addr);
         for k in 0..nblocks {
             if cbp & (1 << (nblocks - 1 - k)) == 0 {
                 continue;
@@ -570,7 +575,7 @@ impl<'a> SliceDecoder<'a> {
                     return Err(e);
                 }
             };
-            let (o, st) = self.origin(comp, addr);
+            let (o, st) = org[comp];
             let (bo, bs) = self.block_pos(k, st);
             let s = &mut *self.s;
             idct::idct_store(
@@ -1014,19 +1019,23 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
         }
-        // Write the prediction into the frame.
-        let (pred_y, pred_c) = (self.s.pred_y, self.s.pred_c);
-        let (o, st) = self.origin(0, addr);
+        // Write the prediction into the frame, a fixed-size row at a time.
+        let org = self.origins(addr);
+        let s = &*self.s;
+        let (o, st) = org[0];
         let dst = self.cur.plane_mut(0);
-        for j in 0..16 {
-            dst[o + j * st..o + j * st + 16].copy_from_slice(&pred_y[j * 16..j * 16 + 16]);
+        for (j, src) in s.pred_y.chunks_exact(16).enumerate() {
+            dst[o + j * st..o + j * st + 16].copy_from_slice(src);
         }
         let ch = if c422 { 16 } else { 8 };
         for c in 0..2 {
-            let (o, st) = self.origin(c + 1, addr);
+            let (o, st) = org[c + 1];
             let dst = self.cur.plane_mut(c + 1);
-            for j in 0..ch {
-                dst[o + j * st..o + j * st + 8].copy_from_slice(&pred_c[c][j * 8..j * 8 + 8]);
+            for (j, src) in s.pred_c[c].chunks_exact(8).take(ch).enumerate() {
+                let d: &mut [u8; 8] = (&mut dst[o + j * st..o + j * st + 8])
+                    .try_into()
+                    .expect("8 samples");
+                *d = src.try_into().expect("8 samples");
             }
         }
         Ok(())
