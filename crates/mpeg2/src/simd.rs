@@ -148,6 +148,32 @@ fn columns<const HIGH: bool>(r: &[__m128i; 8]) -> [__m128i; 8] {
     }
 }
 
+/// The row pass of rows `0..N` of the block at `bp` (the others are zero): the full
+/// formula where `ac` has the row's bit, the reference's shortcut for a row without
+/// AC terms elsewhere (x0 << 3, truncated to 16 bits, in every position; 0 for a zero
+/// row, as the masks promise). Both are computed and one is selected, because which
+/// rows hold AC terms varies from block to block and branching on it mispredicts.
+///
+/// # Safety
+///
+/// `bp` must point to `N` readable 16-byte rows.
+#[inline(always)]
+unsafe fn row_pass<const N: usize>(bp: *const __m128i, ac: u8) -> [__m128i; 8] {
+    // SAFETY: the caller guarantees `N` readable rows; the rest is register arithmetic.
+    unsafe {
+        let mut r = [_mm_setzero_si128(); 8];
+        for k in 0..N {
+            let x = _mm_loadu_si128(bp.add(k));
+            let full = row(x);
+            let dc = _mm_shufflelo_epi16::<0>(_mm_slli_epi16::<3>(x));
+            let dc = _mm_unpacklo_epi64(dc, dc);
+            let m = _mm_set1_epi16(-(((ac >> k) & 1) as i16));
+            r[k] = _mm_or_si128(_mm_and_si128(m, full), _mm_andnot_si128(m, dc));
+        }
+        r
+    }
+}
+
 /// Inverse transform of `block` (as `idct::idct`, with the same `rows`/`ac` masks and
 /// shortcuts), written to the 8x8 samples of `dst` at `off`, rows `stride` apart, and
 /// `block` cleared. Returns `false`, having done nothing, when the samples are not all
@@ -184,24 +210,14 @@ pub(crate) fn idct_store(
             [_mm_set1_epi16(s as i16); 8]
         } else {
             let bp = block.as_mut_ptr() as *mut __m128i;
-            let mut r = [z; 8];
-            for k in 0..8 {
-                if ac & (1 << k) != 0 {
-                    r[k] = row(_mm_loadu_si128(bp.add(k)));
-                } else if rows & (1 << k) != 0 {
-                    // The reference's shortcut for a row without AC terms: x0 << 3,
-                    // truncated to 16 bits, in every position.
-                    let v = _mm_slli_epi16::<3>(_mm_loadu_si128(bp.add(k)));
-                    let v = _mm_shufflelo_epi16::<0>(v);
-                    r[k] = _mm_unpacklo_epi64(v, v);
-                }
-            }
             if rows & 0xf0 == 0 {
+                let r = row_pass::<4>(bp, ac);
                 for k in 0..4 {
                     _mm_storeu_si128(bp.add(k), z);
                 }
                 columns::<false>(&r)
             } else {
+                let r = row_pass::<8>(bp, ac);
                 for k in 0..8 {
                     _mm_storeu_si128(bp.add(k), z);
                 }
