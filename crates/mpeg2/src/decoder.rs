@@ -3,7 +3,7 @@
 //! sequence changes and output in display order.
 
 use crate::header::{self, *};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
 use crate::slice::{self, PicCtx, Refs, Scratch, SliceDecoder};
 use std::collections::VecDeque;
 use transcode_core::{Acquire, Budget, Error, MemoryConfig, Reservation, Result};
@@ -206,6 +206,8 @@ pub struct Decoder {
     concealed_total: u64,
     dropped_pictures: u64,
     kernels: Kernels,
+    /// `kernels` resolved for this CPU.
+    isa: Isa,
 }
 
 impl Decoder {
@@ -241,6 +243,7 @@ impl Decoder {
             last: None,
             done: Vec::new(),
             kernels: Kernels::default(),
+            isa: Kernels::default().isa(),
             scratch: Box::default(),
             output: VecDeque::with_capacity((3 + OUTPUT_FRAMES) as usize),
             lent: None,
@@ -255,6 +258,7 @@ impl Decoder {
     /// same either way, [`Kernels::Portable`] is for testing and comparison.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
+        self.isa = kernels.isa();
     }
 
     /// The pixel kernels in use (see [`Decoder::set_kernels`]).
@@ -893,7 +897,7 @@ impl Decoder {
             mb_h: if field { g.mb_h / 2 } else { g.mb_h },
             vertical_size: info.height,
             matrices: self.matrices,
-            kernels: self.kernels,
+            isa: self.isa,
         }
     }
 

@@ -2,7 +2,7 @@
 //! so that decoded frames match FFmpeg's bit for bit: rows first on 16-bit values,
 //! then columns, with the published constants and rounding.
 
-use crate::kernels::Kernels;
+use crate::kernels::Isa;
 use std::num::Wrapping as W;
 
 const W1: i32 = 22725;
@@ -158,7 +158,7 @@ pub(crate) enum Store {
 /// path's scratch.
 #[inline]
 pub(crate) fn idct_store(
-    kernels: Kernels,
+    isa: Isa,
     block: &mut [[i16; 8]; 8],
     rows: u8,
     ac: u8,
@@ -169,11 +169,19 @@ pub(crate) fn idct_store(
     how: Store,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if kernels.sse2() && crate::simd::idct_store(block, rows, ac, dst, off, stride, how) {
-        return;
+    {
+        use crate::simd::{avx2, sse2};
+        let done = match isa {
+            Isa::Avx2(t) => avx2::idct_store(t, block, rows, ac, dst, off, stride, how),
+            Isa::Sse2 => sse2::idct_store(block, rows, ac, dst, off, stride, how),
+            Isa::Portable => false,
+        };
+        if done {
+            return;
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = kernels;
+    let _ = isa;
     idct(block, rows, ac, res);
     match how {
         Store::Put => put(res, dst, off, stride),

@@ -76,7 +76,7 @@
 //! assert_eq!(frames, 20);
 //! assert_eq!(dec.sequence_info().unwrap().frame_rate.num, 25);
 //! ```
-// Unsafe code is confined to the SSE2 kernels in `simd`, which allow it for themselves.
+// Unsafe code is confined to the SIMD kernels in `simd`, which allow it for themselves.
 #![deny(unsafe_code)]
 // Codec code follows the standard's indexed formulas; index loops keep that visible.
 // `map_or(true, ..)` instead of `is_none_or`, which needs Rust 1.82 (the workspace

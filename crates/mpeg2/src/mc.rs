@@ -2,7 +2,7 @@
 //! reference block into the macroblock's prediction buffer, optionally averaged with
 //! what is there (the second direction of a bidirectional or dual-prime prediction).
 
-use crate::kernels::Kernels;
+use crate::kernels::Isa;
 
 /// A reference plane as motion compensation reads it: a frame plane, or one field of
 /// it (every other row, starting at row `parity`).
@@ -13,7 +13,7 @@ pub(crate) struct Plane<'a> {
     pub stride: usize,
     pub width: usize,
     pub height: usize,
-    pub kernels: Kernels,
+    pub isa: Isa,
 }
 
 /// Predicts a `W`x`H` block whose top-left sample is at half-sample position
@@ -37,7 +37,9 @@ pub(crate) fn predict<const W: usize, const H: usize>(
         && y as usize + H + (mode >> 1) as usize <= src.height;
     if inside {
         let off = src.base + y as usize * src.stride + x as usize;
-        run_with::<W, H>(src.kernels, src.data, off, src.stride, mode, dst, dst_stride, avg);
+        run_with::<W, H>(
+            src.isa, src.data, off, src.stride, mode, dst, dst_stride, avg,
+        );
     } else {
         // Copy the (W+1)x(H+1) window with clamped coordinates, as if the picture's
         // edge samples extended without end.
@@ -51,7 +53,7 @@ pub(crate) fn predict<const W: usize, const H: usize>(
                 win[j * 17 + i] = src.data[row + sx];
             }
         }
-        run_with::<W, H>(src.kernels, &win, 0, 17, mode, dst, dst_stride, avg);
+        run_with::<W, H>(src.isa, &win, 0, 17, mode, dst, dst_stride, avg);
     }
 }
 
@@ -64,7 +66,7 @@ fn row<const W: usize>(s: &[u8], at: usize) -> &[u8; W] {
 /// [`run`] with the chosen kernels.
 #[inline(always)]
 fn run_with<const W: usize, const H: usize>(
-    kernels: Kernels,
+    isa: Isa,
     s: &[u8],
     off: usize,
     ss: usize,
@@ -74,11 +76,11 @@ fn run_with<const W: usize, const H: usize>(
     avg: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if kernels.sse2() && crate::simd::predict::<W, H>(s, off, ss, mode, dst, ds, avg) {
+    if isa.sse2() && crate::simd::sse2::predict::<W, H>(s, off, ss, mode, dst, ds, avg) {
         return;
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = kernels;
+    let _ = isa;
     run::<W, H>(s, off, ss, mode, dst, ds, avg);
 }
 
@@ -147,7 +149,7 @@ mod tests {
             stride: 8,
             width: 8,
             height: 8,
-            kernels: Kernels::Portable,
+            isa: Isa::Portable,
         };
         let mut out = [0u8; 4];
         predict::<2, 2>(&plane, 1, 0, &mut out, 2, false);

@@ -5,7 +5,7 @@
 use crate::bits::Bits;
 use crate::header::{Matrices, PictureStructure, PictureType};
 use crate::idct::{self, Store};
-use crate::kernels::Kernels;
+use crate::kernels::Isa;
 use crate::mc::{predict, Plane};
 use crate::vlc::*;
 use transcode_core::{Error, Result};
@@ -34,7 +34,7 @@ pub(crate) struct PicCtx {
     pub mb_h: usize,
     pub vertical_size: u32,
     pub matrices: Matrices,
-    pub kernels: Kernels,
+    pub isa: Isa,
 }
 
 impl PicCtx {
@@ -544,7 +544,7 @@ impl<'a> SliceDecoder<'a> {
             let (bo, bs) = self.block_pos(k, st);
             let s = &mut *self.s;
             idct::idct_store(
-                self.p.kernels,
+                self.p.isa,
                 &mut s.block,
                 rows,
                 ac,
@@ -579,7 +579,7 @@ impl<'a> SliceDecoder<'a> {
             let (bo, bs) = self.block_pos(k, st);
             let s = &mut *self.s;
             idct::idct_store(
-                self.p.kernels,
+                self.p.isa,
                 &mut s.block,
                 rows,
                 ac,
@@ -1085,7 +1085,7 @@ fn ref_plane<'b>(
             stride,
             width: lay.row_bytes,
             height: lay.rows,
-            kernels: p.kernels,
+            isa: p.isa,
         },
         Some(f) => Plane {
             data: data.plane(pl),
@@ -1093,7 +1093,7 @@ fn ref_plane<'b>(
             stride: stride * 2,
             width: lay.row_bytes,
             height: lay.rows / 2,
-            kernels: p.kernels,
+            isa: p.isa,
         },
     })
 }

@@ -122,10 +122,16 @@ mod conformance {
         check(usize::MAX);
     }
 
-    /// The SIMD kernels are the default; the portable ones must match FFmpeg too.
+    /// The SIMD kernels are the default (AVX2 where the CPU has it); the portable ones
+    /// and SSE2 alone must match FFmpeg too.
     #[test]
     fn every_fixture_matches_ffmpeg_with_the_portable_kernels() {
         check_with(usize::MAX, Kernels::Portable);
+    }
+
+    #[test]
+    fn every_fixture_matches_ffmpeg_with_the_sse2_kernels() {
+        check_with(usize::MAX, Kernels::Sse2);
     }
 
     /// picture_structure of every picture coding extension in a stream.
@@ -535,8 +541,10 @@ mod damage {
                 // Damage drives vectors to the picture's edges and coefficients to
                 // their limits: both kernels must still agree.
                 if round % 4 == 0 {
-                    let (portable, _) = decode_md5s_with(&data, 188, Kernels::Portable);
-                    assert!(portable == got, "{file} round {round}: kernels differ");
+                    for kernels in [Kernels::Portable, Kernels::Sse2] {
+                        let (other, _) = decode_md5s_with(&data, 188, kernels);
+                        assert!(other == got, "{file} round {round}: {kernels:?} differs");
+                    }
                 }
                 // A flipped bit can split or swallow a picture, never multiply them.
                 assert!(

@@ -6,11 +6,6 @@
 //! kernel checks its slice bounds first and returns `false` when they do not hold, so
 //! that the caller falls back to the portable code (whose indexing then reports the
 //! fault) instead of touching memory out of bounds.
-//!
-//! The workspace supports Rust 1.80, where every `std::arch` intrinsic is an `unsafe`
-//! function; newer compilers make the arithmetic ones safe where SSE2 is enabled and
-//! would call their `unsafe` blocks unused, hence the module-wide allow.
-#![allow(unused_unsafe)]
 
 use crate::idct::Store;
 use std::arch::x86_64::*;
@@ -30,7 +25,7 @@ const COL_BIAS: i32 = W4 as i32 * ((1 << 19) / W4 as i32);
 
 /// Four (`a`, `b`) pairs, one per 32-bit lane, as `pmaddwd` multiplies them.
 #[inline(always)]
-fn pair(a: i16, b: i16) -> __m128i {
+pub(super) fn pair(a: i16, b: i16) -> __m128i {
     // SAFETY: arithmetic on registers only; SSE2 is baseline on x86-64.
     unsafe { _mm_set1_epi32(((b as u16 as u32) << 16 | a as u16 as u32) as i32) }
 }
@@ -433,6 +428,18 @@ mod tests {
             assert!(p1 == p2, "{how:?} rows {rows:#x} ac {ac:#x} block {b:?}");
             assert_eq!(b1, b2);
             assert_eq!(b2, [[0; 8]; 8]);
+            // And AVX2, on the machines that have it (the SSE2 path is checked on all).
+            if let Some(t) = super::super::avx2::Token::detect() {
+                let (mut b3, mut p3) = (*b, pic.to_vec());
+                assert!(super::super::avx2::idct_store(
+                    t, &mut b3, rows, ac, &mut p3, off, stride, how
+                ));
+                assert!(
+                    p1 == p3,
+                    "avx2 {how:?} rows {rows:#x} ac {ac:#x} block {b:?}"
+                );
+                assert_eq!(b3, [[0; 8]; 8]);
+            }
         }
     }
 
