@@ -795,9 +795,18 @@ impl<'a> SliceDecoder<'a> {
         let p = self.p;
         let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
         let c422 = p.chroma422;
-        let cur: &FrameData = self.cur;
         let refs = self.refs;
-        let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+        // The second field of a P frame may predict from the first field of the same
+        // frame, which then cannot be written while it is read: predict into the
+        // scratch and copy. Every other picture predicts straight into the frame.
+        let direct = !(p.ptype == PictureType::P && p.second_field);
+        let org = self.origins(addr);
+        let (cur, mut dst): (Option<&FrameData>, PredDst<'_>) = if direct {
+            (None, PredDst::Frame(self.cur.planes_mut(), org))
+        } else {
+            let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+            (Some(&*self.cur), PredDst::Scratch(pred_y, pred_c))
+        };
         let rp =
             |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, &refs, s, parity, pl);
         let mut first = true;
@@ -814,25 +823,23 @@ impl<'a> SliceDecoder<'a> {
                 (false, Kind::Frame) => {
                     let [mx, my] = v(0);
                     let src = rp(s, None, 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
+                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                     for c in 0..2 {
                         let src = rp(s, None, c + 1)?;
                         if c422 {
-                            predict::<8, 16>(
+                            pred::<8, 16>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 32 + my,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         } else {
-                            predict::<8, 8>(
+                            pred::<8, 8>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 16 + my / 2,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         }
@@ -843,32 +850,29 @@ impl<'a> SliceDecoder<'a> {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
                         let src = rp(s, Some(f), 0)?;
-                        predict::<16, 8>(
+                        pred::<16, 8>(
                             &src,
                             x * 32 + mx,
                             y * 16 + my,
-                            &mut pred_y[r * 16..],
-                            32,
+                            dst.at(0, r * 16, 32),
                             avg,
                         );
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 8>(
+                                pred::<8, 8>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 16 + my,
-                                    &mut pred_c[c][r * 8..],
-                                    16,
+                                    dst.at(c + 1, r * 8, 16),
                                     avg,
                                 );
                             } else {
-                                predict::<8, 4>(
+                                pred::<8, 4>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 8 + my / 2,
-                                    &mut pred_c[c][r * 8..],
-                                    16,
+                                    dst.at(c + 1, r * 8, 16),
                                     avg,
                                 );
                             }
@@ -884,32 +888,29 @@ impl<'a> SliceDecoder<'a> {
                         {
                             let a = k == 1;
                             let src = rp(s, Some(f), 0)?;
-                            predict::<16, 8>(
+                            pred::<16, 8>(
                                 &src,
                                 x * 32 + vx,
                                 y * 16 + vy,
-                                &mut pred_y[par * 16..],
-                                32,
+                                dst.at(0, par * 16, 32),
                                 a,
                             );
                             for c in 0..2 {
                                 let src = rp(s, Some(f), c + 1)?;
                                 if c422 {
-                                    predict::<8, 8>(
+                                    pred::<8, 8>(
                                         &src,
                                         x * 16 + vx / 2,
                                         y * 16 + vy,
-                                        &mut pred_c[c][par * 8..],
-                                        16,
+                                        dst.at(c + 1, par * 8, 16),
                                         a,
                                     );
                                 } else {
-                                    predict::<8, 4>(
+                                    pred::<8, 4>(
                                         &src,
                                         x * 16 + vx / 2,
                                         y * 8 + vy / 2,
-                                        &mut pred_c[c][par * 8..],
-                                        16,
+                                        dst.at(c + 1, par * 8, 16),
                                         a,
                                     );
                                 }
@@ -921,25 +922,23 @@ impl<'a> SliceDecoder<'a> {
                     let [mx, my] = v(0);
                     let f = m.sel[0][s];
                     let src = rp(s, Some(f), 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
+                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                     for c in 0..2 {
                         let src = rp(s, Some(f), c + 1)?;
                         if c422 {
-                            predict::<8, 16>(
+                            pred::<8, 16>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 32 + my,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         } else {
-                            predict::<8, 8>(
+                            pred::<8, 8>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 16 + my / 2,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         }
@@ -951,32 +950,29 @@ impl<'a> SliceDecoder<'a> {
                         let f = m.sel[r][s];
                         let src = rp(s, Some(f), 0)?;
                         let ry = r as i32 * 16;
-                        predict::<16, 8>(
+                        pred::<16, 8>(
                             &src,
                             x * 32 + mx,
                             y * 32 + ry + my,
-                            &mut pred_y[r * 128..],
-                            16,
+                            dst.at(0, r * 128, 16),
                             avg,
                         );
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 8>(
+                                pred::<8, 8>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 32 + ry + my,
-                                    &mut pred_c[c][r * 64..],
-                                    8,
+                                    dst.at(c + 1, r * 64, 8),
                                     avg,
                                 );
                             } else {
-                                predict::<8, 4>(
+                                pred::<8, 4>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 16 + ry / 2 + my / 2,
-                                    &mut pred_c[c][r * 32..],
-                                    8,
+                                    dst.at(c + 1, r * 32, 8),
                                     avg,
                                 );
                             }
@@ -992,25 +988,23 @@ impl<'a> SliceDecoder<'a> {
                     {
                         let a = k == 1;
                         let src = rp(s, Some(f), 0)?;
-                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, pred_y, 16, a);
+                        pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 16>(
+                                pred::<8, 16>(
                                     &src,
                                     x * 16 + vx / 2,
                                     y * 32 + vy,
-                                    &mut pred_c[c][..],
-                                    8,
+                                    dst.at(c + 1, 0, 8),
                                     a,
                                 );
                             } else {
-                                predict::<8, 8>(
+                                pred::<8, 8>(
                                     &src,
                                     x * 16 + vx / 2,
                                     y * 16 + vy / 2,
-                                    &mut pred_c[c][..],
-                                    8,
+                                    dst.at(c + 1, 0, 8),
                                     a,
                                 );
                             }
@@ -1019,27 +1013,74 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
         }
-        // Write the prediction into the frame, a fixed-size row at a time.
-        let org = self.origins(addr);
-        let s = &*self.s;
-        let (o, st) = org[0];
-        let dst = self.cur.plane_mut(0);
-        for (j, src) in s.pred_y.chunks_exact(16).enumerate() {
-            dst[o + j * st..o + j * st + 16].copy_from_slice(src);
-        }
-        let ch = if c422 { 16 } else { 8 };
-        for c in 0..2 {
-            let (o, st) = org[c + 1];
-            let dst = self.cur.plane_mut(c + 1);
-            for (j, src) in s.pred_c[c].chunks_exact(8).take(ch).enumerate() {
-                let d: &mut [u8; 8] = (&mut dst[o + j * st..o + j * st + 8])
-                    .try_into()
-                    .expect("8 samples");
-                *d = src.try_into().expect("8 samples");
+        // From the scratch, write the prediction into the frame a fixed-size row at a
+        // time.
+        if !direct {
+            let s = &*self.s;
+            let (o, st) = org[0];
+            let dst = self.cur.plane_mut(0);
+            for (j, src) in s.pred_y.chunks_exact(16).enumerate() {
+                dst[o + j * st..o + j * st + 16].copy_from_slice(src);
+            }
+            let ch = if c422 { 16 } else { 8 };
+            for c in 0..2 {
+                let (o, st) = org[c + 1];
+                let dst = self.cur.plane_mut(c + 1);
+                for (j, src) in s.pred_c[c].chunks_exact(8).take(ch).enumerate() {
+                    let d: &mut [u8; 8] = (&mut dst[o + j * st..o + j * st + 8])
+                        .try_into()
+                        .expect("8 samples");
+                    *d = src.try_into().expect("8 samples");
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Where a macroblock's prediction is formed.
+enum PredDst<'d> {
+    /// Straight into the current frame: its planes, and the macroblock's origin and
+    /// row stride in each.
+    Frame([&'d mut [u8]; 3], [(usize, usize); 3]),
+    /// Into the scratch's luma and chroma blocks, to be copied to the frame after.
+    Scratch(&'d mut [u8; 256], &'d mut [[u8; 128]; 2]),
+}
+
+impl PredDst<'_> {
+    /// The destination, and its row stride, of the prediction the scratch layout puts
+    /// at `start` of plane `pl`'s block with rows `stride` apart. Scratch rows are the
+    /// block's width (16 luma, 8 chroma) apart, so `start` and `stride` name a first
+    /// row and a row step, which in the frame are rows of the macroblock.
+    #[inline(always)]
+    fn at(&mut self, pl: usize, start: usize, stride: usize) -> (&mut [u8], usize) {
+        match self {
+            PredDst::Scratch(y, c) => {
+                if pl == 0 {
+                    (&mut y[start..], stride)
+                } else {
+                    (&mut c[pl - 1][start..], stride)
+                }
+            }
+            PredDst::Frame(planes, org) => {
+                let w = if pl == 0 { 16 } else { 8 };
+                let (o, st) = org[pl];
+                (&mut planes[pl][o + start / w * st..], stride / w * st)
+            }
+        }
+    }
+}
+
+/// [`predict`] into a destination from [`PredDst::at`].
+#[inline(always)]
+fn pred<const W: usize, const H: usize>(
+    src: &Plane<'_>,
+    hx: i32,
+    hy: i32,
+    (dst, ds): (&mut [u8], usize),
+    avg: bool,
+) {
+    predict::<W, H>(src, hx, hy, dst, ds, avg);
 }
 
 /// The vector predicting field `par` from the opposite parity (7.6.3.6).
@@ -1063,14 +1104,16 @@ fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) ->
 #[inline]
 fn ref_plane<'b>(
     p: &PicCtx,
-    cur: &'b FrameData,
+    cur: Option<&'b FrameData>,
     refs: &Refs<'b>,
     s: usize,
     parity: Option<usize>,
     pl: usize,
 ) -> Result<Plane<'b>> {
     let data: &FrameData = match parity {
-        Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => cur,
+        Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => {
+            cur.ok_or_else(|| err("missing reference picture"))?
+        }
         _ => {
             let r = if s == 0 { refs.fwd } else { refs.bwd };
             r.ok_or_else(|| err("missing reference picture"))?
