@@ -100,6 +100,23 @@ fn err(what: &str) -> Error {
     Error::invalid(format!("mpeg2 slice: {what}"))
 }
 
+/// "truncated block" when the reader has run past the end of the data (the bits it
+/// decoded there were padding), else `what`.
+#[cold]
+fn truncated_or(b: &Bits<'_>, what: &str) -> Error {
+    truncated_or_err(b, err(what))
+}
+
+/// [`truncated_or`] for an error already made.
+#[cold]
+fn truncated_or_err(b: &Bits<'_>, e: Error) -> Error {
+    if b.overrun() {
+        err("truncated block")
+    } else {
+        e
+    }
+}
+
 /// Decodes slices of one picture into `cur`.
 pub(crate) struct SliceDecoder<'a> {
     pub p: &'a PicCtx,
@@ -671,42 +688,41 @@ impl<'a> SliceDecoder<'a> {
         loop {
             let bits = b.peek32();
             let c = coef(table, bits);
-            let (run, level);
+            // The level as magnitude and sign mask (0 or -1), so that the sign is
+            // applied once, without a branch, after inverse quantisation.
+            let (run, mag, sign);
             if c.run == RUN_EOB {
                 b.skip(c.len as u32);
                 break;
             } else if c.len == 0 {
-                return Err(err("invalid dct coefficient"));
+                return Err(truncated_or(b, "invalid dct coefficient"));
             } else if c.run == RUN_ESCAPE {
-                (run, level) = Self::escape(p.mpeg2, b)?;
+                let (r, level) = Self::escape(p.mpeg2, b).map_err(|e| truncated_or_err(b, e))?;
+                (run, mag, sign) = (r, level.abs(), level >> 31);
             } else {
                 run = c.run as u32;
-                let neg = (bits >> (31 - c.len)) & 1 != 0;
-                level = if neg {
-                    -(c.level as i32)
-                } else {
-                    c.level as i32
-                };
+                mag = c.level as i32;
+                sign = -(((bits >> (31 - c.len)) & 1) as i32);
                 b.skip(c.len as u32 + 1);
             }
             i += run as usize + 1;
             if i > 63 {
-                return Err(err("dct coefficients past the end of the block"));
+                return Err(truncated_or(b, "dct coefficients past the end of the block"));
             }
             let pos = scan[i] as usize;
-            let a = level.abs() * w[pos] as i32 * qs;
-            let mut v = if p.mpeg2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
-            if level < 0 {
-                v = -v;
-            }
-            let v = v.clamp(-2048, 2047);
+            let a = mag * w[pos] as i32 * qs;
+            let v = if p.mpeg2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
+            let v = ((v ^ sign) - sign).clamp(-2048, 2047);
             blk[pos >> 3][pos & 7] = v as i16;
             rows |= 1 << (pos >> 3);
             ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
             sum ^= v;
-            if b.overrun() {
-                return Err(err("truncated block"));
-            }
+        }
+        // Past the end of the data the reader gives zero bits, which no code of the
+        // table matches: a block running off the end stops at the error branches
+        // above, which report it as truncated, so checking here once suffices.
+        if b.overrun() {
+            return Err(err("truncated block"));
         }
         if p.mpeg2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
@@ -734,53 +750,54 @@ impl<'a> SliceDecoder<'a> {
         let mut first = true;
         loop {
             let bits = b.peek32();
-            let (run, level);
+            // Magnitude and sign mask, as in `intra_block`.
+            let (run, mag, sign);
             if first && bits >> 31 == 1 {
                 run = 0;
-                level = if bits & (1 << 30) != 0 { -1 } else { 1 };
+                mag = 1;
+                sign = -(((bits >> 30) & 1) as i32);
                 b.skip(2);
             } else {
                 let c = coef(&B14, bits);
                 if c.run == RUN_EOB {
                     if first {
-                        return Err(err("end of block before the first coefficient"));
+                        return Err(truncated_or(
+                            b,
+                            "end of block before the first coefficient",
+                        ));
                     }
                     b.skip(c.len as u32);
                     break;
                 } else if c.len == 0 {
-                    return Err(err("invalid dct coefficient"));
+                    return Err(truncated_or(b, "invalid dct coefficient"));
                 } else if c.run == RUN_ESCAPE {
-                    (run, level) = Self::escape(p.mpeg2, b)?;
+                    let (r, level) =
+                        Self::escape(p.mpeg2, b).map_err(|e| truncated_or_err(b, e))?;
+                    (run, mag, sign) = (r, level.abs(), level >> 31);
                 } else {
                     run = c.run as u32;
-                    let neg = (bits >> (31 - c.len)) & 1 != 0;
-                    level = if neg {
-                        -(c.level as i32)
-                    } else {
-                        c.level as i32
-                    };
+                    mag = c.level as i32;
+                    sign = -(((bits >> (31 - c.len)) & 1) as i32);
                     b.skip(c.len as u32 + 1);
                 }
             }
             first = false;
             i = i.wrapping_add(run as usize + 1);
             if i > 63 {
-                return Err(err("dct coefficients past the end of the block"));
+                return Err(truncated_or(b, "dct coefficients past the end of the block"));
             }
             let pos = scan[i] as usize;
-            let a = (2 * level.abs() + 1) * w[pos] as i32 * qs;
-            let mut v = if p.mpeg2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
-            if level < 0 {
-                v = -v;
-            }
-            let v = v.clamp(-2048, 2047);
+            let a = (2 * mag + 1) * w[pos] as i32 * qs;
+            let v = if p.mpeg2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
+            let v = ((v ^ sign) - sign).clamp(-2048, 2047);
             blk[pos >> 3][pos & 7] = v as i16;
             rows |= 1 << (pos >> 3);
             ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
             sum ^= v;
-            if b.overrun() {
-                return Err(err("truncated block"));
-            }
+        }
+        // See `intra_block`: running off the end ends at an error branch above.
+        if b.overrun() {
+            return Err(err("truncated block"));
         }
         if p.mpeg2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
