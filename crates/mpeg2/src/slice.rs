@@ -273,7 +273,11 @@ impl<'a> SliceDecoder<'a> {
             // frame-predicted. This is what FFmpeg does too.
             PictureType::B => match self.last {
                 Some(prev) => {
-                    let mut m = Motion { fwd: prev.fwd, bwd: prev.bwd, ..Motion::default() };
+                    let mut m = Motion {
+                        fwd: prev.fwd,
+                        bwd: prev.bwd,
+                        ..Motion::default()
+                    };
                     if p.field() {
                         m.kind = Kind::Field;
                         m.sel[0] = [p.parity(); 2];
@@ -283,7 +287,11 @@ impl<'a> SliceDecoder<'a> {
                     }
                     m
                 }
-                None => return Err(err("skipped macroblock after an intra macroblock in a b picture")),
+                None => {
+                    return Err(err(
+                        "skipped macroblock after an intra macroblock in a b picture",
+                    ))
+                }
             },
             _ => return Err(err("skipped macroblock in an intra picture")),
         };
@@ -548,7 +556,14 @@ impl<'a> SliceDecoder<'a> {
         let org = self.origins(addr);
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let (rows, ac) = match self.intra_block(b, comp) {
+            // One coefficient loop per standard, so that the inverse quantisation does
+            // not test which per coefficient.
+            let block = if self.p.mpeg2 {
+                self.intra_block::<true>(b, comp)
+            } else {
+                self.intra_block::<false>(b, comp)
+            };
+            let (rows, ac) = match block {
                 Ok(masks) => masks,
                 Err(e) => {
                     // The transform clears only the rows the masks name; a block cut
@@ -583,7 +598,12 @@ impl<'a> SliceDecoder<'a> {
                 continue;
             }
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let (rows, ac) = match self.inter_block(b, comp) {
+            let block = if self.p.mpeg2 {
+                self.inter_block::<true>(b, comp)
+            } else {
+                self.inter_block::<false>(b, comp)
+            };
+            let (rows, ac) = match block {
                 Ok(masks) => masks,
                 Err(e) => {
                     // The transform clears only the rows the masks name; a block cut
@@ -636,8 +656,13 @@ impl<'a> SliceDecoder<'a> {
     }
 
     /// An intra block (7.2.1, 7.4): DC from its predictor, AC from table zero or one.
-    /// Returns the mask of rows holding coefficients.
-    fn intra_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
+    /// Returns the masks `idct` takes (rows with coefficients, rows with AC terms).
+    /// `MPEG2` is `p.mpeg2`.
+    fn intra_block<const MPEG2: bool>(
+        &mut self,
+        b: &mut Bits<'_>,
+        comp: usize,
+    ) -> Result<(u8, u8)> {
         let p = self.p;
         let size = if comp == 0 {
             let e = DC_LUMA[b.peek(9) as usize];
@@ -681,8 +706,9 @@ impl<'a> SliceDecoder<'a> {
         };
         let table = if p.intra_vlc { &B15 } else { &B14 };
         let qs = self.qscale;
-        let mut rows = 1u8;
-        let mut ac = 0u8;
+        // Bits 0..8: rows holding a coefficient; bits 8..16: rows holding one outside
+        // column 0 (see `ROW_MASKS`).
+        let mut masks = 1u16;
         let mut sum = dcv;
         let mut i = 0usize;
         loop {
@@ -697,7 +723,7 @@ impl<'a> SliceDecoder<'a> {
             } else if c.len == 0 {
                 return Err(truncated_or(b, "invalid dct coefficient"));
             } else if c.run == RUN_ESCAPE {
-                let (r, level) = Self::escape(p.mpeg2, b).map_err(|e| truncated_or_err(b, e))?;
+                let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
                 (run, mag, sign) = (r, level.abs(), level >> 31);
             } else {
                 run = c.run as u32;
@@ -707,15 +733,18 @@ impl<'a> SliceDecoder<'a> {
             }
             i += run as usize + 1;
             if i > 63 {
-                return Err(truncated_or(b, "dct coefficients past the end of the block"));
+                return Err(truncated_or(
+                    b,
+                    "dct coefficients past the end of the block",
+                ));
             }
             let pos = scan[i] as usize;
             let a = mag * w[pos] as i32 * qs;
-            let v = if p.mpeg2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
+            let v = if MPEG2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
             let v = ((v ^ sign) - sign).clamp(-2048, 2047);
-            blk[pos >> 3][pos & 7] = v as i16;
-            rows |= 1 << (pos >> 3);
-            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
+            blk.as_flattened_mut()[pos & 63] = v as i16;
+            masks |= ROW_MASKS[pos & 63];
             sum ^= v;
         }
         // Past the end of the data the reader gives zero bits, which no code of the
@@ -724,16 +753,19 @@ impl<'a> SliceDecoder<'a> {
         if b.overrun() {
             return Err(err("truncated block"));
         }
-        if p.mpeg2 && sum & 1 == 0 {
+        if MPEG2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
-            rows |= 0x80;
-            ac |= 0x80;
+            masks |= 0x8080;
         }
-        Ok((rows, ac))
+        Ok((masks as u8, (masks >> 8) as u8))
     }
 
     /// A non-intra block: table zero, with `1s` as the first coefficient.
-    fn inter_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
+    fn inter_block<const MPEG2: bool>(
+        &mut self,
+        b: &mut Bits<'_>,
+        comp: usize,
+    ) -> Result<(u8, u8)> {
         let p = self.p;
         let w = &p.matrices.0[if comp == 0 { 1 } else { 3 }];
         let scan = if p.alternate_scan {
@@ -743,8 +775,7 @@ impl<'a> SliceDecoder<'a> {
         };
         let qs = self.qscale;
         let blk = &mut self.s.block;
-        let mut rows = 0u8;
-        let mut ac = 0u8;
+        let mut masks = 0u16;
         let mut sum = 0i32;
         let mut i = usize::MAX; // the first coefficient lands on 0
         let mut first = true;
@@ -761,18 +792,14 @@ impl<'a> SliceDecoder<'a> {
                 let c = coef(&B14, bits);
                 if c.run == RUN_EOB {
                     if first {
-                        return Err(truncated_or(
-                            b,
-                            "end of block before the first coefficient",
-                        ));
+                        return Err(truncated_or(b, "end of block before the first coefficient"));
                     }
                     b.skip(c.len as u32);
                     break;
                 } else if c.len == 0 {
                     return Err(truncated_or(b, "invalid dct coefficient"));
                 } else if c.run == RUN_ESCAPE {
-                    let (r, level) =
-                        Self::escape(p.mpeg2, b).map_err(|e| truncated_or_err(b, e))?;
+                    let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
                     (run, mag, sign) = (r, level.abs(), level >> 31);
                 } else {
                     run = c.run as u32;
@@ -784,27 +811,29 @@ impl<'a> SliceDecoder<'a> {
             first = false;
             i = i.wrapping_add(run as usize + 1);
             if i > 63 {
-                return Err(truncated_or(b, "dct coefficients past the end of the block"));
+                return Err(truncated_or(
+                    b,
+                    "dct coefficients past the end of the block",
+                ));
             }
             let pos = scan[i] as usize;
             let a = (2 * mag + 1) * w[pos] as i32 * qs;
-            let v = if p.mpeg2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
+            let v = if MPEG2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
             let v = ((v ^ sign) - sign).clamp(-2048, 2047);
-            blk[pos >> 3][pos & 7] = v as i16;
-            rows |= 1 << (pos >> 3);
-            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
+            blk.as_flattened_mut()[pos & 63] = v as i16;
+            masks |= ROW_MASKS[pos & 63];
             sum ^= v;
         }
         // See `intra_block`: running off the end ends at an error branch above.
         if b.overrun() {
             return Err(err("truncated block"));
         }
-        if p.mpeg2 && sum & 1 == 0 {
+        if MPEG2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
-            rows |= 0x80;
-            ac |= 0x80;
+            masks |= 0x8080;
         }
-        Ok((rows, ac))
+        Ok((masks as u8, (masks >> 8) as u8))
     }
 
     /// Forms the prediction of macroblock `addr` and writes it to the current frame.
@@ -867,13 +896,7 @@ impl<'a> SliceDecoder<'a> {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
                         let src = rp(s, Some(f), 0)?;
-                        pred::<16, 8>(
-                            &src,
-                            x * 32 + mx,
-                            y * 16 + my,
-                            dst.at(0, r * 16, 32),
-                            avg,
-                        );
+                        pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
@@ -1054,6 +1077,20 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 }
+
+/// For each raster position of a block, the bits it sets in a coefficient decoder's
+/// masks: its row's in the low byte, and its row's in the high byte when it is not in
+/// column 0 (the rows `idct` must transform in full).
+const ROW_MASKS: [u16; 64] = {
+    let mut m = [0u16; 64];
+    let mut pos = 0;
+    while pos < 64 {
+        let row = 1u16 << (pos >> 3);
+        m[pos] = if pos & 7 != 0 { row | row << 8 } else { row };
+        pos += 1;
+    }
+    m
+};
 
 /// Where a macroblock's prediction is formed.
 enum PredDst<'d> {
