@@ -333,7 +333,7 @@ unsafe fn rows<const W: usize, const H: usize, const MODE: u8, const AVG: bool>(
 /// apart) with half-sample `mode` (bit 0 horizontal, bit 1 vertical) into `dst` (rows
 /// `ds` apart), averaged with it when `avg`. Returns `false`, having done nothing,
 /// when a sample read or written would be outside its slice.
-#[inline]
+#[inline(always)]
 pub(crate) fn predict<const W: usize, const H: usize>(
     s: &[u8],
     off: usize,
