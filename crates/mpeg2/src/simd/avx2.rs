@@ -31,19 +31,28 @@ impl Token {
 }
 
 /// Eight (`a`, `b`) pairs, one per 32-bit lane.
+///
+/// # Safety
+///
+/// AVX2 must be available. (Rust before 1.86, which the workspace supports, allows
+/// `#[target_feature]` on `unsafe` functions only; so for the two below.)
 #[inline]
 #[target_feature(enable = "avx2")]
-fn pair(a: i16, b: i16) -> __m256i {
-    // SAFETY: register arithmetic, AVX2 enabled on this function.
+unsafe fn pair(a: i16, b: i16) -> __m256i {
+    // SAFETY: register arithmetic; the caller guarantees AVX2.
     unsafe { _mm256_set1_epi32(((b as u16 as u32) << 16 | a as u16 as u32) as i32) }
 }
 
 /// The row pass of two rows at once (one per 128-bit lane), as `sse2::row` does one:
 /// every AVX2 operation used works within each lane.
+///
+/// # Safety
+///
+/// AVX2 must be available.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn row2(x: __m256i) -> __m256i {
-    // SAFETY: register arithmetic, AVX2 enabled on this function.
+unsafe fn row2(x: __m256i) -> __m256i {
+    // SAFETY: register arithmetic; the caller guarantees AVX2.
     unsafe {
         let v = _mm256_shufflehi_epi16::<0xd8>(_mm256_shufflelo_epi16::<0xd8>(x));
         let p02 = _mm256_shuffle_epi32::<0x00>(v);
@@ -110,10 +119,14 @@ unsafe fn row_pass<const PAIRS: usize>(bp: *const __m256i, ac: u8) -> [__m256i; 
 /// odd part pairs rows (1, 5) and (3, 7), the even part (0, 4) and (2, 6); the sums
 /// are those of the portable code, regrouped, and wrap alike in 32 bits (no
 /// `pmaddwd` pair exceeds 32768 * (W1 + W3) < 2^31).
+///
+/// # Safety
+///
+/// AVX2 must be available.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn columns(r: &[__m256i; 4]) -> [__m256i; 4] {
-    // SAFETY: register arithmetic, AVX2 enabled on this function.
+unsafe fn columns(r: &[__m256i; 4]) -> [__m256i; 4] {
+    // SAFETY: register arithmetic; the caller guarantees AVX2.
     unsafe {
         // r[0] = [R0 | R1], r[1] = [R2 | R3], r[2] = [R4 | R5], r[3] = [R6 | R7].
         let a = _mm256_unpacklo_epi16(r[0], r[2]); // [R0R4 lo | R1R5 lo]
