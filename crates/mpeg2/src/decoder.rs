@@ -3,6 +3,7 @@
 //! sequence changes and output in display order.
 
 use crate::header::{self, *};
+use crate::kernels::{Isa, Kernels};
 use crate::slice::{self, PicCtx, Refs, Scratch, SliceDecoder};
 use std::collections::VecDeque;
 use transcode_core::{Acquire, Budget, Error, MemoryConfig, Reservation, Result};
@@ -204,6 +205,9 @@ pub struct Decoder {
     pending_error: Option<Error>,
     concealed_total: u64,
     dropped_pictures: u64,
+    kernels: Kernels,
+    /// `kernels` resolved for this CPU.
+    isa: Isa,
 }
 
 impl Decoder {
@@ -238,6 +242,8 @@ impl Decoder {
             prev: None,
             last: None,
             done: Vec::new(),
+            kernels: Kernels::default(),
+            isa: Kernels::default().isa(),
             scratch: Box::default(),
             output: VecDeque::with_capacity((3 + OUTPUT_FRAMES) as usize),
             lent: None,
@@ -245,6 +251,19 @@ impl Decoder {
             concealed_total: 0,
             dropped_pictures: 0,
         }
+    }
+
+    /// Chooses the pixel kernels for the pictures that follow. Default:
+    /// [`Kernels::Native`], the SIMD ones where the target has them; the output is the
+    /// same either way, [`Kernels::Portable`] is for testing and comparison.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+        self.isa = kernels.isa();
+    }
+
+    /// The pixel kernels in use (see [`Decoder::set_kernels`]).
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The stream as its last sequence header (and extensions) describe it; `None`
@@ -878,6 +897,7 @@ impl Decoder {
             mb_h: if field { g.mb_h / 2 } else { g.mb_h },
             vertical_size: info.height,
             matrices: self.matrices,
+            isa: self.isa,
         }
     }
 

@@ -2,6 +2,7 @@
 //! so that decoded frames match FFmpeg's bit for bit: rows first on 16-bit values,
 //! then columns, with the published constants and rounding.
 
+use crate::kernels::Isa;
 use std::num::Wrapping as W;
 
 const W1: i32 = 22725;
@@ -140,6 +141,51 @@ pub(crate) fn idct(block: &mut [[i16; 8]; 8], rows: u8, ac: u8, out: &mut [[i16;
     } else {
         columns::<true>(block, out);
         *block = [[0; 8]; 8];
+    }
+}
+
+/// How a residual meets the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// Intra: the residual itself, clamped to 0..=255.
+    Put,
+    /// Inter: added to the prediction already there, clamped.
+    Add,
+}
+
+/// Inverse transform of `block` (see [`idct`]) stored into the 8x8 samples of `dst`
+/// at `off`, rows `stride` apart, with the chosen kernels; `res` is the portable
+/// path's scratch.
+#[inline]
+pub(crate) fn idct_store(
+    isa: Isa,
+    block: &mut [[i16; 8]; 8],
+    rows: u8,
+    ac: u8,
+    res: &mut [[i16; 8]; 8],
+    dst: &mut [u8],
+    off: usize,
+    stride: usize,
+    how: Store,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::simd::{avx2, sse2};
+        let done = match isa {
+            Isa::Avx2(t) => avx2::idct_store(t, block, rows, ac, dst, off, stride, how),
+            Isa::Sse2 => sse2::idct_store(block, rows, ac, dst, off, stride, how),
+            Isa::Portable => false,
+        };
+        if done {
+            return;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+    idct(block, rows, ac, res);
+    match how {
+        Store::Put => put(res, dst, off, stride),
+        Store::Add => add(res, dst, off, stride),
     }
 }
 

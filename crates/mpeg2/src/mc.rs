@@ -2,6 +2,8 @@
 //! reference block into the macroblock's prediction buffer, optionally averaged with
 //! what is there (the second direction of a bidirectional or dual-prime prediction).
 
+use crate::kernels::Isa;
+
 /// A reference plane as motion compensation reads it: a frame plane, or one field of
 /// it (every other row, starting at row `parity`).
 #[derive(Debug, Clone, Copy)]
@@ -11,6 +13,7 @@ pub(crate) struct Plane<'a> {
     pub stride: usize,
     pub width: usize,
     pub height: usize,
+    pub isa: Isa,
 }
 
 /// Predicts a `W`x`H` block whose top-left sample is at half-sample position
@@ -34,7 +37,9 @@ pub(crate) fn predict<const W: usize, const H: usize>(
         && y as usize + H + (mode >> 1) as usize <= src.height;
     if inside {
         let off = src.base + y as usize * src.stride + x as usize;
-        run::<W, H>(src.data, off, src.stride, mode, dst, dst_stride, avg);
+        run_with::<W, H>(
+            src.isa, src.data, off, src.stride, mode, dst, dst_stride, avg,
+        );
     } else {
         // Copy the (W+1)x(H+1) window with clamped coordinates, as if the picture's
         // edge samples extended without end.
@@ -48,7 +53,7 @@ pub(crate) fn predict<const W: usize, const H: usize>(
                 win[j * 17 + i] = src.data[row + sx];
             }
         }
-        run::<W, H>(&win, 0, 17, mode, dst, dst_stride, avg);
+        run_with::<W, H>(src.isa, &win, 0, 17, mode, dst, dst_stride, avg);
     }
 }
 
@@ -58,8 +63,31 @@ fn row<const W: usize>(s: &[u8], at: usize) -> &[u8; W] {
     s[at..at + W].try_into().expect("W samples")
 }
 
+/// [`run`] with the chosen kernels.
 #[inline(always)]
-fn run<const W: usize, const H: usize>(
+fn run_with<const W: usize, const H: usize>(
+    isa: Isa,
+    s: &[u8],
+    off: usize,
+    ss: usize,
+    mode: u8,
+    dst: &mut [u8],
+    ds: usize,
+    avg: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.sse2() && crate::simd::sse2::predict::<W, H>(s, off, ss, mode, dst, ds, avg) {
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+    run::<W, H>(s, off, ss, mode, dst, ds, avg);
+}
+
+/// The portable prediction of a `W`x`H` block at `off` of `s` (rows `ss` apart) with
+/// half-sample `mode` (bit 0 horizontal, bit 1 vertical) into `dst` (rows `ds` apart).
+#[inline(always)]
+pub(crate) fn run<const W: usize, const H: usize>(
     s: &[u8],
     off: usize,
     ss: usize,
@@ -121,6 +149,7 @@ mod tests {
             stride: 8,
             width: 8,
             height: 8,
+            isa: Isa::Portable,
         };
         let mut out = [0u8; 4];
         predict::<2, 2>(&plane, 1, 0, &mut out, 2, false);

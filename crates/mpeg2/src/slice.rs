@@ -4,7 +4,8 @@
 
 use crate::bits::Bits;
 use crate::header::{Matrices, PictureStructure, PictureType};
-use crate::idct;
+use crate::idct::{self, Store};
+use crate::kernels::Isa;
 use crate::mc::{predict, Plane};
 use crate::vlc::*;
 use transcode_core::{Error, Result};
@@ -33,6 +34,7 @@ pub(crate) struct PicCtx {
     pub mb_h: usize,
     pub vertical_size: u32,
     pub matrices: Matrices,
+    pub isa: Isa,
 }
 
 impl PicCtx {
@@ -96,6 +98,23 @@ pub(crate) struct Refs<'a> {
 
 fn err(what: &str) -> Error {
     Error::invalid(format!("mpeg2 slice: {what}"))
+}
+
+/// "truncated block" when the reader has run past the end of the data (the bits it
+/// decoded there were padding), else `what`.
+#[cold]
+fn truncated_or(b: &Bits<'_>, what: &str) -> Error {
+    truncated_or_err(b, err(what))
+}
+
+/// [`truncated_or`] for an error already made.
+#[cold]
+fn truncated_or_err(b: &Bits<'_>, e: Error) -> Error {
+    if b.overrun() {
+        err("truncated block")
+    } else {
+        e
+    }
 }
 
 /// Decodes slices of one picture into `cur`.
@@ -254,7 +273,11 @@ impl<'a> SliceDecoder<'a> {
             // frame-predicted. This is what FFmpeg does too.
             PictureType::B => match self.last {
                 Some(prev) => {
-                    let mut m = Motion { fwd: prev.fwd, bwd: prev.bwd, ..Motion::default() };
+                    let mut m = Motion {
+                        fwd: prev.fwd,
+                        bwd: prev.bwd,
+                        ..Motion::default()
+                    };
                     if p.field() {
                         m.kind = Kind::Field;
                         m.sel[0] = [p.parity(); 2];
@@ -264,7 +287,11 @@ impl<'a> SliceDecoder<'a> {
                     }
                     m
                 }
-                None => return Err(err("skipped macroblock after an intra macroblock in a b picture")),
+                None => {
+                    return Err(err(
+                        "skipped macroblock after an intra macroblock in a b picture",
+                    ))
+                }
             },
             _ => return Err(err("skipped macroblock in an intra picture")),
         };
@@ -484,22 +511,25 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    /// Origin and stride of macroblock `addr` in plane `pl` of the current frame.
+    /// Origin and stride of macroblock `addr` in each plane of the current frame
+    /// (one division per macroblock, not one per block).
     #[inline]
-    fn origin(&self, pl: usize, addr: usize) -> (usize, usize) {
+    fn origins(&self, addr: usize) -> [(usize, usize); 3] {
         let p = self.p;
         let (x, y) = (addr % p.mb_w, addr / p.mb_w);
-        let stride = self.cur.stride(pl);
-        let (w, h) = if pl == 0 {
-            (16, 16)
-        } else {
-            (8, if p.chroma422 { 16 } else { 8 })
-        };
-        if p.field() {
-            (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
-        } else {
-            (y * h * stride + x * w, stride)
-        }
+        std::array::from_fn(|pl| {
+            let stride = self.cur.stride(pl);
+            let (w, h) = if pl == 0 {
+                (16, 16)
+            } else {
+                (8, if p.chroma422 { 16 } else { 8 })
+            };
+            if p.field() {
+                (p.parity() * stride + y * h * 2 * stride + x * w, stride * 2)
+            } else {
+                (y * h * stride + x * w, stride)
+            }
+        })
     }
 
     /// Offset and stride of block `k` of the macroblock relative to its origin.
@@ -523,30 +553,79 @@ impl<'a> SliceDecoder<'a> {
 
     fn intra_mb(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
+        let org = self.origins(addr);
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let (rows, ac) = self.intra_block(b, comp)?;
-            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
-            let pl = comp;
-            let (o, st) = self.origin(pl, addr);
+            // One coefficient loop per standard, so that the inverse quantisation does
+            // not test which per coefficient.
+            let block = if self.p.mpeg2 {
+                self.intra_block::<true>(b, comp)
+            } else {
+                self.intra_block::<false>(b, comp)
+            };
+            let (rows, ac) = match block {
+                Ok(masks) => masks,
+                Err(e) => {
+                    // The transform clears only the rows the masks name; a block cut
+                    // short by damage must not leave coefficients for the next one.
+                    self.s.block = [[0; 8]; 8];
+                    return Err(e);
+                }
+            };
+            let (o, st) = org[comp];
             let (bo, bs) = self.block_pos(k, st);
-            idct::put(&self.s.res, self.cur.plane_mut(pl), o + bo, bs);
+            let s = &mut *self.s;
+            idct::idct_store(
+                self.p.isa,
+                &mut s.block,
+                rows,
+                ac,
+                &mut s.res,
+                self.cur.plane_mut(comp),
+                o + bo,
+                bs,
+                Store::Put,
+            );
         }
         Ok(())
     }
 
     fn residual(&mut self, b: &mut Bits<'_>, addr: usize, cbp: u32) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
+        let org = self.origins(addr);
         for k in 0..nblocks {
             if cbp & (1 << (nblocks - 1 - k)) == 0 {
                 continue;
             }
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
-            let (rows, ac) = self.inter_block(b, comp)?;
-            idct::idct(&mut self.s.block, rows, ac, &mut self.s.res);
-            let (o, st) = self.origin(comp, addr);
+            let block = if self.p.mpeg2 {
+                self.inter_block::<true>(b, comp)
+            } else {
+                self.inter_block::<false>(b, comp)
+            };
+            let (rows, ac) = match block {
+                Ok(masks) => masks,
+                Err(e) => {
+                    // The transform clears only the rows the masks name; a block cut
+                    // short by damage must not leave coefficients for the next one.
+                    self.s.block = [[0; 8]; 8];
+                    return Err(e);
+                }
+            };
+            let (o, st) = org[comp];
             let (bo, bs) = self.block_pos(k, st);
-            idct::add(&self.s.res, self.cur.plane_mut(comp), o + bo, bs);
+            let s = &mut *self.s;
+            idct::idct_store(
+                self.p.isa,
+                &mut s.block,
+                rows,
+                ac,
+                &mut s.res,
+                self.cur.plane_mut(comp),
+                o + bo,
+                bs,
+                Store::Add,
+            );
         }
         Ok(())
     }
@@ -577,8 +656,13 @@ impl<'a> SliceDecoder<'a> {
     }
 
     /// An intra block (7.2.1, 7.4): DC from its predictor, AC from table zero or one.
-    /// Returns the mask of rows holding coefficients.
-    fn intra_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
+    /// Returns the masks `idct` takes (rows with coefficients, rows with AC terms).
+    /// `MPEG2` is `p.mpeg2`.
+    fn intra_block<const MPEG2: bool>(
+        &mut self,
+        b: &mut Bits<'_>,
+        comp: usize,
+    ) -> Result<(u8, u8)> {
         let p = self.p;
         let size = if comp == 0 {
             let e = DC_LUMA[b.peek(9) as usize];
@@ -622,60 +706,66 @@ impl<'a> SliceDecoder<'a> {
         };
         let table = if p.intra_vlc { &B15 } else { &B14 };
         let qs = self.qscale;
-        let mut rows = 1u8;
-        let mut ac = 0u8;
+        // Bits 0..8: rows holding a coefficient; bits 8..16: rows holding one outside
+        // column 0 (see `ROW_MASKS`).
+        let mut masks = 1u16;
         let mut sum = dcv;
         let mut i = 0usize;
         loop {
             let bits = b.peek32();
             let c = coef(table, bits);
-            let (run, level);
+            // The level as magnitude and sign mask (0 or -1), so that the sign is
+            // applied once, without a branch, after inverse quantisation.
+            let (run, mag, sign);
             if c.run == RUN_EOB {
                 b.skip(c.len as u32);
                 break;
             } else if c.len == 0 {
-                return Err(err("invalid dct coefficient"));
+                return Err(truncated_or(b, "invalid dct coefficient"));
             } else if c.run == RUN_ESCAPE {
-                (run, level) = Self::escape(p.mpeg2, b)?;
+                let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
+                (run, mag, sign) = (r, level.abs(), level >> 31);
             } else {
                 run = c.run as u32;
-                let neg = (bits >> (31 - c.len)) & 1 != 0;
-                level = if neg {
-                    -(c.level as i32)
-                } else {
-                    c.level as i32
-                };
+                mag = c.level as i32;
+                sign = -(((bits >> (31 - c.len)) & 1) as i32);
                 b.skip(c.len as u32 + 1);
             }
             i += run as usize + 1;
             if i > 63 {
-                return Err(err("dct coefficients past the end of the block"));
+                return Err(truncated_or(
+                    b,
+                    "dct coefficients past the end of the block",
+                ));
             }
             let pos = scan[i] as usize;
-            let a = level.abs() * w[pos] as i32 * qs;
-            let mut v = if p.mpeg2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
-            if level < 0 {
-                v = -v;
-            }
-            let v = v.clamp(-2048, 2047);
-            blk[pos >> 3][pos & 7] = v as i16;
-            rows |= 1 << (pos >> 3);
-            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
+            let a = mag * w[pos] as i32 * qs;
+            let v = if MPEG2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
+            let v = ((v ^ sign) - sign).clamp(-2048, 2047);
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
+            blk.as_flattened_mut()[pos & 63] = v as i16;
+            masks |= ROW_MASKS[pos & 63];
             sum ^= v;
-            if b.overrun() {
-                return Err(err("truncated block"));
-            }
         }
-        if p.mpeg2 && sum & 1 == 0 {
+        // Past the end of the data the reader gives zero bits, which no code of the
+        // table matches: a block running off the end stops at the error branches
+        // above, which report it as truncated, so checking here once suffices.
+        if b.overrun() {
+            return Err(err("truncated block"));
+        }
+        if MPEG2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
-            rows |= 0x80;
-            ac |= 0x80;
+            masks |= 0x8080;
         }
-        Ok((rows, ac))
+        Ok((masks as u8, (masks >> 8) as u8))
     }
 
     /// A non-intra block: table zero, with `1s` as the first coefficient.
-    fn inter_block(&mut self, b: &mut Bits<'_>, comp: usize) -> Result<(u8, u8)> {
+    fn inter_block<const MPEG2: bool>(
+        &mut self,
+        b: &mut Bits<'_>,
+        comp: usize,
+    ) -> Result<(u8, u8)> {
         let p = self.p;
         let w = &p.matrices.0[if comp == 0 { 1 } else { 3 }];
         let scan = if p.alternate_scan {
@@ -685,67 +775,65 @@ impl<'a> SliceDecoder<'a> {
         };
         let qs = self.qscale;
         let blk = &mut self.s.block;
-        let mut rows = 0u8;
-        let mut ac = 0u8;
+        let mut masks = 0u16;
         let mut sum = 0i32;
         let mut i = usize::MAX; // the first coefficient lands on 0
         let mut first = true;
         loop {
             let bits = b.peek32();
-            let (run, level);
+            // Magnitude and sign mask, as in `intra_block`.
+            let (run, mag, sign);
             if first && bits >> 31 == 1 {
                 run = 0;
-                level = if bits & (1 << 30) != 0 { -1 } else { 1 };
+                mag = 1;
+                sign = -(((bits >> 30) & 1) as i32);
                 b.skip(2);
             } else {
                 let c = coef(&B14, bits);
                 if c.run == RUN_EOB {
                     if first {
-                        return Err(err("end of block before the first coefficient"));
+                        return Err(truncated_or(b, "end of block before the first coefficient"));
                     }
                     b.skip(c.len as u32);
                     break;
                 } else if c.len == 0 {
-                    return Err(err("invalid dct coefficient"));
+                    return Err(truncated_or(b, "invalid dct coefficient"));
                 } else if c.run == RUN_ESCAPE {
-                    (run, level) = Self::escape(p.mpeg2, b)?;
+                    let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
+                    (run, mag, sign) = (r, level.abs(), level >> 31);
                 } else {
                     run = c.run as u32;
-                    let neg = (bits >> (31 - c.len)) & 1 != 0;
-                    level = if neg {
-                        -(c.level as i32)
-                    } else {
-                        c.level as i32
-                    };
+                    mag = c.level as i32;
+                    sign = -(((bits >> (31 - c.len)) & 1) as i32);
                     b.skip(c.len as u32 + 1);
                 }
             }
             first = false;
             i = i.wrapping_add(run as usize + 1);
             if i > 63 {
-                return Err(err("dct coefficients past the end of the block"));
+                return Err(truncated_or(
+                    b,
+                    "dct coefficients past the end of the block",
+                ));
             }
             let pos = scan[i] as usize;
-            let a = (2 * level.abs() + 1) * w[pos] as i32 * qs;
-            let mut v = if p.mpeg2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
-            if level < 0 {
-                v = -v;
-            }
-            let v = v.clamp(-2048, 2047);
-            blk[pos >> 3][pos & 7] = v as i16;
-            rows |= 1 << (pos >> 3);
-            ac |= ((pos & 7 != 0) as u8) << (pos >> 3);
+            let a = (2 * mag + 1) * w[pos] as i32 * qs;
+            let v = if MPEG2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
+            let v = ((v ^ sign) - sign).clamp(-2048, 2047);
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
+            blk.as_flattened_mut()[pos & 63] = v as i16;
+            masks |= ROW_MASKS[pos & 63];
             sum ^= v;
-            if b.overrun() {
-                return Err(err("truncated block"));
-            }
         }
-        if p.mpeg2 && sum & 1 == 0 {
+        // See `intra_block`: running off the end ends at an error branch above.
+        if b.overrun() {
+            return Err(err("truncated block"));
+        }
+        if MPEG2 && sum & 1 == 0 {
             blk[7][7] ^= 1;
-            rows |= 0x80;
-            ac |= 0x80;
+            masks |= 0x8080;
         }
-        Ok((rows, ac))
+        Ok((masks as u8, (masks >> 8) as u8))
     }
 
     /// Forms the prediction of macroblock `addr` and writes it to the current frame.
@@ -753,9 +841,18 @@ impl<'a> SliceDecoder<'a> {
         let p = self.p;
         let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
         let c422 = p.chroma422;
-        let cur: &FrameData = self.cur;
         let refs = self.refs;
-        let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+        // The second field of a P frame may predict from the first field of the same
+        // frame, which then cannot be written while it is read: predict into the
+        // scratch and copy. Every other picture predicts straight into the frame.
+        let direct = !(p.ptype == PictureType::P && p.second_field);
+        let org = self.origins(addr);
+        let (cur, mut dst): (Option<&FrameData>, PredDst<'_>) = if direct {
+            (None, PredDst::Frame(self.cur.planes_mut(), org))
+        } else {
+            let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+            (Some(&*self.cur), PredDst::Scratch(pred_y, pred_c))
+        };
         let rp =
             |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, &refs, s, parity, pl);
         let mut first = true;
@@ -772,25 +869,23 @@ impl<'a> SliceDecoder<'a> {
                 (false, Kind::Frame) => {
                     let [mx, my] = v(0);
                     let src = rp(s, None, 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
+                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                     for c in 0..2 {
                         let src = rp(s, None, c + 1)?;
                         if c422 {
-                            predict::<8, 16>(
+                            pred::<8, 16>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 32 + my,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         } else {
-                            predict::<8, 8>(
+                            pred::<8, 8>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 16 + my / 2,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         }
@@ -801,32 +896,23 @@ impl<'a> SliceDecoder<'a> {
                         let [mx, my] = v(r);
                         let f = m.sel[r][s];
                         let src = rp(s, Some(f), 0)?;
-                        predict::<16, 8>(
-                            &src,
-                            x * 32 + mx,
-                            y * 16 + my,
-                            &mut pred_y[r * 16..],
-                            32,
-                            avg,
-                        );
+                        pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 8>(
+                                pred::<8, 8>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 16 + my,
-                                    &mut pred_c[c][r * 8..],
-                                    16,
+                                    dst.at(c + 1, r * 8, 16),
                                     avg,
                                 );
                             } else {
-                                predict::<8, 4>(
+                                pred::<8, 4>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 8 + my / 2,
-                                    &mut pred_c[c][r * 8..],
-                                    16,
+                                    dst.at(c + 1, r * 8, 16),
                                     avg,
                                 );
                             }
@@ -842,32 +928,29 @@ impl<'a> SliceDecoder<'a> {
                         {
                             let a = k == 1;
                             let src = rp(s, Some(f), 0)?;
-                            predict::<16, 8>(
+                            pred::<16, 8>(
                                 &src,
                                 x * 32 + vx,
                                 y * 16 + vy,
-                                &mut pred_y[par * 16..],
-                                32,
+                                dst.at(0, par * 16, 32),
                                 a,
                             );
                             for c in 0..2 {
                                 let src = rp(s, Some(f), c + 1)?;
                                 if c422 {
-                                    predict::<8, 8>(
+                                    pred::<8, 8>(
                                         &src,
                                         x * 16 + vx / 2,
                                         y * 16 + vy,
-                                        &mut pred_c[c][par * 8..],
-                                        16,
+                                        dst.at(c + 1, par * 8, 16),
                                         a,
                                     );
                                 } else {
-                                    predict::<8, 4>(
+                                    pred::<8, 4>(
                                         &src,
                                         x * 16 + vx / 2,
                                         y * 8 + vy / 2,
-                                        &mut pred_c[c][par * 8..],
-                                        16,
+                                        dst.at(c + 1, par * 8, 16),
                                         a,
                                     );
                                 }
@@ -879,25 +962,23 @@ impl<'a> SliceDecoder<'a> {
                     let [mx, my] = v(0);
                     let f = m.sel[0][s];
                     let src = rp(s, Some(f), 0)?;
-                    predict::<16, 16>(&src, x * 32 + mx, y * 32 + my, pred_y, 16, avg);
+                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                     for c in 0..2 {
                         let src = rp(s, Some(f), c + 1)?;
                         if c422 {
-                            predict::<8, 16>(
+                            pred::<8, 16>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 32 + my,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         } else {
-                            predict::<8, 8>(
+                            pred::<8, 8>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 16 + my / 2,
-                                &mut pred_c[c][..],
-                                8,
+                                dst.at(c + 1, 0, 8),
                                 avg,
                             );
                         }
@@ -909,32 +990,29 @@ impl<'a> SliceDecoder<'a> {
                         let f = m.sel[r][s];
                         let src = rp(s, Some(f), 0)?;
                         let ry = r as i32 * 16;
-                        predict::<16, 8>(
+                        pred::<16, 8>(
                             &src,
                             x * 32 + mx,
                             y * 32 + ry + my,
-                            &mut pred_y[r * 128..],
-                            16,
+                            dst.at(0, r * 128, 16),
                             avg,
                         );
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 8>(
+                                pred::<8, 8>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 32 + ry + my,
-                                    &mut pred_c[c][r * 64..],
-                                    8,
+                                    dst.at(c + 1, r * 64, 8),
                                     avg,
                                 );
                             } else {
-                                predict::<8, 4>(
+                                pred::<8, 4>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 16 + ry / 2 + my / 2,
-                                    &mut pred_c[c][r * 32..],
-                                    8,
+                                    dst.at(c + 1, r * 32, 8),
                                     avg,
                                 );
                             }
@@ -950,25 +1028,23 @@ impl<'a> SliceDecoder<'a> {
                     {
                         let a = k == 1;
                         let src = rp(s, Some(f), 0)?;
-                        predict::<16, 16>(&src, x * 32 + vx, y * 32 + vy, pred_y, 16, a);
+                        pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
                         for c in 0..2 {
                             let src = rp(s, Some(f), c + 1)?;
                             if c422 {
-                                predict::<8, 16>(
+                                pred::<8, 16>(
                                     &src,
                                     x * 16 + vx / 2,
                                     y * 32 + vy,
-                                    &mut pred_c[c][..],
-                                    8,
+                                    dst.at(c + 1, 0, 8),
                                     a,
                                 );
                             } else {
-                                predict::<8, 8>(
+                                pred::<8, 8>(
                                     &src,
                                     x * 16 + vx / 2,
                                     y * 16 + vy / 2,
-                                    &mut pred_c[c][..],
-                                    8,
+                                    dst.at(c + 1, 0, 8),
                                     a,
                                 );
                             }
@@ -977,23 +1053,88 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
         }
-        // Write the prediction into the frame.
-        let (pred_y, pred_c) = (self.s.pred_y, self.s.pred_c);
-        let (o, st) = self.origin(0, addr);
-        let dst = self.cur.plane_mut(0);
-        for j in 0..16 {
-            dst[o + j * st..o + j * st + 16].copy_from_slice(&pred_y[j * 16..j * 16 + 16]);
-        }
-        let ch = if c422 { 16 } else { 8 };
-        for c in 0..2 {
-            let (o, st) = self.origin(c + 1, addr);
-            let dst = self.cur.plane_mut(c + 1);
-            for j in 0..ch {
-                dst[o + j * st..o + j * st + 8].copy_from_slice(&pred_c[c][j * 8..j * 8 + 8]);
+        // From the scratch, write the prediction into the frame a fixed-size row at a
+        // time.
+        if !direct {
+            let s = &*self.s;
+            let (o, st) = org[0];
+            let dst = self.cur.plane_mut(0);
+            for (j, src) in s.pred_y.chunks_exact(16).enumerate() {
+                dst[o + j * st..o + j * st + 16].copy_from_slice(src);
+            }
+            let ch = if c422 { 16 } else { 8 };
+            for c in 0..2 {
+                let (o, st) = org[c + 1];
+                let dst = self.cur.plane_mut(c + 1);
+                for (j, src) in s.pred_c[c].chunks_exact(8).take(ch).enumerate() {
+                    let d: &mut [u8; 8] = (&mut dst[o + j * st..o + j * st + 8])
+                        .try_into()
+                        .expect("8 samples");
+                    *d = src.try_into().expect("8 samples");
+                }
             }
         }
         Ok(())
     }
+}
+
+/// For each raster position of a block, the bits it sets in a coefficient decoder's
+/// masks: its row's in the low byte, and its row's in the high byte when it is not in
+/// column 0 (the rows `idct` must transform in full).
+const ROW_MASKS: [u16; 64] = {
+    let mut m = [0u16; 64];
+    let mut pos = 0;
+    while pos < 64 {
+        let row = 1u16 << (pos >> 3);
+        m[pos] = if pos & 7 != 0 { row | row << 8 } else { row };
+        pos += 1;
+    }
+    m
+};
+
+/// Where a macroblock's prediction is formed.
+enum PredDst<'d> {
+    /// Straight into the current frame: its planes, and the macroblock's origin and
+    /// row stride in each.
+    Frame([&'d mut [u8]; 3], [(usize, usize); 3]),
+    /// Into the scratch's luma and chroma blocks, to be copied to the frame after.
+    Scratch(&'d mut [u8; 256], &'d mut [[u8; 128]; 2]),
+}
+
+impl PredDst<'_> {
+    /// The destination, and its row stride, of the prediction the scratch layout puts
+    /// at `start` of plane `pl`'s block with rows `stride` apart. Scratch rows are the
+    /// block's width (16 luma, 8 chroma) apart, so `start` and `stride` name a first
+    /// row and a row step, which in the frame are rows of the macroblock.
+    #[inline(always)]
+    fn at(&mut self, pl: usize, start: usize, stride: usize) -> (&mut [u8], usize) {
+        match self {
+            PredDst::Scratch(y, c) => {
+                if pl == 0 {
+                    (&mut y[start..], stride)
+                } else {
+                    (&mut c[pl - 1][start..], stride)
+                }
+            }
+            PredDst::Frame(planes, org) => {
+                let w = if pl == 0 { 16 } else { 8 };
+                let (o, st) = org[pl];
+                (&mut planes[pl][o + start / w * st..], stride / w * st)
+            }
+        }
+    }
+}
+
+/// [`predict`] into a destination from [`PredDst::at`].
+#[inline(always)]
+fn pred<const W: usize, const H: usize>(
+    src: &Plane<'_>,
+    hx: i32,
+    hy: i32,
+    (dst, ds): (&mut [u8], usize),
+    avg: bool,
+) {
+    predict::<W, H>(src, hx, hy, dst, ds, avg);
 }
 
 /// The vector predicting field `par` from the opposite parity (7.6.3.6).
@@ -1017,14 +1158,16 @@ fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) ->
 #[inline]
 fn ref_plane<'b>(
     p: &PicCtx,
-    cur: &'b FrameData,
+    cur: Option<&'b FrameData>,
     refs: &Refs<'b>,
     s: usize,
     parity: Option<usize>,
     pl: usize,
 ) -> Result<Plane<'b>> {
     let data: &FrameData = match parity {
-        Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => cur,
+        Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => {
+            cur.ok_or_else(|| err("missing reference picture"))?
+        }
         _ => {
             let r = if s == 0 { refs.fwd } else { refs.bwd };
             r.ok_or_else(|| err("missing reference picture"))?
@@ -1039,6 +1182,7 @@ fn ref_plane<'b>(
             stride,
             width: lay.row_bytes,
             height: lay.rows,
+            isa: p.isa,
         },
         Some(f) => Plane {
             data: data.plane(pl),
@@ -1046,6 +1190,7 @@ fn ref_plane<'b>(
             stride: stride * 2,
             width: lay.row_bytes,
             height: lay.rows / 2,
+            isa: p.isa,
         },
     })
 }

@@ -628,6 +628,17 @@ pub(crate) const NON_LINEAR_QSCALE: [u8; 32] = [
 mod tests {
     use super::*;
 
+    /// The slice decoder checks for running past the end of a block's data once per
+    /// block, relying on the zero bits read there matching no coefficient code.
+    #[test]
+    fn zero_bits_are_no_coefficient_code() {
+        for table in [&B14, &B15] {
+            let c = coef(table, 0);
+            assert_eq!(c.len, 0);
+            assert!(c.run != RUN_EOB && c.run != RUN_ESCAPE);
+        }
+    }
+
     /// Sum of 2^-len over the codes a table holds; a complete prefix code sums to 1.
     fn kraft(t: &[Entry], bits: u32) -> f64 {
         let mut sum = 0.0;

@@ -3,13 +3,19 @@
 
 use std::path::{Path, PathBuf};
 use transcode_core::{Error, MemoryConfig};
-use transcode_mpeg2::{DecodeStatus, Decoder};
+use transcode_mpeg2::{DecodeStatus, Decoder, Kernels};
 use transcode_testkit::{md5_hex, read_framemd5, testdata};
 
 /// Decodes `data` sent in pieces of `chunk` bytes, returning frame MD5s in output
 /// order and the errors met.
 fn decode_md5s(data: &[u8], chunk: usize) -> (Vec<String>, Vec<Error>) {
+    decode_md5s_with(data, chunk, Kernels::Native)
+}
+
+/// [`decode_md5s`] with the given pixel kernels.
+fn decode_md5s_with(data: &[u8], chunk: usize, kernels: Kernels) -> (Vec<String>, Vec<Error>) {
     let mut dec = Decoder::new(&MemoryConfig::default());
+    dec.set_kernels(kernels);
     let mut md5s = Vec::new();
     let mut errors = Vec::new();
     let mut buf = Vec::new();
@@ -81,12 +87,16 @@ mod conformance {
     use super::*;
 
     fn check(chunk: usize) {
+        check_with(chunk, Kernels::Native);
+    }
+
+    fn check_with(chunk: usize, kernels: Kernels) {
         let mut failures = Vec::new();
         let all = fixtures();
         for path in &all {
             let data = std::fs::read(path).unwrap();
             let want = oracle(path);
-            let (got, errors) = decode_md5s(&data, chunk);
+            let (got, errors) = decode_md5s_with(&data, chunk, kernels);
             let name = path.file_name().unwrap().to_string_lossy();
             if !errors.is_empty() {
                 failures.push(format!("{name}: errors {errors:?}"));
@@ -102,7 +112,7 @@ mod conformance {
         }
         assert!(
             failures.is_empty(),
-            "chunk {chunk}:\n{}",
+            "chunk {chunk}, {kernels:?} kernels:\n{}",
             failures.join("\n")
         );
     }
@@ -110,6 +120,18 @@ mod conformance {
     #[test]
     fn every_fixture_matches_ffmpeg_whole() {
         check(usize::MAX);
+    }
+
+    /// The SIMD kernels are the default (AVX2 where the CPU has it); the portable ones
+    /// and SSE2 alone must match FFmpeg too.
+    #[test]
+    fn every_fixture_matches_ffmpeg_with_the_portable_kernels() {
+        check_with(usize::MAX, Kernels::Portable);
+    }
+
+    #[test]
+    fn every_fixture_matches_ffmpeg_with_the_sse2_kernels() {
+        check_with(usize::MAX, Kernels::Sse2);
     }
 
     /// picture_structure of every picture coding extension in a stream.
@@ -516,6 +538,14 @@ mod damage {
                     data[at] ^= 1 << (lcg(&mut seed) % 8);
                 }
                 let (got, _) = decode_md5s(&data, 188);
+                // Damage drives vectors to the picture's edges and coefficients to
+                // their limits: both kernels must still agree.
+                if round % 4 == 0 {
+                    for kernels in [Kernels::Portable, Kernels::Sse2] {
+                        let (other, _) = decode_md5s_with(&data, 188, kernels);
+                        assert!(other == got, "{file} round {round}: {kernels:?} differs");
+                    }
+                }
                 // A flipped bit can split or swallow a picture, never multiply them.
                 assert!(
                     got.len() <= want + 2 * (1 + round * 3),
