@@ -217,7 +217,9 @@ pub fn run(args: &[String]) -> Result<()> {
          `mpeg2/README.md`), `mpeg2-synth/` MPEG-2 video streams with field pictures, field, 16x8 and dual-prime motion \
          that no encoder writes, made by `cargo xtask testdata mpeg2-synth` (see `mpeg2-synth/README.md`), `filters/` the \
          deinterlace, scale and conversion sources and oracles (`filters/make.sh`), and `encode/` the encoder's sources \
-         and the oracle table `cargo xtask encode-check` keeps (`encode/README.md`).\n",
+         and the oracle table `cargo xtask encode-check` keeps (`encode/README.md`), `h264-interlaced/` the JVT field-picture \
+         conformance streams (`h264-interlaced/README.md`), and `transcode/` the transcode job's recording with a late \
+         second audio and timestamp jumps (`transcode/make.sh`).\n",
     );
     fs::write(root.join("README.md"), readme)?;
     Ok(())
