@@ -4,11 +4,11 @@
 //! time, MB/s and peak anonymous RSS (RssAnon; the mapped input's page-cache pages are
 //! not the program's memory) in `docs/benchmarks.md`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::util::{project_root, run};
 
@@ -21,46 +21,13 @@ struct Sample {
     rss_anon_kb: u64,
 }
 
-/// utime + stime of a live process, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 /// Runs `cmd`, polling its RssAnon every millisecond, and returns wall time and the peak.
 fn measure(cmd: &mut Command) -> Result<Sample> {
-    let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("spawn")?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let mut cpu = 0.0f64;
-    loop {
-        if let Some(st) = child.try_wait()? {
-            if !st.success() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = e.read_to_string(&mut err);
-                }
-                bail!("{cmd:?} failed: {err}");
-            }
-            break;
-        }
-        if let Some(c) = cpu_seconds(child.id()) {
-            cpu = cpu.max(c);
-        }
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s.lines().find(|l| l.starts_with("RssAnon:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()) {
-                peak = peak.max(kb);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    let p = crate::util::run_polled(cmd, Duration::from_millis(1))?;
+    if !p.status.success() {
+        bail!("{cmd:?} failed: {}", p.stderr);
     }
-    Ok(Sample { secs: start.elapsed().as_secs_f64(), cpu, rss_anon_kb: peak })
+    Ok(Sample { secs: p.wall, cpu: p.cpu, rss_anon_kb: p.rss_anon_kib })
 }
 
 /// Makes the large input once: a 10 s 720p segment looped by FFmpeg with continuous

@@ -15,8 +15,8 @@
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::bench_decode::{check, first_line, time_ffmpeg, time_rust, Outcome, Sample};
 use crate::util::project_root;
@@ -143,14 +143,6 @@ fn make_stream(dir: &Path, width: u32, height: u32, mbps: u32, frames: usize) ->
     Ok(path)
 }
 
-/// utime + stime of a live process, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
 /// Times `mpeg2dec -o null FILE` (with `-c`: without its SIMD kernels) as a whole
 /// process, polling its CPU time and RssAnon; the frame count comes from its
 /// `N frames decoded in` summary. Reading the (page-cached) file is included, which
@@ -161,36 +153,14 @@ fn time_mpeg2dec(path: &Path, plain_c: bool) -> Result<Sample> {
         cmd.arg("-c");
     }
     cmd.args(["-o", "null"]).arg(path);
-    let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("cannot run mpeg2dec; is it installed? (apt-get install mpeg2dec)")?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let (mut peak, mut cpu) = (0u64, 0f64);
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if let Some(c) = cpu_seconds(child.id()) {
-            cpu = cpu.max(c);
-        }
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s.lines().find(|l| l.starts_with("RssAnon:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()) {
-                peak = peak.max(kb);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let wall = start.elapsed().as_secs_f64();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        e.read_to_string(&mut err)?;
-    }
+    let p = crate::util::run_polled(&mut cmd, Duration::from_millis(2)).context("cannot run mpeg2dec; is it installed? (apt-get install mpeg2dec)")?;
+    let (status, err) = (p.status, p.stderr);
     anyhow::ensure!(status.success(), "mpeg2dec exited with {status}: {}", first_line(&err));
     let frames = err
         .split(['\r', '\n'])
         .find_map(|l| l.split(" frames decoded in").next().filter(|_| l.contains(" frames decoded in")).and_then(|n| n.trim().parse().ok()))
         .with_context(|| format!("no 'frames decoded' in mpeg2dec's output: {}", first_line(&err)))?;
-    Ok(Sample { frames, wall_s: wall, cpu_s: if cpu > 0.0 { cpu } else { wall }, rss_anon_kib: peak })
+    Ok(Sample { frames, wall_s: p.wall, cpu_s: p.cpu, rss_anon_kib: p.rss_anon_kib })
 }
 
 fn render(streams: &[Stream], outcomes: &[Vec<Outcome>], reps: usize) -> Result<String> {

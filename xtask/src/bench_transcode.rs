@@ -8,8 +8,8 @@
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::util::{project_root, replace_section, target_dir};
 
@@ -19,44 +19,13 @@ struct Sample {
     rss_anon_kib: u64,
 }
 
-/// utime + stime of a live process, in seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
 /// Runs `cmd`, polling its CPU time and RssAnon every 5 ms.
 fn measure(cmd: &mut Command) -> Result<Sample> {
-    let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("spawn")?;
-    let status_path = format!("/proc/{}/status", child.id());
-    let (mut peak, mut cpu) = (0u64, 0f64);
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if let Some(c) = cpu_seconds(child.id()) {
-            cpu = cpu.max(c);
-        }
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kb) = s.lines().find(|l| l.starts_with("RssAnon:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()) {
-                peak = peak.max(kb);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let wall = start.elapsed().as_secs_f64();
-    if !status.success() {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
-        bail!("{cmd:?} failed: {}", err.trim());
+    let p = crate::util::run_polled(cmd, Duration::from_millis(5))?;
+    if !p.status.success() {
+        bail!("{cmd:?} failed: {}", p.stderr.trim());
     }
-    Ok(Sample { wall, cpu: if cpu > 0.0 { cpu } else { wall }, rss_anon_kib: peak })
+    Ok(Sample { wall: p.wall, cpu: p.cpu, rss_anon_kib: p.rss_anon_kib })
 }
 
 /// The source: `seconds` of 1440x1080i MPEG-2 (top field first, 16:9, about 15 Mb/s)
