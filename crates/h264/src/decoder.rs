@@ -733,10 +733,17 @@ impl Decoder {
         let Some(pool) = &self.pool else {
             return Err(Error::invalid("picture before any sequence parameter set"));
         };
-        let frame = match pool.try_acquire() {
+        let mut frame = match pool.try_acquire() {
             Acquire::Ready(f) => f,
             Acquire::Full => return Ok(Flow::NeedsOutput),
         };
+        if sps.monochrome {
+            // 4:0:0 frames go out as 4:2:0 with neutral chroma, as FFmpeg 5.1 outputs
+            // them; nothing in the stream writes chroma, so it is set here, once.
+            let [_, cb, cr] = frame.planes_mut();
+            cb.fill(128);
+            cr.fill(128);
+        }
         let [top, bottom] = self.compute_poc(hdr, sps);
         let mut pic = std::mem::take(&mut self.dpb[slot]);
         // The empty placeholder left in the slot must not look free.

@@ -215,6 +215,39 @@ mod interlaced {
     }
 }
 
+/// Monochrome (4:0:0, High profile) streams made with x264 (`testdata/h264-mono/`):
+/// luma decoded, chroma neutral, as FFmpeg 5.1 outputs them (yuv420p, chroma 128).
+mod monochrome {
+    use super::*;
+
+    fn check(file: &str) {
+        let data = std::fs::read(testdata(&format!("h264-mono/{file}"))).unwrap();
+        let (got, err) = decode_md5s(&data, &MemoryConfig::default());
+        assert!(err.is_none(), "{file}: {err:?}");
+        let oracle = read_framemd5(&testdata(&format!("h264-mono/{file}.framemd5")));
+        let want: Vec<&str> = oracle.entries.iter().map(|e| e.md5.as_str()).collect();
+        assert_eq!(got, want, "{file}");
+    }
+
+    /// CABAC: no chroma prediction mode, no chroma bins of coded_block_pattern.
+    #[test]
+    fn cabac_with_b_frames_matches_ffmpeg() {
+        check("mono-cabac.264");
+    }
+
+    /// CAVLC: coded_block_pattern through the 4:0:0 column of Table 9-4.
+    #[test]
+    fn cavlc_with_b_frames_matches_ffmpeg() {
+        check("mono-cavlc.264");
+    }
+
+    /// Explicit weighted prediction: the weight table carries luma weights only.
+    #[test]
+    fn weighted_p_matches_ffmpeg() {
+        check("mono-weightp.264");
+    }
+}
+
 mod robustness {
     use super::*;
 
