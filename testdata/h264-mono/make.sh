@@ -10,3 +10,6 @@ src "testsrc2=size=176x144:rate=25,fade=in:0:10" | enc --weightp 2 --weightb -o 
 for f in mono-*.264; do
     ffmpeg -v error -threads 1 -flags unaligned -f h264 -i "$f" -map 0:v:0 -fps_mode passthrough -f framemd5 -y "$f.framemd5"
 done
+# The first line of FFmpeg's Y4M output (its C tag names the chroma siting).
+ffmpeg -v error -f h264 -i mono-cabac.264 -frames:v 1 -f yuv4mpegpipe -y /tmp/mono-cabac.y4m
+head -n 1 /tmp/mono-cabac.y4m > mono-cabac.264.y4mhead && rm /tmp/mono-cabac.y4m

@@ -55,6 +55,9 @@ pub struct Sps {
     pub max_dec_frame_buffering: Option<u32>,
     /// Colour range, primaries, transfer and matrix from the VUI video signal type.
     pub color: ColorDescription,
+    /// Where 4:2:0 chroma is sited: `chroma_sample_loc_type_top_field` (0..=5), 0
+    /// (left, the default of E.2.1) for a VUI without it, `None` without a VUI.
+    pub chroma_loc: Option<u8>,
 }
 
 impl Sps {
@@ -185,6 +188,7 @@ impl Sps {
             num_reorder_frames: None,
             max_dec_frame_buffering: None,
             color: ColorDescription::UNSPECIFIED,
+            chroma_loc: None,
         };
         if r.flag() {
             // A damaged VUI only loses the reorder hint; the picture is still decodable.
@@ -227,9 +231,14 @@ fn parse_vui(r: &mut BitReader, sps: &mut Sps) -> Result<()> {
             sps.color = ColorDescription::from_vui(Some(full_range), codes);
         }
     }
+    // chroma_loc_info: the top field's type sites frames too (Table E-1).
+    sps.chroma_loc = Some(0);
     if r.flag() {
+        let top = r.ue();
         r.ue();
-        r.ue();
+        if top <= 5 && !r.overrun() {
+            sps.chroma_loc = Some(top as u8);
+        }
     }
     if r.flag() {
         r.skip(65); // timing info
