@@ -75,6 +75,10 @@ pub fn to_json(path: &std::path::Path, r: &ProbeReport) -> Value {
                 if let Some(fo) = vp.field_order {
                     m.insert("field_order".into(), json!(fo.ffprobe_name()));
                 }
+                // Not an ffprobe field: H.264's coding from the SPS.
+                if let Some(c) = s.coding {
+                    m.insert("field_coding".into(), json!(c.name()));
+                }
                 if let Some((n, d)) = vp.sar {
                     m.insert("sample_aspect_ratio".into(), json!(format!("{n}:{d}")));
                     if let Some((dn, dd)) = reduce(vp.width as u64 * n as u64, vp.height as u64 * d as u64) {
@@ -149,6 +153,11 @@ fn print_text(path: &std::path::Path, r: &ProbeReport) {
                     line += &format!(", interlaced ({})", if fo == transcode_core::FieldOrder::TopFirst { "top field first" } else { "bottom field first" })
                 }
                 None => {}
+            }
+            match s.coding.map(|c| c.name()) {
+                Some("paff") => line += ", field pictures (PAFF)",
+                Some("mbaff") => line += ", MBAFF",
+                _ => {}
             }
             if v.pulldown {
                 line += ", soft pulldown (repeated fields)";

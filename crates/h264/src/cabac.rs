@@ -604,14 +604,14 @@ impl<'a> SliceDecoder<'a> {
             self.i16mode = ((it - 1) % 4) as u8;
             self.cur.cbp = ((((it - 1) / 4) % 3) << 4) as u8 | if it >= 13 { 15 } else { 0 };
         }
-        // intra_chroma_pred_mode
+        // intra_chroma_pred_mode, absent from 4:0:0 streams.
         let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         let cond = |m: Option<&crate::mb::MbInfo>| {
             m.is_some_and(|m| m.kind.is_intra() && m.kind != MbKind::IPcm && m.chroma_pred != 0)
                 as usize
         };
         let inc = cond(self.mb_at(mx - 1, my)) + cond(self.mb_at(mx, my - 1));
-        let cpm = if !self.dec(64 + inc) {
+        let cpm = if self.sps.monochrome || !self.dec(64 + inc) {
             0
         } else if !self.dec(67) {
             1
@@ -624,6 +624,7 @@ impl<'a> SliceDecoder<'a> {
         if self.cur.kind != MbKind::I16x16 {
             self.cur.cbp = self.cabac_cbp();
         }
+        self.check_mono_cbp()?;
         self.clear_motion_intra();
         self.cabac_residual_and_finish()
     }
@@ -632,8 +633,10 @@ impl<'a> SliceDecoder<'a> {
         self.cur.kind = MbKind::IPcm;
         let data = self.r.data();
         let mut pos = (self.cabac.pos() + 7) & !7;
-        let mut samples = [0u8; 384];
-        for s in samples.iter_mut() {
+        // 4:0:0 carries luma samples only; its chroma stays neutral.
+        let mut samples = [128u8; 384];
+        let n = if self.sps.monochrome { 256 } else { 384 };
+        for s in samples[..n].iter_mut() {
             *s = *data
                 .get(pos / 8)
                 .ok_or_else(|| Error::invalid("i_pcm samples truncated"))?;
@@ -678,9 +681,9 @@ impl<'a> SliceDecoder<'a> {
         let b2 = e.decision(&mut ctx[73 + (!l >> 3 & 1) + 2 * (b0 ^ 1)]) as usize;
         let b3 = e.decision(&mut ctx[73 + (b2 ^ 1) + 2 * (b1 ^ 1)]) as usize;
         let mut cbp = (b0 | b1 << 1 | b2 << 2 | b3 << 3) as u8;
-        // Chroma suffix.
+        // Chroma suffix, absent from 4:0:0 streams.
         let (lc, tc) = (l >> 4, t >> 4);
-        if e.decision(&mut ctx[77 + (lc != 0) as usize + 2 * (tc != 0) as usize]) {
+        if !self.sps.monochrome && e.decision(&mut ctx[77 + (lc != 0) as usize + 2 * (tc != 0) as usize]) {
             let inc = (lc == 2) as usize + 2 * (tc == 2) as usize;
             cbp |= if e.decision(&mut ctx[81 + inc]) {
                 0x20

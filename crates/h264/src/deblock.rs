@@ -296,7 +296,7 @@ fn deblock_mb(
                 }
             }
             // Chroma: luma edges 0 and 2 map onto chroma sample edges 0 and 4.
-            if e % 2 == 0 && (t.on(1) || t.on(2)) {
+            if e % 2 == 0 && !st.no_chroma && (t.on(1) || t.on(2)) {
                 let tc0 = tc0_chroma(b, &t);
                 let c = Chroma {
                     cb: &mut *planes.cb,

@@ -61,6 +61,10 @@ pub struct Frame<'a> {
     pub concealed: bool,
     /// Colour range, primaries, transfer and matrix, from the SPS's VUI.
     pub color: ColorDescription,
+    /// `chroma_sample_loc_type_top_field` from the SPS's VUI (0..=5); 0 for a VUI
+    /// without it, `None` for an SPS without a VUI. FFmpeg names the 4:2:0 siting of
+    /// its Y4M output after it.
+    pub chroma_loc: Option<u8>,
     /// Progressive for frame pictures; for a pair of field pictures, the field shown
     /// first (the one with the smaller POC, or the one decoded first when they tie).
     pub field_order: FieldOrder,
@@ -85,6 +89,8 @@ pub struct DecodedPicture {
     pub concealed: bool,
     /// Colour range, primaries, transfer and matrix, from the SPS's VUI.
     pub color: ColorDescription,
+    /// See [`Frame::chroma_loc`].
+    pub chroma_loc: Option<u8>,
     /// See [`Frame::field_order`]; also on the pooled frame's `FrameProps`.
     pub field_order: FieldOrder,
 }
@@ -105,6 +111,7 @@ impl DecodedPicture {
             poc: self.poc,
             concealed: self.concealed,
             color: self.color,
+            chroma_loc: self.chroma_loc,
             field_order: self.field_order,
         }
     }
@@ -733,10 +740,17 @@ impl Decoder {
         let Some(pool) = &self.pool else {
             return Err(Error::invalid("picture before any sequence parameter set"));
         };
-        let frame = match pool.try_acquire() {
+        let mut frame = match pool.try_acquire() {
             Acquire::Ready(f) => f,
             Acquire::Full => return Ok(Flow::NeedsOutput),
         };
+        if sps.monochrome {
+            // 4:0:0 frames go out as 4:2:0 with neutral chroma, as FFmpeg 5.1 outputs
+            // them; nothing in the stream writes chroma, so it is set here, once.
+            let [_, cb, cr] = frame.planes_mut();
+            cb.fill(128);
+            cr.fill(128);
+        }
         let [top, bottom] = self.compute_poc(hdr, sps);
         let mut pic = std::mem::take(&mut self.dpb[slot]);
         // The empty placeholder left in the slot must not look free.
@@ -779,6 +793,7 @@ impl Decoder {
         pic.uid = self.next_uid;
         pic.concealed = false;
         pic.color = sps.color;
+        pic.chroma_loc = sps.chroma_loc;
         pic.state = RefState::Unused;
         self.next_uid = self.next_uid.wrapping_add(4);
         self.pic = pic;
@@ -1374,6 +1389,7 @@ impl Decoder {
                         poc: p.poc,
                         concealed: p.concealed,
                         color: p.color,
+                        chroma_loc: p.chroma_loc,
                         field_order: p.field_order,
                         frame: frame.clone(),
                     });

@@ -29,6 +29,9 @@
 //!   twice the stride), so prediction, transform and deblocking kernels are the same
 //!   for frames and fields; only reference lists, scans, CABAC contexts, the chroma
 //!   offset between fields and the deblocking strengths know about fields.
+//! - **Monochrome goes out as 4:2:0.** A 4:0:0 stream's frames are yuv420p with
+//!   neutral chroma (128), written once when the frame is taken, as FFmpeg 5.1 outputs
+//!   them; no chroma is predicted, reconstructed or filtered.
 //!
 //! # Memory
 //!
@@ -113,4 +116,48 @@ pub use transcode_frame_pool::{FramePool, SharedFrame};
 /// the decoder unit by unit.
 pub fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     bitreader::split_annexb(data)
+}
+
+/// How a sequence may code its pictures, from its SPS (`frame_mbs_only_flag` and
+/// `mb_adaptive_frame_field_flag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldCoding {
+    /// Frames only: every picture is progressive.
+    Progressive,
+    /// Field pictures (PAFF): a picture is a frame or one field of a pair.
+    FieldPictures,
+    /// Macroblock-adaptive frame/field coding: frame pictures may hold field
+    /// macroblock pairs (field pictures may also occur).
+    Mbaff,
+}
+
+impl FieldCoding {
+    /// A short lowercase name: `progressive`, `paff`, `mbaff`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldCoding::Progressive => "progressive",
+            FieldCoding::FieldPictures => "paff",
+            FieldCoding::Mbaff => "mbaff",
+        }
+    }
+}
+
+/// The field coding an SPS NAL unit (header byte included, emulation prevention not
+/// removed) allows. Streams the decoder refuses (MBAFF) are described all the same.
+pub fn sps_field_coding(nal: &[u8]) -> transcode_core::Result<FieldCoding> {
+    if nal.first().map(|h| h & 0x1f) != Some(7) {
+        return Err(transcode_core::Error::invalid(
+            "not a sequence parameter set (expected nal_unit_type 7)",
+        ));
+    }
+    let mut rbsp = Vec::with_capacity(nal.len());
+    bitreader::unescape_rbsp(&nal[1..], &mut rbsp);
+    let sps = params::Sps::parse_header(&rbsp)?;
+    Ok(if sps.frame_mbs_only {
+        FieldCoding::Progressive
+    } else if sps.mbaff {
+        FieldCoding::Mbaff
+    } else {
+        FieldCoding::FieldPictures
+    })
 }

@@ -75,6 +75,8 @@ pub struct SliceDeblock {
 pub struct MbState {
     pub mb_w: usize,
     pub mb_h: usize,
+    /// 4:0:0: the chroma planes are neutral (128) and never filtered.
+    pub no_chroma: bool,
     pub mbs: Vec<MbInfo>,
     /// TotalCoeff per 4x4 luma block (picture raster of 4x4 blocks).
     pub nnz: Vec<u8>,
@@ -392,6 +394,7 @@ impl<'a> SliceDecoder<'a> {
             beta: hdr.beta_offset,
             chroma_qp_offset: pps.chroma_qp_offset,
         });
+        st.no_chroma = sps.monochrome;
         // Slice numbers index the deblocking parameters pushed just above.
         let slice_num = (st.slices.len() - 1) as u32;
         SliceDecoder {
@@ -610,7 +613,8 @@ impl<'a> SliceDecoder<'a> {
             self.i16mode = ((it - 1) % 4) as u8;
             self.cur.cbp = ((((it - 1) / 4) % 3) << 4) as u8 | if it >= 13 { 15 } else { 0 };
         }
-        let cpm = self.r.ue();
+        // 4:0:0 sends no chroma prediction mode: the chroma planes stay neutral.
+        let cpm = if self.sps.monochrome { 0 } else { self.r.ue() };
         if cpm > 3 {
             return Err(Error::invalid(
                 "intra_chroma_pred_mode out of range (expected 0..=3)",
@@ -618,14 +622,9 @@ impl<'a> SliceDecoder<'a> {
         }
         self.cur.chroma_pred = cpm as u8;
         if self.cur.kind != MbKind::I16x16 {
-            let c = self.r.ue();
-            if c > 47 {
-                return Err(Error::invalid(
-                    "coded_block_pattern out of range (expected 0..=47)",
-                ));
-            }
-            self.cur.cbp = CBP_INTRA[c as usize];
+            self.cur.cbp = self.cavlc_cbp(&CBP_INTRA, &CBP_INTRA_MONO)?;
         }
+        self.check_mono_cbp()?;
         self.clear_motion_intra();
         self.cavlc_residual_and_finish()
     }
@@ -993,14 +992,33 @@ impl<'a> SliceDecoder<'a> {
         }
     }
 
-    fn cavlc_inter_tail(&mut self) -> Result<()> {
-        let c = self.r.ue();
-        if c > 47 {
+    /// coded_block_pattern as me(v): Table 9-4's 4:2:0 column, or its 4:0:0 one,
+    /// where no chroma bits exist and only 16 codes are valid.
+    fn cavlc_cbp(&mut self, table: &[u8; 48], mono: &[u8; 16]) -> Result<u8> {
+        let c = self.r.ue() as usize;
+        if self.sps.monochrome {
+            return mono.get(c).copied().ok_or_else(|| {
+                Error::invalid("coded_block_pattern out of range (expected 0..=15 for 4:0:0)")
+            });
+        }
+        table.get(c).copied().ok_or_else(|| {
+            Error::invalid("coded_block_pattern out of range (expected 0..=47)")
+        })
+    }
+
+    /// A 4:0:0 stream has no chroma coefficients to code; an Intra 16x16 type that
+    /// says otherwise is damage (7.4.5), not something to parse as chroma.
+    pub fn check_mono_cbp(&self) -> Result<()> {
+        if self.sps.monochrome && self.cur.cbp & 0x30 != 0 {
             return Err(Error::invalid(
-                "coded_block_pattern out of range (expected 0..=47)",
+                "mb_type codes chroma coefficients in a 4:0:0 stream (expected none)",
             ));
         }
-        self.cur.cbp = CBP_INTER[c as usize];
+        Ok(())
+    }
+
+    fn cavlc_inter_tail(&mut self) -> Result<()> {
+        self.cur.cbp = self.cavlc_cbp(&CBP_INTER, &CBP_INTER_MONO)?;
         if self.cur.cbp & 15 != 0 && self.pps.transform_8x8_mode && self.t8x8_allowed() {
             self.cur.t8x8 = self.r.flag();
         }
@@ -1309,8 +1327,10 @@ impl<'a> SliceDecoder<'a> {
     fn decode_pcm(&mut self) -> Result<()> {
         self.cur.kind = MbKind::IPcm;
         self.r.align();
-        let mut samples = [0u8; 384];
-        for s in samples.iter_mut() {
+        // 4:0:0 carries luma samples only; its chroma stays neutral.
+        let mut samples = [128u8; 384];
+        let n = if self.sps.monochrome { 256 } else { 384 };
+        for s in samples[..n].iter_mut() {
             *s = self.r.u(8) as u8;
         }
         self.write_pcm(&samples);
@@ -1717,9 +1737,14 @@ impl<'a> SliceDecoder<'a> {
             let at = self.blk(0, 0);
             fill_mb(&mut self.st.ipred, at, self.w4, 2);
         }
+        // 4:0:0 chroma planes are filled with 128 when the frame is taken, and no
+        // syntax changes them.
+        let chroma = !self.sps.monochrome;
         if kind.is_intra() {
             self.recon_intra_luma()?;
-            self.recon_intra_chroma()?;
+            if chroma {
+                self.recon_intra_chroma()?;
+            }
         } else {
             self.cur.uniform = match self.cur.kind {
                 MbKind::PSkip => true,
@@ -1733,7 +1758,9 @@ impl<'a> SliceDecoder<'a> {
             };
             self.recon_inter();
             self.add_luma_residual();
-            self.add_chroma_residual();
+            if chroma {
+                self.add_chroma_residual();
+            }
         }
         self.st.mbs[self.mb_addr] = self.cur;
         Ok(())
@@ -2002,7 +2029,9 @@ impl<'a> SliceDecoder<'a> {
         let px = (self.mb_x * 16 + x * 4) as i32;
         let py = (self.mb_y * 16 + y * 4) as i32;
         let (bw, bh) = (w * 4, h * 4);
-        for plane in 0..3 {
+        // 4:0:0 has no chroma to predict: its planes stay neutral.
+        let planes = if self.sps.monochrome { 1 } else { 3 };
+        for plane in 0..planes {
             let (stride, pw_, ph_, bx, by, bw_, bh_) = if plane == 0 {
                 (self.strides[0], pw, ph, px, py, bw, bh)
             } else {

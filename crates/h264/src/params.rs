@@ -41,6 +41,12 @@ pub struct Sps {
     pub direct_8x8_inference: bool,
     /// `frame_mbs_only_flag`: false when pictures may be coded as fields.
     pub frame_mbs_only: bool,
+    /// `mb_adaptive_frame_field_flag`: frame pictures may hold field macroblock pairs
+    /// (MBAFF). Only [`Sps::parse_header`] accepts it: [`Sps::parse`] refuses it.
+    pub mbaff: bool,
+    /// `chroma_format_idc == 0`: the stream codes luma only (4:0:0), so no chroma
+    /// syntax is present and the decoder outputs neutral (128) chroma planes.
+    pub monochrome: bool,
     /// Cropping in luma samples: left, right, top, bottom.
     pub crop: [u32; 4],
     /// `max_num_reorder_frames` from the VUI, when present.
@@ -49,11 +55,29 @@ pub struct Sps {
     pub max_dec_frame_buffering: Option<u32>,
     /// Colour range, primaries, transfer and matrix from the VUI video signal type.
     pub color: ColorDescription,
+    /// Where 4:2:0 chroma is sited: `chroma_sample_loc_type_top_field` (0..=5), 0
+    /// (left, the default of E.2.1) for a VUI without it, `None` without a VUI.
+    pub chroma_loc: Option<u8>,
 }
 
 impl Sps {
-    /// Parses an SPS RBSP (after the NAL header byte).
+    /// Parses an SPS RBSP (after the NAL header byte) for decoding: refuses what the
+    /// decoder does not decode.
     pub fn parse(rbsp: &[u8]) -> Result<Sps> {
+        let sps = Sps::parse_header(rbsp)?;
+        // Field pictures (PAFF) are decoded; macroblock-adaptive frame/field coding
+        // is not yet.
+        if sps.mbaff {
+            return Err(Error::unsupported(
+                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)",
+            ));
+        }
+        Ok(sps)
+    }
+
+    /// Parses an SPS RBSP (after the NAL header byte) without refusing MBAFF, for a
+    /// caller that only describes the stream.
+    pub fn parse_header(rbsp: &[u8]) -> Result<Sps> {
         let mut r = BitReader::new(rbsp);
         let profile_idc = r.u(8) as u8;
         r.skip(8); // constraint flags and reserved bits
@@ -61,14 +85,15 @@ impl Sps {
         let id = r.ue_max(31, "seq_parameter_set_id")?;
         let mut scaling = ScalingLists::FLAT;
         let mut scaling_present = false;
+        let mut monochrome = false;
         if matches!(
             profile_idc,
             100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
         ) {
             let chroma_format_idc = r.ue_max(3, "chroma_format_idc")?;
-            if chroma_format_idc != 1 {
+            monochrome = chroma_format_idc == 0;
+            if chroma_format_idc > 1 {
                 let what = match chroma_format_idc {
-                    0 => "monochrome (4:0:0)",
                     2 => "4:2:2 chroma",
                     _ => "4:4:4 chroma",
                 };
@@ -119,13 +144,7 @@ impl Sps {
         let mb_width = r.ue_max(1023, "pic_width_in_mbs_minus1")? + 1;
         let map_height = r.ue_max(1023, "pic_height_in_map_units_minus1")? + 1;
         let frame_mbs_only = r.flag();
-        // Field pictures (PAFF) are decoded; macroblock-adaptive frame/field coding
-        // is not yet.
-        if !frame_mbs_only && r.flag() {
-            return Err(Error::unsupported(
-                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)",
-            ));
-        }
+        let mbaff = !frame_mbs_only && r.flag();
         // Map units are field macroblock rows when fields may be coded (7.4.2.1.1).
         let mb_height = map_height * if frame_mbs_only { 1 } else { 2 };
         let direct_8x8_inference = r.flag();
@@ -135,10 +154,12 @@ impl Sps {
                 *c = r.ue_max(8192, "frame_crop_offset")?;
             }
             // 4:2:0: crop units are two luma samples across, and two rows down per
-            // field the frame may hold (CropUnitY, 7.4.2.1.1).
-            let unit_y = if frame_mbs_only { 2 } else { 4 };
+            // field the frame may hold; 4:0:0 has no chroma subsampling, so one sample
+            // and one row per field (CropUnitX/Y, 7.4.2.1.1).
+            let sub = if monochrome { 1 } else { 2 };
+            let unit_y = sub * if frame_mbs_only { 1 } else { 2 };
             for (i, c) in crop.iter_mut().enumerate() {
-                *c *= if i < 2 { 2 } else { unit_y };
+                *c *= if i < 2 { sub } else { unit_y };
             }
             if crop[0] + crop[1] >= mb_width * 16 || crop[2] + crop[3] >= mb_height * 16 {
                 return Err(Error::invalid("frame cropping removes the whole picture"));
@@ -161,10 +182,13 @@ impl Sps {
             mb_height,
             direct_8x8_inference,
             frame_mbs_only,
+            mbaff,
+            monochrome,
             crop,
             num_reorder_frames: None,
             max_dec_frame_buffering: None,
             color: ColorDescription::UNSPECIFIED,
+            chroma_loc: None,
         };
         if r.flag() {
             // A damaged VUI only loses the reorder hint; the picture is still decodable.
@@ -207,9 +231,14 @@ fn parse_vui(r: &mut BitReader, sps: &mut Sps) -> Result<()> {
             sps.color = ColorDescription::from_vui(Some(full_range), codes);
         }
     }
+    // chroma_loc_info: the top field's type sites frames too (Table E-1).
+    sps.chroma_loc = Some(0);
     if r.flag() {
+        let top = r.ue();
         r.ue();
-        r.ue();
+        if top <= 5 && !r.overrun() {
+            sps.chroma_loc = Some(top as u8);
+        }
     }
     if r.flag() {
         r.skip(65); // timing info

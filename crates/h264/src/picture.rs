@@ -65,6 +65,8 @@ pub struct Picture {
     pub concealed: bool,
     /// The colour description of the SPS the picture was decoded with.
     pub color: ColorDescription,
+    /// The chroma location of that SPS ([`crate::params::Sps::chroma_loc`]).
+    pub chroma_loc: Option<u8>,
     /// Picture order counts of the top and bottom fields (`i32::MAX` for a field not
     /// decoded yet); `poc` is the smaller one.
     pub field_poc: [i32; 2],

@@ -196,7 +196,10 @@ impl SliceHeader {
             || (pps.weighted_bipred_idc == 1 && slice_type == SliceType::B);
         if explicit_weights {
             luma_log2_denom = r.ue_max(7, "luma_log2_weight_denom")?;
-            chroma_log2_denom = r.ue_max(7, "chroma_log2_weight_denom")?;
+            // 4:0:0 sends luma weights only (7.3.3.2).
+            if !sps.monochrome {
+                chroma_log2_denom = r.ue_max(7, "chroma_log2_weight_denom")?;
+            }
             for list in 0..(if slice_type == SliceType::B { 2 } else { 1 }) {
                 for i in 0..num_ref_idx[list] as usize {
                     let w = &mut hdr_weights[list][i];
@@ -210,7 +213,7 @@ impl SliceHeader {
                         w.w[0] = r.se_range(-128, 127, "luma_weight")?;
                         w.o[0] = r.se_range(-128, 127, "luma_offset")?;
                     }
-                    if r.flag() {
+                    if !sps.monochrome && r.flag() {
                         w.chroma = true;
                         for c in 1..3 {
                             w.w[c] = r.se_range(-128, 127, "chroma_weight")?;

@@ -100,6 +100,11 @@ pub const CBP_INTRA: [u8; 48] = [
     47, 31, 15, 0, 23, 27, 29, 30, 7, 11, 13, 14, 39, 43, 45, 46, 16, 3, 5, 10, 12, 19, 21, 26, 28,
     35, 37, 42, 44, 1, 2, 4, 8, 17, 18, 20, 24, 6, 9, 22, 25, 32, 33, 34, 36, 40, 38, 41,
 ];
+/// codeNum → coded_block_pattern for intra macroblocks of 4:0:0 streams (Table 9-4,
+/// the ChromaArrayType 0 column): luma bits only.
+pub const CBP_INTRA_MONO: [u8; 16] = [15, 0, 7, 11, 13, 14, 3, 5, 10, 12, 1, 2, 4, 8, 6, 9];
+/// codeNum → coded_block_pattern for inter macroblocks of 4:0:0 streams (Table 9-4).
+pub const CBP_INTER_MONO: [u8; 16] = [0, 1, 2, 4, 8, 3, 5, 10, 12, 15, 7, 11, 13, 14, 6, 9];
 /// codeNum → coded_block_pattern for inter macroblocks (Table 9-4).
 pub const CBP_INTER: [u8; 48] = [
     0, 16, 1, 2, 4, 8, 32, 3, 5, 10, 12, 15, 47, 7, 11, 13, 14, 6, 9, 31, 35, 37, 42, 44, 33, 34,

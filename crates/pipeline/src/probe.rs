@@ -2,8 +2,11 @@
 
 use std::path::Path;
 
-use transcode_core::{Error, MemoryConfig, StreamInfo};
+use transcode_codec::h264::{nal_type, AvcC, SliceHeader, SlicePps, SliceSps};
+use transcode_codec::nal::{lp_units, split_annexb};
+use transcode_core::{BitstreamFormat, CodecId, Error, FieldOrder, MemoryConfig, StreamInfo};
 use transcode_demux_bridge::{open_demuxer, DemuxStats, Input};
+use transcode_h264::FieldCoding;
 
 use crate::JobError;
 
@@ -18,6 +21,9 @@ pub struct ProbeStream {
     /// Presentation span from the first to the end of the last packet, in ticks.
     pub duration: Option<i64>,
     pub keyframes: u64,
+    /// H.264 only: how the SPS lets pictures be coded (progressive, field pictures,
+    /// MBAFF). `None` for other codecs, or when the SPS cannot be read.
+    pub coding: Option<FieldCoding>,
 }
 
 impl ProbeStream {
@@ -89,9 +95,18 @@ pub fn probe_report(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, J
     // Per stream: packets, bytes, lowest pts, highest end, keyframes.
     type Acc = (u64, u64, Option<i64>, Option<i64>, u64);
     let mut acc: Vec<Acc> = Vec::new();
+    // Per stream: the first packet, whose first slice tells an H.264 stream's field
+    // order when its SPS allows field coding.
+    let mut first: Vec<Option<Vec<u8>>> = Vec::new();
     while let Some(p) = demux.next_packet().map_err(err)? {
         if acc.len() <= p.stream {
             acc.resize(p.stream + 1, (0, 0, None, None, 0));
+            first.resize(p.stream + 1, None);
+        }
+        // The stream list cannot be read while the packet borrows the demuxer, so the
+        // first packet of every stream is kept: one bounded packet each.
+        if acc[p.stream].0 == 0 {
+            first[p.stream] = Some(p.data.to_vec());
         }
         let a = &mut acc[p.stream];
         a.0 += 1;
@@ -112,7 +127,17 @@ pub fn probe_report(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, J
                 (Some(s), Some(e)) => Some(e - s),
                 _ => None,
             });
-            ProbeStream { info: info.clone(), packets, bytes, start, duration, keyframes }
+            let mut info = info.clone();
+            let mut coding = None;
+            if info.codec == CodecId::H264 {
+                let packet = first.get(info.index).and_then(|f| f.as_deref());
+                let (c, order) = h264_interlacing(&info, packet);
+                coding = c;
+                if let (Some(v), Some(order)) = (info.video.as_mut(), order) {
+                    v.field_order.get_or_insert(order);
+                }
+            }
+            ProbeStream { info, packets, bytes, start, duration, keyframes, coding }
         })
         .collect();
     Ok(ProbeReport {
@@ -123,4 +148,91 @@ pub fn probe_report(path: &Path, memory: &MemoryConfig) -> Result<ProbeReport, J
         stats: demux.stats(),
         seen: demux.contents(),
     })
+}
+
+/// What an H.264 stream's SPS (in the avcC extradata) says of field coding, and, when
+/// fields may be coded, the field order of its first picture: the parity of a field
+/// picture, or for a frame picture which of its fields comes first by picture order
+/// count, as ffprobe reports it. A `pic_struct` SEI is not read.
+fn h264_interlacing(info: &StreamInfo, packet: Option<&[u8]>) -> (Option<FieldCoding>, Option<FieldOrder>) {
+    let Ok(avcc) = AvcC::parse(&info.extradata) else {
+        return (None, None);
+    };
+    let Some(sps_nal) = avcc.sps.first() else {
+        return (None, None);
+    };
+    let coding = transcode_h264::sps_field_coding(sps_nal).ok();
+    let order = packet.and_then(|p| first_field_order(info.format, p, &avcc));
+    (coding, order)
+}
+
+/// The field order of the first slice of `packet`, with the parameter sets of `avcc`.
+fn first_field_order(format: BitstreamFormat, packet: &[u8], avcc: &AvcC) -> Option<FieldOrder> {
+    let mut scratch = Vec::new();
+    let is_slice = |n: &&[u8]| matches!(nal_type(n), nal_type::SLICE | nal_type::IDR);
+    let slice = match format {
+        BitstreamFormat::LengthPrefixed { len_size } => lp_units(packet, len_size).map_while(|r| r.ok()).find(is_slice),
+        _ => split_annexb(packet).find(is_slice),
+    }?;
+    // The slice's own PPS, and the SPS that PPS names.
+    let pps = avcc.pps.iter().filter_map(|n| SlicePps::parse(n).ok()).find(|p| {
+        transcode_codec::h264::slice_pps_id(slice).is_ok_and(|id| id == p.pps_id as u32)
+    })?;
+    let sps = avcc.sps.iter().filter_map(|n| SliceSps::parse(n, &mut scratch).ok()).find(|s| s.sps_id == pps.sps_id)?;
+    if sps.frame_mbs_only {
+        return Some(FieldOrder::Progressive);
+    }
+    let sh = SliceHeader::parse(slice, &sps, &pps).ok()?;
+    if sh.field_pic {
+        return Some(if sh.bottom_field { FieldOrder::BottomFirst } else { FieldOrder::TopFirst });
+    }
+    // A frame picture: the bottom field's POC relative to the top's (8.2.1); the rest
+    // of the derivation adds the same to both.
+    let bottom_minus_top = match sps.pic_order_cnt_type {
+        0 => sh.delta_pic_order_cnt_bottom as i64,
+        1 => sps.offset_for_top_to_bottom_field as i64 + sh.delta_pic_order_cnt[1] as i64,
+        _ => 0,
+    };
+    Some(match bottom_minus_top {
+        d if d > 0 => FieldOrder::TopFirst,
+        d if d < 0 => FieldOrder::BottomFirst,
+        _ => FieldOrder::Progressive,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use transcode_testkit::testdata;
+
+    fn probe_h264(file: &str) -> ProbeStream {
+        let r = probe(&testdata(file), &MemoryConfig::default()).unwrap();
+        assert_eq!(r.streams.len(), 1, "{file}");
+        r.streams[0].clone()
+    }
+
+    /// ffprobe 5.1 reports `field_order=tt` for all three interlaced conformance
+    /// streams, and `progressive` for the x264 streams.
+    #[test]
+    fn h264_field_coding_and_order_come_from_the_sps_and_first_slice() {
+        for (file, coding, order) in [
+            ("h264-interlaced/freh6.264", FieldCoding::FieldPictures, FieldOrder::TopFirst),
+            ("h264-interlaced/HCAFF1_HHI.264", FieldCoding::FieldPictures, FieldOrder::TopFirst),
+            ("h264-interlaced/HCAMFF1_HHI.264", FieldCoding::Mbaff, FieldOrder::TopFirst),
+            ("h264-mono/mono-cabac.264", FieldCoding::Progressive, FieldOrder::Progressive),
+        ] {
+            let s = probe_h264(file);
+            assert_eq!(s.coding, Some(coding), "{file}");
+            assert_eq!(s.info.video.unwrap().field_order, Some(order), "{file}");
+        }
+    }
+
+    /// Other codecs have no H.264 coding to report.
+    #[test]
+    fn non_h264_streams_have_no_field_coding() {
+        let r = probe(&testdata("ts/h264_aac.ts"), &MemoryConfig::default()).unwrap();
+        for s in &r.streams {
+            assert_eq!(s.coding.is_some(), s.info.codec == CodecId::H264, "stream {}", s.info.index);
+        }
+    }
 }

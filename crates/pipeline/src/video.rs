@@ -21,7 +21,8 @@ pub(crate) struct VideoFrame<'a> {
     pub concealed: bool,
     /// The Y4M colourspace tag FFmpeg writes for these pictures, which also says where
     /// 4:2:0 chroma is sited: `420mpeg2` (left, MPEG-2's and H.264's default),
-    /// `420jpeg` (centred: MPEG-1, and FFmpeg's full-range `yuvj420p`), `422`.
+    /// `420jpeg` (centred: MPEG-1, FFmpeg's full-range `yuvj420p`, and H.264 with no
+    /// VUI), `420paldv` (top-left), `422`.
     pub y4m_colourspace: &'static str,
 }
 
@@ -126,7 +127,22 @@ fn h264_frame<'a>(f: &transcode_h264::Frame<'a>) -> VideoFrame<'a> {
         // Field pairs carry their order; frame pictures are progressive.
         field_order: f.field_order,
         concealed: f.concealed,
-        y4m_colourspace: if f.color.range == ColorRange::Full { "420jpeg" } else { "420mpeg2" },
+        y4m_colourspace: h264_y4m_colourspace(f),
+    }
+}
+
+/// The Y4M `C` tag FFmpeg writes for an H.264 stream's frames: full range is its
+/// `yuvj420p`, `420jpeg`; otherwise the siting follows the VUI's chroma location (the
+/// left default when a VUI omits it), and a stream without a VUI, whose siting is
+/// unspecified, gets `420jpeg`, as do the sitings Y4M has no name for.
+fn h264_y4m_colourspace(f: &transcode_h264::Frame<'_>) -> &'static str {
+    if f.color.range == ColorRange::Full {
+        return "420jpeg";
+    }
+    match f.chroma_loc {
+        Some(0) => "420mpeg2",
+        Some(2) => "420paldv",
+        _ => "420jpeg",
     }
 }
 
@@ -156,5 +172,60 @@ fn mpeg2_frame<'a>(f: &transcode_mpeg2::Frame<'a>, mpeg1: bool) -> VideoFrame<'a
             (_, true) => "420jpeg",
             (_, false) => "420mpeg2",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use transcode_testkit::{md5_hex, read_framemd5, testdata};
+
+    /// Decodes an Annex-B H.264 file; returns each frame's Y4M `C` tag and MD5.
+    fn decode(file: &str) -> Vec<(&'static str, String)> {
+        let data = std::fs::read(testdata(file)).unwrap();
+        let config = MemoryConfig::default();
+        let budget = Budget::from_config(&config);
+        let mut dec = VideoDecoder::new(CodecId::H264, &config, &budget).unwrap();
+        let mut out = Vec::new();
+        let mut take = |f: &VideoFrame<'_>| {
+            let mut buf = Vec::new();
+            f.write_planar(&mut buf);
+            out.push((f.y4m_colourspace, md5_hex(&buf)));
+        };
+        dec.decode_with(&data, &mut take).unwrap();
+        dec.flush();
+        while let Some(f) = dec.next_frame() {
+            take(&f);
+        }
+        out
+    }
+
+    /// The `C` tag of the Y4M header FFmpeg wrote, committed beside the stream.
+    fn ffmpeg_tag(file: &str) -> String {
+        let line = std::fs::read_to_string(testdata(&format!("{file}.y4mhead"))).unwrap();
+        let tag = line.split_whitespace().find_map(|t| t.strip_prefix('C'));
+        tag.expect("a C tag").to_string()
+    }
+
+    /// FFmpeg names the siting after the VUI's chroma location: none without a VUI
+    /// (freh6, `420jpeg`), left when a VUI omits it (x264's default, `420mpeg2`),
+    /// centre (`420jpeg`) and top-left (`420paldv`) when it says so.
+    #[test]
+    fn h264_y4m_chroma_tag_follows_the_chroma_location_as_ffmpeg_does() {
+        for file in [
+            "h264-interlaced/freh6.264",
+            "h264-mono/mono-cabac.264",
+            "h264-vui/chromaloc1.264",
+            "h264-vui/chromaloc2.264",
+        ] {
+            let frames = decode(file);
+            let want = ffmpeg_tag(file);
+            let oracle = read_framemd5(&testdata(&format!("{file}.framemd5")));
+            assert_eq!(frames.len(), oracle.entries.len(), "{file}");
+            for ((tag, md5), e) in frames.iter().zip(&oracle.entries) {
+                assert_eq!(*tag, want, "{file}");
+                assert_eq!(*md5, e.md5, "{file}");
+            }
+        }
     }
 }

@@ -58,3 +58,27 @@ fn probe_text_names_streams() {
     assert!(text.contains("video h264, 320x180"), "{text}");
     assert!(text.contains("audio aac, 48000 Hz, 2 ch"), "{text}");
 }
+
+/// H.264 field coding, from the SPS, and the field order of the first picture (ffprobe
+/// 5.1 says `tt` for all three interlaced conformance streams).
+#[test]
+fn probe_shows_h264_field_coding_and_order() {
+    for (file, coding, text) in [
+        ("h264-interlaced/freh6.264", "paff", "interlaced (top field first), field pictures (PAFF)"),
+        ("h264-interlaced/HCAMFF1_HHI.264", "mbaff", "interlaced (top field first), MBAFF"),
+        ("h264-mono/mono-cavlc.264", "progressive", "176x144, 25.000 fps, progressive"),
+    ] {
+        let path = testdata(file);
+        let out = transcode(&["probe", "--json", path_str(&path)]);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let s = &v["streams"][0];
+        assert_eq!(s["field_coding"], coding, "{file}");
+        let order = if coding == "progressive" { "progressive" } else { "tt" };
+        assert_eq!(s["field_order"], order, "{file}");
+        let out = transcode(&["probe", path_str(&path)]);
+        assert!(out.status.success());
+        let line = String::from_utf8(out.stdout).unwrap();
+        assert!(line.contains(text), "{file}: {line}");
+    }
+}
