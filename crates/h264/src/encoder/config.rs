@@ -38,6 +38,24 @@ pub enum Entropy {
     Cabac,
 }
 
+/// How the encoder chooses each picture's QP.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum RateControl {
+    /// [`EncoderConfig::qp`] for P pictures, `b_qp_offset` coarser for B and
+    /// `i_qp_offset` finer for I pictures. Default. Predictable quality per picture
+    /// type, but the same QP for a still picture as for a busy one.
+    #[default]
+    ConstantQp,
+    /// Constant rate factor, 0..=51, as x264's `--crf` (23 is its default): a QP per
+    /// picture from its complexity (blurred over recent pictures), finer on simple
+    /// pictures and coarser on complex ones, where coarser quantisation is less
+    /// visible; average content gets about QP `crf` on P pictures. I pictures are
+    /// about 3 QP finer and B pictures about 2 coarser (x264's ipratio 1.4 and
+    /// pbratio 1.3); `qp`, `b_qp_offset` and `i_qp_offset` are not used. Higher is
+    /// smaller and worse.
+    Crf(f32),
+}
+
 /// The colour description written into the VUI (ITU-T H.273 code points). Written only
 /// when set; decoders then assume their defaults (usually BT.709 for HD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +91,10 @@ pub struct EncoderConfig {
     /// Level as `level_idc` (10 = 1.0, 31 = 3.1, ...), or `None` to choose the lowest
     /// level whose frame size, macroblock rate and DPB fit (Table A-1). Default: `None`.
     pub level: Option<u8>,
-    /// Constant quantiser, 0..=51. Default: `26`. Lower is better quality and larger
+    /// How each picture's QP is chosen. Default: [`RateControl::ConstantQp`] (at
+    /// `qp`).
+    pub rate_control: RateControl,
+    /// Constant quantiser, 0..=51, of [`RateControl::ConstantQp`]. Default: `26`. Lower is better quality and larger
     /// output (about 12% more bits per step).
     pub qp: u8,
     /// Chroma QP offset (chroma_qp_index_offset), -12..=12. Default: `0`.
@@ -142,6 +163,7 @@ impl EncoderConfig {
             colour: None,
             profile: Profile::Main,
             level: None,
+            rate_control: RateControl::ConstantQp,
             qp: 26,
             chroma_qp_offset: 0,
             keyint: 250,
@@ -192,6 +214,12 @@ impl EncoderConfig {
         range("sar width", self.sar.0, 1, 65535)?;
         range("sar height", self.sar.1, 1, 65535)?;
         range("qp", self.qp, 0, 51)?;
+        if let RateControl::Crf(crf) = self.rate_control {
+            // A NaN compares false both ways; it is refused too.
+            if !(0.0..=51.0).contains(&crf) {
+                return Err(Error::invalid(format!("invalid crf {crf} (expected 0..=51)")));
+            }
+        }
         range("chroma qp offset", self.chroma_qp_offset, -12, 12)?;
         range("keyint", self.keyint, 1, 65535)?;
         range("ref frames", self.ref_frames, 1, 1)?;
