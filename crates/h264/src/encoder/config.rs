@@ -133,18 +133,20 @@ pub struct EncoderConfig {
     /// frame (the second reference). Not allowed with Constrained Baseline.
     pub bframes: u8,
     /// How much coarser B pictures are quantised than P pictures (slice_qp_delta of
-    /// B slices), 0..=12. Default: `2`. Nothing predicts from a B picture, so its
+    /// B slices), 0..=12, at constant QP. Default: `2`. Nothing predicts from a B picture, so its
     /// quality matters only for itself (x264's pbratio 1.3 is about +2).
     pub b_qp_offset: u8,
     /// How much finer I pictures are quantised than P pictures (slice_qp_delta of I
-    /// slices), 0..=12. Default: `0`. Every later picture predicts from the I picture,
+    /// slices), 0..=12, at constant QP. Default: `0`. Every later picture predicts from the I picture,
     /// so a finer one pays back over the GOP (x264's ipratio 1.4 is about 3), at the
     /// cost of a larger keyframe.
     pub i_qp_offset: u8,
     /// Start a new GOP (an IDR picture) at a scene cut: a frame that its predecessor
     /// predicts worse than it predicts itself, measured on 1/8-size luma thumbnails
     /// with a small motion search. Default: `true`. Costs two thumbnails of memory
-    /// and a few microseconds per frame; off gives IDR pictures at `keyint` only.
+    /// and a few microseconds per frame; off gives IDR pictures at `keyint` only
+    /// (with [`RateControl::Crf`] the thumbnails are still made, as its complexity
+    /// measure).
     pub scenecut: bool,
     /// Write the SPS and PPS before every IDR picture (not only the first), so the
     /// Annex-B stream can be cut at any IDR. Default: `true`; costs about 20 bytes per
