@@ -141,14 +141,16 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let secs = frames as f64 / 30.0;
     // transcode's contenders first (name, h264_encode options), then x264's presets.
-    let ours: [(&str, &[&str]); 4] = [
+    // A name ending in "crf" runs the ladder's values as `--crf` instead of `--qp`.
+    let ours: [(&str, &[&str]); 5] = [
         ("transcode CAVLC", &[]),
         ("transcode CABAC", &["--cabac"]),
         ("transcode CABAC+3B", &["--cabac", "--bframes", "3"]),
         // x264 veryfast's analysis does not try P 16x8/8x16/8x8 partitions either.
         ("transcode CABAC+3B-part", &["--cabac", "--bframes", "3", "--no-partitions"]),
+        ("transcode CABAC+3B crf", &["--cabac", "--bframes", "3"]),
     ];
-    let contenders = [ours[0].0, ours[1].0, ours[2].0, ours[3].0, "x264 ultrafast", "x264 veryfast"];
+    let contenders = [ours[0].0, ours[1].0, ours[2].0, ours[3].0, ours[4].0, "x264 ultrafast", "x264 veryfast"];
     let mut results: Vec<Vec<Point>> = Vec::new();
     for name in contenders {
         let mut points = Vec::new();
@@ -157,7 +159,8 @@ pub fn run(args: &[String]) -> Result<()> {
             let (user, wall) = if name.starts_with("transcode") {
                 let md5 = dir.join("encode-transcode.md5");
                 let mut cmd = Command::new(&bin);
-                cmd.arg(&source).arg(&out).arg("--qp").arg(qp.to_string()).arg("--recon-md5").arg(&md5);
+                let rc = if name.ends_with("crf") { "--crf" } else { "--qp" };
+                cmd.arg(&source).arg(&out).arg(rc).arg(qp.to_string()).arg("--recon-md5").arg(&md5);
                 if let Some((_, opts)) = ours.iter().find(|o| o.0 == name) {
                     cmd.args(*opts);
                 }
@@ -187,7 +190,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let commit = crate::util::output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
     let mut md = String::new();
     writeln!(md, "- Source: 1280x720, {frames} frames at 30 fps, `mandelbrot` and `testsrc2` blended, `noise=alls=4:allf=t` (`{}`)", source.strip_prefix(project_root()).unwrap_or(&source).display())?;
-    writeln!(md, "- transcode: I and P pictures, one reference, Intra 16x16/4x4, P 16x16/16x8/8x16/8x8 and P_Skip, hexagon search with quarter-sample refinement, decimation, deblocking; CAVLC or CABAC (Main profile); +3B: three non-reference B pictures between anchors (fixed pattern, spatial direct B_Skip/B_Direct_16x16, B 16x16 L0/L1/Bi, QP + 2); -part: without the P 16x8/8x16/8x8 partitions; every stream checked to decode (FFmpeg) to its reconstruction")?;
+    writeln!(md, "- transcode: I and P pictures, one reference, Intra 16x16/4x4, P 16x16/16x8/8x16/8x8 and P_Skip, hexagon search with quarter-sample refinement, decimation, deblocking; CAVLC or CABAC (Main profile); +3B: three non-reference B pictures between anchors (fixed pattern, spatial direct B_Skip/B_Direct_16x16, B 16x16 L0/L1/Bi, QP + 2); -part: without the P 16x8/8x16/8x8 partitions; crf: `--crf N` (the QP column is the rate factor) instead of `--qp N`; every stream checked to decode (FFmpeg) to its reconstruction")?;
     writeln!(md, "- x264: `x264 --preset P --tune psnr --threads 1 --qp N` (ultrafast: CAVLC, no deblocking, no sub-sample search; veryfast: CABAC, 3 B-frames, 8x8 transform, all partitions, weighted P)\n")?;
     writeln!(md, "One thread each. fps from user CPU time (wall-clock in brackets). Machine: 2 cores shared with other jobs, load average {} at the end of the run. PSNR: FFmpeg `-lavfi psnr`, average of Y, Cb, Cr (Y alone in brackets).\n", load.join(" "))?;
     writeln!(md, "| encoder | QP | kb/s | PSNR dB | fps |")?;
@@ -205,6 +208,12 @@ pub fn run(args: &[String]) -> Result<()> {
                 None => writeln!(md, "- BD-rate of {} against {}: curves do not overlap", contenders[t], contenders[a])?,
             }
         }
+    }
+    // The rate factor against the same encoder at constant QP.
+    let (crf, cqp) = (ours.len() - 1, 2);
+    match bd_rate(&results[cqp], &results[crf]) {
+        Some(bd) => writeln!(md, "- BD-rate of {} against {}: {bd:+.1}%", contenders[crf], contenders[cqp])?,
+        None => writeln!(md, "- BD-rate of {} against {}: curves do not overlap", contenders[crf], contenders[cqp])?,
     }
     writeln!(md, "\ntranscode-h264 measured at commit {}. Regenerate with `cargo xtask bench encode`.", commit.trim())?;
     crate::util::replace_section(&project_root().join("docs/benchmarks.md"), "encode", &md)?;

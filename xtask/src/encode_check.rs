@@ -38,6 +38,15 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--qp 26 --bframes 3 --cabac --i-qp-offset 3"),
     ("encode/cut_128x96.y4m", "--qp 30"),
     ("encode/cut_128x96.y4m", "--qp 30 --no-scenecut --bframes 2"),
+    // Constant rate factor: a QP per picture (slice_qp_delta against the PPS's QP),
+    // CAVLC and CABAC, with B-frames, over the scene cut and at the range's ends.
+    ("encode/testsrc2_176x144.y4m", "--crf 23"),
+    ("encode/testsrc2_176x144.y4m", "--crf 28 --bframes 3 --cabac"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 18.5 --bframes 2 --keyint 7"),
+    ("encode/cut_128x96.y4m", "--crf 26 --bframes 3 --cabac"),
+    ("encode/cut_128x96.y4m", "--crf 30 --no-scenecut"),
+    ("y4m/small.y4m", "--crf 0 --cabac"),
+    ("y4m/small.y4m", "--crf 51 --bframes 1"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -1,11 +1,11 @@
 //! Encodes a Y4M file to Annex-B H.264 with transcode's encoder, for
 //! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
 //!
-//! `h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
+//! `h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
 //! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
-//! order) and the reconstruction itself, and reports frames, bytes and encoding speed
-//! on stderr.
+//! order) and the reconstruction itself, and reports each picture's QP (display
+//! order), then frames, bytes and encoding speed on stderr.
 
 mod y4m;
 
@@ -25,7 +25,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -39,6 +39,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         match args[i].as_str() {
             "--qp" => {
                 cfg.qp = val()?.parse()?;
+                i += 1;
+            }
+            "--crf" => {
+                cfg.rate_control = transcode_h264::encoder::RateControl::Crf(val()?.parse()?);
                 i += 1;
             }
             "--keyint" => {
@@ -93,10 +97,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let mut frame_buf = Vec::new();
+    // Each picture's QP, reported in display order.
+    let mut qps: Vec<(i64, u8)> = Vec::new();
     let start = Instant::now();
     let mut drain = |enc: &mut Encoder, out: &mut Vec<u8>| -> Result<bool, Box<dyn std::error::Error>> {
         let (data, pts) = match enc.receive_packet()? {
-            Received::Packet(p) => (p.data.to_vec(), p.pts.unwrap_or(0)),
+            Received::Packet(p) => {
+                qps.push((p.pts.unwrap_or(0), p.qp));
+                (p.data.to_vec(), p.pts.unwrap_or(0))
+            }
             Received::NeedMoreData => return Ok(false),
             Received::Done => return Ok(false),
         };
@@ -136,6 +145,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let text: String = md5s.iter().map(|(_, m)| format!("{m}\n")).collect();
         std::fs::write(p, text)?;
     }
+    qps.sort();
+    let qp_list: Vec<String> = qps.iter().map(|q| q.1.to_string()).collect();
+    eprintln!("qp {}", qp_list.join(" "));
     let frames = src.frames.len();
     eprintln!(
         "frames {frames} bytes {} seconds {secs:.3} fps {:.2}",

@@ -38,6 +38,24 @@ pub enum Entropy {
     Cabac,
 }
 
+/// How the encoder chooses each picture's QP.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum RateControl {
+    /// [`EncoderConfig::qp`] for P pictures, `b_qp_offset` coarser for B and
+    /// `i_qp_offset` finer for I pictures. Default. Predictable quality per picture
+    /// type, but the same QP for a still picture as for a busy one.
+    #[default]
+    ConstantQp,
+    /// Constant rate factor, 0..=51, as x264's `--crf` (23 is its default): a QP per
+    /// picture from its complexity (blurred over recent pictures), finer on simple
+    /// pictures and coarser on complex ones, where coarser quantisation is less
+    /// visible; average content gets about QP `crf` on P pictures. I pictures are
+    /// about 3 QP finer and B pictures about 2 coarser (x264's ipratio 1.4 and
+    /// pbratio 1.3); `qp`, `b_qp_offset` and `i_qp_offset` are not used. Higher is
+    /// smaller and worse.
+    Crf(f32),
+}
+
 /// The colour description written into the VUI (ITU-T H.273 code points). Written only
 /// when set; decoders then assume their defaults (usually BT.709 for HD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +91,10 @@ pub struct EncoderConfig {
     /// Level as `level_idc` (10 = 1.0, 31 = 3.1, ...), or `None` to choose the lowest
     /// level whose frame size, macroblock rate and DPB fit (Table A-1). Default: `None`.
     pub level: Option<u8>,
-    /// Constant quantiser, 0..=51. Default: `26`. Lower is better quality and larger
+    /// How each picture's QP is chosen. Default: [`RateControl::ConstantQp`] (at
+    /// `qp`).
+    pub rate_control: RateControl,
+    /// Constant quantiser, 0..=51, of [`RateControl::ConstantQp`]. Default: `26`. Lower is better quality and larger
     /// output (about 12% more bits per step).
     pub qp: u8,
     /// Chroma QP offset (chroma_qp_index_offset), -12..=12. Default: `0`.
@@ -112,18 +133,20 @@ pub struct EncoderConfig {
     /// frame (the second reference). Not allowed with Constrained Baseline.
     pub bframes: u8,
     /// How much coarser B pictures are quantised than P pictures (slice_qp_delta of
-    /// B slices), 0..=12. Default: `2`. Nothing predicts from a B picture, so its
+    /// B slices), 0..=12, at constant QP. Default: `2`. Nothing predicts from a B picture, so its
     /// quality matters only for itself (x264's pbratio 1.3 is about +2).
     pub b_qp_offset: u8,
     /// How much finer I pictures are quantised than P pictures (slice_qp_delta of I
-    /// slices), 0..=12. Default: `0`. Every later picture predicts from the I picture,
+    /// slices), 0..=12, at constant QP. Default: `0`. Every later picture predicts from the I picture,
     /// so a finer one pays back over the GOP (x264's ipratio 1.4 is about 3), at the
     /// cost of a larger keyframe.
     pub i_qp_offset: u8,
     /// Start a new GOP (an IDR picture) at a scene cut: a frame that its predecessor
     /// predicts worse than it predicts itself, measured on 1/8-size luma thumbnails
     /// with a small motion search. Default: `true`. Costs two thumbnails of memory
-    /// and a few microseconds per frame; off gives IDR pictures at `keyint` only.
+    /// and a few microseconds per frame; off gives IDR pictures at `keyint` only
+    /// (with [`RateControl::Crf`] the thumbnails are still made, as its complexity
+    /// measure).
     pub scenecut: bool,
     /// Write the SPS and PPS before every IDR picture (not only the first), so the
     /// Annex-B stream can be cut at any IDR. Default: `true`; costs about 20 bytes per
@@ -142,6 +165,7 @@ impl EncoderConfig {
             colour: None,
             profile: Profile::Main,
             level: None,
+            rate_control: RateControl::ConstantQp,
             qp: 26,
             chroma_qp_offset: 0,
             keyint: 250,
@@ -192,6 +216,12 @@ impl EncoderConfig {
         range("sar width", self.sar.0, 1, 65535)?;
         range("sar height", self.sar.1, 1, 65535)?;
         range("qp", self.qp, 0, 51)?;
+        if let RateControl::Crf(crf) = self.rate_control {
+            // A NaN compares false both ways; it is refused too.
+            if !(0.0..=51.0).contains(&crf) {
+                return Err(Error::invalid(format!("invalid crf {crf} (expected 0..=51)")));
+            }
+        }
         range("chroma qp offset", self.chroma_qp_offset, -12, 12)?;
         range("keyint", self.keyint, 1, 65535)?;
         range("ref frames", self.ref_frames, 1, 1)?;

@@ -25,7 +25,8 @@
 //! reference frame for P pictures and the two anchors for B pictures, Intra 16x16 /
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
 //! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
-//! `i_qp_offset` finer).
+//! `i_qp_offset` finer) or a constant rate factor (a QP per picture from the
+//! scene-cut thumbnails' costs, see [`RateControl::Crf`]); one QP per slice.
 //!
 //! # Frame order
 //!
@@ -79,9 +80,10 @@ mod headers;
 mod mb;
 mod me;
 mod quant;
+mod ratecontrol;
 mod scenecut;
 
-pub use config::{ColourDescription, EncoderConfig, Entropy, Profile};
+pub use config::{ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
 
 use crate::deblock;
 use crate::mb::{MbState, SliceDeblock};
@@ -146,6 +148,9 @@ pub struct EncodedPacket<'a> {
     pub frame_type: FrameType,
     /// Index of the frame in the order it was sent, from 0.
     pub frame_number: u64,
+    /// The picture's QP (SliceQPY), 0..=51: `qp` and its offsets at constant QP,
+    /// the rate control's choice with [`RateControl::Crf`].
+    pub qp: u8,
 }
 
 /// The encoder. See the module documentation.
@@ -176,10 +181,15 @@ pub struct Encoder {
     /// `pts` of frames taken from the lookahead, in display order, for the `dts` of
     /// the packets (B-frames only).
     pts_fifo: std::collections::VecDeque<Option<i64>>,
-    /// Scene-cut detection, and whether each queued frame starts a new scene (in
+    /// Scene-cut detection (also the complexity measure of the rate factor), and
+    /// whether each queued frame starts a new scene with its thumbnail cost (in
     /// lookahead order).
     scenecut: Option<scenecut::SceneCut>,
-    cuts: std::collections::VecDeque<bool>,
+    cuts: std::collections::VecDeque<(bool, u64)>,
+    /// Constant rate factor state, and the parameters of the picture being coded
+    /// at the QP it chose.
+    rc: Option<ratecontrol::Crf>,
+    rcparams: MbParams,
     /// frame_num of the next picture: reference pictures since the IDR picture.
     frame_num: u32,
     /// Frames taken from the lookahead, and how many of them came before the last
@@ -236,11 +246,17 @@ impl Encoder {
         cfg.validate()?;
         let level = headers::choose_level(&cfg)?;
         let (mb_w, mb_h) = (cfg.width.div_ceil(16), cfg.height.div_ceil(16));
+        // pic_init_qp: the constant QP, or the rate factor's (slices differ from it
+        // by slice_qp_delta).
+        let init_qp = match cfg.rate_control {
+            RateControl::ConstantQp => cfg.qp as i32,
+            RateControl::Crf(crf) => (crf.round() as i32).clamp(0, 51),
+        };
         let seq = headers::Sequence {
             mb_w,
             mb_h,
             level,
-            qp: cfg.qp as i32,
+            qp: init_qp,
         };
         let limits = headers::level_limits(level).ok_or_else(|| Error::invalid("unknown level"))?;
         let params = MbParams::new(
@@ -307,6 +323,13 @@ impl Encoder {
             }
         }
         let delay = cfg.queued_frames();
+        let rc = match cfg.rate_control {
+            RateControl::ConstantQp => None,
+            RateControl::Crf(crf) => Some(ratecontrol::Crf::new(
+                crf as f64,
+                scenecut::SceneCut::new_samples(cfg.width as usize, cfg.height as usize),
+            )),
+        };
         let mut headers_annexb = Vec::with_capacity(256);
         let mut scratch = Vec::with_capacity(256);
         {
@@ -329,7 +352,10 @@ impl Encoder {
             lookahead: Lookahead::new(delay)?,
             bq: std::collections::VecDeque::with_capacity(delay),
             pts_fifo: std::collections::VecDeque::with_capacity(delay + 1),
-            scenecut: cfg.scenecut.then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
+            scenecut: (cfg.scenecut || rc.is_some())
+                .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
+            rc,
+            rcparams: params.clone(),
             cuts: std::collections::VecDeque::with_capacity(delay),
             frame_num: 0,
             frames_taken: 0,
@@ -405,8 +431,8 @@ impl Encoder {
             return Ok(EncoderStatus::EnoughData);
         }
         let cut = match self.scenecut.as_mut() {
-            Some(sc) => sc.push(frame.plane(0), frame.stride(0)),
-            None => false,
+            Some(sc) => (sc.push(frame.plane(0), frame.stride(0)) && self.cfg.scenecut, sc.cost()),
+            None => (false, 0),
         };
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
@@ -440,13 +466,13 @@ impl Encoder {
                     Received::NeedMoreData
                 });
             }
-            let idr = self.since_idr == 0 || self.since_idr >= self.cfg.keyint || self.cuts.front() == Some(&true);
+            let idr = self.since_idr == 0 || self.since_idr >= self.cfg.keyint || self.cuts.front().is_some_and(|c| c.0);
             if idr {
                 self.since_idr = 0;
             }
             // B pictures before the anchor: as many as configured and queued, with
             // the anchor still before the next IDR point and the next scene cut.
-            let next_cut = self.cuts.iter().skip(1).position(|&c| c).unwrap_or(usize::MAX);
+            let next_cut = self.cuts.iter().skip(1).position(|c| c.0).unwrap_or(usize::MAX);
             let nb = if idr {
                 0
             } else {
@@ -461,7 +487,19 @@ impl Encoder {
                 self.pts_fifo.push_back(f.props().pts);
                 self.bq.push_back((f, self.since_idr + k as u32));
             }
-            self.cuts.pop_front();
+            let (cut, mut cost) = self.cuts.pop_front().unwrap_or((false, 0));
+            // An IDR picture's P-equivalent complexity, which its QP follows: the
+            // next queued frame's cost (predicted from this one) when it is of the
+            // same scene; else, for the first frame and at a cut, where only the
+            // intra cost is known, a quarter of it (about a P picture's share on
+            // ordinary content).
+            if idr {
+                cost = match self.cuts.front() {
+                    Some(&(false, next)) => next,
+                    _ if cut || self.frames_taken == 0 => cost / ratecontrol::INTRA_PER_INTER,
+                    _ => cost,
+                };
+            }
             let Some(src) = self.lookahead.pop() else {
                 return Ok(Received::Done);
             };
@@ -472,10 +510,19 @@ impl Encoder {
                 self.idr_base = self.frames_taken;
             }
             self.frames_taken += nb as u64 + 1;
+            if let (Some(rc), Some(sc)) = (self.rc.as_mut(), self.scenecut.as_ref()) {
+                let qp = rc.anchor_qp(cost, sc.samples(), idr);
+                self.rcparams = self.frame_params(qp);
+            }
             (src, if idr { headers::SliceKind::I } else { headers::SliceKind::P }, disp)
         };
+        if kind == headers::SliceKind::B {
+            if let Some(rc) = self.rc.as_ref() {
+                self.rcparams = self.frame_params(rc.b_qp());
+            }
+        }
         let idr = kind == headers::SliceKind::I;
-        self.encode_picture(&src, kind, disp)?;
+        let qp = self.encode_picture(&src, kind, disp)?;
         let number = self.idr_base + disp as u64;
         self.frames_out += 1;
         if idr {
@@ -510,6 +557,7 @@ impl Encoder {
                 headers::SliceKind::B => FrameType::B,
             },
             frame_number: number,
+            qp: qp as u8,
         }))
     }
 
@@ -536,7 +584,14 @@ impl Encoder {
         }
     }
 
-    fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32) -> Result<()> {
+    /// Macroblock parameters at `qp` with the configured tools (no allocation).
+    fn frame_params(&self, qp: i32) -> MbParams {
+        let p = &self.params;
+        MbParams::new(qp, self.cfg.chroma_qp_offset as i32, p.intra4x4, p.partitions, p.me_range, p.max_vmv)
+    }
+
+    /// Codes one picture into the output buffer and returns its QP.
+    fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32) -> Result<i32> {
         use headers::SliceKind;
         let idr = kind == SliceKind::I;
         let b = kind == SliceKind::B;
@@ -568,6 +623,7 @@ impl Encoder {
             self.frame_num = 0;
         }
         let params = match kind {
+            _ if self.rc.is_some() => &self.rcparams,
             SliceKind::I => &self.iparams,
             SliceKind::P => &self.params,
             SliceKind::B => &self.bparams,
@@ -580,7 +636,7 @@ impl Encoder {
             poc_lsb: (2 * disp) % (1 << headers::LOG2_MAX_POC_LSB),
             deblock: self.cfg.deblock,
             cabac: self.cfg.entropy == Entropy::Cabac,
-            qp_delta: params.qp - self.params.qp,
+            qp_delta: params.qp - self.seq.qp,
         };
         if !b {
             // Reference pictures advance frame_num; the B pictures after one share
@@ -714,7 +770,7 @@ impl Encoder {
             self.past = self.reference.take();
             self.reference = Some(recon.into_shared());
         }
-        Ok(())
+        Ok(params.qp)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Scene-cut detection on luma thumbnails: each frame sent is shrunk to 1/8 size
 //! (8x8 averages), and compared with the previous frame's thumbnail by a small
 //! motion search. A frame the previous one predicts worse than it predicts itself
-//! (its own deviation from block means) starts a new scene.
+//! (its own deviation from block means) starts a new scene. The cheaper of the two
+//! costs is also the frame's complexity for the constant rate factor
+//! ([`super::ratecontrol`]).
 
 /// Thumbnail block size in thumbnail samples, and the search range around zero
 /// motion (in thumbnail samples: 16 picture samples).
@@ -16,6 +18,9 @@ pub struct SceneCut {
     cur: Vec<u8>,
     prev: Vec<u8>,
     have_prev: bool,
+    /// The last frame's complexity: its thumbnail's cost as a P picture (the
+    /// cheaper of intra and inter), or its intra cost for the first frame.
+    cost: u64,
 }
 
 impl SceneCut {
@@ -32,7 +37,24 @@ impl SceneCut {
             cur: vec![0; w * h],
             prev: vec![0; w * h],
             have_prev: false,
+            cost: 0,
         }
+    }
+
+    /// Thumbnail samples of a `width` x `height` picture.
+    pub fn new_samples(width: usize, height: usize) -> usize {
+        (width / 8).max(1) * (height / 8).max(1)
+    }
+
+    /// Samples of the thumbnail, the scale of [`SceneCut::cost`].
+    pub fn samples(&self) -> usize {
+        self.w * self.h
+    }
+
+    /// Complexity of the last frame pushed, in thumbnail levels summed over the
+    /// thumbnail.
+    pub fn cost(&self) -> u64 {
+        self.cost
     }
 
     /// Shrinks the luma plane `y` (stride `stride`, at least `8 * w` x `8 * h`
@@ -51,10 +73,19 @@ impl SceneCut {
         }
         let had = self.have_prev;
         self.have_prev = true;
-        had && self.is_cut()
+        let (intra, inter) = self.costs(had);
+        self.cost = intra.min(inter);
+        // A cut: the previous frame predicts this one worse than nine tenths of its
+        // own deviation, and by more than two levels per thumbnail sample (so that
+        // noise on flat pictures is no cut, while a cut between flat pictures is).
+        let n = (self.w * self.h) as u64;
+        had && inter * 10 > intra * 9 && inter > 2 * n
     }
 
-    fn is_cut(&self) -> bool {
+    /// Intra cost (deviation from block means) and, with a previous frame, inter
+    /// cost (best SAD in the search window) of the current thumbnail; the inter cost
+    /// is `u64::MAX` without one.
+    fn costs(&self, with_prev: bool) -> (u64, u64) {
         let (w, h) = (self.w, self.h);
         let (mut intra, mut inter) = (0u64, 0u64);
         for by in (0..h).step_by(BLOCK) {
@@ -70,6 +101,9 @@ impl SceneCut {
                     for &v in &self.cur[y * w + bx..y * w + bx + bw] {
                         intra += (v as i32 - mean).unsigned_abs() as u64;
                     }
+                }
+                if !with_prev {
+                    continue;
                 }
                 let mut best = u64::MAX;
                 for dy in -RANGE..=RANGE {
@@ -91,11 +125,7 @@ impl SceneCut {
                 inter += best;
             }
         }
-        // A cut: the previous frame predicts this one worse than nine tenths of its
-        // own deviation, and by more than two levels per thumbnail sample (so that
-        // noise on flat pictures is no cut, while a cut between flat pictures is).
-        let n = (w * h) as u64;
-        inter * 10 > intra * 9 && inter > 2 * n
+        (intra, if with_prev { inter } else { u64::MAX })
     }
 }
 

@@ -9,7 +9,7 @@ mod y4m;
 use transcode_core::{Budget, Error, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
 use transcode_h264::encoder::{
-    ColourDescription, Encoder, EncoderConfig, EncoderStatus, Entropy, FrameType, Received,
+    ColourDescription, Encoder, EncoderConfig, EncoderStatus, Entropy, FrameType, RateControl, Received,
 };
 use transcode_h264::Decoder;
 use transcode_testkit::{md5_hex, testdata};
@@ -20,6 +20,8 @@ struct Encoded {
     stream: Vec<u8>,
     recon: Vec<String>,
     keyframes: Vec<bool>,
+    /// Each picture's QP, in display order.
+    qps: Vec<u8>,
 }
 
 fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
@@ -29,6 +31,7 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
     while let Some(o) = it.next() {
         match o {
             "--qp" => cfg.qp = it.next().unwrap().parse().unwrap(),
+            "--crf" => cfg.rate_control = RateControl::Crf(it.next().unwrap().parse().unwrap()),
             "--keyint" => cfg.keyint = it.next().unwrap().parse().unwrap(),
             "--bframes" => cfg.bframes = it.next().unwrap().parse().unwrap(),
             "--b-qp-offset" => cfg.b_qp_offset = it.next().unwrap().parse().unwrap(),
@@ -67,17 +70,18 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
         stream: Vec::new(),
         recon: Vec::new(),
         keyframes: Vec::new(),
+        qps: Vec::new(),
     };
     let mut buf = Vec::new();
     // Packets in decoding order: (pts, keyframe, reconstruction MD5), sorted into
     // display order at the end.
-    let mut coded: Vec<(i64, bool, String)> = Vec::new();
+    let mut coded: Vec<(i64, bool, String, u8)> = Vec::new();
     let mut last_dts = i64::MIN;
-    let mut take = |enc: &mut Encoder, e: &mut Encoded, coded: &mut Vec<(i64, bool, String)>| loop {
-        let (keyframe, pts, dts, ftype, number) = match enc.receive_packet().unwrap() {
+    let mut take = |enc: &mut Encoder, e: &mut Encoded, coded: &mut Vec<(i64, bool, String, u8)>| loop {
+        let (keyframe, pts, dts, ftype, number, qp) = match enc.receive_packet().unwrap() {
             Received::Packet(p) => {
                 e.stream.extend_from_slice(p.data);
-                (p.keyframe, p.pts.unwrap(), p.dts.unwrap(), p.frame_type, p.frame_number)
+                (p.keyframe, p.pts.unwrap(), p.dts.unwrap(), p.frame_type, p.frame_number, p.qp)
             }
             _ => return,
         };
@@ -93,7 +97,7 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
         assert_eq!(ftype == FrameType::B, !keyframe && pts < coded.iter().map(|c| c.0).max().unwrap_or(-1));
         buf.clear();
         enc.write_reconstruction(&mut buf);
-        coded.push((pts, keyframe, md5_hex(&buf)));
+        coded.push((pts, keyframe, md5_hex(&buf), qp));
     };
     for f in frames_of(src, &pool) {
         assert_eq!(enc.send_frame(&f).unwrap(), EncoderStatus::Accepted);
@@ -103,10 +107,11 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
     take(&mut enc, &mut e, &mut coded);
     assert!(matches!(enc.receive_packet().unwrap(), Received::Done));
     coded.sort();
-    for (n, (pts, keyframe, md5)) in coded.into_iter().enumerate() {
+    for (n, (pts, keyframe, md5, qp)) in coded.into_iter().enumerate() {
         assert_eq!(pts, n as i64, "every frame comes out once");
         e.keyframes.push(keyframe);
         e.recon.push(md5);
+        e.qps.push(qp);
     }
     e
 }
@@ -227,6 +232,75 @@ fn lower_qp_gives_more_bits_and_a_closer_picture() {
 }
 
 #[test]
+fn crf_is_deterministic_and_a_higher_crf_is_smaller() {
+    for source in ["encode/testsrc2_176x144.y4m", "encode/mandelbrot_noise_160x96.y4m", "encode/cut_128x96.y4m", "y4m/small.y4m"] {
+        let src = y4m::Y4m::parse(&std::fs::read(testdata(source)).unwrap()).unwrap();
+        for opts in ["", "--cabac --bframes 3"] {
+            let mut last = usize::MAX;
+            for crf in [18, 23, 28, 33] {
+                let opts = format!("--crf {crf} {opts}");
+                let e = encode(&src, config_from(&src, &opts));
+                let again = encode(&src, config_from(&src, &opts));
+                assert!(e.stream == again.stream && e.qps == again.qps, "{source} {opts}: two runs differ");
+                assert!(e.stream.len() < last, "{source} {opts}: {} bytes, not fewer than {last} at crf - 5", e.stream.len());
+                last = e.stream.len();
+                assert!(e.qps.iter().all(|&q| q <= 51), "{source} {opts}: {:?}", e.qps);
+                assert_eq!(decode(&e.stream), e.recon, "{source} {opts}");
+            }
+        }
+    }
+}
+
+#[test]
+fn crf_qps_follow_the_content() {
+    // A still picture (the first testsrc2 frame, fifteen times) against fine detail
+    // with temporal noise: at the same crf the busy source is quantised coarser.
+    let noise = y4m::Y4m::parse(&std::fs::read(testdata("encode/mandelbrot_noise_160x96.y4m")).unwrap()).unwrap();
+    let mut still = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    let first = still.frames[0].clone();
+    still.frames.iter_mut().for_each(|f| f.clone_from(&first));
+    let e_still = encode(&still, config_from(&still, "--crf 26"));
+    let e_noise = encode(&noise, config_from(&noise, "--crf 26"));
+    let (q_still, q_noise) = (e_still.qps[14], e_noise.qps[14]);
+    assert!(q_still + 4 <= q_noise, "still P QP {q_still} vs noisy P QP {q_noise}");
+    // The still source's complexity falls to the floor of a quarter level per
+    // thumbnail sample, a quarter of average content: 0.4 x 6 log2(4) = 4.8 QP finer
+    // than crf 26.
+    assert_eq!(q_still, 21, "{:?}", e_still.qps);
+    // Over the scene cut the QP changes, by at most 4 from one P picture to the next,
+    // and B pictures are coarser than the P picture after them.
+    let cut = y4m::Y4m::parse(&std::fs::read(testdata("encode/cut_128x96.y4m")).unwrap()).unwrap();
+    for opts in ["--crf 26", "--crf 26 --cabac --bframes 3"] {
+        let e = encode(&cut, config_from(&cut, opts));
+        let mut distinct = e.qps.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() >= 3, "{opts}: {:?}", e.qps);
+        assert_eq!(e.keyframes.iter().filter(|&&k| k).count(), 2, "{opts}: the cut is an IDR picture");
+        if opts.contains("bframes") {
+            // Anchors at 0, 4, 6 (the group cut short before the cut), 7 (the cut),
+            // 11 and 13; B pictures between them.
+            for (b, anchor) in [(1, 4), (2, 4), (3, 4), (5, 6), (8, 11), (9, 11), (10, 11), (12, 13)] {
+                assert!(e.qps[b] > e.qps[anchor], "{opts}: B {b} vs anchor {anchor}: {:?}", e.qps);
+            }
+        } else {
+            for n in 2..e.qps.len() {
+                if !e.keyframes[n] && !e.keyframes[n - 1] {
+                    assert!(e.qps[n].abs_diff(e.qps[n - 1]) <= 4, "{opts}: {:?}", e.qps);
+                }
+            }
+        }
+    }
+    // Constant QP reports its QPs: the P QP, B pictures b_qp_offset coarser, I
+    // pictures i_qp_offset finer.
+    let e = encode(&cut, config_from(&cut, "--qp 30 --bframes 3 --i-qp-offset 3 --b-qp-offset 2"));
+    for (n, &q) in e.qps.iter().enumerate() {
+        let want = if e.keyframes[n] { 27 } else if [4, 6, 11, 13].contains(&n) { 30 } else { 32 };
+        assert_eq!(q, want, "frame {n}: {:?}", e.qps);
+    }
+}
+
+#[test]
 fn parameter_sets_describe_the_stream() {
     let mut cfg = EncoderConfig::new(160, 90);
     cfg.frame_rate = (30000, 1001);
@@ -340,6 +414,9 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.bframes = 17, "invalid bframes 17 (expected 0..=16)");
     check(&|c| c.b_qp_offset = 13, "invalid b qp offset 13 (expected 0..=12)");
     check(&|c| c.i_qp_offset = 13, "invalid i qp offset 13 (expected 0..=12)");
+    check(&|c| c.rate_control = RateControl::Crf(51.5), "invalid crf 51.5 (expected 0..=51)");
+    check(&|c| c.rate_control = RateControl::Crf(-1.0), "invalid crf -1 (expected 0..=51)");
+    check(&|c| c.rate_control = RateControl::Crf(f32::NAN), "invalid crf NaN (expected 0..=51)");
     check(
         &|c| {
             c.bframes = 1;
