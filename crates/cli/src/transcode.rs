@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use transcode_core::MemoryConfig;
 use transcode_filters::{Algorithm, DeinterlaceConfig, FieldSelect, Parity, Rate, Rect, ScaleConfig, Size};
-use transcode_h264::encoder::{EncoderConfig, Entropy};
+use transcode_h264::encoder::{EncoderConfig, Entropy, RateControl};
 use transcode_pipeline::{transcode, OutputFormat, TranscodeOptions, TranscodeProgress, TranscodeReport, VideoEncode};
 
 use crate::convert::ConvertArgs;
@@ -25,8 +25,13 @@ pub struct EncodeArgs {
     #[arg(long, value_name = "CODEC")]
     pub video_codec: Option<String>,
     /// Constant quantiser of the H.264 encoder, 0-51 (lower: better and larger).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=51))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=51), conflicts_with = "crf")]
     pub qp: Option<u8>,
+    /// Constant rate factor, 0-51, instead of a constant quantiser: a QP per picture
+    /// from its complexity (finer on simple pictures, coarser on busy ones); average
+    /// content gets about QP CRF on P pictures.
+    #[arg(long, value_name = "CRF")]
+    pub crf: Option<f32>,
     /// Frames from one IDR picture to the next.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub keyint: Option<u32>,
@@ -67,7 +72,7 @@ impl EncodeArgs {
     /// The video settings when the command asks for encoding, `None` for stream copy.
     pub fn video_encode(&self) -> Result<Option<VideoEncode>, Failure> {
         let filters = self.deinterlace.is_some() || self.scale.is_some() || self.crop.is_some() || self.fps.is_some();
-        let encoder_opts = self.qp.is_some() || self.keyint.is_some() || self.bframes.is_some() || self.cabac || self.cavlc;
+        let encoder_opts = self.qp.is_some() || self.crf.is_some() || self.keyint.is_some() || self.bframes.is_some() || self.cabac || self.cavlc;
         match self.video_codec.as_deref() {
             Some("copy") => {
                 if filters || encoder_opts {
@@ -84,6 +89,12 @@ impl EncodeArgs {
         let mut enc = EncoderConfig::new(16, 16);
         if let Some(qp) = self.qp {
             enc.qp = qp;
+        }
+        if let Some(crf) = self.crf {
+            if !(0.0..=51.0).contains(&crf) {
+                return Err(Failure::usage(format!("--crf {crf}: expected 0 to 51")));
+            }
+            enc.rate_control = RateControl::Crf(crf);
         }
         if let Some(k) = self.keyint {
             enc.keyint = k;

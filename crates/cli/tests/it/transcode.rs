@@ -78,6 +78,8 @@ fn encoding_options_that_do_not_go_together_are_usage_errors() {
         (vec!["--scale", "-2:-2"], "one of width and height"),
         (vec!["--fps", "0"], "expected a rate"),
         (vec!["--audio-codec", "aac"], "expected copy or none"),
+        (vec!["--crf", "60"], "--crf 60: expected 0 to 51"),
+        (vec!["--crf", "23", "--qp", "20"], "cannot be used with"),
         (vec!["--progress", "-", "--format", "mp4"], "--progress applies to encoding"),
     ] {
         let mut all = vec!["convert", path_str(&input), path_str(&out)];
@@ -87,5 +89,20 @@ fn encoding_options_that_do_not_go_together_are_usage_errors() {
         assert!(stderr(&r).contains(wanted), "{args:?}: {}", stderr(&r));
     }
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_higher_rate_factor_gives_a_smaller_file() {
+    let dir = scratch("transcode-crf");
+    let input = testdata("ts/mpeg2_576i_mp2.ts");
+    let size = |crf: &str| {
+        let out = dir.join(format!("crf{crf}.mp4"));
+        let r = transcode(&["convert", path_str(&input), path_str(&out), "--deinterlace", "--scale", "-2:288", "--crf", crf]);
+        assert!(r.status.success(), "{}", stderr(&r));
+        std::fs::metadata(&out).unwrap().len()
+    };
+    let (fine, coarse) = (size("18"), size("34"));
+    assert!(coarse < fine, "crf 34 gave {coarse} bytes, crf 18 {fine}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
