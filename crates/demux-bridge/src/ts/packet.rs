@@ -107,28 +107,33 @@ pub enum Continuity {
     /// The counter is as expected (or this is the first packet of the PID, or a
     /// discontinuity was signalled).
     Ok,
-    /// The same counter as the previous packet with payload: the spec allows one
-    /// duplicate, whose payload must be ignored.
+    /// The same counter as the previous packet with payload, and the same
+    /// payload_unit_start_indicator: the spec allows one duplicate, whose payload must
+    /// be ignored. A repeated counter on a packet that starts a PES where the previous
+    /// one did not (or the reverse) cannot be a copy of it: that is a counter error
+    /// (two recordings joined end to end, say), and its payload is kept.
     Duplicate,
     /// Packets were lost (or reordered); the data continues but has a hole.
     Error,
 }
 
-/// Last continuity counter seen on a PID with its duplicate state; `NONE` before the
-/// first packet.
+/// Last continuity counter seen on a PID with its duplicate state and whether that
+/// packet started a PES; `NONE` before the first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CcState(u8);
 
 impl CcState {
     pub const NONE: CcState = CcState(0xFF);
     const DUP_SEEN: u8 = 0x10;
+    const PUSI: u8 = 0x20;
 
     /// Judges `p` against the previous packets of its PID and updates the state.
     #[inline(always)]
     pub fn check(&mut self, p: &Parsed) -> Continuity {
         let prev = self.0;
+        let pusi = if p.pusi { Self::PUSI } else { 0 };
         if prev == 0xFF || p.adaptation.discontinuity {
-            self.0 = p.cc;
+            self.0 = p.cc | pusi;
             return Continuity::Ok;
         }
         let last = prev & 0x0F;
@@ -137,13 +142,14 @@ impl CcState {
             return if p.cc == last { Continuity::Ok } else { self.lost(p.cc) };
         }
         if p.cc == (last + 1) & 0x0F {
-            self.0 = p.cc;
+            self.0 = p.cc | pusi;
             Continuity::Ok
-        } else if p.cc == last && prev & Self::DUP_SEEN == 0 {
-            self.0 = last | Self::DUP_SEEN;
+        } else if p.cc == last && prev & Self::DUP_SEEN == 0 && prev & Self::PUSI == pusi {
+            self.0 = prev | Self::DUP_SEEN;
             Continuity::Duplicate
         } else {
-            self.lost(p.cc)
+            self.0 = p.cc | pusi;
+            Continuity::Error
         }
     }
 
@@ -250,6 +256,14 @@ mod tests {
         let mut disc = mk(9, true);
         disc.adaptation.discontinuity = true;
         assert_eq!(cc.check(&disc), Continuity::Ok);
+        // A repeated counter on a packet that starts a PES after one that did not is not
+        // a copy of it (a join of two recordings): an error, payload kept.
+        let start = |c: u8| Parsed { pusi: true, ..mk(c, true) };
+        assert_eq!(cc.check(&mk(10, true)), Continuity::Ok);
+        assert_eq!(cc.check(&start(10)), Continuity::Error);
+        // A PES start repeated as such is the allowed duplicate.
+        assert_eq!(cc.check(&start(10)), Continuity::Duplicate);
+        assert_eq!(cc.check(&mk(11, true)), Continuity::Ok);
     }
 
     #[test]

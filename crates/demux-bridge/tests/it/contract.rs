@@ -247,3 +247,39 @@ fn packets_cut_short_by_the_end_of_the_input_are_dropped_and_counted() {
 fn pid(pkt: &[u8]) -> u16 {
     u16::from(pkt[1] & 0x1F) << 8 | u16::from(pkt[2])
 }
+
+/// Two recordings joined end to end, where each PID's continuity counter happens to
+/// repeat across the join: the repeated packet starts a PES and the one before it did
+/// not, so it is not the duplicate the standard allows, and every packet of both copies
+/// is delivered (as FFmpeg delivers them), with the counter error counted.
+#[test]
+fn a_join_that_repeats_the_continuity_counter_keeps_every_packet() {
+    let one = std::fs::read(testdata("ts/h264_aac.ts")).unwrap();
+    assert_eq!(one.len() % 188, 0);
+    let cc_of = |p: &[u8]| p[3] & 0x0F;
+    let pid_of = |p: &[u8]| u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
+    let has_payload = |p: &[u8]| p[3] & 0x10 != 0;
+    // Last counter of each PID in the first copy, first counter in the second.
+    let mut last = std::collections::HashMap::new();
+    let mut first = std::collections::HashMap::new();
+    for p in one.chunks(188).filter(|p| has_payload(p)) {
+        last.insert(pid_of(p), cc_of(p));
+        first.entry(pid_of(p)).or_insert(cc_of(p));
+    }
+    let mut second = one.clone();
+    for p in second.chunks_mut(188) {
+        let pid = pid_of(p);
+        let shift = (last[&pid] + 16 - first[&pid]) & 0x0F;
+        p[3] = (p[3] & 0xF0) | ((cc_of(p) + shift) & 0x0F);
+    }
+    let (_, single, _) = demux(&one);
+    let mut joined = one.clone();
+    joined.extend_from_slice(&second);
+    let (_, rows, stats) = demux(&joined);
+    for stream in 0..2 {
+        let n = single.iter().filter(|r| r.0 == stream).count();
+        assert!(n > 0);
+        assert_eq!(rows.iter().filter(|r| r.0 == stream).count(), 2 * n, "stream {stream}");
+    }
+    assert!(stats.cc_errors > 0, "the repeated counters are counted: {stats:?}");
+}
