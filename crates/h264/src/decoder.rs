@@ -1586,30 +1586,10 @@ fn build_ref_lists(
                     "reference list modification names a missing picture",
                 ));
             };
-            for c in (idx + 1..=n).rev() {
-                list[c] = list[c - 1];
-            }
-            list[idx] = t;
-            let mut k = idx + 1;
-            for c in idx + 1..=n {
-                if list[c] != t {
-                    list[k] = list[c];
-                    k += 1;
-                }
-            }
+            insert_modified(&mut list, idx, n, t);
         }
-        // Missing entries (damaged stream or a stream starting without an IDR) point at
-        // the first available reference, which conceals rather than fails.
-        let fallback = (0..n).map(|i| list[i]).find(|&s| s != usize::MAX);
+        fill_missing(&mut list[..n], "p or b slice without any reference picture")?;
         for i in 0..n {
-            if list[i] == usize::MAX {
-                match fallback {
-                    Some(f) => list[i] = f,
-                    None => {
-                        return Err(Error::invalid("p or b slice without any reference picture"))
-                    }
-                }
-            }
             refs.slot[l][i] = list[i];
             refs.poc[l][i] = dpb[list[i]].poc;
             refs.uid[l][i] = dpb[list[i]].uid;
@@ -1618,6 +1598,36 @@ fn build_ref_lists(
         refs.count[l] = n;
     }
     Ok(refs)
+}
+
+/// Puts `t` at `list[idx]` and removes its later copy from `list[idx + 1..=n]`, as one
+/// reference picture list modification does (8.2.4.3.1/8.2.4.3.2, the same for frame
+/// and field lists). `list` has room for `n + 1` entries.
+fn insert_modified(list: &mut [usize], idx: usize, n: usize, t: usize) {
+    for c in (idx + 1..=n).rev() {
+        list[c] = list[c - 1];
+    }
+    list[idx] = t;
+    let mut k = idx + 1;
+    for c in idx + 1..=n {
+        if list[c] != t {
+            list[k] = list[c];
+            k += 1;
+        }
+    }
+}
+
+/// Points missing entries (a damaged stream, or one starting without an IDR) at the
+/// first available reference, which conceals rather than fails; a list with none at
+/// all is an error.
+fn fill_missing(list: &mut [usize], none: &'static str) -> Result<()> {
+    let Some(fallback) = list.iter().copied().find(|&s| s != usize::MAX) else {
+        return if list.is_empty() { Ok(()) } else { Err(Error::invalid(none)) };
+    };
+    for e in list.iter_mut().filter(|e| **e == usize::MAX) {
+        *e = fallback;
+    }
+    Ok(())
 }
 
 /// Appends the fields of `frames` (slots, in order) to `out`, alternating parity and
@@ -1820,26 +1830,10 @@ fn build_field_ref_lists(
                     "reference list modification names a missing field",
                 ));
             };
-            for c in (idx + 1..=n).rev() {
-                list[c] = list[c - 1];
-            }
-            list[idx] = t;
-            let mut k = idx + 1;
-            for c in idx + 1..=n {
-                if list[c] != t {
-                    list[k] = list[c];
-                    k += 1;
-                }
-            }
+            insert_modified(&mut list, idx, n, t);
         }
-        let fallback = (0..n).map(|i| list[i]).find(|&s| s != usize::MAX);
+        fill_missing(&mut list[..n], "p or b field without any reference field")?;
         for i in 0..n {
-            if list[i] == usize::MAX {
-                match fallback {
-                    Some(f) => list[i] = f,
-                    None => return Err(Error::invalid("p or b field without any reference field")),
-                }
-            }
             let (slot, par) = (list[i] / 4, (list[i] % 4) as u8);
             let p = pic(slot);
             refs.slot[l][i] = slot;
