@@ -133,7 +133,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut t = String::new();
     writeln!(t, "- Source: {seconds} s of 1440x1080i MPEG-2 at 29.97 fps (top field first, 16:9, 15 Mb/s, `testsrc2` with `noise=alls=6`) with AAC, {in_frames} frames, `{}`", src.strip_prefix(project_root()).unwrap_or(&src).display())?;
-    writeln!(t, "- transcode: `transcode convert IN OUT.mp4 {}` (constant QP: no rate control yet)", ours_args.join(" "))?;
+    writeln!(t, "- transcode: `transcode convert IN OUT.mp4 {}` (constant QP 26 and the encoding defaults, CABAC with 3 B-frames; our `--crf` scale is not calibrated to x264's, so the two are compared by size and PSNR)", ours_args.join(" "))?;
     writeln!(t, "- FFmpeg: `ffmpeg -i IN -vf bwdif=0:-1:0,scale=-2:720 -c:v libx264 -preset veryfast -crf 23 -c:a copy OUT.mp4` (960x720 at SAR 4:3, as transcode's)")?;
     writeln!(t, "- PSNR: average of Y, Cb, Cr against the source through FFmpeg's `bwdif=0:-1:0` and a Lanczos scale to the output size, frames paired by timestamp or by index, whichever matches best (FFmpeg's output repeats a frame)")?;
     writeln!(t)?;
