@@ -551,6 +551,43 @@ impl<'a> SliceDecoder<'a> {
         }
     }
 
+    /// Inverse-transforms the coefficients just read for block `k` (component `comp`,
+    /// whose plane origin and stride are `org`) and puts or adds them into the picture.
+    #[inline(always)]
+    fn store_block(
+        &mut self,
+        block: Result<(u8, u8)>,
+        k: usize,
+        comp: usize,
+        org: (usize, usize),
+        store: Store,
+    ) -> Result<()> {
+        let (rows, ac) = match block {
+            Ok(masks) => masks,
+            Err(e) => {
+                // The transform clears only the rows the masks name; a block cut
+                // short by damage must not leave coefficients for the next one.
+                self.s.block = [[0; 8]; 8];
+                return Err(e);
+            }
+        };
+        let (o, st) = org;
+        let (bo, bs) = self.block_pos(k, st);
+        let s = &mut *self.s;
+        idct::idct_store(
+            self.p.isa,
+            &mut s.block,
+            rows,
+            ac,
+            &mut s.res,
+            self.cur.plane_mut(comp),
+            o + bo,
+            bs,
+            store,
+        );
+        Ok(())
+    }
+
     fn intra_mb(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
         let org = self.origins(addr);
@@ -563,29 +600,7 @@ impl<'a> SliceDecoder<'a> {
             } else {
                 self.intra_block::<false>(b, comp)
             };
-            let (rows, ac) = match block {
-                Ok(masks) => masks,
-                Err(e) => {
-                    // The transform clears only the rows the masks name; a block cut
-                    // short by damage must not leave coefficients for the next one.
-                    self.s.block = [[0; 8]; 8];
-                    return Err(e);
-                }
-            };
-            let (o, st) = org[comp];
-            let (bo, bs) = self.block_pos(k, st);
-            let s = &mut *self.s;
-            idct::idct_store(
-                self.p.isa,
-                &mut s.block,
-                rows,
-                ac,
-                &mut s.res,
-                self.cur.plane_mut(comp),
-                o + bo,
-                bs,
-                Store::Put,
-            );
+            self.store_block(block, k, comp, org[comp], Store::Put)?;
         }
         Ok(())
     }
@@ -603,29 +618,7 @@ impl<'a> SliceDecoder<'a> {
             } else {
                 self.inter_block::<false>(b, comp)
             };
-            let (rows, ac) = match block {
-                Ok(masks) => masks,
-                Err(e) => {
-                    // The transform clears only the rows the masks name; a block cut
-                    // short by damage must not leave coefficients for the next one.
-                    self.s.block = [[0; 8]; 8];
-                    return Err(e);
-                }
-            };
-            let (o, st) = org[comp];
-            let (bo, bs) = self.block_pos(k, st);
-            let s = &mut *self.s;
-            idct::idct_store(
-                self.p.isa,
-                &mut s.block,
-                rows,
-                ac,
-                &mut s.res,
-                self.cur.plane_mut(comp),
-                o + bo,
-                bs,
-                Store::Add,
-            );
+            self.store_block(block, k, comp, org[comp], Store::Add)?;
         }
         Ok(())
     }
