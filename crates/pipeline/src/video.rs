@@ -2,7 +2,9 @@
 //! and MPEG-1/MPEG-2 video (`transcode-mpeg2`), with their frames described the same
 //! way.
 
-use transcode_core::{CodecId, ColorDescription, ColorRange, Error, FieldOrder, MemoryConfig, Result};
+use transcode_codec::h264::AvcC;
+use transcode_codec::nal::Mp4ToAnnexB;
+use transcode_core::{BitstreamFormat, CodecId, ColorDescription, ColorRange, Error, FieldOrder, MemoryConfig, Result, StreamInfo};
 use transcode_frame_pool::{Budget, PixelFormat};
 
 /// A decoded frame in display order, borrowed from its decoder's picture pool.
@@ -113,6 +115,72 @@ impl VideoDecoder {
             VideoDecoder::H264(_) => 0,
             VideoDecoder::Mpeg2(d) => d.dropped_pictures(),
         }
+    }
+}
+
+/// What became of one packet given to a [`PacketDecoder`].
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// Decoded cleanly.
+    Clean,
+    /// A sample whose NAL lengths are broken could not be split into units and was not
+    /// decoded; the decoder conceals the missing picture from its references.
+    SkippedSample(Error),
+    /// Decoded with damage concealed.
+    Concealed(Error),
+}
+
+/// A stream's decoder with the framing conversion its packets need (length-prefixed
+/// H.264 from MP4 becomes Annex-B) and the one policy for damage every job follows:
+/// concealed unless the job is strict, while unsupported streams and exceeded limits
+/// always fail.
+#[derive(Debug)]
+pub(crate) struct PacketDecoder {
+    decoder: VideoDecoder,
+    conv: Option<Mp4ToAnnexB>,
+    annexb: Vec<u8>,
+}
+
+impl PacketDecoder {
+    /// A decoder for the stream `info` whose pictures count in `budget`.
+    pub fn new(info: &StreamInfo, config: &MemoryConfig, budget: &Budget) -> Result<PacketDecoder> {
+        let decoder = VideoDecoder::new(info.codec, config, budget)?;
+        let conv = match (info.codec, info.format) {
+            (CodecId::H264, BitstreamFormat::LengthPrefixed { .. }) => Some(Mp4ToAnnexB::h264(&AvcC::parse(&info.extradata)?)),
+            _ => None,
+        };
+        Ok(PacketDecoder { decoder, conv, annexb: Vec::new() })
+    }
+
+    /// Decodes one packet, handing every frame that becomes ready to `on_frame`.
+    /// `Err` is what ends the job: an unsupported stream, an exceeded limit, or any
+    /// damage when `strict`.
+    pub fn decode(&mut self, data: &[u8], strict: bool, on_frame: impl FnMut(&VideoFrame<'_>)) -> Result<Decoded> {
+        let data = match &mut self.conv {
+            Some(c) => {
+                self.annexb.clear();
+                match c.convert(data, &mut self.annexb) {
+                    Ok(()) => &self.annexb[..],
+                    Err(e @ Error::InvalidData { .. }) if !strict => return Ok(Decoded::SkippedSample(e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            None => data,
+        };
+        match self.decoder.decode_with(data, on_frame) {
+            Ok(()) => Ok(Decoded::Clean),
+            Err(e @ (Error::Unsupported(_) | Error::LimitExceeded { .. })) => Err(e),
+            Err(e) if strict => Err(e),
+            Err(e) => Ok(Decoded::Concealed(e)),
+        }
+    }
+
+    pub fn decoder(&self) -> &VideoDecoder {
+        &self.decoder
+    }
+
+    pub fn decoder_mut(&mut self) -> &mut VideoDecoder {
+        &mut self.decoder
     }
 }
 
