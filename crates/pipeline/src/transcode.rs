@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use transcode_core::{Acquire, BitstreamFormat, Budget, CodecId, Error, MediaType, MemoryConfig, MemoryStats, Packet, StreamInfo, TimeBase, VideoParams};
 use transcode_demux_bridge::{open_demuxer_as, probe::detect, DemuxStats, Demuxer, Input};
 use transcode_filters::{Conversion, Crop, Deinterlace, DeinterlaceConfig, Filter, Fps, Pull, Rate, Rect, Scale, ScaleConfig, ScaleFilter};
-use transcode_frame_pool::{BytePool, BytePoolConfig, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
+use transcode_frame_pool::{BytePool, BytePoolConfig, Captions, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
 use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Received};
 use transcode_mux::Muxer;
 
@@ -62,11 +62,16 @@ pub struct VideoEncode {
     /// from the filtered frames; the rest (`qp`, `keyint`, `entropy`, ...) is used as
     /// given. Default: [`EncoderConfig::new`]'s.
     pub encoder: EncoderConfig,
+    /// Threads the encoder may use. Default: `1`. More threads encode faster on more
+    /// cores, at the cost of [`MemoryPlan::ENCODER_THREAD_BYTES`] each beyond the first
+    /// (a term of the memory plan). The job hands it to the encoder's configuration
+    /// once the encoder takes threads; until then the encoder runs on one.
+    pub threads: usize,
 }
 
 impl Default for VideoEncode {
     fn default() -> Self {
-        VideoEncode { deinterlace: None, crop: None, scale: None, fps: None, encoder: EncoderConfig::new(16, 16) }
+        VideoEncode { deinterlace: None, crop: None, scale: None, fps: None, encoder: EncoderConfig::new(16, 16), threads: 1 }
     }
 }
 
@@ -139,6 +144,12 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// What each encoder thread beyond the first holds for its slices (its macroblock
+    /// rows' work buffers and bitstream), counted as the plan's "encoder threads" term.
+    /// `0` while the encoder codes on one thread; set it when the encoder's threads
+    /// land, from their measured allocation (`tests/heap_encode_720p.rs` with threads).
+    pub const ENCODER_THREAD_BYTES: u64 = 0;
+
     pub fn total(&self) -> u64 {
         self.parts.iter().map(|p| p.1).sum()
     }
@@ -164,6 +175,15 @@ pub struct TranscodeReport {
     pub frames_encoded: u64,
     /// Decoding errors concealed.
     pub decode_errors: u64,
+    /// Decoded pictures that carried A/53 closed captions (MPEG-2 user data).
+    pub captions_seen: u64,
+    /// Pictures whose captions reached the end of the filter stage, each once however
+    /// many frames the filters made of it: what the encoder would write as SEI, which
+    /// it does not yet. Fewer than `captions_seen` when `--fps` dropped frames.
+    pub captions_kept: u64,
+    /// FNV-1a (64-bit) of the kept caption triplets in output order; the FNV offset
+    /// basis when none were kept. For checking the captions' order and content.
+    pub captions_digest: u64,
     /// Demux, decode, filter and encode.
     pub stages: Vec<StageStats>,
     pub memory_plan: MemoryPlan,
@@ -407,6 +427,8 @@ impl RoutePlan {
         let b = u64::from(v.encode.encoder.bframes > 0);
         let enc = (v.encode.encoder.ref_frames as u64 + 1 + b) * coded(ow, oh) + mbs * 3200 * (1 + b) + 64 * 1024;
         p.add("encoder references and tables", enc);
+        let extra_threads = v.encode.threads.max(1) as u64 - 1;
+        p.add("encoder threads", extra_threads.saturating_mul(MemoryPlan::ENCODER_THREAD_BYTES));
         p.add("encoder output buffer", mem.max_packet_size.min(2 * frame(ow, oh)));
         p
     }
@@ -582,6 +604,11 @@ struct Shared<'a> {
     frames_decoded: AtomicU64,
     decode_errors: AtomicU64,
     frames_encoded: AtomicU64,
+    /// Pictures decoded with closed captions.
+    captions_seen: AtomicU64,
+    /// What the filter stage handed on ([`CaptionTally`]), stored when it ends.
+    captions_kept: AtomicU64,
+    captions_digest: AtomicU64,
 }
 
 impl Shared<'_> {
@@ -652,6 +679,9 @@ fn run(
         frames_decoded: AtomicU64::new(0),
         decode_errors: AtomicU64::new(0),
         frames_encoded: AtomicU64::new(0),
+        captions_seen: AtomicU64::new(0),
+        captions_kept: AtomicU64::new(0),
+        captions_digest: AtomicU64::new(CaptionTally::default().digest),
     };
     muxer.begin(&plan.out_streams).map_err(|e| paths.out_err(e))?;
     let (mux_tx, mux_rx) = queue::<MuxMsg>(256);
@@ -672,6 +702,9 @@ fn run(
         frames_decoded: 0,
         frames_encoded: 0,
         decode_errors: 0,
+        captions_seen: 0,
+        captions_kept: 0,
+        captions_digest: CaptionTally::default().digest,
         stages: Vec::new(),
         memory_plan: MemoryPlan::default(),
         memory: MemoryStats::default(),
@@ -782,6 +815,9 @@ fn run(
     report.frames_decoded = shared.frames_decoded.load(Ordering::Relaxed);
     report.frames_encoded = shared.frames_encoded.load(Ordering::Relaxed);
     report.decode_errors = shared.decode_errors.load(Ordering::Relaxed);
+    report.captions_seen = shared.captions_seen.load(Ordering::Relaxed);
+    report.captions_kept = shared.captions_kept.load(Ordering::Relaxed);
+    report.captions_digest = shared.captions_digest.load(Ordering::Relaxed);
     report.stages = stages;
     report.memory = budget.stats();
     Ok(report)
@@ -1017,6 +1053,12 @@ fn decode_stage(
             props.field_order = f.field_order;
             props.sar = sar;
             props.keyframe = false;
+            if !f.captions.is_empty() {
+                // Numbered so that a later stage can tell a picture's captions from the
+                // same captions on a second frame made of that picture.
+                let seq = shared.captions_seen.fetch_add(1, Ordering::Relaxed) as u32 + 1;
+                props.captions = Captions::new(seq, f.captions.triplets());
+            }
             frames += 1;
             shared.frames_decoded.fetch_add(1, Ordering::Relaxed);
             tx.send(Msg::Item(frame.into_shared()))
@@ -1111,6 +1153,7 @@ fn make_filters(v: &VideoPlan, input: FrameLayout, sar: Option<(u32, u32)>, in_t
 
 fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFrame>>, budget: &Budget, shared: &Shared<'_>, paths: &Paths) -> Result<StageStats, Stop> {
     let mut chain: Option<Vec<Box<dyn Filter>>> = None;
+    let mut tally = CaptionTally::default();
     let mut busy = Duration::ZERO;
     let mut frames = 0u64;
     let err = |e| Stop::Failed(paths.in_err(e));
@@ -1127,7 +1170,7 @@ fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFram
         }
         let Some(filters) = chain.as_mut() else { break };
         let end = input.is_none();
-        run_chain(filters, input, tx, shared, &mut frames).map_err(|s| match s {
+        run_chain(filters, input, tx, shared, &mut frames, &mut tally).map_err(|s| match s {
             ChainErr::Stop(s) => s,
             ChainErr::Filter(e) => err(e),
         })?;
@@ -1136,8 +1179,42 @@ fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFram
             break;
         }
     }
+    shared.captions_kept.store(tally.kept, Ordering::Relaxed);
+    shared.captions_digest.store(tally.digest, Ordering::Relaxed);
     tx.send(Msg::End)?;
     Ok(StageStats { name: "filter", items: frames, busy, queue_high_water: tx.high_water(), queue_bound: tx.bound })
+}
+
+/// The closed captions the filter stage hands to the encoder: each picture's once, on
+/// the first frame made of it (a deinterlacer at field rate makes two frames of one
+/// picture, a frame-rate converter may repeat one; both copy its properties). The
+/// encoder does not write captions yet (a `user_data_registered_itu_t_t35` SEI); until
+/// it does, the job counts what it would be given.
+#[derive(Debug, Clone, Copy)]
+struct CaptionTally {
+    last_seq: u32,
+    kept: u64,
+    /// FNV-1a over the triplets kept, in order: what a test compares with FFmpeg's.
+    digest: u64,
+}
+
+impl Default for CaptionTally {
+    fn default() -> Self {
+        CaptionTally { last_seq: 0, kept: 0, digest: 0xcbf2_9ce4_8422_2325 }
+    }
+}
+
+impl CaptionTally {
+    fn note(&mut self, c: &Captions) {
+        if c.is_empty() || c.seq == self.last_seq {
+            return;
+        }
+        self.last_seq = c.seq;
+        self.kept += 1;
+        for &b in c.triplets() {
+            self.digest = (self.digest ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 enum ChainErr {
@@ -1153,10 +1230,11 @@ impl From<Stop> for ChainErr {
 
 /// Pushes `input` (or the end, `None`) through the chain from filter 0, sending every
 /// frame the last filter gives.
-fn run_chain(filters: &mut [Box<dyn Filter>], input: Option<SharedFrame>, tx: &Tx<Msg<SharedFrame>>, shared: &Shared<'_>, frames: &mut u64) -> Result<(), ChainErr> {
+fn run_chain(filters: &mut [Box<dyn Filter>], input: Option<SharedFrame>, tx: &Tx<Msg<SharedFrame>>, shared: &Shared<'_>, frames: &mut u64, tally: &mut CaptionTally) -> Result<(), ChainErr> {
     let Some((first, rest)) = filters.split_first_mut() else {
         if let Some(f) = input {
             *frames += 1;
+            tally.note(&f.props().captions);
             tx.send(Msg::Item(f))?;
         }
         return Ok(());
@@ -1167,9 +1245,9 @@ fn run_chain(filters: &mut [Box<dyn Filter>], input: Option<SharedFrame>, tx: &T
     }
     loop {
         match first.pull().map_err(ChainErr::Filter)? {
-            Pull::Frame(out) => run_chain(rest, Some(out), tx, shared, frames)?,
+            Pull::Frame(out) => run_chain(rest, Some(out), tx, shared, frames, tally)?,
             Pull::NeedMore => return Ok(()),
-            Pull::Ended => return run_chain(rest, None, tx, shared, frames),
+            Pull::Ended => return run_chain(rest, None, tx, shared, frames, tally),
             // Every output frame is held downstream (queued for the encoder): it frees
             // one as it codes.
             Pull::Full => {

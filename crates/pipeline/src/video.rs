@@ -5,7 +5,7 @@
 use transcode_codec::h264::AvcC;
 use transcode_codec::nal::Mp4ToAnnexB;
 use transcode_core::{BitstreamFormat, CodecId, ColorDescription, ColorRange, Error, FieldOrder, MemoryConfig, Result, StreamInfo};
-use transcode_frame_pool::{Budget, PixelFormat};
+use transcode_frame_pool::{Budget, Captions, PixelFormat};
 
 /// A decoded frame in display order, borrowed from its decoder's picture pool.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +26,9 @@ pub(crate) struct VideoFrame<'a> {
     /// `420jpeg` (centred: MPEG-1, FFmpeg's full-range `yuvj420p`, and H.264 with no
     /// VUI), `420paldv` (top-left), `422`.
     pub y4m_colourspace: &'static str,
+    /// A/53 closed captions sent with the picture (MPEG-2 user data), with no `seq`
+    /// yet: the job numbers them. Empty for H.264, whose SEI captions are not read yet.
+    pub captions: Captions,
 }
 
 impl VideoFrame<'_> {
@@ -196,6 +199,7 @@ fn h264_frame<'a>(f: &transcode_h264::Frame<'a>) -> VideoFrame<'a> {
         field_order: f.field_order,
         concealed: f.concealed,
         y4m_colourspace: h264_y4m_colourspace(f),
+        captions: Captions::default(),
     }
 }
 
@@ -240,6 +244,7 @@ fn mpeg2_frame<'a>(f: &transcode_mpeg2::Frame<'a>, mpeg1: bool) -> VideoFrame<'a
             (_, true) => "420jpeg",
             (_, false) => "420mpeg2",
         },
+        captions: Captions::new(0, i.user_data.captions()),
     }
 }
 
