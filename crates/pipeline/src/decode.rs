@@ -50,140 +50,140 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
     let total = src.len();
     let mut demux = open_demuxer(src, mem).map_err(in_err)?;
     with_atomic_output(&paths, |writer| {
-    let mut muxer = make_muxer(OutputFormat::Y4m, writer, mem, Mp4Layout::Planned);
-    // The decoder's pictures count in the job's one budget.
-    let budget = transcode_core::Budget::from_config(mem);
-    // Made when the stream to decode is chosen, for its codec.
-    let mut decoder: Option<PacketDecoder> = None;
-    let mut report = DecodeReport {
-        input_format: demux.format_name(),
-        stream: usize::MAX,
-        frames: 0,
-        concealed_frames: 0,
-        errors: 0,
-        dropped_pictures: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-        decoder_bytes: 0,
-        memory: Default::default(),
-        demux: DemuxStats::default(),
-    };
-    let mut packets = 0u64;
-    let mut snapshot: Vec<StreamInfo> = Vec::new();
-    let mut raw: Option<StreamInfo> = None;
-    let mut started = false;
-    let mut writer = FrameWriter { limit: max_frames.unwrap_or(u64::MAX), stream: None, header: None, buf: Vec::new(), error: None };
+        let mut muxer = make_muxer(OutputFormat::Y4m, writer, mem, Mp4Layout::Planned);
+        // The decoder's pictures count in the job's one budget.
+        let budget = transcode_core::Budget::from_config(mem);
+        // Made when the stream to decode is chosen, for its codec.
+        let mut decoder: Option<PacketDecoder> = None;
+        let mut report = DecodeReport {
+            input_format: demux.format_name(),
+            stream: usize::MAX,
+            frames: 0,
+            concealed_frames: 0,
+            errors: 0,
+            dropped_pictures: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            decoder_bytes: 0,
+            memory: Default::default(),
+            demux: DemuxStats::default(),
+        };
+        let mut packets = 0u64;
+        let mut snapshot: Vec<StreamInfo> = Vec::new();
+        let mut raw: Option<StreamInfo> = None;
+        let mut started = false;
+        let mut writer = FrameWriter { limit: max_frames.unwrap_or(u64::MAX), stream: None, header: None, buf: Vec::new(), error: None };
 
-    let result: Result<(), JobError> = (|| {
-        loop {
-            if report.frames >= writer.limit {
-                break;
-            }
-            check_cancel(options.cancel.as_deref())?;
-            if demux.streams().len() != snapshot.len() {
-                snapshot = demux.streams().to_vec();
-            }
-            let known = snapshot.len();
-            if writer.header.is_none() && report.stream != usize::MAX {
-                // The Y4M header comes from the stream as described when its first
-                // frame is out: the description completes after its first packets.
-                writer.stream = demux.streams().get(report.stream).cloned();
-            }
-            let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
-            packets += 1;
-            if packets & 3 == 0 {
-                progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass: 1, passes: 1 });
-            }
-            if report.stream == usize::MAX {
-                if pkt.stream >= known {
-                    // First packet of a new stream: look at the stream list after this one.
-                    let stream = pkt.stream;
-                    let owned = pkt.to_packet();
-                    let info = demux.streams()[stream].clone();
-                    if !choose(&info, &mut report, &mut decoder, &mut writer, mem, &budget, &paths)? {
+        let result: Result<(), JobError> = (|| {
+            loop {
+                if report.frames >= writer.limit {
+                    break;
+                }
+                check_cancel(options.cancel.as_deref())?;
+                if demux.streams().len() != snapshot.len() {
+                    snapshot = demux.streams().to_vec();
+                }
+                let known = snapshot.len();
+                if writer.header.is_none() && report.stream != usize::MAX {
+                    // The Y4M header comes from the stream as described when its first
+                    // frame is out: the description completes after its first packets.
+                    writer.stream = demux.streams().get(report.stream).cloned();
+                }
+                let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
+                packets += 1;
+                if packets & 3 == 0 {
+                    progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass: 1, passes: 1 });
+                }
+                if report.stream == usize::MAX {
+                    if pkt.stream >= known {
+                        // First packet of a new stream: look at the stream list after this one.
+                        let stream = pkt.stream;
+                        let owned = pkt.to_packet();
+                        let info = demux.streams()[stream].clone();
+                        if !choose(&info, &mut report, &mut decoder, &mut writer, mem, &budget, &paths)? {
+                            continue;
+                        }
+                        let Some(dec) = decoder.as_mut() else { continue };
+                        decode_packet(dec, &owned.data, &mut report, &mut writer, muxer.as_mut(), options.strict, &paths)?;
                         continue;
                     }
-                    let Some(dec) = decoder.as_mut() else { continue };
-                    decode_packet(dec, &owned.data, &mut report, &mut writer, muxer.as_mut(), options.strict, &paths)?;
+                    let info = snapshot[pkt.stream].clone();
+                    if info.codec == CodecId::RawVideo {
+                        report.stream = info.index;
+                        raw = Some(StreamInfo { index: 0, ..info });
+                    } else if !choose(&info, &mut report, &mut decoder, &mut writer, mem, &budget, &paths)? {
+                        continue;
+                    }
+                }
+                if pkt.stream != report.stream {
                     continue;
                 }
-                let info = snapshot[pkt.stream].clone();
-                if info.codec == CodecId::RawVideo {
-                    report.stream = info.index;
-                    raw = Some(StreamInfo { index: 0, ..info });
-                } else if !choose(&info, &mut report, &mut decoder, &mut writer, mem, &budget, &paths)? {
+                if let Some(info) = &raw {
+                    // Already uncompressed (a Y4M input): frames are copied through.
+                    if !started {
+                        muxer.begin(std::slice::from_ref(info)).map_err(out_err)?;
+                        started = true;
+                    }
+                    muxer.write_packet(&transcode_core::PacketView { stream: 0, ..pkt }).map_err(out_err)?;
+                    report.frames += 1;
                     continue;
                 }
+                let Some(dec) = decoder.as_mut() else { continue };
+                decode_packet(dec, pkt.data, &mut report, &mut writer, muxer.as_mut(), options.strict, &paths)?;
             }
-            if pkt.stream != report.stream {
-                continue;
-            }
-            if let Some(info) = &raw {
-                // Already uncompressed (a Y4M input): frames are copied through.
-                if !started {
-                    muxer.begin(std::slice::from_ref(info)).map_err(out_err)?;
-                    started = true;
+            if let Some(dec) = decoder.as_mut() {
+                let dec = dec.decoder_mut();
+                dec.flush();
+                while report.frames < writer.limit {
+                    let Some(f) = dec.next_frame() else { break };
+                    writer.write(&f, muxer.as_mut(), &mut report);
                 }
-                muxer.write_packet(&transcode_core::PacketView { stream: 0, ..pkt }).map_err(out_err)?;
-                report.frames += 1;
-                continue;
+                report.dropped_pictures = dec.dropped_pictures();
             }
-            let Some(dec) = decoder.as_mut() else { continue };
-            decode_packet(dec, pkt.data, &mut report, &mut writer, muxer.as_mut(), options.strict, &paths)?;
-        }
-        if let Some(dec) = decoder.as_mut() {
-            let dec = dec.decoder_mut();
-            dec.flush();
-            while report.frames < writer.limit {
-                let Some(f) = dec.next_frame() else { break };
-                writer.write(&f, muxer.as_mut(), &mut report);
+            writer.check(&paths)?;
+            started |= writer.header.is_some();
+            let path = input.to_path_buf();
+            if report.stream == usize::MAX {
+                let streams = demux.streams();
+                let damage = demux.stats().summary();
+                return Err(if streams.is_empty() {
+                    JobError::NoMedia { path, seen: demux.contents(), damage }
+                } else if streams.iter().any(|s| s.media_type() == MediaType::Video) {
+                    // A video stream is listed, but not one of its packets is whole.
+                    JobError::NoPackets { path, damage }
+                } else {
+                    JobError::NoStreams { path, reason: "no video stream".into() }
+                });
             }
-            report.dropped_pictures = dec.dropped_pictures();
-        }
-        writer.check(&paths)?;
-        started |= writer.header.is_some();
-        let path = input.to_path_buf();
-        if report.stream == usize::MAX {
-            let streams = demux.streams();
-            let damage = demux.stats().summary();
-            return Err(if streams.is_empty() {
-                JobError::NoMedia { path, seen: demux.contents(), damage }
-            } else if streams.iter().any(|s| s.media_type() == MediaType::Video) {
-                // A video stream is listed, but not one of its packets is whole.
-                JobError::NoPackets { path, damage }
-            } else {
-                JobError::NoStreams { path, reason: "no video stream".into() }
-            });
-        }
-        if !started {
-            // The warnings about concealed damage explain this; say it in the one line.
-            let mut why = String::from("no picture could be decoded");
-            if report.errors > 0 {
-                why += &format!("; {} decoding {} concealed", report.errors, if report.errors == 1 { "error" } else { "errors" });
+            if !started {
+                // The warnings about concealed damage explain this; say it in the one line.
+                let mut why = String::from("no picture could be decoded");
+                if report.errors > 0 {
+                    why += &format!("; {} decoding {} concealed", report.errors, if report.errors == 1 { "error" } else { "errors" });
+                }
+                if let Some(d) = demux.stats().summary() {
+                    why += &format!("; {d}");
+                }
+                return Err(JobError::Input { path, source: Error::invalid(why) });
             }
-            if let Some(d) = demux.stats().summary() {
-                why += &format!("; {d}");
+            muxer.finish().map_err(out_err)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                report.bytes_out = muxer.bytes_written();
+                report.decoder_bytes = decoder.as_ref().map_or(0, |d| VideoDecoder::memory_bytes(d.decoder()));
+                report.memory = budget.stats();
+                report.demux = demux.stats();
+                report.bytes_in = report.demux.bytes_read;
+                drop(muxer);
+                Ok(report)
             }
-            return Err(JobError::Input { path, source: Error::invalid(why) });
+            Err(e) => {
+                drop(muxer);
+                Err(e)
+            }
         }
-        muxer.finish().map_err(out_err)?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            report.bytes_out = muxer.bytes_written();
-            report.decoder_bytes = decoder.as_ref().map_or(0, |d| VideoDecoder::memory_bytes(d.decoder()));
-            report.memory = budget.stats();
-            report.demux = demux.stats();
-            report.bytes_in = report.demux.bytes_read;
-            drop(muxer);
-            Ok(report)
-        }
-        Err(e) => {
-            drop(muxer);
-            Err(e)
-        }
-    }
     })
 }
 

@@ -818,6 +818,13 @@ fn run(
     report.captions_seen = shared.captions_seen.load(Ordering::Relaxed);
     report.captions_kept = shared.captions_kept.load(Ordering::Relaxed);
     report.captions_digest = shared.captions_digest.load(Ordering::Relaxed);
+    if report.captions_kept > 0 {
+        tracing::warn!(
+            "{}: the a/53 captions of {} pictures are not written: the h264 encoder has no caption sei yet",
+            paths.input.display(),
+            report.captions_kept
+        );
+    }
     report.stages = stages;
     report.memory = budget.stats();
     Ok(report)
