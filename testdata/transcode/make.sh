@@ -23,3 +23,38 @@ cat seg-a.ts seg-b.ts seg-a.ts > discontinuity.ts
 rm seg-a.ts seg-b.ts
 # The oracle: every demuxed packet (payload MD5 and timestamps), as FFmpeg reads them.
 ffmpeg -hide_banner -loglevel error -copyts -i discontinuity.ts -map 0 -c copy -f framemd5 - > discontinuity.ts.demux.framemd5
+# captions.m2v: 0.48 s of MPEG-2 352x288i (tff) whose every picture carries ATSC A/53
+# closed captions (a GA94 user_data structure after its picture coding extension, one
+# cc_data triplet per picture whose two bytes number the picture in coding order), as a
+# broadcast encoder writes them. FFmpeg's mpeg2video encoder writes A/53 only from
+# captions its input frames carry, and no lavfi source makes captions: the user data is
+# inserted into the encoded stream instead.
+ffmpeg -v error -y -f lavfi -i testsrc2=size=352x288:rate=25:duration=0.48 \
+  -fflags +bitexact -flags:v +bitexact -map_metadata -1 \
+  -c:v mpeg2video -threads 1 -flags +ildct+ilme -top 1 -g 6 -bf 2 -q:v 8 -f mpeg2video plain.m2v
+python3 - plain.m2v captions.m2v <<'PY'
+import sys
+data = open(sys.argv[1], 'rb').read()
+out, i, n = bytearray(), 0, 0
+while i < len(data):
+    # A picture coding extension (00 00 01 B5 8x): copy it, then add the user data.
+    if data[i:i+4] == b'\x00\x00\x01\xb5' and i + 4 < len(data) and data[i+4] >> 4 == 8:
+        nxt = data.find(b'\x00\x00\x01', i + 4)
+        nxt = len(data) if nxt < 0 else nxt
+        out += data[i:nxt]
+        # cc_count 1, process_cc_data_flag; em_data; cc_valid + NTSC field 1; two bytes
+        # with odd parity bits as CEA-608 wants; marker_bits.
+        b1, b2 = [(v & 0x7f) | (0x80 if bin(v & 0x7f).count('1') % 2 == 0 else 0) for v in (0x20 + n, 0x41 + n)]
+        out += b'\x00\x00\x01\xb2GA94\x03' + bytes([0x40 | 1, 0xff, 0xfc, b1, b2, 0xff])
+        n += 1
+        i = nxt
+    else:
+        out.append(data[i])
+        i += 1
+open(sys.argv[2], 'wb').write(out)
+PY
+rm plain.m2v
+# The oracle: the caption triplets FFmpeg finds on each frame, in display order (lavfi's
+# movie source exports them as an eia_608 stream), one frame's hex a line.
+ffmpeg -v error -f lavfi -i "movie=captions.m2v[out0+subcc]" -map 0:1 -c copy -f data - \
+  | xxd -p -c 3 > captions.m2v.cc.hex

@@ -24,6 +24,39 @@ pub struct Figures {
 /// Allowed growth before `--check` fails, in percent.
 pub const TOLERANCE_PERCENT: u64 = 10;
 
+/// How far apart the peaks of a job's short and long runs (`NAME-10s`, `NAME-60s`) may
+/// be. Their pools are filled up front, so the only heap that depends on how the
+/// threads were scheduled is the `bytes` crate's header for each pooled packet in
+/// flight (40 bytes each): 16 KiB is 400 of them. Anything that grows with the input
+/// (a table, a queue that is not bounded) is far larger.
+pub const SAME_PEAK_TOLERANCE_BYTES: u64 = 16 << 10;
+
+/// Checks that every `NAME-10s` scenario peaks where its `NAME-60s` does. Returns one
+/// line per pair and whether all agree (a pair with one side missing fails).
+pub fn same_peaks(now: &BTreeMap<String, Figures>) -> (String, bool) {
+    let mut out = String::new();
+    let mut ok = true;
+    for (name, short) in now.iter().filter(|(k, _)| k.ends_with("-10s")) {
+        let long_name = format!("{}-60s", &name[..name.len() - 4]);
+        let Some(long) = now.get(&long_name) else {
+            ok = false;
+            let _ = writeln!(out, "{name}: no {long_name} to compare with");
+            continue;
+        };
+        let diff = short.peak_bytes.abs_diff(long.peak_bytes);
+        let same = diff <= SAME_PEAK_TOLERANCE_BYTES;
+        ok &= same;
+        let _ = writeln!(
+            out,
+            "{name} vs {long_name}: peak {} vs {} bytes ({diff} apart, at most {SAME_PEAK_TOLERANCE_BYTES}): {}",
+            short.peak_bytes,
+            long.peak_bytes,
+            if same { "same" } else { "DIFFERENT: the peak depends on the input's length" }
+        );
+    }
+    (out, ok)
+}
+
 pub fn parse(text: &str) -> Result<BTreeMap<String, Figures>> {
     let mut out = BTreeMap::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -113,6 +146,11 @@ pub fn run_memprof(args: &[String]) -> Result<()> {
         crate::util::replace_section(&root.join("docs/memory.md"), "memprof", &table)?;
         println!("wrote {} and the table in docs/memory.md", baseline_path.display());
     }
+    let (pairs, same) = same_peaks(&now);
+    print!("{pairs}");
+    if check && !same {
+        bail!("a job's peak heap depends on its input's length (see the lines above)");
+    }
     if check {
         let baseline = parse(&std::fs::read_to_string(&baseline_path).context("read xtask/memprof-baseline.txt (create it with --bless)")?)?;
         let (table, ok) = compare(&baseline, &now);
@@ -148,6 +186,19 @@ mod tests {
         assert!(!compare(&base, &unknown).1);
         let better: BTreeMap<_, _> = [("remux".to_string(), figs(10, 1))].into();
         assert!(compare(&base, &better).1);
+    }
+
+    #[test]
+    fn short_and_long_runs_must_peak_alike() {
+        let run = |peak| Figures { peak_bytes: peak, peak_blocks: 1, total_blocks: 1, total_bytes: 1 };
+        let same: BTreeMap<_, _> =
+            [("t-10s".to_string(), run(31_265_121)), ("t-60s".to_string(), run(31_265_241)), ("remux".to_string(), run(5))].into();
+        assert!(same_peaks(&same).1);
+        let growing: BTreeMap<_, _> = [("t-10s".to_string(), run(31_000_000)), ("t-60s".to_string(), run(31_100_000))].into();
+        let (text, ok) = same_peaks(&growing);
+        assert!(!ok && text.contains("DIFFERENT"), "{text}");
+        let alone: BTreeMap<_, _> = [("t-10s".to_string(), run(1))].into();
+        assert!(!same_peaks(&alone).1);
     }
 
     #[test]

@@ -116,6 +116,9 @@ pub fn run(args: ConvertArgs) -> Result<(), Failure> {
     if args.encode.progress.is_some() {
         return Err(Failure::usage("--progress applies to encoding (--video-codec h264)"));
     }
+    if args.encode.threads.is_some() {
+        return Err(Failure::usage("--threads applies to encoding (--video-codec h264)"));
+    }
     let options = RemuxOptions { format, selection, memory, strict: args.strict, cancel: Some(cancel) };
     let mut line = ProgressLine::new();
     if format == OutputFormat::Y4m {

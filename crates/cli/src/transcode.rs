@@ -63,6 +63,9 @@ pub struct EncodeArgs {
     /// Audio: `copy` (the default) or `none`.
     #[arg(long, value_name = "CODEC")]
     pub audio_codec: Option<String>,
+    /// Threads of the H.264 encoder. Default: the number of cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Write FFmpeg `-progress` key=value blocks to FILE (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub progress: Option<PathBuf>,
@@ -103,6 +106,10 @@ impl EncodeArgs {
         enc.entropy = if self.cavlc { Entropy::Cavlc } else { Entropy::Cabac };
         enc.bframes = self.bframes.unwrap_or(3);
         v.encoder = enc;
+        v.threads = match self.threads {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         if let Some(spec) = &self.deinterlace {
             v.deinterlace = Some(parse_deinterlace(spec).map_err(Failure::usage)?);
         }
@@ -260,6 +267,11 @@ fn print_stats(args: &ConvertArgs, r: &TranscodeReport, d: &TranscodeDisplay) {
         secs,
         r.frames_encoded as f64 / secs.max(1e-9)
     );
+    if r.captions_seen > 0 {
+        // Carried to the encoder, which cannot write them yet: say so rather than let
+        // them vanish silently.
+        eprintln!("captions: {} pictures with A/53 captions, {} reached the encoder (not written: no caption SEI yet)", r.captions_seen, r.captions_kept);
+    }
     for s in &r.stages {
         eprintln!(
             "  stage {:<7} {:>7} items, busy {:.3} s, output queue peak {}/{}",
@@ -409,5 +421,21 @@ mod tests {
         assert_eq!(parse_crop("704x576+8+0").unwrap(), Rect { width: 704, height: 576, x: 8, y: 0 });
         assert_eq!(parse_rate("30000/1001").unwrap(), (30000, 1001));
         assert!(parse_rate("0").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        encode: EncodeArgs,
+    }
+
+    #[test]
+    fn threads_reach_the_job_and_default_to_the_cores() {
+        use clap::Parser;
+        let v = Cli::parse_from(["t", "--scale", "-2:144", "--threads", "3"]).encode.video_encode().unwrap().unwrap();
+        assert_eq!(v.threads, 3);
+        let v = Cli::parse_from(["t", "--scale", "-2:144"]).encode.video_encode().unwrap().unwrap();
+        assert_eq!(v.threads, std::thread::available_parallelism().unwrap().get());
+        assert!(Cli::try_parse_from(["t", "--threads", "0"]).is_err());
     }
 }

@@ -37,7 +37,7 @@
 //! assert_eq!(budget.stats().peak_reserved, 600);
 //! ```
 
-use crate::{Error, MemoryConfig, MemoryStats, PoolStats, Result};
+use crate::{Error, MemoryConfig, MemoryStats, PoolFill, PoolStats, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -98,6 +98,8 @@ struct Inner {
     lock: Mutex<()>,
     released: Condvar,
     pools: Mutex<Vec<Weak<dyn PoolStatsSource>>>,
+    /// When the pools of this budget allocate ([`MemoryConfig::pool_fill`]).
+    fill: PoolFill,
 }
 
 /// The shared memory budget of one job. Cheap to clone (an `Arc`); every clone is the
@@ -140,13 +142,25 @@ impl Budget {
                 lock: Mutex::new(()),
                 released: Condvar::new(),
                 pools: Mutex::new(Vec::new()),
+                fill: PoolFill::Lazy,
             }),
         }
     }
 
-    /// A budget of [`MemoryConfig::max_memory`] bytes.
+    /// A budget of [`MemoryConfig::max_memory`] bytes; the pools made against it follow [`MemoryConfig::pool_fill`].
     pub fn from_config(config: &MemoryConfig) -> Budget {
-        Budget::new(config.max_memory)
+        let mut b = Budget::new(config.max_memory);
+        if let Some(inner) = Arc::get_mut(&mut b.inner) {
+            inner.fill = config.pool_fill;
+        }
+        b
+    }
+
+    /// When the pools made against this budget allocate their buffers: a pool reads it
+    /// here because a job hands its one budget to every stage, including pools made
+    /// inside decoders and filters.
+    pub fn pool_fill(&self) -> PoolFill {
+        self.inner.fill
     }
 
     /// The limit in bytes.

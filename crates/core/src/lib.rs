@@ -33,6 +33,6 @@ pub use budget::{Acquire, Budget, PoolStatsSource, Reservation};
 pub use codec::{AudioParams, BitstreamFormat, CodecId, FieldOrder, MediaType, StreamInfo, VideoParams};
 pub use color::{ColorDescription, ColorRange, COLOR_UNSPECIFIED};
 pub use error::{Error, Result};
-pub use memory::{MemoryConfig, MemoryStats, PoolStats};
+pub use memory::{MemoryConfig, MemoryStats, PoolFill, PoolStats};
 pub use packet::{Packet, PacketView};
 pub use time::{TimeBase, Unwrap33};

@@ -41,6 +41,23 @@ pub struct MemoryConfig {
     /// Default: `1 MiB`. Larger values mean fewer `read` calls; it also bounds how far a
     /// demuxer may look ahead in a pipe.
     pub read_buffer_size: usize,
+    /// When the job's pools allocate their buffers.
+    ///
+    /// Default: [`PoolFill::Lazy`]. [`PoolFill::Upfront`] allocates every frame pool
+    /// and byte pool to its bound when it is made, so the job's peak heap no longer
+    /// depends on how its threads happen to be scheduled (what a heap-profile gate
+    /// needs), at the cost of holding the whole bound from the start.
+    pub pool_fill: PoolFill,
+}
+
+/// When pools allocate their buffers: [`MemoryConfig::pool_fill`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolFill {
+    /// On demand, up to each pool's bound. Default.
+    #[default]
+    Lazy,
+    /// Every buffer when the pool is made.
+    Upfront,
 }
 
 impl MemoryConfig {
@@ -86,6 +103,7 @@ impl Default for MemoryConfig {
             max_dpb_frames: 16,
             max_table_entries: 16 << 20,
             read_buffer_size: 1 << 20,
+            pool_fill: PoolFill::Lazy,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The byte pool: reusable buffers for owned packet copies, bounded by the bytes in
 //! flight and handed out as `bytes::Bytes` that come back to the pool on drop.
 
-use transcode_core::{Acquire, Budget, PoolStatsSource, Reservation};
+use transcode_core::{Acquire, Budget, PoolFill, PoolStatsSource, Reservation};
 use bytes::Bytes;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -39,6 +39,11 @@ impl BytePoolConfig {
 
 /// Smallest buffer the pool allocates, so that tiny packets share one size class.
 pub const MIN_BUFFER: u64 = 256;
+
+/// Size of the buffers a pool is filled with when its budget asks for
+/// [`PoolFill::Upfront`]: small enough that an audio packet does not take much more
+/// than its own size, large enough that the free list stays short.
+pub const PREFILL_BUFFER: u64 = 4096;
 
 struct State {
     /// Returned buffers, empty (`len() == 0`) with their capacity kept.
@@ -115,6 +120,26 @@ impl Shared {
         st.allocated += 1;
         self.note_out(st, cap);
         Ok(TakeBuf::Allocate(cap as usize))
+    }
+
+    /// Fills the pool to its bound with `count` free buffers of [`PREFILL_BUFFER`]
+    /// bytes ([`PoolFill::Upfront`]). Small buffers are the ones `take` evicts first to
+    /// make room for a larger one, so the pool's heap stays at its bound from here on
+    /// instead of following the packet mix, and small packets (audio) still find as
+    /// many buffers as they would have had.
+    fn prefill(&self, count: usize, budget: &Budget) -> Result<()> {
+        let total = count as u64 * PREFILL_BUFFER;
+        let mut st = self.lock();
+        match st.reservation.try_grow("byte pool prefill", total)? {
+            Acquire::Ready(()) => {}
+            Acquire::Full => return Err(Error::LimitExceeded { what: "byte pool prefill", requested: total, limit: budget.available() }),
+        }
+        for _ in 0..count {
+            st.free.push(Vec::with_capacity(PREFILL_BUFFER as usize));
+        }
+        st.free_bytes += total;
+        st.allocated += count as u64;
+        Ok(())
     }
 
     fn evict_smallest(&self, st: &mut State) {
@@ -215,12 +240,14 @@ impl BytePool {
             return Err(Error::invalid("invalid byte pool bound 0 (expected at least 1 byte)"));
         }
         Error::check_limit("byte pool", config.max_bytes_in_flight, budget.limit())?;
+        let upfront = budget.pool_fill() == PoolFill::Upfront;
+        let prefill = if upfront { (config.max_bytes_in_flight / PREFILL_BUFFER) as usize } else { 0 };
         let shared = Arc::new(Shared {
             name: config.name,
             limit: config.max_bytes_in_flight,
             max_buffer: config.max_buffer.min(config.max_bytes_in_flight),
             state: Mutex::new(State {
-                free: Vec::with_capacity(64),
+                free: Vec::with_capacity(prefill.max(64)),
                 free_bytes: 0,
                 out_bytes: 0,
                 out_count: 0,
@@ -231,6 +258,9 @@ impl BytePool {
             }),
             returned: Condvar::new(),
         });
+        if prefill > 0 {
+            shared.prefill(prefill, budget)?;
+        }
         let weak: std::sync::Weak<Shared> = Arc::downgrade(&shared);
         budget.register(weak);
         Ok(BytePool { shared })

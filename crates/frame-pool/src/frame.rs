@@ -27,6 +27,51 @@ pub struct FrameProps {
     /// Sample aspect ratio `(num, den)`: the width of one pixel over its height.
     /// `None` when unknown, which scalers treat as square.
     pub sar: Option<(u32, u32)>,
+    /// Closed captions sent with the picture. Kept inline (and `Copy`) so that every
+    /// filter that copies a frame's properties carries them without knowing of them.
+    pub captions: Captions,
+}
+
+/// The closed-caption data of one picture: ATSC A/53 `cc_data` triplets (a cc_valid and
+/// cc_type byte, then two data bytes), at most 31 of them as A/53 allows.
+///
+/// `seq` numbers the picture that carried them (from 1; 0 when there are none), so that
+/// a stage after a filter that makes several frames of one picture (a deinterlacer at
+/// field rate, a frame-rate converter repeating frames) can keep them on the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Captions {
+    pub seq: u32,
+    len: u8,
+    data: [u8; Captions::MAX],
+}
+
+impl Default for Captions {
+    fn default() -> Self {
+        Captions { seq: 0, len: 0, data: [0; Captions::MAX] }
+    }
+}
+
+impl Captions {
+    /// Bytes of the 31 triplets an A/53 `cc_count` can announce.
+    pub const MAX: usize = 93;
+
+    /// Captions of picture `seq`; triplets past [`Captions::MAX`] bytes are left out,
+    /// as is a trailing partial triplet.
+    pub fn new(seq: u32, triplets: &[u8]) -> Captions {
+        let n = triplets.len().min(Self::MAX) / 3 * 3;
+        let mut c = Captions { seq, len: n as u8, data: [0; Self::MAX] };
+        c.data[..n].copy_from_slice(&triplets[..n]);
+        c
+    }
+
+    /// The `cc_data` triplets, empty when the picture had none.
+    pub fn triplets(&self) -> &[u8] {
+        &self.data[..self.len as usize]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// The pixels of one frame and what they mean: a pool buffer, its [`FrameLayout`] and

@@ -64,9 +64,9 @@ mod frame;
 mod layout;
 mod pool;
 
-pub use transcode_core::{Acquire, Budget, PoolStatsSource, Reservation};
-pub use byte_pool::{BytePool, BytePoolConfig, PooledBuf, MIN_BUFFER};
-pub use frame::{Frame, FrameData, FrameProps, SharedFrame};
+pub use transcode_core::{Acquire, Budget, PoolFill, PoolStatsSource, Reservation};
+pub use byte_pool::{BytePool, BytePoolConfig, PooledBuf, MIN_BUFFER, PREFILL_BUFFER};
+pub use frame::{Captions, Frame, FrameData, FrameProps, SharedFrame};
 pub use transcode_core::FieldOrder;
 pub use layout::{FrameLayout, PixelFormat, PlaneLayout};
 pub use pool::{ClearOnRelease, FramePool, FramePoolConfig, Preallocate};

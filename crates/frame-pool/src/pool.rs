@@ -1,7 +1,7 @@
 //! The frame pool: a bounded, thread-safe set of frame buffers of one layout, reserved
 //! against the job's budget, handed out as [`Frame`]s that come back on drop.
 
-use transcode_core::{Acquire, Budget, PoolStatsSource, Reservation};
+use transcode_core::{Acquire, Budget, PoolFill, PoolStatsSource, Reservation};
 use crate::frame::{Frame, FrameData};
 use crate::layout::FrameLayout;
 use std::fmt;
@@ -218,7 +218,8 @@ impl fmt::Debug for FramePool {
 
 impl FramePool {
     /// Makes a pool, registers it with `budget` for [`Budget::stats`], and with
-    /// [`Preallocate::All`] allocates every buffer.
+    /// [`Preallocate::All`] (or a budget whose [`Budget::pool_fill`] is
+    /// [`PoolFill::Upfront`]) allocates every buffer.
     ///
     /// Errors: a capacity of 0; [`Error::LimitExceeded`] when one frame is larger than
     /// the budget's limit, or when preallocation needs more than is free.
@@ -236,7 +237,9 @@ impl FramePool {
             peak_in_use: 0,
             reservation: budget.empty_reservation(),
         };
-        if config.preallocate == Preallocate::All {
+        // A job that fills its pools up front says so on its budget, which reaches the
+        // pools that decoders and filters make for themselves.
+        if config.preallocate == Preallocate::All || budget.pool_fill() == PoolFill::Upfront {
             let total = frame_bytes.saturating_mul(capacity as u64);
             match state.reservation.try_grow("frame pool preallocation", total)? {
                 Acquire::Ready(()) => {}

@@ -33,9 +33,13 @@ pub fn remux(data: bytes::Bytes, format: OutputFormat) {
 /// The TS fixture repeated `loops` times with timestamps continuing, written by
 /// transcode's own TS muxer (deterministic, no FFmpeg needed).
 pub fn looped_ts(loops: usize) -> bytes::Bytes {
-    let path = transcode_testkit::testdata("ts/h264_aac.ts");
+    looped(&transcode_testkit::testdata("ts/h264_aac.ts"), loops)
+}
+
+/// The TS file `path` repeated `loops` times with timestamps continuing.
+pub fn looped(path: &std::path::Path, loops: usize) -> bytes::Bytes {
     let config = MemoryConfig::default();
-    let mut demux = open_demuxer(Input::open(&path, &config).expect("fixture"), &config).expect("demuxer");
+    let mut demux = open_demuxer(Input::open(path, &config).expect("fixture"), &config).expect("demuxer");
     let mut packets: Vec<Packet> = Vec::new();
     while let Some(p) = demux.next_packet().expect("packet") {
         packets.push(p.to_packet());
@@ -110,4 +114,43 @@ pub fn decode_job(input: &std::path::Path) -> u64 {
     let report = transcode_pipeline::decode(input, &out, &options, None, &mut |_| {}).expect("decode job");
     let _ = std::fs::remove_file(&out);
     report.frames
+}
+
+/// The 576i MPEG-2 + MP2 broadcast sample looped to about `seconds` seconds (0.8 s a
+/// loop), written to a temporary file, which the transcode job needs (it reads its
+/// input twice). The caller removes it.
+pub fn looped_576i_file(seconds: u32) -> std::path::PathBuf {
+    let loops = (seconds as usize * 5).div_ceil(4);
+    let data = looped(&transcode_testkit::testdata("ts/mpeg2_576i_mp2.ts"), loops);
+    let path = std::env::temp_dir().join(format!("transcode-memprof-{}-{seconds}s.ts", std::process::id()));
+    std::fs::write(&path, &data).expect("write the looped input");
+    path
+}
+
+/// The transcode job of the memory gate: what a recorder runs every night (bwdif at
+/// frame rate, Lanczos to 360 lines, H.264 with CABAC and 3 B-frames, audio copied,
+/// faststart MP4), with every pool filled when it is made
+/// ([`transcode_core::PoolFill::Upfront`]) so that its peak heap does not depend on
+/// how the threads are scheduled.
+pub fn transcode_options() -> transcode_pipeline::TranscodeOptions {
+    use transcode_filters::{DeinterlaceConfig, Rate, ScaleConfig, Size};
+    let mut video = transcode_pipeline::VideoEncode {
+        deinterlace: Some(DeinterlaceConfig { rate: Rate::FrameRate, ..DeinterlaceConfig::default() }),
+        scale: Some(ScaleConfig::new(Size::Height(360))),
+        ..Default::default()
+    };
+    video.encoder.entropy = transcode_h264::encoder::Entropy::Cabac;
+    video.encoder.bframes = 3;
+    let mut options = transcode_pipeline::TranscodeOptions::new(OutputFormat::Mp4 { fragmented: false }, video);
+    options.memory.pool_fill = transcode_core::PoolFill::Upfront;
+    options
+}
+
+/// Runs the transcode job from `input` to a temporary MP4, which is removed after.
+/// Returns the frames encoded and the job's memory plan total.
+pub fn transcode_job(input: &std::path::Path) -> (u64, u64) {
+    let out = std::env::temp_dir().join(format!("transcode-memprof-{}.mp4", std::process::id()));
+    let report = transcode_pipeline::transcode(input, &out, &transcode_options(), &mut |_| {}).expect("transcode job");
+    let _ = std::fs::remove_file(&out);
+    (report.frames_encoded, report.memory_plan.total())
 }

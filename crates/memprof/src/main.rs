@@ -8,11 +8,11 @@
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-use transcode_memprof::{decode_all, decode_job, demux_all, looped_ts, remux};
+use transcode_memprof::{decode_all, decode_job, demux_all, looped_576i_file, looped_ts, remux, transcode_job};
 use transcode_pipeline::OutputFormat;
 
 /// The scenarios, in the order xtask runs them.
-pub const SCENARIOS: &[&str] = &["demux-ts", "remux-ts-mp4-1x", "remux-ts-mp4-10x", "remux-ts-ts-1x", "remux-mp4-ts-1x", "decode-h264-1080p", "decode-mpeg2-1440x1080i-ts"];
+pub const SCENARIOS: &[&str] = &["demux-ts", "remux-ts-mp4-1x", "remux-ts-mp4-10x", "remux-ts-ts-1x", "remux-mp4-ts-1x", "decode-h264-1080p", "decode-mpeg2-1440x1080i-ts", "transcode-576i-10s", "transcode-576i-60s"];
 
 /// Copies of the base fixture in the "1x" input: about 20 s of 320x180 H.264 + AAC.
 const BASE_LOOPS: usize = 10;
@@ -62,6 +62,24 @@ fn main() {
             let ts = transcode_testkit::testdata("ts/mpeg2_1440x1080i_aac.ts");
             Box::new(move || {
                 decode_job(&ts);
+            })
+        }
+        // The transcode job (demux, decode, bwdif, scale, encode, faststart mp4 on their
+        // threads) with its pools filled up front: the same input at 10 s and 60 s must
+        // peak at the same heap (`cargo xtask memprof --check` compares the two), and
+        // the peak must stay within the job's own memory plan (checked here).
+        "transcode-576i-10s" | "transcode-576i-60s" => {
+            let seconds = if scenario.ends_with("-10s") { 10 } else { 60 };
+            let input = looped_576i_file(seconds);
+            Box::new(move || {
+                let (frames, plan) = transcode_job(&input);
+                let _ = std::fs::remove_file(&input);
+                let peak = dhat::HeapStats::get().max_bytes as u64;
+                eprintln!("transcode {seconds} s: {frames} frames, peak heap {peak} bytes, memory plan {plan} bytes");
+                if peak > plan {
+                    eprintln!("transcode-576i-{seconds}s: peak heap {peak} bytes is over the job's memory plan of {plan} bytes");
+                    std::process::exit(1);
+                }
             })
         }
         other => {

@@ -2,18 +2,15 @@
 //! decoded to Y4M.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
-use transcode_codec::h264::AvcC;
-use transcode_codec::nal::Mp4ToAnnexB;
 use transcode_codec::y4m::Y4mHeader;
 use transcode_core::{BitstreamFormat, CodecId, Error, MediaType, StreamInfo, TimeBase, VideoParams};
 use transcode_demux_bridge::{open_demuxer, DemuxStats, Input};
-use transcode_mux::{es, Muxer};
+use transcode_mux::Muxer;
 
-use crate::video::{VideoDecoder, VideoFrame};
-
-use crate::output::AtomicOutput;
+use crate::job::{check_cancel, make_muxer, with_atomic_output, Mp4Layout, Paths};
+use crate::output::OutputFormat;
+use crate::video::{Decoded, PacketDecoder, VideoDecoder, VideoFrame};
 use crate::{JobError, Progress, RemuxOptions};
 
 /// The outcome of a decode.
@@ -44,156 +41,150 @@ pub struct DecodeReport {
 /// `max_frames` frames. Uses the memory, cancellation and strictness settings of
 /// `options` (its format and selection are ignored).
 pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: Option<u64>, progress: &mut dyn FnMut(Progress)) -> Result<DecodeReport, JobError> {
-    let in_err = |source: Error| JobError::Input { path: input.to_path_buf(), source };
-    let out_err = |source: Error| match source {
-        Error::Io(_) => JobError::Output { path: output.to_path_buf(), source },
-        other => JobError::Input { path: input.to_path_buf(), source: other },
-    };
+    let paths = Paths::new(input, output);
+    let in_err = |source: Error| paths.in_err(source);
+    let out_err = |source: Error| paths.out_err(source);
     let mem = &options.memory;
     mem.check_fits().map_err(in_err)?;
     let src = Input::open(input, mem).map_err(in_err)?;
     let total = src.len();
     let mut demux = open_demuxer(src, mem).map_err(in_err)?;
-    let (atomic, writer) = AtomicOutput::create(output).map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
-    let mut muxer = es::EsMuxer::new(writer, es::EsKind::Y4m);
-    // The decoder's pictures count in the job's one budget.
-    let budget = transcode_core::Budget::from_config(mem);
-    // Made when the stream to decode is chosen, for its codec.
-    let mut decoder: Option<VideoDecoder> = None;
-    let mut report = DecodeReport {
-        input_format: demux.format_name(),
-        stream: usize::MAX,
-        frames: 0,
-        concealed_frames: 0,
-        errors: 0,
-        dropped_pictures: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-        decoder_bytes: 0,
-        memory: Default::default(),
-        demux: DemuxStats::default(),
-    };
-    let mut annexb = Vec::new();
-    let mut conv: Option<Mp4ToAnnexB> = None;
-    let mut packets = 0u64;
-    let mut snapshot: Vec<StreamInfo> = Vec::new();
-    let mut raw: Option<StreamInfo> = None;
-    let mut started = false;
-    let mut writer = FrameWriter { limit: max_frames.unwrap_or(u64::MAX), stream: None, header: None, buf: Vec::new(), error: None };
+    with_atomic_output(&paths, |writer| {
+        let mut muxer = make_muxer(OutputFormat::Y4m, writer, mem, Mp4Layout::Planned);
+        // The decoder's pictures count in the job's one budget.
+        let budget = transcode_core::Budget::from_config(mem);
+        // Made when the stream to decode is chosen, for its codec.
+        let mut decoder: Option<PacketDecoder> = None;
+        let mut report = DecodeReport {
+            input_format: demux.format_name(),
+            stream: usize::MAX,
+            frames: 0,
+            concealed_frames: 0,
+            errors: 0,
+            dropped_pictures: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            decoder_bytes: 0,
+            memory: Default::default(),
+            demux: DemuxStats::default(),
+        };
+        let mut packets = 0u64;
+        let mut snapshot: Vec<StreamInfo> = Vec::new();
+        let mut raw: Option<StreamInfo> = None;
+        let mut started = false;
+        let mut writer = FrameWriter { limit: max_frames.unwrap_or(u64::MAX), stream: None, header: None, buf: Vec::new(), error: None };
 
-    let result: Result<(), JobError> = (|| {
-        loop {
-            if report.frames >= writer.limit {
-                break;
-            }
-            if options.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-                return Err(JobError::Interrupted);
-            }
-            if demux.streams().len() != snapshot.len() {
-                snapshot = demux.streams().to_vec();
-            }
-            let known = snapshot.len();
-            if writer.header.is_none() && report.stream != usize::MAX {
-                // The Y4M header comes from the stream as described when its first
-                // frame is out: the description completes after its first packets.
-                writer.stream = demux.streams().get(report.stream).cloned();
-            }
-            let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
-            packets += 1;
-            if packets & 3 == 0 {
-                progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass: 1, passes: 1 });
-            }
-            if report.stream == usize::MAX {
-                if pkt.stream >= known {
-                    // First packet of a new stream: look at the stream list after this one.
-                    let stream = pkt.stream;
-                    let owned = pkt.to_packet();
-                    let info = demux.streams()[stream].clone();
-                    if !choose(&info, &mut report, &mut conv, &mut decoder, &mut writer, mem, &budget, input)? {
+        let result: Result<(), JobError> = (|| {
+            loop {
+                if report.frames >= writer.limit {
+                    break;
+                }
+                check_cancel(options.cancel.as_deref())?;
+                if demux.streams().len() != snapshot.len() {
+                    snapshot = demux.streams().to_vec();
+                }
+                let known = snapshot.len();
+                if writer.header.is_none() && report.stream != usize::MAX {
+                    // The Y4M header comes from the stream as described when its first
+                    // frame is out: the description completes after its first packets.
+                    writer.stream = demux.streams().get(report.stream).cloned();
+                }
+                let Some(pkt) = demux.next_packet().map_err(in_err)? else { break };
+                packets += 1;
+                if packets & 3 == 0 {
+                    progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass: 1, passes: 1 });
+                }
+                if report.stream == usize::MAX {
+                    if pkt.stream >= known {
+                        // First packet of a new stream: look at the stream list after this one.
+                        let stream = pkt.stream;
+                        let owned = pkt.to_packet();
+                        let info = demux.streams()[stream].clone();
+                        if !choose(&info, &mut report, &mut decoder, &mut writer, mem, &budget, &paths)? {
+                            continue;
+                        }
+                        let Some(dec) = decoder.as_mut() else { continue };
+                        decode_packet(dec, &owned.data, &mut report, &mut writer, muxer.as_mut(), options.strict, &paths)?;
                         continue;
                     }
-                    let Some(dec) = decoder.as_mut() else { continue };
-                    decode_packet(dec, &owned.data, &mut conv, &mut annexb, &mut report, &mut writer, &mut muxer, options.strict, (input, output))?;
+                    let info = snapshot[pkt.stream].clone();
+                    if info.codec == CodecId::RawVideo {
+                        report.stream = info.index;
+                        raw = Some(StreamInfo { index: 0, ..info });
+                    } else if !choose(&info, &mut report, &mut decoder, &mut writer, mem, &budget, &paths)? {
+                        continue;
+                    }
+                }
+                if pkt.stream != report.stream {
                     continue;
                 }
-                let info = snapshot[pkt.stream].clone();
-                if info.codec == CodecId::RawVideo {
-                    report.stream = info.index;
-                    raw = Some(StreamInfo { index: 0, ..info });
-                } else if !choose(&info, &mut report, &mut conv, &mut decoder, &mut writer, mem, &budget, input)? {
+                if let Some(info) = &raw {
+                    // Already uncompressed (a Y4M input): frames are copied through.
+                    if !started {
+                        muxer.begin(std::slice::from_ref(info)).map_err(out_err)?;
+                        started = true;
+                    }
+                    muxer.write_packet(&transcode_core::PacketView { stream: 0, ..pkt }).map_err(out_err)?;
+                    report.frames += 1;
                     continue;
                 }
+                let Some(dec) = decoder.as_mut() else { continue };
+                decode_packet(dec, pkt.data, &mut report, &mut writer, muxer.as_mut(), options.strict, &paths)?;
             }
-            if pkt.stream != report.stream {
-                continue;
-            }
-            if let Some(info) = &raw {
-                // Already uncompressed (a Y4M input): frames are copied through.
-                if !started {
-                    muxer.begin(std::slice::from_ref(info)).map_err(out_err)?;
-                    started = true;
+            if let Some(dec) = decoder.as_mut() {
+                let dec = dec.decoder_mut();
+                dec.flush();
+                while report.frames < writer.limit {
+                    let Some(f) = dec.next_frame() else { break };
+                    writer.write(&f, muxer.as_mut(), &mut report);
                 }
-                muxer.write_packet(&transcode_core::PacketView { stream: 0, ..pkt }).map_err(out_err)?;
-                report.frames += 1;
-                continue;
+                report.dropped_pictures = dec.dropped_pictures();
             }
-            let Some(dec) = decoder.as_mut() else { continue };
-            decode_packet(dec, pkt.data, &mut conv, &mut annexb, &mut report, &mut writer, &mut muxer, options.strict, (input, output))?;
-        }
-        if let Some(dec) = decoder.as_mut() {
-            dec.flush();
-            while report.frames < writer.limit {
-                let Some(f) = dec.next_frame() else { break };
-                writer.write(&f, &mut muxer, &mut report);
+            writer.check(&paths)?;
+            started |= writer.header.is_some();
+            let path = input.to_path_buf();
+            if report.stream == usize::MAX {
+                let streams = demux.streams();
+                let damage = demux.stats().summary();
+                return Err(if streams.is_empty() {
+                    JobError::NoMedia { path, seen: demux.contents(), damage }
+                } else if streams.iter().any(|s| s.media_type() == MediaType::Video) {
+                    // A video stream is listed, but not one of its packets is whole.
+                    JobError::NoPackets { path, damage }
+                } else {
+                    JobError::NoStreams { path, reason: "no video stream".into() }
+                });
             }
-            report.dropped_pictures = dec.dropped_pictures();
-        }
-        writer.check(input, output)?;
-        started |= writer.header.is_some();
-        let path = input.to_path_buf();
-        if report.stream == usize::MAX {
-            let streams = demux.streams();
-            let damage = demux.stats().summary();
-            return Err(if streams.is_empty() {
-                JobError::NoMedia { path, seen: demux.contents(), damage }
-            } else if streams.iter().any(|s| s.media_type() == MediaType::Video) {
-                // A video stream is listed, but not one of its packets is whole.
-                JobError::NoPackets { path, damage }
-            } else {
-                JobError::NoStreams { path, reason: "no video stream".into() }
-            });
-        }
-        if !started {
-            // The warnings about concealed damage explain this; say it in the one line.
-            let mut why = String::from("no picture could be decoded");
-            if report.errors > 0 {
-                why += &format!("; {} decoding {} concealed", report.errors, if report.errors == 1 { "error" } else { "errors" });
+            if !started {
+                // The warnings about concealed damage explain this; say it in the one line.
+                let mut why = String::from("no picture could be decoded");
+                if report.errors > 0 {
+                    why += &format!("; {} decoding {} concealed", report.errors, if report.errors == 1 { "error" } else { "errors" });
+                }
+                if let Some(d) = demux.stats().summary() {
+                    why += &format!("; {d}");
+                }
+                return Err(JobError::Input { path, source: Error::invalid(why) });
             }
-            if let Some(d) = demux.stats().summary() {
-                why += &format!("; {d}");
+            muxer.finish().map_err(out_err)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                report.bytes_out = muxer.bytes_written();
+                report.decoder_bytes = decoder.as_ref().map_or(0, |d| VideoDecoder::memory_bytes(d.decoder()));
+                report.memory = budget.stats();
+                report.demux = demux.stats();
+                report.bytes_in = report.demux.bytes_read;
+                drop(muxer);
+                Ok(report)
             }
-            return Err(JobError::Input { path, source: Error::invalid(why) });
+            Err(e) => {
+                drop(muxer);
+                Err(e)
+            }
         }
-        muxer.finish().map_err(out_err)?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            report.bytes_out = muxer.bytes_written();
-            report.decoder_bytes = decoder.as_ref().map_or(0, VideoDecoder::memory_bytes);
-            report.memory = budget.stats();
-            report.demux = demux.stats();
-            report.bytes_in = report.demux.bytes_read;
-            drop(muxer);
-            atomic.commit().map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
-            Ok(report)
-        }
-        Err(e) => {
-            drop(muxer);
-            atomic.abort();
-            Err(e)
-        }
-    }
+    })
 }
 
 /// Decides whether `info` is the stream to decode (the first video stream); makes the
@@ -202,22 +193,16 @@ pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: O
 fn choose(
     info: &StreamInfo,
     report: &mut DecodeReport,
-    conv: &mut Option<Mp4ToAnnexB>,
-    decoder: &mut Option<VideoDecoder>,
+    decoder: &mut Option<PacketDecoder>,
     writer: &mut FrameWriter,
     mem: &transcode_core::MemoryConfig,
     budget: &transcode_core::Budget,
-    input: &Path,
+    paths: &Paths,
 ) -> Result<bool, JobError> {
     if info.media_type() != MediaType::Video {
         return Ok(false);
     }
-    let in_err = |source| JobError::Input { path: input.to_path_buf(), source };
-    *decoder = Some(VideoDecoder::new(info.codec, mem, budget).map_err(in_err)?);
-    if let (CodecId::H264, BitstreamFormat::LengthPrefixed { .. }) = (info.codec, info.format) {
-        let avcc = AvcC::parse(&info.extradata).map_err(in_err)?;
-        *conv = Some(Mp4ToAnnexB::h264(&avcc));
-    }
+    *decoder = Some(PacketDecoder::new(info, mem, budget).map_err(|e| paths.in_err(e))?);
     writer.stream = Some(info.clone());
     report.stream = info.index;
     Ok(true)
@@ -245,7 +230,7 @@ enum FrameError {
 }
 
 impl FrameWriter {
-    fn write(&mut self, f: &VideoFrame<'_>, muxer: &mut es::EsMuxer, report: &mut DecodeReport) {
+    fn write(&mut self, f: &VideoFrame<'_>, muxer: &mut (dyn Muxer + Send), report: &mut DecodeReport) {
         if self.error.is_some() || report.frames >= self.limit {
             return;
         }
@@ -295,61 +280,41 @@ impl FrameWriter {
     }
 
     /// The first error met while writing frames, as the job's error.
-    fn check(&mut self, input: &Path, output: &Path) -> Result<(), JobError> {
+    fn check(&mut self, paths: &Paths) -> Result<(), JobError> {
         match self.error.take() {
             None => Ok(()),
-            Some(FrameError::Output(source @ Error::Io(_))) => Err(JobError::Output { path: output.to_path_buf(), source }),
-            Some(FrameError::Output(source)) => Err(JobError::Input { path: input.to_path_buf(), source }),
-            Some(FrameError::Changed(n, what)) => Err(JobError::Input {
-                path: input.to_path_buf(),
-                source: Error::unsupported(format!("the picture format changes at frame {n} from {what}, which a y4m output cannot hold")),
-            }),
+            Some(FrameError::Output(source)) => Err(paths.out_err(source)),
+            Some(FrameError::Changed(n, what)) => Err(paths.in_err(Error::unsupported(format!(
+                "the picture format changes at frame {n} from {what}, which a y4m output cannot hold"
+            )))),
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn decode_packet(
-    decoder: &mut VideoDecoder,
+    decoder: &mut PacketDecoder,
     data: &[u8],
-    conv: &mut Option<Mp4ToAnnexB>,
-    annexb: &mut Vec<u8>,
     report: &mut DecodeReport,
     writer: &mut FrameWriter,
-    muxer: &mut es::EsMuxer,
+    muxer: &mut (dyn Muxer + Send),
     strict: bool,
-    (input, output): (&Path, &Path),
+    paths: &Paths,
 ) -> Result<(), JobError> {
-    let data = match conv {
-        Some(c) => {
-            annexb.clear();
-            match c.convert(data, annexb) {
-                Ok(()) => &annexb[..],
-                Err(e @ Error::InvalidData { .. }) if !strict => {
-                    // A sample whose NAL lengths are broken cannot be split into units;
-                    // the decoder conceals the missing picture from its references.
-                    report.errors += 1;
-                    tracing::warn!("{}: skipped a damaged sample: {e}", input.display());
-                    return Ok(());
-                }
-                Err(source) => return Err(JobError::Input { path: input.to_path_buf(), source }),
-            }
-        }
-        None => data,
-    };
-    let result = decoder.decode_with(data, |f| writer.write(f, muxer, report));
+    let result = decoder.decode(data, strict, |f| writer.write(f, muxer, report));
     // An output error (or a format change) ends the job before any decoding error.
-    writer.check(input, output)?;
-    match result {
-        Ok(()) => Ok(()),
-        Err(e @ (Error::Unsupported(_) | Error::LimitExceeded { .. })) => Err(JobError::Input { path: input.to_path_buf(), source: e }),
-        Err(e) if strict => Err(JobError::Input { path: input.to_path_buf(), source: e }),
-        Err(e) => {
+    writer.check(paths)?;
+    match result.map_err(|e| paths.in_err(e))? {
+        Decoded::Clean => {}
+        Decoded::SkippedSample(e) => {
+            report.errors += 1;
+            tracing::warn!("{}: skipped a damaged sample: {e}", paths.input.display());
+        }
+        Decoded::Concealed(e) => {
             report.errors += 1;
             if report.errors <= 5 {
-                tracing::warn!("{}: concealed a decoding error: {e}", input.display());
+                tracing::warn!("{}: concealed a decoding error: {e}", paths.input.display());
             }
-            Ok(())
         }
     }
+    Ok(())
 }

@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+mod job;
 mod output;
 mod probe;
 mod remux;

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use transcode_core::{Acquire, Budget, CodecId, Error, MediaType, MemoryConfig, MemoryStats, Packet, PacketView, StreamInfo};
@@ -10,7 +10,8 @@ use transcode_frame_pool::{BytePool, BytePoolConfig};
 use transcode_demux_bridge::{open_demuxer_as, probe::detect, DemuxStats, Demuxer, Format, Input};
 use transcode_mux::Muxer;
 
-use crate::output::{AtomicOutput, OutputFormat};
+use crate::job::{check_cancel, copy_refusal, format_for_output, make_muxer, no_streams_reason, strict_damage, with_atomic_output, Mp4Layout, Paths};
+use crate::output::OutputFormat;
 use crate::JobError;
 
 /// Which input streams to copy.
@@ -94,28 +95,11 @@ pub struct RemuxReport {
 /// `-` names standard input or standard output. `progress` is called every few hundred
 /// packets. The output appears under its name only if the job succeeds.
 pub fn remux(input: &Path, output: &Path, options: &RemuxOptions, progress: &mut dyn FnMut(Progress)) -> Result<RemuxReport, JobError> {
-    let src = Input::open(input, &options.memory).map_err(|source| JobError::Input { path: input.to_path_buf(), source })?;
+    let paths = Paths::new(input, output);
+    let src = Input::open(input, &options.memory).map_err(|e| paths.in_err(e))?;
     let mut options = options.clone();
-    if output.as_os_str() == "-" {
-        if let OutputFormat::Mp4 { fragmented: false } = options.format {
-            tracing::info!("writing fragmented mp4: standard output cannot be rewound");
-            options.format = OutputFormat::Mp4 { fragmented: true };
-        }
-    }
-    let (atomic, writer) = AtomicOutput::create(output).map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
-    match remux_to_writer(src, writer, &options, progress) {
-        Ok(report) => {
-            atomic.commit().map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
-            Ok(report)
-        }
-        Err(e) => {
-            atomic.abort();
-            Err(match e {
-                JobError::Output { source, .. } => JobError::Output { path: output.to_path_buf(), source },
-                other => other,
-            })
-        }
-    }
+    options.format = format_for_output(options.format, output);
+    with_atomic_output(&paths, |writer| run_remux(src, writer, &options, &paths, progress))
 }
 
 /// Copies the selected streams of `src` into `writer`: the library form of [`remux`] for
@@ -127,6 +111,17 @@ pub fn remux_to_writer(
     options: &RemuxOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RemuxReport, JobError> {
+    let paths = Paths { input: PathBuf::from(src.name()), output: PathBuf::from("output") };
+    run_remux(src, writer, options, &paths, progress)
+}
+
+fn run_remux(
+    src: Input,
+    writer: Box<dyn std::io::Write + Send>,
+    options: &RemuxOptions,
+    paths: &Paths,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RemuxReport, JobError> {
     let mut format_out = options.format;
     if let OutputFormat::Mp4 { fragmented: false } = format_out {
         if !src.is_seekable() {
@@ -134,10 +129,8 @@ pub fn remux_to_writer(
             format_out = OutputFormat::Mp4 { fragmented: true };
         }
     }
-    let input = PathBuf::from(src.name());
     let mut job = Job {
-        input: input.clone(),
-        output: PathBuf::from("output"),
+        paths: paths.clone(),
         options,
         format_out,
         map: Vec::new(),
@@ -148,24 +141,17 @@ pub fn remux_to_writer(
         first_pass: Vec::new(),
     };
     let mut src = src;
-    let format = detect(&mut src).map_err(|source| JobError::Input { path: input.clone(), source })?;
-    options.memory.check_fits().map_err(|source| JobError::Input { path: input.clone(), source })?;
+    let format = detect(&mut src).map_err(|e| paths.in_err(e))?;
+    options.memory.check_fits().map_err(|e| paths.in_err(e))?;
     let budget = Budget::from_config(&options.memory);
-    let pool = BytePool::new(BytePoolConfig::new(&options.memory), &budget).map_err(|source| JobError::Input { path: input.clone(), source })?;
-    let mut muxer = make_muxer(format_out, writer, &options.memory);
+    let pool = BytePool::new(BytePoolConfig::new(&options.memory), &budget).map_err(|e| paths.in_err(e))?;
+    let mut muxer = make_muxer(format_out, writer, &options.memory, Mp4Layout::Planned);
     let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), &pool, progress)?;
     demux.dropped_packets += job.dropped;
-    if options.strict && (demux.truncated || demux.dropped_packets > 0 || demux.cc_errors > 0 || demux.resyncs > 0) {
-        return Err(JobError::Input {
-            path: input,
-            source: Error::invalid(format!(
-                "damaged input (--strict): {} dropped packets, {} continuity errors, {} resyncs{}",
-                demux.dropped_packets,
-                demux.cc_errors,
-                demux.resyncs,
-                if demux.truncated { ", truncated" } else { "" }
-            )),
-        });
+    if options.strict {
+        if let Some(e) = strict_damage(&demux) {
+            return Err(paths.in_err(e));
+        }
     }
     Ok(RemuxReport {
         input_format,
@@ -177,24 +163,6 @@ pub fn remux_to_writer(
         demux,
         memory: budget.stats(),
     })
-}
-
-fn make_muxer(format: OutputFormat, writer: Box<dyn std::io::Write + Send>, memory: &MemoryConfig) -> Box<dyn Muxer + Send> {
-    use transcode_mux::{es, mp4, ts};
-    match format {
-        OutputFormat::Mp4 { fragmented } => Box::new(mp4::Mp4Muxer::new(
-            writer,
-            mp4::Mp4Options { fragmented, max_fragment_bytes: memory.max_packet_bytes_in_flight, ..Default::default() },
-        )),
-        OutputFormat::MpegTs => Box::new(ts::TsMuxer::new(writer, ts::TsOptions { m2ts: false, ..Default::default() })),
-        OutputFormat::M2ts => Box::new(ts::TsMuxer::new(writer, ts::TsOptions { m2ts: true, ..Default::default() })),
-        OutputFormat::H264 => Box::new(es::EsMuxer::new(writer, es::EsKind::H264)),
-        OutputFormat::H265 => Box::new(es::EsMuxer::new(writer, es::EsKind::H265)),
-        OutputFormat::Aac => Box::new(es::EsMuxer::new(writer, es::EsKind::Adts)),
-        OutputFormat::MpegAudio => Box::new(es::EsMuxer::new(writer, es::EsKind::MpegAudio)),
-        OutputFormat::MpegVideo => Box::new(es::EsMuxer::new(writer, es::EsKind::Mpeg2Video)),
-        OutputFormat::Y4m => Box::new(es::EsMuxer::new(writer, es::EsKind::Y4m)),
-    }
 }
 
 /// Whether a stream's description is complete enough to start a muxer.
@@ -209,8 +177,7 @@ pub(crate) fn described(s: &StreamInfo) -> bool {
 }
 
 struct Job<'a> {
-    input: PathBuf,
-    output: PathBuf,
+    paths: Paths,
     options: &'a RemuxOptions,
     format_out: OutputFormat,
     /// Input stream index → output stream index (`None`: not copied). Grows as the
@@ -229,23 +196,15 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn in_err(&self, source: Error) -> JobError {
-        JobError::Input { path: self.input.clone(), source }
+        self.paths.in_err(source)
     }
 
-    /// An error from the muxer: an I/O error is the output's; anything else (a packet or
-    /// a codec configuration the output cannot take) comes from the input's data.
     fn out_err(&self, source: Error) -> JobError {
-        match source {
-            Error::Io(_) => JobError::Output { path: self.output.clone(), source },
-            other => JobError::Input { path: self.input.clone(), source: other },
-        }
+        self.paths.out_err(source)
     }
 
     fn check_cancel(&self) -> Result<(), JobError> {
-        match &self.options.cancel {
-            Some(flag) if flag.load(Ordering::Relaxed) => Err(JobError::Interrupted),
-            _ => Ok(()),
-        }
+        check_cancel(self.options.cancel.as_deref())
     }
 
     /// Decides for every newly discovered stream whether it is copied.
@@ -260,10 +219,8 @@ impl Job<'_> {
             };
             let reason = if !wanted {
                 Some("not selected".to_string())
-            } else if !self.format_out.can_hold(s.codec) {
-                Some(format!("{} cannot hold {}", self.format_out.name(), s.codec.name()))
-            } else if self.format_out.is_elementary() && !self.streams.is_empty() {
-                Some(format!("{} holds one stream", self.format_out.name()))
+            } else if let Some(r) = copy_refusal(self.format_out, s.codec, self.streams.len()) {
+                Some(r)
             } else if !can_add {
                 Some("appeared after the output was started".to_string())
             } else {
@@ -299,12 +256,7 @@ impl Job<'_> {
     }
 
     fn no_streams(&self) -> JobError {
-        let why = if self.skipped.is_empty() {
-            "no streams found".to_string()
-        } else {
-            self.skipped.iter().map(|(i, c, r)| format!("stream {i} ({}): {r}", c.name())).collect::<Vec<_>>().join("; ")
-        };
-        JobError::NoStreams { path: self.input.clone(), reason: why }
+        JobError::NoStreams { path: self.paths.input.clone(), reason: no_streams_reason(&self.skipped) }
     }
 
     fn all_described(&self, streams: &[StreamInfo]) -> bool {
@@ -319,7 +271,7 @@ impl Job<'_> {
     fn after_first_pass(&mut self, demux: &(dyn Demuxer + Send), reached_end: bool, leave_out: bool) -> Result<(), JobError> {
         let streams = demux.streams();
         if streams.is_empty() {
-            return Err(JobError::NoMedia { path: self.input.clone(), seen: demux.contents(), damage: demux.stats().summary() });
+            return Err(JobError::NoMedia { path: self.paths.input.clone(), seen: demux.contents(), damage: demux.stats().summary() });
         }
         if !reached_end {
             // Every mapped stream is described (or the stash is full); a stream found
@@ -333,7 +285,7 @@ impl Job<'_> {
         }
         self.first_pass.resize(self.streams.len(), 0);
         if self.first_pass.iter().all(|&n| n == 0) {
-            return Err(JobError::NoPackets { path: self.input.clone(), damage: demux.stats().summary() });
+            return Err(JobError::NoPackets { path: self.paths.input.clone(), damage: demux.stats().summary() });
         }
         if !leave_out {
             return Ok(());
@@ -346,7 +298,7 @@ impl Job<'_> {
         let counts = std::mem::take(&mut self.first_pass);
         for (k, mut r) in kept.into_iter().enumerate() {
             if empty.contains(&k) {
-                tracing::warn!("{}: stream {} ({}) has no whole packet; leaving it out", self.input.display(), r.input_index, r.codec.name());
+                tracing::warn!("{}: stream {} ({}) has no whole packet; leaving it out", self.paths.input.display(), r.input_index, r.codec.name());
                 self.skipped.push((r.input_index, r.codec, "no whole packet".into()));
                 self.map[r.input_index] = None;
             } else {
@@ -408,7 +360,7 @@ impl Job<'_> {
             // refused): nothing useful would be written.
             let mut stats = demux.stats();
             stats.dropped_packets += self.dropped;
-            return Err(JobError::NoPackets { path: self.input.clone(), damage: stats.summary() });
+            return Err(JobError::NoPackets { path: self.paths.input.clone(), damage: stats.summary() });
         }
         muxer.finish().map_err(|e| self.out_err(e))?;
         let stats = demux.stats();
@@ -495,7 +447,7 @@ impl Job<'_> {
                 if mode == Mode::Write {
                     self.dropped += 1;
                     if self.dropped <= 5 {
-                        tracing::warn!("{}: dropped a damaged packet of stream {} at byte {}: {reason}", self.input.display(), pkt.stream, pkt.pos.unwrap_or(0));
+                        tracing::warn!("{}: dropped a damaged packet of stream {} at byte {}: {reason}", self.paths.input.display(), pkt.stream, pkt.pos.unwrap_or(0));
                     }
                 }
                 Ok(())

@@ -28,24 +28,23 @@
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::cmp::Reverse;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use transcode_codec::h264::AvcC;
-use transcode_codec::nal::Mp4ToAnnexB;
 use transcode_core::{Acquire, BitstreamFormat, Budget, CodecId, Error, MediaType, MemoryConfig, MemoryStats, Packet, StreamInfo, TimeBase, VideoParams};
 use transcode_demux_bridge::{open_demuxer_as, probe::detect, DemuxStats, Demuxer, Input};
 use transcode_filters::{Conversion, Crop, Deinterlace, DeinterlaceConfig, Filter, Fps, Pull, Rate, Rect, Scale, ScaleConfig, ScaleFilter};
-use transcode_frame_pool::{BytePool, BytePoolConfig, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
+use transcode_frame_pool::{BytePool, BytePoolConfig, Captions, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
 use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Received};
 use transcode_mux::Muxer;
 
-use crate::output::{AtomicOutput, OutputFormat};
+use crate::job::{copy_refusal, format_for_output, make_muxer, no_streams_reason, strict_damage, with_atomic_output, Mp4Layout, Paths};
+use crate::output::OutputFormat;
 use crate::remux::described;
-use crate::video::{VideoDecoder, VideoFrame};
+use crate::video::{Decoded, PacketDecoder, VideoFrame};
 use crate::{JobError, StreamReport};
 
 /// What the job does with the first video stream.
@@ -63,11 +62,16 @@ pub struct VideoEncode {
     /// from the filtered frames; the rest (`qp`, `keyint`, `entropy`, ...) is used as
     /// given. Default: [`EncoderConfig::new`]'s.
     pub encoder: EncoderConfig,
+    /// Threads the encoder may use. Default: `1`. More threads encode faster on more
+    /// cores, at the cost of [`MemoryPlan::ENCODER_THREAD_BYTES`] each beyond the first
+    /// (a term of the memory plan). The job hands it to the encoder's configuration
+    /// once the encoder takes threads; until then the encoder runs on one.
+    pub threads: usize,
 }
 
 impl Default for VideoEncode {
     fn default() -> Self {
-        VideoEncode { deinterlace: None, crop: None, scale: None, fps: None, encoder: EncoderConfig::new(16, 16) }
+        VideoEncode { deinterlace: None, crop: None, scale: None, fps: None, encoder: EncoderConfig::new(16, 16), threads: 1 }
     }
 }
 
@@ -140,6 +144,12 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// What each encoder thread beyond the first holds for its slices (its macroblock
+    /// rows' work buffers and bitstream), counted as the plan's "encoder threads" term.
+    /// `0` while the encoder codes on one thread; set it when the encoder's threads
+    /// land, from their measured allocation (`tests/heap_encode_720p.rs` with threads).
+    pub const ENCODER_THREAD_BYTES: u64 = 0;
+
     pub fn total(&self) -> u64 {
         self.parts.iter().map(|p| p.1).sum()
     }
@@ -165,6 +175,15 @@ pub struct TranscodeReport {
     pub frames_encoded: u64,
     /// Decoding errors concealed.
     pub decode_errors: u64,
+    /// Decoded pictures that carried A/53 closed captions (MPEG-2 user data).
+    pub captions_seen: u64,
+    /// Pictures whose captions reached the end of the filter stage, each once however
+    /// many frames the filters made of it: what the encoder would write as SEI, which
+    /// it does not yet. Fewer than `captions_seen` when `--fps` dropped frames.
+    pub captions_kept: u64,
+    /// FNV-1a (64-bit) of the kept caption triplets in output order; the FNV offset
+    /// basis when none were kept. For checking the captions' order and content.
+    pub captions_digest: u64,
     /// Demux, decode, filter and encode.
     pub stages: Vec<StageStats>,
     pub memory_plan: MemoryPlan,
@@ -176,7 +195,8 @@ pub struct TranscodeReport {
 /// encoded as `options.video` says (or copied), audio streams are copied. `progress` is
 /// called on the calling thread, which muxes, after every video packet written.
 pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, progress: &mut dyn FnMut(TranscodeProgress)) -> Result<TranscodeReport, JobError> {
-    let in_err = |source| JobError::Input { path: input.to_path_buf(), source };
+    let paths = Paths::new(input, output);
+    let in_err = |source| paths.in_err(source);
     options.memory.check_fits().map_err(in_err)?;
     let mut src = Input::open(input, &options.memory).map_err(in_err)?;
     let total = src.len();
@@ -186,12 +206,7 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, progre
             "transcoding a pipe (the input is read twice: once to describe its streams; give a file)",
         )));
     };
-    let mut format_out = options.format;
-    if output.as_os_str() == "-" {
-        if let OutputFormat::Mp4 { fragmented: false } = format_out {
-            format_out = OutputFormat::Mp4 { fragmented: true };
-        }
-    }
+    let format_out = format_for_output(options.format, output);
     if !matches!(format_out, OutputFormat::Mp4 { .. } | OutputFormat::MpegTs | OutputFormat::M2ts | OutputFormat::H264) && options.video.is_some() {
         return Err(JobError::NoStreams {
             path: input.to_path_buf(),
@@ -214,21 +229,14 @@ pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, progre
     Error::check_limit("the transcode job (decoder, frame queues, filters, encoder and packet pools)", memory_plan.total(), mem.max_memory)
         .map_err(in_err)?;
     let demux = open_demuxer_as(src, format, mem).map_err(in_err)?;
-    let (atomic, writer) = AtomicOutput::create(output).map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
-    let muxer = make_muxer(format_out, writer, mem);
-    let paths = (input.to_path_buf(), output.to_path_buf());
-    match run(demux, muxer, &plan, options, &paths, total, progress) {
-        Ok(mut report) => {
-            atomic.commit().map_err(|e| JobError::Output { path: output.to_path_buf(), source: e.into() })?;
-            report.output_format = format_out;
-            report.memory_plan = memory_plan;
-            Ok(report)
-        }
-        Err(e) => {
-            atomic.abort();
-            Err(e)
-        }
-    }
+    with_atomic_output(&paths, |writer| {
+        // Encoded packets exist once: a progressive file is spooled, not planned.
+        let muxer = make_muxer(format_out, writer, mem, Mp4Layout::Spooled);
+        let mut report = run(demux, muxer, &plan, options, &paths, total, progress)?;
+        report.output_format = format_out;
+        report.memory_plan = memory_plan;
+        Ok(report)
+    })
 }
 
 /// Reads until every stream found is described and a video packet (if any) has been
@@ -249,20 +257,6 @@ fn describe(d: &mut (dyn Demuxer + Send)) -> Result<Vec<StreamInfo>, Error> {
         }
     }
     Ok(d.streams().to_vec())
-}
-
-fn make_muxer(format: OutputFormat, writer: Box<dyn std::io::Write + Send>, memory: &MemoryConfig) -> Box<dyn Muxer + Send> {
-    use transcode_mux::{es, mp4, ts};
-    match format {
-        OutputFormat::Mp4 { fragmented } => Box::new(mp4::Mp4Muxer::new(
-            writer,
-            // Encoded packets exist once: a progressive file is spooled, not planned.
-            mp4::Mp4Options { fragmented, spool_data: !fragmented, ..mp4::Mp4Options::from_config(memory) },
-        )),
-        OutputFormat::MpegTs => Box::new(ts::TsMuxer::new(writer, ts::TsOptions { m2ts: false, ..Default::default() })),
-        OutputFormat::M2ts => Box::new(ts::TsMuxer::new(writer, ts::TsOptions { m2ts: true, ..Default::default() })),
-        _ => Box::new(es::EsMuxer::new(writer, es::EsKind::H264)),
-    }
 }
 
 enum PlanError {
@@ -353,12 +347,8 @@ impl RoutePlan {
                 Some("audio not selected".to_string())
             } else if media == MediaType::Data {
                 Some("data streams are not carried by a transcode".to_string())
-            } else if !format.can_hold(s.codec) {
-                Some(format!("{} cannot hold {}", format.name(), s.codec.name()))
-            } else if format.is_elementary() && !plan.routes.is_empty() {
-                Some(format!("{} holds one stream", format.name()))
             } else {
-                None
+                copy_refusal(format, s.codec, plan.routes.len())
             };
             if let Some(r) = reason {
                 plan.skipped.push((s.index, s.codec, r));
@@ -391,8 +381,7 @@ impl RoutePlan {
             }
         }
         if plan.out_streams.is_empty() {
-            let why = plan.skipped.iter().map(|(i, c, r)| format!("stream {i} ({}): {r}", c.name())).collect::<Vec<_>>().join("; ");
-            return Err(PlanError::NoStreams(if why.is_empty() { "no streams found".into() } else { why }));
+            return Err(PlanError::NoStreams(no_streams_reason(&plan.skipped)));
         }
         if options.video.is_some() && plan.video.is_none() {
             return Err(PlanError::NoStreams("no video stream to encode".into()));
@@ -438,6 +427,8 @@ impl RoutePlan {
         let b = u64::from(v.encode.encoder.bframes > 0);
         let enc = (v.encode.encoder.ref_frames as u64 + 1 + b) * coded(ow, oh) + mbs * 3200 * (1 + b) + 64 * 1024;
         p.add("encoder references and tables", enc);
+        let extra_threads = v.encode.threads.max(1) as u64 - 1;
+        p.add("encoder threads", extra_threads.saturating_mul(MemoryPlan::ENCODER_THREAD_BYTES));
         p.add("encoder output buffer", mem.max_packet_size.min(2 * frame(ow, oh)));
         p
     }
@@ -613,6 +604,11 @@ struct Shared<'a> {
     frames_decoded: AtomicU64,
     decode_errors: AtomicU64,
     frames_encoded: AtomicU64,
+    /// Pictures decoded with closed captions.
+    captions_seen: AtomicU64,
+    /// What the filter stage handed on ([`CaptionTally`]), stored when it ends.
+    captions_kept: AtomicU64,
+    captions_digest: AtomicU64,
 }
 
 impl Shared<'_> {
@@ -651,19 +647,6 @@ fn frame_acquire(pool: &FramePool, shared: &Shared<'_>) -> Result<transcode_fram
     }
 }
 
-type Paths = (PathBuf, PathBuf);
-
-fn in_err(paths: &Paths, source: Error) -> JobError {
-    JobError::Input { path: paths.0.clone(), source }
-}
-
-fn out_err(paths: &Paths, source: Error) -> JobError {
-    match source {
-        Error::Io(_) => JobError::Output { path: paths.1.clone(), source },
-        other => JobError::Input { path: paths.0.clone(), source: other },
-    }
-}
-
 struct DemuxOut {
     stats: DemuxStats,
     format_name: &'static str,
@@ -683,7 +666,7 @@ fn run(
 ) -> Result<TranscodeReport, JobError> {
     let mem = &options.memory;
     let budget = Budget::from_config(mem);
-    let pool_err = |e| in_err(paths, e);
+    let pool_err = |e| paths.in_err(e);
     let half = packet_pool_bytes(mem);
     let pool_cfg = |name| BytePoolConfig { name, max_bytes_in_flight: half, max_buffer: mem.max_packet_size.min(half) };
     let copy_pool = BytePool::new(pool_cfg("copied packets"), &budget).map_err(pool_err)?;
@@ -696,8 +679,11 @@ fn run(
         frames_decoded: AtomicU64::new(0),
         decode_errors: AtomicU64::new(0),
         frames_encoded: AtomicU64::new(0),
+        captions_seen: AtomicU64::new(0),
+        captions_kept: AtomicU64::new(0),
+        captions_digest: AtomicU64::new(CaptionTally::default().digest),
     };
-    muxer.begin(&plan.out_streams).map_err(|e| out_err(paths, e))?;
+    muxer.begin(&plan.out_streams).map_err(|e| paths.out_err(e))?;
     let (mux_tx, mux_rx) = queue::<MuxMsg>(256);
     let q = plan.video.as_ref().map_or(1, |v| v.queue_frames);
     let (pkt_tx, pkt_rx) = queue::<Msg<Packet>>(64);
@@ -716,6 +702,9 @@ fn run(
         frames_decoded: 0,
         frames_encoded: 0,
         decode_errors: 0,
+        captions_seen: 0,
+        captions_kept: 0,
+        captions_digest: CaptionTally::default().digest,
         stages: Vec::new(),
         memory_plan: MemoryPlan::default(),
         memory: MemoryStats::default(),
@@ -787,12 +776,12 @@ fn run(
             }
             Ok(Err(Stop::Failed(e))) => errors.push(e),
             Ok(Err(Stop::Stopped)) => {}
-            Err(_) => errors.push(in_err(paths, Error::invalid("the demux thread panicked"))),
+            Err(_) => errors.push(paths.in_err(Error::invalid("the demux thread panicked"))),
         }
         for h in video_handles {
             match h.join() {
                 Ok(r) => stop_on_err(r, &mut errors, &mut stages),
-                Err(_) => errors.push(in_err(paths, Error::invalid("a video thread panicked"))),
+                Err(_) => errors.push(paths.in_err(Error::invalid("a video thread panicked"))),
             }
         }
     });
@@ -811,21 +800,31 @@ fn run(
         return Err(JobError::Interrupted);
     }
     let Some(mux_dropped) = mux_dropped else {
-        return Err(in_err(paths, Error::invalid("the job stopped without saying why")));
+        return Err(paths.in_err(Error::invalid("the job stopped without saying why")));
     };
     report.demux.dropped_packets += mux_dropped;
     if report.streams.iter().all(|s| s.packets == 0) {
-        return Err(JobError::NoPackets { path: paths.0.clone(), damage: report.demux.summary() });
+        return Err(JobError::NoPackets { path: paths.input.clone(), damage: report.demux.summary() });
     }
     if options.strict && report.decode_errors > 0 {
-        return Err(in_err(paths, Error::invalid(format!("damaged input (--strict): {} decoding errors concealed", report.decode_errors))));
+        return Err(paths.in_err(Error::invalid(format!("damaged input (--strict): {} decoding errors concealed", report.decode_errors))));
     }
-    muxer.finish().map_err(|e| out_err(paths, e))?;
+    muxer.finish().map_err(|e| paths.out_err(e))?;
     report.bytes_out = muxer.bytes_written();
     report.bytes_in = report.demux.bytes_read;
     report.frames_decoded = shared.frames_decoded.load(Ordering::Relaxed);
     report.frames_encoded = shared.frames_encoded.load(Ordering::Relaxed);
     report.decode_errors = shared.decode_errors.load(Ordering::Relaxed);
+    report.captions_seen = shared.captions_seen.load(Ordering::Relaxed);
+    report.captions_kept = shared.captions_kept.load(Ordering::Relaxed);
+    report.captions_digest = shared.captions_digest.load(Ordering::Relaxed);
+    if report.captions_kept > 0 {
+        tracing::warn!(
+            "{}: the a/53 captions of {} pictures are not written: the h264 encoder has no caption sei yet",
+            paths.input.display(),
+            report.captions_kept
+        );
+    }
     report.stages = stages;
     report.memory = budget.stats();
     Ok(report)
@@ -853,7 +852,7 @@ fn demux_stage(
             return Err(Stop::Stopped);
         }
         let t = Instant::now();
-        let Some(pkt) = demux.next_packet().map_err(|e| in_err(paths, e))? else { break };
+        let Some(pkt) = demux.next_packet().map_err(|e| paths.in_err(e))? else { break };
         packets += 1;
         if let Some(p) = pkt.pos {
             shared.bytes_in.store(p, Ordering::Relaxed);
@@ -862,7 +861,7 @@ fn demux_stage(
             if pkt.stream >= plan.map.len() && !late.contains(&pkt.stream) {
                 // Found after the output was declared: said once, not silently lost.
                 late.push(pkt.stream);
-                tracing::warn!("{}: stream {} appeared after the output was started; leaving it out", paths.0.display(), pkt.stream);
+                tracing::warn!("{}: stream {} appeared after the output was started; leaving it out", paths.input.display(), pkt.stream);
             }
             continue;
         };
@@ -870,14 +869,14 @@ fn demux_stage(
         let pool = if is_video { video_pool } else { copy_pool };
         let data = match pool_copy(pool, pkt.data, shared)? {
             Ok(d) => d,
-            Err(e) => return Err(Stop::Failed(in_err(paths, e))),
+            Err(e) => return Err(Stop::Failed(paths.in_err(e))),
         };
         let mut owned = pkt.with_data(data);
         let tb = plan.in_time_bases.get(pkt.stream).copied().unwrap_or(TimeBase::new(1, 90000));
         if let Some(jump) = timeline.place(pkt.stream, tb, &mut owned) {
             tracing::warn!(
                 "{}: timestamps of stream {} jump by {:.3} s at byte {}; the output's timeline continues across it",
-                paths.0.display(),
+                paths.input.display(),
                 pkt.stream,
                 jump,
                 pkt.pos.unwrap_or(0)
@@ -891,11 +890,10 @@ fn demux_stage(
         }
     }
     let stats = demux.stats();
-    if strict && (stats.truncated || stats.dropped_packets > 0 || stats.cc_errors > 0 || stats.resyncs > 0) {
-        return Err(Stop::Failed(in_err(
-            paths,
-            Error::invalid(format!("damaged input (--strict): {} dropped packets, {} continuity errors", stats.dropped_packets, stats.cc_errors)),
-        )));
+    if strict {
+        if let Some(e) = strict_damage(&stats) {
+            return Err(Stop::Failed(paths.in_err(e)));
+        }
     }
     if video_in.is_some() {
         pkt_tx.send(Msg::End)?;
@@ -1022,15 +1020,7 @@ fn decode_stage(
     paths: &Paths,
     strict: bool,
 ) -> Result<StageStats, Stop> {
-    let mut decoder = VideoDecoder::new(v.codec, mem, budget).map_err(|e| in_err(paths, e))?;
-    let mut conv = match (v.codec, v.in_info.format) {
-        (CodecId::H264, BitstreamFormat::LengthPrefixed { .. }) => {
-            let avcc = AvcC::parse(&v.in_info.extradata).map_err(|e| in_err(paths, e))?;
-            Some(Mp4ToAnnexB::h264(&avcc))
-        }
-        _ => None,
-    };
-    let mut annexb = Vec::new();
+    let mut decoder = PacketDecoder::new(&v.in_info, mem, budget).map_err(|e| paths.in_err(e))?;
     let mut order = PtsOrder { pending: BinaryHeap::new(), last: None, frame_ticks: v.frame_ticks };
     let mut pool: Option<FramePool> = None;
     let mut dropped_seen = 0u64;
@@ -1044,18 +1034,16 @@ fn decode_stage(
             return;
         }
         let r = (|| -> Result<(), Stop> {
-            let layout = FrameLayout::new(f.format, f.width as u32, f.height as u32).map_err(|e| in_err(paths, e))?;
+            let layout = FrameLayout::new(f.format, f.width as u32, f.height as u32).map_err(|e| paths.in_err(e))?;
             if pool.as_ref().is_some_and(|p| *p.layout() != layout) {
-                return Err(Stop::Failed(in_err(
-                    paths,
-                    Error::unsupported(format!("the picture size changes mid-stream at frame {frames} to {}x{}", f.width, f.height)),
+                return Err(Stop::Failed(paths.in_err(Error::unsupported(format!("the picture size changes mid-stream at frame {frames} to {}x{}", f.width, f.height)),
                 )));
             }
             if pool.is_none() {
                 let mut cfg = FramePoolConfig::new(layout, mem);
                 cfg.name = "decoded frames";
                 cfg.capacity = v.decode_pool_frames();
-                *pool = Some(FramePool::new(cfg, budget).map_err(|e| in_err(paths, e))?);
+                *pool = Some(FramePool::new(cfg, budget).map_err(|e| paths.in_err(e))?);
             }
             let Some(p) = pool.as_ref() else { return Err(Stop::Stopped) };
             let mut frame = frame_acquire(p, shared)?;
@@ -1072,6 +1060,12 @@ fn decode_stage(
             props.field_order = f.field_order;
             props.sar = sar;
             props.keyframe = false;
+            if !f.captions.is_empty() {
+                // Numbered so that a later stage can tell a picture's captions from the
+                // same captions on a second frame made of that picture.
+                let seq = shared.captions_seen.fetch_add(1, Ordering::Relaxed) as u32 + 1;
+                props.captions = Captions::new(seq, f.captions.triplets());
+            }
             frames += 1;
             shared.frames_decoded.fetch_add(1, Ordering::Relaxed);
             tx.send(Msg::Item(frame.into_shared()))
@@ -1085,44 +1079,33 @@ fn decode_stage(
         let Msg::Item(pkt) = msg else { break };
         let t = Instant::now();
         order.push(pkt.pts);
-        let data: &[u8] = match &mut conv {
-            Some(c) => {
-                annexb.clear();
-                match c.convert(&pkt.data, &mut annexb) {
-                    Ok(()) => &annexb,
-                    Err(e) if !strict => {
-                        shared.decode_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("{}: skipped a damaged sample: {e}", paths.0.display());
-                        order.drop_one();
-                        continue;
-                    }
-                    Err(e) => return Err(Stop::Failed(in_err(paths, e))),
-                }
-            }
-            None => &pkt.data,
-        };
-        let result = decoder.decode_with(data, |f| emit(f, &mut order, &mut pool, &mut failure));
+        let result = decoder.decode(&pkt.data, strict, |f| emit(f, &mut order, &mut pool, &mut failure));
         if let Some(e) = failure.take() {
             return Err(e);
         }
-        let dropped = decoder.dropped_pictures();
+        let dropped = decoder.decoder().dropped_pictures();
         while dropped_seen < dropped {
             order.drop_one();
             dropped_seen += 1;
         }
-        match result {
-            Ok(()) => {}
-            Err(e @ (Error::Unsupported(_) | Error::LimitExceeded { .. })) => return Err(Stop::Failed(in_err(paths, e))),
-            Err(e) if strict => return Err(Stop::Failed(in_err(paths, e))),
-            Err(e) => {
+        match result.map_err(|e| Stop::Failed(paths.in_err(e)))? {
+            Decoded::Clean => {}
+            Decoded::SkippedSample(e) => {
+                // Its pts belongs to no frame.
+                shared.decode_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{}: skipped a damaged sample: {e}", paths.input.display());
+                order.drop_one();
+            }
+            Decoded::Concealed(e) => {
                 let n = shared.decode_errors.fetch_add(1, Ordering::Relaxed);
                 if n < 5 {
-                    tracing::warn!("{}: concealed a decoding error: {e}", paths.0.display());
+                    tracing::warn!("{}: concealed a decoding error: {e}", paths.input.display());
                 }
             }
         }
         busy += t.elapsed();
     }
+    let decoder = decoder.decoder_mut();
     decoder.flush();
     while let Some(f) = decoder.next_frame() {
         emit(&f, &mut order, &mut pool, &mut failure);
@@ -1177,9 +1160,10 @@ fn make_filters(v: &VideoPlan, input: FrameLayout, sar: Option<(u32, u32)>, in_t
 
 fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFrame>>, budget: &Budget, shared: &Shared<'_>, paths: &Paths) -> Result<StageStats, Stop> {
     let mut chain: Option<Vec<Box<dyn Filter>>> = None;
+    let mut tally = CaptionTally::default();
     let mut busy = Duration::ZERO;
     let mut frames = 0u64;
-    let err = |e| Stop::Failed(in_err(paths, e));
+    let err = |e| Stop::Failed(paths.in_err(e));
     loop {
         let Some(msg) = rx.recv() else { return Err(Stop::Stopped) };
         let t = Instant::now();
@@ -1193,7 +1177,7 @@ fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFram
         }
         let Some(filters) = chain.as_mut() else { break };
         let end = input.is_none();
-        run_chain(filters, input, tx, shared, &mut frames).map_err(|s| match s {
+        run_chain(filters, input, tx, shared, &mut frames, &mut tally).map_err(|s| match s {
             ChainErr::Stop(s) => s,
             ChainErr::Filter(e) => err(e),
         })?;
@@ -1202,8 +1186,42 @@ fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFram
             break;
         }
     }
+    shared.captions_kept.store(tally.kept, Ordering::Relaxed);
+    shared.captions_digest.store(tally.digest, Ordering::Relaxed);
     tx.send(Msg::End)?;
     Ok(StageStats { name: "filter", items: frames, busy, queue_high_water: tx.high_water(), queue_bound: tx.bound })
+}
+
+/// The closed captions the filter stage hands to the encoder: each picture's once, on
+/// the first frame made of it (a deinterlacer at field rate makes two frames of one
+/// picture, a frame-rate converter may repeat one; both copy its properties). The
+/// encoder does not write captions yet (a `user_data_registered_itu_t_t35` SEI); until
+/// it does, the job counts what it would be given.
+#[derive(Debug, Clone, Copy)]
+struct CaptionTally {
+    last_seq: u32,
+    kept: u64,
+    /// FNV-1a over the triplets kept, in order: what a test compares with FFmpeg's.
+    digest: u64,
+}
+
+impl Default for CaptionTally {
+    fn default() -> Self {
+        CaptionTally { last_seq: 0, kept: 0, digest: 0xcbf2_9ce4_8422_2325 }
+    }
+}
+
+impl CaptionTally {
+    fn note(&mut self, c: &Captions) {
+        if c.is_empty() || c.seq == self.last_seq {
+            return;
+        }
+        self.last_seq = c.seq;
+        self.kept += 1;
+        for &b in c.triplets() {
+            self.digest = (self.digest ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 enum ChainErr {
@@ -1219,10 +1237,11 @@ impl From<Stop> for ChainErr {
 
 /// Pushes `input` (or the end, `None`) through the chain from filter 0, sending every
 /// frame the last filter gives.
-fn run_chain(filters: &mut [Box<dyn Filter>], input: Option<SharedFrame>, tx: &Tx<Msg<SharedFrame>>, shared: &Shared<'_>, frames: &mut u64) -> Result<(), ChainErr> {
+fn run_chain(filters: &mut [Box<dyn Filter>], input: Option<SharedFrame>, tx: &Tx<Msg<SharedFrame>>, shared: &Shared<'_>, frames: &mut u64, tally: &mut CaptionTally) -> Result<(), ChainErr> {
     let Some((first, rest)) = filters.split_first_mut() else {
         if let Some(f) = input {
             *frames += 1;
+            tally.note(&f.props().captions);
             tx.send(Msg::Item(f))?;
         }
         return Ok(());
@@ -1233,9 +1252,9 @@ fn run_chain(filters: &mut [Box<dyn Filter>], input: Option<SharedFrame>, tx: &T
     }
     loop {
         match first.pull().map_err(ChainErr::Filter)? {
-            Pull::Frame(out) => run_chain(rest, Some(out), tx, shared, frames)?,
+            Pull::Frame(out) => run_chain(rest, Some(out), tx, shared, frames, tally)?,
             Pull::NeedMore => return Ok(()),
-            Pull::Ended => return run_chain(rest, None, tx, shared, frames),
+            Pull::Ended => return run_chain(rest, None, tx, shared, frames, tally),
             // Every output frame is held downstream (queued for the encoder): it frees
             // one as it codes.
             Pull::Full => {
@@ -1262,7 +1281,7 @@ fn encode_stage(
     let mut encoder: Option<Encoder> = None;
     let mut busy = Duration::ZERO;
     let mut packets = 0u64;
-    let err = |e| Stop::Failed(in_err(paths, e));
+    let err = |e| Stop::Failed(paths.in_err(e));
     let drain = |enc: &mut Encoder, packets: &mut u64| -> Result<bool, Stop> {
         loop {
             match enc.receive_packet().map_err(err)? {
@@ -1403,10 +1422,10 @@ fn mux_stage(
                 Err(Error::InvalidData { reason, .. }) if Some(k) != video_out => {
                     dropped += 1;
                     if dropped <= 5 {
-                        tracing::warn!("{}: dropped a damaged packet of stream {k}: {reason}", paths.0.display());
+                        tracing::warn!("{}: dropped a damaged packet of stream {k}: {reason}", paths.input.display());
                     }
                 }
-                Err(e) => return Err(Stop::Failed(out_err(paths, e))),
+                Err(e) => return Err(Stop::Failed(paths.out_err(e))),
             }
             let is_video = Some(k) == video_out || (video_out.is_none() && plan.out_streams[k].media_type() == MediaType::Video);
             if is_video {

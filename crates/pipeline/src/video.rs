@@ -2,8 +2,10 @@
 //! and MPEG-1/MPEG-2 video (`transcode-mpeg2`), with their frames described the same
 //! way.
 
-use transcode_core::{CodecId, ColorDescription, ColorRange, Error, FieldOrder, MemoryConfig, Result};
-use transcode_frame_pool::{Budget, PixelFormat};
+use transcode_codec::h264::AvcC;
+use transcode_codec::nal::Mp4ToAnnexB;
+use transcode_core::{BitstreamFormat, CodecId, ColorDescription, ColorRange, Error, FieldOrder, MemoryConfig, Result, StreamInfo};
+use transcode_frame_pool::{Budget, Captions, PixelFormat};
 
 /// A decoded frame in display order, borrowed from its decoder's picture pool.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +26,9 @@ pub(crate) struct VideoFrame<'a> {
     /// `420jpeg` (centred: MPEG-1, FFmpeg's full-range `yuvj420p`, and H.264 with no
     /// VUI), `420paldv` (top-left), `422`.
     pub y4m_colourspace: &'static str,
+    /// A/53 closed captions sent with the picture (MPEG-2 user data), with no `seq`
+    /// yet: the job numbers them. Empty for H.264, whose SEI captions are not read yet.
+    pub captions: Captions,
 }
 
 impl VideoFrame<'_> {
@@ -116,6 +121,72 @@ impl VideoDecoder {
     }
 }
 
+/// What became of one packet given to a [`PacketDecoder`].
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// Decoded cleanly.
+    Clean,
+    /// A sample whose NAL lengths are broken could not be split into units and was not
+    /// decoded; the decoder conceals the missing picture from its references.
+    SkippedSample(Error),
+    /// Decoded with damage concealed.
+    Concealed(Error),
+}
+
+/// A stream's decoder with the framing conversion its packets need (length-prefixed
+/// H.264 from MP4 becomes Annex-B) and the one policy for damage every job follows:
+/// concealed unless the job is strict, while unsupported streams and exceeded limits
+/// always fail.
+#[derive(Debug)]
+pub(crate) struct PacketDecoder {
+    decoder: VideoDecoder,
+    conv: Option<Mp4ToAnnexB>,
+    annexb: Vec<u8>,
+}
+
+impl PacketDecoder {
+    /// A decoder for the stream `info` whose pictures count in `budget`.
+    pub fn new(info: &StreamInfo, config: &MemoryConfig, budget: &Budget) -> Result<PacketDecoder> {
+        let decoder = VideoDecoder::new(info.codec, config, budget)?;
+        let conv = match (info.codec, info.format) {
+            (CodecId::H264, BitstreamFormat::LengthPrefixed { .. }) => Some(Mp4ToAnnexB::h264(&AvcC::parse(&info.extradata)?)),
+            _ => None,
+        };
+        Ok(PacketDecoder { decoder, conv, annexb: Vec::new() })
+    }
+
+    /// Decodes one packet, handing every frame that becomes ready to `on_frame`.
+    /// `Err` is what ends the job: an unsupported stream, an exceeded limit, or any
+    /// damage when `strict`.
+    pub fn decode(&mut self, data: &[u8], strict: bool, on_frame: impl FnMut(&VideoFrame<'_>)) -> Result<Decoded> {
+        let data = match &mut self.conv {
+            Some(c) => {
+                self.annexb.clear();
+                match c.convert(data, &mut self.annexb) {
+                    Ok(()) => &self.annexb[..],
+                    Err(e @ Error::InvalidData { .. }) if !strict => return Ok(Decoded::SkippedSample(e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            None => data,
+        };
+        match self.decoder.decode_with(data, on_frame) {
+            Ok(()) => Ok(Decoded::Clean),
+            Err(e @ (Error::Unsupported(_) | Error::LimitExceeded { .. })) => Err(e),
+            Err(e) if strict => Err(e),
+            Err(e) => Ok(Decoded::Concealed(e)),
+        }
+    }
+
+    pub fn decoder(&self) -> &VideoDecoder {
+        &self.decoder
+    }
+
+    pub fn decoder_mut(&mut self) -> &mut VideoDecoder {
+        &mut self.decoder
+    }
+}
+
 fn h264_frame<'a>(f: &transcode_h264::Frame<'a>) -> VideoFrame<'a> {
     VideoFrame {
         width: f.width,
@@ -128,6 +199,7 @@ fn h264_frame<'a>(f: &transcode_h264::Frame<'a>) -> VideoFrame<'a> {
         field_order: f.field_order,
         concealed: f.concealed,
         y4m_colourspace: h264_y4m_colourspace(f),
+        captions: Captions::default(),
     }
 }
 
@@ -172,6 +244,7 @@ fn mpeg2_frame<'a>(f: &transcode_mpeg2::Frame<'a>, mpeg1: bool) -> VideoFrame<'a
             (_, true) => "420jpeg",
             (_, false) => "420mpeg2",
         },
+        captions: Captions::new(0, i.user_data.captions()),
     }
 }
 

@@ -81,6 +81,8 @@ fn encoding_options_that_do_not_go_together_are_usage_errors() {
         (vec!["--crf", "60"], "--crf 60: expected 0 to 51"),
         (vec!["--crf", "23", "--qp", "20"], "cannot be used with"),
         (vec!["--progress", "-", "--format", "mp4"], "--progress applies to encoding"),
+        (vec!["--threads", "2"], "--threads applies to encoding"),
+        (vec!["--scale", "-2:144", "--threads", "0"], "--threads"),
     ] {
         let mut all = vec!["convert", path_str(&input), path_str(&out)];
         all.extend(args.iter().copied());

@@ -122,3 +122,35 @@ fn copying_a_real_packet_stream_stays_within_the_bound() {
     assert!(s.peak_reserved <= 64 << 10, "{s:?}");
     assert!(s.pools[0].allocated < 40, "buffers are reused: {s:?}");
 }
+
+/// `PoolFill::Upfront` (a memory-profile gate's setting): the pool holds its whole bound
+/// from the start, in small buffers that larger packets evict, so its bytes never go
+/// past the bound and never depend on the order packets come in.
+#[test]
+fn an_upfront_pool_holds_its_bound_from_the_start_and_never_more() {
+    use transcode_core::PoolFill;
+    use transcode_frame_pool::PREFILL_BUFFER;
+    let memory = MemoryConfig { pool_fill: PoolFill::Upfront, ..MemoryConfig::default() };
+    let budget = Budget::from_config(&memory);
+    let bound = 64 * PREFILL_BUFFER;
+    let pool = pool(bound, &budget);
+    let s = pool.stats();
+    assert_eq!((s.allocated, s.available, s.bytes), (64, 64, bound));
+    assert_eq!(budget.reserved(), bound, "the whole bound is reserved when the pool is made");
+    // A small packet takes one of the prefilled buffers: nothing new is allocated.
+    let small = pool.copy(&[1u8; 500]).unwrap();
+    assert_eq!(pool.stats().allocated, 64);
+    assert_eq!(pool.bytes_in_flight(), PREFILL_BUFFER);
+    // A large one evicts free small buffers to make room, and the pool stays at its bound.
+    let large = pool.copy(&vec![2u8; 100_000]).unwrap();
+    let s = pool.stats();
+    assert_eq!(s.bytes, bound, "{s:?}");
+    assert_eq!(budget.reserved(), bound);
+    assert_eq!(pool.bytes_in_flight(), PREFILL_BUFFER + (128 << 10));
+    drop((small, large));
+    assert!(pool.stats().bytes <= bound);
+    // A lazy pool of the same bound holds nothing until asked.
+    let lazy = Budget::new(1 << 20);
+    let p = self::pool(bound, &lazy);
+    assert_eq!(p.stats().bytes, 0);
+}

@@ -193,3 +193,17 @@ fn threads_hammering_the_pool_never_exceed_its_capacity() {
     assert!(s.allocated <= 4 && s.peak_in_use <= 4, "{s:?}");
     assert_eq!(s.available, s.allocated);
 }
+
+/// A budget made with `PoolFill::Upfront` preallocates every pool made against it, also
+/// pools whose configuration (inside a decoder or a filter) says `Lazy`.
+#[test]
+fn an_upfront_budget_preallocates_lazy_pools() {
+    let memory = MemoryConfig { pool_fill: transcode_core::PoolFill::Upfront, ..MemoryConfig::default() };
+    let budget = Budget::from_config(&memory);
+    let p = pool(3, &budget);
+    let s = p.stats();
+    assert_eq!((s.allocated, s.available), (3, 3));
+    assert_eq!(budget.reserved(), 3 * layout().buffer_len() as u64);
+    let lazy = pool(3, &Budget::new(1 << 20));
+    assert_eq!(lazy.stats().allocated, 0);
+}

@@ -269,3 +269,46 @@ fn pts_discontinuities_are_closed_and_every_audio_packet_is_kept() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// FFmpeg's caption triplets of `testdata/transcode/captions.m2v`, frame by frame in
+/// display order (`captions.m2v.cc.hex`, from lavfi's `subcc`), and their FNV-1a.
+fn ffmpeg_captions() -> (u64, u64) {
+    let text = std::fs::read_to_string(testdata("transcode/captions.m2v.cc.hex")).unwrap();
+    let mut digest = 0xcbf2_9ce4_8422_2325u64;
+    let mut frames = 0;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        frames += 1;
+        for k in (0..line.len()).step_by(2) {
+            let b = u8::from_str_radix(&line[k..k + 2], 16).unwrap();
+            digest = (digest ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    (frames, digest)
+}
+
+/// Issue 12's captions, as far as they go this session: the A/53 captions of an MPEG-2
+/// recording travel on their frames through the filters, each picture's once (on the
+/// first of the two frames bwdif makes of it at field rate), in display order with
+/// FFmpeg's bytes. The encoder does not write them as SEI yet.
+#[test]
+fn a53_captions_reach_the_encoder_once_per_picture_in_display_order() {
+    let (want_frames, want_digest) = ffmpeg_captions();
+    assert_eq!(want_frames, 12, "the fixture's oracle");
+    let dir = scratch("captions");
+    let input = testdata("transcode/captions.m2v");
+    for (rate, frames_out) in [(Rate::FrameRate, 12), (Rate::FieldRate, 24)] {
+        let out = dir.join("out.mp4");
+        let opts = TranscodeOptions::new(OutputFormat::Mp4 { fragmented: false }, bwdif_scale(rate, 144));
+        let r = transcode(&input, &out, &opts, &mut |_| {}).unwrap();
+        assert_eq!(r.frames_encoded, frames_out, "{rate:?}");
+        assert_eq!(r.captions_seen, want_frames, "{rate:?}");
+        assert_eq!(r.captions_kept, want_frames, "{rate:?}: each picture's captions once");
+        assert_eq!(r.captions_digest, want_digest, "{rate:?}: FFmpeg's triplets in its order");
+    }
+    // A stream without captions has none to count.
+    let plain = testdata("ts/mpeg2_576i_mp2.ts");
+    let out = dir.join("plain.mp4");
+    let r = transcode(&plain, &out, &TranscodeOptions::new(OutputFormat::Mp4 { fragmented: false }, bwdif_scale(Rate::FrameRate, 144)), &mut |_| {}).unwrap();
+    assert_eq!((r.captions_seen, r.captions_kept), (0, 0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
