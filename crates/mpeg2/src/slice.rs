@@ -121,7 +121,10 @@ fn truncated_or_err(b: &Bits<'_>, e: Error) -> Error {
 pub(crate) struct SliceDecoder<'a> {
     pub p: &'a PicCtx,
     pub cur: &'a mut FrameData,
-    pub refs: Refs<'a>,
+    /// The reference planes motion compensation reads, resolved once per slice
+    /// instead of once per block: `[direction][frame, top field, bottom field][plane]`,
+    /// `None` for a missing reference.
+    ref_planes: [[[Option<Plane<'a>>; 3]; 3]; 2],
     pub s: &'a mut Scratch,
     /// One byte per macroblock of the picture: set once decoded.
     pub done: &'a mut [u8],
@@ -141,10 +144,17 @@ impl<'a> SliceDecoder<'a> {
         s: &'a mut Scratch,
         done: &'a mut [u8],
     ) -> SliceDecoder<'a> {
+        let ref_planes = std::array::from_fn(|d| {
+            let r = if d == 0 { refs.fwd } else { refs.bwd };
+            std::array::from_fn(|f| {
+                let parity = f.checked_sub(1);
+                std::array::from_fn(|pl| r.map(|r| plane_of(p, r, parity, pl)))
+            })
+        });
         SliceDecoder {
             p,
             cur,
-            refs,
+            ref_planes,
             s,
             done,
             qscale: 2,
@@ -834,7 +844,7 @@ impl<'a> SliceDecoder<'a> {
         let p = self.p;
         let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
         let c422 = p.chroma422;
-        let refs = self.refs;
+        let planes = &self.ref_planes;
         // The second field of a P frame may predict from the first field of the same
         // frame, which then cannot be written while it is read: predict into the
         // scratch and copy. Every other picture predicts straight into the frame.
@@ -847,7 +857,7 @@ impl<'a> SliceDecoder<'a> {
             (Some(&*self.cur), PredDst::Scratch(pred_y, pred_c))
         };
         let rp =
-            |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, &refs, s, parity, pl);
+            |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, planes, s, parity, pl);
         let mut first = true;
         for s in 0..2 {
             if !(if s == 0 { m.fwd } else { m.bwd }) {
@@ -1145,30 +1155,33 @@ fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) ->
     [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
 }
 
-/// The reference plane for direction `s` and field `parity` (`None`: the frame): in
-/// the second field of a P frame, the opposite parity is the first field of the
-/// current frame.
-#[inline]
+/// The reference plane for direction `s` and field `parity` (`None`: the frame) from
+/// the slice's table `planes`: in the second field of a P frame, the opposite parity is
+/// the first field of the current frame, which the table cannot hold.
+#[inline(always)]
 fn ref_plane<'b>(
     p: &PicCtx,
     cur: Option<&'b FrameData>,
-    refs: &Refs<'b>,
+    planes: &[[[Option<Plane<'b>>; 3]; 3]; 2],
     s: usize,
     parity: Option<usize>,
     pl: usize,
 ) -> Result<Plane<'b>> {
-    let data: &FrameData = match parity {
+    let plane = match parity {
         Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => {
-            cur.ok_or_else(|| err("missing reference picture"))?
+            cur.map(|c| plane_of(p, c, parity, pl))
         }
-        _ => {
-            let r = if s == 0 { refs.fwd } else { refs.bwd };
-            r.ok_or_else(|| err("missing reference picture"))?
-        }
+        _ => planes[s & 1][parity.map_or(0, |f| 1 + (f & 1))][pl % 3],
     };
+    plane.ok_or_else(|| err("missing reference picture"))
+}
+
+/// Plane `pl` of `data` as motion compensation reads it: the frame (`parity` `None`)
+/// or one of its fields.
+fn plane_of<'b>(p: &PicCtx, data: &'b FrameData, parity: Option<usize>, pl: usize) -> Plane<'b> {
     let stride = data.stride(pl);
     let lay = data.plane_layout(pl);
-    Ok(match parity {
+    match parity {
         None => Plane {
             data: data.plane(pl),
             base: 0,
@@ -1185,7 +1198,7 @@ fn ref_plane<'b>(
             height: lay.rows / 2,
             isa: p.isa,
         },
-    })
+    }
 }
 
 /// Fills macroblocks of `cur` that no slice decoded with the co-located samples of
