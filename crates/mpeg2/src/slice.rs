@@ -715,24 +715,9 @@ impl<'a> SliceDecoder<'a> {
         let mut sum = dcv;
         let mut i = 0usize;
         loop {
-            let bits = b.peek32();
-            let c = coef(table, bits);
-            // The level as magnitude and sign mask (0 or -1), so that the sign is
-            // applied once, without a branch, after inverse quantisation.
-            let (run, mag, sign);
-            if c.run == RUN_EOB {
-                b.skip(c.len as u32);
+            let (run, mag, sign) = run_level::<MPEG2>(b, table)?;
+            if run == RUN_EOB as u32 {
                 break;
-            } else if c.len == 0 {
-                return Err(truncated_or(b, "invalid dct coefficient"));
-            } else if c.run == RUN_ESCAPE {
-                let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
-                (run, mag, sign) = (r, level.abs(), level >> 31);
-            } else {
-                run = c.run as u32;
-                mag = c.level as i32;
-                sign = -(((bits >> (31 - c.len)) & 1) as i32);
-                b.skip(c.len as u32 + 1);
             }
             i += run as usize + 1;
             if i > 63 {
@@ -781,37 +766,22 @@ impl<'a> SliceDecoder<'a> {
         let mut masks = 0u16;
         let mut sum = 0i32;
         let mut i = usize::MAX; // the first coefficient lands on 0
-        let mut first = true;
-        loop {
-            let bits = b.peek32();
-            // Magnitude and sign mask, as in `intra_block`.
-            let (run, mag, sign);
-            if first && bits >> 31 == 1 {
-                run = 0;
-                mag = 1;
-                sign = -(((bits >> 30) & 1) as i32);
-                b.skip(2);
-            } else {
-                let c = coef(&B14, bits);
-                if c.run == RUN_EOB {
-                    if first {
-                        return Err(truncated_or(b, "end of block before the first coefficient"));
-                    }
-                    b.skip(c.len as u32);
-                    break;
-                } else if c.len == 0 {
-                    return Err(truncated_or(b, "invalid dct coefficient"));
-                } else if c.run == RUN_ESCAPE {
-                    let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
-                    (run, mag, sign) = (r, level.abs(), level >> 31);
-                } else {
-                    run = c.run as u32;
-                    mag = c.level as i32;
-                    sign = -(((bits >> (31 - c.len)) & 1) as i32);
-                    b.skip(c.len as u32 + 1);
-                }
+        // The first coefficient may be the short code `1s` (level 1, run 0), which
+        // table zero gives to the end of block everywhere else; it is decoded before the
+        // loop so that the loop does not test for it.
+        let bits = b.peek32();
+        let mut next = if bits >> 31 == 1 {
+            b.skip(2);
+            (0, 1, -(((bits >> 30) & 1) as i32))
+        } else {
+            let c = run_level::<MPEG2>(b, &B14)?;
+            if c.0 == RUN_EOB as u32 {
+                return Err(truncated_or(b, "end of block before the first coefficient"));
             }
-            first = false;
+            c
+        };
+        loop {
+            let (run, mag, sign) = next;
             i = i.wrapping_add(run as usize + 1);
             if i > 63 {
                 return Err(truncated_or(
@@ -827,6 +797,10 @@ impl<'a> SliceDecoder<'a> {
             blk.as_flattened_mut()[pos & 63] = v as i16;
             masks |= ROW_MASKS[pos & 63];
             sum ^= v;
+            next = run_level::<MPEG2>(b, &B14)?;
+            if next.0 == RUN_EOB as u32 {
+                break;
+            }
         }
         // See `intra_block`: running off the end ends at an error branch above.
         if b.overrun() {
@@ -1079,6 +1053,31 @@ impl<'a> SliceDecoder<'a> {
         }
         Ok(())
     }
+}
+
+/// Reads one DCT coefficient code of `table` (and its sign bit, or the escape that
+/// follows it): the run, the level's magnitude and its sign as a mask (0 or -1), so
+/// that the sign is applied once, without a branch, after inverse quantisation. The
+/// run is [`RUN_EOB`] at the end of the block.
+#[inline(always)]
+fn run_level<const MPEG2: bool>(b: &mut Bits<'_>, table: &CoefTable) -> Result<(u32, i32, i32)> {
+    let bits = b.peek32();
+    let c = coef(table, bits);
+    // Ordinary codes first, with the one comparison that tells them from the markers.
+    if c.run < RUN_EOB {
+        b.skip(c.len as u32 + 1);
+        let sign = -(((bits >> (31 - c.len)) & 1) as i32);
+        return Ok((c.run as u32, c.level as i32, sign));
+    }
+    if c.run == RUN_EOB {
+        b.skip(c.len as u32);
+        return Ok((RUN_EOB as u32, 0, 0));
+    }
+    if c.run != RUN_ESCAPE {
+        return Err(truncated_or(b, "invalid dct coefficient"));
+    }
+    let (run, level) = SliceDecoder::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
+    Ok((run, level.abs(), level >> 31))
 }
 
 /// For each raster position of a block, the bits it sets in a coefficient decoder's
