@@ -69,6 +69,14 @@ struct Motion {
     dmv: [i32; 2],
 }
 
+/// A macroblock's position (in macroblocks) and its origin and row stride in each
+/// plane of the current frame.
+struct Mb {
+    x: i32,
+    y: i32,
+    org: [(usize, usize); 3],
+}
+
 /// Scratch of the slice decoder, kept by the decoder so that slices allocate nothing.
 #[derive(Debug)]
 pub(crate) struct Scratch {
@@ -125,6 +133,8 @@ pub(crate) struct SliceDecoder<'a> {
     /// instead of once per block: `[direction][frame, top field, bottom field][plane]`,
     /// `None` for a missing reference.
     ref_planes: [[[Option<Plane<'a>>; 3]; 3]; 2],
+    /// Row strides of the current frame's planes.
+    strides: [usize; 3],
     pub s: &'a mut Scratch,
     /// One byte per macroblock of the picture: set once decoded.
     pub done: &'a mut [u8],
@@ -151,10 +161,12 @@ impl<'a> SliceDecoder<'a> {
                 std::array::from_fn(|pl| r.map(|r| plane_of(p, r, parity, pl)))
             })
         });
+        let strides = std::array::from_fn(|pl| cur.stride(pl));
         SliceDecoder {
             p,
             cur,
             ref_planes,
+            strides,
             s,
             done,
             qscale: 2,
@@ -306,7 +318,8 @@ impl<'a> SliceDecoder<'a> {
             _ => return Err(err("skipped macroblock in an intra picture")),
         };
         self.dct_field = false;
-        self.predict_mb(&m, addr)?;
+        let mb = self.origins(addr);
+        self.predict_mb(&m, &mb)?;
         self.done[addr] = 1;
         Ok(())
     }
@@ -417,6 +430,7 @@ impl<'a> SliceDecoder<'a> {
 
     fn macroblock(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
         let p = self.p;
+        let mb = self.origins(addr);
         let t = match p.ptype {
             PictureType::I => MB_TYPE_I[b.peek(2) as usize],
             PictureType::P => MB_TYPE_P[b.peek(6) as usize],
@@ -485,7 +499,7 @@ impl<'a> SliceDecoder<'a> {
                 self.pmv = Default::default();
             }
             self.last = None;
-            self.intra_mb(b, addr)?;
+            self.intra_mb(b, &mb)?;
         } else {
             self.reset_dc();
             if m.fwd {
@@ -500,7 +514,7 @@ impl<'a> SliceDecoder<'a> {
                 self.motion_vectors(b, &mut m, 1)?;
             }
             self.last = Some(m);
-            self.predict_mb(&m, addr)?;
+            self.predict_mb(&m, &mb)?;
             if ty & MB_PATTERN != 0 {
                 let e = CBP[b.peek(9) as usize];
                 if e.len == 0 || (e.val == 0 && !p.mpeg2) {
@@ -511,7 +525,7 @@ impl<'a> SliceDecoder<'a> {
                 if p.chroma422 {
                     cbp = cbp << 2 | b.read(2);
                 }
-                self.residual(b, addr, cbp)?;
+                self.residual(b, &mb, cbp)?;
             }
         }
         if p.ptype == PictureType::D && !b.bit() {
@@ -521,14 +535,15 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    /// Origin and stride of macroblock `addr` in each plane of the current frame
-    /// (one division per macroblock, not one per block).
+    /// Position of macroblock `addr`, and its origin and row stride in each plane of
+    /// the current frame: computed once per macroblock (one division) and shared by
+    /// its prediction and its blocks.
     #[inline]
-    fn origins(&self, addr: usize) -> [(usize, usize); 3] {
+    fn origins(&self, addr: usize) -> Mb {
         let p = self.p;
         let (x, y) = (addr % p.mb_w, addr / p.mb_w);
-        std::array::from_fn(|pl| {
-            let stride = self.cur.stride(pl);
+        let org = std::array::from_fn(|pl| {
+            let stride = self.strides[pl];
             let (w, h) = if pl == 0 {
                 (16, 16)
             } else {
@@ -539,7 +554,12 @@ impl<'a> SliceDecoder<'a> {
             } else {
                 (y * h * stride + x * w, stride)
             }
-        })
+        });
+        Mb {
+            x: x as i32,
+            y: y as i32,
+            org,
+        }
     }
 
     /// Offset and stride of block `k` of the macroblock relative to its origin.
@@ -598,9 +618,9 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    fn intra_mb(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
+    fn intra_mb(&mut self, b: &mut Bits<'_>, mb: &Mb) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
-        let org = self.origins(addr);
+        let org = mb.org;
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
             // One coefficient loop per standard, so that the inverse quantisation does
@@ -615,9 +635,9 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    fn residual(&mut self, b: &mut Bits<'_>, addr: usize, cbp: u32) -> Result<()> {
+    fn residual(&mut self, b: &mut Bits<'_>, mb: &Mb, cbp: u32) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
-        let org = self.origins(addr);
+        let org = mb.org;
         for k in 0..nblocks {
             if cbp & (1 << (nblocks - 1 - k)) == 0 {
                 continue;
@@ -814,16 +834,16 @@ impl<'a> SliceDecoder<'a> {
     }
 
     /// Forms the prediction of macroblock `addr` and writes it to the current frame.
-    fn predict_mb(&mut self, m: &Motion, addr: usize) -> Result<()> {
+    fn predict_mb(&mut self, m: &Motion, mb: &Mb) -> Result<()> {
         let p = self.p;
-        let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
+        let (x, y) = (mb.x, mb.y);
         let c422 = p.chroma422;
         let planes = &self.ref_planes;
         // The second field of a P frame may predict from the first field of the same
         // frame, which then cannot be written while it is read: predict into the
         // scratch and copy. Every other picture predicts straight into the frame.
         let direct = !(p.ptype == PictureType::P && p.second_field);
-        let org = self.origins(addr);
+        let org = mb.org;
         let (cur, mut dst): (Option<&FrameData>, PredDst<'_>) = if direct {
             (None, PredDst::Frame(self.cur.planes_mut(), org))
         } else {
