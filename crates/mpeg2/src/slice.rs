@@ -6,7 +6,7 @@ use crate::bits::Bits;
 use crate::header::{Matrices, PictureStructure, PictureType};
 use crate::idct::{self, Store};
 use crate::kernels::Isa;
-use crate::mc::{predict, Plane};
+use crate::mc::{predict, predict_pair, Plane};
 use crate::vlc::*;
 use transcode_core::{Error, Result};
 use transcode_frame_pool::FrameData;
@@ -867,22 +867,23 @@ impl<'a> SliceDecoder<'a> {
                     let [mx, my] = v(0);
                     let src = rp(s, None, 0)?;
                     pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
-                    for c in 0..2 {
-                        let src = rp(s, None, c + 1)?;
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, None, 1)?, rp(s, None, 2)?];
                         if c422 {
-                            pred::<8, 16>(
+                            pred_pair::<8, 16>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 32 + my,
-                                dst.at(c + 1, 0, 8),
+                                dst.at_chroma(0, 8),
                                 avg,
                             );
                         } else {
-                            pred::<8, 8>(
+                            pred_pair::<8, 8>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 16 + my / 2,
-                                dst.at(c + 1, 0, 8),
+                                dst.at_chroma(0, 8),
                                 avg,
                             );
                         }
@@ -894,22 +895,23 @@ impl<'a> SliceDecoder<'a> {
                         let f = m.sel[r][s];
                         let src = rp(s, Some(f), 0)?;
                         pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
-                        for c in 0..2 {
-                            let src = rp(s, Some(f), c + 1)?;
+                        {
+                            // Both chroma planes at once: they share their layout.
+                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
                             if c422 {
-                                pred::<8, 8>(
+                                pred_pair::<8, 8>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 16 + my,
-                                    dst.at(c + 1, r * 8, 16),
+                                    dst.at_chroma(r * 8, 16),
                                     avg,
                                 );
                             } else {
-                                pred::<8, 4>(
+                                pred_pair::<8, 4>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 8 + my / 2,
-                                    dst.at(c + 1, r * 8, 16),
+                                    dst.at_chroma(r * 8, 16),
                                     avg,
                                 );
                             }
@@ -932,22 +934,23 @@ impl<'a> SliceDecoder<'a> {
                                 dst.at(0, par * 16, 32),
                                 a,
                             );
-                            for c in 0..2 {
-                                let src = rp(s, Some(f), c + 1)?;
+                            {
+                                // Both chroma planes at once: they share their layout.
+                                let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
                                 if c422 {
-                                    pred::<8, 8>(
+                                    pred_pair::<8, 8>(
                                         &src,
                                         x * 16 + vx / 2,
                                         y * 16 + vy,
-                                        dst.at(c + 1, par * 8, 16),
+                                        dst.at_chroma(par * 8, 16),
                                         a,
                                     );
                                 } else {
-                                    pred::<8, 4>(
+                                    pred_pair::<8, 4>(
                                         &src,
                                         x * 16 + vx / 2,
                                         y * 8 + vy / 2,
-                                        dst.at(c + 1, par * 8, 16),
+                                        dst.at_chroma(par * 8, 16),
                                         a,
                                     );
                                 }
@@ -960,22 +963,23 @@ impl<'a> SliceDecoder<'a> {
                     let f = m.sel[0][s];
                     let src = rp(s, Some(f), 0)?;
                     pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
-                    for c in 0..2 {
-                        let src = rp(s, Some(f), c + 1)?;
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
                         if c422 {
-                            pred::<8, 16>(
+                            pred_pair::<8, 16>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 32 + my,
-                                dst.at(c + 1, 0, 8),
+                                dst.at_chroma(0, 8),
                                 avg,
                             );
                         } else {
-                            pred::<8, 8>(
+                            pred_pair::<8, 8>(
                                 &src,
                                 x * 16 + mx / 2,
                                 y * 16 + my / 2,
-                                dst.at(c + 1, 0, 8),
+                                dst.at_chroma(0, 8),
                                 avg,
                             );
                         }
@@ -994,22 +998,23 @@ impl<'a> SliceDecoder<'a> {
                             dst.at(0, r * 128, 16),
                             avg,
                         );
-                        for c in 0..2 {
-                            let src = rp(s, Some(f), c + 1)?;
+                        {
+                            // Both chroma planes at once: they share their layout.
+                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
                             if c422 {
-                                pred::<8, 8>(
+                                pred_pair::<8, 8>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 32 + ry + my,
-                                    dst.at(c + 1, r * 64, 8),
+                                    dst.at_chroma(r * 64, 8),
                                     avg,
                                 );
                             } else {
-                                pred::<8, 4>(
+                                pred_pair::<8, 4>(
                                     &src,
                                     x * 16 + mx / 2,
                                     y * 16 + ry / 2 + my / 2,
-                                    dst.at(c + 1, r * 32, 8),
+                                    dst.at_chroma(r * 32, 8),
                                     avg,
                                 );
                             }
@@ -1026,22 +1031,23 @@ impl<'a> SliceDecoder<'a> {
                         let a = k == 1;
                         let src = rp(s, Some(f), 0)?;
                         pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
-                        for c in 0..2 {
-                            let src = rp(s, Some(f), c + 1)?;
+                        {
+                            // Both chroma planes at once: they share their layout.
+                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
                             if c422 {
-                                pred::<8, 16>(
+                                pred_pair::<8, 16>(
                                     &src,
                                     x * 16 + vx / 2,
                                     y * 32 + vy,
-                                    dst.at(c + 1, 0, 8),
+                                    dst.at_chroma(0, 8),
                                     a,
                                 );
                             } else {
-                                pred::<8, 8>(
+                                pred_pair::<8, 8>(
                                     &src,
                                     x * 16 + vx / 2,
                                     y * 16 + vy / 2,
-                                    dst.at(c + 1, 0, 8),
+                                    dst.at_chroma(0, 8),
                                     a,
                                 );
                             }
@@ -1145,6 +1151,35 @@ impl PredDst<'_> {
             }
         }
     }
+
+    /// [`PredDst::at`] for both chroma planes, whose layouts are the same.
+    #[inline(always)]
+    fn at_chroma(&mut self, start: usize, stride: usize) -> ([&mut [u8]; 2], usize) {
+        match self {
+            PredDst::Scratch(_, c) => {
+                let [c0, c1] = &mut **c;
+                ([&mut c0[start..], &mut c1[start..]], stride)
+            }
+            PredDst::Frame([_, cb, cr], org) => {
+                let (o, st) = org[1];
+                let at = o + start / 8 * st;
+                ([&mut cb[at..], &mut cr[at..]], stride / 8 * st)
+            }
+        }
+    }
+}
+
+/// [`predict_pair`] of both chroma planes into destinations from
+/// [`PredDst::at_chroma`].
+#[inline(always)]
+fn pred_pair<const W: usize, const H: usize>(
+    src: &[Plane<'_>; 2],
+    hx: i32,
+    hy: i32,
+    (dst, ds): ([&mut [u8]; 2], usize),
+    avg: bool,
+) {
+    predict_pair::<W, H>([&src[0], &src[1]], hx, hy, dst, ds, avg);
 }
 
 /// [`predict`] into a destination from [`PredDst::at`].

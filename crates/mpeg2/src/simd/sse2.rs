@@ -378,6 +378,84 @@ pub(crate) fn predict<const W: usize, const H: usize>(
     true
 }
 
+/// [`predict`] of two blocks at `offs` of `s` with the same source stride, mode and
+/// destination stride (a macroblock's two chroma planes): both checked, then one
+/// dispatch on the mode for both. Returns `false`, having done nothing, when a sample
+/// read or written would be outside its slice.
+#[inline(always)]
+pub(crate) fn predict_pair<const W: usize, const H: usize>(
+    s: [&[u8]; 2],
+    offs: [usize; 2],
+    ss: usize,
+    mode: u8,
+    dst: [&mut [u8]; 2],
+    ds: usize,
+    avg: bool,
+) -> bool {
+    if !(W == 8 || W == 16) || H == 0 {
+        return false;
+    }
+    let (hx, vy) = ((mode & 1) as usize, (mode >> 1) as usize);
+    let src_ok = |s: &[u8], off: usize| {
+        ss.checked_mul(H - 1 + vy)
+            .and_then(|v| v.checked_add(off))
+            .and_then(|v| v.checked_add(W + hx))
+            .is_some_and(|e| e <= s.len())
+    };
+    let dst_end = ds.checked_mul(H - 1).and_then(|v| v.checked_add(W));
+    let [d0, d1] = dst;
+    if !(src_ok(s[0], offs[0])
+        && src_ok(s[1], offs[1])
+        && dst_end.is_some_and(|e| e <= d0.len() && e <= d1.len()))
+    {
+        return false;
+    }
+    // SAFETY: SSE2 is baseline on x86-64. For each of the two blocks, row j reads `W`
+    // bytes at `off + j * ss (+ 1) (+ ss)` for j < H, the furthest ending at
+    // `off + (H - 1 + vy) * ss + hx + W <= s.len()`, and writes (with `avg`, also
+    // reads) `W` bytes at `j * ds`, the last ending at `(H - 1) * ds + W <= dst.len()`.
+    // All four checked above.
+    unsafe {
+        let (s0, s1) = (s[0].as_ptr().add(offs[0]), s[1].as_ptr().add(offs[1]));
+        let (p0, p1) = (d0.as_mut_ptr(), d1.as_mut_ptr());
+        match (mode, avg) {
+            (0, false) => {
+                rows::<W, H, 0, false>(s0, ss, p0, ds);
+                rows::<W, H, 0, false>(s1, ss, p1, ds);
+            }
+            (1, false) => {
+                rows::<W, H, 1, false>(s0, ss, p0, ds);
+                rows::<W, H, 1, false>(s1, ss, p1, ds);
+            }
+            (2, false) => {
+                rows::<W, H, 2, false>(s0, ss, p0, ds);
+                rows::<W, H, 2, false>(s1, ss, p1, ds);
+            }
+            (_, false) => {
+                rows::<W, H, 3, false>(s0, ss, p0, ds);
+                rows::<W, H, 3, false>(s1, ss, p1, ds);
+            }
+            (0, true) => {
+                rows::<W, H, 0, true>(s0, ss, p0, ds);
+                rows::<W, H, 0, true>(s1, ss, p1, ds);
+            }
+            (1, true) => {
+                rows::<W, H, 1, true>(s0, ss, p0, ds);
+                rows::<W, H, 1, true>(s1, ss, p1, ds);
+            }
+            (2, true) => {
+                rows::<W, H, 2, true>(s0, ss, p0, ds);
+                rows::<W, H, 2, true>(s1, ss, p1, ds);
+            }
+            (_, true) => {
+                rows::<W, H, 3, true>(s0, ss, p0, ds);
+                rows::<W, H, 3, true>(s1, ss, p1, ds);
+            }
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
