@@ -9,7 +9,7 @@ use crate::kernels::Isa;
 use crate::mc::{predict, predict_pair, Plane};
 use crate::vlc::*;
 use transcode_core::{Error, Result};
-use transcode_frame_pool::FrameData;
+use transcode_frame_pool::{FrameData, PlaneLayout};
 
 /// Everything about the current picture that the slice decoder reads.
 #[derive(Debug, Clone)]
@@ -128,7 +128,10 @@ fn truncated_or_err(b: &Bits<'_>, e: Error) -> Error {
 /// Decodes slices of one picture into `cur`.
 pub(crate) struct SliceDecoder<'a> {
     pub p: &'a PicCtx,
-    pub cur: &'a mut FrameData,
+    /// The current frame's planes, split once per slice (so that neither a block
+    /// nor a prediction asks the frame for them), and their layouts.
+    cur: [&'a mut [u8]; 3],
+    cur_lay: [PlaneLayout; 3],
     /// The reference planes motion compensation reads, resolved once per slice
     /// instead of once per block: `[direction][frame, top field, bottom field][plane]`,
     /// `None` for a missing reference.
@@ -162,9 +165,11 @@ impl<'a> SliceDecoder<'a> {
             })
         });
         let strides = std::array::from_fn(|pl| cur.stride(pl));
+        let cur_lay = std::array::from_fn(|pl| cur.plane_layout(pl));
         SliceDecoder {
             p,
-            cur,
+            cur: cur.planes_mut(),
+            cur_lay,
             ref_planes,
             strides,
             s,
@@ -610,7 +615,7 @@ impl<'a> SliceDecoder<'a> {
             rows,
             ac,
             &mut s.res,
-            self.cur.plane_mut(comp),
+            &mut *self.cur[comp],
             o + bo,
             bs,
             store,
@@ -786,9 +791,9 @@ impl<'a> SliceDecoder<'a> {
         let mut masks = 0u16;
         let mut sum = 0i32;
         let mut i = usize::MAX; // the first coefficient lands on 0
-        // The first coefficient may be the short code `1s` (level 1, run 0), which
-        // table zero gives to the end of block everywhere else; it is decoded before the
-        // loop so that the loop does not test for it.
+                                // The first coefficient may be the short code `1s` (level 1, run 0), which
+                                // table zero gives to the end of block everywhere else; it is decoded before the
+                                // loop so that the loop does not test for it.
         let bits = b.peek32();
         let mut next = if bits >> 31 == 1 {
             b.skip(2);
@@ -833,242 +838,47 @@ impl<'a> SliceDecoder<'a> {
         Ok((masks as u8, (masks >> 8) as u8))
     }
 
-    /// Forms the prediction of macroblock `addr` and writes it to the current frame.
+    /// Forms the prediction of macroblock `mb` and writes it to the current frame.
     fn predict_mb(&mut self, m: &Motion, mb: &Mb) -> Result<()> {
         let p = self.p;
-        let (x, y) = (mb.x, mb.y);
-        let c422 = p.chroma422;
-        let planes = &self.ref_planes;
         // The second field of a P frame may predict from the first field of the same
         // frame, which then cannot be written while it is read: predict into the
         // scratch and copy. Every other picture predicts straight into the frame.
-        let direct = !(p.ptype == PictureType::P && p.second_field);
-        let org = mb.org;
-        let (cur, mut dst): (Option<&FrameData>, PredDst<'_>) = if direct {
-            (None, PredDst::Frame(self.cur.planes_mut(), org))
-        } else {
-            let Scratch { pred_y, pred_c, .. } = &mut *self.s;
-            (Some(&*self.cur), PredDst::Scratch(pred_y, pred_c))
-        };
-        let rp =
-            |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, planes, s, parity, pl);
-        let mut first = true;
-        for s in 0..2 {
-            if !(if s == 0 { m.fwd } else { m.bwd }) {
-                continue;
-            }
-            let avg = !first;
-            first = false;
-            // MPEG-1 full-sample vectors are scaled to half samples here.
-            let scale = if p.full_pel[s] { 2 } else { 1 };
-            let v = |r: usize| [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale];
-            match (p.field(), m.kind) {
-                (false, Kind::Frame) => {
-                    let [mx, my] = v(0);
-                    let src = rp(s, None, 0)?;
-                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
-                    {
-                        // Both chroma planes at once: they share their layout.
-                        let src = [rp(s, None, 1)?, rp(s, None, 2)?];
-                        if c422 {
-                            pred_pair::<8, 16>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 32 + my,
-                                dst.at_chroma(0, 8),
-                                avg,
-                            );
-                        } else {
-                            pred_pair::<8, 8>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 16 + my / 2,
-                                dst.at_chroma(0, 8),
-                                avg,
-                            );
-                        }
-                    }
-                }
-                (false, Kind::Field) => {
-                    for r in 0..2 {
-                        let [mx, my] = v(r);
-                        let f = m.sel[r][s];
-                        let src = rp(s, Some(f), 0)?;
-                        pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
-                        {
-                            // Both chroma planes at once: they share their layout.
-                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
-                            if c422 {
-                                pred_pair::<8, 8>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 16 + my,
-                                    dst.at_chroma(r * 8, 16),
-                                    avg,
-                                );
-                            } else {
-                                pred_pair::<8, 4>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 8 + my / 2,
-                                    dst.at_chroma(r * 8, 16),
-                                    avg,
-                                );
-                            }
-                        }
-                    }
-                }
-                (false, Kind::DualPrime | Kind::F16x8) => {
-                    let [mx, my] = v(0);
-                    for par in 0..2 {
-                        let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
-                        for (k, (f, vx, vy)) in
-                            [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
-                        {
-                            let a = k == 1;
-                            let src = rp(s, Some(f), 0)?;
-                            pred::<16, 8>(
-                                &src,
-                                x * 32 + vx,
-                                y * 16 + vy,
-                                dst.at(0, par * 16, 32),
-                                a,
-                            );
-                            {
-                                // Both chroma planes at once: they share their layout.
-                                let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
-                                if c422 {
-                                    pred_pair::<8, 8>(
-                                        &src,
-                                        x * 16 + vx / 2,
-                                        y * 16 + vy,
-                                        dst.at_chroma(par * 8, 16),
-                                        a,
-                                    );
-                                } else {
-                                    pred_pair::<8, 4>(
-                                        &src,
-                                        x * 16 + vx / 2,
-                                        y * 8 + vy / 2,
-                                        dst.at_chroma(par * 8, 16),
-                                        a,
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-                (true, Kind::Field | Kind::Frame) => {
-                    let [mx, my] = v(0);
-                    let f = m.sel[0][s];
-                    let src = rp(s, Some(f), 0)?;
-                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
-                    {
-                        // Both chroma planes at once: they share their layout.
-                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
-                        if c422 {
-                            pred_pair::<8, 16>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 32 + my,
-                                dst.at_chroma(0, 8),
-                                avg,
-                            );
-                        } else {
-                            pred_pair::<8, 8>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 16 + my / 2,
-                                dst.at_chroma(0, 8),
-                                avg,
-                            );
-                        }
-                    }
-                }
-                (true, Kind::F16x8) => {
-                    for r in 0..2 {
-                        let [mx, my] = v(r);
-                        let f = m.sel[r][s];
-                        let src = rp(s, Some(f), 0)?;
-                        let ry = r as i32 * 16;
-                        pred::<16, 8>(
-                            &src,
-                            x * 32 + mx,
-                            y * 32 + ry + my,
-                            dst.at(0, r * 128, 16),
-                            avg,
-                        );
-                        {
-                            // Both chroma planes at once: they share their layout.
-                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
-                            if c422 {
-                                pred_pair::<8, 8>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 32 + ry + my,
-                                    dst.at_chroma(r * 64, 8),
-                                    avg,
-                                );
-                            } else {
-                                pred_pair::<8, 4>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 16 + ry / 2 + my / 2,
-                                    dst.at_chroma(r * 32, 8),
-                                    avg,
-                                );
-                            }
-                        }
-                    }
-                }
-                (true, Kind::DualPrime) => {
-                    let [mx, my] = v(0);
-                    let par = p.parity();
-                    let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
-                    for (k, (f, vx, vy)) in
-                        [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
-                    {
-                        let a = k == 1;
-                        let src = rp(s, Some(f), 0)?;
-                        pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
-                        {
-                            // Both chroma planes at once: they share their layout.
-                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
-                            if c422 {
-                                pred_pair::<8, 16>(
-                                    &src,
-                                    x * 16 + vx / 2,
-                                    y * 32 + vy,
-                                    dst.at_chroma(0, 8),
-                                    a,
-                                );
-                            } else {
-                                pred_pair::<8, 8>(
-                                    &src,
-                                    x * 16 + vx / 2,
-                                    y * 16 + vy / 2,
-                                    dst.at_chroma(0, 8),
-                                    a,
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+        if p.ptype == PictureType::P && p.second_field {
+            return self.predict_mb_via_scratch(m, mb);
         }
+        let [y, cb, cr] = &mut self.cur;
+        let dst = PredDst::Frame([&mut **y, &mut **cb, &mut **cr], mb.org);
+        predict_into(p, &self.ref_planes, None, m, mb, dst)
+    }
+
+    /// [`SliceDecoder::predict_mb`] in the second field of a P frame: into the
+    /// scratch, with the first field of the current frame as a reference, then copied.
+    #[inline(never)]
+    fn predict_mb_via_scratch(&mut self, m: &Motion, mb: &Mb) -> Result<()> {
+        let p = self.p;
+        let c422 = p.chroma422;
+        let org = mb.org;
+        let (cur, lay) = (&self.cur, &self.cur_lay);
+        let fields: [[Plane<'_>; 3]; 2] = std::array::from_fn(|f| {
+            std::array::from_fn(|pl| plane_from(p, &*cur[pl], lay[pl], Some(f)))
+        });
+        let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+        let dst = PredDst::Scratch(pred_y, pred_c);
+        predict_into(p, &self.ref_planes, Some(&fields), m, mb, dst)?;
         // From the scratch, write the prediction into the frame a fixed-size row at a
         // time.
-        if !direct {
+        {
             let s = &*self.s;
             let (o, st) = org[0];
-            let dst = self.cur.plane_mut(0);
+            let dst = &mut *self.cur[0];
             for (j, src) in s.pred_y.chunks_exact(16).enumerate() {
                 dst[o + j * st..o + j * st + 16].copy_from_slice(src);
             }
             let ch = if c422 { 16 } else { 8 };
             for c in 0..2 {
                 let (o, st) = org[c + 1];
-                let dst = self.cur.plane_mut(c + 1);
+                let dst = &mut *self.cur[c + 1];
                 for (j, src) in s.pred_c[c].chunks_exact(8).take(ch).enumerate() {
                     let d: &mut [u8; 8] = (&mut dst[o + j * st..o + j * st + 8])
                         .try_into()
@@ -1079,6 +889,219 @@ impl<'a> SliceDecoder<'a> {
         }
         Ok(())
     }
+}
+
+/// The prediction of macroblock `mb` with motion `m` into `dst`, from the slice's
+/// reference planes `planes` (and, in the second field of a P frame, the current
+/// frame's fields `cur`).
+fn predict_into(
+    p: &PicCtx,
+    planes: &[[[Option<Plane<'_>>; 3]; 3]; 2],
+    cur: Option<&[[Plane<'_>; 3]; 2]>,
+    m: &Motion,
+    mb: &Mb,
+    mut dst: PredDst<'_>,
+) -> Result<()> {
+    let (x, y) = (mb.x, mb.y);
+    let c422 = p.chroma422;
+    let rp = |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, planes, s, parity, pl);
+    let mut first = true;
+    for s in 0..2 {
+        if !(if s == 0 { m.fwd } else { m.bwd }) {
+            continue;
+        }
+        let avg = !first;
+        first = false;
+        // MPEG-1 full-sample vectors are scaled to half samples here.
+        let scale = if p.full_pel[s] { 2 } else { 1 };
+        let v = |r: usize| [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale];
+        match (p.field(), m.kind) {
+            (false, Kind::Frame) => {
+                let [mx, my] = v(0);
+                let src = rp(s, None, 0)?;
+                pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
+                {
+                    // Both chroma planes at once: they share their layout.
+                    let src = [rp(s, None, 1)?, rp(s, None, 2)?];
+                    if c422 {
+                        pred_pair::<8, 16>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 32 + my,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    } else {
+                        pred_pair::<8, 8>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 16 + my / 2,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    }
+                }
+            }
+            (false, Kind::Field) => {
+                for r in 0..2 {
+                    let [mx, my] = v(r);
+                    let f = m.sel[r][s];
+                    let src = rp(s, Some(f), 0)?;
+                    pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                        if c422 {
+                            pred_pair::<8, 8>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 16 + my,
+                                dst.at_chroma(r * 8, 16),
+                                avg,
+                            );
+                        } else {
+                            pred_pair::<8, 4>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 8 + my / 2,
+                                dst.at_chroma(r * 8, 16),
+                                avg,
+                            );
+                        }
+                    }
+                }
+            }
+            (false, Kind::DualPrime | Kind::F16x8) => {
+                let [mx, my] = v(0);
+                for par in 0..2 {
+                    let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
+                    for (k, (f, vx, vy)) in
+                        [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
+                    {
+                        let a = k == 1;
+                        let src = rp(s, Some(f), 0)?;
+                        pred::<16, 8>(&src, x * 32 + vx, y * 16 + vy, dst.at(0, par * 16, 32), a);
+                        {
+                            // Both chroma planes at once: they share their layout.
+                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                            if c422 {
+                                pred_pair::<8, 8>(
+                                    &src,
+                                    x * 16 + vx / 2,
+                                    y * 16 + vy,
+                                    dst.at_chroma(par * 8, 16),
+                                    a,
+                                );
+                            } else {
+                                pred_pair::<8, 4>(
+                                    &src,
+                                    x * 16 + vx / 2,
+                                    y * 8 + vy / 2,
+                                    dst.at_chroma(par * 8, 16),
+                                    a,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            (true, Kind::Field | Kind::Frame) => {
+                let [mx, my] = v(0);
+                let f = m.sel[0][s];
+                let src = rp(s, Some(f), 0)?;
+                pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
+                {
+                    // Both chroma planes at once: they share their layout.
+                    let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                    if c422 {
+                        pred_pair::<8, 16>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 32 + my,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    } else {
+                        pred_pair::<8, 8>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 16 + my / 2,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    }
+                }
+            }
+            (true, Kind::F16x8) => {
+                for r in 0..2 {
+                    let [mx, my] = v(r);
+                    let f = m.sel[r][s];
+                    let src = rp(s, Some(f), 0)?;
+                    let ry = r as i32 * 16;
+                    pred::<16, 8>(
+                        &src,
+                        x * 32 + mx,
+                        y * 32 + ry + my,
+                        dst.at(0, r * 128, 16),
+                        avg,
+                    );
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                        if c422 {
+                            pred_pair::<8, 8>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 32 + ry + my,
+                                dst.at_chroma(r * 64, 8),
+                                avg,
+                            );
+                        } else {
+                            pred_pair::<8, 4>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 16 + ry / 2 + my / 2,
+                                dst.at_chroma(r * 32, 8),
+                                avg,
+                            );
+                        }
+                    }
+                }
+            }
+            (true, Kind::DualPrime) => {
+                let [mx, my] = v(0);
+                let par = p.parity();
+                let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
+                for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
+                    let a = k == 1;
+                    let src = rp(s, Some(f), 0)?;
+                    pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                        if c422 {
+                            pred_pair::<8, 16>(
+                                &src,
+                                x * 16 + vx / 2,
+                                y * 32 + vy,
+                                dst.at_chroma(0, 8),
+                                a,
+                            );
+                        } else {
+                            pred_pair::<8, 8>(
+                                &src,
+                                x * 16 + vx / 2,
+                                y * 16 + vy / 2,
+                                dst.at_chroma(0, 8),
+                                a,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads one DCT coefficient code of `table` (and its sign bit, or the escape that
@@ -1173,13 +1196,13 @@ impl PredDst<'_> {
 /// [`PredDst::at_chroma`].
 #[inline(always)]
 fn pred_pair<const W: usize, const H: usize>(
-    src: &[Plane<'_>; 2],
+    src: &[&Plane<'_>; 2],
     hx: i32,
     hy: i32,
     (dst, ds): ([&mut [u8]; 2], usize),
     avg: bool,
 ) {
-    predict_pair::<W, H>([&src[0], &src[1]], hx, hy, dst, ds, avg);
+    predict_pair::<W, H>(*src, hx, hy, dst, ds, avg);
 }
 
 /// [`predict`] into a destination from [`PredDst::at`].
@@ -1210,22 +1233,23 @@ fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) ->
 }
 
 /// The reference plane for direction `s` and field `parity` (`None`: the frame) from
-/// the slice's table `planes`: in the second field of a P frame, the opposite parity is
-/// the first field of the current frame, which the table cannot hold.
+/// the slice's table `planes`, by reference (a plane is not copied per block): in the
+/// second field of a P frame, the opposite parity is the first field of the current
+/// frame, from `cur`, which the table cannot hold.
 #[inline(always)]
-fn ref_plane<'b>(
+fn ref_plane<'t, 'b>(
     p: &PicCtx,
-    cur: Option<&'b FrameData>,
-    planes: &[[[Option<Plane<'b>>; 3]; 3]; 2],
+    cur: Option<&'t [[Plane<'b>; 3]; 2]>,
+    planes: &'t [[[Option<Plane<'b>>; 3]; 3]; 2],
     s: usize,
     parity: Option<usize>,
     pl: usize,
-) -> Result<Plane<'b>> {
+) -> Result<&'t Plane<'b>> {
     let plane = match parity {
         Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => {
-            cur.map(|c| plane_of(p, c, parity, pl))
+            cur.map(|c| &c[f & 1][pl % 3])
         }
-        _ => planes[s & 1][parity.map_or(0, |f| 1 + (f & 1))][pl % 3],
+        _ => planes[s & 1][parity.map_or(0, |f| 1 + (f & 1))][pl % 3].as_ref(),
     };
     plane.ok_or_else(|| err("missing reference picture"))
 }
@@ -1233,21 +1257,29 @@ fn ref_plane<'b>(
 /// Plane `pl` of `data` as motion compensation reads it: the frame (`parity` `None`)
 /// or one of its fields.
 fn plane_of<'b>(p: &PicCtx, data: &'b FrameData, parity: Option<usize>, pl: usize) -> Plane<'b> {
-    let stride = data.stride(pl);
-    let lay = data.plane_layout(pl);
+    plane_from(p, data.plane(pl), data.plane_layout(pl), parity)
+}
+
+/// [`plane_of`] for a plane's bytes `data` laid out as `lay`.
+fn plane_from<'b>(
+    p: &PicCtx,
+    data: &'b [u8],
+    lay: PlaneLayout,
+    parity: Option<usize>,
+) -> Plane<'b> {
     match parity {
         None => Plane {
-            data: data.plane(pl),
+            data,
             base: 0,
-            stride,
+            stride: lay.stride,
             width: lay.row_bytes,
             height: lay.rows,
             isa: p.isa,
         },
         Some(f) => Plane {
-            data: data.plane(pl),
-            base: f * stride,
-            stride: stride * 2,
+            data,
+            base: f * lay.stride,
+            stride: lay.stride * 2,
             width: lay.row_bytes,
             height: lay.rows / 2,
             isa: p.isa,
