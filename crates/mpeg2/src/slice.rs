@@ -397,7 +397,7 @@ impl<'a> SliceDecoder<'a> {
 
     /// One motion vector component (7.6.3.1): motion_code, motion_residual, and the
     /// wrap into the range of f_code.
-    #[inline]
+    #[inline(always)]
     fn mv(&self, b: &mut Bits<'_>, s: usize, t: usize, pred: i32) -> Result<i32> {
         let f_code = self.p.f_code[s][t] as u32;
         if !(1..=9).contains(&f_code) {
