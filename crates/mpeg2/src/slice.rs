@@ -751,13 +751,14 @@ impl<'a> SliceDecoder<'a> {
                     "dct coefficients past the end of the block",
                 ));
             }
-            let pos = scan[i] as usize;
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only), so
+            // that none of the three tables it indexes is bounds-checked.
+            let pos = scan[i] as usize & 63;
             let a = mag * w[pos] as i32 * qs;
             let v = if MPEG2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
             let v = ((v ^ sign) - sign).clamp(-2048, 2047);
-            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
-            blk.as_flattened_mut()[pos & 63] = v as i16;
-            masks |= ROW_MASKS[pos & 63];
+            blk.as_flattened_mut()[pos] = v as i16;
+            masks |= ROW_MASKS[pos];
             sum ^= v;
         }
         // Past the end of the data the reader gives zero bits, which no code of the
@@ -814,13 +815,14 @@ impl<'a> SliceDecoder<'a> {
                     "dct coefficients past the end of the block",
                 ));
             }
-            let pos = scan[i] as usize;
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only), so
+            // that none of the three tables it indexes is bounds-checked.
+            let pos = scan[i] as usize & 63;
             let a = (2 * mag + 1) * w[pos] as i32 * qs;
             let v = if MPEG2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
             let v = ((v ^ sign) - sign).clamp(-2048, 2047);
-            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
-            blk.as_flattened_mut()[pos & 63] = v as i16;
-            masks |= ROW_MASKS[pos & 63];
+            blk.as_flattened_mut()[pos] = v as i16;
+            masks |= ROW_MASKS[pos];
             sum ^= v;
             next = run_level::<MPEG2>(b, &B14)?;
             if next.0 == RUN_EOB as u32 {
