@@ -286,7 +286,11 @@ pub(crate) static DC_CHROMA: [Entry; 1024] = build(
 /// escape marker; `len == 0` is an invalid code. Every run of 64 or more is a marker
 /// ([`RUN_EOB`], [`RUN_ESCAPE`], [`RUN_INVALID`]), so that the decoder tells an ordinary
 /// code from all the others with one comparison.
+///
+/// Four bytes with the padding (`align(4)`), so that a table entry's address is a
+/// scaled index rather than a multiplication by three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(4))]
 pub(crate) struct Coef {
     pub run: u8,
     pub level: u8,
