@@ -907,19 +907,28 @@ fn predict_into(
     let (x, y) = (mb.x, mb.y);
     let c422 = p.chroma422;
     let rp = |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, planes, s, parity, pl);
-    let mut first = true;
-    for s in 0..2 {
-        if !(if s == 0 { m.fwd } else { m.bwd }) {
-            continue;
+    // The directions to predict, the second averaged with the first. The match on
+    // the motion kind comes first and each arm loops over them: with the loop
+    // outside, the destinations of every arm were computed ahead of it for each
+    // macroblock.
+    let mut dirs = [(0usize, false); 2];
+    let mut n = 0;
+    for (s, on) in [m.fwd, m.bwd].into_iter().enumerate() {
+        if on {
+            dirs[n] = (s, n == 1);
+            n += 1;
         }
-        let avg = !first;
-        first = false;
-        // MPEG-1 full-sample vectors are scaled to half samples here.
+    }
+    let dirs = &dirs[..n];
+    // MPEG-1 full-sample vectors are scaled to half samples here.
+    let v = |r: usize, s: usize| {
         let scale = if p.full_pel[s] { 2 } else { 1 };
-        let v = |r: usize| [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale];
-        match (p.field(), m.kind) {
-            (false, Kind::Frame) => {
-                let [mx, my] = v(0);
+        [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale]
+    };
+    match (p.field(), m.kind) {
+        (false, Kind::Frame) => {
+            for &(s, avg) in dirs {
+                let [mx, my] = v(0, s);
                 let src = rp(s, None, 0)?;
                 pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                 {
@@ -944,9 +953,11 @@ fn predict_into(
                     }
                 }
             }
-            (false, Kind::Field) => {
+        }
+        (false, Kind::Field) => {
+            for &(s, avg) in dirs {
                 for r in 0..2 {
-                    let [mx, my] = v(r);
+                    let [mx, my] = v(r, s);
                     let f = m.sel[r][s];
                     let src = rp(s, Some(f), 0)?;
                     pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
@@ -973,8 +984,10 @@ fn predict_into(
                     }
                 }
             }
-            (false, Kind::DualPrime | Kind::F16x8) => {
-                let [mx, my] = v(0);
+        }
+        (false, Kind::DualPrime | Kind::F16x8) => {
+            for &(s, _) in dirs {
+                let [mx, my] = v(0, s);
                 for par in 0..2 {
                     let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
                     for (k, (f, vx, vy)) in
@@ -1007,8 +1020,10 @@ fn predict_into(
                     }
                 }
             }
-            (true, Kind::Field | Kind::Frame) => {
-                let [mx, my] = v(0);
+        }
+        (true, Kind::Field | Kind::Frame) => {
+            for &(s, avg) in dirs {
+                let [mx, my] = v(0, s);
                 let f = m.sel[0][s];
                 let src = rp(s, Some(f), 0)?;
                 pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
@@ -1034,9 +1049,11 @@ fn predict_into(
                     }
                 }
             }
-            (true, Kind::F16x8) => {
+        }
+        (true, Kind::F16x8) => {
+            for &(s, avg) in dirs {
                 for r in 0..2 {
-                    let [mx, my] = v(r);
+                    let [mx, my] = v(r, s);
                     let f = m.sel[r][s];
                     let src = rp(s, Some(f), 0)?;
                     let ry = r as i32 * 16;
@@ -1070,8 +1087,10 @@ fn predict_into(
                     }
                 }
             }
-            (true, Kind::DualPrime) => {
-                let [mx, my] = v(0);
+        }
+        (true, Kind::DualPrime) => {
+            for &(s, _) in dirs {
+                let [mx, my] = v(0, s);
                 let par = p.parity();
                 let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
                 for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
