@@ -930,7 +930,7 @@ fn predict_into(
             for &(s, avg) in dirs {
                 let [mx, my] = v(0, s);
                 let src = rp(s, None, 0)?;
-                pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
+                pred::<16, 16>(src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                 {
                     // Both chroma planes at once: they share their layout.
                     let src = [rp(s, None, 1)?, rp(s, None, 2)?];
@@ -960,7 +960,7 @@ fn predict_into(
                     let [mx, my] = v(r, s);
                     let f = m.sel[r][s];
                     let src = rp(s, Some(f), 0)?;
-                    pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
+                    pred::<16, 8>(src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
                     {
                         // Both chroma planes at once: they share their layout.
                         let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
@@ -995,7 +995,7 @@ fn predict_into(
                     {
                         let a = k == 1;
                         let src = rp(s, Some(f), 0)?;
-                        pred::<16, 8>(&src, x * 32 + vx, y * 16 + vy, dst.at(0, par * 16, 32), a);
+                        pred::<16, 8>(src, x * 32 + vx, y * 16 + vy, dst.at(0, par * 16, 32), a);
                         {
                             // Both chroma planes at once: they share their layout.
                             let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
@@ -1026,7 +1026,7 @@ fn predict_into(
                 let [mx, my] = v(0, s);
                 let f = m.sel[0][s];
                 let src = rp(s, Some(f), 0)?;
-                pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
+                pred::<16, 16>(src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                 {
                     // Both chroma planes at once: they share their layout.
                     let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
@@ -1058,7 +1058,7 @@ fn predict_into(
                     let src = rp(s, Some(f), 0)?;
                     let ry = r as i32 * 16;
                     pred::<16, 8>(
-                        &src,
+                        src,
                         x * 32 + mx,
                         y * 32 + ry + my,
                         dst.at(0, r * 128, 16),
@@ -1096,7 +1096,7 @@ fn predict_into(
                 for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
                     let a = k == 1;
                     let src = rp(s, Some(f), 0)?;
-                    pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
+                    pred::<16, 16>(src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
                     {
                         // Both chroma planes at once: they share their layout.
                         let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
