@@ -155,8 +155,9 @@ pub(crate) enum Store {
 
 /// Inverse transform of `block` (see [`idct`]) stored into the 8x8 samples of `dst`
 /// at `off`, rows `stride` apart, with the chosen kernels; `res` is the portable
-/// path's scratch.
-#[inline]
+/// path's scratch. Inlined where blocks are stored, so that the AVX2 transform is
+/// one call away and a DC-only block none; the SSE2 and portable paths are calls.
+#[inline(always)]
 pub(crate) fn idct_store(
     isa: Isa,
     block: &mut [[i16; 8]; 8],
@@ -170,10 +171,10 @@ pub(crate) fn idct_store(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        use crate::simd::{avx2, sse2};
+        use crate::simd::avx2;
         let done = match isa {
             Isa::Avx2(t) => avx2::idct_store(t, block, rows, ac, dst, off, stride, how),
-            Isa::Sse2 => sse2::idct_store(block, rows, ac, dst, off, stride, how),
+            Isa::Sse2 => sse2_store(block, rows, ac, dst, off, stride, how),
             Isa::Portable => false,
         };
         if done {
@@ -182,6 +183,36 @@ pub(crate) fn idct_store(
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = isa;
+    portable_store(block, rows, ac, res, dst, off, stride, how);
+}
+
+/// The SSE2 path of [`idct_store`], out of line (it is not the default).
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn sse2_store(
+    block: &mut [[i16; 8]; 8],
+    rows: u8,
+    ac: u8,
+    dst: &mut [u8],
+    off: usize,
+    stride: usize,
+    how: Store,
+) -> bool {
+    crate::simd::sse2::idct_store(block, rows, ac, dst, off, stride, how)
+}
+
+/// The portable path of [`idct_store`], out of line.
+#[inline(never)]
+fn portable_store(
+    block: &mut [[i16; 8]; 8],
+    rows: u8,
+    ac: u8,
+    res: &mut [[i16; 8]; 8],
+    dst: &mut [u8],
+    off: usize,
+    stride: usize,
+    how: Store,
+) {
     idct(block, rows, ac, res);
     match how {
         Store::Put => put(res, dst, off, stride),

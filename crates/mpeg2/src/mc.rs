@@ -57,6 +57,53 @@ pub(crate) fn predict<const W: usize, const H: usize>(
     }
 }
 
+/// [`predict`] of the same block of two planes with one vector: the two chroma planes
+/// of a macroblock, which share their layout, so that position, half-sample mode,
+/// edge test and kernel are decided once for both.
+#[inline]
+pub(crate) fn predict_pair<const W: usize, const H: usize>(
+    src: [&Plane<'_>; 2],
+    hx: i32,
+    hy: i32,
+    dst: [&mut [u8]; 2],
+    dst_stride: usize,
+    avg: bool,
+) {
+    let x = hx >> 1;
+    let y = hy >> 1;
+    let mode = ((hy & 1) << 1 | (hx & 1)) as u8;
+    let inside = |p: &Plane<'_>| {
+        x >= 0
+            && y >= 0
+            && x as usize + W + (mode & 1) as usize <= p.width
+            && y as usize + H + (mode >> 1) as usize <= p.height
+    };
+    let [d0, d1] = dst;
+    let [a, b] = src;
+    if inside(a) && inside(b) && a.stride == b.stride {
+        let offs = [a, b].map(|p| p.base + y as usize * p.stride + x as usize);
+        #[cfg(target_arch = "x86_64")]
+        if a.isa.sse2()
+            && crate::simd::sse2::predict_pair::<W, H>(
+                [a.data, b.data],
+                offs,
+                a.stride,
+                mode,
+                [&mut *d0, &mut *d1],
+                dst_stride,
+                avg,
+            )
+        {
+            return;
+        }
+        run::<W, H>(a.data, offs[0], a.stride, mode, d0, dst_stride, avg);
+        run::<W, H>(b.data, offs[1], b.stride, mode, d1, dst_stride, avg);
+    } else {
+        predict::<W, H>(a, hx, hy, d0, dst_stride, avg);
+        predict::<W, H>(b, hx, hy, d1, dst_stride, avg);
+    }
+}
+
 /// `W` samples of `s` from `at`, as an array reference (one bounds check per row).
 #[inline(always)]
 fn row<const W: usize>(s: &[u8], at: usize) -> &[u8; W] {
@@ -159,5 +206,39 @@ mod tests {
         predict::<2, 2>(&plane, 1, 1, &mut out, 2, true);
         // (0+3+24+27+2)>>2 = 14 averaged with 0.
         assert_eq!(out[0], 7);
+    }
+
+    /// Both chroma planes predicted at once give what two single predictions give,
+    /// inside the picture and across its edges, with every kernel set, averaging or
+    /// not.
+    #[test]
+    fn a_pair_prediction_is_two_single_predictions() {
+        let (w, h, stride) = (24usize, 20usize, 32usize);
+        let cb: Vec<u8> = (0..stride * h).map(|v| (v * 7 + v / 5) as u8).collect();
+        let cr: Vec<u8> = (0..stride * h).map(|v| (v * 13 + 91) as u8).collect();
+        let mut isas = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        isas.push(Isa::Sse2);
+        for isa in isas {
+            let plane = |data| Plane {
+                data,
+                base: 0,
+                stride,
+                width: w,
+                height: h,
+                isa,
+            };
+            let (a, b) = (plane(&cb[..]), plane(&cr[..]));
+            for (hx, hy) in [(0, 0), (3, 5), (17, 9), (-3, 2), (9, -7), (29, 21), (40, 40)] {
+                for avg in [false, true] {
+                    let (mut p0, mut p1) = ([50u8; 8 * 8], [60u8; 8 * 8]);
+                    let (mut s0, mut s1) = (p0, p1);
+                    predict_pair::<8, 8>([&a, &b], hx, hy, [&mut p0, &mut p1], 8, avg);
+                    predict::<8, 8>(&a, hx, hy, &mut s0, 8, avg);
+                    predict::<8, 8>(&b, hx, hy, &mut s1, 8, avg);
+                    assert_eq!((p0, p1), (s0, s1), "{isa:?} ({hx}, {hy}) avg {avg}");
+                }
+            }
+        }
     }
 }

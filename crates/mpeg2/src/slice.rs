@@ -6,10 +6,10 @@ use crate::bits::Bits;
 use crate::header::{Matrices, PictureStructure, PictureType};
 use crate::idct::{self, Store};
 use crate::kernels::Isa;
-use crate::mc::{predict, Plane};
+use crate::mc::{predict, predict_pair, Plane};
 use crate::vlc::*;
 use transcode_core::{Error, Result};
-use transcode_frame_pool::FrameData;
+use transcode_frame_pool::{FrameData, PlaneLayout};
 
 /// Everything about the current picture that the slice decoder reads.
 #[derive(Debug, Clone)]
@@ -69,6 +69,14 @@ struct Motion {
     dmv: [i32; 2],
 }
 
+/// A macroblock's position (in macroblocks) and its origin and row stride in each
+/// plane of the current frame.
+struct Mb {
+    x: i32,
+    y: i32,
+    org: [(usize, usize); 3],
+}
+
 /// Scratch of the slice decoder, kept by the decoder so that slices allocate nothing.
 #[derive(Debug)]
 pub(crate) struct Scratch {
@@ -120,8 +128,16 @@ fn truncated_or_err(b: &Bits<'_>, e: Error) -> Error {
 /// Decodes slices of one picture into `cur`.
 pub(crate) struct SliceDecoder<'a> {
     pub p: &'a PicCtx,
-    pub cur: &'a mut FrameData,
-    pub refs: Refs<'a>,
+    /// The current frame's planes, split once per slice (so that neither a block
+    /// nor a prediction asks the frame for them), and their layouts.
+    cur: [&'a mut [u8]; 3],
+    cur_lay: [PlaneLayout; 3],
+    /// The reference planes motion compensation reads, resolved once per slice
+    /// instead of once per block: `[direction][frame, top field, bottom field][plane]`,
+    /// `None` for a missing reference.
+    ref_planes: [[[Option<Plane<'a>>; 3]; 3]; 2],
+    /// Row strides of the current frame's planes.
+    strides: [usize; 3],
     pub s: &'a mut Scratch,
     /// One byte per macroblock of the picture: set once decoded.
     pub done: &'a mut [u8],
@@ -141,10 +157,21 @@ impl<'a> SliceDecoder<'a> {
         s: &'a mut Scratch,
         done: &'a mut [u8],
     ) -> SliceDecoder<'a> {
+        let ref_planes = std::array::from_fn(|d| {
+            let r = if d == 0 { refs.fwd } else { refs.bwd };
+            std::array::from_fn(|f| {
+                let parity = f.checked_sub(1);
+                std::array::from_fn(|pl| r.map(|r| plane_of(p, r, parity, pl)))
+            })
+        });
+        let strides = std::array::from_fn(|pl| cur.stride(pl));
+        let cur_lay = std::array::from_fn(|pl| cur.plane_layout(pl));
         SliceDecoder {
             p,
-            cur,
-            refs,
+            cur: cur.planes_mut(),
+            cur_lay,
+            ref_planes,
+            strides,
             s,
             done,
             qscale: 2,
@@ -296,7 +323,8 @@ impl<'a> SliceDecoder<'a> {
             _ => return Err(err("skipped macroblock in an intra picture")),
         };
         self.dct_field = false;
-        self.predict_mb(&m, addr)?;
+        let mb = self.origins(addr);
+        self.predict_mb(&m, &mb)?;
         self.done[addr] = 1;
         Ok(())
     }
@@ -369,7 +397,7 @@ impl<'a> SliceDecoder<'a> {
 
     /// One motion vector component (7.6.3.1): motion_code, motion_residual, and the
     /// wrap into the range of f_code.
-    #[inline]
+    #[inline(always)]
     fn mv(&self, b: &mut Bits<'_>, s: usize, t: usize, pred: i32) -> Result<i32> {
         let f_code = self.p.f_code[s][t] as u32;
         if !(1..=9).contains(&f_code) {
@@ -407,6 +435,7 @@ impl<'a> SliceDecoder<'a> {
 
     fn macroblock(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
         let p = self.p;
+        let mb = self.origins(addr);
         let t = match p.ptype {
             PictureType::I => MB_TYPE_I[b.peek(2) as usize],
             PictureType::P => MB_TYPE_P[b.peek(6) as usize],
@@ -475,7 +504,7 @@ impl<'a> SliceDecoder<'a> {
                 self.pmv = Default::default();
             }
             self.last = None;
-            self.intra_mb(b, addr)?;
+            self.intra_mb(b, &mb)?;
         } else {
             self.reset_dc();
             if m.fwd {
@@ -490,7 +519,7 @@ impl<'a> SliceDecoder<'a> {
                 self.motion_vectors(b, &mut m, 1)?;
             }
             self.last = Some(m);
-            self.predict_mb(&m, addr)?;
+            self.predict_mb(&m, &mb)?;
             if ty & MB_PATTERN != 0 {
                 let e = CBP[b.peek(9) as usize];
                 if e.len == 0 || (e.val == 0 && !p.mpeg2) {
@@ -501,7 +530,7 @@ impl<'a> SliceDecoder<'a> {
                 if p.chroma422 {
                     cbp = cbp << 2 | b.read(2);
                 }
-                self.residual(b, addr, cbp)?;
+                self.residual(b, &mb, cbp)?;
             }
         }
         if p.ptype == PictureType::D && !b.bit() {
@@ -511,14 +540,15 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    /// Origin and stride of macroblock `addr` in each plane of the current frame
-    /// (one division per macroblock, not one per block).
+    /// Position of macroblock `addr`, and its origin and row stride in each plane of
+    /// the current frame: computed once per macroblock (one division) and shared by
+    /// its prediction and its blocks.
     #[inline]
-    fn origins(&self, addr: usize) -> [(usize, usize); 3] {
+    fn origins(&self, addr: usize) -> Mb {
         let p = self.p;
         let (x, y) = (addr % p.mb_w, addr / p.mb_w);
-        std::array::from_fn(|pl| {
-            let stride = self.cur.stride(pl);
+        let org = std::array::from_fn(|pl| {
+            let stride = self.strides[pl];
             let (w, h) = if pl == 0 {
                 (16, 16)
             } else {
@@ -529,7 +559,12 @@ impl<'a> SliceDecoder<'a> {
             } else {
                 (y * h * stride + x * w, stride)
             }
-        })
+        });
+        Mb {
+            x: x as i32,
+            y: y as i32,
+            org,
+        }
     }
 
     /// Offset and stride of block `k` of the macroblock relative to its origin.
@@ -580,7 +615,7 @@ impl<'a> SliceDecoder<'a> {
             rows,
             ac,
             &mut s.res,
-            self.cur.plane_mut(comp),
+            &mut *self.cur[comp],
             o + bo,
             bs,
             store,
@@ -588,9 +623,9 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    fn intra_mb(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
+    fn intra_mb(&mut self, b: &mut Bits<'_>, mb: &Mb) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
-        let org = self.origins(addr);
+        let org = mb.org;
         for k in 0..nblocks {
             let comp = if k < 4 { 0 } else { 1 + (k & 1) };
             // One coefficient loop per standard, so that the inverse quantisation does
@@ -605,9 +640,9 @@ impl<'a> SliceDecoder<'a> {
         Ok(())
     }
 
-    fn residual(&mut self, b: &mut Bits<'_>, addr: usize, cbp: u32) -> Result<()> {
+    fn residual(&mut self, b: &mut Bits<'_>, mb: &Mb, cbp: u32) -> Result<()> {
         let nblocks = if self.p.chroma422 { 8 } else { 6 };
-        let org = self.origins(addr);
+        let org = mb.org;
         for k in 0..nblocks {
             if cbp & (1 << (nblocks - 1 - k)) == 0 {
                 continue;
@@ -705,24 +740,9 @@ impl<'a> SliceDecoder<'a> {
         let mut sum = dcv;
         let mut i = 0usize;
         loop {
-            let bits = b.peek32();
-            let c = coef(table, bits);
-            // The level as magnitude and sign mask (0 or -1), so that the sign is
-            // applied once, without a branch, after inverse quantisation.
-            let (run, mag, sign);
-            if c.run == RUN_EOB {
-                b.skip(c.len as u32);
+            let (run, mag, sign) = run_level::<MPEG2>(b, table)?;
+            if run == RUN_EOB as u32 {
                 break;
-            } else if c.len == 0 {
-                return Err(truncated_or(b, "invalid dct coefficient"));
-            } else if c.run == RUN_ESCAPE {
-                let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
-                (run, mag, sign) = (r, level.abs(), level >> 31);
-            } else {
-                run = c.run as u32;
-                mag = c.level as i32;
-                sign = -(((bits >> (31 - c.len)) & 1) as i32);
-                b.skip(c.len as u32 + 1);
             }
             i += run as usize + 1;
             if i > 63 {
@@ -731,13 +751,14 @@ impl<'a> SliceDecoder<'a> {
                     "dct coefficients past the end of the block",
                 ));
             }
-            let pos = scan[i] as usize;
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only), so
+            // that none of the three tables it indexes is bounds-checked.
+            let pos = scan[i] as usize & 63;
             let a = mag * w[pos] as i32 * qs;
             let v = if MPEG2 { a >> 4 } else { ((a >> 3) - 1) | 1 };
             let v = ((v ^ sign) - sign).clamp(-2048, 2047);
-            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
-            blk.as_flattened_mut()[pos & 63] = v as i16;
-            masks |= ROW_MASKS[pos & 63];
+            blk.as_flattened_mut()[pos] = v as i16;
+            masks |= ROW_MASKS[pos];
             sum ^= v;
         }
         // Past the end of the data the reader gives zero bits, which no code of the
@@ -771,37 +792,22 @@ impl<'a> SliceDecoder<'a> {
         let mut masks = 0u16;
         let mut sum = 0i32;
         let mut i = usize::MAX; // the first coefficient lands on 0
-        let mut first = true;
-        loop {
-            let bits = b.peek32();
-            // Magnitude and sign mask, as in `intra_block`.
-            let (run, mag, sign);
-            if first && bits >> 31 == 1 {
-                run = 0;
-                mag = 1;
-                sign = -(((bits >> 30) & 1) as i32);
-                b.skip(2);
-            } else {
-                let c = coef(&B14, bits);
-                if c.run == RUN_EOB {
-                    if first {
-                        return Err(truncated_or(b, "end of block before the first coefficient"));
-                    }
-                    b.skip(c.len as u32);
-                    break;
-                } else if c.len == 0 {
-                    return Err(truncated_or(b, "invalid dct coefficient"));
-                } else if c.run == RUN_ESCAPE {
-                    let (r, level) = Self::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
-                    (run, mag, sign) = (r, level.abs(), level >> 31);
-                } else {
-                    run = c.run as u32;
-                    mag = c.level as i32;
-                    sign = -(((bits >> (31 - c.len)) & 1) as i32);
-                    b.skip(c.len as u32 + 1);
-                }
+                                // The first coefficient may be the short code `1s` (level 1, run 0), which
+                                // table zero gives to the end of block everywhere else; it is decoded before the
+                                // loop so that the loop does not test for it.
+        let bits = b.peek32();
+        let mut next = if bits >> 31 == 1 {
+            b.skip(2);
+            (0, 1, -(((bits >> 30) & 1) as i32))
+        } else {
+            let c = run_level::<MPEG2>(b, &B14)?;
+            if c.0 == RUN_EOB as u32 {
+                return Err(truncated_or(b, "end of block before the first coefficient"));
             }
-            first = false;
+            c
+        };
+        loop {
+            let (run, mag, sign) = next;
             i = i.wrapping_add(run as usize + 1);
             if i > 63 {
                 return Err(truncated_or(
@@ -809,14 +815,19 @@ impl<'a> SliceDecoder<'a> {
                     "dct coefficients past the end of the block",
                 ));
             }
-            let pos = scan[i] as usize;
+            // `& 63` keeps the index visibly in range (the scans hold 0..64 only), so
+            // that none of the three tables it indexes is bounds-checked.
+            let pos = scan[i] as usize & 63;
             let a = (2 * mag + 1) * w[pos] as i32 * qs;
             let v = if MPEG2 { a >> 5 } else { ((a >> 4) - 1) | 1 };
             let v = ((v ^ sign) - sign).clamp(-2048, 2047);
-            // `& 63` keeps the index visibly in range (the scans hold 0..64 only).
-            blk.as_flattened_mut()[pos & 63] = v as i16;
-            masks |= ROW_MASKS[pos & 63];
+            blk.as_flattened_mut()[pos] = v as i16;
+            masks |= ROW_MASKS[pos];
             sum ^= v;
+            next = run_level::<MPEG2>(b, &B14)?;
+            if next.0 == RUN_EOB as u32 {
+                break;
+            }
         }
         // See `intra_block`: running off the end ends at an error branch above.
         if b.overrun() {
@@ -829,236 +840,47 @@ impl<'a> SliceDecoder<'a> {
         Ok((masks as u8, (masks >> 8) as u8))
     }
 
-    /// Forms the prediction of macroblock `addr` and writes it to the current frame.
-    fn predict_mb(&mut self, m: &Motion, addr: usize) -> Result<()> {
+    /// Forms the prediction of macroblock `mb` and writes it to the current frame.
+    fn predict_mb(&mut self, m: &Motion, mb: &Mb) -> Result<()> {
         let p = self.p;
-        let (x, y) = ((addr % p.mb_w) as i32, (addr / p.mb_w) as i32);
-        let c422 = p.chroma422;
-        let refs = self.refs;
         // The second field of a P frame may predict from the first field of the same
         // frame, which then cannot be written while it is read: predict into the
         // scratch and copy. Every other picture predicts straight into the frame.
-        let direct = !(p.ptype == PictureType::P && p.second_field);
-        let org = self.origins(addr);
-        let (cur, mut dst): (Option<&FrameData>, PredDst<'_>) = if direct {
-            (None, PredDst::Frame(self.cur.planes_mut(), org))
-        } else {
-            let Scratch { pred_y, pred_c, .. } = &mut *self.s;
-            (Some(&*self.cur), PredDst::Scratch(pred_y, pred_c))
-        };
-        let rp =
-            |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, &refs, s, parity, pl);
-        let mut first = true;
-        for s in 0..2 {
-            if !(if s == 0 { m.fwd } else { m.bwd }) {
-                continue;
-            }
-            let avg = !first;
-            first = false;
-            // MPEG-1 full-sample vectors are scaled to half samples here.
-            let scale = if p.full_pel[s] { 2 } else { 1 };
-            let v = |r: usize| [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale];
-            match (p.field(), m.kind) {
-                (false, Kind::Frame) => {
-                    let [mx, my] = v(0);
-                    let src = rp(s, None, 0)?;
-                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
-                    for c in 0..2 {
-                        let src = rp(s, None, c + 1)?;
-                        if c422 {
-                            pred::<8, 16>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 32 + my,
-                                dst.at(c + 1, 0, 8),
-                                avg,
-                            );
-                        } else {
-                            pred::<8, 8>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 16 + my / 2,
-                                dst.at(c + 1, 0, 8),
-                                avg,
-                            );
-                        }
-                    }
-                }
-                (false, Kind::Field) => {
-                    for r in 0..2 {
-                        let [mx, my] = v(r);
-                        let f = m.sel[r][s];
-                        let src = rp(s, Some(f), 0)?;
-                        pred::<16, 8>(&src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
-                        for c in 0..2 {
-                            let src = rp(s, Some(f), c + 1)?;
-                            if c422 {
-                                pred::<8, 8>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 16 + my,
-                                    dst.at(c + 1, r * 8, 16),
-                                    avg,
-                                );
-                            } else {
-                                pred::<8, 4>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 8 + my / 2,
-                                    dst.at(c + 1, r * 8, 16),
-                                    avg,
-                                );
-                            }
-                        }
-                    }
-                }
-                (false, Kind::DualPrime | Kind::F16x8) => {
-                    let [mx, my] = v(0);
-                    for par in 0..2 {
-                        let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
-                        for (k, (f, vx, vy)) in
-                            [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
-                        {
-                            let a = k == 1;
-                            let src = rp(s, Some(f), 0)?;
-                            pred::<16, 8>(
-                                &src,
-                                x * 32 + vx,
-                                y * 16 + vy,
-                                dst.at(0, par * 16, 32),
-                                a,
-                            );
-                            for c in 0..2 {
-                                let src = rp(s, Some(f), c + 1)?;
-                                if c422 {
-                                    pred::<8, 8>(
-                                        &src,
-                                        x * 16 + vx / 2,
-                                        y * 16 + vy,
-                                        dst.at(c + 1, par * 8, 16),
-                                        a,
-                                    );
-                                } else {
-                                    pred::<8, 4>(
-                                        &src,
-                                        x * 16 + vx / 2,
-                                        y * 8 + vy / 2,
-                                        dst.at(c + 1, par * 8, 16),
-                                        a,
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-                (true, Kind::Field | Kind::Frame) => {
-                    let [mx, my] = v(0);
-                    let f = m.sel[0][s];
-                    let src = rp(s, Some(f), 0)?;
-                    pred::<16, 16>(&src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
-                    for c in 0..2 {
-                        let src = rp(s, Some(f), c + 1)?;
-                        if c422 {
-                            pred::<8, 16>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 32 + my,
-                                dst.at(c + 1, 0, 8),
-                                avg,
-                            );
-                        } else {
-                            pred::<8, 8>(
-                                &src,
-                                x * 16 + mx / 2,
-                                y * 16 + my / 2,
-                                dst.at(c + 1, 0, 8),
-                                avg,
-                            );
-                        }
-                    }
-                }
-                (true, Kind::F16x8) => {
-                    for r in 0..2 {
-                        let [mx, my] = v(r);
-                        let f = m.sel[r][s];
-                        let src = rp(s, Some(f), 0)?;
-                        let ry = r as i32 * 16;
-                        pred::<16, 8>(
-                            &src,
-                            x * 32 + mx,
-                            y * 32 + ry + my,
-                            dst.at(0, r * 128, 16),
-                            avg,
-                        );
-                        for c in 0..2 {
-                            let src = rp(s, Some(f), c + 1)?;
-                            if c422 {
-                                pred::<8, 8>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 32 + ry + my,
-                                    dst.at(c + 1, r * 64, 8),
-                                    avg,
-                                );
-                            } else {
-                                pred::<8, 4>(
-                                    &src,
-                                    x * 16 + mx / 2,
-                                    y * 16 + ry / 2 + my / 2,
-                                    dst.at(c + 1, r * 32, 8),
-                                    avg,
-                                );
-                            }
-                        }
-                    }
-                }
-                (true, Kind::DualPrime) => {
-                    let [mx, my] = v(0);
-                    let par = p.parity();
-                    let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
-                    for (k, (f, vx, vy)) in
-                        [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
-                    {
-                        let a = k == 1;
-                        let src = rp(s, Some(f), 0)?;
-                        pred::<16, 16>(&src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
-                        for c in 0..2 {
-                            let src = rp(s, Some(f), c + 1)?;
-                            if c422 {
-                                pred::<8, 16>(
-                                    &src,
-                                    x * 16 + vx / 2,
-                                    y * 32 + vy,
-                                    dst.at(c + 1, 0, 8),
-                                    a,
-                                );
-                            } else {
-                                pred::<8, 8>(
-                                    &src,
-                                    x * 16 + vx / 2,
-                                    y * 16 + vy / 2,
-                                    dst.at(c + 1, 0, 8),
-                                    a,
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+        if p.ptype == PictureType::P && p.second_field {
+            return self.predict_mb_via_scratch(m, mb);
         }
+        let [y, cb, cr] = &mut self.cur;
+        let dst = PredDst::Frame([&mut **y, &mut **cb, &mut **cr], mb.org);
+        predict_into(p, &self.ref_planes, None, m, mb, dst)
+    }
+
+    /// [`SliceDecoder::predict_mb`] in the second field of a P frame: into the
+    /// scratch, with the first field of the current frame as a reference, then copied.
+    #[inline(never)]
+    fn predict_mb_via_scratch(&mut self, m: &Motion, mb: &Mb) -> Result<()> {
+        let p = self.p;
+        let c422 = p.chroma422;
+        let org = mb.org;
+        let (cur, lay) = (&self.cur, &self.cur_lay);
+        let fields: [[Plane<'_>; 3]; 2] = std::array::from_fn(|f| {
+            std::array::from_fn(|pl| plane_from(p, &*cur[pl], lay[pl], Some(f)))
+        });
+        let Scratch { pred_y, pred_c, .. } = &mut *self.s;
+        let dst = PredDst::Scratch(pred_y, pred_c);
+        predict_into(p, &self.ref_planes, Some(&fields), m, mb, dst)?;
         // From the scratch, write the prediction into the frame a fixed-size row at a
         // time.
-        if !direct {
+        {
             let s = &*self.s;
             let (o, st) = org[0];
-            let dst = self.cur.plane_mut(0);
+            let dst = &mut *self.cur[0];
             for (j, src) in s.pred_y.chunks_exact(16).enumerate() {
                 dst[o + j * st..o + j * st + 16].copy_from_slice(src);
             }
             let ch = if c422 { 16 } else { 8 };
             for c in 0..2 {
                 let (o, st) = org[c + 1];
-                let dst = self.cur.plane_mut(c + 1);
+                let dst = &mut *self.cur[c + 1];
                 for (j, src) in s.pred_c[c].chunks_exact(8).take(ch).enumerate() {
                     let d: &mut [u8; 8] = (&mut dst[o + j * st..o + j * st + 8])
                         .try_into()
@@ -1069,6 +891,263 @@ impl<'a> SliceDecoder<'a> {
         }
         Ok(())
     }
+}
+
+/// The prediction of macroblock `mb` with motion `m` into `dst`, from the slice's
+/// reference planes `planes` (and, in the second field of a P frame, the current
+/// frame's fields `cur`).
+fn predict_into(
+    p: &PicCtx,
+    planes: &[[[Option<Plane<'_>>; 3]; 3]; 2],
+    cur: Option<&[[Plane<'_>; 3]; 2]>,
+    m: &Motion,
+    mb: &Mb,
+    mut dst: PredDst<'_>,
+) -> Result<()> {
+    let (x, y) = (mb.x, mb.y);
+    let c422 = p.chroma422;
+    let rp = |s: usize, parity: Option<usize>, pl: usize| ref_plane(p, cur, planes, s, parity, pl);
+    // The directions to predict, the second averaged with the first. The match on
+    // the motion kind comes first and each arm loops over them: with the loop
+    // outside, the destinations of every arm were computed ahead of it for each
+    // macroblock.
+    let mut dirs = [(0usize, false); 2];
+    let mut n = 0;
+    for (s, on) in [m.fwd, m.bwd].into_iter().enumerate() {
+        if on {
+            dirs[n] = (s, n == 1);
+            n += 1;
+        }
+    }
+    let dirs = &dirs[..n];
+    // MPEG-1 full-sample vectors are scaled to half samples here.
+    let v = |r: usize, s: usize| {
+        let scale = if p.full_pel[s] { 2 } else { 1 };
+        [m.mv[r][s][0] * scale, m.mv[r][s][1] * scale]
+    };
+    match (p.field(), m.kind) {
+        (false, Kind::Frame) => {
+            for &(s, avg) in dirs {
+                let [mx, my] = v(0, s);
+                let src = rp(s, None, 0)?;
+                pred::<16, 16>(src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
+                {
+                    // Both chroma planes at once: they share their layout.
+                    let src = [rp(s, None, 1)?, rp(s, None, 2)?];
+                    if c422 {
+                        pred_pair::<8, 16>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 32 + my,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    } else {
+                        pred_pair::<8, 8>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 16 + my / 2,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    }
+                }
+            }
+        }
+        (false, Kind::Field) => {
+            for &(s, avg) in dirs {
+                for r in 0..2 {
+                    let [mx, my] = v(r, s);
+                    let f = m.sel[r][s];
+                    let src = rp(s, Some(f), 0)?;
+                    pred::<16, 8>(src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                        if c422 {
+                            pred_pair::<8, 8>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 16 + my,
+                                dst.at_chroma(r * 8, 16),
+                                avg,
+                            );
+                        } else {
+                            pred_pair::<8, 4>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 8 + my / 2,
+                                dst.at_chroma(r * 8, 16),
+                                avg,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        (false, Kind::DualPrime | Kind::F16x8) => {
+            for &(s, _) in dirs {
+                let [mx, my] = v(0, s);
+                for par in 0..2 {
+                    let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
+                    for (k, (f, vx, vy)) in
+                        [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate()
+                    {
+                        let a = k == 1;
+                        let src = rp(s, Some(f), 0)?;
+                        pred::<16, 8>(src, x * 32 + vx, y * 16 + vy, dst.at(0, par * 16, 32), a);
+                        {
+                            // Both chroma planes at once: they share their layout.
+                            let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                            if c422 {
+                                pred_pair::<8, 8>(
+                                    &src,
+                                    x * 16 + vx / 2,
+                                    y * 16 + vy,
+                                    dst.at_chroma(par * 8, 16),
+                                    a,
+                                );
+                            } else {
+                                pred_pair::<8, 4>(
+                                    &src,
+                                    x * 16 + vx / 2,
+                                    y * 8 + vy / 2,
+                                    dst.at_chroma(par * 8, 16),
+                                    a,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (true, Kind::Field | Kind::Frame) => {
+            for &(s, avg) in dirs {
+                let [mx, my] = v(0, s);
+                let f = m.sel[0][s];
+                let src = rp(s, Some(f), 0)?;
+                pred::<16, 16>(src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
+                {
+                    // Both chroma planes at once: they share their layout.
+                    let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                    if c422 {
+                        pred_pair::<8, 16>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 32 + my,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    } else {
+                        pred_pair::<8, 8>(
+                            &src,
+                            x * 16 + mx / 2,
+                            y * 16 + my / 2,
+                            dst.at_chroma(0, 8),
+                            avg,
+                        );
+                    }
+                }
+            }
+        }
+        (true, Kind::F16x8) => {
+            for &(s, avg) in dirs {
+                for r in 0..2 {
+                    let [mx, my] = v(r, s);
+                    let f = m.sel[r][s];
+                    let src = rp(s, Some(f), 0)?;
+                    let ry = r as i32 * 16;
+                    pred::<16, 8>(
+                        src,
+                        x * 32 + mx,
+                        y * 32 + ry + my,
+                        dst.at(0, r * 128, 16),
+                        avg,
+                    );
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                        if c422 {
+                            pred_pair::<8, 8>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 32 + ry + my,
+                                dst.at_chroma(r * 64, 8),
+                                avg,
+                            );
+                        } else {
+                            pred_pair::<8, 4>(
+                                &src,
+                                x * 16 + mx / 2,
+                                y * 16 + ry / 2 + my / 2,
+                                dst.at_chroma(r * 32, 8),
+                                avg,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        (true, Kind::DualPrime) => {
+            for &(s, _) in dirs {
+                let [mx, my] = v(0, s);
+                let par = p.parity();
+                let [dx, dy] = dual_prime_vector(p, mx, my, m.dmv, par);
+                for (k, (f, vx, vy)) in [(par, mx, my), (1 - par, dx, dy)].into_iter().enumerate() {
+                    let a = k == 1;
+                    let src = rp(s, Some(f), 0)?;
+                    pred::<16, 16>(src, x * 32 + vx, y * 32 + vy, dst.at(0, 0, 16), a);
+                    {
+                        // Both chroma planes at once: they share their layout.
+                        let src = [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?];
+                        if c422 {
+                            pred_pair::<8, 16>(
+                                &src,
+                                x * 16 + vx / 2,
+                                y * 32 + vy,
+                                dst.at_chroma(0, 8),
+                                a,
+                            );
+                        } else {
+                            pred_pair::<8, 8>(
+                                &src,
+                                x * 16 + vx / 2,
+                                y * 16 + vy / 2,
+                                dst.at_chroma(0, 8),
+                                a,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads one DCT coefficient code of `table` (and its sign bit, or the escape that
+/// follows it): the run, the level's magnitude and its sign as a mask (0 or -1), so
+/// that the sign is applied once, without a branch, after inverse quantisation. The
+/// run is [`RUN_EOB`] at the end of the block.
+#[inline(always)]
+fn run_level<const MPEG2: bool>(b: &mut Bits<'_>, table: &CoefTable) -> Result<(u32, i32, i32)> {
+    let bits = b.peek32();
+    let c = coef(table, bits);
+    // Ordinary codes first, with the one comparison that tells them from the markers.
+    if c.run < RUN_EOB {
+        b.skip(c.len as u32 + 1);
+        let sign = -(((bits >> (31 - c.len)) & 1) as i32);
+        return Ok((c.run as u32, c.level as i32, sign));
+    }
+    if c.run == RUN_EOB {
+        b.skip(c.len as u32);
+        return Ok((RUN_EOB as u32, 0, 0));
+    }
+    if c.run != RUN_ESCAPE {
+        return Err(truncated_or(b, "invalid dct coefficient"));
+    }
+    let (run, level) = SliceDecoder::escape(MPEG2, b).map_err(|e| truncated_or_err(b, e))?;
+    Ok((run, level.abs(), level >> 31))
 }
 
 /// For each raster position of a block, the bits it sets in a coefficient decoder's
@@ -1116,6 +1195,35 @@ impl PredDst<'_> {
             }
         }
     }
+
+    /// [`PredDst::at`] for both chroma planes, whose layouts are the same.
+    #[inline(always)]
+    fn at_chroma(&mut self, start: usize, stride: usize) -> ([&mut [u8]; 2], usize) {
+        match self {
+            PredDst::Scratch(_, c) => {
+                let [c0, c1] = &mut **c;
+                ([&mut c0[start..], &mut c1[start..]], stride)
+            }
+            PredDst::Frame([_, cb, cr], org) => {
+                let (o, st) = org[1];
+                let at = o + start / 8 * st;
+                ([&mut cb[at..], &mut cr[at..]], stride / 8 * st)
+            }
+        }
+    }
+}
+
+/// [`predict_pair`] of both chroma planes into destinations from
+/// [`PredDst::at_chroma`].
+#[inline(always)]
+fn pred_pair<const W: usize, const H: usize>(
+    src: &[&Plane<'_>; 2],
+    hx: i32,
+    hy: i32,
+    (dst, ds): ([&mut [u8]; 2], usize),
+    avg: bool,
+) {
+    predict_pair::<W, H>(*src, hx, hy, dst, ds, avg);
 }
 
 /// [`predict`] into a destination from [`PredDst::at`].
@@ -1145,47 +1253,59 @@ fn dual_prime_vector(p: &PicCtx, mx: i32, my: i32, dmv: [i32; 2], par: usize) ->
     [scale(mx) + dmv[0], scale(my) + e + dmv[1]]
 }
 
-/// The reference plane for direction `s` and field `parity` (`None`: the frame): in
-/// the second field of a P frame, the opposite parity is the first field of the
-/// current frame.
-#[inline]
-fn ref_plane<'b>(
+/// The reference plane for direction `s` and field `parity` (`None`: the frame) from
+/// the slice's table `planes`, by reference (a plane is not copied per block): in the
+/// second field of a P frame, the opposite parity is the first field of the current
+/// frame, from `cur`, which the table cannot hold.
+#[inline(always)]
+fn ref_plane<'t, 'b>(
     p: &PicCtx,
-    cur: Option<&'b FrameData>,
-    refs: &Refs<'b>,
+    cur: Option<&'t [[Plane<'b>; 3]; 2]>,
+    planes: &'t [[[Option<Plane<'b>>; 3]; 3]; 2],
     s: usize,
     parity: Option<usize>,
     pl: usize,
-) -> Result<Plane<'b>> {
-    let data: &FrameData = match parity {
+) -> Result<&'t Plane<'b>> {
+    let plane = match parity {
         Some(f) if p.ptype == PictureType::P && p.second_field && f != p.parity() => {
-            cur.ok_or_else(|| err("missing reference picture"))?
+            cur.map(|c| &c[f & 1][pl % 3])
         }
-        _ => {
-            let r = if s == 0 { refs.fwd } else { refs.bwd };
-            r.ok_or_else(|| err("missing reference picture"))?
-        }
+        _ => planes[s & 1][parity.map_or(0, |f| 1 + (f & 1))][pl % 3].as_ref(),
     };
-    let stride = data.stride(pl);
-    let lay = data.plane_layout(pl);
-    Ok(match parity {
+    plane.ok_or_else(|| err("missing reference picture"))
+}
+
+/// Plane `pl` of `data` as motion compensation reads it: the frame (`parity` `None`)
+/// or one of its fields.
+fn plane_of<'b>(p: &PicCtx, data: &'b FrameData, parity: Option<usize>, pl: usize) -> Plane<'b> {
+    plane_from(p, data.plane(pl), data.plane_layout(pl), parity)
+}
+
+/// [`plane_of`] for a plane's bytes `data` laid out as `lay`.
+fn plane_from<'b>(
+    p: &PicCtx,
+    data: &'b [u8],
+    lay: PlaneLayout,
+    parity: Option<usize>,
+) -> Plane<'b> {
+    match parity {
         None => Plane {
-            data: data.plane(pl),
+            data,
             base: 0,
-            stride,
+            stride: lay.stride,
             width: lay.row_bytes,
             height: lay.rows,
             isa: p.isa,
         },
         Some(f) => Plane {
-            data: data.plane(pl),
-            base: f * stride,
-            stride: stride * 2,
+            data,
+            base: f * lay.stride,
+            stride: lay.stride * 2,
             width: lay.row_bytes,
             height: lay.rows / 2,
             isa: p.isa,
         },
-    })
+    }
 }
 
 /// Fills macroblocks of `cur` that no slice decoded with the co-located samples of

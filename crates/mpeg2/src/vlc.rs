@@ -283,8 +283,14 @@ pub(crate) static DC_CHROMA: [Entry; 1024] = build(
 );
 
 /// A DCT coefficient code: run and level (before the sign bit), or an end of block /
-/// escape marker; `len == 0` is an invalid code.
+/// escape marker; `len == 0` is an invalid code. Every run of 64 or more is a marker
+/// ([`RUN_EOB`], [`RUN_ESCAPE`], [`RUN_INVALID`]), so that the decoder tells an ordinary
+/// code from all the others with one comparison.
+///
+/// Four bytes with the padding (`align(4)`), so that a table entry's address is a
+/// scaled index rather than a multiplication by three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(4))]
 pub(crate) struct Coef {
     pub run: u8,
     pub level: u8,
@@ -293,6 +299,8 @@ pub(crate) struct Coef {
 
 pub(crate) const RUN_EOB: u8 = 64;
 pub(crate) const RUN_ESCAPE: u8 = 65;
+/// The run of the entries no code reaches (with `len` 0).
+pub(crate) const RUN_INVALID: u8 = 66;
 
 /// Two-level lookup of a DCT coefficient table: codes with a one among their first six
 /// bits by their first 8 bits, the others (all longer, up to 16 bits) by bits 6..16.
@@ -304,7 +312,7 @@ pub(crate) struct CoefTable {
 
 const fn build_coef(codes: &[(&str, u8, u8)]) -> CoefTable {
     let none = Coef {
-        run: 0,
+        run: RUN_INVALID,
         level: 0,
         len: 0,
     };

@@ -232,8 +232,9 @@ unsafe fn idct_store_avx2(
 }
 
 /// `sse2::idct_store` with AVX2: the same contract and results. The DC-only case
-/// gains nothing from wider registers and is left to SSE2.
-#[inline]
+/// gains nothing from wider registers and is left to SSE2's, inlined here so that
+/// storing such a block calls nothing; the full transform is one call.
+#[inline(always)]
 pub(crate) fn idct_store(
     _avx2: Token,
     block: &mut [[i16; 8]; 8],
@@ -245,14 +246,9 @@ pub(crate) fn idct_store(
     how: Store,
 ) -> bool {
     if rows == 1 && ac == 0 {
-        return sse2::idct_store(block, rows, ac, dst, off, stride, how);
+        return sse2::dc_store(block, dst, off, stride, how);
     }
-    let in_bounds = stride
-        .checked_mul(7)
-        .and_then(|v| v.checked_add(off))
-        .and_then(|v| v.checked_add(8))
-        .is_some_and(|end| end <= dst.len());
-    if !in_bounds {
+    if !sse2::rows_inside(dst, off, stride) {
         return false;
     }
     // SAFETY: the token proves AVX2; the rows of `dst` were checked above.

@@ -183,12 +183,7 @@ pub(crate) fn idct_store(
     stride: usize,
     how: Store,
 ) -> bool {
-    let in_bounds = stride
-        .checked_mul(7)
-        .and_then(|v| v.checked_add(off))
-        .and_then(|v| v.checked_add(8))
-        .is_some_and(|end| end <= dst.len());
-    if !in_bounds {
+    if !rows_inside(dst, off, stride) {
         return false;
     }
     // SAFETY: SSE2 is baseline on x86-64. `block` is 128 bytes, read and written as
@@ -219,7 +214,22 @@ pub(crate) fn idct_store(
                 columns::<true>(&r)
             }
         };
-        let d = dst.as_mut_ptr().add(off);
+        store_rows(&out, dst.as_mut_ptr().add(off), stride, how);
+    }
+    true
+}
+
+/// Puts or adds the eight 16-bit residual rows `out` into the 8-byte rows at
+/// `d + k * stride`, clamped to 0..=255.
+///
+/// # Safety
+///
+/// The eight rows `d + k * stride .. + 8` (k < 8) must be readable and writable.
+#[inline(always)]
+unsafe fn store_rows(out: &[__m128i; 8], d: *mut u8, stride: usize, how: Store) {
+    // SAFETY: the caller guarantees the rows; unaligned 8-byte loads and stores.
+    unsafe {
+        let z = _mm_setzero_si128();
         for k in (0..8).step_by(2) {
             let (p0, p1) = (d.add(k * stride), d.add((k + 1) * stride));
             let (mut v0, mut v1) = (out[k], out[k + 1]);
@@ -234,6 +244,47 @@ pub(crate) fn idct_store(
             _mm_storel_epi64(p0 as *mut __m128i, px);
             _mm_storel_epi64(p1 as *mut __m128i, _mm_srli_si128::<8>(px));
         }
+    }
+}
+
+/// Whether the eight 8-byte rows at `off + k * stride` (k < 8) lie inside `dst`.
+#[inline(always)]
+pub(crate) fn rows_inside(dst: &[u8], off: usize, stride: usize) -> bool {
+    stride
+        .checked_mul(7)
+        .and_then(|v| v.checked_add(off))
+        .and_then(|v| v.checked_add(8))
+        .is_some_and(|end| end <= dst.len())
+}
+
+/// [`idct_store`] of a block whose only coefficient is the DC term (`rows == 1`,
+/// `ac == 0`): one value for all 64 samples (see `idct::idct`), small enough to be
+/// inlined where blocks are stored. Returns `false`, having done nothing, when the
+/// samples are not all inside `dst`.
+#[inline(always)]
+pub(crate) fn dc_store(
+    block: &mut [[i16; 8]; 8],
+    dst: &mut [u8],
+    off: usize,
+    stride: usize,
+    how: Store,
+) -> bool {
+    if !rows_inside(dst, off, stride) {
+        return false;
+    }
+    let v = ((block[0][0] as i32) << 3) as i16 as i32;
+    let s = (W4 as i32 * (v + (1 << 19) / W4 as i32)) >> 20;
+    block[0][0] = 0;
+    // SAFETY: SSE2 is baseline on x86-64; the eight rows of `dst` written (and, for
+    // `Add`, read) start at `off + k * stride` for k < 8, the last ending at
+    // `off + 7 * stride + 8 <= dst.len()`, checked above.
+    unsafe {
+        store_rows(
+            &[_mm_set1_epi16(s as i16); 8],
+            dst.as_mut_ptr().add(off),
+            stride,
+            how,
+        );
     }
     true
 }
@@ -373,6 +424,84 @@ pub(crate) fn predict<const W: usize, const H: usize>(
             (1, true) => rows::<W, H, 1, true>(sp, ss, dp, ds),
             (2, true) => rows::<W, H, 2, true>(sp, ss, dp, ds),
             (_, true) => rows::<W, H, 3, true>(sp, ss, dp, ds),
+        }
+    }
+    true
+}
+
+/// [`predict`] of two blocks at `offs` of `s` with the same source stride, mode and
+/// destination stride (a macroblock's two chroma planes): both checked, then one
+/// dispatch on the mode for both. Returns `false`, having done nothing, when a sample
+/// read or written would be outside its slice.
+#[inline(always)]
+pub(crate) fn predict_pair<const W: usize, const H: usize>(
+    s: [&[u8]; 2],
+    offs: [usize; 2],
+    ss: usize,
+    mode: u8,
+    dst: [&mut [u8]; 2],
+    ds: usize,
+    avg: bool,
+) -> bool {
+    if !(W == 8 || W == 16) || H == 0 {
+        return false;
+    }
+    let (hx, vy) = ((mode & 1) as usize, (mode >> 1) as usize);
+    let src_ok = |s: &[u8], off: usize| {
+        ss.checked_mul(H - 1 + vy)
+            .and_then(|v| v.checked_add(off))
+            .and_then(|v| v.checked_add(W + hx))
+            .is_some_and(|e| e <= s.len())
+    };
+    let dst_end = ds.checked_mul(H - 1).and_then(|v| v.checked_add(W));
+    let [d0, d1] = dst;
+    if !(src_ok(s[0], offs[0])
+        && src_ok(s[1], offs[1])
+        && dst_end.is_some_and(|e| e <= d0.len() && e <= d1.len()))
+    {
+        return false;
+    }
+    // SAFETY: SSE2 is baseline on x86-64. For each of the two blocks, row j reads `W`
+    // bytes at `off + j * ss (+ 1) (+ ss)` for j < H, the furthest ending at
+    // `off + (H - 1 + vy) * ss + hx + W <= s.len()`, and writes (with `avg`, also
+    // reads) `W` bytes at `j * ds`, the last ending at `(H - 1) * ds + W <= dst.len()`.
+    // All four checked above.
+    unsafe {
+        let (s0, s1) = (s[0].as_ptr().add(offs[0]), s[1].as_ptr().add(offs[1]));
+        let (p0, p1) = (d0.as_mut_ptr(), d1.as_mut_ptr());
+        match (mode, avg) {
+            (0, false) => {
+                rows::<W, H, 0, false>(s0, ss, p0, ds);
+                rows::<W, H, 0, false>(s1, ss, p1, ds);
+            }
+            (1, false) => {
+                rows::<W, H, 1, false>(s0, ss, p0, ds);
+                rows::<W, H, 1, false>(s1, ss, p1, ds);
+            }
+            (2, false) => {
+                rows::<W, H, 2, false>(s0, ss, p0, ds);
+                rows::<W, H, 2, false>(s1, ss, p1, ds);
+            }
+            (_, false) => {
+                rows::<W, H, 3, false>(s0, ss, p0, ds);
+                rows::<W, H, 3, false>(s1, ss, p1, ds);
+            }
+            (0, true) => {
+                rows::<W, H, 0, true>(s0, ss, p0, ds);
+                rows::<W, H, 0, true>(s1, ss, p1, ds);
+            }
+            (1, true) => {
+                rows::<W, H, 1, true>(s0, ss, p0, ds);
+                rows::<W, H, 1, true>(s1, ss, p1, ds);
+            }
+            (2, true) => {
+                rows::<W, H, 2, true>(s0, ss, p0, ds);
+                rows::<W, H, 2, true>(s1, ss, p1, ds);
+            }
+            (_, true) => {
+                rows::<W, H, 3, true>(s0, ss, p0, ds);
+                rows::<W, H, 3, true>(s1, ss, p1, ds);
+            }
         }
     }
     true
@@ -540,6 +669,21 @@ mod tests {
             usize::MAX,
             Store::Add
         ));
+        // The AVX2 entry, whose DC-only blocks take `dc_store`, and its full transform.
+        if let Some(t) = super::super::avx2::Token::detect() {
+            for (rows, ac) in [(1, 0), (3, 1)] {
+                assert!(!super::super::avx2::idct_store(
+                    t,
+                    &mut b,
+                    rows,
+                    ac,
+                    &mut pic,
+                    0,
+                    16,
+                    Store::Add
+                ));
+            }
+        }
         assert_eq!(b[0][0], 100);
         assert!(pic.iter().all(|&v| v == 9));
     }
