@@ -82,6 +82,7 @@ mod me;
 mod quant;
 mod ratecontrol;
 mod scenecut;
+mod subpel;
 
 pub use config::{ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
 
