@@ -159,7 +159,7 @@ impl Search<'_> {
         let vlim = self.max_vmv;
         for step in [2, 1] {
             let centre = d;
-            for &(dx, dy) in ring {
+            for &(dx, dy) in &DIAMOND {
                 let cand = [centre[0] + dx * step, centre[1] + dy * step];
                 let v = best.1 * 4 + cand[1];
                 if v < -vlim || v >= vlim {
