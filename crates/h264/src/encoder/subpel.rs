@@ -21,6 +21,9 @@ const WIN: usize = N + 5;
 
 type Plane = [[u8; N]; N];
 
+/// A plane of the grid with a (column, row) offset into it.
+type At<'a> = (&'a Plane, usize, usize);
+
 /// Full and half samples around one block (see the module docs).
 pub struct Grid {
     g: Plane,
@@ -80,22 +83,34 @@ impl Grid {
             hgt: h,
         };
         // Unrounded horizontal 6-tap sums of every window row at the grid's columns:
-        // b from the grid's rows, j from six consecutive rows of them.
-        let mut t = [[0i32; N]; WIN];
+        // b from the grid's rows, j from six consecutive rows of them. They lie in
+        // -2550..=10710, so 16-bit lanes hold them.
+        let mut t = [[0i16; N]; WIN];
         for (tr, row) in t.iter_mut().zip(&win).take(wh) {
-            for c in 0..gw {
+            for c in 0..N {
                 let p = &row[c..c + 6];
-                tr[c] = tap6(p[0] as i32, p[1] as i32, p[2] as i32, p[3] as i32, p[4] as i32, p[5] as i32);
+                tr[c] =
+                    (p[0] as i16 + p[5] as i16) - 5 * (p[1] as i16 + p[4] as i16) + 20 * (p[2] as i16 + p[3] as i16);
             }
         }
         for yy in 0..gh {
-            for c in 0..gw {
-                grid.g[yy][c] = win[yy + 2][c + 2];
-                grid.b[yy][c] = clip((t[yy + 2][c] + 16) >> 5);
-                let v = |k: usize| win[yy + k][c + 2] as i32;
-                grid.h[yy][c] = clip((tap6(v(0), v(1), v(2), v(3), v(4), v(5)) + 16) >> 5);
-                let s = |k: usize| t[yy + k][c];
-                grid.j[yy][c] = clip((tap6(s(0), s(1), s(2), s(3), s(4), s(5)) + 512) >> 10);
+            let v: [&[u8; WIN]; 6] = std::array::from_fn(|k| &win[yy + k]);
+            let s: [&[i16; N]; 6] = std::array::from_fn(|k| &t[yy + k]);
+            for c in 0..N {
+                grid.g[yy][c] = v[2][c + 2];
+                grid.b[yy][c] = ((s[2][c] + 16) >> 5).clamp(0, 255) as u8;
+                let vv = (v[0][c + 2] as i16 + v[5][c + 2] as i16) - 5 * (v[1][c + 2] as i16 + v[4][c + 2] as i16)
+                    + 20 * (v[2][c + 2] as i16 + v[3][c + 2] as i16);
+                grid.h[yy][c] = ((vv + 16) >> 5).clamp(0, 255) as u8;
+                let jj = tap6(
+                    s[0][c] as i32,
+                    s[1][c] as i32,
+                    s[2][c] as i32,
+                    s[3][c] as i32,
+                    s[4][c] as i32,
+                    s[5][c] as i32,
+                );
+                grid.j[yy][c] = clip((jj + 512) >> 10);
             }
         }
         grid
@@ -112,7 +127,7 @@ impl Grid {
         let (g, b, h, j) = (&self.g, &self.b, &self.h, &self.j);
         // Each position is one plane, or the rounded average of two (8.4.2.2.1),
         // given as (plane, column offset, row offset).
-        let (p, q): ((&Plane, usize, usize), Option<(&Plane, usize, usize)>) = match (fx, fy) {
+        let (p, q): (At<'_>, Option<At<'_>>) = match (fx, fy) {
             (0, 0) => ((g, 0, 0), None),
             (1, 0) => ((g, 0, 0), Some((b, 0, 0))),
             (2, 0) => ((b, 0, 0), None),
@@ -200,7 +215,9 @@ mod tests {
         let noise: Vec<u8> = (0..pw * ph).map(|_| rng(&mut seed) as u8).collect();
         check(&noise, pw, ph, &mut seed, 300);
         // Extremes: alternating 0/255 drives the 6-tap sums to both clipping ends.
-        let stripes: Vec<u8> = (0..pw * ph).map(|i| if (i % pw + i / pw) % 2 == 0 { 0 } else { 255 }).collect();
+        let stripes: Vec<u8> = (0..pw * ph)
+            .map(|i| if (i % pw + i / pw) % 2 == 0 { 0 } else { 255 })
+            .collect();
         check(&stripes, pw, ph, &mut seed, 100);
         let flat = vec![255u8; (pw * ph) as usize];
         check(&flat, pw, ph, &mut seed, 20);
