@@ -47,6 +47,18 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--crf 30 --no-scenecut"),
     ("y4m/small.y4m", "--crf 0 --cabac"),
     ("y4m/small.y4m", "--crf 51 --bframes 1"),
+    // Several slices per picture (bands of macroblock rows, nothing predicted across
+    // their top edges, deblocked across them): 2 and 4, CAVLC and CABAC, with
+    // B-frames, and more slices than rows (one per row).
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --slices 2"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --slices 4 --cabac --bframes 3"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --slices 4 --bframes 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 30 --slices 2 --cabac --keyint 7"),
+    ("encode/cut_128x96.y4m", "--crf 26 --slices 3 --bframes 3 --cabac"),
+    ("y4m/small.y4m", "--qp 30 --slices 64 --cabac"),
+    // Slice threads: the same streams as one thread gives.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --slices 4 --cabac --bframes 3 --threads 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --slices 4 --bframes 2 --threads 4"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -2,7 +2,7 @@
 //! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
 //!
 //! `h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
-//! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
+//! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
 //! order) and the reconstruction itself, and reports each picture's QP (display
 //! order), then frames, bytes and encoding speed on stderr.
@@ -25,7 +25,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -51,6 +51,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--bframes" => {
                 cfg.bframes = val()?.parse()?;
+                i += 1;
+            }
+            "--slices" => {
+                cfg.slices = val()?.parse()?;
+                i += 1;
+            }
+            "--threads" => {
+                cfg.threads = val()?.parse()?;
                 i += 1;
             }
             "--b-qp-offset" => {

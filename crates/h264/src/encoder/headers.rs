@@ -248,11 +248,13 @@ pub struct SliceInfo {
     pub cabac: bool,
     /// slice_qp_delta against the PPS's QP.
     pub qp_delta: i32,
+    /// first_mb_in_slice: the address of the slice's first macroblock.
+    pub first_mb: u32,
 }
 
-/// Writes slice_header (7.3.3) of a single-slice I, P or (non-reference) B picture.
+/// Writes slice_header (7.3.3) of a slice of an I, P or (non-reference) B picture.
 pub fn write_slice_header(w: &mut impl BitSink, s: &SliceInfo) {
-    w.ue(0); // first_mb_in_slice
+    w.ue(s.first_mb);
     // slice_type 5..=9: every slice of the picture has this type.
     w.ue(match s.kind {
         SliceKind::P => 5,

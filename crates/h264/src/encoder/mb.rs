@@ -147,6 +147,10 @@ pub struct MbCoder<'a> {
     pub slice: SliceKind,
     pub mb_w: usize,
     pub mb_h: usize,
+    /// First macroblock row of the current slice: macroblocks above it belong to
+    /// another slice and are not available for prediction (6.4.8). Slices are whole
+    /// rows, so the left neighbour is always in the same slice.
+    pub row0: usize,
     pub mx: usize,
     pub my: usize,
     /// Source samples of the current macroblock (edge samples repeated past the
@@ -181,9 +185,9 @@ impl<'a> MbCoder<'a> {
         let (mx, my) = (self.mx, self.my);
         Around {
             left: mx > 0,
-            top: my > 0,
-            top_left: mx > 0 && my > 0,
-            top_right: my > 0 && mx + 1 < self.mb_w,
+            top: my > self.row0,
+            top_left: mx > 0 && my > self.row0,
+            top_right: my > self.row0 && mx + 1 < self.mb_w,
         }
     }
 
@@ -605,6 +609,9 @@ impl<'a> MbCoder<'a> {
             return NB_NONE;
         }
         let (mx, my) = ((x4 / 4) as usize, (y4 / 4) as usize);
+        if my < self.row0 {
+            return NB_NONE;
+        }
         let done = my < self.my
             || (my == self.my && mx < self.mx)
             || ((mx, my) == (self.mx, self.my) && self.done4 & (1 << ((y4 % 4) * 4 + x4 % 4)) != 0);
@@ -1092,7 +1099,7 @@ impl<'a> MbCoder<'a> {
         let (x4, y4) = (self.mx * 4 + bx, self.my * 4 + by);
         let w4 = self.w4();
         let a = (bx > 0 || self.mx > 0).then(|| self.st.nnz[y4 * w4 + x4 - 1] as i32);
-        let b = (by > 0 || self.my > 0).then(|| self.st.nnz[(y4 - 1) * w4 + x4] as i32);
+        let b = (by > 0 || self.my > self.row0).then(|| self.st.nnz[(y4 - 1) * w4 + x4] as i32);
         nc_of(a, b)
     }
 
@@ -1100,7 +1107,7 @@ impl<'a> MbCoder<'a> {
         let w2 = self.mb_w * 2;
         let (x2, y2) = (self.mx * 2 + cx, self.my * 2 + cy);
         let a = (cx > 0 || self.mx > 0).then(|| self.st.nnz_c[c][y2 * w2 + x2 - 1] as i32);
-        let b = (cy > 0 || self.my > 0).then(|| self.st.nnz_c[c][(y2 - 1) * w2 + x2] as i32);
+        let b = (cy > 0 || self.my > self.row0).then(|| self.st.nnz_c[c][(y2 - 1) * w2 + x2] as i32);
         nc_of(a, b)
     }
 
@@ -1236,7 +1243,7 @@ impl MbCoder<'_> {
     }
 
     fn top_mb(&self) -> Option<MbInfo> {
-        (self.my > 0).then(|| self.st.mbs[(self.my - 1) * self.mb_w + self.mx])
+        (self.my > self.row0).then(|| self.st.mbs[(self.my - 1) * self.mb_w + self.mx])
     }
 
     /// Writes the current macroblock with CABAC: mb_skip_flag in P slices, then
@@ -1393,7 +1400,7 @@ impl MbCoder<'_> {
             let a = self.st.mvd[list][i - 1];
             sum = [a[0] as u32, a[1] as u32];
         }
-        if y > 0 || self.my > 0 {
+        if y > 0 || self.my > self.row0 {
             let b = self.st.mvd[list][i - w4];
             sum[0] += b[0] as u32;
             sum[1] += b[1] as u32;

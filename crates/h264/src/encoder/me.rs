@@ -5,6 +5,7 @@
 
 use super::mb::mvd_bits;
 use super::quant;
+use super::subpel::Grid;
 use crate::inter::{self, RefPlane};
 
 /// One block's search: a `w` x `h` partition at `(bx, by)` (samples) inside the
@@ -60,40 +61,40 @@ impl Search<'_> {
         let (w, h) = (self.w, self.h);
         let (px, py) = (self.x + mx, self.y + my);
         let src_at = self.by * 16 + self.bx;
-        let mut s = 0u32;
         if px >= 0 && py >= 0 && px + w as i32 <= r.width && py + h as i32 <= r.height {
             let base = py as usize * r.stride + px as usize;
-            for yy in 0..h {
-                let row = &r.data[base + yy * r.stride..base + yy * r.stride + w];
-                let src = &self.src[src_at + yy * 16..src_at + yy * 16 + w];
-                for x in 0..w {
-                    s += (row[x] as i32 - src[x] as i32).unsigned_abs();
-                }
+            match w {
+                16 => sad_rows::<16>(&r.data[base..], r.stride, &self.src[src_at..], h),
+                8 => sad_rows::<8>(&r.data[base..], r.stride, &self.src[src_at..], h),
+                _ => sad_rows::<4>(&r.data[base..], r.stride, &self.src[src_at..], h),
             }
         } else {
             // Partly outside: the decoder's edge-repeating prediction.
             let mut p = [0u8; 256];
             inter::luma(r, self.x, self.y, [(mx * 4) as i16, (my * 4) as i16], w, h, &mut p, 16);
+            let mut s = 0u32;
             for yy in 0..h {
                 for x in 0..w {
                     s += (p[yy * 16 + x] as i32 - self.src[src_at + yy * 16 + x] as i32).unsigned_abs();
                 }
             }
+            s
         }
-        s
     }
 
     fn cost_full(&self, mx: i32, my: i32) -> u32 {
         self.sad_full(mx, my) + self.lambda * mvd_bits([mx * 4, my * 4], self.mvp)
     }
 
-    fn cost_sub(&self, mv: [i32; 2], pred: &mut [u8; 256]) -> u32 {
-        inter::luma(self.reference, self.x, self.y, [mv[0] as i16, mv[1] as i16], self.w, self.h, pred, 16);
+    /// SATD + lambda x bits of the vector `centre * 4 + d`, predicted from `grid`.
+    fn cost_sub(&self, grid: &Grid, centre: (i32, i32), d: [i32; 2], pred: &mut [u8; 256]) -> u32 {
+        grid.predict(d, pred);
         let satd = if self.w == 16 && self.h == 16 {
             quant::satd16(pred, self.src)
         } else {
             quant::satd_at(pred, &self.src[self.by * 16 + self.bx..], self.w, self.h)
         };
+        let mv = [centre.0 * 4 + d[0], centre.1 * 4 + d[1]];
         satd + self.lambda * mvd_bits(mv, self.mvp)
     }
 
@@ -149,26 +150,47 @@ impl Search<'_> {
                 best = (mx, my);
             }
         }
-        // Sub-sample refinement by SATD: half, then quarter samples.
-        let mut mv = [best.0 * 4, best.1 * 4];
+        // Sub-sample refinement by SATD: half, then quarter samples, every candidate
+        // formed from one grid of half samples around the full-sample winner.
+        let grid = Grid::new(self.reference, self.x, self.y, best, self.w, self.h);
+        let mut d = [0i32; 2];
         let mut scratch = [0u8; 256];
-        let mut cost = self.cost_sub(mv, pred);
+        let mut cost = self.cost_sub(&grid, best, d, pred);
         let vlim = self.max_vmv;
         for step in [2, 1] {
-            let centre = mv;
-            for &(dx, dy) in ring {
+            let centre = d;
+            for &(dx, dy) in &DIAMOND {
                 let cand = [centre[0] + dx * step, centre[1] + dy * step];
-                if cand[1] < -vlim || cand[1] >= vlim {
+                let v = best.1 * 4 + cand[1];
+                if v < -vlim || v >= vlim {
                     continue;
                 }
-                let c = self.cost_sub(cand, &mut scratch);
+                let c = self.cost_sub(&grid, best, cand, &mut scratch);
                 if c < cost {
                     cost = c;
-                    mv = cand;
+                    d = cand;
                     *pred = scratch;
                 }
             }
         }
+        let mv = [best.0 * 4 + d[0], best.1 * 4 + d[1]];
         ([mv[0] as i16, mv[1] as i16], cost)
     }
+}
+
+/// Sum of absolute differences of an `W`-wide block of `h` rows: `a` with row stride
+/// `stride`, `b` with stride 16. Fixed-width rows let the compiler vectorise the sum.
+#[inline(always)]
+fn sad_rows<const W: usize>(a: &[u8], stride: usize, b: &[u8], h: usize) -> u32 {
+    let mut s = 0u32;
+    for yy in 0..h {
+        let ra: &[u8; W] = a[yy * stride..yy * stride + W].try_into().expect("W samples");
+        let rb: &[u8; W] = b[yy * 16..yy * 16 + W].try_into().expect("W samples");
+        let mut row = 0u16;
+        for x in 0..W {
+            row += ra[x].abs_diff(rb[x]) as u16;
+        }
+        s += row as u32;
+    }
+    s
 }

@@ -11,22 +11,29 @@
 //!   [`crate::Decoder`] and compare frame by frame.
 //! - **Bounded memory, reserved up front.** [`Encoder::new`] reserves against the
 //!   job's [`Budget`] everything it will hold: the reconstruction pool (reference
-//!   frames + 1), the macroblock and motion tables, the slice buffer, and the output
-//!   buffer grows against the budget up to [`MemoryConfig::max_packet_size`]. Source
-//!   frames are [`SharedFrame`] handles, never copied. After the first frames nothing
-//!   is allocated per frame.
+//!   frames + 1), the macroblock and motion tables, the slice buffers, each slice
+//!   thread's tables and reconstruction band, and the output buffer grows against
+//!   the budget up to [`MemoryConfig::max_packet_size`]. Source frames are
+//!   [`SharedFrame`] handles, never copied. After the first frames nothing is
+//!   allocated per frame, on any thread.
+//! - **Threads without changing the output.** A picture is `slices` bands of whole
+//!   macroblock rows; the bands are coded in parallel by `threads` threads (started
+//!   once, see `threads.rs`), then the whole picture is deblocked across the slice
+//!   edges (`disable_deblocking_filter_idc` 0) and the slices are written in order.
+//!   The stream depends on `slices`, never on `threads`.
 //! - **Settings are data.** [`EncoderConfig`] has public documented fields; invalid
 //!   ones are errors naming the field and its range.
 //!
 //! # What it codes (this version)
 //!
-//! Single-slice I (IDR every `keyint` frames), P and non-reference B pictures (up to
+//! I (IDR every `keyint` frames), P and non-reference B pictures (up to
 //! `bframes` between two anchors, a fixed pattern, closed GOPs), CAVLC or CABAC, one
 //! reference frame for P pictures and the two anchors for B pictures, Intra 16x16 /
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
 //! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
 //! `i_qp_offset` finer) or a constant rate factor (a QP per picture from the
-//! scene-cut thumbnails' costs, see [`RateControl::Crf`]); one QP per slice.
+//! scene-cut thumbnails' costs, see [`RateControl::Crf`]); one QP per picture; one
+//! or several slices per picture, each a band of macroblock rows.
 //!
 //! # Frame order
 //!
@@ -82,6 +89,8 @@ mod me;
 mod quant;
 mod ratecontrol;
 mod scenecut;
+mod subpel;
+mod threads;
 
 pub use config::{ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
 
@@ -196,7 +205,8 @@ pub struct Encoder {
     /// IDR picture (for the packets' frame_number).
     frames_taken: u64,
     idr_base: u64,
-    rbsp: Vec<u8>,
+    /// One slice buffer per slice of a picture, in order.
+    rbsp: Vec<Vec<u8>>,
     out: OutputBuffer,
     headers_annexb: Vec<u8>,
     avcc: Vec<u8>,
@@ -205,6 +215,11 @@ pub struct Encoder {
     since_idr: u32,
     idr_count: u32,
     _tables: Reservation,
+    /// Slice threads beyond the calling one (`threads - 1`, at most `slices - 1`);
+    /// band `k` of a picture is coded by thread `k % (workers + 1)`, 0 being the
+    /// caller's.
+    workers: Vec<threads::Worker>,
+    _worker_tables: Option<Reservation>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -222,12 +237,14 @@ impl std::fmt::Debug for Encoder {
 impl Encoder {
     /// Heap bytes of the tables and the slice buffer for a `mb_w` x `mb_h` picture
     /// (the reconstruction frames are the pool's, reserved by the pool).
-    fn table_bytes(mb_w: usize, mb_h: usize) -> usize {
+    fn table_bytes(mb_w: usize, mb_h: usize, slices: usize) -> usize {
         let n = mb_w * mb_h;
         scenecut::SceneCut::bytes_for(mb_w * 16, mb_h * 16)
             + MbState::bytes_for(mb_w, mb_h)
             + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
             + Self::rbsp_bytes(n)
+            + (slices - 1) * Self::rbsp_bytes(0)
+            + slices * std::mem::size_of::<Vec<u8>>()
     }
 
     /// Slice buffer capacity. With levels clamped to [`quant::MAX_LEVEL`], a CAVLC
@@ -284,7 +301,9 @@ impl Encoder {
             limits.max_vmv_quarter,
         );
         let (mbw, mbh) = (mb_w as usize, mb_h as usize);
-        let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh) as u64)?;
+        // At most one slice per macroblock row.
+        let nslices = (cfg.slices as usize).min(mbh);
+        let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh, nslices) as u64)?;
         let layout = FrameLayout::new(PixelFormat::Yuv420p, mb_w * 16, mb_h * 16)?;
         let mut pcfg = FramePoolConfig::new(layout, memory);
         pcfg.name = "encoder reconstruction";
@@ -348,7 +367,30 @@ impl Encoder {
             .map(|a| a.to_bytes())
             .ok_or_else(|| Error::invalid("encoder parameter sets do not form an avcC record"))?;
         let out = OutputBuffer::new(memory.max_packet_size as usize, budget)?;
+        // Slice threads, each with its tables, a reconstruction buffer and the slice
+        // buffers of its bands, reserved before they are allocated.
+        let nthreads = cfg.threads.min(nslices);
+        let plane_len: [usize; 3] = std::array::from_fn(|p| layout.plane(p).stride * layout.plane(p).rows);
+        let band_bytes = |k: usize| Self::rbsp_bytes(slice_rows(mbh, nslices, k).len() * mbw);
+        let mut worker_bytes = 0;
+        for j in 1..nthreads {
+            let rbsp: usize = (j..nslices).step_by(nthreads).map(band_bytes).sum();
+            worker_bytes += threads::SliceWork::bytes_for(mbw, mbh, plane_len.iter().sum(), rbsp);
+        }
+        let worker_tables = (nthreads > 1)
+            .then(|| budget.reserve("encoder slice threads", worker_bytes as u64))
+            .transpose()?;
+        let mut workers = Vec::with_capacity(nthreads.saturating_sub(1));
+        for j in 1..nthreads {
+            let caps: Vec<usize> = (j..nslices).step_by(nthreads).map(band_bytes).collect();
+            let mut wst = MbState::default();
+            wst.alloc(mbw, mbh);
+            let work = threads::SliceWork::new(wst, mbw, mbh, strides, plane_len, &caps);
+            workers.push(threads::Worker::start(work, caps.len())?);
+        }
         Ok(Encoder {
+            workers,
+            _worker_tables: worker_tables,
             lookahead: Lookahead::new(delay)?,
             bq: std::collections::VecDeque::with_capacity(delay),
             pts_fifo: std::collections::VecDeque::with_capacity(delay + 1),
@@ -373,7 +415,9 @@ impl Encoder {
             st,
             motion,
             bmotion,
-            rbsp: Vec::with_capacity(Self::rbsp_bytes(mbw * mbh)),
+            rbsp: (0..nslices)
+                .map(|k| Vec::with_capacity(Self::rbsp_bytes(slice_rows(mbh, nslices, k).len() * mbw)))
+                .collect(),
             out,
             headers_annexb,
             avcc,
@@ -637,6 +681,7 @@ impl Encoder {
             deblock: self.cfg.deblock,
             cabac: self.cfg.entropy == Entropy::Cabac,
             qp_delta: params.qp - self.seq.qp,
+            first_mb: 0,
         };
         if !b {
             // Reference pictures advance frame_num; the B pictures after one share
@@ -659,13 +704,33 @@ impl Encoder {
         } else {
             (&mut self.motion, None)
         };
-        let overflow;
+        let nslices = self.rbsp.len();
+        let nthreads = self.workers.len() + 1;
+        let size = (self.cfg.width as usize, self.cfg.height as usize);
+        // The other threads' bands first, so that they work while this one codes its
+        // own.
+        for k in (0..nslices).filter(|k| k % nthreads != 0) {
+            let rows = slice_rows(mb_h, nslices, k);
+            self.workers[k % nthreads - 1].send(threads::Job {
+                src: src.clone(),
+                reference: reference.cloned(),
+                reference1: reference1.cloned(),
+                params: params.clone(),
+                info: headers::SliceInfo {
+                    first_mb: (rows.start * mb_w) as u32,
+                    ..info
+                },
+                rows,
+                slot: k / nthreads,
+                mb_w,
+                mb_h,
+                size,
+            })?;
+        }
+        let mut overflow = None;
         {
             let src_planes = [src.plane(0), src.plane(1), src.plane(2)];
             let src_strides = [src.stride(0), src.stride(1), src.stride(2)];
-            let (w, h) = (self.cfg.width as usize, self.cfg.height as usize);
-            let mut bw = BitWriter::new(&mut self.rbsp);
-            headers::write_slice_header(&mut bw, &info);
             let [y, u, v] = recon.planes_mut();
             let mut coder = MbCoder {
                 p: params,
@@ -679,6 +744,7 @@ impl Encoder {
                 slice: kind,
                 mb_w,
                 mb_h,
+                row0: 0,
                 mx: 0,
                 my: 0,
                 src_y: [0; 256],
@@ -686,53 +752,48 @@ impl Encoder {
                 cur: Default::default(),
                 done4: 0,
             };
-            if info.cabac {
-                // cabac_alignment_one_bit, then the arithmetic coder to the end of the
-                // slice; its flush writes the rbsp_stop_one_bit.
-                bw.align_with_ones();
-                let table = if kind == SliceKind::I { 0 } else { 1 };
-                let mut cw = cabac::CabacWriter::new(&mut bw, table, params.qp);
-                let last = mb_w * mb_h - 1;
-                for addr in 0..=last {
-                    coder.mx = addr % mb_w;
-                    coder.my = addr / mb_w;
-                    coder.load_source(src_planes, src_strides, w, h);
-                    coder.code_mb();
-                    coder.write_cabac(&mut cw, kind);
-                    cw.terminate(addr == last);
+            for (k, rbsp) in self.rbsp.iter_mut().enumerate().step_by(nthreads) {
+                let rows = slice_rows(mb_h, nslices, k);
+                let info = headers::SliceInfo {
+                    first_mb: (rows.start * mb_w) as u32,
+                    ..info
+                };
+                if code_slice(&mut coder, rbsp, &info, src_planes, src_strides, size, rows) {
+                    overflow = Some(rbsp.capacity());
                 }
-                bw.align_with_zeros();
-            } else {
-                let mut skip_run = 0u32;
-                for my in 0..mb_h {
-                    for mx in 0..mb_w {
-                        coder.mx = mx;
-                        coder.my = my;
-                        coder.load_source(src_planes, src_strides, w, h);
-                        coder.code_mb();
-                        if coder.cur.kind.is_skip() {
-                            skip_run += 1;
-                            continue;
-                        }
-                        if kind != SliceKind::I {
-                            bw.ue(skip_run);
-                            skip_run = 0;
-                        }
-                        coder.write(&mut bw, kind);
-                    }
-                }
-                if skip_run > 0 {
-                    bw.ue(skip_run);
-                }
-                bw.trailing_bits();
             }
-            overflow = bw.overflowed();
         }
-        if overflow {
+        // The other threads' bands into this picture's tables, reconstruction and
+        // slice buffers, in the order they were sent.
+        for (j, worker) in self.workers.iter().enumerate() {
+            let bands = (j + 1..nslices).step_by(nthreads);
+            for k in bands.clone() {
+                if worker.wait()? {
+                    overflow = Some(self.rbsp[k].capacity());
+                }
+            }
+            let work = worker.work()?;
+            let motion = if b { &mut self.bmotion } else { &mut self.motion };
+            let [y, u, v] = recon.planes_mut();
+            let mut planes = [y, u, v];
+            for k in bands {
+                let rows = slice_rows(mb_h, nslices, k);
+                threads::copy_band(&work, b, &mut self.st, motion, &mut planes, strides, mb_w, rows);
+                let slice = &work.rbsp[k / nthreads];
+                let dst = &mut self.rbsp[k];
+                dst.clear();
+                if slice.len() > dst.capacity() {
+                    overflow = Some(dst.capacity());
+                    continue;
+                }
+                dst.extend_from_slice(slice);
+            }
+        }
+        if let Some(cap) = overflow {
             return Err(Error::LimitExceeded {
                 what: "encoder slice buffer",
-                requested: self.rbsp.capacity() as u64 + 1,
-                limit: self.rbsp.capacity() as u64,
+                requested: cap as u64 + 1,
+                limit: cap as u64,
             });
         }
         // In-loop filter over the whole picture, now that no macroblock will read
@@ -748,7 +809,8 @@ impl Encoder {
         // The access unit's exact size (start codes, headers, emulation prevention
         // bytes); when the buffer must grow, it grows by a quarter more, so that later
         // access units of similar size fit without growing it again.
-        let need = self.headers_annexb.len() + 5 + self.rbsp.len() + emulation_bytes(&self.rbsp);
+        let need = self.headers_annexb.len()
+            + self.rbsp.iter().map(|r| 5 + r.len() + emulation_bytes(r)).sum::<usize>();
         if need > self.out.capacity() {
             self.out.reserve(need + need / 4)?;
         }
@@ -761,7 +823,9 @@ impl Encoder {
             SliceKind::P => 2,
             SliceKind::B => 0,
         };
-        write_nal_into(&mut self.out, ref_idc, if idr { 5 } else { 1 }, &self.rbsp)?;
+        for rbsp in &self.rbsp {
+            write_nal_into(&mut self.out, ref_idc, if idr { 5 } else { 1 }, rbsp)?;
+        }
         if b {
             self.last_b = Some(recon.into_shared());
         } else {
@@ -772,6 +836,73 @@ impl Encoder {
         }
         Ok(params.qp)
     }
+}
+
+/// Macroblock rows of slice `k` of `n` in a picture of `mb_h` rows: bands of equal
+/// height (within one row), so that threads coding them finish together.
+fn slice_rows(mb_h: usize, n: usize, k: usize) -> std::ops::Range<usize> {
+    k * mb_h / n..(k + 1) * mb_h / n
+}
+
+/// Codes the macroblock rows `rows` of a picture as one slice (header and data) into
+/// `rbsp` with `coder`, whose tables and reconstruction cover those rows; returns
+/// whether `rbsp` overflowed.
+pub(crate) fn code_slice(
+    coder: &mut MbCoder<'_>,
+    rbsp: &mut Vec<u8>,
+    info: &headers::SliceInfo,
+    src_planes: [&[u8]; 3],
+    src_strides: [usize; 3],
+    (w, h): (usize, usize),
+    rows: std::ops::Range<usize>,
+) -> bool {
+    use headers::SliceKind;
+    let mb_w = coder.mb_w;
+    let kind = info.kind;
+    coder.row0 = rows.start;
+    let mut bw = BitWriter::new(rbsp);
+    headers::write_slice_header(&mut bw, info);
+    if info.cabac {
+        // cabac_alignment_one_bit, then the arithmetic coder to the end of the
+        // slice; its flush writes the rbsp_stop_one_bit.
+        bw.align_with_ones();
+        let table = if kind == SliceKind::I { 0 } else { 1 };
+        let mut cw = cabac::CabacWriter::new(&mut bw, table, coder.p.qp);
+        let (first, last) = (rows.start * mb_w, rows.end * mb_w - 1);
+        for addr in first..=last {
+            coder.mx = addr % mb_w;
+            coder.my = addr / mb_w;
+            coder.load_source(src_planes, src_strides, w, h);
+            coder.code_mb();
+            coder.write_cabac(&mut cw, kind);
+            cw.terminate(addr == last);
+        }
+        bw.align_with_zeros();
+    } else {
+        let mut skip_run = 0u32;
+        for my in rows {
+            for mx in 0..mb_w {
+                coder.mx = mx;
+                coder.my = my;
+                coder.load_source(src_planes, src_strides, w, h);
+                coder.code_mb();
+                if coder.cur.kind.is_skip() {
+                    skip_run += 1;
+                    continue;
+                }
+                if kind != SliceKind::I {
+                    bw.ue(skip_run);
+                    skip_run = 0;
+                }
+                coder.write(&mut bw, kind);
+            }
+        }
+        if skip_run > 0 {
+            bw.ue(skip_run);
+        }
+        bw.trailing_bits();
+    }
+    bw.overflowed()
 }
 
 /// Emulation prevention bytes [`write_nal_into`] inserts into `rbsp`.

@@ -203,18 +203,20 @@ pub fn satd4(d: &[i32; 16]) -> u32 {
 /// `|a + b| + |a - b| = 2 max(|a|, |b|)`, which halves the last stage; the halving of
 /// the SATD cancels the factor 2. A 4x4 block's Hadamard coefficients all have the
 /// parity of their sum, so every block's total is even and no rounding is lost.
+/// Differences lie in -255..=255 and the two stages' sums in -2040..=2040, so 16-bit
+/// lanes hold them exactly (twice as many per vector as 32-bit ones).
 pub fn satd_w<const W: usize>(a: &[u8], b: &[u8], h: usize) -> u32 {
     let mut sum = 0u32;
     for strip in 0..h / 4 {
-        let mut d = [[0i32; W]; 4];
+        let mut d = [[0i16; W]; 4];
         for (r, row) in d.iter_mut().enumerate() {
             let o = (strip * 4 + r) * W;
             let (ra, rb) = (&a[o..o + W], &b[o..o + W]);
             for x in 0..W {
-                row[x] = ra[x] as i32 - rb[x] as i32;
+                row[x] = ra[x] as i16 - rb[x] as i16;
             }
         }
-        let mut v = [[0i32; W]; 4];
+        let mut v = [[0i16; W]; 4];
         for x in 0..W {
             let (s01, d01) = (d[0][x] + d[1][x], d[0][x] - d[1][x]);
             let (s23, d23) = (d[2][x] + d[3][x], d[2][x] - d[3][x]);
@@ -223,14 +225,16 @@ pub fn satd_w<const W: usize>(a: &[u8], b: &[u8], h: usize) -> u32 {
             v[2][x] = d01 - d23;
             v[3][x] = d01 + d23;
         }
+        let mut part = 0u32;
         for row in &v {
             for g in 0..W / 4 {
                 let x = &row[g * 4..g * 4 + 4];
                 let (s01, d01) = (x[0] + x[1], x[0] - x[1]);
                 let (s23, d23) = (x[2] + x[3], x[2] - x[3]);
-                sum += s01.unsigned_abs().max(s23.unsigned_abs()) + d01.unsigned_abs().max(d23.unsigned_abs());
+                part += (s01.unsigned_abs().max(s23.unsigned_abs()) + d01.unsigned_abs().max(d23.unsigned_abs())) as u32;
             }
         }
+        sum += part;
     }
     sum
 }
@@ -311,6 +315,44 @@ mod tests {
             }
         }
         assert_eq!(satd16(&a, &b), want);
+    }
+
+    /// The 16-bit lanes of [`satd_w`] hold the extremes: full-scale differences of
+    /// both signs, flat and in every checkerboard pattern.
+    #[test]
+    fn block_satd_holds_extreme_differences() {
+        let reference = |a: &[u8], b: &[u8], w: usize| {
+            let mut s = 0;
+            for by in 0..w / 4 {
+                for bx in 0..w / 4 {
+                    let d: [i32; 16] = std::array::from_fn(|i| {
+                        let o = (by * 4 + i / 4) * w + bx * 4 + i % 4;
+                        a[o] as i32 - b[o] as i32
+                    });
+                    s += satd4(&d);
+                }
+            }
+            s
+        };
+        let patterns: [fn(usize) -> u8; 5] = [
+            |_| 255,
+            |_| 0,
+            |i| if (i % 16 + i / 16) % 2 == 0 { 255 } else { 0 },
+            |i| if (i / 16) % 2 == 0 { 255 } else { 0 },
+            |i| if i % 3 == 0 { 255 } else { 0 },
+        ];
+        for pa in patterns {
+            for pb in patterns {
+                let a: [u8; 256] = std::array::from_fn(pa);
+                let b: [u8; 256] = std::array::from_fn(pb);
+                assert_eq!(satd16(&a, &b), reference(&a, &b, 16));
+                let (a8, b8): ([u8; 64], [u8; 64]) = (std::array::from_fn(pa), std::array::from_fn(pb));
+                assert_eq!(satd8(&a8, &b8), reference(&a8, &b8, 8));
+            }
+        }
+        let (a, b) = ([255u8; 256], [0u8; 256]);
+        // 16 blocks whose flat difference of 255 has the DC 16 x 255, halved.
+        assert_eq!(satd16(&a, &b), 16 * 8 * 255);
     }
 
     #[test]

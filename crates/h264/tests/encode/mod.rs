@@ -41,6 +41,8 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--no-partitions" => cfg.partitions = false,
             "--no-deblock" => cfg.deblock = false,
             "--cabac" => cfg.entropy = Entropy::Cabac,
+            "--slices" => cfg.slices = it.next().unwrap().parse().unwrap(),
+            "--threads" => cfg.threads = it.next().unwrap().parse().unwrap(),
             other => panic!("unknown option {other} in the oracle table"),
         }
     }
@@ -414,6 +416,9 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.bframes = 17, "invalid bframes 17 (expected 0..=16)");
     check(&|c| c.b_qp_offset = 13, "invalid b qp offset 13 (expected 0..=12)");
     check(&|c| c.i_qp_offset = 13, "invalid i qp offset 13 (expected 0..=12)");
+    check(&|c| c.slices = 0, "invalid slices 0 (expected 1..=64)");
+    check(&|c| c.threads = 0, "invalid threads 0 (expected 1..=64)");
+    check(&|c| c.threads = 65, "invalid threads 65 (expected 1..=64)");
     check(&|c| c.rate_control = RateControl::Crf(51.5), "invalid crf 51.5 (expected 0..=51)");
     check(&|c| c.rate_control = RateControl::Crf(-1.0), "invalid crf -1 (expected 0..=51)");
     check(&|c| c.rate_control = RateControl::Crf(f32::NAN), "invalid crf NaN (expected 0..=51)");
@@ -432,6 +437,50 @@ fn invalid_settings_are_errors_naming_the_setting() {
         },
         "invalid entropy cabac for profile constrained baseline",
     );
+}
+
+/// Coded slices (NAL types 1 and 5) of an Annex-B stream, and each one's
+/// first_mb_in_slice (its first Exp-Golomb code).
+fn slices_of(stream: &[u8]) -> Vec<u32> {
+    let mut firsts = Vec::new();
+    let mut i = 0;
+    while i + 4 < stream.len() {
+        if stream[i..i + 3] == [0, 0, 1] && matches!(stream[i + 3] & 31, 1 | 5) {
+            // ue(v) from the first payload byte (first_mb_in_slice is small here: no
+            // emulation prevention byte inside it).
+            let bits = u64::from_be_bytes(std::array::from_fn(|k| stream.get(i + 4 + k).copied().unwrap_or(0)));
+            let zeros = bits.leading_zeros();
+            firsts.push(((bits >> (63 - 2 * zeros)) - 1) as u32);
+            i += 4;
+        } else {
+            i += 1;
+        }
+    }
+    firsts
+}
+
+#[test]
+fn slices_are_bands_of_rows_and_threads_do_not_change_the_stream() {
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    for opts in ["--qp 26 --slices 4 --cabac --bframes 2", "--qp 30 --slices 3", "--crf 24 --slices 9 --bframes 3"] {
+        let slices: u32 = opts.split_whitespace().skip_while(|o| *o != "--slices").nth(1).unwrap().parse().unwrap();
+        let one = encode(&src, config_from(&src, opts));
+        // 11x9 macroblocks: bands of 9 / n rows, starting where the last one ended.
+        let firsts: Vec<u32> = (0..slices).map(|k| k * 9 / slices * 11).collect();
+        let expected: Vec<u32> = firsts.iter().copied().cycle().take(firsts.len() * src.frames.len()).collect();
+        assert_eq!(slices_of(&one.stream), expected, "{opts}: every picture in {slices} slices");
+        assert_eq!(decode(&one.stream), one.recon, "{opts}: decoded frames differ from the reconstruction");
+        for threads in [2, 3, 16] {
+            let mut cfg = config_from(&src, opts);
+            cfg.threads = threads;
+            let many = encode(&src, cfg);
+            assert!(many.stream == one.stream, "{opts}: {threads} threads give another stream");
+            assert_eq!(many.recon, one.recon, "{opts}: {threads} threads give another reconstruction");
+        }
+    }
+    // One slice per row at most: 64 slices of a 9-row picture are 9.
+    let e = encode(&src, config_from(&src, "--qp 30 --slices 64"));
+    assert_eq!(slices_of(&e.stream).len(), 9 * src.frames.len());
 }
 
 #[test]

@@ -1,0 +1,268 @@
+//! Slice threads: workers started with the encoder, each coding a fixed set of the
+//! picture's slices (bands of macroblock rows) into tables, reconstruction rows and
+//! slice buffers of its own, which the encoder copies back before it deblocks.
+//!
+//! # Why this shape
+//!
+//! - **Nothing allocated per picture.** Threads are started once, by
+//!   [`super::Encoder::new`], and talk over bounded channels whose slots exist from
+//!   the start; a job carries frame handles (reference counts, not copies) and plain
+//!   parameters. Scoped threads per picture would be simpler but allocate on every
+//!   spawn.
+//! - **Owned state, no sharing while coding.** Each worker owns its macroblock and
+//!   motion tables and a reconstruction buffer of the picture's size, behind a mutex
+//!   it holds while coding; the encoder locks it only after the worker reported the
+//!   job done. Nothing a worker writes is read by another slice while the picture is
+//!   coded: a slice predicts nothing across its top edge.
+//! - **A band always goes to the same worker.** Band `k` is coded by thread
+//!   `k % threads` in every picture, so a worker's anchor motion table already holds
+//!   the co-located motion its B slices need, without a copy.
+//!
+//! ```text
+//!   Encoder::encode_picture ──Job (band k)──► worker (k % threads)
+//!     codes band 0 itself                       codes into SliceWork (own tables,
+//!     ◄──────────── done(overflow) ────────────  recon rows, slice buffer)
+//!     copies the band's rows back, then deblocks the whole picture and writes the
+//!     slices' NAL units in order
+//! ```
+
+use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::headers::{SliceInfo, SliceKind};
+use super::mb::{MbCoder, MbParams, RefPic};
+use crate::mb::MbState;
+use crate::picture::{resize_exact, Picture};
+use transcode_core::{Error, Result};
+use transcode_frame_pool::SharedFrame;
+
+/// What one worker owns: the tables and reconstruction its slices are coded into,
+/// and one slice buffer per band it codes.
+pub struct SliceWork {
+    pub st: MbState,
+    /// Motion of the latest anchor's rows of this worker's bands (the co-located
+    /// picture of the B pictures after it), and of the B picture being coded.
+    pub motion: Picture,
+    pub bmotion: Picture,
+    pub planes: [Vec<u8>; 3],
+    pub rbsp: Vec<Vec<u8>>,
+}
+
+impl SliceWork {
+    /// Heap bytes of a worker's state for `mb_w` x `mb_h` macroblocks, planes of
+    /// `plane_bytes` and slice buffers of `rbsp_bytes`.
+    pub fn bytes_for(mb_w: usize, mb_h: usize, plane_bytes: usize, rbsp_bytes: usize) -> usize {
+        MbState::bytes_for(mb_w, mb_h)
+            + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
+            + plane_bytes
+            + rbsp_bytes
+    }
+
+    /// Tables for `mb_w` x `mb_h` macroblocks (as the encoder's own), planes of the
+    /// given sizes and slice buffers of the given capacities.
+    pub fn new(
+        st: MbState,
+        mb_w: usize,
+        mb_h: usize,
+        strides: [usize; 3],
+        plane_len: [usize; 3],
+        rbsp: &[usize],
+    ) -> SliceWork {
+        let n4 = mb_w * mb_h * 16;
+        let table = || {
+            let mut m = Picture::default();
+            m.alloc(mb_w, mb_h, strides);
+            for l in 0..2 {
+                resize_exact(&mut m.ref_idx[l], n4, -1);
+                resize_exact(&mut m.ref_uid[l], n4, -1);
+            }
+            m
+        };
+        SliceWork {
+            st,
+            motion: table(),
+            bmotion: table(),
+            planes: plane_len.map(|n| vec![0u8; n]),
+            rbsp: rbsp.iter().map(|&n| Vec::with_capacity(n)).collect(),
+        }
+    }
+}
+
+/// One band of one picture for a worker.
+pub struct Job {
+    pub src: SharedFrame,
+    pub reference: Option<SharedFrame>,
+    pub reference1: Option<SharedFrame>,
+    pub params: MbParams,
+    pub info: SliceInfo,
+    pub rows: Range<usize>,
+    /// Which of the worker's slice buffers the band goes to.
+    pub slot: usize,
+    pub mb_w: usize,
+    pub mb_h: usize,
+    /// Visible picture size.
+    pub size: (usize, usize),
+}
+
+/// A started slice thread.
+pub struct Worker {
+    work: Arc<Mutex<SliceWork>>,
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<bool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+fn stopped() -> Error {
+    Error::invalid("encoder slice thread stopped (expected it to run until the encoder is dropped)")
+}
+
+impl Worker {
+    /// Starts a thread coding jobs into `work`; up to `depth` jobs may wait.
+    pub fn start(work: SliceWork, depth: usize) -> Result<Worker> {
+        let work = Arc::new(Mutex::new(work));
+        let (jobs, rx) = sync_channel::<Job>(depth.max(1));
+        let (tx, done) = sync_channel::<bool>(depth.max(1));
+        let shared = Arc::clone(&work);
+        let handle = std::thread::Builder::new()
+            .name("h264-slices".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    let overflow = match shared.lock() {
+                        Ok(mut w) => code_job(&mut w, job),
+                        Err(_) => return,
+                    };
+                    if tx.send(overflow).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(Error::Io)?;
+        Ok(Worker {
+            work,
+            jobs: Some(jobs),
+            done,
+            handle: Some(handle),
+        })
+    }
+
+    pub fn send(&self, job: Job) -> Result<()> {
+        self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
+    }
+
+    /// Waits for the next job to finish; returns whether its slice buffer overflowed.
+    pub fn wait(&self) -> Result<bool> {
+        self.done.recv().map_err(|_| stopped())
+    }
+
+    /// The worker's state, between jobs.
+    pub fn work(&self) -> Result<MutexGuard<'_, SliceWork>> {
+        self.work.lock().map_err(|_| stopped())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop.
+        self.jobs = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Codes one band into the worker's state; the job's frame handles are released
+/// before the encoder hears of it (they go back to their pools in time).
+fn code_job(w: &mut SliceWork, job: Job) -> bool {
+    fn refpic(r: &SharedFrame) -> RefPic<'_> {
+        RefPic {
+            planes: [r.plane(0), r.plane(1), r.plane(2)],
+            strides: [r.stride(0), r.stride(1), r.stride(2)],
+        }
+    }
+    let b = job.info.kind == SliceKind::B;
+    let SliceWork {
+        st,
+        motion,
+        bmotion,
+        planes,
+        rbsp,
+    } = w;
+    let (motion, col) = if b { (bmotion, Some(&*motion)) } else { (motion, None) };
+    let strides = motion.strides;
+    let [y, u, v] = planes;
+    let mut coder = MbCoder {
+        p: &job.params,
+        st,
+        motion,
+        planes: [y, u, v],
+        strides,
+        reference: job.reference.as_ref().map(refpic),
+        reference1: job.reference1.as_ref().map(refpic),
+        col,
+        slice: job.info.kind,
+        mb_w: job.mb_w,
+        mb_h: job.mb_h,
+        row0: job.rows.start,
+        mx: 0,
+        my: 0,
+        src_y: [0; 256],
+        src_c: [[0; 64]; 2],
+        cur: Default::default(),
+        done4: 0,
+    };
+    let src = &job.src;
+    let Some(buf) = rbsp.get_mut(job.slot) else {
+        return true;
+    };
+    super::code_slice(
+        &mut coder,
+        buf,
+        &job.info,
+        [src.plane(0), src.plane(1), src.plane(2)],
+        [src.stride(0), src.stride(1), src.stride(2)],
+        job.size,
+        job.rows.clone(),
+    )
+}
+
+/// Copies the rows `rows` (macroblock rows) of what a worker coded into the
+/// encoder's tables and reconstruction, for the deblocking filter and the next
+/// pictures.
+pub fn copy_band(
+    from: &SliceWork,
+    b: bool,
+    st: &mut MbState,
+    motion: &mut Picture,
+    planes: &mut [&mut [u8]; 3],
+    strides: [usize; 3],
+    mb_w: usize,
+    rows: Range<usize>,
+) {
+    fn copy<T: Copy>(dst: &mut [T], src: &[T], range: Range<usize>) {
+        dst[range.clone()].copy_from_slice(&src[range]);
+    }
+    let mbs = rows.start * mb_w..rows.end * mb_w;
+    let b4 = mbs.start * 16..mbs.end * 16;
+    let c4 = mbs.start * 4..mbs.end * 4;
+    copy(&mut st.mbs, &from.st.mbs, mbs.clone());
+    copy(&mut st.nnz, &from.st.nnz, b4.clone());
+    copy(&mut st.ipred, &from.st.ipred, b4.clone());
+    for c in 0..2 {
+        copy(&mut st.nnz_c[c], &from.st.nnz_c[c], c4.clone());
+        copy(&mut st.mvd[c], &from.st.mvd[c], b4.clone());
+    }
+    let m = if b { &from.bmotion } else { &from.motion };
+    for l in 0..2 {
+        copy(&mut motion.mv[l], &m.mv[l], b4.clone());
+        copy(&mut motion.ref_idx[l], &m.ref_idx[l], b4.clone());
+        copy(&mut motion.ref_uid[l], &m.ref_uid[l], b4.clone());
+    }
+    copy(&mut motion.mb_intra, &m.mb_intra, mbs);
+    for p in 0..3 {
+        let lines = if p == 0 { 16 } else { 8 };
+        let bytes = rows.start * lines * strides[p]..rows.end * lines * strides[p];
+        copy(planes[p], &from.planes[p], bytes);
+    }
+}
