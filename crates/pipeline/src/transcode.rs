@@ -63,9 +63,10 @@ pub struct VideoEncode {
     /// given. Default: [`EncoderConfig::new`]'s.
     pub encoder: EncoderConfig,
     /// Threads the encoder may use. Default: `1`. More threads encode faster on more
-    /// cores, at the cost of [`MemoryPlan::ENCODER_THREAD_BYTES`] each beyond the first
-    /// (a term of the memory plan). The job hands it to the encoder's configuration
-    /// once the encoder takes threads; until then the encoder runs on one.
+    /// cores, at the cost of [`MemoryPlan::encoder_thread_bytes`] each beyond the first
+    /// (a term of the memory plan). The job codes each picture as at least this many
+    /// slices, one band of macroblock rows per thread, so the output depends on the
+    /// thread count (about 0.5% more bits for two slices at 720p).
     pub threads: usize,
 }
 
@@ -144,11 +145,17 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
-    /// What each encoder thread beyond the first holds for its slices (its macroblock
-    /// rows' work buffers and bitstream), counted as the plan's "encoder threads" term.
-    /// `0` while the encoder codes on one thread; set it when the encoder's threads
-    /// land, from their measured allocation (`tests/heap_encode_720p.rs` with threads).
-    pub const ENCODER_THREAD_BYTES: u64 = 0;
+    /// What each encoder thread beyond the first holds for its slices at `w`x`h`
+    /// (`threads` in all), counted as the plan's "encoder threads" term: a padded
+    /// reconstruction frame, its macroblock and motion tables, and the bitstream
+    /// buffers of its bands. The encoder reserves the exact figure against the job's
+    /// budget when it starts (`heap_encode_720p_slices` measures it); this estimate
+    /// errs high.
+    pub fn encoder_thread_bytes(w: u32, h: u32, threads: usize) -> u64 {
+        let (pw, ph) = (u64::from(w.div_ceil(16) * 16 + 64), u64::from(h.div_ceil(16) * 16 + 64));
+        let mbs = u64::from(w.div_ceil(16) * h.div_ceil(16));
+        pw * ph * 3 / 2 + mbs * 3200 + u64::from(w) * u64::from(h) * 3 / 2 / threads.max(1) as u64
+    }
 
     pub fn total(&self) -> u64 {
         self.parts.iter().map(|p| p.1).sum()
@@ -427,8 +434,8 @@ impl RoutePlan {
         let b = u64::from(v.encode.encoder.bframes > 0);
         let enc = (v.encode.encoder.ref_frames as u64 + 1 + b) * coded(ow, oh) + mbs * 3200 * (1 + b) + 64 * 1024;
         p.add("encoder references and tables", enc);
-        let extra_threads = v.encode.threads.max(1) as u64 - 1;
-        p.add("encoder threads", extra_threads.saturating_mul(MemoryPlan::ENCODER_THREAD_BYTES));
+        let threads = v.encode.threads.max(1);
+        p.add("encoder threads", (threads as u64 - 1).saturating_mul(MemoryPlan::encoder_thread_bytes(ow, oh, threads)));
         p.add("encoder output buffer", mem.max_packet_size.min(2 * frame(ow, oh)));
         p
     }
@@ -1311,6 +1318,8 @@ fn encode_stage(
                     cfg.height = frame.height();
                     cfg.frame_rate = v.out_rate;
                     cfg.sar = frame.props().sar.unwrap_or(v.out_sar);
+                    cfg.threads = v.encode.threads.clamp(1, 64);
+                    cfg.slices = cfg.slices.max(cfg.threads as u8);
                     encoder = Some(Encoder::new(cfg, budget, mem).map_err(err)?);
                 }
                 let Some(enc) = encoder.as_mut() else { return Err(Stop::Stopped) };
