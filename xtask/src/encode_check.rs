@@ -47,6 +47,16 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--crf 30 --no-scenecut"),
     ("y4m/small.y4m", "--crf 0 --cabac"),
     ("y4m/small.y4m", "--crf 51 --bframes 1"),
+    // Per-macroblock QP: mb_qp_delta over the whole range (wrapping modulo 52),
+    // predicted across skipped macroblocks, deblocked with each macroblock's QP;
+    // then variance adaptive quantisation at a rate factor, and without it.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --mb-qp-pattern 8"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --mb-qp-pattern 51 --cabac --bframes 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --mb-qp-pattern 51 --keyint 5"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 34 --mb-qp-pattern 13 --cabac --bframes 3"),
+    ("encode/cut_128x96.y4m", "--crf 24 --bframes 3 --cabac --aq-strength 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 24 --aq-strength 1"),
+    ("encode/testsrc2_176x144.y4m", "--crf 26 --bframes 2 --cabac --tune-psnr"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

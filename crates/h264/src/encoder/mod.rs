@@ -72,12 +72,14 @@
 //! assert!(bytes > 0);
 //! ```
 
+mod aq;
 mod bits;
 mod cabac;
 mod cavlc;
 mod config;
 mod headers;
 mod mb;
+mod mbtree;
 mod me;
 mod quant;
 mod ratecontrol;
@@ -190,6 +192,10 @@ pub struct Encoder {
     /// at the QP it chose.
     rc: Option<ratecontrol::Crf>,
     rcparams: MbParams,
+    /// Each macroblock's QP (adaptive quantisation) and the parameters of every QP.
+    mbqp: aq::MbQp,
+    /// Macroblock-tree analysis of the queued frames (with a rate factor).
+    mbtree: Option<mbtree::MbTree>,
     /// frame_num of the next picture: reference pictures since the IDR picture.
     frame_num: u32,
     /// Frames taken from the lookahead, and how many of them came before the last
@@ -228,6 +234,7 @@ impl Encoder {
             + MbState::bytes_for(mb_w, mb_h)
             + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
             + Self::rbsp_bytes(n)
+            + aq::MbQp::bytes_for(n)
     }
 
     /// Slice buffer capacity. With levels clamped to [`quant::MAX_LEVEL`], a CAVLC
@@ -356,6 +363,11 @@ impl Encoder {
                 .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
             rc,
             rcparams: params.clone(),
+            mbqp: aq::MbQp::new(&params, cfg.chroma_qp_offset as i32, mbw * mbh),
+            mbtree: match (cfg.rate_control, cfg.mbtree) {
+                (RateControl::Crf(_), true) => Some(mbtree::MbTree::new(mbw, mbh, delay, budget)?),
+                _ => None,
+            },
             cuts: std::collections::VecDeque::with_capacity(delay),
             frame_num: 0,
             frames_taken: 0,
@@ -437,6 +449,9 @@ impl Encoder {
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
                 self.cuts.push_back(cut);
+                if let Some(t) = self.mbtree.as_mut() {
+                    t.push(frame, self.cfg.width as usize, self.cfg.height as usize);
+                }
                 self.frames_in += 1;
                 Ok(EncoderStatus::Accepted)
             }
@@ -483,11 +498,19 @@ impl Encoder {
             };
             for k in 0..nb {
                 self.cuts.pop_front();
+                if let Some(t) = self.mbtree.as_mut() {
+                    t.pop();
+                }
                 let Some(f) = self.lookahead.pop() else { break };
                 self.pts_fifo.push_back(f.props().pts);
                 self.bq.push_back((f, self.since_idr + k as u32));
             }
             let (cut, mut cost) = self.cuts.pop_front().unwrap_or((false, 0));
+            if let Some(t) = self.mbtree.as_mut() {
+                // The frames after the anchor up to the next scene cut reuse it.
+                t.anchor_offsets(self.cuts.iter().position(|c| c.0).unwrap_or(self.cuts.len()));
+                t.pop();
+            }
             // An IDR picture's P-equivalent complexity, which its QP follows: the
             // next queued frame's cost (predicted from this one) when it is of the
             // same scene; else, for the first frame and at a cut, where only the
@@ -590,6 +613,23 @@ impl Encoder {
         MbParams::new(qp, self.cfg.chroma_qp_offset as i32, p.intra4x4, p.partitions, p.me_range, p.max_vmv)
     }
 
+    /// The macroblock QP offsets of the next picture: the debug pattern, or
+    /// adaptive quantisation with a rate factor, else none.
+    fn set_mb_qp_offsets(&mut self, src: &SharedFrame, kind: headers::SliceKind) {
+        let (w, h) = (self.cfg.width as usize, self.cfg.height as usize);
+        if self.cfg.mb_qp_pattern > 0 {
+            self.mbqp.pattern(self.cfg.mb_qp_pattern, self.frames_out as u32);
+        } else if self.rc.is_some() && self.cfg.aq_strength > 0.0 {
+            let mb_w = self.seq.mb_w as usize;
+            self.mbqp.variance_aq(self.cfg.aq_strength, src.plane(0), src.stride(0), w, h, mb_w);
+        } else {
+            self.mbqp.clear();
+        }
+        if let Some(t) = self.mbtree.as_ref().filter(|_| kind != headers::SliceKind::B) {
+            self.mbqp.add(t.offsets());
+        }
+    }
+
     /// Codes one picture into the output buffer and returns its QP.
     fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32) -> Result<i32> {
         use headers::SliceKind;
@@ -622,6 +662,7 @@ impl Encoder {
         if idr {
             self.frame_num = 0;
         }
+        self.set_mb_qp_offsets(src, kind);
         let params = match kind {
             _ if self.rc.is_some() => &self.rcparams,
             SliceKind::I => &self.iparams,
@@ -685,7 +726,10 @@ impl Encoder {
                 src_c: [[0; 64]; 2],
                 cur: Default::default(),
                 done4: 0,
+                dqp: 0,
+                dqp_ctx: 0,
             };
+            let mut qpred = aq::QpPredictor::new(params.qp);
             if info.cabac {
                 // cabac_alignment_one_bit, then the arithmetic coder to the end of the
                 // slice; its flush writes the rbsp_stop_one_bit.
@@ -696,8 +740,10 @@ impl Encoder {
                 for addr in 0..=last {
                     coder.mx = addr % mb_w;
                     coder.my = addr / mb_w;
+                    coder.p = self.mbqp.params(addr, params.qp);
                     coder.load_source(src_planes, src_strides, w, h);
                     coder.code_mb();
+                    code_qp(&mut coder, &mut qpred, addr);
                     coder.write_cabac(&mut cw, kind);
                     cw.terminate(addr == last);
                 }
@@ -708,8 +754,10 @@ impl Encoder {
                     for mx in 0..mb_w {
                         coder.mx = mx;
                         coder.my = my;
+                        coder.p = self.mbqp.params(my * mb_w + mx, params.qp);
                         coder.load_source(src_planes, src_strides, w, h);
                         coder.code_mb();
+                        code_qp(&mut coder, &mut qpred, my * mb_w + mx);
                         if coder.cur.kind.is_skip() {
                             skip_run += 1;
                             continue;
@@ -772,6 +820,15 @@ impl Encoder {
         }
         Ok(params.qp)
     }
+}
+
+/// The coded macroblock's QPY and mb_qp_delta (7.4.5): its own QP when it codes
+/// a delta, else the predicted one, which the deblocking filter then uses too.
+fn code_qp(coder: &mut MbCoder<'_>, qpred: &mut aq::QpPredictor, addr: usize) {
+    coder.dqp_ctx = qpred.ctx_inc();
+    let (qp, d) = qpred.next(coder.p.qp, coder.codes_qp_delta());
+    coder.dqp = d;
+    coder.st.mbs[addr].qp = qp as u8;
 }
 
 /// Emulation prevention bytes [`write_nal_into`] inserts into `rbsp`.
