@@ -57,6 +57,11 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--crf 24 --bframes 3 --cabac --aq-strength 2"),
     ("encode/mandelbrot_noise_160x96.y4m", "--crf 24 --aq-strength 1"),
     ("encode/testsrc2_176x144.y4m", "--crf 26 --bframes 2 --cabac --tune-psnr"),
+    // Macroblock-tree over a lookahead beyond the B group: finer QPs where later
+    // frames reuse the anchor, stopped at the scene cut.
+    ("encode/testsrc2_176x144.y4m", "--crf 24 --lookahead 6 --tune-psnr"),
+    ("encode/cut_128x96.y4m", "--crf 26 --bframes 2 --cabac --lookahead 8"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 28 --bframes 3 --lookahead 16 --cabac --tune-psnr"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -170,7 +170,8 @@ pub struct EncoderConfig {
     /// queued after an anchor (up to `lookahead`, estimated on half-size luma)
     /// predict from get finer QPs, as x264's `--mbtree`. Default: `true`. Costs a
     /// half-size analysis per frame and about 12 bytes per macroblock per queued
-    /// frame; it does nothing unless `lookahead` exceeds `bframes + 1`. Not used
+    /// frame. With `lookahead` at most `bframes + 1` only IDR pictures and anchors
+    /// of groups cut short have queued frames after them to look at. Not used
     /// at constant QP (x264's `--qp` turns it off too).
     pub mbtree: bool,
 }

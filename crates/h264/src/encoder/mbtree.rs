@@ -255,3 +255,70 @@ impl MbTree {
         &self.offsets
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use transcode_core::MemoryConfig;
+    use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
+
+    fn frames(f: impl Fn(usize, usize, usize) -> u8, n: usize) -> Vec<SharedFrame> {
+        let memory = MemoryConfig::default();
+        let budget = Budget::from_config(&memory);
+        let layout = FrameLayout::new(PixelFormat::Yuv420p, 64, 48).unwrap();
+        let mut cfg = FramePoolConfig::new(layout, &memory);
+        cfg.capacity = n as u32;
+        let pool = FramePool::new(cfg, &budget).unwrap();
+        (0..n)
+            .map(|k| {
+                let mut fr = pool.acquire();
+                let stride = fr.stride(0);
+                for y in 0..48 {
+                    for x in 0..64 {
+                        fr.plane_mut(0)[y * stride + x] = f(k, x, y);
+                    }
+                }
+                fr.into_shared()
+            })
+            .collect()
+    }
+
+    fn texture(x: usize, y: usize) -> u8 {
+        let (x, y) = (x as f64, y as f64);
+        (128.0 + 60.0 * (x / 3.0).sin() + 50.0 * (y / 2.5 + x / 7.0).cos()) as u8
+    }
+
+    fn offsets_of(frames: &[SharedFrame]) -> Vec<f32> {
+        let budget = Budget::from_config(&MemoryConfig::default());
+        let mut t = MbTree::new(4, 3, frames.len(), &budget).unwrap();
+        for f in frames {
+            t.push(f, 64, 48);
+        }
+        t.anchor_offsets(frames.len() - 1).to_vec()
+    }
+
+    #[test]
+    fn blocks_later_frames_copy_get_finer_and_unrelated_ones_keep_their_qp() {
+        // A still picture: every later frame copies the anchor, so each of the
+        // anchor's blocks gets (nearly) the same large negative offset, the larger
+        // the more frames follow.
+        let still = frames(|_, x, y| texture(x, y), 6);
+        let off = offsets_of(&still);
+        assert!(off.iter().all(|&o| o < -4.0 && o >= -MAX_OFFSET), "{off:?}");
+        let fewer = offsets_of(&still[..3]);
+        assert!(fewer.iter().zip(&off).all(|(a, b)| a > b), "{fewer:?} vs {off:?}");
+        // Noise that changes completely from frame to frame: nothing is reused.
+        let noise = frames(|k, x, y| ((x * 131 + y * 71 + k * 977) * 2654435761 % 251) as u8, 6);
+        let off = offsets_of(&noise);
+        assert!(off.iter().all(|&o| o > -1.0), "{off:?}");
+        // Texture panning left by 2 samples a frame, with new noise coming in on
+        // the right: the blocks on the left leave the picture, so they are reused
+        // less than those on the right of the anchor.
+        let pan = frames(|k, x, y| if x + 2 * k < 64 { texture(x + 2 * k, y) } else { ((x * y * 7 + k) % 97) as u8 }, 6);
+        let off = offsets_of(&pan);
+        for row in 0..3 {
+            assert!(off[row * 4] > off[row * 4 + 2], "row {row}: {off:?}");
+        }
+        assert!(off.iter().all(|&o| o <= 0.0 && o >= -MAX_OFFSET));
+    }
+}

@@ -43,6 +43,8 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--cabac" => cfg.entropy = Entropy::Cabac,
             "--aq-strength" => cfg.aq_strength = it.next().unwrap().parse().unwrap(),
             "--tune-psnr" => cfg.aq_strength = 0.0,
+            "--lookahead" => cfg.lookahead = it.next().unwrap().parse().unwrap(),
+            "--no-mbtree" => cfg.mbtree = false,
             "--mb-qp-pattern" => cfg.mb_qp_pattern = it.next().unwrap().parse().unwrap(),
             other => panic!("unknown option {other} in the oracle table"),
         }
@@ -696,5 +698,21 @@ fn a_macroblock_qp_pattern_changes_the_stream_and_still_decodes() {
             // The slice QP is still the picture's.
             assert_eq!(e.qps, plain.qps, "{o}");
         }
+    }
+}
+
+#[test]
+fn mbtree_spends_more_on_anchors_that_later_frames_reuse() {
+    // The first testsrc2 frame held still: everything later frames show is copied
+    // from the anchors, so mb-tree quantises them finer (more bytes, a closer
+    // picture).
+    let mut still = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    let first = still.frames[0].clone();
+    still.frames.iter_mut().for_each(|f| f.clone_from(&first));
+    for opts in ["--crf 30 --tune-psnr", "--crf 30 --tune-psnr --cabac --bframes 2"] {
+        let off = encode(&still, config_from(&still, &format!("{opts} --lookahead 8 --no-mbtree")));
+        let on = encode(&still, config_from(&still, &format!("{opts} --lookahead 8")));
+        assert!(on.stream.len() > off.stream.len() * 11 / 10, "{opts}: {} bytes with mb-tree, {} without", on.stream.len(), off.stream.len());
+        assert_eq!(decode(&on.stream), on.recon, "{opts}");
     }
 }
