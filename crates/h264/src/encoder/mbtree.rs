@@ -304,7 +304,7 @@ mod tests {
         // the more frames follow.
         let still = frames(|_, x, y| texture(x, y), 6);
         let off = offsets_of(&still);
-        assert!(off.iter().all(|&o| o < -4.0 && o >= -MAX_OFFSET), "{off:?}");
+        assert!(off.iter().all(|&o| (-MAX_OFFSET..-4.0).contains(&o)), "{off:?}");
         let fewer = offsets_of(&still[..3]);
         assert!(fewer.iter().zip(&off).all(|(a, b)| a > b), "{fewer:?} vs {off:?}");
         // Noise that changes completely from frame to frame: nothing is reused.
@@ -319,6 +319,6 @@ mod tests {
         for row in 0..3 {
             assert!(off[row * 4] > off[row * 4 + 2], "row {row}: {off:?}");
         }
-        assert!(off.iter().all(|&o| o <= 0.0 && o >= -MAX_OFFSET));
+        assert!(off.iter().all(|&o| (-MAX_OFFSET..=0.0).contains(&o)));
     }
 }
