@@ -59,6 +59,25 @@ pub const CASES: &[(&str, &str)] = &[
     // Slice threads: the same streams as one thread gives.
     ("encode/testsrc2_176x144.y4m", "--qp 26 --slices 4 --cabac --bframes 3 --threads 2"),
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --slices 4 --bframes 2 --threads 4"),
+    // Per-macroblock QP: mb_qp_delta over the whole range (wrapping modulo 52),
+    // predicted across skipped macroblocks, deblocked with each macroblock's QP;
+    // then variance adaptive quantisation at a rate factor, and without it.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --mb-qp-pattern 8"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --mb-qp-pattern 51 --cabac --bframes 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --mb-qp-pattern 51 --keyint 5"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 34 --mb-qp-pattern 13 --cabac --bframes 3"),
+    ("encode/cut_128x96.y4m", "--crf 24 --bframes 3 --cabac --aq-strength 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 24 --aq-strength 1"),
+    ("encode/testsrc2_176x144.y4m", "--crf 26 --bframes 2 --cabac --tune-psnr"),
+    // Macroblock-tree over a lookahead beyond the B group: finer QPs where later
+    // frames reuse the anchor, stopped at the scene cut.
+    ("encode/testsrc2_176x144.y4m", "--crf 24 --lookahead 6 --tune-psnr"),
+    ("encode/cut_128x96.y4m", "--crf 26 --bframes 2 --cabac --lookahead 8"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 28 --bframes 3 --lookahead 16 --cabac --tune-psnr"),
+    // Per-macroblock QPs in several slices on slice threads: each slice starts its
+    // QP prediction again at the slice QP.
+    ("encode/testsrc2_176x144.y4m", "--crf 26 --slices 3 --threads 2 --cabac --bframes 2"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 28 --mb-qp-pattern 20 --slices 4 --threads 3 --bframes 1"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -3,6 +3,8 @@
 //!
 //! `h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
 //! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
+//! [--aq-strength X] [--tune-psnr] [--mb-qp-pattern N] [--lookahead N] [--no-mbtree]
+//! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
 //! order) and the reconstruction itself, and reports each picture's QP (display
 //! order), then frames, bytes and encoding speed on stderr.
@@ -69,6 +71,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.i_qp_offset = val()?.parse()?;
                 i += 1;
             }
+            "--aq-strength" => {
+                cfg.aq_strength = val()?.parse()?;
+                i += 1;
+            }
+            "--tune-psnr" => cfg.aq_strength = 0.0,
+            "--mb-qp-pattern" => {
+                cfg.mb_qp_pattern = val()?.parse()?;
+                i += 1;
+            }
+            "--lookahead" => {
+                cfg.lookahead = val()?.parse()?;
+                i += 1;
+            }
+            "--no-mbtree" => cfg.mbtree = false,
             "--no-i4x4" => cfg.intra4x4 = false,
             "--no-scenecut" => cfg.scenecut = false,
             "--no-partitions" => cfg.partitions = false,

@@ -161,6 +161,10 @@ pub struct MbCoder<'a> {
     /// 4x4 blocks of the current macroblock whose motion is already decided (bit
     /// `y * 4 + x`): motion vector prediction may read them.
     pub done4: u16,
+    /// mb_qp_delta to write, and the ctxIdxInc of its first CABAC bin (see
+    /// [`super::aq::QpPredictor`]).
+    pub dqp: i32,
+    pub dqp_ctx: usize,
 }
 
 /// Partition rectangles `(x, y, w, h)` in 4x4 blocks per shape, in decoding order.
@@ -1111,6 +1115,12 @@ impl<'a> MbCoder<'a> {
         nc_of(a, b)
     }
 
+    /// Whether the current macroblock codes mb_qp_delta: it has residual or is
+    /// Intra 16x16 (skipped ones have neither).
+    pub fn codes_qp_delta(&self) -> bool {
+        !self.cur.kind.is_skip() && (self.cur.cbp != 0 || self.cur.kind == MbKind::I16x16)
+    }
+
     /// Writes macroblock_layer() of the current macroblock (not P_Skip or B_Skip,
     /// which are only counted in mb_skip_run).
     pub fn write(&self, w: &mut impl BitSink, slice: SliceKind) {
@@ -1177,7 +1187,7 @@ impl<'a> MbCoder<'a> {
         if c.cbp == 0 && c.kind != MbKind::I16x16 {
             return;
         }
-        w.se(0); // mb_qp_delta: constant QP
+        w.se(self.dqp);
         if c.kind == MbKind::I16x16 {
             write_block(w, self.nc_luma(0, 0), &c.dc, 16);
         }
@@ -1384,8 +1394,7 @@ impl MbCoder<'_> {
         if c.cbp == 0 && c.kind != MbKind::I16x16 {
             return;
         }
-        // mb_qp_delta 0 (the previous macroblock's delta was 0 as well).
-        cw.decision(60, false);
+        super::aq::write_cabac_qp_delta(cw, self.dqp, self.dqp_ctx);
         self.write_cabac_residual(cw, left, top);
     }
 

@@ -79,12 +79,14 @@
 //! assert!(bytes > 0);
 //! ```
 
+mod aq;
 mod bits;
 mod cabac;
 mod cavlc;
 mod config;
 mod headers;
 mod mb;
+mod mbtree;
 mod me;
 mod quant;
 mod ratecontrol;
@@ -199,6 +201,12 @@ pub struct Encoder {
     /// at the QP it chose.
     rc: Option<ratecontrol::Crf>,
     rcparams: MbParams,
+    /// Each macroblock's QP (adaptive quantisation) and the parameters of every QP.
+    /// Per-macroblock QPs of the picture being coded; the slice threads read it
+    /// while they code, and it is written only between pictures, when none is.
+    mbqp: std::sync::Arc<std::sync::RwLock<aq::MbQp>>,
+    /// Macroblock-tree analysis of the queued frames (with a rate factor).
+    mbtree: Option<mbtree::MbTree>,
     /// frame_num of the next picture: reference pictures since the IDR picture.
     frame_num: u32,
     /// Frames taken from the lookahead, and how many of them came before the last
@@ -245,6 +253,7 @@ impl Encoder {
             + Self::rbsp_bytes(n)
             + (slices - 1) * Self::rbsp_bytes(0)
             + slices * std::mem::size_of::<Vec<u8>>()
+            + aq::MbQp::bytes_for(n)
     }
 
     /// Slice buffer capacity. With levels clamped to [`quant::MAX_LEVEL`], a CAVLC
@@ -398,6 +407,11 @@ impl Encoder {
                 .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
             rc,
             rcparams: params.clone(),
+            mbqp: std::sync::Arc::new(std::sync::RwLock::new(aq::MbQp::new(&params, cfg.chroma_qp_offset as i32, mbw * mbh))),
+            mbtree: match (cfg.rate_control, cfg.mbtree) {
+                (RateControl::Crf(_), true) => Some(mbtree::MbTree::new(mbw, mbh, delay, budget)?),
+                _ => None,
+            },
             cuts: std::collections::VecDeque::with_capacity(delay),
             frame_num: 0,
             frames_taken: 0,
@@ -481,6 +495,9 @@ impl Encoder {
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
                 self.cuts.push_back(cut);
+                if let Some(t) = self.mbtree.as_mut() {
+                    t.push(frame, self.cfg.width as usize, self.cfg.height as usize);
+                }
                 self.frames_in += 1;
                 Ok(EncoderStatus::Accepted)
             }
@@ -527,11 +544,19 @@ impl Encoder {
             };
             for k in 0..nb {
                 self.cuts.pop_front();
+                if let Some(t) = self.mbtree.as_mut() {
+                    t.pop();
+                }
                 let Some(f) = self.lookahead.pop() else { break };
                 self.pts_fifo.push_back(f.props().pts);
                 self.bq.push_back((f, self.since_idr + k as u32));
             }
             let (cut, mut cost) = self.cuts.pop_front().unwrap_or((false, 0));
+            if let Some(t) = self.mbtree.as_mut() {
+                // The frames after the anchor up to the next scene cut reuse it.
+                t.anchor_offsets(self.cuts.iter().position(|c| c.0).unwrap_or(self.cuts.len()));
+                t.pop();
+            }
             // An IDR picture's P-equivalent complexity, which its QP follows: the
             // next queued frame's cost (predicted from this one) when it is of the
             // same scene; else, for the first frame and at a cut, where only the
@@ -634,6 +659,25 @@ impl Encoder {
         MbParams::new(qp, self.cfg.chroma_qp_offset as i32, p.intra4x4, p.partitions, p.me_range, p.max_vmv)
     }
 
+    /// The macroblock QP offsets of the next picture: the debug pattern, or
+    /// adaptive quantisation with a rate factor, else none.
+    fn set_mb_qp_offsets(&mut self, src: &SharedFrame, kind: headers::SliceKind) -> Result<()> {
+        let (w, h) = (self.cfg.width as usize, self.cfg.height as usize);
+        let mut mbqp = self.mbqp.write().map_err(|_| threads::stopped())?;
+        if self.cfg.mb_qp_pattern > 0 {
+            mbqp.pattern(self.cfg.mb_qp_pattern, self.frames_out as u32);
+        } else if self.rc.is_some() && self.cfg.aq_strength > 0.0 {
+            let mb_w = self.seq.mb_w as usize;
+            mbqp.variance_aq(self.cfg.aq_strength, src.plane(0), src.stride(0), w, h, mb_w);
+        } else {
+            mbqp.clear();
+        }
+        if let Some(t) = self.mbtree.as_ref().filter(|_| kind != headers::SliceKind::B) {
+            mbqp.add(t.offsets());
+        }
+        Ok(())
+    }
+
     /// Codes one picture into the output buffer and returns its QP.
     fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32) -> Result<i32> {
         use headers::SliceKind;
@@ -666,6 +710,7 @@ impl Encoder {
         if idr {
             self.frame_num = 0;
         }
+        self.set_mb_qp_offsets(src, kind)?;
         let params = match kind {
             _ if self.rc.is_some() => &self.rcparams,
             SliceKind::I => &self.iparams,
@@ -722,6 +767,7 @@ impl Encoder {
                 },
                 rows,
                 slot: k / nthreads,
+                mbqp: std::sync::Arc::clone(&self.mbqp),
                 mb_w,
                 mb_h,
                 size,
@@ -731,6 +777,7 @@ impl Encoder {
         {
             let src_planes = [src.plane(0), src.plane(1), src.plane(2)];
             let src_strides = [src.stride(0), src.stride(1), src.stride(2)];
+            let mbqp = self.mbqp.read().map_err(|_| threads::stopped())?;
             let [y, u, v] = recon.planes_mut();
             let mut coder = MbCoder {
                 p: params,
@@ -751,6 +798,8 @@ impl Encoder {
                 src_c: [[0; 64]; 2],
                 cur: Default::default(),
                 done4: 0,
+                dqp: 0,
+                dqp_ctx: 0,
             };
             for (k, rbsp) in self.rbsp.iter_mut().enumerate().step_by(nthreads) {
                 let rows = slice_rows(mb_h, nslices, k);
@@ -758,7 +807,8 @@ impl Encoder {
                     first_mb: (rows.start * mb_w) as u32,
                     ..info
                 };
-                if code_slice(&mut coder, rbsp, &info, src_planes, src_strides, size, rows) {
+                coder.p = params;
+                if code_slice(&mut coder, rbsp, &info, src_planes, src_strides, size, rows, &mbqp) {
                     overflow = Some(rbsp.capacity());
                 }
             }
@@ -846,19 +896,25 @@ fn slice_rows(mb_h: usize, n: usize, k: usize) -> std::ops::Range<usize> {
 
 /// Codes the macroblock rows `rows` of a picture as one slice (header and data) into
 /// `rbsp` with `coder`, whose tables and reconstruction cover those rows; returns
-/// whether `rbsp` overflowed.
-pub(crate) fn code_slice(
-    coder: &mut MbCoder<'_>,
+/// whether `rbsp` overflowed. `coder.p` is the slice's parameters on entry; each
+/// macroblock is coded with its own from `mbqp`, and the QP prediction starts again
+/// at the slice QP, as a slice's mb_qp_delta chain does (7.4.5).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn code_slice<'a>(
+    coder: &mut MbCoder<'a>,
     rbsp: &mut Vec<u8>,
     info: &headers::SliceInfo,
     src_planes: [&[u8]; 3],
     src_strides: [usize; 3],
     (w, h): (usize, usize),
     rows: std::ops::Range<usize>,
+    mbqp: &'a aq::MbQp,
 ) -> bool {
     use headers::SliceKind;
     let mb_w = coder.mb_w;
     let kind = info.kind;
+    let slice_qp = coder.p.qp;
+    let mut qpred = aq::QpPredictor::new(slice_qp);
     coder.row0 = rows.start;
     let mut bw = BitWriter::new(rbsp);
     headers::write_slice_header(&mut bw, info);
@@ -867,13 +923,15 @@ pub(crate) fn code_slice(
         // slice; its flush writes the rbsp_stop_one_bit.
         bw.align_with_ones();
         let table = if kind == SliceKind::I { 0 } else { 1 };
-        let mut cw = cabac::CabacWriter::new(&mut bw, table, coder.p.qp);
+        let mut cw = cabac::CabacWriter::new(&mut bw, table, slice_qp);
         let (first, last) = (rows.start * mb_w, rows.end * mb_w - 1);
         for addr in first..=last {
             coder.mx = addr % mb_w;
             coder.my = addr / mb_w;
+            coder.p = mbqp.params(addr, slice_qp);
             coder.load_source(src_planes, src_strides, w, h);
             coder.code_mb();
+            code_qp(coder, &mut qpred, addr);
             coder.write_cabac(&mut cw, kind);
             cw.terminate(addr == last);
         }
@@ -884,8 +942,10 @@ pub(crate) fn code_slice(
             for mx in 0..mb_w {
                 coder.mx = mx;
                 coder.my = my;
+                coder.p = mbqp.params(my * mb_w + mx, slice_qp);
                 coder.load_source(src_planes, src_strides, w, h);
                 coder.code_mb();
+                code_qp(coder, &mut qpred, my * mb_w + mx);
                 if coder.cur.kind.is_skip() {
                     skip_run += 1;
                     continue;
@@ -903,6 +963,15 @@ pub(crate) fn code_slice(
         bw.trailing_bits();
     }
     bw.overflowed()
+}
+
+/// The coded macroblock's QPY and mb_qp_delta (7.4.5): its own QP when it codes
+/// a delta, else the predicted one, which the deblocking filter then uses too.
+fn code_qp(coder: &mut MbCoder<'_>, qpred: &mut aq::QpPredictor, addr: usize) {
+    coder.dqp_ctx = qpred.ctx_inc();
+    let (qp, d) = qpred.next(coder.p.qp, coder.codes_qp_delta());
+    coder.dqp = d;
+    coder.st.mbs[addr].qp = qp as u8;
 }
 
 /// Emulation prevention bytes [`write_nal_into`] inserts into `rbsp`.

@@ -100,6 +100,8 @@ pub struct Job {
     pub rows: Range<usize>,
     /// Which of the worker's slice buffers the band goes to.
     pub slot: usize,
+    /// The picture's per-macroblock QPs (read only while workers code).
+    pub mbqp: Arc<std::sync::RwLock<super::aq::MbQp>>,
     pub mb_w: usize,
     pub mb_h: usize,
     /// Visible picture size.
@@ -114,7 +116,7 @@ pub struct Worker {
     handle: Option<JoinHandle<()>>,
 }
 
-fn stopped() -> Error {
+pub(crate) fn stopped() -> Error {
     Error::invalid("encoder slice thread stopped (expected it to run until the encoder is dropped)")
 }
 
@@ -211,9 +213,16 @@ fn code_job(w: &mut SliceWork, job: Job) -> bool {
         src_c: [[0; 64]; 2],
         cur: Default::default(),
         done4: 0,
+        dqp: 0,
+        dqp_ctx: 0,
     };
     let src = &job.src;
     let Some(buf) = rbsp.get_mut(job.slot) else {
+        return true;
+    };
+    // Written only between pictures, so this never waits; a poisoned lock means
+    // the encoder thread panicked, and the overflow answer stops the picture.
+    let Ok(mbqp) = job.mbqp.read() else {
         return true;
     };
     super::code_slice(
@@ -224,6 +233,7 @@ fn code_job(w: &mut SliceWork, job: Job) -> bool {
         [src.stride(0), src.stride(1), src.stride(2)],
         job.size,
         job.rows.clone(),
+        &mbqp,
     )
 }
 

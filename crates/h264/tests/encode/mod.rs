@@ -43,6 +43,11 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--cabac" => cfg.entropy = Entropy::Cabac,
             "--slices" => cfg.slices = it.next().unwrap().parse().unwrap(),
             "--threads" => cfg.threads = it.next().unwrap().parse().unwrap(),
+            "--aq-strength" => cfg.aq_strength = it.next().unwrap().parse().unwrap(),
+            "--tune-psnr" => cfg.aq_strength = 0.0,
+            "--lookahead" => cfg.lookahead = it.next().unwrap().parse().unwrap(),
+            "--no-mbtree" => cfg.mbtree = false,
+            "--mb-qp-pattern" => cfg.mb_qp_pattern = it.next().unwrap().parse().unwrap(),
             other => panic!("unknown option {other} in the oracle table"),
         }
     }
@@ -656,5 +661,107 @@ fn extreme_picture_sizes_decode_to_the_reconstruction() {
             let idr: Vec<bool> = (0..4).map(|i| i % keyint == 0).collect();
             assert_eq!(e.keyframes, idr);
         }
+    }
+}
+
+/// Every decoded frame, as packed yuv420p, in output order.
+fn decode_frames(stream: &[u8]) -> Vec<Vec<u8>> {
+    let mut dec = Decoder::new(&MemoryConfig::default());
+    let mut frames = Vec::new();
+    dec.decode_with(stream, |f| {
+        let mut buf = Vec::new();
+        f.write_yuv420p(&mut buf);
+        frames.push(buf);
+    })
+    .unwrap();
+    dec.flush();
+    while let Some(f) = dec.next_frame() {
+        let mut buf = Vec::new();
+        f.write_yuv420p(&mut buf);
+        frames.push(buf);
+    }
+    frames
+}
+
+#[test]
+fn variance_aq_moves_error_from_flat_to_busy_macroblocks() {
+    // Macroblocks of the source split at the picture's mean log2 of their luma AC
+    // energy (at least a variance of 1 per sample): with adaptive quantisation the
+    // flatter ones are decoded closer to the source and the busier ones further
+    // from it than without, at the same rate factor.
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    let (w, h) = (src.width as usize, src.height as usize);
+    let (mb_w, mb_h) = (w / 16, h / 16);
+    let energy = |f: &[u8], mx: usize, my: usize| {
+        let v = (0..256).map(|i| f[(my * 16 + i / 16) * w + mx * 16 + i % 16] as i64);
+        let (s, sq) = v.fold((0, 0), |(s, sq), x| (s + x, sq + x * x));
+        ((sq - s * s / 256).max(256) as f64).log2()
+    };
+    let errors = |opts: &str| {
+        let e = encode(&src, config_from(&src, opts));
+        let frames = decode_frames(&e.stream);
+        assert_eq!(frames.len(), src.frames.len());
+        let (mut flat, mut busy) = (0u64, 0u64);
+        for (dec, s) in frames.iter().zip(&src.frames) {
+            let en: Vec<f64> = (0..mb_w * mb_h).map(|a| energy(s, a % mb_w, a / mb_w)).collect();
+            let mean = en.iter().sum::<f64>() / en.len() as f64;
+            for (a, e) in en.iter().enumerate() {
+                let (mx, my) = (a % mb_w, a / mb_w);
+                let sse: u64 = (0..256)
+                    .map(|i| {
+                        let at = (my * 16 + i / 16) * w + mx * 16 + i % 16;
+                        (dec[at] as i64 - s[at] as i64).pow(2) as u64
+                    })
+                    .sum();
+                if *e < mean {
+                    flat += sse;
+                } else {
+                    busy += sse;
+                }
+            }
+        }
+        (flat, busy, e.stream.len())
+    };
+    let (flat0, busy0, bytes0) = errors("--crf 26 --tune-psnr");
+    let (flat1, busy1, bytes1) = errors("--crf 26 --aq-strength 1");
+    assert!(flat1 < flat0, "flat macroblocks: {flat1} with AQ, {flat0} without");
+    assert!(busy1 > busy0, "busy macroblocks: {busy1} with AQ, {busy0} without");
+    // The picture's mean QP stays about the same, and so does the size.
+    assert!(bytes1.abs_diff(bytes0) * 4 < bytes0, "{bytes1} bytes with AQ, {bytes0} without");
+}
+
+#[test]
+fn a_macroblock_qp_pattern_changes_the_stream_and_still_decodes() {
+    // Offsets up to the whole QP range: every macroblock kind meets mb_qp_delta
+    // values from -26 to 25 and the QP range's ends (FFmpeg agrees: the encode-check
+    // cases with --mb-qp-pattern).
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("encode/mandelbrot_noise_160x96.y4m")).unwrap()).unwrap();
+    for opts in ["--qp 26", "--qp 26 --cabac --bframes 2"] {
+        let plain = encode(&src, config_from(&src, opts));
+        for amp in [1, 6, 51] {
+            let o = format!("{opts} --mb-qp-pattern {amp}");
+            let e = encode(&src, config_from(&src, &o));
+            assert_ne!(e.stream, plain.stream, "{o}");
+            assert_ne!(e.recon, plain.recon, "{o}");
+            assert_eq!(decode(&e.stream), e.recon, "{o}");
+            // The slice QP is still the picture's.
+            assert_eq!(e.qps, plain.qps, "{o}");
+        }
+    }
+}
+
+#[test]
+fn mbtree_spends_more_on_anchors_that_later_frames_reuse() {
+    // The first testsrc2 frame held still: everything later frames show is copied
+    // from the anchors, so mb-tree quantises them finer (more bytes, a closer
+    // picture).
+    let mut still = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    let first = still.frames[0].clone();
+    still.frames.iter_mut().for_each(|f| f.clone_from(&first));
+    for opts in ["--crf 30 --tune-psnr", "--crf 30 --tune-psnr --cabac --bframes 2"] {
+        let off = encode(&still, config_from(&still, &format!("{opts} --lookahead 8 --no-mbtree")));
+        let on = encode(&still, config_from(&still, &format!("{opts} --lookahead 8")));
+        assert!(on.stream.len() > off.stream.len() * 11 / 10, "{opts}: {} bytes with mb-tree, {} without", on.stream.len(), off.stream.len());
+        assert_eq!(decode(&on.stream), on.recon, "{opts}");
     }
 }
