@@ -199,18 +199,28 @@ mod interlaced {
         }
     }
 
-    /// MBAFF is not decoded yet: the SPS is refused, naming the feature.
+    /// MBAFF is not decoded yet: the SPS of every MBAFF stream here (JVT and x264)
+    /// is refused, naming the feature.
     #[test]
     fn mbaff_is_refused_as_unsupported() {
-        let data = std::fs::read(testdata("h264-interlaced/HCAMFF1_HHI.264")).unwrap();
-        let (frames, err) = decode_md5s(&data, &MemoryConfig::default());
-        assert!(frames.is_empty());
-        match err {
-            Some(Error::Unsupported(what)) => assert_eq!(
-                what,
-                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)"
-            ),
-            other => panic!("expected unsupported mbaff, got {other:?}"),
+        for name in [
+            "HCAMFF1_HHI.264",
+            "FREXT02_JVC_C.264",
+            "FRExt4_Panasonic.264",
+            "x264_576i_tff_cabac.264",
+            "x264_576i_bff_cavlc.264",
+            "x264_1080i_tff_veryfast.264",
+        ] {
+            let data = std::fs::read(testdata(&format!("h264-interlaced/{name}"))).unwrap();
+            let (frames, err) = decode_md5s(&data, &MemoryConfig::default());
+            assert!(frames.is_empty(), "{name}: {} frames", frames.len());
+            match err {
+                Some(Error::Unsupported(what)) => assert_eq!(
+                    what, "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)",
+                    "{name}"
+                ),
+                other => panic!("{name}: expected unsupported mbaff, got {other:?}"),
+            }
         }
     }
 }
