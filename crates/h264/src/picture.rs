@@ -48,6 +48,9 @@ pub struct Picture {
     pub col_ref_uid: [Vec<i32>; 2],
     /// Whether each macroblock is intra coded.
     pub mb_intra: Vec<bool>,
+    /// Whether each macroblock is a field macroblock (MBAFF frames; all false in
+    /// other pictures), kept for direct prediction of later pictures.
+    pub mb_field: Vec<bool>,
     /// 4x4 blocks per row.
     pub w4: usize,
     pub poc: i32,
@@ -89,6 +92,8 @@ pub struct Picture {
     /// Whether the picture being decoded is a field (deblocking then treats every
     /// macroblock as a field macroblock).
     pub field_pic: bool,
+    /// Whether the picture is an MBAFF frame (macroblock pairs, frame or field each).
+    pub mbaff: bool,
     /// Whether the first field decoded was the top one.
     pub first_field_top: bool,
     /// How the finished frame's fields are ordered in time.
@@ -100,7 +105,7 @@ impl Picture {
     pub fn slot_bytes(mb_w: usize, mb_h: usize) -> usize {
         let n4 = mb_w * mb_h * 16;
         let n8 = mb_w * mb_h * 4;
-        2 * (n4 * 4 + n8 * (1 + 4)) + mb_w * mb_h
+        2 * (n4 * 4 + n8 * (1 + 4)) + 2 * mb_w * mb_h
     }
 
     /// Heap bytes of the per-4x4 reference work buffers of the picture being decoded.
@@ -124,6 +129,7 @@ impl Picture {
             self.ref_uid[l] = Vec::new();
         }
         resize_exact(&mut self.mb_intra, mb_w * mb_h, false);
+        resize_exact(&mut self.mb_field, mb_w * mb_h, false);
         self.state = RefState::Unused;
         self.waiting_output = false;
         self.decoding = false;
@@ -218,6 +224,7 @@ impl Picture {
                 .map(|v| v.capacity() * 4)
                 .sum::<usize>()
             + self.mb_intra.capacity()
+            + self.mb_field.capacity()
     }
 }
 
