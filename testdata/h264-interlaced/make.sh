@@ -19,3 +19,14 @@ oracle x264_576i_bff_cavlc.264
 ffmpeg -y -v error -f lavfi -i "testsrc2=size=1920x1080:rate=25" -frames:v 4 -pix_fmt yuv420p -f yuv4mpegpipe "$tmp/1080.y4m"
 x264 --quiet --no-progress --threads 1 --tff --preset veryfast --bframes 2 --crf 26 --keyint 4 -o x264_1080i_tff_veryfast.264 "$tmp/1080.y4m"
 oracle x264_1080i_tff_veryfast.264
+# 352x288, 10 frames: temporal direct (CABAC; CAVLC with a B-pyramid and 4
+# references), 4 slices per picture, and constrained intra prediction (refused).
+ffmpeg -y -v error -f lavfi -i "testsrc2=size=352x288:rate=25,noise=alls=6:allf=t" -frames:v 10 -pix_fmt yuv420p -f yuv4mpegpipe "$tmp/288.y4m"
+x264 --quiet --no-progress --threads 1 --tff --bframes 3 --direct temporal --crf 24 --keyint 10 -o x264_288i_tff_temporal.264 "$tmp/288.y4m"
+oracle x264_288i_tff_temporal.264
+x264 --quiet --no-progress --threads 1 --tff --bframes 2 --ref 4 --b-pyramid normal --no-cabac --direct temporal --crf 30 --keyint 10 -o x264_288i_tff_temporal_cavlc.264 "$tmp/288.y4m"
+oracle x264_288i_tff_temporal_cavlc.264
+x264 --quiet --no-progress --threads 1 --bff --bframes 2 --slices 4 --crf 24 --keyint 10 -o x264_288i_bff_slices.264 "$tmp/288.y4m"
+oracle x264_288i_bff_slices.264
+x264 --quiet --no-progress --threads 1 --tff --bframes 0 --constrained-intra --crf 24 --keyint 10 -o x264_288i_tff_constrained_intra.264 "$tmp/288.y4m"
+oracle x264_288i_tff_constrained_intra.264

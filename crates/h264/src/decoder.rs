@@ -606,6 +606,19 @@ impl Decoder {
             .as_ref()
             .map(|p| p.sps_id)
             .unwrap_or(0);
+        // Which neighbours constrained intra prediction leaves to an intra macroblock
+        // beside a pair of the other structure is not implemented: refuse it before the
+        // picture starts rather than predict from the wrong samples.
+        let mbaff_frame = !hdr.field_pic
+            && self.sps.get(pps_sps as usize).and_then(|s| s.as_ref()).is_some_and(|s| s.mbaff);
+        let constrained = self.pps[hdr.pps_id as usize]
+            .as_ref()
+            .is_some_and(|p| p.constrained_intra_pred);
+        if mbaff_frame && constrained {
+            return Err(Error::unsupported(
+                "h264 mbaff with constrained intra prediction",
+            ));
+        }
         // A new picture starts at macroblock 0, or when the picture identity changes.
         let new_pic = match &self.cur_header {
             None => true,

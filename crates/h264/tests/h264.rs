@@ -237,6 +237,41 @@ mod interlaced {
         check("x264_1080i_tff_veryfast.264").unwrap();
     }
 
+    /// x264 `--direct temporal`, CABAC: co-located pairs of either structure with
+    /// the vertical vector and reference scaling between frame and field macroblocks.
+    #[test]
+    fn x264_288i_temporal_direct_cabac_matches_ffmpeg() {
+        check("x264_288i_tff_temporal.264").unwrap();
+    }
+
+    /// Temporal direct in CAVLC with a B-pyramid and four references.
+    #[test]
+    fn x264_288i_temporal_direct_cavlc_pyramid_matches_ffmpeg() {
+        check("x264_288i_tff_temporal_cavlc.264").unwrap();
+    }
+
+    /// Four slices per MBAFF picture: pairs beside another slice's are unavailable.
+    #[test]
+    fn x264_288i_bff_four_slices_match_ffmpeg() {
+        check("x264_288i_bff_slices.264").unwrap();
+    }
+
+    /// Constrained intra prediction in MBAFF frames is not decoded: refused with a
+    /// clear error instead of frames predicted from the wrong samples.
+    #[test]
+    fn mbaff_constrained_intra_is_refused_as_unsupported() {
+        let path = testdata("h264-interlaced/x264_288i_tff_constrained_intra.264");
+        let data = std::fs::read(&path).unwrap();
+        let (frames, err) = decode_md5s(&data, &MemoryConfig::default());
+        assert!(frames.is_empty(), "{} frames", frames.len());
+        match err {
+            Some(Error::Unsupported(what)) => {
+                assert_eq!(what, "h264 mbaff with constrained intra prediction")
+            }
+            other => panic!("expected unsupported, got {other:?}"),
+        }
+    }
+
     /// MBAFF streams with flipped bits, truncations and lost bytes never panic and
     /// still give frames.
     #[test]
