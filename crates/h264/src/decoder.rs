@@ -471,6 +471,7 @@ impl Decoder {
             .as_ref()
             .ok_or_else(|| Error::invalid("missing sps"))?;
         let (mb_w, mb_h) = (sps.mb_width as usize, sps.mb_height as usize);
+        let mbaff = sps.mbaff;
         // The DPB size: the level's limit (Table A-1), tightened by the VUI, bounded by
         // the configuration. A stream that needs more reference frames than its own
         // level allows is still decoded (as FFmpeg does) when the configuration allows.
@@ -515,12 +516,15 @@ impl Decoder {
         self.active.max_refs = refs as usize;
         self.dpb_config = Some(dpb_config);
         if same {
+            for p in &mut self.dpb {
+                p.set_mbaff(mb_w, mb_h, mbaff);
+            }
             return Ok(());
         }
         // New geometry: size the pool and tables, budget first.
         let layout = FrameLayout::new(PixelFormat::Yuv420p, w, h)?;
         let pool_frames = dpb_config.capacity + 1 + OUTPUT_FRAMES;
-        let table_bytes = Picture::slot_bytes(mb_w, mb_h) * slots
+        let table_bytes = (Picture::slot_bytes(mb_w, mb_h) + mbaff as usize * mb_w * mb_h) * slots
             + Picture::work_bytes(mb_w, mb_h)
             + MbState::bytes_for(mb_w, mb_h)
             + Self::rbsp_capacity(mb_w, mb_h);
@@ -566,6 +570,7 @@ impl Decoder {
         self.dpb.shrink_to_fit();
         for p in &mut self.dpb {
             p.alloc(mb_w, mb_h, strides);
+            p.set_mbaff(mb_w, mb_h, mbaff);
         }
         let n4 = mb_w * mb_h * 16;
         for l in 0..2 {

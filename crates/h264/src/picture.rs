@@ -49,7 +49,8 @@ pub struct Picture {
     /// Whether each macroblock is intra coded.
     pub mb_intra: Vec<bool>,
     /// Whether each macroblock is a field macroblock (MBAFF frames; all false in
-    /// other pictures), kept for direct prediction of later pictures.
+    /// other pictures), kept for direct prediction of later pictures. Empty in
+    /// sequences without MBAFF ([`Picture::set_mbaff`]).
     pub mb_field: Vec<bool>,
     /// 4x4 blocks per row.
     pub w4: usize,
@@ -105,7 +106,7 @@ impl Picture {
     pub fn slot_bytes(mb_w: usize, mb_h: usize) -> usize {
         let n4 = mb_w * mb_h * 16;
         let n8 = mb_w * mb_h * 4;
-        2 * (n4 * 4 + n8 * (1 + 4)) + 2 * mb_w * mb_h
+        2 * (n4 * 4 + n8 * (1 + 4)) + mb_w * mb_h
     }
 
     /// Heap bytes of the per-4x4 reference work buffers of the picture being decoded.
@@ -129,10 +130,20 @@ impl Picture {
             self.ref_uid[l] = Vec::new();
         }
         resize_exact(&mut self.mb_intra, mb_w * mb_h, false);
-        resize_exact(&mut self.mb_field, mb_w * mb_h, false);
+        // Sized by `set_mbaff` for MBAFF sequences only.
+        self.mb_field = Vec::new();
         self.state = RefState::Unused;
         self.waiting_output = false;
         self.decoding = false;
+    }
+
+    /// Sizes the per-macroblock field flags for a sequence with (`mbaff`) or without
+    /// MBAFF frames: `mb_w * mb_h` flags, or none (they then read as frame).
+    pub fn set_mbaff(&mut self, mb_w: usize, mb_h: usize, mbaff: bool) {
+        let n = if mbaff { mb_w * mb_h } else { 0 };
+        if self.mb_field.len() != n {
+            resize_exact(&mut self.mb_field, n, false);
+        }
     }
 
     /// Whether the slot can take a new picture.
