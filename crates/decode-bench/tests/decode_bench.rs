@@ -40,6 +40,10 @@ fn field<'a>(summary: &'a str, key: &str) -> &'a str {
     summary.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')).unwrap_or_else(|| panic!("no {key}= in {summary:?}"))
 }
 
+/// Fixtures only transcode's decoder is checked on: the other decoders have no
+/// interlaced (MBAFF) support (rusty_h264 refuses it, rust_h264 decodes it wrongly).
+const TRANSCODE_ONLY: &[&str] = &["p_interlaced.h264"];
+
 /// The fixtures of `testdata/h264/expected.txt`, with what transcode's decoder must do
 /// with them: `ok`, or the start of its error.
 fn expected() -> Vec<(String, String)> {
@@ -64,6 +68,9 @@ fn every_decoder_matches_ffmpeg_on_supported_fixtures() {
         let oracle: Vec<String> = read_framemd5(&path.with_file_name(format!("{}.frames", path.file_name().unwrap().to_string_lossy()))).stream(0).iter().map(|e| e.md5.clone()).collect();
         assert!(!oracle.is_empty(), "{name}: empty oracle");
         for dec in decoders() {
+            if dec != "transcode" && TRANSCODE_ONLY.contains(&name.as_str()) {
+                continue;
+            }
             let out = bench(&[dec, path.to_str().unwrap(), "--framemd5"]);
             assert_eq!(out.code, Some(0), "{dec} on {name}: {}", out.stderr);
             assert_eq!(out.md5s, oracle, "{dec} on {name}: frames differ from ffmpeg's");
@@ -89,7 +96,7 @@ fn unsupported_streams_fail_with_the_decoders_error() {
         assert!(out.stderr.contains(message), "{name}: expected {message:?}, got {:?}", out.stderr);
         checked += 1;
     }
-    assert!(checked >= 3, "only {checked} unsupported fixtures checked");
+    assert!(checked >= 2, "only {checked} unsupported fixtures checked");
 }
 
 #[test]

@@ -494,9 +494,8 @@ impl<'a> SliceDecoder<'a> {
 
     /// mb_skip_flag.
     pub fn cabac_skip_flag(&mut self) -> bool {
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         let cond = |m: Option<&crate::mb::MbInfo>| m.is_some_and(|m| !m.kind.is_skip()) as usize;
-        let inc = cond(self.mb_at(mx - 1, my)) + cond(self.mb_at(mx, my - 1));
+        let inc = cond(self.nb_mb_a()) + cond(self.nb_mb_b());
         let base = if self.hdr.slice_type == SliceType::B {
             24
         } else {
@@ -507,13 +506,12 @@ impl<'a> SliceDecoder<'a> {
 
     /// Decodes one non-skipped macroblock.
     pub fn cabac_macroblock(&mut self) -> Result<()> {
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         match self.hdr.slice_type {
             SliceType::I => {
                 let cond = |m: Option<&crate::mb::MbInfo>| {
                     m.is_some_and(|m| m.kind != MbKind::I4x4 && m.kind != MbKind::I8x8) as usize
                 };
-                let inc = cond(self.mb_at(mx - 1, my)) + cond(self.mb_at(mx, my - 1));
+                let inc = cond(self.nb_mb_a()) + cond(self.nb_mb_b());
                 let t = self.cabac_intra_type(3 + inc, 3 + 3, true);
                 self.cabac_intra(t)
             }
@@ -534,7 +532,7 @@ impl<'a> SliceDecoder<'a> {
                 let cond = |m: Option<&crate::mb::MbInfo>| {
                     m.is_some_and(|m| m.kind != MbKind::BSkip && m.kind != MbKind::BDirect) as usize
                 };
-                let inc = cond(self.mb_at(mx - 1, my)) + cond(self.mb_at(mx, my - 1));
+                let inc = cond(self.nb_mb_a()) + cond(self.nb_mb_b());
                 let t = if !self.dec(27 + inc) {
                     0
                 } else if !self.dec(27 + 3) {
@@ -605,12 +603,11 @@ impl<'a> SliceDecoder<'a> {
             self.cur.cbp = ((((it - 1) / 4) % 3) << 4) as u8 | if it >= 13 { 15 } else { 0 };
         }
         // intra_chroma_pred_mode, absent from 4:0:0 streams.
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         let cond = |m: Option<&crate::mb::MbInfo>| {
             m.is_some_and(|m| m.kind.is_intra() && m.kind != MbKind::IPcm && m.chroma_pred != 0)
                 as usize
         };
-        let inc = cond(self.mb_at(mx - 1, my)) + cond(self.mb_at(mx, my - 1));
+        let inc = cond(self.nb_mb_a()) + cond(self.nb_mb_b());
         let cpm = if self.sps.monochrome || !self.dec(64 + inc) {
             0
         } else if !self.dec(67) {
@@ -651,15 +648,13 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn cabac_t8x8_flag(&mut self) -> bool {
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         let cond = |m: Option<&crate::mb::MbInfo>| m.is_some_and(|m| m.t8x8) as usize;
-        let inc = cond(self.mb_at(mx - 1, my)) + cond(self.mb_at(mx, my - 1));
+        let inc = cond(self.nb_mb_a()) + cond(self.nb_mb_b());
         self.dec(399 + inc)
     }
 
     /// coded_block_pattern (9.3.2.6, contexts 9.3.3.1.1.4).
     fn cabac_cbp(&mut self) -> u8 {
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         // A neighbour's pattern as the contexts see it: unavailable macroblocks count
         // as luma-coded without chroma, I_PCM as fully coded, skipped as empty.
         let pattern = |m: Option<&MbInfo>| -> usize {
@@ -670,15 +665,28 @@ impl<'a> SliceDecoder<'a> {
                 Some(m) => m.cbp as usize,
             }
         };
-        let l = pattern(self.mb_at(mx - 1, my));
-        let t = pattern(self.mb_at(mx, my - 1));
+        let l = pattern(self.nb_mb_a());
+        let t = pattern(self.nb_mb_b());
+        // The luma bits of the left 8x8 blocks beside quadrants 0 and 2: in an MBAFF
+        // frame they may lie in different macroblocks of the left pair.
+        let (l1, l3) = if self.mbaff {
+            let bit = |yn: i32| -> usize {
+                match self.mbaff_loc(-1, yn, 16, 16) {
+                    None => 1,
+                    Some((m, ym)) => pattern(Some(&self.st.mbs[m])) >> ((ym as usize / 8) * 2 + 1) & 1,
+                }
+            };
+            (bit(0), bit(8))
+        } else {
+            (l >> 1 & 1, l >> 3 & 1)
+        };
         let mut e = self.cabac.engine(self.r.data());
         let ctx = &mut self.cabac.ctx;
         // Luma prefix: ctxIdxInc = condTermFlagA + 2 * condTermFlagB, a flag being 1
         // when the 8x8 block on that side has no coded luma.
-        let b0 = e.decision(&mut ctx[73 + (!l >> 1 & 1) + 2 * (!t >> 2 & 1)]) as usize;
+        let b0 = e.decision(&mut ctx[73 + (l1 ^ 1) + 2 * (!t >> 2 & 1)]) as usize;
         let b1 = e.decision(&mut ctx[73 + (b0 ^ 1) + 2 * (!t >> 3 & 1)]) as usize;
-        let b2 = e.decision(&mut ctx[73 + (!l >> 3 & 1) + 2 * (b0 ^ 1)]) as usize;
+        let b2 = e.decision(&mut ctx[73 + (l3 ^ 1) + 2 * (b0 ^ 1)]) as usize;
         let b3 = e.decision(&mut ctx[73 + (b2 ^ 1) + 2 * (b1 ^ 1)]) as usize;
         let mut cbp = (b0 | b1 << 1 | b2 << 2 | b3 << 3) as u8;
         // Chroma suffix, absent from 4:0:0 streams.
@@ -780,10 +788,9 @@ impl<'a> SliceDecoder<'a> {
     /// The left and upper neighbouring macroblocks, looked up once per inter
     /// macroblock for the ref_idx and mvd contexts.
     fn inter_nb(&self) -> InterNb {
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
         InterNb {
-            left: self.mb_at(mx - 1, my).copied(),
-            top: self.mb_at(mx, my - 1).copied(),
+            left: self.nb_mb_a().copied(),
+            top: self.nb_mb_b().copied(),
         }
     }
 
@@ -804,6 +811,26 @@ impl<'a> SliceDecoder<'a> {
         self.pic.ref_idx[list][y4 * self.w4 + x4] > 0
     }
 
+    /// condTermFlagN of the ref_idx context for the neighbouring block at luma
+    /// location `(xn, yn)` of an MBAFF frame: a field neighbour of a frame macroblock
+    /// counts from refIdx 2, as its indices name fields.
+    fn ref_cond_mbaff(&self, list: usize, xn: i32, yn: i32) -> bool {
+        let Some((i, m)) = self.mbaff_blk4(xn, yn) else {
+            return false;
+        };
+        let n = &self.st.mbs[m];
+        if n.kind.is_skip() || n.kind.is_intra() || n.kind == MbKind::BDirect {
+            return false;
+        }
+        let (bx, by) = ((i % self.w4) % 4, (i / self.w4) % 4);
+        let b8 = (by / 2) * 2 + bx / 2;
+        if self.hdr.slice_type == SliceType::B && n.direct & (1 << b8) != 0 {
+            return false;
+        }
+        let thr = (!self.mb_field && self.st.mb_field[m]) as i8;
+        self.pic.ref_idx[list][i] > thr
+    }
+
     /// condTermFlagN for a block `(x, y)` of the current macroblock, from the
     /// reference indices decoded so far (`refs`, per partition).
     fn ref_cond_inside(&self, list: usize, x: usize, y: usize, refs: &[i8; 4]) -> bool {
@@ -820,7 +847,7 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn cabac_ref(&mut self, list: usize, p: usize, refs: &[i8; 4], nb: &InterNb) -> Result<i8> {
-        let n = self.hdr.num_ref_idx[list];
+        let n = self.num_refs(list);
         if n <= 1 {
             return Ok(0);
         }
@@ -828,11 +855,15 @@ impl<'a> SliceDecoder<'a> {
         let (x4, y4) = (self.mb_x * 4 + x, self.mb_y * 4 + y);
         let a = if x > 0 {
             self.ref_cond_inside(list, x - 1, y, refs)
+        } else if self.mbaff {
+            self.ref_cond_mbaff(list, 4 * x as i32 - 1, 4 * y as i32)
         } else {
             self.ref_cond_outside(list, nb.left, x4.wrapping_sub(1), y4)
         };
         let b = if y > 0 {
             self.ref_cond_inside(list, x, y - 1, refs)
+        } else if self.mbaff {
+            self.ref_cond_mbaff(list, 4 * x as i32, 4 * y as i32 - 1)
         } else {
             self.ref_cond_outside(list, nb.top, x4, y4.wrapping_sub(1))
         };
@@ -870,11 +901,16 @@ impl<'a> SliceDecoder<'a> {
         let i = self.blk(x, y);
         let mvd = &self.st.mvd[list];
         let mut sum = [0u32; 2];
-        if x > 0 || nb.left.is_some() {
+        if self.mbaff {
+            let (xs, ys) = (4 * x as i32, 4 * y as i32);
+            let a = self.mvd_nb_mbaff(list, xs - 1, ys);
+            let b = self.mvd_nb_mbaff(list, xs, ys - 1);
+            sum = [a[0] + b[0], a[1] + b[1]];
+        } else if x > 0 || nb.left.is_some() {
             let a = mvd[i - 1];
             sum = [a[0] as u32, a[1] as u32];
         }
-        if y > 0 || nb.top.is_some() {
+        if !self.mbaff && (y > 0 || nb.top.is_some()) {
             let b = mvd[i - self.w4];
             sum[0] += b[0] as u32;
             sum[1] += b[1] as u32;
@@ -943,9 +979,8 @@ impl<'a> SliceDecoder<'a> {
         }
         self.cur.qp = self.qp as u8;
         self.clear_coeffs();
-        let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
-        let left = self.mb_at(mx - 1, my).copied();
-        let top = self.mb_at(mx, my - 1).copied();
+        let left = self.nb_mb_a().copied();
+        let top = self.nb_mb_b().copied();
         let luma_grid = if cbp & 15 != 0 && !self.cur.t8x8 {
             self.luma_cbf_grid(left, top)
         } else {
@@ -1107,6 +1142,28 @@ impl<'a> SliceDecoder<'a> {
     /// the left, in a 5x5 grid whose other bits are the current macroblock's blocks.
     fn luma_cbf_grid(&self, left: Option<MbInfo>, top: Option<MbInfo>) -> u32 {
         let intra = self.cur.kind.is_intra();
+        if self.mbaff {
+            // Each bordering block looked up on its own (Table 6-4).
+            let cond = |at: Option<(usize, usize)>| -> u32 {
+                let Some((i, m)) = at else {
+                    return intra as u32;
+                };
+                let n = &self.st.mbs[m];
+                let (bx, by) = ((i % self.w4) % 4, (i / self.w4) % 4);
+                let b8 = (by / 2) * 2 + bx / 2;
+                match n.kind {
+                    MbKind::IPcm => 1,
+                    k if k.is_skip() || n.cbp & (1 << b8) == 0 => 0,
+                    _ => (self.st.nnz[i] != 0) as u32,
+                }
+            };
+            let mut grid = 0;
+            for i in 0..4 {
+                grid |= cond(self.mbaff_blk4(4 * i, -1)) << (1 + i);
+                grid |= cond(self.mbaff_blk4(-1, 4 * i)) << ((i + 1) * 5);
+            }
+            return grid;
+        }
         // Whether a neighbouring block (in 8x8 quadrant `b8` of macroblock `m`, picture
         // 4x4 index `at`) has coefficients.
         let cond = |m: Option<MbInfo>, b8: usize, at: usize| -> u32 {
@@ -1141,6 +1198,25 @@ impl<'a> SliceDecoder<'a> {
     /// grid, bits 1 and 2 above, 3 and 6 on the left.
     fn chroma_cbf_grid(&self, c: usize, left: Option<MbInfo>, top: Option<MbInfo>) -> u32 {
         let intra = self.cur.kind.is_intra();
+        if self.mbaff {
+            let cond = |at: Option<(usize, usize)>| -> u32 {
+                let Some((i, m)) = at else {
+                    return intra as u32;
+                };
+                let n = &self.st.mbs[m];
+                match n.kind {
+                    MbKind::IPcm => 1,
+                    k if k.is_skip() || n.cbp >> 4 != 2 => 0,
+                    _ => (self.st.nnz_c[c][i] != 0) as u32,
+                }
+            };
+            let mut grid = 0;
+            for i in 0..2 {
+                grid |= cond(self.mbaff_cblk(4 * i, -1)) << (1 + i);
+                grid |= cond(self.mbaff_cblk(-1, 4 * i)) << ((i + 1) * 3);
+            }
+            return grid;
+        }
         let cond = |m: Option<MbInfo>, at: usize| -> u32 {
             match m {
                 None => intra as u32,

@@ -28,6 +28,8 @@ use crate::mb::{MbInfo, MbKind, MbState, SliceDeblock};
 use crate::picture::Picture;
 use crate::tables::{ALPHA, BETA, CHROMA_QP, TC0};
 
+mod mbaff;
+
 /// Lines filtered at once: a luma macroblock edge, or a chroma one of Cb and Cr.
 const LANES: usize = 16;
 
@@ -48,6 +50,32 @@ pub fn deblock_rows(
     // Bounded strides let the compiler prove the line accesses inside each checked
     // region in bounds (no overflow in `k * stride`), so most need no checks.
     if pic.strides.iter().any(|&s| s > MAX_STRIDE) {
+        return;
+    }
+    if pic.mbaff {
+        let motion = Motion {
+            uid: [&pic.ref_uid[0], &pic.ref_uid[1]],
+            mv: [&pic.mv[0], &pic.mv[1]],
+        };
+        let [y, cb, cr] = planes;
+        let mut planes = Planes {
+            y,
+            cb,
+            cr,
+            strides: pic.strides,
+        };
+        let mut tab = ParamTable::new(0, 0);
+        // In pair order (top, then bottom macroblock), as MBAFF addresses them.
+        let (first, last) = (rows.start / 2, rows.end.div_ceil(2));
+        for py in first..last {
+            for mx in 0..mb_w {
+                for my in [2 * py, 2 * py + 1] {
+                    if my < rows.end {
+                        mbaff::deblock_mb(&mut planes, st, &motion, &mut tab, mb_w, mx, my);
+                    }
+                }
+            }
+        }
         return;
     }
     let [y, cb, cr] = planes;
@@ -263,51 +291,69 @@ fn deblock_mb(
         return;
     }
     let w4 = mb_w * 4;
+    let b0 = my * 4 * w4 + mx * 4;
     let nb = Neighbours {
         q: &q,
         left: left.filter(|_| left_t.is_some()),
         top: top.filter(|_| top_t.is_some()),
         inner: inner_on,
-        b0: my * 4 * w4 + mx * 4,
+        b0,
+        left_b0: b0.wrapping_sub(4),
+        top_b0: b0.wrapping_sub(4 * w4),
         w4,
         field,
     };
     let bs = strengths(&nb, &st.nnz, motion);
-
-    let [stride, scb, scr] = planes.strides;
+    let ts = [left_t.unwrap_or(inner), top_t.unwrap_or(inner), inner];
     for dir in 0..2 {
-        for e in 0..4 {
-            let b = &bs[dir][e];
-            if *b == [0; 4] {
-                continue;
+        filter_dir(planes, &bs[dir], dir, ts, mx, my, st.no_chroma);
+    }
+}
+
+/// Filters the edges of one direction of a macroblock (0 vertical, 1 horizontal)
+/// with strengths `bs[edge]` and thresholds `ts` (left edge, top edge, inner
+/// edges); `(mx, my)` is the macroblock's position in the rows `planes` address.
+fn filter_dir(
+    planes: &mut Planes<'_>,
+    bs: &[[u8; 4]; 4],
+    dir: usize,
+    ts: [Thresholds<'_>; 3],
+    mx: usize,
+    my: usize,
+    no_chroma: bool,
+) {
+    let [stride, scb, scr] = planes.strides;
+    for e in 0..4 {
+        let b = &bs[e];
+        if *b == [0; 4] {
+            continue;
+        }
+        let t = match (e, dir) {
+            (0, 0) => ts[0],
+            (0, _) => ts[1],
+            _ => ts[2],
+        };
+        let strong = b[0] == 4;
+        if t.on(0) {
+            let tc0 = tc0_luma(b, &t.0[0].tc0);
+            if dir == 0 {
+                luma_v(planes.y, stride, mx * 16 + e * 4, my * 16, &tc0, strong, &t);
+            } else {
+                luma_h(planes.y, stride, mx * 16, my * 16 + e * 4, &tc0, strong, &t);
             }
-            let t = match (e, dir) {
-                (0, 0) => left_t.unwrap_or(inner),
-                (0, _) => top_t.unwrap_or(inner),
-                _ => inner,
+        }
+        // Chroma: luma edges 0 and 2 map onto chroma sample edges 0 and 4.
+        if e % 2 == 0 && !no_chroma && (t.on(1) || t.on(2)) {
+            let tc0 = tc0_chroma(b, &t);
+            let c = Chroma {
+                cb: &mut *planes.cb,
+                cr: &mut *planes.cr,
+                strides: [scb, scr],
             };
-            let strong = b[0] == 4;
-            if t.on(0) {
-                let tc0 = tc0_luma(b, &t.0[0].tc0);
-                if dir == 0 {
-                    luma_v(planes.y, stride, mx * 16 + e * 4, my * 16, &tc0, strong, &t);
-                } else {
-                    luma_h(planes.y, stride, mx * 16, my * 16 + e * 4, &tc0, strong, &t);
-                }
-            }
-            // Chroma: luma edges 0 and 2 map onto chroma sample edges 0 and 4.
-            if e % 2 == 0 && !st.no_chroma && (t.on(1) || t.on(2)) {
-                let tc0 = tc0_chroma(b, &t);
-                let c = Chroma {
-                    cb: &mut *planes.cb,
-                    cr: &mut *planes.cr,
-                    strides: [scb, scr],
-                };
-                if dir == 0 {
-                    chroma_v(c, mx * 8 + e * 2, my * 8, &tc0, strong, &t);
-                } else {
-                    chroma_h(c, mx * 8, my * 8 + e * 2, &tc0, strong, &t);
-                }
+            if dir == 0 {
+                chroma_v(c, mx * 8 + e * 2, my * 8, &tc0, strong, &t);
+            } else {
+                chroma_h(c, mx * 8, my * 8 + e * 2, &tc0, strong, &t);
             }
         }
     }
@@ -323,6 +369,9 @@ struct Neighbours<'a> {
     inner: bool,
     /// Raster index of the macroblock's top-left 4x4 block; 4x4 blocks per row.
     b0: usize,
+    /// Raster indices of the top-left 4x4 blocks of the left and top neighbours.
+    left_b0: usize,
+    top_b0: usize,
     w4: usize,
     /// Whether the picture is a field.
     field: bool,
@@ -399,18 +448,18 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
         bs[0][0] = if l.kind.is_intra() {
             [4; 4]
         } else {
-            let nz_p = nz_mask(nnz, l, b0 - 4, w4);
+            let nz_p = nz_mask(nnz, l, nb.left_b0, w4);
             let nz = |k: usize| (nz_p >> (k * 4 + 3) | nz_q >> (k * 4)) & 1 != 0;
             if l.uniform && q.uniform {
                 // One motion on each side: one comparison for the whole edge.
-                let m = motion_bs(&motion.blk(b0 - 4), &q00, lim_y);
+                let m = motion_bs(&motion.blk(nb.left_b0), &q00, lim_y);
                 std::array::from_fn(|k| if nz(k) { 2 } else { m })
             } else {
                 std::array::from_fn(|k| {
                     if nz(k) {
                         2
                     } else {
-                        motion_bs(&motion.blk(b0 + k * w4 - 1), &qat(0, k), lim_y)
+                        motion_bs(&motion.blk(nb.left_b0 + k * w4 + 3), &qat(0, k), lim_y)
                     }
                 })
             }
@@ -420,16 +469,16 @@ fn strengths(nb: &Neighbours<'_>, nnz: &[u8], motion: &Motion<'_>) -> [[[u8; 4];
         bs[1][0] = if t.kind.is_intra() {
             [intra_top; 4]
         } else {
-            let nz_p = nz_mask(nnz, t, b0 - 4 * w4, w4);
+            let nz_p = nz_mask(nnz, t, nb.top_b0, w4);
             let nz = |k: usize| (nz_p >> (12 + k) | nz_q >> k) & 1 != 0;
             if t.uniform && q.uniform {
-                let m = motion_bs(&motion.blk(b0 - 4 * w4), &q00, lim_y);
+                let m = motion_bs(&motion.blk(nb.top_b0), &q00, lim_y);
                 std::array::from_fn(|k| if nz(k) { 2 } else { m })
             } else {
                 let pr = if t.uniform {
-                    [motion.blk(b0 - 4 * w4); 4]
+                    [motion.blk(nb.top_b0); 4]
                 } else {
-                    motion.row(b0 - w4)
+                    motion.row(nb.top_b0 + 3 * w4)
                 };
                 std::array::from_fn(|k| {
                     if nz(k) {

@@ -471,6 +471,7 @@ impl Decoder {
             .as_ref()
             .ok_or_else(|| Error::invalid("missing sps"))?;
         let (mb_w, mb_h) = (sps.mb_width as usize, sps.mb_height as usize);
+        let mbaff = sps.mbaff;
         // The DPB size: the level's limit (Table A-1), tightened by the VUI, bounded by
         // the configuration. A stream that needs more reference frames than its own
         // level allows is still decoded (as FFmpeg does) when the configuration allows.
@@ -515,12 +516,15 @@ impl Decoder {
         self.active.max_refs = refs as usize;
         self.dpb_config = Some(dpb_config);
         if same {
+            for p in &mut self.dpb {
+                p.set_mbaff(mb_w, mb_h, mbaff);
+            }
             return Ok(());
         }
         // New geometry: size the pool and tables, budget first.
         let layout = FrameLayout::new(PixelFormat::Yuv420p, w, h)?;
         let pool_frames = dpb_config.capacity + 1 + OUTPUT_FRAMES;
-        let table_bytes = Picture::slot_bytes(mb_w, mb_h) * slots
+        let table_bytes = (Picture::slot_bytes(mb_w, mb_h) + mbaff as usize * mb_w * mb_h) * slots
             + Picture::work_bytes(mb_w, mb_h)
             + MbState::bytes_for(mb_w, mb_h)
             + Self::rbsp_capacity(mb_w, mb_h);
@@ -566,6 +570,7 @@ impl Decoder {
         self.dpb.shrink_to_fit();
         for p in &mut self.dpb {
             p.alloc(mb_w, mb_h, strides);
+            p.set_mbaff(mb_w, mb_h, mbaff);
         }
         let n4 = mb_w * mb_h * 16;
         for l in 0..2 {
@@ -606,6 +611,19 @@ impl Decoder {
             .as_ref()
             .map(|p| p.sps_id)
             .unwrap_or(0);
+        // Which neighbours constrained intra prediction leaves to an intra macroblock
+        // beside a pair of the other structure is not implemented: refuse it before the
+        // picture starts rather than predict from the wrong samples.
+        let mbaff_frame = !hdr.field_pic
+            && self.sps.get(pps_sps as usize).and_then(|s| s.as_ref()).is_some_and(|s| s.mbaff);
+        let constrained = self.pps[hdr.pps_id as usize]
+            .as_ref()
+            .is_some_and(|p| p.constrained_intra_pred);
+        if mbaff_frame && constrained {
+            return Err(Error::unsupported(
+                "h264 mbaff with constrained intra prediction",
+            ));
+        }
         // A new picture starts at macroblock 0, or when the picture identity changes.
         let new_pic = match &self.cur_header {
             None => true,
@@ -659,6 +677,15 @@ impl Decoder {
         };
         let field = field_of(&hdr);
         let base = field_base(&self.pic, field);
+        // Field macroblocks of an MBAFF frame reference fields: each frame of the
+        // lists split into its field of the macroblock's parity, then the other.
+        let mbaff = self.pic.mbaff;
+        let field_refs = if mbaff {
+            mbaff_field_refs(&refs, &self.dpb)?
+        } else {
+            Default::default()
+        };
+        let field_pocs = self.pic.field_poc;
         let mut sd = SliceDecoder::new(
             sps,
             pps,
@@ -671,6 +698,16 @@ impl Decoder {
         );
         sd.field = field;
         sd.base = base;
+        if mbaff {
+            sd.mbaff = true;
+            sd.field_refs = Some(&field_refs);
+            if hdr.slice_type == SliceType::B && pps.weighted_bipred_idc == 2 {
+                for p in 0..2 {
+                    sd.implicit_w[1 + p] =
+                        crate::mb::implicit_weights(&field_refs[p], field_pocs[p]);
+                }
+            }
+        }
         if field != 0 {
             sd.scan4 = &crate::tables::FIELD_SCAN4;
             sd.scan8 = &crate::tables::FIELD_SCAN8;
@@ -681,15 +718,18 @@ impl Decoder {
         // Deblock the rows this slice completed (each once the row below it is
         // decoded) while they are likely still in cache; the rest waits for the end of
         // the picture.
-        let mut planes = field_planes(frame.planes_mut(), base);
-        deblock::deblock_ready_rows(
-            &self.pic,
-            &mut planes,
-            &self.mbs,
-            self.active.mb_w,
-            self.mbs.mb_h,
-            &mut self.deblocked_rows,
-        );
+        // MBAFF frames are filtered when the picture ends.
+        if !mbaff {
+            let mut planes = field_planes(frame.planes_mut(), base);
+            deblock::deblock_ready_rows(
+                &self.pic,
+                &mut planes,
+                &self.mbs,
+                self.active.mb_w,
+                self.mbs.mb_h,
+                &mut self.deblocked_rows,
+            );
+        }
         if self.decoded_mbs >= self.active.mb_w * self.mbs.mb_h && res.is_ok() {
             self.finish_picture();
         }
@@ -779,6 +819,7 @@ impl Decoder {
         pic.first_field_top = field == 1;
         pic.field_order = FieldOrder::Progressive;
         pic.field_pic = field != 0;
+        pic.mbaff = sps.mbaff && field == 0;
         pic.field_half = [0; 2];
         pic.ref_fields = 0;
         pic.pending_pair = false;
@@ -1089,6 +1130,14 @@ impl Decoder {
             );
         }
         self.pic.decoding = false;
+        // Direct prediction of later pictures reads which macroblocks were fields.
+        if self.pic.mbaff {
+            for (d, &f) in self.pic.mb_field.iter_mut().zip(&self.mbs.mb_field) {
+                *d = f;
+            }
+        } else {
+            self.pic.mb_field.fill(false);
+        }
         if field != 0 {
             for s in &mut self.pic.strides {
                 *s /= 2;
@@ -1409,7 +1458,7 @@ impl Decoder {
 /// field pair, the field with the smaller POC first, or the first decoded on a tie
 /// (as FFmpeg derives `top_field_first` without picture timing SEI).
 fn field_order_of(pic: &Picture) -> FieldOrder {
-    if !pic.coded_fields {
+    if !pic.coded_fields && !pic.mbaff {
         return FieldOrder::Progressive;
     }
     let [top, bottom] = pic.field_poc;
@@ -1423,6 +1472,38 @@ fn field_order_of(pic: &Picture) -> FieldOrder {
     } else {
         FieldOrder::BottomFirst
     }
+}
+
+/// The reference lists of the field macroblocks of an MBAFF frame (8.4.2.1), for top
+/// and bottom field macroblocks: entry `2i` is the field of frame entry `i` with the
+/// macroblock's parity, `2i + 1` its other field.
+fn mbaff_field_refs(refs: &SliceRefs, dpb: &[Picture]) -> Result<[SliceRefs; 2]> {
+    let mut out: [SliceRefs; 2] = Default::default();
+    for (p, f) in out.iter_mut().enumerate() {
+        for l in 0..2 {
+            if refs.count[l] > 16 {
+                return Err(Error::unsupported(
+                    "h264 mbaff with more than 16 reference frames in a list",
+                ));
+            }
+            for i in 0..refs.count[l] {
+                let slot = refs.slot[l][i];
+                let pic = dpb
+                    .get(slot)
+                    .ok_or_else(|| Error::invalid("reference outside the dpb"))?;
+                for (k, par) in [(2 * i, 1 + p as u8), (2 * i + 1, 2 - p as u8)] {
+                    f.slot[l][k] = slot;
+                    f.parity[l][k] = par;
+                    f.own[l][k] = false;
+                    f.poc[l][k] = pic.field_poc[par as usize - 1];
+                    f.uid[l][k] = refs.uid[l][i].wrapping_add(par as i32);
+                    f.long[l][k] = refs.long[l][i];
+                }
+            }
+            f.count[l] = 2 * refs.count[l];
+        }
+    }
+    Ok(out)
 }
 
 /// The picture structure of a slice: 0 frame, 1 top field, 2 bottom field.

@@ -22,13 +22,16 @@
 //!   frames the caller has not taken (or still holds as [`DecodedPicture`]s); the
 //!   caller takes frames and resends the rest.
 //! - **Never panic on input.** Damaged slices are reported as errors and their
-//!   macroblocks concealed; unsupported features (MBAFF, 4:2:2, high bit depth) fail
-//!   with [`transcode_core::Error::Unsupported`].
+//!   macroblocks concealed; unsupported features (4:2:2, high bit depth) fail with
+//!   [`transcode_core::Error::Unsupported`].
 //! - **A field is a frame with doubled strides.** A field picture is decoded into the
 //!   rows of its parity of the frame buffer (a one-row offset for the bottom field,
 //!   twice the stride), so prediction, transform and deblocking kernels are the same
 //!   for frames and fields; only reference lists, scans, CABAC contexts, the chroma
-//!   offset between fields and the deblocking strengths know about fields.
+//!   offset between fields and the deblocking strengths know about fields. In an
+//!   MBAFF frame each field macroblock pair addresses its two fields the same way;
+//!   neighbouring blocks across pairs of different structure go through Table 6-4
+//!   (`mbaff`), and the edges between them get the mixed-edge deblocking rules.
 //! - **Monochrome goes out as 4:2:0.** A 4:0:0 stream's frames are yuv420p with
 //!   neutral chroma (128), written once when the frame is taken, as FFmpeg 5.1 outputs
 //!   them; no chroma is predicted, reconstructed or filtered.
@@ -102,6 +105,7 @@ mod gentables;
 mod inter;
 mod intra;
 mod mb;
+mod mbaff;
 mod params;
 mod picture;
 mod slice;
@@ -143,7 +147,7 @@ impl FieldCoding {
 }
 
 /// The field coding an SPS NAL unit (header byte included, emulation prevention not
-/// removed) allows. Streams the decoder refuses (MBAFF) are described all the same.
+/// removed) allows.
 pub fn sps_field_coding(nal: &[u8]) -> transcode_core::Result<FieldCoding> {
     if nal.first().map(|h| h & 0x1f) != Some(7) {
         return Err(transcode_core::Error::invalid(

@@ -88,6 +88,9 @@ pub struct MbState {
     pub mvd: [Vec<[u8; 2]>; 2],
     /// Deblocking parameters per slice number (index 0 unused).
     pub slices: Vec<SliceDeblock>,
+    /// Whether each macroblock is a field macroblock of an MBAFF frame (its pair
+    /// holds the two fields' rows); false in other pictures.
+    pub mb_field: Vec<bool>,
 }
 
 impl MbState {
@@ -109,6 +112,8 @@ impl MbState {
             m.clear();
             m.resize(n * 16, [0; 2]);
         }
+        self.mb_field.clear();
+        self.mb_field.resize(n, false);
         self.slices.clear();
         // One entry per slice (at most one per macroblock), the unused entry 0 and
         // the entry of concealed macroblocks.
@@ -124,6 +129,7 @@ impl MbState {
             + n * 16
             + 2 * n * 16 * 2
             + (n + 2) * std::mem::size_of::<SliceDeblock>()
+            + n
     }
 
     /// Marks every macroblock as not yet decoded.
@@ -131,6 +137,7 @@ impl MbState {
         for m in &mut self.mbs {
             m.slice = 0;
         }
+        self.mb_field.fill(false);
         self.slices.clear();
         self.slices.push(SliceDeblock::default());
     }
@@ -142,6 +149,7 @@ impl MbState {
             + self.ipred.capacity()
             + self.mvd.iter().map(|m| m.capacity() * 2).sum::<usize>()
             + self.slices.capacity() * std::mem::size_of::<SliceDeblock>()
+            + self.mb_field.capacity()
     }
 
     /// Fills macroblocks that no slice covered: copies them from the most recent
@@ -309,8 +317,10 @@ pub struct SliceDecoder<'a> {
     pub ls4: [[[i32; 16]; 6]; 6],
     /// LevelScale8x8 per list (intra, inter) and qP % 6.
     pub ls8: [[[i32; 64]; 6]; 2],
-    /// Implicit bi-prediction weights `w0` per (ref0, ref1); `w1 = 64 - w0`.
-    pub implicit_w: [[i8; 32]; 32],
+    /// Implicit bi-prediction weights `w0` per (ref0, ref1); `w1 = 64 - w0`, for frame
+    /// references, then for the field references of top and bottom field macroblocks
+    /// of an MBAFF frame (field POCs, 8.4.2.3.1).
+    pub implicit_w: [[[i8; 32]; 32]; 3],
     // Current macroblock.
     pub cur: MbInfo,
     pub luma: [i32; 256],
@@ -331,6 +341,26 @@ pub struct SliceDecoder<'a> {
     /// Availability of the macroblocks above-left, above, above-right and left of the
     /// current one, then the current one and the one to its right (never available).
     pub near_avail: [bool; 6],
+    /// Whether the picture is an MBAFF frame (macroblock pairs, frame or field each).
+    pub mbaff: bool,
+    /// In an MBAFF frame: whether the current macroblock (its pair) is field coded.
+    pub mb_field: bool,
+    /// The macroblock row the current macroblock's samples start at, in the rows of
+    /// its own structure: `mb_y` except for field macroblocks of an MBAFF frame, whose
+    /// field rows start at the pair's row (`strides` and `base` then address the field).
+    pub pix_y: usize,
+    /// The frame's strides (`strides` doubles them for field macroblocks).
+    pub frame_strides: [usize; 3],
+    /// In an MBAFF frame: the pairs to the left, above, above-right and above-left of
+    /// the current one (A, B, C, D), `None` when unavailable, else whether they are
+    /// field pairs.
+    pub pairs: [Option<bool>; 4],
+    /// The slice's frame reference lists, and in an MBAFF frame the field lists of
+    /// field macroblocks of either parity (8.4.2.1); `refs` is the current one.
+    pub frame_refs: &'a SliceRefs,
+    pub field_refs: Option<&'a [SliceRefs; 2]>,
+    /// Which implicit weight table applies: 0 frame, 1 top field, 2 bottom field.
+    pub wsel: usize,
     pub cabac: Cabac,
     pub r: BitReader<'a>,
 }
@@ -369,24 +399,9 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
         }
-        let mut implicit_w = [[32i8; 32]; 32];
+        let mut implicit_w = [[[32i8; 32]; 32]; 3];
         if hdr.slice_type == SliceType::B && pps.weighted_bipred_idc == 2 {
-            for i in 0..refs.count[0] {
-                for j in 0..refs.count[1] {
-                    let (p0, p1) = (refs.poc[0][i], refs.poc[1][j]);
-                    let tb = (pic.poc - p0).clamp(-128, 127);
-                    let td = (p1 - p0).clamp(-128, 127);
-                    if td == 0 || refs.long[0][i] || refs.long[1][j] {
-                        continue;
-                    }
-                    let tx = (16384 + (td / 2).abs()) / td;
-                    let dsf = ((tb * tx + 32) >> 6).clamp(-1024, 1023);
-                    let w1 = dsf >> 2;
-                    if (-64..=128).contains(&w1) {
-                        implicit_w[i][j] = (64 - w1) as i8;
-                    }
-                }
-            }
+            implicit_w[0] = implicit_weights(refs, pic.poc);
         }
         st.slices.push(SliceDeblock {
             disable: hdr.disable_deblocking,
@@ -397,11 +412,12 @@ impl<'a> SliceDecoder<'a> {
         st.no_chroma = sps.monochrome;
         // Slice numbers index the deblocking parameters pushed just above.
         let slice_num = (st.slices.len() - 1) as u32;
+        let strides = pic.strides;
         SliceDecoder {
             sps,
             pps,
             hdr,
-            strides: pic.strides,
+            strides,
             base: [0; 3],
             field: 0,
             scan4: &ZIGZAG4,
@@ -423,6 +439,14 @@ impl<'a> SliceDecoder<'a> {
             ls4,
             ls8,
             implicit_w,
+            mbaff: false,
+            mb_field: false,
+            pix_y: 0,
+            frame_strides: strides,
+            pairs: [None; 4],
+            frame_refs: refs,
+            field_refs: None,
+            wsel: 0,
             cur: MbInfo::default(),
             luma: [0; 256],
             luma_nz: 0,
@@ -449,6 +473,9 @@ impl<'a> SliceDecoder<'a> {
 
     /// Decodes slice_data() from the RBSP.
     pub fn decode(&mut self, rbsp: &'a [u8]) -> Result<()> {
+        if self.mbaff {
+            return self.decode_mbaff(rbsp);
+        }
         self.r = BitReader::new(rbsp);
         self.r.skip(self.hdr.data_bit_offset);
         let total = self.mb_w * self.mb_h;
@@ -519,6 +546,7 @@ impl<'a> SliceDecoder<'a> {
         self.mb_addr = addr;
         self.mb_x = addr % self.mb_w;
         self.mb_y = addr / self.mb_w;
+        self.pix_y = self.mb_y;
         self.cur = MbInfo {
             slice: self.slice_num,
             ..Default::default()
@@ -557,7 +585,7 @@ impl<'a> SliceDecoder<'a> {
 
     // ---------------------------------------------------------------- CAVLC parsing
 
-    fn cavlc_macroblock(&mut self) -> Result<()> {
+    pub(crate) fn cavlc_macroblock(&mut self) -> Result<()> {
         let t = self.r.ue();
         let st = self.hdr.slice_type;
         let intra_t = match st {
@@ -640,7 +668,13 @@ impl<'a> SliceDecoder<'a> {
         let y4 = (self.mb_y * 4 + by) as isize;
         let a_ok = bx > 0 || self.intra_nb_avail(self.mb_x as isize - 1, self.mb_y as isize);
         let b_ok = by > 0 || self.intra_nb_avail(self.mb_x as isize, self.mb_y as isize - 1);
-        let pred = if !a_ok || !b_ok {
+        let pred = if self.mbaff {
+            let (bxs, bys) = (4 * bx as i32, 4 * by as i32);
+            match (self.mbaff_blk4(bxs - 1, bys), self.mbaff_blk4(bxs, bys - 1)) {
+                (Some((a, _)), Some((b, _))) => self.st.ipred[a].min(self.st.ipred[b]),
+                _ => 2,
+            }
+        } else if !a_ok || !b_ok {
             2
         } else {
             let ma = self.st.ipred[(y4 as usize) * self.w4 + x4 as usize - 1];
@@ -689,7 +723,7 @@ impl<'a> SliceDecoder<'a> {
             }
         }
         let mut refs = [0i8; 4];
-        let n = self.hdr.num_ref_idx[0];
+        let n = self.num_refs(0);
         if t != 4 {
             for r in refs.iter_mut().take(nparts) {
                 *r = self.read_ref_cavlc(n)?;
@@ -699,6 +733,13 @@ impl<'a> SliceDecoder<'a> {
         self.set_refs_unused(1);
         self.cavlc_mvds(0, nparts)?;
         self.cavlc_inter_tail()
+    }
+
+    /// Entries of reference list `list` for the current macroblock: twice the
+    /// slice's for field macroblocks of an MBAFF frame, which reference fields.
+    #[inline]
+    pub fn num_refs(&self, list: usize) -> u32 {
+        self.hdr.num_ref_idx[list] << self.mb_field as u32
     }
 
     fn read_ref_cavlc(&mut self, n: u32) -> Result<i8> {
@@ -740,7 +781,7 @@ impl<'a> SliceDecoder<'a> {
             let mut refs = [-1i8; 4];
             for p in 0..nparts {
                 if self.part_pred[p] & (1 << list) != 0 {
-                    refs[p] = self.read_ref_cavlc(self.hdr.num_ref_idx[list])?;
+                    refs[p] = self.read_ref_cavlc(self.num_refs(list))?;
                 }
             }
             self.set_refs(list, &refs, nparts);
@@ -1159,6 +1200,19 @@ impl<'a> SliceDecoder<'a> {
 
     /// Predicted coefficient count nC for luma 4x4 block `(bx, by)` (9.2.1).
     fn nc_luma(&self, bx: usize, by: usize) -> i32 {
+        if self.mbaff {
+            let get = |(i, m): (usize, usize)| -> i32 {
+                if m != self.mb_addr && self.st.mbs[m].kind.is_skip() {
+                    0
+                } else {
+                    self.st.nnz[i] as i32
+                }
+            };
+            let (xs, ys) = (4 * bx as i32, 4 * by as i32);
+            let a = self.mbaff_blk4(xs - 1, ys).map(get);
+            let b = self.mbaff_blk4(xs, ys - 1).map(get);
+            return nc_of(a, b);
+        }
         let x4 = self.mb_x * 4 + bx;
         let y4 = self.mb_y * 4 + by;
         let a = if bx > 0 || self.mb_avail(self.mb_x as isize - 1, self.mb_y as isize) {
@@ -1188,6 +1242,19 @@ impl<'a> SliceDecoder<'a> {
     }
 
     fn nc_chroma(&self, c: usize, cx: usize, cy: usize) -> i32 {
+        if self.mbaff {
+            let get = |(i, m): (usize, usize)| -> i32 {
+                if m != self.mb_addr && self.st.mbs[m].kind.is_skip() {
+                    0
+                } else {
+                    self.st.nnz_c[c][i] as i32
+                }
+            };
+            let (xs, ys) = (4 * cx as i32, 4 * cy as i32);
+            let a = self.mbaff_cblk(xs - 1, ys).map(get);
+            let b = self.mbaff_cblk(xs, ys - 1).map(get);
+            return nc_of(a, b);
+        }
         let w2 = self.mb_w * 2;
         let x2 = self.mb_x * 2 + cx;
         let y2 = self.mb_y * 2 + cy;
@@ -1341,12 +1408,12 @@ impl<'a> SliceDecoder<'a> {
     pub fn write_pcm(&mut self, samples: &[u8; 384]) {
         let (w, cw) = (self.strides[0], self.strides[1]);
         for y in 0..16 {
-            let o = (self.mb_y * 16 + y) * w + self.mb_x * 16 + self.base[0];
+            let o = (self.pix_y * 16 + y) * w + self.mb_x * 16 + self.base[0];
             self.planes[0][o..o + 16].copy_from_slice(&samples[y * 16..y * 16 + 16]);
         }
         for c in 0..2 {
             for y in 0..8 {
-                let o = (self.mb_y * 8 + y) * cw + self.mb_x * 8 + self.base[1 + c];
+                let o = (self.pix_y * 8 + y) * cw + self.mb_x * 8 + self.base[1 + c];
                 let s = 256 + c * 64 + y * 8;
                 self.planes[1 + c][o..o + 8].copy_from_slice(&samples[s..s + 8]);
             }
@@ -1435,6 +1502,23 @@ impl<'a> SliceDecoder<'a> {
     /// Neighbours A, B and C (or D) of a partition at `(x, y)` (4x4 units inside the
     /// macroblock) of width `w`.
     fn neighbours(&self, list: usize, x: usize, y: usize, w: usize) -> (Nb, Nb, Nb) {
+        if self.mbaff {
+            let (xs, ys) = (4 * x as i32, 4 * y as i32);
+            let a = self.nb_mbaff(list, xs - 1, ys);
+            let b = self.nb_mbaff(list, xs, ys - 1);
+            let (cx, cy) = (x + w, y as isize - 1);
+            let c_inside_later =
+                cy >= 0 && (cx >= 4 || BLK_INDEX[cy as usize][cx] > BLK_INDEX[y][x]);
+            let mut c = if c_inside_later {
+                NB_NONE
+            } else {
+                self.nb_mbaff(list, xs + 4 * w as i32, ys - 1)
+            };
+            if !c.avail {
+                c = self.nb_mbaff(list, xs - 1, ys - 1);
+            }
+            return (a, b, c);
+        }
         let x4 = (self.mb_x * 4 + x) as isize;
         let y4 = (self.mb_y * 4 + y) as isize;
         let a = self.nb(list, x4 - 1, y4);
@@ -1478,8 +1562,11 @@ impl<'a> SliceDecoder<'a> {
     fn pskip_mv(&self) -> [i16; 2] {
         let x4 = (self.mb_x * 4) as isize;
         let y4 = (self.mb_y * 4) as isize;
-        let a = self.nb(0, x4 - 1, y4);
-        let b = self.nb(0, x4, y4 - 1);
+        let (a, b) = if self.mbaff {
+            (self.nb_mbaff(0, -1, 0), self.nb_mbaff(0, 0, -1))
+        } else {
+            (self.nb(0, x4 - 1, y4), self.nb(0, x4, y4 - 1))
+        };
         if !a.avail || !b.avail || (a.r == 0 && a.mv == [0, 0]) || (b.r == 0 && b.mv == [0, 0]) {
             return [0, 0];
         }
@@ -1510,20 +1597,60 @@ impl<'a> SliceDecoder<'a> {
             (false, true) => 2,
             _ => 0,
         };
+        // The field of the co-located pair closer in POC to the current picture.
+        let closer = {
+            let d = |p: i32| (self.pic.poc as i64 - p as i64).abs();
+            (d(col.field_poc[0]) >= d(col.field_poc[1])) as usize
+        };
         let cb4 = match mode {
             0 => match self.refs.parity[1][0] {
                 0 => 0,
                 p => col.field_base4(p as usize - 1),
             },
-            2 => {
-                let d = |p: i32| (self.pic.poc as i64 - p as i64).abs();
-                col.field_base4((d(col.field_poc[0]) >= d(col.field_poc[1])) as usize)
-            }
+            2 => col.field_base4(closer),
             _ => 0,
         };
+        let (w4, mb_w, mb_x, mb_y) = (self.w4, self.mb_w, self.mb_x, self.mb_y);
+        // The co-located macroblock row (of the co-located picture's tables, or of its
+        // field's half) and how its rows map onto the current ones: `mode` 0 the
+        // same rows, 1 frame rows over field rows (two macroblocks from `cmy`), 2
+        // field rows over frame rows (half a macroblock). MBAFF pictures on either side
+        // choose per pair (Table 8-6, 8-8).
+        let py = mb_y / 2;
+        let (mode, cmy_base, cb4) = if self.mbaff {
+            if col.coded_fields {
+                if self.mb_field {
+                    (0, py, col.field_base4(mb_y % 2))
+                } else {
+                    (2, py, cb4)
+                }
+            } else {
+                let col_field = col.mb_field.get(2 * py * mb_w + mb_x).copied().unwrap_or(false);
+                match (self.mb_field, col_field) {
+                    (false, false) | (true, true) => (0, mb_y, 0),
+                    (false, true) => (2, 2 * py + closer, 0),
+                    (true, false) => (1, 2 * py, 0),
+                }
+            }
+        } else if col.mbaff
+            && self.field != 0
+            && col.mb_field.get(2 * mb_y * mb_w + mb_x).copied().unwrap_or(false)
+        {
+            // A field over a field pair of an MBAFF frame: that pair's macroblock of
+            // the same parity.
+            (0, 2 * mb_y + (self.field == 2) as usize, 0)
+        } else {
+            let base = match mode {
+                0 => mb_y,
+                1 => 2 * mb_y,
+                _ => mb_y / 2,
+            };
+            (mode, base, cb4)
+        };
+        // The mode-2 row offset: which half of the co-located macroblock.
+        let half = mb_y % 2;
         let (cb8, cbm) = (cb4 / 4, cb4 / 16);
         let inference = self.sps.direct_8x8_inference;
-        let (w4, mb_w, mb_x, mb_y) = (self.w4, self.mb_w, self.mb_x, self.mb_y);
         // (4x4 block, 8x8 block, macroblock) indices in the co-located picture's
         // arrays for block (x, y) of the current macroblock.
         let site = |x: usize, y: usize| -> (usize, usize, usize) {
@@ -1533,9 +1660,9 @@ impl<'a> SliceDecoder<'a> {
                 (x, y)
             };
             let (cmy, row) = match mode {
-                0 => (mb_y, cy),
-                1 => (2 * mb_y + cy / 2, (2 * cy) % 4),
-                _ => (mb_y / 2, 2 * (mb_y % 2) + cy / 2),
+                0 => (cmy_base, cy),
+                1 => (cmy_base + cy / 2, (2 * cy) % 4),
+                _ => (cmy_base, 2 * half + cy / 2),
             };
             (
                 (cmy * 4 + row) * w4 + mb_x * 4 + cx + cb4,
@@ -1544,6 +1671,12 @@ impl<'a> SliceDecoder<'a> {
             )
         };
         let intra_at = |cm: usize| col.mb_intra.get(cm).copied().unwrap_or(true);
+        // A field macroblock of an MBAFF frame measures distances from its field.
+        let cur_poc = if self.mb_field {
+            self.pic.field_poc[mb_y % 2]
+        } else {
+            self.pic.poc
+        };
         // Blocks to store: position, size (in 4x4 blocks), refs, uids and motion.
         #[allow(clippy::type_complexity)]
         let mut out: [(usize, usize, usize, [i8; 2], [i32; 2], [[i16; 2]; 2]); 16] =
@@ -1678,7 +1811,7 @@ impl<'a> SliceDecoder<'a> {
                             .unwrap_or(0)
                     };
                     let (poc0, poc1) = (self.refs.poc[0][r0], self.refs.poc[1][0]);
-                    let tb = (self.pic.poc - poc0).clamp(-128, 127);
+                    let tb = (cur_poc - poc0).clamp(-128, 127);
                     let td = (poc1 - poc0).clamp(-128, 127);
                     let (mv0, mv1) = if td == 0 || self.refs.long[0][r0] {
                         (mv_col, [0i16, 0])
@@ -1769,10 +1902,23 @@ impl<'a> SliceDecoder<'a> {
     fn intra_avail(&self, bx: usize, by: usize, size: usize) -> Avail {
         // Neighbouring macroblocks.
         let (mx, my) = (self.mb_x as isize, self.mb_y as isize);
-        let left_mb = self.intra_nb_avail(mx - 1, my);
-        let top_mb = self.intra_nb_avail(mx, my - 1);
-        let tl_mb = self.intra_nb_avail(mx - 1, my - 1);
-        let tr_mb = self.intra_nb_avail(mx + 1, my - 1);
+        let (left_mb, top_mb, tl_mb, tr_mb) = if self.mbaff {
+            // By pairs (Table 6-4): the bottom macroblock of a frame pair has the top
+            // one above it, nothing above-right, and the left pair above-left.
+            let p = |i: usize| self.pairs[i].is_some();
+            if !self.mb_field && self.mb_y % 2 == 1 {
+                (p(0), true, p(0), false)
+            } else {
+                (p(0), p(1), p(3), p(2))
+            }
+        } else {
+            (
+                self.intra_nb_avail(mx - 1, my),
+                self.intra_nb_avail(mx, my - 1),
+                self.intra_nb_avail(mx - 1, my - 1),
+                self.intra_nb_avail(mx + 1, my - 1),
+            )
+        };
         let left = bx > 0 || left_mb;
         let top = by > 0 || top_mb;
         let top_left = match (bx > 0, by > 0) {
@@ -1804,7 +1950,7 @@ impl<'a> SliceDecoder<'a> {
 
     fn recon_intra_luma(&mut self) -> Result<()> {
         let stride = self.strides[0];
-        let base = self.mb_y * 16 * stride + self.mb_x * 16 + self.base[0];
+        let base = self.pix_y * 16 * stride + self.mb_x * 16 + self.base[0];
         match self.cur.kind {
             MbKind::I4x4 => {
                 for b in 0..16 {
@@ -1888,7 +2034,7 @@ impl<'a> SliceDecoder<'a> {
             ));
         }
         let cw = self.strides[1];
-        let off = self.mb_y * 8 * cw + self.mb_x * 8 + self.base[1];
+        let off = self.pix_y * 8 * cw + self.mb_x * 8 + self.base[1];
         for c in 0..2 {
             intra::pred_chroma(self.planes[1 + c], cw, off, mode, av);
         }
@@ -1901,7 +2047,7 @@ impl<'a> SliceDecoder<'a> {
             return;
         }
         let stride = self.strides[0];
-        let base = self.mb_y * 16 * stride + self.mb_x * 16 + self.base[0];
+        let base = self.pix_y * 16 * stride + self.mb_x * 16 + self.base[0];
         if self.cur.t8x8 {
             for i8 in 0..4 {
                 if self.luma_nz & (0xf << (i8 * 4)) != 0 {
@@ -1931,7 +2077,7 @@ impl<'a> SliceDecoder<'a> {
             return;
         }
         let cw = self.strides[1];
-        let base = self.mb_y * 8 * cw + self.mb_x * 8 + self.base[1];
+        let base = self.pix_y * 8 * cw + self.mb_x * 8 + self.base[1];
         for c in 0..2 {
             for b in 0..4 {
                 if self.chroma_nz & (1 << (c * 4 + b)) != 0 {
@@ -2025,9 +2171,13 @@ impl<'a> SliceDecoder<'a> {
         let r1 = self.pic.ref_idx[1][i];
         let mv0 = self.pic.mv[0][i];
         let mv1 = self.pic.mv[1][i];
-        let (pw, ph) = ((self.mb_w * 16) as i32, (self.mb_h * 16) as i32);
+        // A field macroblock of an MBAFF frame predicts from fields: half the height.
+        let (pw, ph) = (
+            (self.mb_w * 16) as i32,
+            ((self.mb_h * 16) >> self.mb_field as usize) as i32,
+        );
         let px = (self.mb_x * 16 + x * 4) as i32;
-        let py = (self.mb_y * 16 + y * 4) as i32;
+        let py = (self.pix_y * 16 + y * 4) as i32;
         let (bw, bh) = (w * 4, h * 4);
         // 4:0:0 has no chroma to predict: its planes stay neutral.
         let planes = if self.sps.monochrome { 1 } else { 3 };
@@ -2158,14 +2308,17 @@ impl<'a> SliceDecoder<'a> {
             // References without sent weights use the defaults, which reduce to the
             // plain copy / average: skip the arithmetic for them.
             let mut any = false;
+            // Field macroblocks of an MBAFF frame use the weights of the frame their
+            // field belongs to (refIdxL0WP = refIdxL0 >> 1, 8.4.2.3).
+            let sh = self.mb_field as u8;
             if r0 >= 0 {
-                let wt = &h.weights[0][r0 as usize];
+                let wt = &h.weights[0][(r0 as u8 >> sh) as usize];
                 any |= if plane == 0 { wt.luma } else { wt.chroma };
                 w0 = wt.w[plane];
                 o0 = wt.o[plane];
             }
             if r1 >= 0 {
-                let wt = &h.weights[1][r1 as usize];
+                let wt = &h.weights[1][(r1 as u8 >> sh) as usize];
                 any |= if plane == 0 { wt.luma } else { wt.chroma };
                 w1 = wt.w[plane];
                 o1 = wt.o[plane];
@@ -2185,7 +2338,7 @@ impl<'a> SliceDecoder<'a> {
             && r0 >= 0
             && r1 >= 0
         {
-            let w0 = self.implicit_w[r0 as usize][r1 as usize] as i32;
+            let w0 = self.implicit_w[self.wsel][r0 as usize][r1 as usize] as i32;
             Weighting::Weighted {
                 log_wd: 5,
                 w0,
@@ -2197,6 +2350,29 @@ impl<'a> SliceDecoder<'a> {
             Weighting::Default
         }
     }
+}
+
+/// Implicit bi-prediction weights `w0` (8.4.2.3.1) for the reference lists `refs` of
+/// a picture (or field) with POC `poc`; 32 (equal weights) where the rule gives none.
+pub(crate) fn implicit_weights(refs: &SliceRefs, poc: i32) -> [[i8; 32]; 32] {
+    let mut w = [[32i8; 32]; 32];
+    for i in 0..refs.count[0].min(32) {
+        for j in 0..refs.count[1].min(32) {
+            let (p0, p1) = (refs.poc[0][i], refs.poc[1][j]);
+            let tb = (poc - p0).clamp(-128, 127);
+            let td = (p1 - p0).clamp(-128, 127);
+            if td == 0 || refs.long[0][i] || refs.long[1][j] {
+                continue;
+            }
+            let tx = (16384 + (td / 2).abs()) / td;
+            let dsf = ((tb * tx + 32) >> 6).clamp(-1024, 1023);
+            let w1 = dsf >> 2;
+            if (-64..=128).contains(&w1) {
+                w[i][j] = (64 - w1) as i8;
+            }
+        }
+    }
+    w
 }
 
 /// A reference plane of a frame (`parity` 0) or of one of its fields (1 top, 2
@@ -2241,6 +2417,16 @@ pub(crate) fn median_pred(a: Nb, mut b: Nb, mut c: Nb, r: i8) -> [i16; 2] {
         median(a.mv[0], b.mv[0], c.mv[0]),
         median(a.mv[1], b.mv[1], c.mv[1]),
     ]
+}
+
+/// nC from the counts of the left and upper blocks, when available (9.2.1).
+fn nc_of(a: Option<i32>, b: Option<i32>) -> i32 {
+    match (a, b) {
+        (Some(a), Some(b)) => (a + b + 1) >> 1,
+        (Some(a), None) => a,
+        (None, Some(b)) => b,
+        _ => 0,
+    }
 }
 
 fn check_dir_mode(mode: u8, av: Avail) -> Result<()> {

@@ -42,7 +42,7 @@ pub struct Sps {
     /// `frame_mbs_only_flag`: false when pictures may be coded as fields.
     pub frame_mbs_only: bool,
     /// `mb_adaptive_frame_field_flag`: frame pictures may hold field macroblock pairs
-    /// (MBAFF). Only [`Sps::parse_header`] accepts it: [`Sps::parse`] refuses it.
+    /// (MBAFF), decoded by `crate::mbaff`.
     pub mbaff: bool,
     /// `chroma_format_idc == 0`: the stream codes luma only (4:0:0), so no chroma
     /// syntax is present and the decoder outputs neutral (128) chroma planes.
@@ -61,22 +61,16 @@ pub struct Sps {
 }
 
 impl Sps {
-    /// Parses an SPS RBSP (after the NAL header byte) for decoding: refuses what the
-    /// decoder does not decode.
+    /// Parses an SPS RBSP (after the NAL header byte) for decoding. Every field coding
+    /// (progressive, field pictures, MBAFF) is decoded, so this is the same as
+    /// [`Sps::parse_header`]; the two stay apart for callers that only describe a
+    /// stream.
     pub fn parse(rbsp: &[u8]) -> Result<Sps> {
-        let sps = Sps::parse_header(rbsp)?;
-        // Field pictures (PAFF) are decoded; macroblock-adaptive frame/field coding
-        // is not yet.
-        if sps.mbaff {
-            return Err(Error::unsupported(
-                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)",
-            ));
-        }
-        Ok(sps)
+        Sps::parse_header(rbsp)
     }
 
-    /// Parses an SPS RBSP (after the NAL header byte) without refusing MBAFF, for a
-    /// caller that only describes the stream.
+    /// Parses an SPS RBSP (after the NAL header byte), for a caller that only
+    /// describes the stream.
     pub fn parse_header(rbsp: &[u8]) -> Result<Sps> {
         let mut r = BitReader::new(rbsp);
         let profile_idc = r.u(8) as u8;

@@ -48,6 +48,10 @@ pub struct Picture {
     pub col_ref_uid: [Vec<i32>; 2],
     /// Whether each macroblock is intra coded.
     pub mb_intra: Vec<bool>,
+    /// Whether each macroblock is a field macroblock (MBAFF frames; all false in
+    /// other pictures), kept for direct prediction of later pictures. Empty in
+    /// sequences without MBAFF ([`Picture::set_mbaff`]).
+    pub mb_field: Vec<bool>,
     /// 4x4 blocks per row.
     pub w4: usize,
     pub poc: i32,
@@ -89,6 +93,8 @@ pub struct Picture {
     /// Whether the picture being decoded is a field (deblocking then treats every
     /// macroblock as a field macroblock).
     pub field_pic: bool,
+    /// Whether the picture is an MBAFF frame (macroblock pairs, frame or field each).
+    pub mbaff: bool,
     /// Whether the first field decoded was the top one.
     pub first_field_top: bool,
     /// How the finished frame's fields are ordered in time.
@@ -124,9 +130,20 @@ impl Picture {
             self.ref_uid[l] = Vec::new();
         }
         resize_exact(&mut self.mb_intra, mb_w * mb_h, false);
+        // Sized by `set_mbaff` for MBAFF sequences only.
+        self.mb_field = Vec::new();
         self.state = RefState::Unused;
         self.waiting_output = false;
         self.decoding = false;
+    }
+
+    /// Sizes the per-macroblock field flags for a sequence with (`mbaff`) or without
+    /// MBAFF frames: `mb_w * mb_h` flags, or none (they then read as frame).
+    pub fn set_mbaff(&mut self, mb_w: usize, mb_h: usize, mbaff: bool) {
+        let n = if mbaff { mb_w * mb_h } else { 0 };
+        if self.mb_field.len() != n {
+            resize_exact(&mut self.mb_field, n, false);
+        }
     }
 
     /// Whether the slot can take a new picture.
@@ -218,6 +235,7 @@ impl Picture {
                 .map(|v| v.capacity() * 4)
                 .sum::<usize>()
             + self.mb_intra.capacity()
+            + self.mb_field.capacity()
     }
 }
 

@@ -91,8 +91,8 @@ mod conformance {
     }
 }
 
-/// The interlaced JVT conformance streams (`testdata/h264-interlaced/`): field
-/// pictures decode to FFmpeg's frames; MBAFF is refused with a clear error.
+/// The interlaced streams (`testdata/h264-interlaced/`): JVT conformance and x264
+/// field pictures (PAFF) and MBAFF frames decode to FFmpeg's frames.
 mod interlaced {
     use super::*;
 
@@ -199,18 +199,117 @@ mod interlaced {
         }
     }
 
-    /// MBAFF is not decoded yet: the SPS is refused, naming the feature.
+    /// MBAFF, CABAC (JVT): frame and field pairs mixed in every picture; I, P and B
+    /// with spatial direct across pairs of either structure.
     #[test]
-    fn mbaff_is_refused_as_unsupported() {
-        let data = std::fs::read(testdata("h264-interlaced/HCAMFF1_HHI.264")).unwrap();
+    fn hcamff1_mbaff_cabac_matches_ffmpeg() {
+        check("HCAMFF1_HHI.264").unwrap();
+    }
+
+    /// MBAFF, CAVLC, 8x8 transform (JVT FRExt).
+    #[test]
+    fn frext02_mbaff_cavlc_8x8_matches_ffmpeg() {
+        check("FREXT02_JVC_C.264").unwrap();
+    }
+
+    /// Field pictures and MBAFF frames in one stream (JVT FRExt): fields reference
+    /// MBAFF frames and MBAFF frames field pairs, for motion and direct prediction.
+    #[test]
+    fn frext4_paff_and_mbaff_mixed_match_ffmpeg() {
+        check("FRExt4_Panasonic.264").unwrap();
+    }
+
+    /// x264 `--tff`, CABAC, 3 B-frames and `--weightp 2` at 720x576.
+    #[test]
+    fn x264_576i_tff_cabac_matches_ffmpeg() {
+        check("x264_576i_tff_cabac.264").unwrap();
+    }
+
+    /// x264 `--bff`, CAVLC, 2 B-frames and `--weightp 2` at 720x576.
+    #[test]
+    fn x264_576i_bff_cavlc_matches_ffmpeg() {
+        check("x264_576i_bff_cavlc.264").unwrap();
+    }
+
+    /// x264 `--tff --preset veryfast` at 1920x1080 (the broadcast case).
+    #[test]
+    fn x264_1080i_tff_veryfast_matches_ffmpeg() {
+        check("x264_1080i_tff_veryfast.264").unwrap();
+    }
+
+    /// x264 `--direct temporal`, CABAC: co-located pairs of either structure with
+    /// the vertical vector and reference scaling between frame and field macroblocks.
+    #[test]
+    fn x264_288i_temporal_direct_cabac_matches_ffmpeg() {
+        check("x264_288i_tff_temporal.264").unwrap();
+    }
+
+    /// Temporal direct in CAVLC with a B-pyramid and four references.
+    #[test]
+    fn x264_288i_temporal_direct_cavlc_pyramid_matches_ffmpeg() {
+        check("x264_288i_tff_temporal_cavlc.264").unwrap();
+    }
+
+    /// Four slices per MBAFF picture: pairs beside another slice's are unavailable.
+    #[test]
+    fn x264_288i_bff_four_slices_match_ffmpeg() {
+        check("x264_288i_bff_slices.264").unwrap();
+    }
+
+    /// Constrained intra prediction in MBAFF frames is not decoded: refused with a
+    /// clear error instead of frames predicted from the wrong samples.
+    #[test]
+    fn mbaff_constrained_intra_is_refused_as_unsupported() {
+        let path = testdata("h264-interlaced/x264_288i_tff_constrained_intra.264");
+        let data = std::fs::read(&path).unwrap();
         let (frames, err) = decode_md5s(&data, &MemoryConfig::default());
-        assert!(frames.is_empty());
+        assert!(frames.is_empty(), "{} frames", frames.len());
         match err {
-            Some(Error::Unsupported(what)) => assert_eq!(
-                what,
-                "h264 interlaced coding with mbaff (macroblock-adaptive frame/field)"
-            ),
-            other => panic!("expected unsupported mbaff, got {other:?}"),
+            Some(Error::Unsupported(what)) => {
+                assert_eq!(what, "h264 mbaff with constrained intra prediction")
+            }
+            other => panic!("expected unsupported, got {other:?}"),
+        }
+    }
+
+    /// MBAFF streams with flipped bits, truncations and lost bytes never panic and
+    /// still give frames.
+    #[test]
+    fn damaged_mbaff_streams_never_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let config = MemoryConfig::default();
+        for name in [
+            "HCAMFF1_HHI.264",
+            "FREXT02_JVC_C.264",
+            "FRExt4_Panasonic.264",
+            "x264_576i_bff_cavlc.264",
+        ] {
+            let data = std::fs::read(testdata(&format!("h264-interlaced/{name}"))).unwrap();
+            for round in 0..6 {
+                let mut d = data.clone();
+                let flips = 1 + (rand() % 8) as usize;
+                for _ in 0..flips {
+                    let i = 40 + (rand() as usize) % (d.len() - 40);
+                    d[i] ^= 1 << (rand() % 8);
+                }
+                if round % 3 == 1 {
+                    let at = 40 + (rand() as usize) % (d.len() - 40);
+                    let n = ((rand() as usize) % 8_000).min(d.len() - at);
+                    d.drain(at..at + n);
+                }
+                if round % 3 == 0 {
+                    let cut = (rand() as usize) % d.len();
+                    d.truncate(cut);
+                }
+                let (frames, _) = decode_md5s(&d, &config);
+                assert!(!frames.is_empty() || d.len() < 2_000, "{name}: no frames");
+            }
         }
     }
 }
