@@ -58,3 +58,17 @@ rm plain.m2v
 # movie source exports them as an eia_608 stream), one frame's hex a line.
 ffmpeg -v error -f lavfi -i "movie=captions.m2v[out0+subcc]" -map 0:1 -c copy -f data - \
   | xxd -p -c 3 > captions.m2v.cc.hex
+
+# h264_1080i_mbaff_mp2.ts: a DVB-style H.264 1080i recording, MBAFF (x264 through
+# FFmpeg's libx264 with interlaced coding, top field first) with MP2 audio, 1 s, for
+# `cargo xtask crosscheck transcode`.
+ffmpeg -v error -y -f lavfi -i "testsrc2=size=1920x1080:rate=25,format=yuv420p" \
+  -f lavfi -i "sine=frequency=440:sample_rate=48000" -t 1 \
+  -c:v libx264 -preset veryfast -crf 36 -flags +ildct+ilme -top 1 -g 12 \
+  -c:a mp2 -b:a 128k -f mpegts h264_1080i_mbaff_mp2.ts
+# Its oracles, as `cargo xtask testdata` makes them for testdata/ts: the demuxed packets,
+# and the packets of FFmpeg's own stream-copy remux to MP4, read back.
+ffmpeg -v error -copyts -i h264_1080i_mbaff_mp2.ts -map 0 -c copy -f framemd5 - > h264_1080i_mbaff_mp2.ts.packets
+ffmpeg -v error -y -i h264_1080i_mbaff_mp2.ts -map 0 -c copy -fflags +bitexact -f mp4 /tmp/mbaff-remux.mp4
+ffmpeg -v error -copyts -i /tmp/mbaff-remux.mp4 -map 0 -c copy -f framemd5 - > h264_1080i_mbaff_mp2.ts.to-mp4.packets
+rm /tmp/mbaff-remux.mp4

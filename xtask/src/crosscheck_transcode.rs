@@ -23,6 +23,9 @@ const CASES: &[(&str, &[&str], &str, u64)] = &[
     ("ts/h264_aac.ts", &["--scale", "-2:144", "--cabac"], "mp4", 1),
     ("ts/h264_aac.ts", &["--fragmented", "--qp", "30"], "mp4", 1),
     ("transcode/discontinuity.ts", &["--deinterlace", "bwdif", "--scale", "-2:288"], "mp4", 1),
+    // H.264 1080i MBAFF with MP2, as DVB broadcasts it.
+    ("transcode/h264_1080i_mbaff_mp2.ts", &["--deinterlace", "bwdif", "--scale", "-2:720"], "mp4", 1),
+    ("transcode/h264_1080i_mbaff_mp2.ts", &["--deinterlace", "bwdif:field", "--scale", "-2:576"], "ts", 2),
 ];
 
 pub fn run(_args: &[String]) -> Result<()> {

@@ -155,6 +155,13 @@ fn h264_aac_bwdif_field_rate_scaled() {
 }
 
 #[test]
+fn h264_1080i_mbaff_mp2_bwdif_scaled() {
+    // A DVB-style recording: H.264 1080i coded MBAFF, with MP2. 25 frames stay 25;
+    // 1920x1080 square pixels to height 360 gives 640x360.
+    check("transcode/h264_1080i_mbaff_mp2.ts", bwdif_scale(Rate::FrameRate, 360), 25, 1, (640, 360));
+}
+
+#[test]
 fn memory_bound_is_checked_before_the_first_frame() {
     let dir = scratch("memory");
     let out = dir.join("out.mp4");
