@@ -72,3 +72,10 @@ ffmpeg -v error -copyts -i h264_1080i_mbaff_mp2.ts -map 0 -c copy -f framemd5 - 
 ffmpeg -v error -y -i h264_1080i_mbaff_mp2.ts -map 0 -c copy -fflags +bitexact -f mp4 /tmp/mbaff-remux.mp4
 ffmpeg -v error -copyts -i /tmp/mbaff-remux.mp4 -map 0 -c copy -f framemd5 - > h264_1080i_mbaff_mp2.ts.to-mp4.packets
 rm /tmp/mbaff-remux.mp4
+# The rest of the oracles every fixture with a `.packets` table has (see
+# xtask/src/testdata.rs): ffprobe's view, the decoded frames, the stream-copy remux to TS.
+ffprobe -v error -count_packets -show_streams -show_format -of json h264_1080i_mbaff_mp2.ts > h264_1080i_mbaff_mp2.ts.ffprobe.json
+ffmpeg -v error -threads 1 -i h264_1080i_mbaff_mp2.ts -map 0:v:0 -flags unaligned -pix_fmt yuv420p -f framemd5 - > h264_1080i_mbaff_mp2.ts.frames
+ffmpeg -v error -y -i h264_1080i_mbaff_mp2.ts -map 0 -c copy -fflags +bitexact -f mpegts /tmp/mbaff-remux.ts
+ffmpeg -v error -copyts -i /tmp/mbaff-remux.ts -map 0 -c copy -f framemd5 - > h264_1080i_mbaff_mp2.ts.to-ts.packets
+rm /tmp/mbaff-remux.ts
