@@ -132,6 +132,16 @@ pub struct RefPic<'a> {
     pub strides: [usize; 3],
 }
 
+impl RefPic<'_> {
+    /// The planes of a pooled frame, for the encoder's thread and its slice threads.
+    pub fn of(f: &transcode_frame_pool::SharedFrame) -> RefPic<'_> {
+        RefPic {
+            planes: [f.plane(0), f.plane(1), f.plane(2)],
+            strides: [f.stride(0), f.stride(1), f.stride(2)],
+        }
+    }
+}
+
 /// Codes the macroblocks of one picture into its reconstruction and the slice data.
 pub struct MbCoder<'a> {
     pub p: &'a MbParams,

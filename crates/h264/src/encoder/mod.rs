@@ -738,12 +738,6 @@ impl Encoder {
             SliceKind::P => (self.reference.as_ref(), None),
             SliceKind::B => (self.past.as_ref(), self.reference.as_ref()),
         };
-        fn refpic(r: &SharedFrame) -> RefPic<'_> {
-            RefPic {
-                planes: [r.plane(0), r.plane(1), r.plane(2)],
-                strides: [r.stride(0), r.stride(1), r.stride(2)],
-            }
-        }
         let (motion, col) = if b {
             (&mut self.bmotion, Some(&self.motion))
         } else {
@@ -785,8 +779,8 @@ impl Encoder {
                 motion: &mut *motion,
                 planes: [y, u, v],
                 strides,
-                reference: reference.map(refpic),
-                reference1: reference1.map(refpic),
+                reference: reference.map(RefPic::of),
+                reference1: reference1.map(RefPic::of),
                 col,
                 slice: kind,
                 mb_w,

@@ -177,12 +177,6 @@ impl Drop for Worker {
 /// Codes one band into the worker's state; the job's frame handles are released
 /// before the encoder hears of it (they go back to their pools in time).
 fn code_job(w: &mut SliceWork, job: Job) -> bool {
-    fn refpic(r: &SharedFrame) -> RefPic<'_> {
-        RefPic {
-            planes: [r.plane(0), r.plane(1), r.plane(2)],
-            strides: [r.stride(0), r.stride(1), r.stride(2)],
-        }
-    }
     let b = job.info.kind == SliceKind::B;
     let SliceWork {
         st,
@@ -200,8 +194,8 @@ fn code_job(w: &mut SliceWork, job: Job) -> bool {
         motion,
         planes: [y, u, v],
         strides,
-        reference: job.reference.as_ref().map(refpic),
-        reference1: job.reference1.as_ref().map(refpic),
+        reference: job.reference.as_ref().map(RefPic::of),
+        reference1: job.reference1.as_ref().map(RefPic::of),
         col,
         slice: job.info.kind,
         mb_w: job.mb_w,
