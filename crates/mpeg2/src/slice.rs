@@ -1136,7 +1136,9 @@ fn run_level<const MPEG2: bool>(b: &mut Bits<'_>, table: &CoefTable) -> Result<(
     // Ordinary codes first, with the one comparison that tells them from the markers.
     if c.run < RUN_EOB {
         b.skip(c.len as u32 + 1);
-        let sign = -(((bits >> (31 - c.len)) & 1) as i32);
+        // The sign bit follows the code: shifted to the top, then spread by the
+        // arithmetic shift into the mask (codes are at most 16 bits long).
+        let sign = ((bits << (c.len & 31)) as i32) >> 31;
         return Ok((c.run as u32, c.level as i32, sign));
     }
     if c.run == RUN_EOB {
