@@ -18,8 +18,9 @@
 //!   [`DecodeStatus::NeedsOutput`] with the bytes it took when the pool is full of
 //!   frames the caller has not taken.
 //! - **SIMD kernels, equal to the portable ones.** The inverse DCT with its put/add
-//!   and motion compensation have SSE2 versions (the x86-64 baseline) and an AVX2
-//!   inverse DCT chosen at run time, in `simd`, the only module with `unsafe`; each
+//!   and motion compensation have SSE2 versions (the x86-64 baseline), and an AVX2
+//!   inverse DCT and two-dimensional half-sample luma prediction are chosen at run
+//!   time, in `simd`, the only module with `unsafe`; each
 //!   checks its bounds first. They give the portable code's pixels bit for bit (tests
 //!   compare them on random and extreme blocks, and every fixture runs with each);
 //!   [`Decoder::set_kernels`] picks [`Kernels::Portable`] or [`Kernels::Sse2`].

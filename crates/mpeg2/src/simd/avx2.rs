@@ -2,6 +2,10 @@
 //! the row pass, all eight columns per register in the column pass. Bit-identical to
 //! the portable `idct.rs` and to `sse2.rs` (same formulas, same wrapping).
 //!
+//! Also the two-dimensional half-sample prediction of a 16-wide block, the costliest
+//! of motion compensation's cases in SSE2 (its 16-bit sums need two registers a row
+//! there, one here).
+//!
 //! AVX2 is not part of the x86-64 baseline: the kernel takes a [`Token`], which only
 //! [`Token::detect`] makes, after checking the CPU at run time.
 
@@ -253,5 +257,88 @@ pub(crate) fn idct_store(
     }
     // SAFETY: the token proves AVX2; the rows of `dst` were checked above.
     unsafe { idct_store_avx2(block, rows, ac, dst, off, stride, how) };
+    true
+}
+
+/// The rows of [`predict_xy16`]: `(a + b + c + d + 2) >> 2` of each sample's square
+/// of four, in 16 bits, one register a row, the sums of the row below carried to the
+/// next row, where they are the row above.
+///
+/// # Safety
+///
+/// AVX2 present; 17 bytes readable at `sp + j * ss` for `j <= H`, 16 bytes writable
+/// (and readable) at `dp + j * ds` for `j < H`.
+#[target_feature(enable = "avx2")]
+unsafe fn rows_xy16<const H: usize, const AVG: bool>(
+    sp: *const u8,
+    ss: usize,
+    dp: *mut u8,
+    ds: usize,
+) {
+    // SAFETY: the reads and writes stay within what the caller guarantees (see above).
+    unsafe {
+        let two = _mm256_set1_epi16(2);
+        let mut above = _mm256_add_epi16(
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(sp as *const __m128i)),
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(sp.add(1) as *const __m128i)),
+        );
+        for j in 0..H {
+            let o = sp.add((j + 1) * ss);
+            let below = _mm256_add_epi16(
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(o as *const __m128i)),
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(o.add(1) as *const __m128i)),
+            );
+            let v = _mm256_srli_epi16::<2>(_mm256_add_epi16(_mm256_add_epi16(above, below), two));
+            above = below;
+            let px = _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            let d = dp.add(j * ds) as *mut __m128i;
+            // pavgb is (a + b + 1) >> 1, the rounding of 7.6.7.
+            let px = if AVG {
+                _mm_avg_epu8(px, _mm_loadu_si128(d))
+            } else {
+                px
+            };
+            _mm_storeu_si128(d, px);
+        }
+    }
+}
+
+/// `mc::run` for a 16-wide block with both half-sample offsets (mode 3): the
+/// `16`x`H` prediction at `off` of `s` (rows `ss` apart) into `dst` (rows `ds` apart),
+/// averaged with it when `avg`. Returns `false`, having done nothing, when a sample
+/// read or written would be outside its slice.
+#[inline(always)]
+pub(crate) fn predict_xy16<const H: usize>(
+    _avx2: Token,
+    s: &[u8],
+    off: usize,
+    ss: usize,
+    dst: &mut [u8],
+    ds: usize,
+    avg: bool,
+) -> bool {
+    if H == 0 {
+        return false;
+    }
+    let src_end = ss
+        .checked_mul(H)
+        .and_then(|v| v.checked_add(off))
+        .and_then(|v| v.checked_add(17));
+    let dst_end = ds.checked_mul(H - 1).and_then(|v| v.checked_add(16));
+    if !(src_end.is_some_and(|e| e <= s.len()) && dst_end.is_some_and(|e| e <= dst.len())) {
+        return false;
+    }
+    // SAFETY: the token proves AVX2. Row j (j <= H) reads 17 bytes at `off + j * ss`,
+    // the furthest ending at `off + H * ss + 17 <= s.len()`; row j (j < H) writes
+    // (and, with `avg`, reads) 16 bytes at `j * ds`, the last ending at
+    // `(H - 1) * ds + 16 <= dst.len()`. Both checked above.
+    unsafe {
+        let (sp, dp) = (s.as_ptr().add(off), dst.as_mut_ptr());
+        if avg {
+            rows_xy16::<H, true>(sp, ss, dp, ds)
+        } else {
+            rows_xy16::<H, false>(sp, ss, dp, ds)
+        }
+    }
     true
 }

@@ -698,8 +698,15 @@ mod tests {
                     let dst = picture(rng, (H - 1) * ds + W);
                     let (mut d1, mut d2) = (dst.clone(), dst);
                     mc::run::<W, H>(src, off, ss, mode, &mut d1, ds, avg);
+                    let mut d3 = d2.clone();
                     assert!(predict::<W, H>(src, off, ss, mode, &mut d2, ds, avg));
                     assert!(d1 == d2, "{W}x{H} mode {mode} avg {avg} ds {ds} off {off}");
+                    if let (Some(t), 16, 3) = (super::super::avx2::Token::detect(), W, mode) {
+                        assert!(super::super::avx2::predict_xy16::<H>(
+                            t, src, off, ss, &mut d3, ds, avg
+                        ));
+                        assert!(d1 == d3, "avx2 16x{H} avg {avg} ds {ds} off {off}");
+                    }
                 }
             }
         }
@@ -754,6 +761,34 @@ mod tests {
         // An unsupported width is left to the portable code.
         let mut small = [0u8; 4];
         assert!(!predict::<2, 2>(&src, 0, 16, 0, &mut small, 2, false));
+        if let Some(t) = super::super::avx2::Token::detect() {
+            // The 2-D case reads 17 rows of 17 samples: one byte less is refused.
+            let src = vec![1u8; 17 * 17];
+            assert!(!super::super::avx2::predict_xy16::<16>(
+                t,
+                &src[..17 * 17 - 1],
+                0,
+                17,
+                &mut dst,
+                16,
+                false
+            ));
+            assert!(!super::super::avx2::predict_xy16::<16>(
+                t,
+                &src,
+                0,
+                17,
+                &mut dst[..255],
+                16,
+                false
+            ));
+            assert!(dst.iter().all(|&v| v == 5));
+            assert!(super::super::avx2::predict_xy16::<16>(
+                t, &src, 0, 17, &mut dst, 16, true
+            ));
+            assert!(dst.iter().all(|&v| v == 3), "(5 + 1 + 1) >> 1");
+            dst.fill(5);
+        }
         // The vertical case fits exactly: 17 rows of 16.
         assert!(predict::<16, 16>(&src, 0, 16, 2, &mut dst, 16, false));
         assert!(dst.iter().all(|&v| v == 1));
