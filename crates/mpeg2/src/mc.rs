@@ -41,6 +41,24 @@ pub(crate) fn predict<const W: usize, const H: usize>(
             src.isa, src.data, off, src.stride, mode, dst, dst_stride, avg,
         );
     } else {
+        predict_edge::<W, H>(src, x, y, mode, dst, dst_stride, avg);
+    }
+}
+
+/// [`predict`] of a block reaching past the picture's edge: out of line, so that the
+/// common block's call does not set up the window's stack frame.
+#[cold]
+#[inline(never)]
+fn predict_edge<const W: usize, const H: usize>(
+    src: &Plane<'_>,
+    x: i32,
+    y: i32,
+    mode: u8,
+    dst: &mut [u8],
+    dst_stride: usize,
+    avg: bool,
+) {
+    {
         // Copy the (W+1)x(H+1) window with clamped coordinates, as if the picture's
         // edge samples extended without end.
         let mut win = [0u8; 17 * 17];
@@ -99,9 +117,25 @@ pub(crate) fn predict_pair<const W: usize, const H: usize>(
         run::<W, H>(a.data, offs[0], a.stride, mode, d0, dst_stride, avg);
         run::<W, H>(b.data, offs[1], b.stride, mode, d1, dst_stride, avg);
     } else {
-        predict::<W, H>(a, hx, hy, d0, dst_stride, avg);
-        predict::<W, H>(b, hx, hy, d1, dst_stride, avg);
+        predict_pair_edge::<W, H>(src, hx, hy, [d0, d1], dst_stride, avg);
     }
+}
+
+/// [`predict_pair`] of blocks reaching past the picture's edge (or of planes with
+/// different strides), one plane at a time, out of line.
+#[cold]
+#[inline(never)]
+fn predict_pair_edge<const W: usize, const H: usize>(
+    src: [&Plane<'_>; 2],
+    hx: i32,
+    hy: i32,
+    dst: [&mut [u8]; 2],
+    dst_stride: usize,
+    avg: bool,
+) {
+    let [d0, d1] = dst;
+    predict::<W, H>(src[0], hx, hy, d0, dst_stride, avg);
+    predict::<W, H>(src[1], hx, hy, d1, dst_stride, avg);
 }
 
 /// `W` samples of `s` from `at`, as an array reference (one bounds check per row).
