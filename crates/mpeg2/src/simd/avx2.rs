@@ -320,12 +320,7 @@ pub(crate) fn predict_xy16<const H: usize>(
     if H == 0 {
         return false;
     }
-    let src_end = ss
-        .checked_mul(H)
-        .and_then(|v| v.checked_add(off))
-        .and_then(|v| v.checked_add(17));
-    let dst_end = ds.checked_mul(H - 1).and_then(|v| v.checked_add(16));
-    if !(src_end.is_some_and(|e| e <= s.len()) && dst_end.is_some_and(|e| e <= dst.len())) {
+    if !(sse2::fits(s.len(), off, ss, H + 1, 17) && sse2::fits(dst.len(), 0, ds, H, 16)) {
         return false;
     }
     // SAFETY: the token proves AVX2. Row j (j <= H) reads 17 bytes at `off + j * ss`,

@@ -289,6 +289,19 @@ pub(crate) fn dc_store(
     true
 }
 
+/// Whether `rows` (1..=32) rows of `width` (at most 32) bytes, `stride` apart, the
+/// first at `off`, all lie within `len` bytes: `off + (rows - 1) * stride + width <=
+/// len`. Offsets and strides of 2^40 or more (far beyond any picture) are refused, so
+/// that the arithmetic cannot overflow and needs no checked multiplication.
+#[inline(always)]
+pub(super) fn fits(len: usize, off: usize, stride: usize, rows: usize, width: usize) -> bool {
+    const LIMIT: usize = 1 << 40;
+    (1..=32).contains(&rows)
+        && width <= 32
+        && (off | stride) < LIMIT
+        && off + (rows - 1) * stride + width <= len
+}
+
 /// Loads `W` (8 or 16) bytes at `p`.
 ///
 /// # Safety
@@ -398,12 +411,7 @@ pub(crate) fn predict<const W: usize, const H: usize>(
         return false;
     }
     let (hx, vy) = ((mode & 1) as usize, (mode >> 1) as usize);
-    let src_end = ss
-        .checked_mul(H - 1 + vy)
-        .and_then(|v| v.checked_add(off))
-        .and_then(|v| v.checked_add(W + hx));
-    let dst_end = ds.checked_mul(H - 1).and_then(|v| v.checked_add(W));
-    if !(src_end.is_some_and(|e| e <= s.len()) && dst_end.is_some_and(|e| e <= dst.len())) {
+    if !(fits(s.len(), off, ss, H + vy, W + hx) && fits(dst.len(), 0, ds, H, W)) {
         return false;
     }
     // SAFETY: SSE2 is baseline on x86-64. Row j reads `W` bytes at
@@ -447,17 +455,10 @@ pub(crate) fn predict_pair<const W: usize, const H: usize>(
         return false;
     }
     let (hx, vy) = ((mode & 1) as usize, (mode >> 1) as usize);
-    let src_ok = |s: &[u8], off: usize| {
-        ss.checked_mul(H - 1 + vy)
-            .and_then(|v| v.checked_add(off))
-            .and_then(|v| v.checked_add(W + hx))
-            .is_some_and(|e| e <= s.len())
-    };
-    let dst_end = ds.checked_mul(H - 1).and_then(|v| v.checked_add(W));
     let [d0, d1] = dst;
-    if !(src_ok(s[0], offs[0])
-        && src_ok(s[1], offs[1])
-        && dst_end.is_some_and(|e| e <= d0.len() && e <= d1.len()))
+    if !(fits(s[0].len(), offs[0], ss, H + vy, W + hx)
+        && fits(s[1].len(), offs[1], ss, H + vy, W + hx)
+        && fits(d0.len().min(d1.len()), 0, ds, H, W))
     {
         return false;
     }
@@ -730,6 +731,18 @@ mod tests {
             same_mc::<8, 8>(&mut rng, &src, 48);
             same_mc::<8, 4>(&mut rng, &src, 48);
         }
+    }
+
+    #[test]
+    fn fits_is_exact_at_the_end_and_refuses_what_could_overflow() {
+        // 17 rows of 17, 17 apart: exactly 289 bytes.
+        assert!(fits(289, 0, 17, 17, 17));
+        assert!(!fits(288, 0, 17, 17, 17));
+        assert!(fits(290, 1, 17, 17, 17));
+        assert!(!fits(289, 1, 17, 17, 17));
+        assert!(!fits(usize::MAX, usize::MAX - 8, 1, 1, 16));
+        assert!(!fits(usize::MAX, 0, usize::MAX / 2, 3, 16));
+        assert!(!fits(usize::MAX, 0, 16, 0, 16));
     }
 
     #[test]
