@@ -65,7 +65,8 @@ struct Motion {
     bwd: bool,
     kind: Kind,
     mv: [[[i32; 2]; 2]; 2],
-    sel: [[usize; 2]; 2],
+    /// Field selects, 0 or 1 (bytes, so that a macroblock's motion is small to copy).
+    sel: [[u8; 2]; 2],
     dmv: [i32; 2],
 }
 
@@ -290,7 +291,7 @@ impl<'a> SliceDecoder<'a> {
                 };
                 if p.field() {
                     m.kind = Kind::Field;
-                    m.sel[0][0] = p.parity();
+                    m.sel[0][0] = p.parity() as u8;
                 }
                 m
             }
@@ -307,7 +308,7 @@ impl<'a> SliceDecoder<'a> {
                     };
                     if p.field() {
                         m.kind = Kind::Field;
-                        m.sel[0] = [p.parity(); 2];
+                        m.sel[0] = [p.parity() as u8; 2];
                     }
                     for d in 0..2 {
                         m.mv[0][d] = self.pmv[0][d];
@@ -342,7 +343,7 @@ impl<'a> SliceDecoder<'a> {
             }
             Kind::Field if frame => {
                 for r in 0..2 {
-                    m.sel[r][s] = b.read(1) as usize;
+                    m.sel[r][s] = b.read(1) as u8;
                     let h = self.mv(b, s, 0, self.pmv[r][s][0])?;
                     let v = self.mv(b, s, 1, self.pmv[r][s][1] >> 1)?;
                     self.pmv[r][s] = [h, v * 2];
@@ -350,7 +351,7 @@ impl<'a> SliceDecoder<'a> {
                 }
             }
             Kind::Field => {
-                m.sel[0][s] = b.read(1) as usize;
+                m.sel[0][s] = b.read(1) as u8;
                 let h = self.mv(b, s, 0, self.pmv[0][s][0])?;
                 let v = self.mv(b, s, 1, self.pmv[0][s][1])?;
                 self.pmv[0][s] = [h, v];
@@ -359,7 +360,7 @@ impl<'a> SliceDecoder<'a> {
             }
             Kind::F16x8 => {
                 for r in 0..2 {
-                    m.sel[r][s] = b.read(1) as usize;
+                    m.sel[r][s] = b.read(1) as u8;
                     let h = self.mv(b, s, 0, self.pmv[r][s][0])?;
                     let v = self.mv(b, s, 1, self.pmv[r][s][1])?;
                     self.pmv[r][s] = [h, v];
@@ -513,7 +514,7 @@ impl<'a> SliceDecoder<'a> {
                 // No motion vector: zero vector from the same parity (7.6.3.5).
                 self.pmv = Default::default();
                 m.fwd = true;
-                m.sel[0][0] = p.parity();
+                m.sel[0][0] = p.parity() as u8;
             }
             if m.bwd {
                 self.motion_vectors(b, &mut m, 1)?;
@@ -958,7 +959,7 @@ fn predict_into(
             for &(s, avg) in dirs {
                 for r in 0..2 {
                     let [mx, my] = v(r, s);
-                    let f = m.sel[r][s];
+                    let f = m.sel[r][s] as usize;
                     let src = rp(s, Some(f), 0)?;
                     pred::<16, 8>(src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
                     {
@@ -1024,7 +1025,7 @@ fn predict_into(
         (true, Kind::Field | Kind::Frame) => {
             for &(s, avg) in dirs {
                 let [mx, my] = v(0, s);
-                let f = m.sel[0][s];
+                let f = m.sel[0][s] as usize;
                 let src = rp(s, Some(f), 0)?;
                 pred::<16, 16>(src, x * 32 + mx, y * 32 + my, dst.at(0, 0, 16), avg);
                 {
@@ -1054,7 +1055,7 @@ fn predict_into(
             for &(s, avg) in dirs {
                 for r in 0..2 {
                     let [mx, my] = v(r, s);
-                    let f = m.sel[r][s];
+                    let f = m.sel[r][s] as usize;
                     let src = rp(s, Some(f), 0)?;
                     let ry = r as i32 * 16;
                     pred::<16, 8>(
