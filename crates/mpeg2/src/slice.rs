@@ -568,34 +568,39 @@ impl<'a> SliceDecoder<'a> {
         }
     }
 
-    /// Offset and stride of block `k` of the macroblock relative to its origin.
-    #[inline]
-    fn block_pos(&self, k: usize, stride: usize) -> (usize, usize) {
-        if k < 4 {
-            if self.dct_field {
-                ((k >> 1) * stride + (k & 1) * 8, stride * 2)
-            } else {
-                ((k >> 1) * 8 * stride + (k & 1) * 8, stride)
-            }
+    /// Where the luma blocks of the macroblock go: for block `k` (0..4), its offset
+    /// from the macroblock's origin is `(k >> 1) * row + (k & 1) * 8`, and its rows are
+    /// `stride` apart; with field DCT the top pair holds the top field's rows.
+    #[inline(always)]
+    fn luma_layout(&self, stride: usize) -> (usize, usize) {
+        if self.dct_field {
+            (stride, stride * 2)
         } else {
-            let j = (k - 4) >> 1;
-            if self.dct_field && self.p.chroma422 {
-                (j * stride, stride * 2)
-            } else {
-                (j * 8 * stride, stride)
-            }
+            (8 * stride, stride)
         }
     }
 
-    /// Inverse-transforms the coefficients just read for block `k` (component `comp`,
-    /// whose plane origin and stride are `org`) and puts or adds them into the picture.
+    /// The same for chroma block `j` of a component (0, or 0..2 in 4:2:2): its offset
+    /// is `j * row`, its rows `stride` apart.
+    #[inline(always)]
+    fn chroma_layout(&self, stride: usize) -> (usize, usize) {
+        if self.dct_field && self.p.chroma422 {
+            (stride, stride * 2)
+        } else {
+            (8 * stride, stride)
+        }
+    }
+
+    /// Inverse-transforms the coefficients just read for a block of component `comp`
+    /// at offset `at` of its plane, rows `stride` apart, and puts or adds them into
+    /// the picture.
     #[inline(always)]
     fn store_block(
         &mut self,
         block: Result<(u8, u8)>,
-        k: usize,
         comp: usize,
-        org: (usize, usize),
+        at: usize,
+        stride: usize,
         store: Store,
     ) -> Result<()> {
         let (rows, ac) = match block {
@@ -607,8 +612,6 @@ impl<'a> SliceDecoder<'a> {
                 return Err(e);
             }
         };
-        let (o, st) = org;
-        let (bo, bs) = self.block_pos(k, st);
         let s = &mut *self.s;
         idct::idct_store(
             self.p.isa,
@@ -617,44 +620,73 @@ impl<'a> SliceDecoder<'a> {
             ac,
             &mut s.res,
             &mut *self.cur[comp],
-            o + bo,
-            bs,
+            at,
+            stride,
             store,
         );
         Ok(())
     }
 
+    /// The blocks of an intra macroblock: the four luma blocks, then the chroma blocks
+    /// alternating Cb and Cr. Luma and chroma have loops of their own, so that no
+    /// block asks which it is.
     fn intra_mb(&mut self, b: &mut Bits<'_>, mb: &Mb) -> Result<()> {
-        let nblocks = if self.p.chroma422 { 8 } else { 6 };
-        let org = mb.org;
-        for k in 0..nblocks {
-            let comp = if k < 4 { 0 } else { 1 + (k & 1) };
+        let (o, st) = mb.org[0];
+        let (row, bs) = self.luma_layout(st);
+        for k in 0..4 {
             // One coefficient loop per standard, so that the inverse quantisation does
             // not test which per coefficient.
+            let block = if self.p.mpeg2 {
+                self.intra_block::<true>(b, 0)
+            } else {
+                self.intra_block::<false>(b, 0)
+            };
+            self.store_block(block, 0, o + (k >> 1) * row + (k & 1) * 8, bs, Store::Put)?;
+        }
+        let nch = if self.p.chroma422 { 4 } else { 2 };
+        let (row, bs) = self.chroma_layout(mb.org[1].1);
+        for j in 0..nch {
+            let comp = 1 + (j & 1);
             let block = if self.p.mpeg2 {
                 self.intra_block::<true>(b, comp)
             } else {
                 self.intra_block::<false>(b, comp)
             };
-            self.store_block(block, k, comp, org[comp], Store::Put)?;
+            self.store_block(block, comp, mb.org[comp].0 + (j >> 1) * row, bs, Store::Put)?;
         }
         Ok(())
     }
 
+    /// The coded blocks of a non-intra macroblock, as `intra_mb` orders them. Each loop
+    /// visits only the blocks `cbp` names (block 0 in its highest bit): one branch
+    /// leaves the loop, instead of one per block testing its bit.
     fn residual(&mut self, b: &mut Bits<'_>, mb: &Mb, cbp: u32) -> Result<()> {
-        let nblocks = if self.p.chroma422 { 8 } else { 6 };
-        let org = mb.org;
-        for k in 0..nblocks {
-            if cbp & (1 << (nblocks - 1 - k)) == 0 {
-                continue;
-            }
-            let comp = if k < 4 { 0 } else { 1 + (k & 1) };
+        let nch = if self.p.chroma422 { 4 } else { 2 };
+        let (o, st) = mb.org[0];
+        let (row, bs) = self.luma_layout(st);
+        let mut left = ((cbp >> nch) & 0xf) << 28;
+        while left != 0 {
+            let k = left.leading_zeros() as usize;
+            left &= !(0x8000_0000u32 >> (k & 3));
+            let block = if self.p.mpeg2 {
+                self.inter_block::<true>(b, 0)
+            } else {
+                self.inter_block::<false>(b, 0)
+            };
+            self.store_block(block, 0, o + (k >> 1) * row + (k & 1) * 8, bs, Store::Add)?;
+        }
+        let (row, bs) = self.chroma_layout(mb.org[1].1);
+        let mut left = cbp << (32 - nch);
+        while left != 0 {
+            let j = left.leading_zeros() as usize;
+            left &= !(0x8000_0000u32 >> (j & 3));
+            let comp = 1 + (j & 1);
             let block = if self.p.mpeg2 {
                 self.inter_block::<true>(b, comp)
             } else {
                 self.inter_block::<false>(b, comp)
             };
-            self.store_block(block, k, comp, org[comp], Store::Add)?;
+            self.store_block(block, comp, mb.org[comp].0 + (j >> 1) * row, bs, Store::Add)?;
         }
         Ok(())
     }
