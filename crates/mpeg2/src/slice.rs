@@ -718,7 +718,9 @@ impl<'a> SliceDecoder<'a> {
 
     /// An intra block (7.2.1, 7.4): DC from its predictor, AC from table zero or one.
     /// Returns the masks `idct` takes (rows with coefficients, rows with AC terms).
-    /// `MPEG2` is `p.mpeg2`.
+    /// `MPEG2` is `p.mpeg2`. Inlined into its loops (as a call it costs more in
+    /// spills than it saves in code).
+    #[inline(always)]
     fn intra_block<const MPEG2: bool>(
         &mut self,
         b: &mut Bits<'_>,
@@ -807,7 +809,9 @@ impl<'a> SliceDecoder<'a> {
         Ok((masks as u8, (masks >> 8) as u8))
     }
 
-    /// A non-intra block: table zero, with `1s` as the first coefficient.
+    /// A non-intra block: table zero, with `1s` as the first coefficient. Inlined
+    /// into its loops, as `intra_block` is.
+    #[inline(always)]
     fn inter_block<const MPEG2: bool>(
         &mut self,
         b: &mut Bits<'_>,
