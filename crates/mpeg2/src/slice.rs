@@ -411,27 +411,21 @@ impl<'a> SliceDecoder<'a> {
         b.skip(e.len as u32);
         let code = e.val as i32;
         let r_size = f_code - 1;
-        let delta = if r_size == 0 || code == 0 {
-            code
-        } else {
-            let residual = b.read(r_size) as i32;
-            let d = ((code.abs() - 1) << r_size) + residual + 1;
-            if code < 0 {
-                -d
-            } else {
-                d
-            }
-        };
+        // Without branches, since the code's sign, whether it is zero and the wrap are
+        // all data: the residual has `r_size` bits when the code is not zero, none
+        // otherwise (and none when `r_size` is 0, where the formula below gives the
+        // code's magnitude).
+        let n = if code == 0 { 0 } else { r_size };
+        let residual = ((b.peek32() as u64) >> (32 - n)) as i32;
+        b.skip(n);
+        let d = ((code.abs() - 1) << r_size) + residual + 1;
+        let sign = code >> 31;
+        let delta = ((d ^ sign) - sign) & -((code != 0) as i32);
         let low = -(16 << r_size);
         let high = (16 << r_size) - 1;
         let range = 32 << r_size;
-        let mut v = pred + delta;
-        if v < low {
-            v += range;
-        } else if v > high {
-            v -= range;
-        }
-        Ok(v)
+        let v = pred + delta;
+        Ok(v + (range & -((v < low) as i32)) - (range & -((v > high) as i32)))
     }
 
     fn macroblock(&mut self, b: &mut Bits<'_>, addr: usize) -> Result<()> {
@@ -736,16 +730,11 @@ impl<'a> SliceDecoder<'a> {
             b.skip(e.len as u32);
             e.val as u32
         };
-        let diff = if size == 0 {
-            0
-        } else {
-            let v = b.read(size) as i32;
-            if v < 1 << (size - 1) {
-                v - (1 << size) + 1
-            } else {
-                v
-            }
-        };
+        // The differential without branches (its size and sign are data): `size`
+        // bits, none for size 0; below half the range it is negative (7.2.1).
+        let v = ((b.peek32() as u64) >> (32 - size)) as i32;
+        b.skip(size);
+        let diff = v - (((1 << size) - 1) & -((v < (1 << size) >> 1) as i32));
         let dc = self.dc_pred[comp] + diff;
         // A damaged stream can walk the predictor anywhere; keep it in range.
         let dc = dc.clamp(0, (1 << (8 + p.dc_prec)) - 1);
@@ -802,9 +791,12 @@ impl<'a> SliceDecoder<'a> {
         if b.overrun() {
             return Err(err("truncated block"));
         }
-        if MPEG2 && sum & 1 == 0 {
-            blk[7][7] ^= 1;
-            masks |= 0x8080;
+        if MPEG2 {
+            // Mismatch control (7.4.4) without a branch: an even sum toggles the last
+            // coefficient's lowest bit.
+            let even = ((sum & 1) ^ 1) as i16;
+            blk[7][7] ^= even;
+            masks |= 0x8080 & (-even) as u16;
         }
         Ok((masks as u8, (masks >> 8) as u8))
     }
@@ -870,9 +862,12 @@ impl<'a> SliceDecoder<'a> {
         if b.overrun() {
             return Err(err("truncated block"));
         }
-        if MPEG2 && sum & 1 == 0 {
-            blk[7][7] ^= 1;
-            masks |= 0x8080;
+        if MPEG2 {
+            // Mismatch control (7.4.4) without a branch: an even sum toggles the last
+            // coefficient's lowest bit.
+            let even = ((sum & 1) ^ 1) as i16;
+            blk[7][7] ^= even;
+            masks |= 0x8080 & (-even) as u16;
         }
         Ok((masks as u8, (masks >> 8) as u8))
     }
