@@ -24,8 +24,8 @@
 //! - the heap of a run (decoder and all) stays within the decoder's
 //!   [`MemoryConfig::max_memory`] of [`BUDGET`] (the harness's counting allocator aborts
 //!   the run otherwise), and [`Decoder::memory_bytes`] within it after every call; 8 MiB
-//!   holds any stream of the fixtures' sizes (up to 320x180 with a 16-frame DPB, about
-//!   2 MB) but not a 1080p one, so a damaged SPS that asks for large pictures must fail
+//!   holds any stream of the fixtures' sizes (up to 352x288 with a 16-frame DPB, about
+//!   3 MB) but not a 1080p one, so a damaged SPS that asks for large pictures must fail
 //!   with a limit error, not allocate;
 //! - every frame has the cropped size of an SPS sent so far (as `transcode_codec`'s own
 //!   SPS parser reads it), its planes hold `width x height` samples at their strides, and
@@ -71,8 +71,8 @@ const SPLICE_UNITS: usize = 8;
 const MAX_STREAM: usize = 256 << 10;
 
 /// The streams mutation mode starts from: the decodable fixtures of `testdata/h264`
-/// (176x144, 100x60 cropped), the 320x180 elementary stream and the field-picture
-/// (PAFF) conformance streams of `testdata/h264-interlaced` (352x288).
+/// (176x144, 100x60 cropped), the 320x180 elementary stream, and interlaced streams:
+/// field pictures (PAFF) and MBAFF, 176x144 and 352x288.
 const FIXTURES: &[&[u8]] = &[
     include_bytes!("../../testdata/h264/a_intra_cavlc_nodeblock.h264"),
     include_bytes!("../../testdata/h264/b_intra_cavlc_deblock.h264"),
@@ -96,6 +96,16 @@ const FIXTURES: &[&[u8]] = &[
     // Field pictures (PAFF), 352x288: CAVLC field pairs, and CABAC frames and fields.
     include_bytes!("../../testdata/h264-interlaced/freh6.264"),
     include_bytes!("../../testdata/h264-interlaced/HCAFF1_HHI.264"),
+    // Macroblock-adaptive frame/field (MBAFF): x264's 176x144 CABAC I/P stream, the
+    // 352x288 conformance streams (CABAC; CAVLC with 8x8 transforms; MBAFF and PAFF mixed)
+    // and x264's CAVLC temporal-direct and four-slice ones. They come after the PAFF
+    // streams so that the seeds' fixture bytes keep their meaning.
+    include_bytes!("../../testdata/h264/p_interlaced.h264"),
+    include_bytes!("../../testdata/h264-interlaced/HCAMFF1_HHI.264"),
+    include_bytes!("../../testdata/h264-interlaced/FREXT02_JVC_C.264"),
+    include_bytes!("../../testdata/h264-interlaced/FRExt4_Panasonic.264"),
+    include_bytes!("../../testdata/h264-interlaced/x264_288i_tff_temporal_cavlc.264"),
+    include_bytes!("../../testdata/h264-interlaced/x264_288i_bff_slices.264"),
 ];
 
 /// The NAL units of each fixture, split once.

@@ -146,8 +146,10 @@ fn extra_seeds(target: &str) -> Vec<(String, Vec<u8>)> {
             .collect(),
         "h264" => (0u8..8)
             .map(|k| (format!("seed-mutation-{k}"), vec![1 + 2 * k, (k % 4) | ((k / 4) << 2), 15]))
-            // The two field-picture fixtures, the last ones of the target's list.
+            // The two field-picture fixtures, after the progressive ones in the target's list.
             .chain((0u8..2).map(|k| (format!("seed-mutation-paff-{k}"), vec![19 + k, k, 11])))
+            // The six MBAFF fixtures that follow them, each fed a different way.
+            .chain((0u8..6).map(|k| (format!("seed-mutation-mbaff-{k}"), vec![21 + k, k % 4, 11])))
             .collect(),
         _ => Vec::new(),
     }

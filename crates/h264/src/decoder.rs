@@ -466,7 +466,20 @@ impl Decoder {
     }
 
     /// Activates an SPS: (re)allocates the picture pool when the geometry changes.
+    ///
+    /// On failure no sequence is active: the stored SPS under that id may be the one
+    /// that failed (a second SPS with the same id, too large for the budget), and the
+    /// slices after it must not be decoded against it into the old sequence's buffers,
+    /// nor cropped as it says; each later slice tries the activation again instead.
     fn activate_sps(&mut self, sps_id: u32) -> Result<()> {
+        let res = self.try_activate_sps(sps_id);
+        if res.is_err() {
+            self.active.sps_id = None;
+        }
+        res
+    }
+
+    fn try_activate_sps(&mut self, sps_id: u32) -> Result<()> {
         let sps = self.sps[sps_id as usize]
             .as_ref()
             .ok_or_else(|| Error::invalid("missing sps"))?;
@@ -510,17 +523,20 @@ impl Decoder {
             // (queued pictures keep their own frames and sizes).
             self.bump_all();
         }
-        self.active.sps_id = Some(sps_id);
-        self.active.crop = crop;
-        self.active.reorder = reorder;
-        self.active.max_refs = refs as usize;
-        self.dpb_config = Some(dpb_config);
         if same {
+            self.active.sps_id = Some(sps_id);
+            self.active.crop = crop;
+            self.active.reorder = reorder;
+            self.active.max_refs = refs as usize;
+            self.dpb_config = Some(dpb_config);
             for p in &mut self.dpb {
                 p.set_mbaff(mb_w, mb_h, mbaff);
             }
             return Ok(());
         }
+        // The old sequence ends here whether or not the new one fits: its pictures
+        // have gone out above, and its buffers are about to be replaced.
+        self.active.sps_id = None;
         // New geometry: size the pool and tables, budget first.
         let layout = FrameLayout::new(PixelFormat::Yuv420p, w, h)?;
         let pool_frames = dpb_config.capacity + 1 + OUTPUT_FRAMES;
@@ -584,8 +600,17 @@ impl Decoder {
         self.mbs.alloc(mb_w, mb_h);
         self.pool = Some(pool);
 
-        self.active.mb_w = mb_w;
-        self.active.mb_h = mb_h;
+        // Only now that the buffers match it does the new sequence become active, its
+        // cropping with it.
+        self.active = Active {
+            sps_id: Some(sps_id),
+            mb_w,
+            mb_h,
+            crop,
+            reorder,
+            max_refs: refs as usize,
+        };
+        self.dpb_config = Some(dpb_config);
         Ok(())
     }
 

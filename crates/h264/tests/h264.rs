@@ -686,7 +686,14 @@ mod fuzz_regressions {
 
     /// Frame sizes in output order, with repeats collapsed, and the first error.
     fn size_runs(data: &[u8]) -> (Vec<(usize, usize)>, usize, Option<Error>) {
-        let mut dec = Decoder::new(&MemoryConfig::default());
+        size_runs_with(data, &MemoryConfig::default())
+    }
+
+    fn size_runs_with(
+        data: &[u8],
+        config: &MemoryConfig,
+    ) -> (Vec<(usize, usize)>, usize, Option<Error>) {
+        let mut dec = Decoder::new(config);
         let (mut runs, mut frames, mut first_err) = (Vec::new(), 0, None);
         let mut unit = Vec::new();
         let drain = |dec: &mut Decoder, runs: &mut Vec<(usize, usize)>, frames: &mut usize| {
@@ -730,6 +737,42 @@ mod fuzz_regressions {
             "resolution-change-crop-larger-than-old-picture.h264",
         ));
         assert_eq!(runs, [(100, 60), (176, 64)], "{err:?}");
+    }
+
+    #[test]
+    fn sps_with_the_same_id_over_budget_does_not_crop_the_old_sequence() {
+        // A 176x144 stream whose second SPS (same id 0) asks for 1920x1080 cropped to
+        // 1080 rows, under the fuzz target's 8 MiB budget. The activation failed on the
+        // budget after storing the new cropping, and left the old sequence active: the
+        // slices after it were decoded into 176x144 pictures that came out 176x136.
+        // Now a failed activation leaves no sequence active, so those slices are refused.
+        let data = regression("sps-same-id-over-budget-crops-old-pictures.h264");
+        let small = MemoryConfig::with_max_memory(8 << 20);
+        let (runs, frames, err) = size_runs_with(&data, &small);
+        assert_eq!(runs, [(176, 144)], "{err:?}");
+        assert_eq!(frames, 2);
+        // Every slice of the second sequence (units 5.., after SPS, PPS, SEI and two
+        // slices of the first) is refused on the budget.
+        let mut dec = Decoder::new(&small);
+        let mut refused = 0;
+        for (i, nal) in transcode_h264::nal_units(&data).enumerate() {
+            let unit = [&[0, 0, 1][..], nal].concat();
+            let res = dec.decode(&unit);
+            let slice = matches!(nal[0] & 0x1f, 1 | 5);
+            if i >= 5 && slice {
+                assert!(
+                    matches!(res, Err(Error::LimitExceeded { what: "h264 picture buffers (bytes)", .. })),
+                    "unit {i}: {res:?}"
+                );
+                refused += 1;
+            }
+            while dec.next_frame().is_some() {}
+        }
+        assert_eq!(refused, 10);
+        // With room for it, the second sequence decodes at its own size.
+        let (runs, frames, _) = size_runs(&data);
+        assert_eq!(runs, [(176, 144), (1920, 1080)]);
+        assert!(frames > 2);
     }
 
     #[test]
