@@ -481,10 +481,8 @@ impl<'a> MbCoder<'a> {
                     continue;
                 }
                 intra::pred8x8(self.planes[0], ys, off, mode, av);
-                let d: [i32; 64] =
-                    std::array::from_fn(|i| src[i] as i32 - self.planes[0][off + (i / 8) * ys + i % 8] as i32);
                 let bits = if mode == pm { 1 } else { 4 };
-                let cost = quant::sa8d(&d) + lambda * bits;
+                let cost = quant::sa8d(&src, 8, &self.planes[0][off..], ys) + lambda * bits;
                 if cost < best.0 {
                     best = (cost, mode);
                 }
@@ -973,12 +971,8 @@ impl<'a> MbCoder<'a> {
             let pred = self.luma_pred();
             let mut sa8 = 0;
             for i8 in 0..4 {
-                let (ox, oy) = ((i8 % 2) * 8, (i8 / 2) * 8);
-                let d: [i32; 64] = std::array::from_fn(|i| {
-                    let o = (oy + i / 8) * 16 + ox + i % 8;
-                    self.src_y[o] as i32 - pred[o] as i32
-                });
-                sa8 += quant::sa8d(&d);
+                let o = (i8 / 2) * 8 * 16 + (i8 % 2) * 8;
+                sa8 += quant::sa8d(&self.src_y[o..], 16, &pred[o..], 16);
             }
             if sa8 < quant::satd16(&pred, &self.src_y) {
                 return self.code_inter_luma8();
@@ -2095,7 +2089,7 @@ mod tests {
         for c in 0..2 {
             for y in 0..h / 2 {
                 for x in 0..w / 2 {
-                    px.push((128 + (c * 2 + 1) as i32 * ((x + y + t) % 16) as i32 - 16) as u8);
+                    px.push((112 + (2 * c + 1) * ((x + y + t) % 16) as i32) as u8);
                 }
             }
         }

@@ -390,32 +390,40 @@ pub fn scale8(lv: &[i32; 64], ls: &[i32; 64], qp: i32) -> [i32; 64] {
     coef
 }
 
-/// SA8D of an 8x8 difference: the absolute 8x8 Hadamard coefficients summed, over
-/// 4 (raster, stride 8). On noise it matches the four 4x4 SATDs; on smooth
-/// residuals, which the 8x8 transform codes better, it is smaller, so comparing
-/// the two decides the transform size without coding both.
-pub fn sa8d(d: &[i32; 64]) -> u32 {
-    fn one(v: [i32; 8]) -> [i32; 8] {
-        let a: [i32; 8] = std::array::from_fn(|i| if i < 4 { v[i] + v[i + 4] } else { v[i - 4] - v[i] });
-        let b: [i32; 8] = std::array::from_fn(|i| {
-            let (g, k) = (i / 4 * 4, i % 4);
-            if k < 2 {
-                a[g + k] + a[g + k + 2]
-            } else {
-                a[g + k - 2] - a[g + k]
-            }
-        });
-        std::array::from_fn(|i| if i % 2 == 0 { b[i] + b[i + 1] } else { b[i - 1] - b[i] })
+/// SA8D between the 8x8 blocks at `a` (row stride `sa`) and `b` (stride `sb`): the
+/// absolute 8x8 Hadamard coefficients of their difference summed, over 4. On noise
+/// it matches the four 4x4 SATDs; on smooth residuals, which the 8x8 transform
+/// codes better, it is smaller, so comparing the two decides the transform size
+/// without coding both.
+///
+/// The vertical butterflies run on whole rows (lanes the compiler vectorises).
+/// Differences lie in -255..=255 and every stage at most doubles them, so after
+/// the six stages they stay within -16320..=16320 and 16-bit lanes hold them.
+pub fn sa8d(a: &[u8], sa: usize, b: &[u8], sb: usize) -> u32 {
+    const PAIRS: [(usize, usize); 12] =
+        [(0, 4), (1, 5), (2, 6), (3, 7), (0, 2), (1, 3), (4, 6), (5, 7), (0, 1), (2, 3), (4, 5), (6, 7)];
+    let mut d = [[0i16; 8]; 8];
+    for (y, row) in d.iter_mut().enumerate() {
+        let (ra, rb) = (&a[y * sa..y * sa + 8], &b[y * sb..y * sb + 8]);
+        for x in 0..8 {
+            row[x] = ra[x] as i16 - rb[x] as i16;
+        }
     }
-    let mut t = [0i32; 64];
-    for i in 0..8 {
-        let r = one(std::array::from_fn(|k| d[i * 8 + k]));
-        t[i * 8..i * 8 + 8].copy_from_slice(&r);
+    for (i, j) in PAIRS {
+        for x in 0..8 {
+            let (p, q) = (d[i][x], d[j][x]);
+            d[i][x] = p + q;
+            d[j][x] = p - q;
+        }
     }
     let mut sum = 0u32;
-    for j in 0..8 {
-        let c = one(std::array::from_fn(|k| t[k * 8 + j]));
-        sum += c.iter().map(|v| v.unsigned_abs()).sum::<u32>();
+    for row in &mut d {
+        for (i, j) in PAIRS {
+            let (p, q) = (row[i], row[j]);
+            row[i] = p + q;
+            row[j] = p - q;
+        }
+        sum += row.iter().map(|v| v.unsigned_abs() as u32).sum::<u32>();
     }
     (sum + 2) >> 2
 }
@@ -453,12 +461,39 @@ mod tests {
     }
 
     /// SA8D is the 8x8 Hadamard magnitude: a flat difference is all DC (64 x 3 / 4),
-    /// and a checkerboard all in the highest frequency.
+    /// a checkerboard all in the highest frequency, and full-scale differences of
+    /// both signs fit its 16-bit lanes (against the Hadamard matrix itself).
     #[test]
-    fn sa8d_of_flat_and_checkerboard_differences() {
-        assert_eq!(sa8d(&[3; 64]), 48);
-        let cb: [i32; 64] = std::array::from_fn(|i| if (i % 8 + i / 8) % 2 == 0 { 5 } else { -5 });
-        assert_eq!(sa8d(&cb), 80);
+    fn sa8d_of_flat_checkerboard_and_extreme_differences() {
+        let zero = [0u8; 64];
+        assert_eq!(sa8d(&[3; 64], 8, &zero, 8), 48);
+        let cb: [u8; 64] = std::array::from_fn(|i| if (i % 8 + i / 8) % 2 == 0 { 10 } else { 0 });
+        assert_eq!(sa8d(&cb, 8, &[5; 64], 8), 80);
+        // H[i][j] = (-1)^popcount(i & j), the natural-order Hadamard matrix.
+        let h = |i: usize, j: usize| if (i & j).count_ones() % 2 == 0 { 1i64 } else { -1 };
+        let reference = |a: &[u8; 64], b: &[u8; 64]| {
+            let mut sum = 0i64;
+            for u in 0..8 {
+                for v in 0..8 {
+                    let c: i64 = (0..64).map(|k| h(u, k / 8) * h(v, k % 8) * (a[k] as i64 - b[k] as i64)).sum();
+                    sum += c.abs();
+                }
+            }
+            ((sum + 2) >> 2) as u32
+        };
+        let patterns: [fn(usize) -> u8; 4] = [
+            |_| 255,
+            |i| if (i % 8 + i / 8) % 2 == 0 { 255 } else { 0 },
+            |i| ((i * 97 + 13) % 256) as u8,
+            |i| if i % 3 == 0 { 255 } else { 0 },
+        ];
+        for pa in patterns {
+            for pb in patterns {
+                let (a, b): ([u8; 64], [u8; 64]) = (std::array::from_fn(pa), std::array::from_fn(pb));
+                assert_eq!(sa8d(&a, 8, &b, 8), reference(&a, &b));
+                assert_eq!(sa8d(&a, 8, &zero, 8), reference(&a, &zero));
+            }
+        }
     }
 
     /// Forward transform, quantisation at QP 0, the decoder's scaling and inverse
