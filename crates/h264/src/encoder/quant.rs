@@ -470,7 +470,7 @@ mod tests {
         let cb: [u8; 64] = std::array::from_fn(|i| if (i % 8 + i / 8) % 2 == 0 { 10 } else { 0 });
         assert_eq!(sa8d(&cb, 8, &[5; 64], 8), 80);
         // H[i][j] = (-1)^popcount(i & j), the natural-order Hadamard matrix.
-        let h = |i: usize, j: usize| if (i & j).count_ones() % 2 == 0 { 1i64 } else { -1 };
+        let h = |i: usize, j: usize| if (i & j).count_ones().is_multiple_of(2) { 1i64 } else { -1 };
         let reference = |a: &[u8; 64], b: &[u8; 64]| {
             let mut sum = 0i64;
             for u in 0..8 {
