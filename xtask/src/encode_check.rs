@@ -78,6 +78,22 @@ pub const CASES: &[(&str, &str)] = &[
     // QP prediction again at the slice QP.
     ("encode/testsrc2_176x144.y4m", "--crf 26 --slices 3 --threads 2 --cabac --bframes 2"),
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 28 --mb-qp-pattern 20 --slices 4 --threads 3 --bframes 1"),
+    // High profile with the 8x8 transform: Intra 8x8 and 8x8 inter residuals, CAVLC
+    // (four interleaved 4x4 blocks) and CABAC (ctxBlockCat 5), in I, P and B
+    // pictures, with slices, per-macroblock QPs, QP 0 levels, and High without it.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --8x8dct"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --cabac --8x8dct"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --cabac --bframes 3 --8x8dct"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 30 --bframes 2 --keyint 7 --8x8dct"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --keyint 7 --cabac --8x8dct"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 0 --keyint 7 --8x8dct"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --slices 2 --cabac --bframes 2 --8x8dct"),
+    ("encode/testsrc2_176x144.y4m", "--qp 30 --slices 3 --threads 2 --bframes 3 --8x8dct"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --mb-qp-pattern 51 --cabac --bframes 2 --8x8dct"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --mb-qp-pattern 13 --bframes 1 --8x8dct"),
+    ("encode/cut_128x96.y4m", "--qp 36 --no-i4x4 --cabac --8x8dct"),
+    ("y4m/small.y4m", "--crf 24 --cabac --bframes 3 --8x8dct"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --8x8dct --no-8x8dct"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -4,6 +4,7 @@
 //! `h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
 //! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! [--aq-strength X] [--tune-psnr] [--mb-qp-pattern N] [--lookahead N] [--no-mbtree]
+//! [--8x8dct (High profile with the 8x8 transform) | --no-8x8dct]
 //! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
 //! order) and the reconstruction itself, and reports each picture's QP (display
@@ -85,6 +86,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
             }
             "--no-mbtree" => cfg.mbtree = false,
+            "--8x8dct" => {
+                cfg.profile = transcode_h264::encoder::Profile::High;
+                cfg.transform_8x8 = true;
+            }
+            "--no-8x8dct" => cfg.transform_8x8 = false,
             "--no-i4x4" => cfg.intra4x4 = false,
             "--no-scenecut" => cfg.scenecut = false,
             "--no-partitions" => cfg.partitions = false,

@@ -6,9 +6,9 @@
 
 use super::bits::{BitSink, BitWriter};
 use crate::cabac::{init_contexts, ABS_BASE, EQ1_CTX, GT1_CTX, LAST_BASE, MAX_COEFF, NODE_AFTER_EQ1, NODE_AFTER_GT1, SIG_BASE};
-use crate::gentables::{RANGE_LPS, TRANS_LPS};
+use crate::gentables::{LAST8, RANGE_LPS, SIG8, TRANS_LPS};
 
-/// Context variables used by 4:2:0 frame coding without the 8x8 transform.
+/// Context variables used by 4:2:0 frame coding (the 8x8 transform's end at 436).
 const CTX_LEN: usize = 460;
 
 /// The encoding engine (codILow, codIRange, bitsOutstanding) and the context states
@@ -122,16 +122,20 @@ impl<'w, 'b> CabacWriter<'w, 'b> {
     }
 
     /// residual_block_cabac of levels `lv` (scan order) of ctxBlockCat `cat`, after its
-    /// coded_block_flag (which the caller writes: the block has a nonzero level).
+    /// coded_block_flag (which the caller writes: the block has a nonzero level; 8x8
+    /// blocks, ctxBlockCat 5, have none in 4:2:0).
     pub fn block(&mut self, cat: usize, lv: &[i32]) {
         let max = MAX_COEFF[cat];
         let lv = &lv[..max];
         let last = lv.iter().rposition(|&v| v != 0).unwrap_or(0);
         for i in 0..max - 1 {
             let sig = lv[i] != 0;
-            self.decision(SIG_BASE[cat] + i, sig);
+            // 8x8 blocks share contexts between scan positions (Table 9-43, frame
+            // coding); the others have one per position.
+            let (s, l) = if cat == 5 { (SIG8[i] as usize, LAST8[i] as usize) } else { (i, i) };
+            self.decision(SIG_BASE[cat] + s, sig);
             if sig {
-                self.decision(LAST_BASE[cat] + i, i == last);
+                self.decision(LAST_BASE[cat] + l, i == last);
                 if i == last {
                     break;
                 }

@@ -226,6 +226,11 @@ pub fn write_pps(w: &mut impl BitSink, cfg: &EncoderConfig, seq: &Sequence) {
     w.flag(true); // deblocking_filter_control_present_flag
     w.flag(false); // constrained_intra_pred_flag
     w.flag(false); // redundant_pic_cnt_present_flag
+    if cfg.uses_8x8_transform() {
+        w.flag(true); // transform_8x8_mode_flag
+        w.flag(false); // pic_scaling_matrix_present_flag: flat lists
+        w.se(cfg.chroma_qp_offset as i32); // second_chroma_qp_index_offset
+    }
 }
 
 /// Slice types this encoder writes (all slices of a picture have the same type).

@@ -292,7 +292,8 @@ impl Encoder {
             cfg.partitions,
             cfg.me_range as i32,
             limits.max_vmv_quarter,
-        );
+        )
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac);
         let bparams = MbParams::new(
             (cfg.qp as i32 + cfg.b_qp_offset as i32).min(51),
             cfg.chroma_qp_offset as i32,
@@ -300,7 +301,8 @@ impl Encoder {
             cfg.partitions,
             cfg.me_range as i32,
             limits.max_vmv_quarter,
-        );
+        )
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac);
         let iparams = MbParams::new(
             (cfg.qp as i32 - cfg.i_qp_offset as i32).max(0),
             cfg.chroma_qp_offset as i32,
@@ -308,7 +310,8 @@ impl Encoder {
             cfg.partitions,
             cfg.me_range as i32,
             limits.max_vmv_quarter,
-        );
+        )
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac);
         let (mbw, mbh) = (mb_w as usize, mb_h as usize);
         // At most one slice per macroblock row.
         let nslices = (cfg.slices as usize).min(mbh);
@@ -657,6 +660,7 @@ impl Encoder {
     fn frame_params(&self, qp: i32) -> MbParams {
         let p = &self.params;
         MbParams::new(qp, self.cfg.chroma_qp_offset as i32, p.intra4x4, p.partitions, p.me_range, p.max_vmv)
+            .with_8x8(p.t8x8, p.cabac)
     }
 
     /// The macroblock QP offsets of the next picture: the debug pattern, or

@@ -48,6 +48,11 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--lookahead" => cfg.lookahead = it.next().unwrap().parse().unwrap(),
             "--no-mbtree" => cfg.mbtree = false,
             "--mb-qp-pattern" => cfg.mb_qp_pattern = it.next().unwrap().parse().unwrap(),
+            "--8x8dct" => {
+                cfg.profile = transcode_h264::encoder::Profile::High;
+                cfg.transform_8x8 = true;
+            }
+            "--no-8x8dct" => cfg.transform_8x8 = false,
             other => panic!("unknown option {other} in the oracle table"),
         }
     }
