@@ -294,7 +294,10 @@ pub fn run(args: &[String]) -> Result<()> {
     writeln!(t, "The job's stages (`--stats`: busy is time working, without waiting for input or for room downstream):")?;
     writeln!(t)?;
     for (src, job) in SOURCES.iter().zip(&jobs) {
-        writeln!(t, "- `{}`: {}", src.name, job.stages.join("; "))?;
+        // The stages' CPU against the process's: the rest is the mux (the calling
+        // thread) and the filters' row stripes on rayon's pool.
+        let staged: f64 = job.stages.iter().filter_map(|l| l.split(", cpu ").nth(1)?.split(' ').next()?.parse::<f64>().ok()).sum();
+        writeln!(t, "- `{}`: {}; other threads (mux, filter stripes on rayon) {:.2} s CPU", src.name, job.stages.join("; "), job.ours.cpu - staged)?;
     }
     let commit = crate::util::output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
     writeln!(t)?;

@@ -271,8 +271,9 @@ fn print_stats(args: &ConvertArgs, r: &TranscodeReport, d: &TranscodeDisplay) {
         eprintln!("captions: {} pictures with A/53 captions, {} written as caption SEI", r.captions_seen, r.captions_kept);
     }
     for s in &r.stages {
+        let helpers = if s.helper_cpu.is_zero() { String::new() } else { format!(" ({:.2} s on helper threads)", s.helper_cpu.as_secs_f64()) };
         eprintln!(
-            "  stage {:<7} {:>7} items, busy {:.3} s, cpu {:.2} s, output queue peak {}/{}",
+            "  stage {:<7} {:>7} items, busy {:.3} s, cpu {:.2} s{helpers}, output queue peak {}/{}",
             s.name,
             s.items,
             s.busy.as_secs_f64(),

@@ -139,6 +139,11 @@ pub struct StageStats {
     /// means the thread was waiting for a core. Zero where the system does not say
     /// (it is read from Linux's `/proc`).
     pub cpu: Duration,
+    /// The part of `cpu` spent on helper threads: the encoder's slice threads. The
+    /// rest is the stage's own thread, which for the encoder codes one band of each
+    /// picture and does all its serial work (deblocking, analysis, writing), so that
+    /// the difference between the two shares shows what does not run in parallel.
+    pub helper_cpu: Duration,
     /// The most items its output queue held at once, and the queue's bound.
     pub queue_high_water: usize,
     pub queue_bound: usize,
@@ -817,7 +822,7 @@ fn run(
             Ok(Ok(d)) => {
                 report.demux = d.stats;
                 report.input_format = d.format_name;
-                stages.push(StageStats { name: "demux", items: d.packets, busy: d.busy, cpu: d.cpu, queue_high_water: d.queue_high_water, queue_bound: 64 });
+                stages.push(StageStats { name: "demux", items: d.packets, busy: d.busy, cpu: d.cpu, helper_cpu: Duration::ZERO, queue_high_water: d.queue_high_water, queue_bound: 64 });
             }
             Ok(Err(Stop::Failed(e))) => errors.push(e),
             Ok(Err(Stop::Stopped)) => {}
@@ -1152,7 +1157,7 @@ fn decode_stage(
         }
     }
     tx.send(Msg::End)?;
-    Ok(StageStats { name: "decode", items: frames, busy, cpu: thread_cpu(), queue_high_water: tx.high_water(), queue_bound: tx.bound })
+    Ok(StageStats { name: "decode", items: frames, busy, cpu: thread_cpu(), helper_cpu: Duration::ZERO, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
 /// The filters in the order they run, made for the first frame's layout.
@@ -1227,7 +1232,7 @@ fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFram
     shared.captions_kept.store(tally.kept, Ordering::Relaxed);
     shared.captions_digest.store(tally.digest, Ordering::Relaxed);
     tx.send(Msg::End)?;
-    Ok(StageStats { name: "filter", items: frames, busy, cpu: thread_cpu(), queue_high_water: tx.high_water(), queue_bound: tx.bound })
+    Ok(StageStats { name: "filter", items: frames, busy, cpu: thread_cpu(), helper_cpu: Duration::ZERO, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
 /// The closed captions the filter stage hands to the encoder, which writes each
@@ -1378,8 +1383,8 @@ fn encode_stage(
     tx.send(MuxMsg::VideoEnd)?;
     // Its output queue is the muxer's, shared with the copied packets.
     // The slice threads live as long as the encoder: counted before it is dropped.
-    let cpu = thread_cpu() + named_threads_cpu(ENCODER_THREAD_NAME);
-    Ok(StageStats { name: "encode", items: packets, busy, cpu, queue_high_water: tx.high_water(), queue_bound: tx.bound })
+    let helper_cpu = named_threads_cpu(ENCODER_THREAD_NAME);
+    Ok(StageStats { name: "encode", items: packets, busy, cpu: thread_cpu() + helper_cpu, helper_cpu, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
 /// Writes packets in dts order across streams: a packet is written once every stream
