@@ -3,11 +3,11 @@
 //! standard input to standard output, one frame at a time:
 //! `filter_y4m WxH|-2:H < IN.y4m > OUT.y4m`. `cargo xtask bench transcode` times it as
 //! the "filters alone" term of the pipeline overhead, with the defaults the job uses
-//! (`DeinterlaceConfig::default`, `ScaleConfig::new`).
+//! (`--deinterlace bwdif`: `DeinterlaceConfig` at frame rate, `ScaleConfig::new`).
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use transcode_core::MemoryConfig;
-use transcode_filters::{Deinterlace, DeinterlaceConfig, Filter, Pull, Scale, ScaleConfig, Size};
+use transcode_filters::{Deinterlace, DeinterlaceConfig, Filter, Pull, Rate, Scale, ScaleConfig, Size};
 use transcode_frame_pool::{Budget, FieldOrder, FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
 
 fn main() {
@@ -39,7 +39,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
     let pool = FramePool::new(FramePoolConfig { capacity: 6, ..FramePoolConfig::new(layout, &memory) }, &budget)?;
-    let mut deint = Deinterlace::new(DeinterlaceConfig::default(), layout, &budget)?;
+    let mut deint = Deinterlace::new(DeinterlaceConfig { rate: Rate::FrameRate, ..DeinterlaceConfig::default() }, layout, &budget)?;
     let mut scale = Scale::new(ScaleConfig::new(size), deint.output_layout(), sar, &budget)?;
     let out_layout = scale.output_layout();
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
