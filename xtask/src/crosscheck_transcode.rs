@@ -4,7 +4,9 @@
 //! video frames as the deinterlace mode gives (one per frame or one per field), lasts
 //! as long as the input within one frame, keeps the input's A/V offset within one
 //! frame, and its audio packets carry the input's payloads (compared with FFmpeg's own
-//! `-c copy` remux of the input into the same container).
+//! `-c copy` remux of the input into the same container). An input with A/53 closed
+//! captions must give FFmpeg the same caption bytes in the output, frame by frame in
+//! display order (lavfi's `subcc`, which reads the H.264 caption SEI).
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -26,6 +28,10 @@ const CASES: &[(&str, &[&str], &str, u64)] = &[
     // H.264 1080i MBAFF with MP2, as DVB broadcasts it.
     ("transcode/h264_1080i_mbaff_mp2.ts", &["--deinterlace", "bwdif", "--scale", "-2:720"], "mp4", 1),
     ("transcode/h264_1080i_mbaff_mp2.ts", &["--deinterlace", "bwdif:field", "--scale", "-2:576"], "ts", 2),
+    // A/53 captions from MPEG-2 user data into caption SEI, through B-picture
+    // reordering, at frame and at field rate.
+    ("transcode/captions.m2v", &["--deinterlace", "bwdif", "--scale", "-2:144"], "mp4", 1),
+    ("transcode/captions.m2v", &["--deinterlace", "bwdif:field", "--scale", "-2:144"], "ts", 2),
 ];
 
 pub fn run(_args: &[String]) -> Result<()> {
@@ -92,6 +98,21 @@ fn audio_md5s(file: &str) -> Result<Vec<String>> {
     Ok(o.entries.into_iter().map(|e| e.md5).collect())
 }
 
+/// The closed-caption bytes FFmpeg finds on `file`'s video frames in display order
+/// (A/53 user data in MPEG-2, caption SEI in H.264): lavfi's `movie` source exports
+/// them as a subtitle stream; empty when there are none.
+fn captions(file: &str) -> Result<Vec<u8>> {
+    let graph = format!("movie={}[out0+subcc]", file.replace('\\', "\\\\").replace(':', "\\:"));
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i", &graph, "-map", "0:1?", "-c", "copy", "-f", "data", "-"])
+        .output()
+        .context("run ffmpeg for captions")?;
+    if !out.status.success() {
+        bail!("ffmpeg reading the captions of {file}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(out.stdout)
+}
+
 fn check(bin: &Path, input: &Path, out: &Path, opts: &[&str], per_frame: u64, tmp: &Path) -> Result<String> {
     let st = Command::new(bin).arg("convert").arg(input).arg(out).args(opts).output().context("run transcode")?;
     if !st.status.success() {
@@ -125,12 +146,29 @@ fn check(bin: &Path, input: &Path, out: &Path, opts: &[&str], per_frame: u64, tm
     };
     let discontinuous = input.to_string_lossy().contains("discontinuity");
     // A joined recording's input timeline jumps; its length is what its frames last.
-    let in_len = if discontinuous { frame * vin.frames as f64 } else { vin.end - vin.start };
+    // So is an elementary stream's, whose B pictures have no timestamp to read.
+    let elementary = input.extension().is_some_and(|e| e == "m2v");
+    let in_len = if discontinuous {
+        frame * vin.frames as f64
+    } else if elementary {
+        frame * fin as f64
+    } else {
+        vin.end - vin.start
+    };
     let out_len = vout.end - vout.start;
     if (out_len - in_len).abs() > frame + 1e-6 {
         bail!("video lasts {out_len:.3} s (input {in_len:.3} s, one frame {frame:.3} s)");
     }
     let mut summary = format!("{fout} frames, {out_len:.3} s");
+    let want = captions(i)?;
+    if !want.is_empty() {
+        let got = captions(o)?;
+        if got != want {
+            let at = want.iter().zip(&got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+            bail!("captions differ from the input's at byte {at} ({} vs {} bytes of cc_data)", got.len(), want.len());
+        }
+        summary += &format!(", {} caption triplets unchanged", got.len() / 3);
+    }
     if let (Some(ain), Some(aout)) = (ain, aout) {
         let (off_in, off_out) = (vin.start - ain.start, vout.start - aout.start);
         if (off_in - off_out).abs() > frame + 1e-6 {

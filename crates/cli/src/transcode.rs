@@ -268,16 +268,16 @@ fn print_stats(args: &ConvertArgs, r: &TranscodeReport, d: &TranscodeDisplay) {
         r.frames_encoded as f64 / secs.max(1e-9)
     );
     if r.captions_seen > 0 {
-        // Carried to the encoder, which cannot write them yet: say so rather than let
-        // them vanish silently.
-        eprintln!("captions: {} pictures with A/53 captions, {} reached the encoder (not written: no caption SEI yet)", r.captions_seen, r.captions_kept);
+        eprintln!("captions: {} pictures with A/53 captions, {} written as caption SEI", r.captions_seen, r.captions_kept);
     }
     for s in &r.stages {
+        let helpers = if s.helper_cpu.is_zero() { String::new() } else { format!(" ({:.2} s on helper threads)", s.helper_cpu.as_secs_f64()) };
         eprintln!(
-            "  stage {:<7} {:>7} items, busy {:.3} s, output queue peak {}/{}",
+            "  stage {:<7} {:>7} items, busy {:.3} s, cpu {:.2} s{helpers}, output queue peak {}/{}",
             s.name,
             s.items,
             s.busy.as_secs_f64(),
+            s.cpu.as_secs_f64(),
             s.queue_high_water,
             s.queue_bound
         );

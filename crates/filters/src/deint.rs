@@ -287,7 +287,10 @@ impl Deinterlace {
             // Saturating: damaged timestamps must not overflow.
             (_, true) => props.pts.map(|p| p.saturating_mul(2)),
         };
-        *out.props_mut() = FrameProps { pts, field_order: FieldOrder::Progressive, ..props };
+        // A picture's closed captions go with the first frame made of it only: at
+        // field rate, repeating them on the second would show every caption twice.
+        let captions = if second { Default::default() } else { props.captions };
+        *out.props_mut() = FrameProps { pts, field_order: FieldOrder::Progressive, captions, ..props };
         Some(out.into_shared())
     }
 }

@@ -41,6 +41,8 @@ pub struct Fps {
     pool: FramePool,
     /// The frame being shown and the one after it, with their starts in output ticks.
     held: [Option<(SharedFrame, i64)>; 2],
+    /// `Captions::seq` of the last frame put out: a repeat carries no captions.
+    captions_seq: u32,
     pending: Option<SharedFrame>,
     next_pts: Option<i64>,
     /// End of the last input frame, in input ticks.
@@ -77,6 +79,7 @@ impl Fps {
             layout: input,
             pool,
             held: [None, None],
+            captions_seq: 0,
             pending: None,
             next_pts: None,
             end: None,
@@ -96,7 +99,12 @@ impl Fps {
                 out.row_mut(i, y).copy_from_slice(frame.row(i, y));
             }
         }
-        *out.props_mut() = FrameProps { pts: Some(pts), duration: Some(1), ..*frame.props() };
+        let props = *frame.props();
+        // A repeated frame does not repeat its picture's closed captions, which would
+        // show them twice; a dropped one loses them, as FFmpeg's fps filter does.
+        let captions = if props.captions.seq == self.captions_seq { Default::default() } else { props.captions };
+        self.captions_seq = props.captions.seq;
+        *out.props_mut() = FrameProps { pts: Some(pts), duration: Some(1), captions, ..props };
         Some(out.into_shared())
     }
 }

@@ -131,8 +131,19 @@ pub struct StageStats {
     pub name: &'static str,
     /// Items the stage put out (packets or frames).
     pub items: u64,
-    /// Time spent working, without waiting for input or for room downstream.
+    /// Time spent working, without waiting for input or for room downstream (wall
+    /// time: on a loaded machine it includes time the thread was not running).
     pub busy: Duration,
+    /// CPU time (user + system) of the stage's thread, and for the encoder also of its
+    /// slice threads: what the stage cost, whatever the load. `busy` well above it
+    /// means the thread was waiting for a core. Zero where the system does not say
+    /// (it is read from Linux's `/proc`).
+    pub cpu: Duration,
+    /// The part of `cpu` spent on helper threads: the encoder's slice threads. The
+    /// rest is the stage's own thread, which for the encoder codes one band of each
+    /// picture and does all its serial work (deblocking, analysis, writing), so that
+    /// the difference between the two shares shows what does not run in parallel.
+    pub helper_cpu: Duration,
     /// The most items its output queue held at once, and the queue's bound.
     pub queue_high_water: usize,
     pub queue_bound: usize,
@@ -184,9 +195,10 @@ pub struct TranscodeReport {
     pub decode_errors: u64,
     /// Decoded pictures that carried A/53 closed captions (MPEG-2 user data).
     pub captions_seen: u64,
-    /// Pictures whose captions reached the end of the filter stage, each once however
-    /// many frames the filters made of it: what the encoder would write as SEI, which
-    /// it does not yet. Fewer than `captions_seen` when `--fps` dropped frames.
+    /// Pictures whose captions reached the encoder, each once however many frames the
+    /// filters made of it (on the first): what the encoder writes as A/53 caption SEI,
+    /// one per access unit of those frames. Fewer than `captions_seen` when `--fps`
+    /// dropped frames.
     pub captions_kept: u64,
     /// FNV-1a (64-bit) of the kept caption triplets in output order; the FNV offset
     /// basis when none were kept. For checking the captions' order and content.
@@ -624,6 +636,36 @@ impl Shared<'_> {
     }
 }
 
+/// CPU time (user + system) the calling thread has used so far; zero where Linux's
+/// `/proc/thread-self` is not there.
+fn thread_cpu() -> Duration {
+    task_cpu(Path::new("/proc/thread-self/stat")).unwrap_or_default()
+}
+
+/// The name the H.264 encoder gives its slice threads (`encoder/threads.rs`).
+const ENCODER_THREAD_NAME: &str = "h264-slices";
+
+/// CPU time of the process's live threads named `name` (their `comm`).
+fn named_threads_cpu(name: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+        .filter_map(|t| task_cpu(&t.path().join("stat")))
+        .sum()
+}
+
+/// utime + stime of a `/proc/.../stat` file (fields 14 and 15, counted after the
+/// parenthesised name, which may hold spaces), in clock ticks of 1/100 s: Linux's
+/// USER_HZ on every architecture, whatever the kernel's own tick rate.
+fn task_cpu(stat: &Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let rest = text.get(text.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Copies `data` into `pool`, waiting for room while the job runs.
 fn pool_copy(pool: &BytePool, data: &[u8], shared: &Shared<'_>) -> Result<Result<bytes::Bytes, Error>, Stop> {
     loop {
@@ -658,6 +700,7 @@ struct DemuxOut {
     stats: DemuxStats,
     format_name: &'static str,
     busy: Duration,
+    cpu: Duration,
     packets: u64,
     queue_high_water: usize,
 }
@@ -779,7 +822,7 @@ fn run(
             Ok(Ok(d)) => {
                 report.demux = d.stats;
                 report.input_format = d.format_name;
-                stages.push(StageStats { name: "demux", items: d.packets, busy: d.busy, queue_high_water: d.queue_high_water, queue_bound: 64 });
+                stages.push(StageStats { name: "demux", items: d.packets, busy: d.busy, cpu: d.cpu, helper_cpu: Duration::ZERO, queue_high_water: d.queue_high_water, queue_bound: 64 });
             }
             Ok(Err(Stop::Failed(e))) => errors.push(e),
             Ok(Err(Stop::Stopped)) => {}
@@ -825,13 +868,6 @@ fn run(
     report.captions_seen = shared.captions_seen.load(Ordering::Relaxed);
     report.captions_kept = shared.captions_kept.load(Ordering::Relaxed);
     report.captions_digest = shared.captions_digest.load(Ordering::Relaxed);
-    if report.captions_kept > 0 {
-        tracing::warn!(
-            "{}: the a/53 captions of {} pictures are not written: the h264 encoder has no caption sei yet",
-            paths.input.display(),
-            report.captions_kept
-        );
-    }
     report.stages = stages;
     report.memory = budget.stats();
     Ok(report)
@@ -906,7 +942,7 @@ fn demux_stage(
         pkt_tx.send(Msg::End)?;
     }
     mux_tx.send(MuxMsg::CopyEnd)?;
-    Ok(DemuxOut { stats, format_name: demux.format_name(), busy, packets, queue_high_water: pkt_tx.high_water() })
+    Ok(DemuxOut { stats, format_name: demux.format_name(), busy, cpu: thread_cpu(), packets, queue_high_water: pkt_tx.high_water() })
 }
 
 /// Closes timestamp discontinuities of the input (a recording whose clock restarts,
@@ -1121,7 +1157,7 @@ fn decode_stage(
         }
     }
     tx.send(Msg::End)?;
-    Ok(StageStats { name: "decode", items: frames, busy, queue_high_water: tx.high_water(), queue_bound: tx.bound })
+    Ok(StageStats { name: "decode", items: frames, busy, cpu: thread_cpu(), helper_cpu: Duration::ZERO, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
 /// The filters in the order they run, made for the first frame's layout.
@@ -1196,14 +1232,14 @@ fn filter_stage(v: &VideoPlan, rx: &Rx<Msg<SharedFrame>>, tx: &Tx<Msg<SharedFram
     shared.captions_kept.store(tally.kept, Ordering::Relaxed);
     shared.captions_digest.store(tally.digest, Ordering::Relaxed);
     tx.send(Msg::End)?;
-    Ok(StageStats { name: "filter", items: frames, busy, queue_high_water: tx.high_water(), queue_bound: tx.bound })
+    Ok(StageStats { name: "filter", items: frames, busy, cpu: thread_cpu(), helper_cpu: Duration::ZERO, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
-/// The closed captions the filter stage hands to the encoder: each picture's once, on
-/// the first frame made of it (a deinterlacer at field rate makes two frames of one
-/// picture, a frame-rate converter may repeat one; both copy its properties). The
-/// encoder does not write captions yet (a `user_data_registered_itu_t_t35` SEI); until
-/// it does, the job counts what it would be given.
+/// The closed captions the filter stage hands to the encoder, which writes each
+/// frame's as a caption SEI: each picture's once, on the first frame made of it (a
+/// deinterlacer at field rate makes two frames of one picture, a frame-rate converter
+/// may repeat one; both leave the captions off the second). Counting by `seq` keeps
+/// the figure right should a filter copy them anyway.
 #[derive(Debug, Clone, Copy)]
 struct CaptionTally {
     last_seq: u32,
@@ -1346,7 +1382,9 @@ fn encode_stage(
     }
     tx.send(MuxMsg::VideoEnd)?;
     // Its output queue is the muxer's, shared with the copied packets.
-    Ok(StageStats { name: "encode", items: packets, busy, queue_high_water: tx.high_water(), queue_bound: tx.bound })
+    // The slice threads live as long as the encoder: counted before it is dropped.
+    let helper_cpu = named_threads_cpu(ENCODER_THREAD_NAME);
+    Ok(StageStats { name: "encode", items: packets, busy, cpu: thread_cpu() + helper_cpu, helper_cpu, queue_high_water: tx.high_water(), queue_bound: tx.bound })
 }
 
 /// Writes packets in dts order across streams: a packet is written once every stream

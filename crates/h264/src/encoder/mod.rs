@@ -91,6 +91,7 @@ mod me;
 mod quant;
 mod ratecontrol;
 mod scenecut;
+mod sei;
 mod subpel;
 mod threads;
 
@@ -854,10 +855,16 @@ impl Encoder {
             deblock::deblock_rows(motion, &mut planes, &self.st, mb_w, 0..mb_h);
         }
         self.out.clear();
+        // The picture's closed captions, in its own access unit (so they stay with it
+        // through B-picture reordering), as a caption SEI before its slices.
+        let mut sei_rbsp = [0u8; sei::MAX_RBSP];
+        let sei_len = sei::a53_captions(src.props().captions.triplets(), &mut sei_rbsp);
+        let sei_rbsp = &sei_rbsp[..sei_len];
         // The access unit's exact size (start codes, headers, emulation prevention
         // bytes); when the buffer must grow, it grows by a quarter more, so that later
         // access units of similar size fit without growing it again.
         let need = self.headers_annexb.len()
+            + if sei_len > 0 { 5 + sei_len + emulation_bytes(sei_rbsp) } else { 0 }
             + self.rbsp.iter().map(|r| 5 + r.len() + emulation_bytes(r)).sum::<usize>();
         if need > self.out.capacity() {
             self.out.reserve(need + need / 4)?;
@@ -871,6 +878,9 @@ impl Encoder {
             SliceKind::P => 2,
             SliceKind::B => 0,
         };
+        if sei_len > 0 {
+            write_nal_into(&mut self.out, 0, sei::NAL_TYPE, sei_rbsp)?;
+        }
         for rbsp in &self.rbsp {
             write_nal_into(&mut self.out, ref_idc, if idr { 5 } else { 1 }, rbsp)?;
         }

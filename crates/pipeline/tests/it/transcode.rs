@@ -279,38 +279,112 @@ fn pts_discontinuities_are_closed_and_every_audio_packet_is_kept() {
 
 /// FFmpeg's caption triplets of `testdata/transcode/captions.m2v`, frame by frame in
 /// display order (`captions.m2v.cc.hex`, from lavfi's `subcc`), and their FNV-1a.
-fn ffmpeg_captions() -> (u64, u64) {
+fn ffmpeg_captions() -> (Vec<Vec<u8>>, u64) {
     let text = std::fs::read_to_string(testdata("transcode/captions.m2v.cc.hex")).unwrap();
     let mut digest = 0xcbf2_9ce4_8422_2325u64;
-    let mut frames = 0;
+    let mut frames = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
-        frames += 1;
-        for k in (0..line.len()).step_by(2) {
-            let b = u8::from_str_radix(&line[k..k + 2], 16).unwrap();
+        let bytes: Vec<u8> = (0..line.len()).step_by(2).map(|k| u8::from_str_radix(&line[k..k + 2], 16).unwrap()).collect();
+        for &b in &bytes {
             digest = (digest ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
+        frames.push(bytes);
     }
     (frames, digest)
 }
 
-/// Issue 12's captions, as far as they go this session: the A/53 captions of an MPEG-2
-/// recording travel on their frames through the filters, each picture's once (on the
-/// first of the two frames bwdif makes of it at field rate), in display order with
-/// FFmpeg's bytes. The encoder does not write them as SEI yet.
+/// The `cc_data` triplets of the A/53 caption SEI (`user_data_registered_itu_t_t35`,
+/// country 0xB5, provider 0x0031, `GA94`, type 3) in one MP4 sample of 4-byte
+/// length-prefixed NAL units; empty when it has none. Written from H.264 D.1 and
+/// A/53 Part 4, independently of the encoder's writer.
+fn sei_captions(sample: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = sample;
+    while rest.len() >= 4 {
+        let n = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let (nal, tail) = rest[4..].split_at(n);
+        rest = tail;
+        if nal[0] & 0x1f != 6 {
+            continue;
+        }
+        // Emulation prevention bytes out.
+        let mut rbsp = Vec::new();
+        for &b in &nal[1..] {
+            if b == 3 && rbsp.ends_with(&[0, 0]) {
+                continue;
+            }
+            rbsp.push(b);
+        }
+        let mut i = 0;
+        // sei_message()s until the rbsp_trailing_bits.
+        while i < rbsp.len() && rbsp[i] != 0x80 {
+            let (mut kind, mut size) = (0usize, 0usize);
+            while rbsp[i] == 0xff {
+                kind += 255;
+                i += 1;
+            }
+            kind += rbsp[i] as usize;
+            i += 1;
+            while rbsp[i] == 0xff {
+                size += 255;
+                i += 1;
+            }
+            size += rbsp[i] as usize;
+            i += 1;
+            let p = &rbsp[i..i + size];
+            i += size;
+            if kind == 4 && p.len() >= 11 && p[..10] == [0xb5, 0, 0x31, b'G', b'A', b'9', b'4', 3, p[8], p[9]][..] && p[7] == 3 {
+                assert_eq!(p[8] & 0x40, 0x40, "process_cc_data_flag");
+                let count = (p[8] & 0x1f) as usize;
+                assert_eq!(p.len(), 11 + 3 * count, "payload size for cc_count {count}");
+                assert_eq!(p[10 + 3 * count], 0xff, "marker_bits");
+                out.extend_from_slice(&p[10..10 + 3 * count]);
+            }
+        }
+    }
+    out
+}
+
+/// Issue 12's captions: the A/53 captions of an MPEG-2 recording travel on their
+/// frames through the filters and come out as caption SEI in the H.264 output, each
+/// picture's once (on the first of the two frames bwdif makes of it at field rate),
+/// in display order with FFmpeg's bytes, across the encoder's B-picture reordering.
 #[test]
-fn a53_captions_reach_the_encoder_once_per_picture_in_display_order() {
-    let (want_frames, want_digest) = ffmpeg_captions();
-    assert_eq!(want_frames, 12, "the fixture's oracle");
+fn a53_captions_are_written_as_sei_once_per_picture_in_display_order() {
+    let (want, want_digest) = ffmpeg_captions();
+    assert_eq!(want.len(), 12, "the fixture's oracle");
     let dir = scratch("captions");
     let input = testdata("transcode/captions.m2v");
     for (rate, frames_out) in [(Rate::FrameRate, 12), (Rate::FieldRate, 24)] {
         let out = dir.join("out.mp4");
-        let opts = TranscodeOptions::new(OutputFormat::Mp4 { fragmented: false }, bwdif_scale(rate, 144));
+        let mut video = bwdif_scale(rate, 144);
+        // The CLI's default: the captions must survive reordering.
+        video.encoder.bframes = 3;
+        let opts = TranscodeOptions::new(OutputFormat::Mp4 { fragmented: false }, video);
         let r = transcode(&input, &out, &opts, &mut |_| {}).unwrap();
         assert_eq!(r.frames_encoded, frames_out, "{rate:?}");
-        assert_eq!(r.captions_seen, want_frames, "{rate:?}");
-        assert_eq!(r.captions_kept, want_frames, "{rate:?}: each picture's captions once");
+        assert_eq!(r.captions_seen, want.len() as u64, "{rate:?}");
+        assert_eq!(r.captions_kept, want.len() as u64, "{rate:?}: each picture's captions once");
         assert_eq!(r.captions_digest, want_digest, "{rate:?}: FFmpeg's triplets in its order");
+        // Read back: the samples in display order, each one's caption SEI.
+        let mem = MemoryConfig::default();
+        let mut d = open_demuxer(Input::open(&out, &mem).unwrap(), &mem).unwrap();
+        let mut samples = Vec::new();
+        let mut reordered = false;
+        while let Some(p) = d.next_packet().unwrap() {
+            assert_eq!(p.stream, 0, "video only");
+            reordered |= p.pts != p.dts;
+            samples.push((p.pts.unwrap(), sei_captions(p.data)));
+        }
+        assert!(reordered, "{rate:?}: B pictures");
+        assert_eq!(samples.len() as u64, frames_out);
+        samples.sort_by_key(|s| s.0);
+        let got: Vec<Vec<u8>> = samples.iter().map(|s| s.1.clone()).filter(|c| !c.is_empty()).collect();
+        assert_eq!(got, want, "{rate:?}: the captions in display order");
+        if rate == Rate::FieldRate {
+            // On the first frame of each picture, the top field's (tff).
+            assert!(samples.iter().step_by(2).all(|s| !s.1.is_empty()) && samples.iter().skip(1).step_by(2).all(|s| s.1.is_empty()));
+        }
     }
     // A stream without captions has none to count.
     let plain = testdata("ts/mpeg2_576i_mp2.ts");
