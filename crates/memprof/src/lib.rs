@@ -154,3 +154,86 @@ pub fn transcode_job(input: &std::path::Path) -> (u64, u64) {
     let _ = std::fs::remove_file(&out);
     (report.frames_encoded, report.memory_plan.total())
 }
+
+/// Figures of the encode scenario: frames coded, bytes written, and the bound of
+/// issue 9 point 2 that its peak heap must keep.
+#[derive(Debug)]
+pub struct EncodeRun {
+    pub frames: u64,
+    pub bytes: u64,
+    /// Issue 9's bound: (lookahead + B-frame delay + references + 3) x frame +
+    /// 16 MiB, with the lookahead counted as the frames the encoder holds
+    /// ([`transcode_h264::encoder::EncoderConfig::queued_frames`]).
+    pub bound: u64,
+}
+
+/// The encoder alone at 1920x1080, as the CLI runs it by default (CABAC, High with
+/// the 8x8 transform, 3 B-frames, a 10-frame lookahead with mb-tree, CRF 23), on
+/// `seconds` of a synthetic 10 fps source: a detailed pattern panned two samples
+/// right and one down per frame, with a cut every 4 s, made frame by frame into the
+/// encoder's own pool (no file, so 60 s costs no disk). Frames go through a pool
+/// filled up front, so that the peak does not depend on when the pool grows.
+pub fn encode_1080p(seconds: u32) -> EncodeRun {
+    use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
+    use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Entropy, Profile, RateControl, Received};
+    let (w, h) = (1920u32, 1080u32);
+    let mut cfg = EncoderConfig::new(w, h);
+    cfg.frame_rate = (10, 1);
+    cfg.profile = Profile::High;
+    cfg.entropy = Entropy::Cabac;
+    cfg.bframes = 3;
+    cfg.lookahead = 10;
+    cfg.rate_control = RateControl::Crf(23.0);
+    let memory = MemoryConfig { pool_fill: transcode_core::PoolFill::Upfront, ..MemoryConfig::default() };
+    let budget = transcode_core::Budget::from_config(&memory);
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, w, h).expect("1080p layout");
+    let frame_bytes = layout.buffer_len() as u64;
+    let mut pcfg = FramePoolConfig::new(layout, &memory);
+    pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
+    let pool = FramePool::new(pcfg, &budget).expect("frame pool");
+    let held = cfg.queued_frames() as u64;
+    let (b_delay, refs) = (cfg.bframes as u64, 2);
+    let bound = (held + b_delay + refs + 3) * frame_bytes + 16 * 1024 * 1024;
+    let mut enc = Encoder::new(cfg, &budget, &memory).expect("encoder");
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    let mut drain = |enc: &mut Encoder| -> bool {
+        match enc.receive_packet().expect("encode") {
+            Received::Packet(p) => {
+                frames += 1;
+                bytes += p.data.len() as u64;
+                true
+            }
+            Received::NeedMoreData | Received::Done => false,
+        }
+    };
+    for n in 0..seconds as usize * 10 {
+        let mut f = pool.acquire();
+        // A new scene every 40 frames: a different pattern seed.
+        let (scene, t) = (n / 40, (n % 40) as u32);
+        for p in 0..3 {
+            let (pw, ph) = if p == 0 { (w, h) } else { (w / 2, h / 2) };
+            let stride = f.stride(p);
+            let plane = f.plane_mut(p);
+            let (dx, dy) = (t * 2 >> (p > 0) as u32, t >> (p > 0) as u32);
+            for y in 0..ph {
+                let row = &mut plane[y as usize * stride..][..pw as usize];
+                for (x, s) in row.iter_mut().enumerate() {
+                    let (u, v) = (x as u32 + dx, y + dy);
+                    let k = (scene as u32 + 1) * 7 + p as u32;
+                    // Smooth gradients with detail: what natural pictures are made of.
+                    let val = (u / 3 + v / 5 + ((u * k) ^ (v * 3)) % 23 + ((u / 16 + v / 16) % 4) * 20) & 0xff;
+                    *s = val as u8;
+                }
+            }
+        }
+        f.props_mut().pts = Some(n as i64);
+        let f = f.into_shared();
+        while enc.send_frame(&f).expect("send") == EncoderStatus::EnoughData {
+            drain(&mut enc);
+        }
+        while drain(&mut enc) {}
+    }
+    enc.flush();
+    while drain(&mut enc) {}
+    EncodeRun { frames, bytes, bound }
+}
