@@ -2,7 +2,8 @@
 //! table with transcode's H.264 encoder (the release `h264_encode` example), asks
 //! FFmpeg to decode each stream (`ffmpeg -v error -i out.264 -f framemd5 -`) and checks
 //! that it reports no error and gives exactly the encoder's reconstruction, frame by
-//! frame. `--bless` then writes `testdata/encode/results.txt`, the table `cargo test`
+//! frame, and that its header parser (`-bsf:v trace_headers`) reads every header
+//! without a warning. `--bless` then writes `testdata/encode/results.txt`, the table `cargo test`
 //! compares against without FFmpeg; without it, the committed table must match too.
 
 use anyhow::{bail, Context, Result};
@@ -130,6 +131,21 @@ pub fn run(args: &[String]) -> Result<()> {
         let decoded: Vec<String> =
             parse_framemd5(&String::from_utf8_lossy(&ff.stdout)).entries.into_iter().map(|e| e.md5).collect();
         let stream_md5 = md5_hex(&std::fs::read(&out)?);
+        // FFmpeg's own header parser (the coded bitstream reader behind its
+        // trace_headers filter) must read every SPS, PPS, SEI and slice header without
+        // a complaint: a decoder can tolerate what a strict syntax reader refuses.
+        let trace = Command::new("ffmpeg")
+            .args(["-hide_banner", "-v", "warning", "-i"])
+            .arg(&out)
+            .args(["-c", "copy", "-bsf:v", "trace_headers", "-f", "null", "-"])
+            .output()
+            .context("run ffmpeg trace_headers")?;
+        let trace_errors = String::from_utf8_lossy(&trace.stderr).trim().to_string();
+        let errors = if trace.status.success() && trace_errors.is_empty() {
+            errors
+        } else {
+            format!("{errors}\ntrace_headers: {trace_errors}").trim().to_string()
+        };
         let ok = ff.status.success() && errors.is_empty() && decoded == recon;
         if ok {
             println!("ok    {src} {opts}: {} frames, {} bytes", recon.len(), std::fs::metadata(&out)?.len());
