@@ -52,6 +52,43 @@ fn deinterlaced_scaled_mp4_with_progress_blocks() {
 }
 
 #[test]
+fn a_1080i_recording_transcodes_to_720p_within_256_mib() {
+    // Issue 12: a small box's budget. Both 1080i broadcast shapes (ISDB MPEG-2 with
+    // AAC, DVB H.264 MBAFF with MP2) are deinterlaced, scaled to 720 lines and encoded
+    // with every frame kept, and the job's own budget report stays under the limit.
+    let dir = scratch("transcode-256m");
+    for (name, frames) in [("ts/mpeg2_1440x1080i_aac.ts", "ts/mpeg2_1440x1080i_aac.ts.frames"), ("transcode/h264_1080i_mbaff_mp2.ts", "transcode/h264_1080i_mbaff_mp2.ts.frames")] {
+        let out = dir.join("out.mp4");
+        let input = testdata(name);
+        let r = transcode(&["convert", path_str(&input), path_str(&out), "--deinterlace", "--scale", "-2:720", "--max-memory", "256M", "--stats"]);
+        assert!(r.status.success(), "{name}: {}", stderr(&r));
+        let err = stderr(&r);
+        let peak = err
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("budget:  limit 256.0 MiB, peak reserved "))
+            .and_then(|v| v.strip_suffix(" MiB"))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name}: no budget line in {err}"));
+        assert!(peak > 16.0 && peak < 256.0, "{name}: peak reserved {peak} MiB");
+        // One output frame per input frame (bwdif at frame rate): the video lines of
+        // FFmpeg's frame table of the input.
+        let expected = std::fs::read_to_string(testdata(frames)).unwrap().lines().filter(|l| l.starts_with("0,")).count();
+        let video = err.lines().find(|l| l.starts_with("video:")).unwrap_or_else(|| panic!("{name}: no video line in {err}"));
+        assert!(video.contains(&format!(" {expected} frames decoded, {expected} encoded,")), "{name}: {video}");
+        // The plan made before the first frame is what --max-memory was checked against.
+        let planned: f64 = err
+            .lines()
+            .find_map(|l| l.strip_prefix("memory:  planned "))
+            .and_then(|v| v.split(" MiB").next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: no memory line in {err}"));
+        assert!(planned >= peak && planned < 256.0, "{name}: planned {planned} MiB, peak reserved {peak} MiB");
+        std::fs::remove_file(&out).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_memory_bound_too_small_for_the_job_fails_before_it_starts() {
     let dir = scratch("transcode-memory");
     let out = dir.join("out.mp4");
