@@ -32,19 +32,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod decode;
+mod inline;
 mod job;
 mod output;
 mod probe;
-mod remux;
+mod raw;
+mod routes;
 mod transcode;
 mod video;
 
-pub use decode::{decode, DecodeReport};
+pub use inline::{decode, remux, remux_to_writer, DecodeReport, RemuxOptions, RemuxReport, StreamReport, StreamSelection};
+pub use job::Progress;
 pub use output::{AtomicOutput, OutputFormat};
 pub use probe::{probe, probe_report, ProbeReport, ProbeStream};
-pub use transcode::{transcode, MemoryPlan, Route, StageStats, TranscodeOptions, TranscodeProgress, TranscodeReport, VideoEncode};
-pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};
+pub use routes::Route;
+pub use transcode::{transcode, MemoryPlan, StageStats, TranscodeOptions, TranscodeReport, VideoEncode};
 
 use std::fmt;
 use std::path::PathBuf;

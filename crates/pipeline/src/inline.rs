@@ -1,18 +1,26 @@
-//! The remux job: stream copy from any supported input to any output format.
+//! The caller-thread executor: a plan of copy and raw routes runs on the thread that
+//! called the job, with no stage threads, so a remux stays as fast and as lean as a
+//! packet loop can be. It holds the front end every job shares: open and detect the
+//! input, describe (or plan, or stash) its streams in a first pass, route each stream
+//! through a [`StreamMap`], leave out the streams with no whole packet, and say what
+//! came too late. [`remux()`] (every route a copy) and [`decode()`] (one raw route)
+//! are this executor under two policies.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use transcode_core::{Acquire, Budget, CodecId, Error, MediaType, MemoryConfig, MemoryStats, Packet, PacketView, StreamInfo};
-use transcode_frame_pool::{BytePool, BytePoolConfig};
+use transcode_core::{Acquire, Budget, CodecId, Error, MediaType, MemoryConfig, MemoryStats, Packet, PacketView};
 use transcode_demux_bridge::{open_demuxer_as, probe::detect, DemuxStats, Demuxer, Format, Input};
+use transcode_frame_pool::{BytePool, BytePoolConfig};
 use transcode_mux::Muxer;
 
-use crate::job::{check_cancel, copy_refusal, format_for_output, make_muxer, no_streams_reason, strict_damage, with_atomic_output, Mp4Layout, Paths};
+use crate::job::{check_cancel, format_for_output, make_muxer, strict_damage, with_atomic_output, Mp4Layout, Paths};
 use crate::output::OutputFormat;
-use crate::JobError;
+use crate::raw::{RawRoute, RawStats};
+use crate::routes::{described, Route, Routing, StreamMap};
+use crate::{JobError, Progress};
 
 /// Which input streams to copy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,18 +60,6 @@ impl RemuxOptions {
     }
 }
 
-/// Where a job is, for progress displays.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
-    /// Input bytes consumed in the current pass.
-    pub bytes_done: u64,
-    /// Input length, when known.
-    pub bytes_total: Option<u64>,
-    /// 1 for a single-pass job; 1 and then 2 when a faststart MP4 plans first.
-    pub pass: u8,
-    pub passes: u8,
-}
-
 /// What one output stream received.
 #[derive(Debug, Clone)]
 pub struct StreamReport {
@@ -90,6 +86,29 @@ pub struct RemuxReport {
     pub memory: MemoryStats,
 }
 
+/// The outcome of a decode.
+#[derive(Debug, Clone)]
+pub struct DecodeReport {
+    pub input_format: &'static str,
+    /// Index of the decoded stream in the input.
+    pub stream: usize,
+    pub frames: u64,
+    /// Frames in which damaged macroblocks were concealed.
+    pub concealed_frames: u64,
+    /// Decoding errors that were concealed (broken slices, missing references).
+    pub errors: u64,
+    /// Pictures left out because their references were missing at the start of the
+    /// stream (an MPEG-2 recording that starts mid-GOP), as FFmpeg leaves them out.
+    pub dropped_pictures: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Bytes the decoder holds for pictures (its decoded picture buffer).
+    pub decoder_bytes: usize,
+    /// The job's budget at the end: peak bytes reserved by the decoder's pools.
+    pub memory: MemoryStats,
+    pub demux: DemuxStats,
+}
+
 /// Copies the selected streams of `input` into `output` in `options.format`.
 ///
 /// `-` names standard input or standard output. `progress` is called every few hundred
@@ -97,9 +116,9 @@ pub struct RemuxReport {
 pub fn remux(input: &Path, output: &Path, options: &RemuxOptions, progress: &mut dyn FnMut(Progress)) -> Result<RemuxReport, JobError> {
     let paths = Paths::new(input, output);
     let src = Input::open(input, &options.memory).map_err(|e| paths.in_err(e))?;
-    let mut options = options.clone();
-    options.format = format_for_output(options.format, output);
-    with_atomic_output(&paths, |writer| run_remux(src, writer, &options, &paths, progress))
+    let format = format_for_output(options.format, output);
+    let routing = Routing::copy(format, options.selection.clone());
+    with_atomic_output(&paths, |writer| Ok(run(src, writer, routing, options, None, &paths, progress)?.report))
 }
 
 /// Copies the selected streams of `src` into `writer`: the library form of [`remux`] for
@@ -112,40 +131,78 @@ pub fn remux_to_writer(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RemuxReport, JobError> {
     let paths = Paths { input: PathBuf::from(src.name()), output: PathBuf::from("output") };
-    run_remux(src, writer, options, &paths, progress)
+    let routing = Routing::copy(options.format, options.selection.clone());
+    Ok(run(src, writer, routing, options, None, &paths, progress)?.report)
 }
 
-fn run_remux(
-    src: Input,
+/// Decodes the first video stream of `input` (H.264, MPEG-2 or MPEG-1 video) into the
+/// Y4M file `output`, at most `max_frames` frames: the job with one raw route (an
+/// uncompressed input stream is copied). Uses the memory, cancellation and strictness
+/// settings of `options` (its format and selection are ignored).
+pub fn decode(input: &Path, output: &Path, options: &RemuxOptions, max_frames: Option<u64>, progress: &mut dyn FnMut(Progress)) -> Result<DecodeReport, JobError> {
+    let paths = Paths::new(input, output);
+    let src = Input::open(input, &options.memory).map_err(|e| paths.in_err(e))?;
+    let routing = Routing::raw(OutputFormat::Y4m);
+    with_atomic_output(&paths, |writer| {
+        let done = run(src, writer, routing, options, max_frames, &paths, progress)?;
+        let r = done.report;
+        let stream = r.streams.first().map_or(0, |s| s.input_index);
+        let raw = done.raw.unwrap_or(RawStats { frames: r.streams.first().map_or(0, |s| s.packets), ..RawStats::default() });
+        Ok(DecodeReport {
+            input_format: r.input_format,
+            stream,
+            frames: raw.frames,
+            concealed_frames: raw.concealed_frames,
+            errors: raw.errors,
+            dropped_pictures: raw.dropped_pictures,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            decoder_bytes: raw.decoder_bytes,
+            memory: r.memory,
+            demux: r.demux,
+        })
+    })
+}
+
+/// What a run of the executor gives.
+struct Done {
+    report: RemuxReport,
+    /// The raw route's figures, when the plan had one.
+    raw: Option<RawStats>,
+}
+
+fn run(
+    mut src: Input,
     writer: Box<dyn std::io::Write + Send>,
+    routing: Routing,
     options: &RemuxOptions,
+    max_frames: Option<u64>,
     paths: &Paths,
     progress: &mut dyn FnMut(Progress),
-) -> Result<RemuxReport, JobError> {
-    let mut format_out = options.format;
-    if let OutputFormat::Mp4 { fragmented: false } = format_out {
+) -> Result<Done, JobError> {
+    let mut routing = routing;
+    if let OutputFormat::Mp4 { fragmented: false } = routing.format {
         if !src.is_seekable() {
             tracing::info!("writing fragmented mp4: the input cannot be read twice");
-            format_out = OutputFormat::Mp4 { fragmented: true };
+            routing.format = OutputFormat::Mp4 { fragmented: true };
         }
     }
-    let mut job = Job {
-        paths: paths.clone(),
-        options,
-        format_out,
-        map: Vec::new(),
-        out_streams: Vec::new(),
-        streams: Vec::new(),
-        skipped: Vec::new(),
-        dropped: 0,
-        first_pass: Vec::new(),
-    };
-    let mut src = src;
+    let format_out = routing.format;
     let format = detect(&mut src).map_err(|e| paths.in_err(e))?;
     options.memory.check_fits().map_err(|e| paths.in_err(e))?;
     let budget = Budget::from_config(&options.memory);
     let pool = BytePool::new(BytePoolConfig::new(&options.memory), &budget).map_err(|e| paths.in_err(e))?;
     let mut muxer = make_muxer(format_out, writer, &options.memory, Mp4Layout::Planned);
+    let mut job = Job {
+        paths: paths.clone(),
+        options,
+        map: StreamMap::new(routing),
+        dropped: 0,
+        first_pass: Vec::new(),
+        raw: None,
+        max_frames,
+        budget: &budget,
+    };
     let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), &pool, progress)?;
     demux.dropped_packets += job.dropped;
     if options.strict {
@@ -153,45 +210,34 @@ fn run_remux(
             return Err(paths.in_err(e));
         }
     }
-    Ok(RemuxReport {
+    let report = RemuxReport {
         input_format,
         output_format: format_out,
         bytes_in,
         bytes_out: muxer.bytes_written(),
-        streams: job.streams,
-        skipped: job.skipped,
+        streams: job.map.reports,
+        skipped: job.map.skipped,
         demux,
         memory: budget.stats(),
-    })
-}
-
-/// Whether a stream's description is complete enough to start a muxer.
-pub(crate) fn described(s: &StreamInfo) -> bool {
-    match s.codec {
-        CodecId::H264 | CodecId::H265 | CodecId::Aac => !s.extradata.is_empty(),
-        CodecId::Mpeg1Video | CodecId::Mpeg2Video | CodecId::RawVideo => s.video.is_some(),
-        CodecId::Ac3 => s.audio.is_some(),
-        CodecId::Mp2 | CodecId::Mp3 => s.audio.is_some(),
-        _ => true,
-    }
+    };
+    Ok(Done { report, raw: job.raw.map(|(_, _, stats)| stats) })
 }
 
 struct Job<'a> {
     paths: Paths,
     options: &'a RemuxOptions,
-    format_out: OutputFormat,
-    /// Input stream index → output stream index (`None`: not copied). Grows as the
-    /// demuxer discovers streams.
-    map: Vec<Option<usize>>,
-    /// Output stream descriptions, refreshed from the demuxer before `begin`.
-    out_streams: Vec<StreamInfo>,
-    streams: Vec<StreamReport>,
-    skipped: Vec<(usize, CodecId, String)>,
+    map: StreamMap,
     /// Packets the muxer refused as damaged.
     dropped: u64,
     /// Packets per output stream in the first pass (describe, plan or stash) that the
     /// muxer took or would take.
     first_pass: Vec<u64>,
+    /// The raw route once made: its input stream, the route, and at the end its figures.
+    raw: Option<(usize, RawRoute, RawStats)>,
+    /// At most this many video frames (a raw route's pictures, or a copied
+    /// uncompressed stream's packets).
+    max_frames: Option<u64>,
+    budget: &'a Budget,
 }
 
 impl Job<'_> {
@@ -207,60 +253,29 @@ impl Job<'_> {
         check_cancel(self.options.cancel.as_deref())
     }
 
-    /// Decides for every newly discovered stream whether it is copied.
-    fn update_map(&mut self, streams: &[StreamInfo], can_add: bool) {
-        while self.map.len() < streams.len() {
-            let s = &streams[self.map.len()];
-            let wanted = match &self.options.selection {
-                StreamSelection::All => true,
-                StreamSelection::Video => s.media_type() == MediaType::Video,
-                StreamSelection::Audio => s.media_type() == MediaType::Audio,
-                StreamSelection::Indices(ix) => ix.contains(&s.index),
-            };
-            let reason = if !wanted {
-                Some("not selected".to_string())
-            } else if let Some(r) = copy_refusal(self.format_out, s.codec, self.streams.len()) {
-                Some(r)
-            } else if !can_add {
-                Some("appeared after the output was started".to_string())
-            } else {
-                None
-            };
-            match reason {
-                Some(r) => {
-                    self.skipped.push((s.index, s.codec, r));
-                    self.map.push(None);
-                }
-                None => {
-                    let out = self.streams.len();
-                    self.streams.push(StreamReport { input_index: s.index, output_index: out, codec: s.codec, packets: 0, bytes: 0 });
-                    let mut info = s.clone();
-                    info.index = out;
-                    self.out_streams.push(info);
-                    self.map.push(Some(out));
-                }
-            }
+    fn no_streams(&self) -> JobError {
+        JobError::NoStreams { path: self.paths.input.clone(), reason: self.map.no_streams_reason() }
+    }
+
+    fn all_described(&self, streams: &[transcode_core::StreamInfo]) -> bool {
+        !self.map.reports.is_empty() && self.map.reports.iter().all(|r| streams.get(r.input_index).is_some_and(described))
+    }
+
+    /// Whether the frame limit is reached.
+    fn full(&self) -> bool {
+        let Some(limit) = self.max_frames else { return false };
+        match &self.raw {
+            Some((_, route, _)) => route.full(),
+            None => self.map.reports.iter().zip(&self.map.out_streams).any(|(r, s)| s.media_type() == MediaType::Video && r.packets >= limit),
         }
     }
 
-    fn refresh_out_streams(&mut self, streams: &[StreamInfo]) {
-        self.out_streams = self
-            .streams
-            .iter()
-            .map(|r| {
-                let mut s = streams[r.input_index].clone();
-                s.index = r.output_index;
-                s
-            })
-            .collect();
-    }
-
-    fn no_streams(&self) -> JobError {
-        JobError::NoStreams { path: self.paths.input.clone(), reason: no_streams_reason(&self.skipped) }
-    }
-
-    fn all_described(&self, streams: &[StreamInfo]) -> bool {
-        !self.streams.is_empty() && self.streams.iter().all(|r| streams.get(r.input_index).is_some_and(described))
+    /// Video frames written so far, for progress.
+    fn frames(&self) -> u64 {
+        match &self.raw {
+            Some((_, route, _)) => route.frames(),
+            None => self.map.reports.iter().zip(&self.map.out_streams).filter(|(_, s)| s.media_type() == MediaType::Video).map(|(r, _)| r.packets).next().unwrap_or(0),
+        }
     }
 
     /// After the first pass: fails when the input has no stream at all. When the pass
@@ -279,36 +294,29 @@ impl Job<'_> {
             return Ok(());
         }
         let streams = streams.to_vec();
-        self.update_map(&streams, true);
-        if self.streams.is_empty() {
+        self.map.update(&streams, true);
+        if self.map.reports.is_empty() {
             return Err(self.no_streams());
         }
-        self.first_pass.resize(self.streams.len(), 0);
+        self.first_pass.resize(self.map.reports.len(), 0);
         if self.first_pass.iter().all(|&n| n == 0) {
             return Err(JobError::NoPackets { path: self.paths.input.clone(), damage: demux.stats().summary() });
         }
         if !leave_out {
             return Ok(());
         }
-        let empty: Vec<usize> = (0..self.streams.len()).filter(|&k| self.first_pass[k] == 0).collect();
+        let empty: Vec<usize> = (0..self.map.reports.len()).filter(|&k| self.first_pass[k] == 0).collect();
         if empty.is_empty() {
             return Ok(());
         }
-        let kept: Vec<StreamReport> = std::mem::take(&mut self.streams);
-        let counts = std::mem::take(&mut self.first_pass);
-        for (k, mut r) in kept.into_iter().enumerate() {
-            if empty.contains(&k) {
-                tracing::warn!("{}: stream {} ({}) has no whole packet; leaving it out", self.paths.input.display(), r.input_index, r.codec.name());
-                self.skipped.push((r.input_index, r.codec, "no whole packet".into()));
-                self.map[r.input_index] = None;
-            } else {
-                r.output_index = self.streams.len();
-                self.map[r.input_index] = Some(r.output_index);
-                self.streams.push(r);
-                self.first_pass.push(counts[k]);
-            }
+        for &k in &empty {
+            let r = &self.map.reports[k];
+            tracing::warn!("{}: stream {} ({}) has no whole packet; leaving it out", self.paths.input.display(), r.input_index, r.codec.name());
         }
-        self.refresh_out_streams(&streams);
+        self.map.leave_out(&empty);
+        let counts = std::mem::take(&mut self.first_pass);
+        self.first_pass = counts.into_iter().enumerate().filter(|(k, _)| !empty.contains(k)).map(|(_, n)| n).collect();
+        self.map.refresh(&streams);
         Ok(())
     }
 
@@ -336,35 +344,53 @@ impl Job<'_> {
                 // A planned muxer has numbered its tracks already; it leaves the empty
                 // ones out itself.
                 self.after_first_pass(first.as_ref(), reached_end, mode == Mode::Describe)?;
-                self.refresh_out_streams(first.streams());
+                self.map.refresh(first.streams());
                 open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?
             }
             None => {
                 let mut demux = open_demuxer_as(src, format, &mem).map_err(|e| self.in_err(e))?;
                 let reached_end = self.stash_until_described(demux.as_mut(), &mut stash, pool)?;
                 self.after_first_pass(demux.as_ref(), reached_end, true)?;
-                self.refresh_out_streams(demux.streams());
+                self.map.refresh(demux.streams());
                 demux
             }
         };
-        if self.streams.is_empty() {
+        if self.map.reports.is_empty() {
             return Err(self.no_streams());
         }
-        muxer.begin(&self.out_streams).map_err(|e| self.out_err(e))?;
+        self.start(muxer)?;
         for pkt in stash.drain(..) {
+            if self.full() {
+                break;
+            }
             self.handle(&pkt.view(), Mode::Write, muxer)?;
         }
         self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, pool, progress)?;
-        if self.streams.iter().all(|r| r.packets == 0) {
+        if self.map.reports.iter().all(|r| r.packets == 0) {
             // Whatever was learnt on the way (a pipe read once, packets the muxer
             // refused): nothing useful would be written.
             let mut stats = demux.stats();
             stats.dropped_packets += self.dropped;
             return Err(JobError::NoPackets { path: self.paths.input.clone(), damage: stats.summary() });
         }
+        if let Some((_, route, stats)) = self.raw.as_mut() {
+            *stats = route.finish(muxer, &self.paths, demux.stats().summary())?;
+        }
         muxer.finish().map_err(|e| self.out_err(e))?;
         let stats = demux.stats();
         Ok((stats.bytes_read, stats, demux.format_name()))
+    }
+
+    /// Makes the routes that need more than the muxer (a decoder) and starts the
+    /// output, unless a raw route starts it at its first picture.
+    fn start(&mut self, muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
+        if let Some((input, out, Route::Raw)) = self.map.decoded() {
+            let info = &self.map.out_streams[out];
+            let route = RawRoute::new(info, self.max_frames, &self.options.memory, self.budget).map_err(|e| self.in_err(e))?;
+            self.raw = Some((input, route, RawStats::default()));
+            return Ok(());
+        }
+        muxer.begin(&self.map.out_streams).map_err(|e| self.out_err(e))
     }
 
     /// One pass over the demuxer. Returns whether it read to the end of the input (a
@@ -380,6 +406,8 @@ impl Job<'_> {
         pool: &BytePool,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<bool, JobError> {
+        // Decoding costs far more per packet than copying: report more often.
+        let every = if self.raw.is_some() { 3 } else { 511 };
         let mut n = 0u64;
         loop {
             if n & 63 == 0 {
@@ -388,15 +416,24 @@ impl Job<'_> {
             if mode == Mode::Describe && self.all_described(demux.streams()) {
                 return Ok(false);
             }
-            let known = demux.streams().len().min(self.map.len());
+            if mode == Mode::Write && self.full() {
+                return Ok(false);
+            }
+            if let Some((input, route, _)) = self.raw.as_mut() {
+                if route.wants_description() {
+                    route.describe(demux.streams().get(*input));
+                }
+            }
+            let known = demux.streams().len().min(self.map.map.len());
             let pkt = match demux.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => return Err(self.in_err(e)),
             };
             n += 1;
-            if n & 511 == 0 {
-                progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass, passes });
+            if n & every == 0 {
+                let bytes_out = muxer.bytes_written();
+                progress(Progress { bytes_done: pkt.pos.unwrap_or(0), bytes_total: total, pass, passes, frames: self.frames(), out_time_us: 0, bytes_out });
             }
             if pkt.stream < known {
                 self.handle(&pkt, mode, muxer)?;
@@ -406,18 +443,18 @@ impl Job<'_> {
                 // stream list.
                 let owned = pkt.with_data(pool.copy(pkt.data).map_err(|e| self.in_err(e))?);
                 let streams = demux.streams().to_vec();
-                self.update_map(&streams, mode != Mode::Write);
+                self.map.update(&streams, mode != Mode::Write);
                 self.handle(&owned.view(), mode, muxer)?;
             }
         }
         if let Some(t) = total {
-            progress(Progress { bytes_done: t, bytes_total: total, pass, passes });
+            progress(Progress { bytes_done: t, bytes_total: total, pass, passes, frames: self.frames(), out_time_us: 0, bytes_out: muxer.bytes_written() });
         }
         Ok(true)
     }
 
     fn handle(&mut self, pkt: &PacketView<'_>, mode: Mode, muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
-        let Some(out) = self.map.get(pkt.stream).copied().flatten() else {
+        let Some(out) = self.map.output(pkt.stream) else {
             return Ok(());
         };
         let view = PacketView { stream: out, ..*pkt };
@@ -426,13 +463,19 @@ impl Job<'_> {
                 self.count_first(out);
                 return Ok(());
             }
-            Mode::Plan => muxer.plan_packet(&self.out_streams[out], &view),
-            Mode::Write => muxer.write_packet(&view),
+            Mode::Plan => muxer.plan_packet(&self.map.out_streams[out], &view),
+            Mode::Write => match self.raw.as_mut() {
+                Some((_, route, _)) => {
+                    route.packet(pkt.data, muxer, self.options.strict, &self.paths)?;
+                    Ok(())
+                }
+                None => muxer.write_packet(&view),
+            },
         };
         match result {
             Ok(()) => {
                 if mode == Mode::Write {
-                    let r = &mut self.streams[out];
+                    let r = &mut self.map.reports[out];
                     r.packets += 1;
                     r.bytes += pkt.data.len() as u64;
                 } else {
@@ -477,7 +520,7 @@ impl Job<'_> {
             if self.all_described(demux.streams()) {
                 return Ok(false);
             }
-            let known = demux.streams().len().min(self.map.len());
+            let known = demux.streams().len().min(self.map.map.len());
             let pkt = match demux.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) => return Ok(true),
@@ -493,9 +536,9 @@ impl Job<'_> {
                     stash.push_back(pkt.to_packet());
                     if stream >= known {
                         let streams = demux.streams().to_vec();
-                        self.update_map(&streams, true);
+                        self.map.update(&streams, true);
                     }
-                    if let Some(out) = self.map.get(stream).copied().flatten() {
+                    if let Some(out) = self.map.output(stream) {
                         self.count_first(out);
                     }
                     return Ok(false);
@@ -504,9 +547,9 @@ impl Job<'_> {
             let pkt = pkt.with_data(data);
             if pkt.stream >= known {
                 let streams = demux.streams().to_vec();
-                self.update_map(&streams, true);
+                self.map.update(&streams, true);
             }
-            if let Some(out) = self.map.get(pkt.stream).copied().flatten() {
+            if let Some(out) = self.map.output(pkt.stream) {
                 self.count_first(out);
                 stash.push_back(pkt);
             }
