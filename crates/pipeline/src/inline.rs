@@ -19,7 +19,7 @@ use transcode_mux::Muxer;
 use crate::job::{check_cancel, format_for_output, make_muxer, strict_damage, with_atomic_output, Mp4Layout, Paths};
 use crate::output::OutputFormat;
 use crate::raw::{RawRoute, RawStats};
-use crate::routes::{described, Route, Routing, StreamMap};
+use crate::routes::{described, Route, Routing, StreamMap, VideoRouting};
 use crate::{JobError, Progress};
 
 /// Which input streams to copy.
@@ -188,10 +188,10 @@ fn run(
         }
     }
     let format_out = routing.format;
+    let routing_raw = routing.video == VideoRouting::Raw;
     let format = detect(&mut src).map_err(|e| paths.in_err(e))?;
     options.memory.check_fits().map_err(|e| paths.in_err(e))?;
     let budget = Budget::from_config(&options.memory);
-    let pool = BytePool::new(BytePoolConfig::new(&options.memory), &budget).map_err(|e| paths.in_err(e))?;
     let mut muxer = make_muxer(format_out, writer, &options.memory, Mp4Layout::Planned);
     let mut job = Job {
         paths: paths.clone(),
@@ -200,10 +200,15 @@ fn run(
         dropped: 0,
         first_pass: Vec::new(),
         raw: None,
+        begun: false,
         max_frames,
         budget: &budget,
     };
-    let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), &pool, progress)?;
+    // Owned copies of packets (a pipe's stash, the first packet of a stream found on
+    // the way), kept until the end so that the report shows the pool. A raw plan reads
+    // once and needs none.
+    let pool = if routing_raw { None } else { Some(BytePool::new(BytePoolConfig::new(&options.memory), &budget).map_err(|e| paths.in_err(e))?) };
+    let (bytes_in, mut demux, input_format) = job.run(src, format, muxer.as_mut(), pool.as_ref(), progress)?;
     demux.dropped_packets += job.dropped;
     if options.strict {
         if let Some(e) = strict_damage(&demux) {
@@ -234,6 +239,8 @@ struct Job<'a> {
     first_pass: Vec<u64>,
     /// The raw route once made: its input stream, the route, and at the end its figures.
     raw: Option<(usize, RawRoute, RawStats)>,
+    /// Whether the output's routes have started: a stream found later is left out.
+    begun: bool,
     /// At most this many video frames (a raw route's pictures, or a copied
     /// uncompressed stream's packets).
     max_frames: Option<u64>,
@@ -326,13 +333,17 @@ impl Job<'_> {
         src: Input,
         format: Format,
         muxer: &mut (dyn Muxer + Send),
-        pool: &BytePool,
+        pool: Option<&BytePool>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(u64, DemuxStats, &'static str), JobError> {
+        if self.map.routing.video == VideoRouting::Raw {
+            return self.run_raw(src, format, muxer, progress);
+        }
         let mem = self.options.memory.clone();
         let total = src.len();
         let plan = muxer.wants_plan_pass();
         let passes = if plan { 2 } else { 1 };
+        let Some(pool) = pool else { return Err(self.in_err(Error::invalid("a copy plan without its byte pool"))) };
         let mut stash = VecDeque::new();
         let mut demux = match src.try_clone() {
             Some(second) => {
@@ -340,7 +351,7 @@ impl Job<'_> {
                 // faststart MP4, or only reads far enough to describe the streams.
                 let mut first = open_demuxer_as(second, format, &mem).map_err(|e| self.in_err(e))?;
                 let mode = if plan { Mode::Plan } else { Mode::Describe };
-                let reached_end = self.pass(first.as_mut(), muxer, mode, (1, passes), total, pool, progress)?;
+                let reached_end = self.pass(first.as_mut(), muxer, mode, (1, passes), total, Some(pool), progress)?;
                 // A planned muxer has numbered its tracks already; it leaves the empty
                 // ones out itself.
                 self.after_first_pass(first.as_ref(), reached_end, mode == Mode::Describe)?;
@@ -358,14 +369,44 @@ impl Job<'_> {
         if self.map.reports.is_empty() {
             return Err(self.no_streams());
         }
-        self.start(muxer)?;
+        muxer.begin(&self.map.out_streams).map_err(|e| self.out_err(e))?;
+        self.begun = true;
         for pkt in stash.drain(..) {
-            if self.full() {
-                break;
-            }
             self.handle(&pkt.view(), Mode::Write, muxer)?;
         }
-        self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, pool, progress)?;
+        self.pass(demux.as_mut(), muxer, Mode::Write, (passes, passes), total, Some(pool), progress)?;
+        self.end(demux.as_ref(), muxer)
+    }
+
+    /// A plan of one raw route needs no first pass: its output starts at the first
+    /// picture, described by the stream as it is then, so the stream is routed (and its
+    /// decoder made) when its first packet comes, and the input is read once.
+    fn run_raw(
+        &mut self,
+        src: Input,
+        format: Format,
+        muxer: &mut (dyn Muxer + Send),
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(u64, DemuxStats, &'static str), JobError> {
+        let total = src.len();
+        let mut demux = open_demuxer_as(src, format, &self.options.memory).map_err(|e| self.in_err(e))?;
+        self.pass(demux.as_mut(), muxer, Mode::Write, (1, 1), total, None, progress)?;
+        if demux.streams().is_empty() {
+            return Err(JobError::NoMedia { path: self.paths.input.clone(), seen: demux.contents(), damage: demux.stats().summary() });
+        }
+        // A video stream listed but without one whole packet is routed now, so that the
+        // job fails for the packets it lacks rather than for a stream it lacks.
+        let streams = demux.streams().to_vec();
+        self.map.update(&streams, true);
+        if self.map.reports.is_empty() {
+            return Err(self.no_streams());
+        }
+        self.end(demux.as_ref(), muxer)
+    }
+
+    /// After the write pass: fails when nothing useful was written, ends the raw route
+    /// and finishes the output.
+    fn end(&mut self, demux: &(dyn Demuxer + Send), muxer: &mut (dyn Muxer + Send)) -> Result<(u64, DemuxStats, &'static str), JobError> {
         if self.map.reports.iter().all(|r| r.packets == 0) {
             // Whatever was learnt on the way (a pipe read once, packets the muxer
             // refused): nothing useful would be written.
@@ -381,16 +422,19 @@ impl Job<'_> {
         Ok((stats.bytes_read, stats, demux.format_name()))
     }
 
-    /// Makes the routes that need more than the muxer (a decoder) and starts the
-    /// output, unless a raw route starts it at its first picture.
-    fn start(&mut self, muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
-        if let Some((input, out, Route::Raw)) = self.map.decoded() {
+    /// Starts the route of output stream `out` at its first packet in a plan that
+    /// routes streams as they come (a raw route's plan): a raw route makes its decoder
+    /// and starts the output at its first picture; a copy starts the output now.
+    fn start(&mut self, out: usize, input: usize, muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
+        if self.map.routes[out] == Route::Raw {
             let info = &self.map.out_streams[out];
             let route = RawRoute::new(info, self.max_frames, &self.options.memory, self.budget).map_err(|e| self.in_err(e))?;
             self.raw = Some((input, route, RawStats::default()));
-            return Ok(());
+        } else {
+            muxer.begin(&self.map.out_streams).map_err(|e| self.out_err(e))?;
         }
-        muxer.begin(&self.map.out_streams).map_err(|e| self.out_err(e))
+        self.begun = true;
+        Ok(())
     }
 
     /// One pass over the demuxer. Returns whether it read to the end of the input (a
@@ -403,11 +447,11 @@ impl Job<'_> {
         mode: Mode,
         (pass, passes): (u8, u8),
         total: Option<u64>,
-        pool: &BytePool,
+        pool: Option<&BytePool>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<bool, JobError> {
         // Decoding costs far more per packet than copying: report more often.
-        let every = if self.raw.is_some() { 3 } else { 511 };
+        let every = if self.map.routing.video == VideoRouting::Raw { 3 } else { 511 };
         let mut n = 0u64;
         loop {
             if n & 63 == 0 {
@@ -441,9 +485,12 @@ impl Job<'_> {
                 // The first packet of a stream the demuxer just discovered: the view borrows
                 // the demuxer, so copy this one packet (into the byte pool) to look at the
                 // stream list.
-                let owned = pkt.with_data(pool.copy(pkt.data).map_err(|e| self.in_err(e))?);
+                let owned = match pool {
+                    Some(pool) => pkt.with_data(pool.copy(pkt.data).map_err(|e| self.in_err(e))?),
+                    None => pkt.to_packet(),
+                };
                 let streams = demux.streams().to_vec();
-                self.map.update(&streams, mode != Mode::Write);
+                self.map.update(&streams, !self.begun);
                 self.handle(&owned.view(), mode, muxer)?;
             }
         }
@@ -457,6 +504,9 @@ impl Job<'_> {
         let Some(out) = self.map.output(pkt.stream) else {
             return Ok(());
         };
+        if mode == Mode::Write && !self.begun {
+            self.start(out, pkt.stream, muxer)?;
+        }
         let view = PacketView { stream: out, ..*pkt };
         let result = match mode {
             Mode::Describe => {
