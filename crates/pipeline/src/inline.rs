@@ -300,8 +300,7 @@ impl Job<'_> {
             // without a packet yet is decided when its first packet comes, as before.
             return Ok(());
         }
-        let streams = streams.to_vec();
-        self.map.update(&streams, true);
+        self.map.update(streams, true);
         if self.map.reports.is_empty() {
             return Err(self.no_streams());
         }
@@ -323,7 +322,7 @@ impl Job<'_> {
         self.map.leave_out(&empty);
         let counts = std::mem::take(&mut self.first_pass);
         self.first_pass = counts.into_iter().enumerate().filter(|(k, _)| !empty.contains(k)).map(|(_, n)| n).collect();
-        self.map.refresh(&streams);
+        self.map.refresh(streams);
         Ok(())
     }
 
@@ -396,8 +395,7 @@ impl Job<'_> {
         }
         // A video stream listed but without one whole packet is routed now, so that the
         // job fails for the packets it lacks rather than for a stream it lacks.
-        let streams = demux.streams().to_vec();
-        self.map.update(&streams, true);
+        self.map.update(demux.streams(), true);
         if self.map.reports.is_empty() {
             return Err(self.no_streams());
         }
@@ -489,8 +487,7 @@ impl Job<'_> {
                     Some(pool) => pkt.with_data(pool.copy(pkt.data).map_err(|e| self.in_err(e))?),
                     None => pkt.to_packet(),
                 };
-                let streams = demux.streams().to_vec();
-                self.map.update(&streams, !self.begun);
+                self.map.update(demux.streams(), !self.begun);
                 self.handle(&owned.view(), mode, muxer)?;
             }
         }
@@ -585,8 +582,7 @@ impl Job<'_> {
                     let stream = pkt.stream;
                     stash.push_back(pkt.to_packet());
                     if stream >= known {
-                        let streams = demux.streams().to_vec();
-                        self.map.update(&streams, true);
+                        self.map.update(demux.streams(), true);
                     }
                     if let Some(out) = self.map.output(stream) {
                         self.count_first(out);
@@ -596,8 +592,7 @@ impl Job<'_> {
             };
             let pkt = pkt.with_data(data);
             if pkt.stream >= known {
-                let streams = demux.streams().to_vec();
-                self.map.update(&streams, true);
+                self.map.update(demux.streams(), true);
             }
             if let Some(out) = self.map.output(pkt.stream) {
                 self.count_first(out);
