@@ -448,8 +448,10 @@ impl Job<'_> {
         pool: Option<&BytePool>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<bool, JobError> {
-        // Decoding costs far more per packet than copying: report more often.
-        let every = if self.map.routing.video == VideoRouting::Raw { 3 } else { 511 };
+        // Decoding costs far more per packet than copying: report more often. The raw
+        // route's checks stay out of a copy's per-packet path.
+        let raw = mode == Mode::Write && self.map.routing.video == VideoRouting::Raw;
+        let every = if raw { 3 } else { 511 };
         let mut n = 0u64;
         loop {
             if n & 63 == 0 {
@@ -458,12 +460,14 @@ impl Job<'_> {
             if mode == Mode::Describe && self.all_described(demux.streams()) {
                 return Ok(false);
             }
-            if mode == Mode::Write && self.full() {
-                return Ok(false);
-            }
-            if let Some((input, route, _)) = self.raw.as_mut() {
-                if route.wants_description() {
-                    route.describe(demux.streams().get(*input));
+            if raw {
+                if self.full() {
+                    return Ok(false);
+                }
+                if let Some((input, route, _)) = self.raw.as_mut() {
+                    if route.wants_description() {
+                        route.describe(demux.streams().get(*input));
+                    }
                 }
             }
             let known = demux.streams().len().min(self.map.map.len());
@@ -511,13 +515,11 @@ impl Job<'_> {
                 return Ok(());
             }
             Mode::Plan => muxer.plan_packet(&self.map.out_streams[out], &view),
-            Mode::Write => match self.raw.as_mut() {
-                Some((_, route, _)) => {
-                    route.packet(pkt.data, muxer, self.options.strict, &self.paths)?;
-                    Ok(())
-                }
-                None => muxer.write_packet(&view),
-            },
+            Mode::Write if self.raw.is_some() => {
+                self.raw_packet(pkt.data, muxer)?;
+                Ok(())
+            }
+            Mode::Write => muxer.write_packet(&view),
         };
         match result {
             Ok(()) => {
@@ -544,6 +546,13 @@ impl Job<'_> {
             }
             Err(e) => Err(self.out_err(e)),
         }
+    }
+
+    /// A packet for the raw route: its errors end the job (damage is concealed inside).
+    #[inline(never)]
+    fn raw_packet(&mut self, data: &[u8], muxer: &mut (dyn Muxer + Send)) -> Result<(), JobError> {
+        let Some((_, route, _)) = self.raw.as_mut() else { return Ok(()) };
+        route.packet(data, muxer, self.options.strict, &self.paths)
     }
 
     fn count_first(&mut self, out: usize) {
