@@ -217,3 +217,87 @@ pub(crate) fn described(s: &StreamInfo) -> bool {
         _ => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use transcode_core::{BitstreamFormat, TimeBase};
+
+    fn streams(codecs: &[CodecId]) -> Vec<StreamInfo> {
+        codecs.iter().enumerate().map(|(i, &c)| StreamInfo::new(i, 0x100 + i as u32, c, BitstreamFormat::Raw, TimeBase::new(1, 90000))).collect()
+    }
+
+    fn routed(routing: Routing, codecs: &[CodecId]) -> StreamMap {
+        let mut m = StreamMap::new(routing);
+        m.update(&streams(codecs), true);
+        m
+    }
+
+    fn reasons(m: &StreamMap) -> Vec<(usize, &str)> {
+        m.skipped.iter().map(|(i, _, r)| (*i, r.as_str())).collect()
+    }
+
+    const TS: [CodecId; 5] = [CodecId::Mpeg2Video, CodecId::Aac, CodecId::Unknown(6), CodecId::H264, CodecId::Ac3];
+
+    #[test]
+    fn a_remux_copies_every_stream_the_output_holds() {
+        let m = routed(Routing::copy(OutputFormat::MpegTs, StreamSelection::All), &TS);
+        assert_eq!(m.routes, vec![Route::Copy; 5]);
+        assert_eq!(m.map, vec![Some(0), Some(1), Some(2), Some(3), Some(4)]);
+        let m = routed(Routing::copy(OutputFormat::Mp4 { fragmented: false }, StreamSelection::Audio), &TS);
+        assert_eq!(m.map, vec![None, Some(0), None, None, None]);
+        assert_eq!(reasons(&m), vec![(0, "not selected"), (2, "not selected"), (3, "not selected"), (4, "mp4 cannot hold ac3")]);
+        // An elementary stream holds one.
+        let m = routed(Routing::copy(OutputFormat::H264, StreamSelection::All), &[CodecId::H264, CodecId::H264]);
+        assert_eq!(reasons(&m), vec![(1, "h264 holds one stream")]);
+    }
+
+    #[test]
+    fn a_decode_routes_the_first_video_stream_raw_and_nothing_else() {
+        let m = routed(Routing::raw(OutputFormat::Y4m), &TS);
+        assert_eq!(m.routes, vec![Route::Raw]);
+        assert_eq!(m.decoded(), Some((0, 0, Route::Raw)));
+        assert_eq!(m.reports[0].codec, CodecId::RawVideo);
+        assert_eq!(
+            reasons(&m),
+            vec![(1, "not a video stream"), (2, "not a video stream"), (3, "only the first video stream is decoded"), (4, "not a video stream")]
+        );
+        // Pictures already raw (a Y4M input) are copied.
+        let m = routed(Routing::raw(OutputFormat::Y4m), &[CodecId::RawVideo]);
+        assert_eq!((m.routes.clone(), m.decoded()), (vec![Route::Copy], None));
+        let m = routed(Routing::raw(OutputFormat::Y4m), &[CodecId::Aac]);
+        assert_eq!(m.no_streams_reason(), "no video stream");
+    }
+
+    #[test]
+    fn a_transcode_encodes_the_first_video_copies_audio_and_drops_data() {
+        let m = routed(Routing::transcode(OutputFormat::Mp4 { fragmented: false }, true, true), &TS);
+        assert_eq!(m.routes, vec![Route::Encode, Route::Copy]);
+        assert_eq!(m.decoded(), Some((0, 0, Route::Encode)));
+        assert_eq!(
+            reasons(&m),
+            vec![(2, "data streams are not carried by a transcode"), (3, "only the first video stream is transcoded"), (4, "mp4 cannot hold ac3")]
+        );
+        let m = routed(Routing::transcode(OutputFormat::MpegTs, true, false), &TS);
+        assert_eq!(m.routes, vec![Route::Encode]);
+        assert_eq!(m.skipped[0], (1, CodecId::Aac, "audio not selected".to_string()));
+        // Copying the video instead: every video and audio stream is copied.
+        let m = routed(Routing::transcode(OutputFormat::MpegTs, false, true), &TS);
+        assert_eq!(m.routes, vec![Route::Copy; 4]);
+    }
+
+    #[test]
+    fn streams_found_after_the_start_are_left_out_and_empty_ones_renumbered() {
+        let all = streams(&TS);
+        let mut m = StreamMap::new(Routing::copy(OutputFormat::MpegTs, StreamSelection::All));
+        m.update(&all[..3], true);
+        m.update(&all, false);
+        assert_eq!(m.map, vec![Some(0), Some(1), Some(2), None, None]);
+        assert_eq!(reasons(&m), vec![(3, "appeared after the output was started"), (4, "appeared after the output was started")]);
+        m.leave_out(&[1]);
+        assert_eq!(m.map, vec![Some(0), None, Some(1), None, None]);
+        assert_eq!(m.out_streams.iter().map(|s| (s.index, s.codec)).collect::<Vec<_>>(), vec![(0, CodecId::Mpeg2Video), (1, CodecId::Unknown(6))]);
+        assert_eq!(m.reports.iter().map(|r| (r.input_index, r.output_index)).collect::<Vec<_>>(), vec![(0, 0), (2, 1)]);
+        assert_eq!(m.skipped.last().map(|s| s.2.as_str()), Some("no whole packet"));
+    }
+}
