@@ -5,6 +5,10 @@
 //!
 //! # Design principles
 //!
+//! - Remux, decode and transcode are one job: every output stream is a [`Route`]
+//!   (copy, raw or encode), decided in one place for every job. A plan of copy and raw
+//!   routes runs on the caller's thread; a plan that encodes runs its stages on
+//!   threads. Every job reports the same [`Progress`] events.
 //! - Data flows one way: mapped bytes → packet views → muxer. A packet is copied only
 //!   where ownership is needed: the bounded stash that holds the first packets of a pipe
 //!   while the streams are being described.
