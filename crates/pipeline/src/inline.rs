@@ -326,7 +326,9 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Returns bytes read, demuxer statistics and the input format name.
+    /// Runs the plan: with `pool`, a first pass and then the write pass; without (a raw
+    /// plan), the write pass alone. Returns bytes read, demuxer statistics and the input
+    /// format name.
     fn run(
         &mut self,
         src: Input,
@@ -335,14 +337,12 @@ impl Job<'_> {
         pool: Option<&BytePool>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(u64, DemuxStats, &'static str), JobError> {
-        if self.map.routing.video == VideoRouting::Raw {
-            return self.run_raw(src, format, muxer, progress);
-        }
+        // A raw plan has no byte pool: it has no first pass to copy packets in.
+        let Some(pool) = pool else { return self.run_raw(src, format, muxer, progress) };
         let mem = self.options.memory.clone();
         let total = src.len();
         let plan = muxer.wants_plan_pass();
         let passes = if plan { 2 } else { 1 };
-        let Some(pool) = pool else { return Err(self.in_err(Error::invalid("a copy plan without its byte pool"))) };
         let mut stash = VecDeque::new();
         let mut demux = match src.try_clone() {
             Some(second) => {
