@@ -12,7 +12,7 @@ use clap::Args;
 use transcode_core::MemoryConfig;
 use transcode_filters::{Algorithm, DeinterlaceConfig, FieldSelect, Parity, Rate, Rect, ScaleConfig, Size};
 use transcode_h264::encoder::{EncoderConfig, Entropy, RateControl};
-use transcode_pipeline::{transcode, OutputFormat, TranscodeOptions, TranscodeProgress, TranscodeReport, VideoEncode};
+use transcode_pipeline::{transcode, OutputFormat, Progress, TranscodeOptions, TranscodeReport, VideoEncode};
 
 use crate::convert::ConvertArgs;
 use crate::size::human;
@@ -306,7 +306,7 @@ struct TranscodeDisplay {
     sink: Option<ProgressSink>,
     last_block: Option<Instant>,
     last_msg: Option<Instant>,
-    last: TranscodeProgress,
+    last: Progress,
 }
 
 impl TranscodeDisplay {
@@ -319,11 +319,11 @@ impl TranscodeDisplay {
             sink,
             last_block: None,
             last_msg: None,
-            last: TranscodeProgress::default(),
+            last: Progress::default(),
         }
     }
 
-    fn update(&mut self, p: TranscodeProgress) {
+    fn update(&mut self, p: Progress) {
         self.last = p;
         self.line.sample_cheap();
         let now = Instant::now();
@@ -340,7 +340,7 @@ impl TranscodeDisplay {
         if let Some(t) = p.bytes_total {
             bar.set_length(t);
         }
-        bar.set_position(p.bytes_in);
+        bar.set_position(p.bytes_done);
         let secs = self.line.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!(
             "frame {:>6}  {:>6.1} fps  {:>5.2}x  {:>10}  {:>8.1} kb/s",
@@ -393,7 +393,7 @@ impl TranscodeDisplay {
     }
 }
 
-fn bitrate_kbps(p: TranscodeProgress) -> f64 {
+fn bitrate_kbps(p: Progress) -> f64 {
     if p.out_time_us > 0 {
         p.bytes_out as f64 * 8.0 / (p.out_time_us as f64 / 1e6) / 1000.0
     } else {

@@ -2,8 +2,9 @@
 //! muxer for an output format, the atomic output around a run, cancellation, the
 //! strict damage check and the choice of which streams an output can hold.
 //!
-//! Each of these existed once per job before; keeping them here means a job differs
-//! from another only in how its packets travel (one thread, or routes on threads).
+//! Each of these existed once per job before; keeping them here (and the routing in
+//! `routes.rs`) means a job differs from another only in how its packets travel: on
+//! the caller's thread (`inline.rs`), or through stage threads (`transcode.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,32 @@ use transcode_mux::Muxer;
 
 use crate::output::{AtomicOutput, OutputFormat};
 use crate::JobError;
+
+/// Where a job is, for progress displays: the one progress event of every job.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Input bytes consumed in the current pass.
+    pub bytes_done: u64,
+    /// Input length, when known.
+    pub bytes_total: Option<u64>,
+    /// 1 for a single-pass job; 1 and then 2 when a faststart MP4 plans first.
+    pub pass: u8,
+    pub passes: u8,
+    /// Video frames written: pictures decoded or encoded, or packets of the first
+    /// copied video stream.
+    pub frames: u64,
+    /// Presentation time reached in the output, in microseconds from its first frame;
+    /// followed by a transcode only (0 otherwise).
+    pub out_time_us: i64,
+    /// Output bytes so far (including what a spooled MP4 still holds back).
+    pub bytes_out: u64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress { bytes_done: 0, bytes_total: None, pass: 1, passes: 1, frames: 0, out_time_us: 0, bytes_out: 0 }
+    }
+}
 
 /// The input and output a job names in its errors.
 #[derive(Debug, Clone)]
@@ -132,14 +159,5 @@ pub(crate) fn copy_refusal(format: OutputFormat, codec: CodecId, held: usize) ->
         Some(format!("{} holds one stream", format.name()))
     } else {
         None
-    }
-}
-
-/// The reason of [`JobError::NoStreams`]: every stream left out, with why.
-pub(crate) fn no_streams_reason(skipped: &[(usize, CodecId, String)]) -> String {
-    if skipped.is_empty() {
-        "no streams found".to_string()
-    } else {
-        skipped.iter().map(|(i, c, r)| format!("stream {i} ({}): {r}", c.name())).collect::<Vec<_>>().join("; ")
     }
 }

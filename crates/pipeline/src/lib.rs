@@ -5,6 +5,10 @@
 //!
 //! # Design principles
 //!
+//! - Remux, decode and transcode are one job: every output stream is a [`Route`]
+//!   (copy, raw or encode), decided in one place for every job. A plan of copy and raw
+//!   routes runs on the caller's thread; a plan that encodes runs its stages on
+//!   threads. Every job reports the same [`Progress`] events.
 //! - Data flows one way: mapped bytes → packet views → muxer. A packet is copied only
 //!   where ownership is needed: the bounded stash that holds the first packets of a pipe
 //!   while the streams are being described.
@@ -32,19 +36,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod decode;
+mod inline;
 mod job;
 mod output;
 mod probe;
-mod remux;
+mod raw;
+mod routes;
 mod transcode;
 mod video;
 
-pub use decode::{decode, DecodeReport};
+pub use inline::{decode, remux, remux_to_writer, DecodeReport, RemuxOptions, RemuxReport, StreamReport, StreamSelection};
+pub use job::Progress;
 pub use output::{AtomicOutput, OutputFormat};
 pub use probe::{probe, probe_report, ProbeReport, ProbeStream};
-pub use transcode::{transcode, MemoryPlan, Route, StageStats, TranscodeOptions, TranscodeProgress, TranscodeReport, VideoEncode};
-pub use remux::{remux, remux_to_writer, Progress, RemuxOptions, RemuxReport, StreamSelection, StreamReport};
+pub use routes::Route;
+pub use transcode::{transcode, MemoryPlan, StageStats, TranscodeOptions, TranscodeReport, VideoEncode};
 
 use std::fmt;
 use std::path::PathBuf;

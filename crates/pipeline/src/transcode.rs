@@ -41,11 +41,11 @@ use transcode_frame_pool::{BytePool, BytePoolConfig, Captions, FrameLayout, Fram
 use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Received};
 use transcode_mux::Muxer;
 
-use crate::job::{copy_refusal, format_for_output, make_muxer, no_streams_reason, strict_damage, with_atomic_output, Mp4Layout, Paths};
+use crate::job::{format_for_output, make_muxer, strict_damage, with_atomic_output, Mp4Layout, Paths};
 use crate::output::OutputFormat;
-use crate::remux::described;
+use crate::routes::{described, Route, Routing, StreamMap};
 use crate::video::{Decoded, PacketDecoder, VideoFrame};
-use crate::{JobError, StreamReport};
+use crate::{JobError, Progress, StreamReport};
 
 /// What the job does with the first video stream.
 #[derive(Debug, Clone)]
@@ -100,29 +100,6 @@ impl TranscodeOptions {
     pub fn new(format: OutputFormat, video: VideoEncode) -> Self {
         TranscodeOptions { format, video: Some(video), copy_audio: true, memory: MemoryConfig::default(), strict: false, cancel: None }
     }
-}
-
-/// How an output stream is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// Packets copied from the input.
-    Copy,
-    /// Decoded, filtered and encoded to H.264.
-    Encode,
-}
-
-/// Where a transcode is, for progress displays.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TranscodeProgress {
-    /// Video frames written (encoded, or copied packets of the video).
-    pub frames: u64,
-    /// Presentation time reached in the output, in microseconds from its first frame.
-    pub out_time_us: i64,
-    /// Output bytes so far (including what a spooled MP4 still holds back).
-    pub bytes_out: u64,
-    /// Input bytes demuxed, and the input's length when known.
-    pub bytes_in: u64,
-    pub bytes_total: Option<u64>,
 }
 
 /// Figures of one stage of the job.
@@ -213,7 +190,7 @@ pub struct TranscodeReport {
 /// Transcodes `input` into `output`: the first video stream is decoded, filtered and
 /// encoded as `options.video` says (or copied), audio streams are copied. `progress` is
 /// called on the calling thread, which muxes, after every video packet written.
-pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, progress: &mut dyn FnMut(TranscodeProgress)) -> Result<TranscodeReport, JobError> {
+pub fn transcode(input: &Path, output: &Path, options: &TranscodeOptions, progress: &mut dyn FnMut(Progress)) -> Result<TranscodeReport, JobError> {
     let paths = Paths::new(input, output);
     let in_err = |source| paths.in_err(source);
     options.memory.check_fits().map_err(in_err)?;
@@ -286,13 +263,9 @@ enum PlanError {
 /// Which input stream goes where, and the encoded stream's geometry and timing.
 #[derive(Debug, Clone)]
 struct RoutePlan {
-    /// Input index → output index.
-    map: Vec<Option<usize>>,
-    /// Output streams as given to the muxer.
-    out_streams: Vec<StreamInfo>,
-    routes: Vec<Route>,
-    reports: Vec<StreamReport>,
-    skipped: Vec<(usize, CodecId, String)>,
+    /// Input streams to output streams and their routes; the encoded stream's
+    /// description is the encoder's output.
+    map: StreamMap,
     video: Option<VideoPlan>,
     /// Time base of each input stream.
     in_time_bases: Vec<TimeBase>,
@@ -348,64 +321,39 @@ impl VideoPlan {
 
 impl RoutePlan {
     fn new(streams: &[StreamInfo], format: OutputFormat, options: &TranscodeOptions) -> Result<RoutePlan, PlanError> {
-        let mut plan = RoutePlan { map: Vec::new(), out_streams: Vec::new(), routes: Vec::new(), reports: Vec::new(), skipped: Vec::new(), video: None, in_time_bases: streams.iter().map(|s| s.time_base).collect() };
-        for s in streams {
-            let media = s.media_type();
-            let encode = media == MediaType::Video && plan.video.is_none() && options.video.is_some();
-            let reason = if encode {
-                if !matches!(s.codec, CodecId::H264 | CodecId::Mpeg2Video | CodecId::Mpeg1Video) {
-                    return Err(PlanError::Input(Error::unsupported(format!(
-                        "decoding {} (h264, mpeg2video and mpeg1video can be transcoded)",
-                        s.codec.name()
-                    ))));
-                }
-                None
-            } else if media == MediaType::Video && options.video.is_some() {
-                Some("only the first video stream is transcoded".to_string())
-            } else if media == MediaType::Audio && !options.copy_audio {
-                Some("audio not selected".to_string())
-            } else if media == MediaType::Data {
-                Some("data streams are not carried by a transcode".to_string())
-            } else {
-                copy_refusal(format, s.codec, plan.routes.len())
-            };
-            if let Some(r) = reason {
-                plan.skipped.push((s.index, s.codec, r));
-                plan.map.push(None);
-                continue;
+        let mut map = StreamMap::new(Routing::transcode(format, options.video.is_some(), options.copy_audio));
+        map.update(streams, true);
+        let mut video = None;
+        if let Some((input, out, _)) = map.decoded() {
+            let s = &streams[input];
+            if !matches!(s.codec, CodecId::H264 | CodecId::Mpeg2Video | CodecId::Mpeg1Video) {
+                return Err(PlanError::Input(Error::unsupported(format!(
+                    "decoding {} (h264, mpeg2video and mpeg1video can be transcoded)",
+                    s.codec.name()
+                ))));
             }
-            let out = plan.out_streams.len();
-            plan.map.push(Some(out));
-            if encode {
-                let vp = video_plan(s, out, options.video.clone().unwrap_or_default(), &options.memory).map_err(PlanError::Input)?;
-                let mut info = StreamInfo::new(out, 0, CodecId::H264, BitstreamFormat::AnnexB, vp.out_tb);
-                info.video = Some(VideoParams {
-                    width: vp.out_size.0,
-                    height: vp.out_size.1,
-                    frame_rate: Some(vp.out_rate),
-                    sar: Some(vp.out_sar),
-                    field_order: Some(transcode_core::FieldOrder::Progressive),
-                    ..Default::default()
-                });
-                plan.out_streams.push(info);
-                plan.routes.push(Route::Encode);
-                plan.reports.push(StreamReport { input_index: s.index, output_index: out, codec: CodecId::H264, packets: 0, bytes: 0 });
-                plan.video = Some(vp);
-            } else {
-                let mut info = s.clone();
-                info.index = out;
-                plan.out_streams.push(info);
-                plan.routes.push(Route::Copy);
-                plan.reports.push(StreamReport { input_index: s.index, output_index: out, codec: s.codec, packets: 0, bytes: 0 });
-            }
+            let vp = video_plan(s, out, options.video.clone().unwrap_or_default(), &options.memory).map_err(PlanError::Input)?;
+            // The encoded stream as the muxer sees it.
+            let mut info = StreamInfo::new(out, 0, CodecId::H264, BitstreamFormat::AnnexB, vp.out_tb);
+            info.video = Some(VideoParams {
+                width: vp.out_size.0,
+                height: vp.out_size.1,
+                frame_rate: Some(vp.out_rate),
+                sar: Some(vp.out_sar),
+                field_order: Some(transcode_core::FieldOrder::Progressive),
+                ..Default::default()
+            });
+            map.out_streams[out] = info;
+            map.reports[out].codec = CodecId::H264;
+            video = Some(vp);
         }
-        if plan.out_streams.is_empty() {
-            return Err(PlanError::NoStreams(no_streams_reason(&plan.skipped)));
+        if map.out_streams.is_empty() {
+            return Err(PlanError::NoStreams(map.no_streams_reason()));
         }
-        if options.video.is_some() && plan.video.is_none() {
+        if options.video.is_some() && video.is_none() {
             return Err(PlanError::NoStreams("no video stream to encode".into()));
         }
-        Ok(plan)
+        Ok(RoutePlan { map, video, in_time_bases: streams.iter().map(|s| s.time_base).collect() })
     }
 
     /// The most each part of the job holds, from the stream description.
@@ -712,7 +660,7 @@ fn run(
     options: &TranscodeOptions,
     paths: &Paths,
     bytes_total: Option<u64>,
-    progress: &mut dyn FnMut(TranscodeProgress),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<TranscodeReport, JobError> {
     let mem = &options.memory;
     let budget = Budget::from_config(mem);
@@ -733,7 +681,7 @@ fn run(
         captions_kept: AtomicU64::new(0),
         captions_digest: AtomicU64::new(CaptionTally::default().digest),
     };
-    muxer.begin(&plan.out_streams).map_err(|e| paths.out_err(e))?;
+    muxer.begin(&plan.map.out_streams).map_err(|e| paths.out_err(e))?;
     let (mux_tx, mux_rx) = queue::<MuxMsg>(256);
     let q = plan.video.as_ref().map_or(1, |v| v.queue_frames);
     let (pkt_tx, pkt_rx) = queue::<Msg<Packet>>(64);
@@ -746,9 +694,9 @@ fn run(
         output_format: options.format,
         bytes_in: 0,
         bytes_out: 0,
-        streams: plan.reports.clone(),
-        routes: plan.routes.clone(),
-        skipped: plan.skipped.clone(),
+        streams: plan.map.reports.clone(),
+        routes: plan.map.routes.clone(),
+        skipped: plan.map.skipped.clone(),
         frames_decoded: 0,
         frames_encoded: 0,
         decode_errors: 0,
@@ -900,8 +848,8 @@ fn demux_stage(
         if let Some(p) = pkt.pos {
             shared.bytes_in.store(p, Ordering::Relaxed);
         }
-        let Some(out) = plan.map.get(pkt.stream).copied().flatten() else {
-            if pkt.stream >= plan.map.len() && !late.contains(&pkt.stream) {
+        let Some(out) = plan.map.output(pkt.stream) else {
+            if pkt.stream >= plan.map.map.len() && !late.contains(&pkt.stream) {
                 // Found after the output was declared: said once, not silently lost.
                 late.push(pkt.stream);
                 tracing::warn!("{}: stream {} appeared after the output was started; leaving it out", paths.input.display(), pkt.stream);
@@ -1401,10 +1349,10 @@ fn mux_stage(
     shared: &Shared<'_>,
     paths: &Paths,
     bytes_total: Option<u64>,
-    progress: &mut dyn FnMut(TranscodeProgress),
+    progress: &mut dyn FnMut(Progress),
     hold_bytes: u64,
 ) -> Result<u64, Stop> {
-    let n = plan.out_streams.len();
+    let n = plan.map.out_streams.len();
     let mut queues: Vec<VecDeque<Packet>> = (0..n).map(|_| VecDeque::new()).collect();
     let video_out = plan.video.as_ref().map(|v| v.output);
     let mut copy_ended = false;
@@ -1439,7 +1387,7 @@ fn mux_stage(
             for k in 0..n {
                 match queues[k].front() {
                     Some(p) => {
-                        let t = key(p, &plan.out_streams[k]).unwrap_or(last_key[k]);
+                        let t = key(p, &plan.map.out_streams[k]).unwrap_or(last_key[k]);
                         if best.is_none_or(|(bt, _)| t < bt) {
                             best = Some((t, k));
                         }
@@ -1474,19 +1422,20 @@ fn mux_stage(
                 }
                 Err(e) => return Err(Stop::Failed(paths.out_err(e))),
             }
-            let is_video = Some(k) == video_out || (video_out.is_none() && plan.out_streams[k].media_type() == MediaType::Video);
+            let is_video = Some(k) == video_out || (video_out.is_none() && plan.map.out_streams[k].media_type() == MediaType::Video);
             if is_video {
                 frames += 1;
-                if let Some(pts) = p.pts.map(|t| plan.out_streams[k].time_base.rescale(t, us)) {
+                if let Some(pts) = p.pts.map(|t| plan.map.out_streams[k].time_base.rescale(t, us)) {
                     let first = *first_video_us.get_or_insert(pts);
                     out_us = out_us.max(pts - first);
                 }
-                progress(TranscodeProgress {
+                progress(Progress {
+                    bytes_done: shared.bytes_in.load(Ordering::Relaxed),
+                    bytes_total,
                     frames,
                     out_time_us: out_us,
                     bytes_out: muxer.bytes_written(),
-                    bytes_in: shared.bytes_in.load(Ordering::Relaxed),
-                    bytes_total,
+                    ..Progress::default()
                 });
             }
         }
