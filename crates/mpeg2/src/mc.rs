@@ -16,19 +16,15 @@ pub(crate) struct Plane<'a> {
     pub isa: Isa,
 }
 
-/// Prefetches `rows` rows of `src` starting at sample (`x`, `y`) (clamped into the
-/// plane): a hint for the reference area of a macroblock to come, which changes no
-/// result.
+/// Prefetches `rows` rows of `src` starting at sample (`x`, `y`): a hint for the
+/// reference area of a macroblock to come, which changes no result (a position
+/// outside the plane, from a vector pointing out of it, is harmless).
 #[inline(always)]
 pub(crate) fn prefetch(src: &Plane<'_>, x: i32, y: i32, rows: usize) {
     #[cfg(target_arch = "x86_64")]
     if src.isa.sse2() {
-        let x = x.clamp(0, src.width as i32 - 1) as usize;
-        let y = y.clamp(0, src.height as i32 - 1) as usize;
-        let at = src.base + y * src.stride + x;
-        for k in 0..rows {
-            crate::simd::prefetch(src.data, at + k * src.stride);
-        }
+        let at = (src.base as isize + y as isize * src.stride as isize + x as isize) as usize;
+        crate::simd::prefetch(src.data, at, src.stride, rows);
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (src, x, y, rows);

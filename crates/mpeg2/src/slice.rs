@@ -573,13 +573,11 @@ impl<'a> SliceDecoder<'a> {
         if self.p.isa.sse2() {
             let (o, st) = mb.org[0];
             let r = (mb.x & 3) as usize * 4;
-            for k in 0..4 {
-                crate::simd::prefetch(&*self.cur[0], o + (r + k) * st + 64);
-            }
+            crate::simd::prefetch(&*self.cur[0], o + r * st + 64, st, 4);
             let r = (mb.x & 7) as usize;
             for c in 1..3 {
                 let (o, st) = mb.org[c];
-                crate::simd::prefetch(&*self.cur[c], o + r * st + 64);
+                crate::simd::prefetch(&*self.cur[c], o + r * st + 64, st, 1);
             }
         }
     }
