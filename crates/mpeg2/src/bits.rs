@@ -90,7 +90,9 @@ mod tests {
     /// zeros), as a plain bit-by-bit reader does.
     #[test]
     fn reads_of_every_width_equal_bit_by_bit_reads() {
-        let data: Vec<u8> = (0..41u32).map(|i| (i * 97 + 13) as u8 ^ (i >> 2) as u8).collect();
+        let data: Vec<u8> = (0..41u32)
+            .map(|i| (i * 97 + 13) as u8 ^ (i >> 2) as u8)
+            .collect();
         let bit = |i: usize| -> u32 {
             if i < data.len() * 8 {
                 (data[i / 8] >> (7 - i % 8)) as u32 & 1

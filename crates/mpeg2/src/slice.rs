@@ -238,7 +238,7 @@ impl<'a> SliceDecoder<'a> {
         loop {
             let mut inc = 0usize;
             loop {
-                let e = MBA[b.peek(11) as usize];
+                let e = MBA.get(b.peek(11));
                 if e.len == 0 {
                     return Err(err("invalid macroblock_address_increment"));
                 }
@@ -408,7 +408,7 @@ impl<'a> SliceDecoder<'a> {
         if !(1..=9).contains(&f_code) {
             return Err(err("invalid f_code (expected 1..=9)"));
         }
-        let e = MOTION[b.peek(11) as usize];
+        let e = MOTION.get(b.peek(11));
         if e.len == 0 {
             return Err(err("invalid motion_code"));
         }
