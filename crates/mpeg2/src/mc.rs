@@ -268,6 +268,37 @@ mod tests {
         assert_eq!(out[0], 7);
     }
 
+    /// Prefetching is a hint: positions far outside the plane (vectors pointing out of
+    /// it, damaged streams) neither fault nor change anything.
+    #[test]
+    fn prefetch_outside_the_plane_is_harmless() {
+        let data = vec![7u8; 64];
+        let mut isas = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        isas.push(Isa::Sse2);
+        for isa in isas {
+            let plane = Plane {
+                data: &data,
+                base: 8,
+                stride: 16,
+                width: 8,
+                height: 4,
+                isa,
+            };
+            for (x, y) in [
+                (3, 2),
+                (-1_000_000, -5),
+                (i32::MAX, i32::MAX),
+                (i32::MIN, 3),
+            ] {
+                prefetch(&plane, x, y, 16);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::prefetch(&data, usize::MAX - 3, 1 << 40, 4);
+        assert!(data.iter().all(|&v| v == 7));
+    }
+
     /// Both chroma planes predicted at once give what two single predictions give,
     /// inside the picture and across its edges, with every kernel set, averaging or
     /// not.
