@@ -1034,6 +1034,15 @@ fn predict_into(
                     let [mx, my] = v(r, s);
                     let f = m.sel[r][s] as usize;
                     let src = rp(s, Some(f), 0)?;
+                    // In the field's plane, where the macroblock has 8 of its rows.
+                    prefetch_ahead(
+                        src,
+                        [rp(s, Some(f), 1)?, rp(s, Some(f), 2)?],
+                        x,
+                        y * 8 + (my >> 1),
+                        mx,
+                        c422,
+                    );
                     pred::<16, 8>(src, x * 32 + mx, y * 16 + my, dst.at(0, r * 16, 32), avg);
                     {
                         // Both chroma planes at once: they share their layout.
