@@ -594,6 +594,8 @@ impl<'a> SliceDecoder<'a> {
                 crate::simd::prefetch(&*self.cur[c], o + r * st + 64, st, 1);
             }
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = mb;
     }
 
     /// Where the luma blocks of the macroblock go: for block `k` (0..4), its offset
