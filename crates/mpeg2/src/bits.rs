@@ -85,4 +85,39 @@ mod tests {
         assert_eq!(b.read(8), 0);
         assert!(b.overrun());
     }
+
+    /// Reads of every width from every bit position give the bits of the data (then
+    /// zeros), as a plain bit-by-bit reader does.
+    #[test]
+    fn reads_of_every_width_equal_bit_by_bit_reads() {
+        let data: Vec<u8> = (0..41u32)
+            .map(|i| (i * 97 + 13) as u8 ^ (i >> 2) as u8)
+            .collect();
+        let bit = |i: usize| -> u32 {
+            if i < data.len() * 8 {
+                (data[i / 8] >> (7 - i % 8)) as u32 & 1
+            } else {
+                0
+            }
+        };
+        let want = |from: usize, n: u32| (0..n as usize).fold(0u32, |v, k| v << 1 | bit(from + k));
+        for start in 0..24 {
+            for n in 1..=32u32 {
+                let mut b = Bits::new(&data);
+                b.skip(start as u32);
+                let mut at = start;
+                while at < data.len() * 8 + 40 {
+                    assert_eq!(b.peek32(), want(at, 32), "peek32 at {at}");
+                    assert_eq!(b.read(n), want(at, n), "read({n}) at {at}");
+                    at += n as usize;
+                    assert_eq!(b.overrun(), at > data.len() * 8);
+                    assert_eq!(b.left(), (data.len() * 8).saturating_sub(at));
+                }
+            }
+        }
+        let mut b = Bits::new(&[]);
+        assert_eq!((b.peek32(), b.left(), b.overrun()), (0, 0, false));
+        b.skip(1);
+        assert!(b.overrun());
+    }
 }

@@ -16,6 +16,20 @@ pub(crate) struct Plane<'a> {
     pub isa: Isa,
 }
 
+/// Prefetches `rows` rows of `src` starting at sample (`x`, `y`): a hint for the
+/// reference area of a macroblock to come, which changes no result (a position
+/// outside the plane, from a vector pointing out of it, is harmless).
+#[inline(always)]
+pub(crate) fn prefetch(src: &Plane<'_>, x: i32, y: i32, rows: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if src.isa.sse2() {
+        let at = (src.base as isize + y as isize * src.stride as isize + x as isize) as usize;
+        crate::simd::prefetch(src.data, at, src.stride, rows);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (src, x, y, rows);
+}
+
 /// Predicts a `W`x`H` block whose top-left sample is at half-sample position
 /// (`hx`, `hy`) of `src` (in half samples, may point outside: edge samples repeat)
 /// into `dst` (rows `dst_stride` apart). `AVG` averages with the existing contents.
@@ -254,6 +268,37 @@ mod tests {
         assert_eq!(out[0], 7);
     }
 
+    /// Prefetching is a hint: positions far outside the plane (vectors pointing out of
+    /// it, damaged streams) neither fault nor change anything.
+    #[test]
+    fn prefetch_outside_the_plane_is_harmless() {
+        let data = vec![7u8; 64];
+        let mut isas = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        isas.push(Isa::Sse2);
+        for isa in isas {
+            let plane = Plane {
+                data: &data,
+                base: 8,
+                stride: 16,
+                width: 8,
+                height: 4,
+                isa,
+            };
+            for (x, y) in [
+                (3, 2),
+                (-1_000_000, -5),
+                (i32::MAX, i32::MAX),
+                (i32::MIN, 3),
+            ] {
+                prefetch(&plane, x, y, 16);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::prefetch(&data, usize::MAX - 3, 1 << 40, 4);
+        assert!(data.iter().all(|&v| v == 7));
+    }
+
     /// Both chroma planes predicted at once give what two single predictions give,
     /// inside the picture and across its edges, with every kernel set, averaging or
     /// not.
@@ -275,7 +320,15 @@ mod tests {
                 isa,
             };
             let (a, b) = (plane(&cb[..]), plane(&cr[..]));
-            for (hx, hy) in [(0, 0), (3, 5), (17, 9), (-3, 2), (9, -7), (29, 21), (40, 40)] {
+            for (hx, hy) in [
+                (0, 0),
+                (3, 5),
+                (17, 9),
+                (-3, 2),
+                (9, -7),
+                (29, 21),
+                (40, 40),
+            ] {
                 for avg in [false, true] {
                     let (mut p0, mut p1) = ([50u8; 8 * 8], [60u8; 8 * 8]);
                     let (mut s0, mut s1) = (p0, p1);

@@ -46,8 +46,48 @@ pub(crate) const MBA_ESCAPE: i16 = 34;
 /// Value of MPEG-1 macroblock stuffing.
 pub(crate) const MBA_STUFFING: i16 = 35;
 
+/// A table over 11-bit codes in which every code with a one among its first four bits
+/// is at most five bits long (macroblock_address_increment, motion_code): indices
+/// below 128 are kept, the others are looked up by their top five bits, whose 64
+/// indices hold the same entry. The codes met most often then share 10 cache lines
+/// instead of spreading over the 8 KiB of the full table, where two thirds of the
+/// motion_code lookups missed the first-level cache (callgrind's cache simulation),
+/// each miss on the chain from one code to the next.
+pub(crate) struct Compact11([Entry; 158]);
+
+impl Compact11 {
+    /// The entry of the code at the top of the 11-bit `v`.
+    #[inline(always)]
+    pub(crate) fn get(&self, v: u32) -> Entry {
+        // `126 + (v >> 6)` for `v >= 128`, `v` below: one minimum (a conditional move),
+        // not a branch on how long the code is.
+        let v = (v & 0x7ff) as usize;
+        self.0[v.min(126 + (v >> 6))]
+    }
+}
+
+/// [`Compact11`] from a full table; fails to compile if a code with a one among its
+/// first four bits is longer than five bits.
+const fn compact11(full: &[Entry; 2048]) -> Compact11 {
+    let mut t = [NONE; 158];
+    let mut v = 0;
+    while v < 2048 {
+        let i = if v >= 128 { 126 + (v >> 6) } else { v };
+        if v >= 128 && v & 63 != 0 {
+            let (a, b) = (t[i], full[v]);
+            assert!(a.val == b.val && a.len == b.len);
+        }
+        t[i] = full[v];
+        v += 1;
+    }
+    Compact11(t)
+}
+
+/// Table B-1, macroblock_address_increment, compacted (see [`Compact11`]).
+pub(crate) static MBA: Compact11 = compact11(&MBA_FULL);
+
 /// Table B-1, macroblock_address_increment, 11-bit index.
-pub(crate) static MBA: [Entry; 2048] = build(
+const MBA_FULL: [Entry; 2048] = build(
     11,
     &[
         ("1", 1),
@@ -201,8 +241,11 @@ pub(crate) static CBP: [Entry; 512] = build(
     ],
 );
 
+/// Table B-10, motion_code with its sign bit, compacted (see [`Compact11`]).
+pub(crate) static MOTION: Compact11 = compact11(&MOTION_FULL);
+
 /// Table B-10, motion_code with its sign bit, 11-bit index.
-pub(crate) static MOTION: [Entry; 2048] = build(
+const MOTION_FULL: [Entry; 2048] = build(
     11,
     &[
         ("1", 0),
@@ -634,6 +677,14 @@ pub(crate) const NON_LINEAR_QSCALE: [u8; 32] = [
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn compact_tables_equal_the_full_ones() {
+        for v in 0..2048u32 {
+            assert_eq!(MBA.get(v), MBA_FULL[v as usize], "mba {v:011b}");
+            assert_eq!(MOTION.get(v), MOTION_FULL[v as usize], "motion {v:011b}");
+        }
+    }
+
     use super::*;
 
     /// The slice decoder checks for running past the end of a block's data once per
@@ -670,7 +721,7 @@ mod tests {
         assert_eq!(kraft(&DC_LUMA, 9), 1.0);
         assert_eq!(kraft(&DC_CHROMA, 10), 1.0);
         // 0000 0000 xxx and 0000 0001 xxx are not motion codes.
-        assert_eq!(kraft(&MOTION, 11), 1.0 - 24.0 / 2048.0);
+        assert_eq!(kraft(&MOTION_FULL, 11), 1.0 - 24.0 / 2048.0);
         assert_eq!(kraft(&DMV, 2), 1.0);
     }
 

@@ -8,3 +8,21 @@
 
 pub(crate) mod avx2;
 pub(crate) mod sse2;
+
+/// Asks the CPU to bring the cache lines holding `data[at + k * stride]` for
+/// `k < rows` into its caches ahead of use. A hint only: it changes no result, and
+/// positions outside `data` are harmless (no check is needed, so none is made).
+#[inline(always)]
+pub(crate) fn prefetch(data: &[u8], at: usize, stride: usize, rows: usize) {
+    let p = data.as_ptr().wrapping_add(at);
+    for k in 0..rows {
+        // SAFETY: SSE (baseline on x86-64) has `prefetcht0`, which neither reads nor
+        // writes memory architecturally and never faults, whatever the address; the
+        // pointer is only computed (with wrapping arithmetic), never dereferenced.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(k * stride) as *const i8,
+            )
+        }
+    }
+}
