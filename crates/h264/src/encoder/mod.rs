@@ -94,8 +94,9 @@ mod scenecut;
 mod sei;
 mod subpel;
 mod threads;
+mod vbv;
 
-pub use config::{ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
+pub use config::{parse_kilobits, ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
 
 use crate::deblock;
 use crate::mb::{MbState, SliceDeblock};
@@ -198,9 +199,11 @@ pub struct Encoder {
     /// lookahead order).
     scenecut: Option<scenecut::SceneCut>,
     cuts: std::collections::VecDeque<(bool, u64)>,
-    /// Constant rate factor state, and the parameters of the picture being coded
-    /// at the QP it chose.
-    rc: Option<ratecontrol::Crf>,
+    /// Rate control state (rate factor or average bitrate), and the parameters of
+    /// the picture being coded at the QP it chose.
+    rc: Option<ratecontrol::Rate>,
+    /// The VBV buffer model, with `vbv_maxrate_kbps` (see `vbv.rs`).
+    vbv: Option<vbv::Vbv>,
     rcparams: MbParams,
     /// Each macroblock's QP (adaptive quantisation) and the parameters of every QP.
     /// Per-macroblock QPs of the picture being coded; the slice threads read it
@@ -278,6 +281,7 @@ impl Encoder {
         let init_qp = match cfg.rate_control {
             RateControl::ConstantQp => cfg.qp as i32,
             RateControl::Crf(crf) => (crf.round() as i32).clamp(0, 51),
+            RateControl::Abr { .. } => 26,
         };
         let seq = headers::Sequence {
             mb_w,
@@ -355,13 +359,19 @@ impl Encoder {
             }
         }
         let delay = cfg.queued_frames();
+        let samples = scenecut::SceneCut::new_samples(cfg.width as usize, cfg.height as usize);
+        let pixels = cfg.width as usize * cfg.height as usize;
+        let fps = cfg.frame_rate.0 as f64 / cfg.frame_rate.1 as f64;
         let rc = match cfg.rate_control {
             RateControl::ConstantQp => None,
-            RateControl::Crf(crf) => Some(ratecontrol::Crf::new(
-                crf as f64,
-                scenecut::SceneCut::new_samples(cfg.width as usize, cfg.height as usize),
-            )),
+            RateControl::Crf(crf) => Some(ratecontrol::Rate::Crf(ratecontrol::Crf::new(crf as f64, samples))),
+            RateControl::Abr { kbps } => {
+                Some(ratecontrol::Rate::Abr(ratecontrol::Abr::new(kbps, fps, pixels, samples)))
+            }
         };
+        let vbv = cfg
+            .vbv()
+            .map(|(max, size)| vbv::Vbv::new(max, size, cfg.vbv_init, fps, pixels, samples));
         let mut headers_annexb = Vec::with_capacity(256);
         let mut scratch = Vec::with_capacity(256);
         {
@@ -410,10 +420,11 @@ impl Encoder {
             scenecut: (cfg.scenecut || rc.is_some())
                 .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
             rc,
+            vbv,
             rcparams: params.clone(),
             mbqp: std::sync::Arc::new(std::sync::RwLock::new(aq::MbQp::new(&params, cfg.chroma_qp_offset as i32, mbw * mbh))),
             mbtree: match (cfg.rate_control, cfg.mbtree) {
-                (RateControl::Crf(_), true) => Some(mbtree::MbTree::new(mbw, mbh, delay, budget)?),
+                (RateControl::Crf(_) | RateControl::Abr { .. }, true) => Some(mbtree::MbTree::new(mbw, mbh, delay, budget)?),
                 _ => None,
             },
             cuts: std::collections::VecDeque::with_capacity(delay),
@@ -595,7 +606,7 @@ impl Encoder {
             }
         }
         let idr = kind == headers::SliceKind::I;
-        let qp = self.encode_picture(&src, kind, disp)?;
+        let qp = self.code_picture(&src, kind, disp)?;
         let number = self.idr_base + disp as u64;
         self.frames_out += 1;
         if idr {

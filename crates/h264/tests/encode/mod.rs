@@ -5,6 +5,7 @@
 
 #[path = "../../examples/y4m/mod.rs"]
 mod y4m;
+mod rate;
 
 use transcode_core::{Budget, Error, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
