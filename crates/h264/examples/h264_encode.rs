@@ -29,7 +29,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X | --bitrate R] [--maxrate R --bufsize S] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -204,7 +204,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("qp {}", qp_list.join(" "));
     let frames = src.frames.len();
     if let Some(fill) = enc.vbv_min_fill() {
-        eprintln!("vbv min fill {:.0} bits", fill);
+        eprintln!("vbv min fill {:.0} bits recodes {}", fill, enc.vbv_recodes().unwrap_or(0));
     }
     eprintln!("kbps {:.2}", out.len() as f64 * 8.0 * fps / frames.max(1) as f64 / 1000.0);
     eprintln!(

@@ -111,8 +111,10 @@ pub struct EncoderConfig {
     /// [`RateControl::Crf`] or [`RateControl::Abr`] (at least its bitrate), and
     /// `vbv_bufsize_kbits` with it: the encoder keeps a model of a decoder buffer
     /// filling at this rate and raises QPs (coding a picture again if need be) so
-    /// that it never underflows, and the SPS declares both (VUI
-    /// `nal_hrd_parameters`). Default: `None` (no limit). A limit costs quality on
+    /// that it never underflows (see `vbv.rs`), and the SPS declares both (VUI
+    /// `nal_hrd_parameters`, one variable-rate schedule; no buffering period or
+    /// picture timing SEI yet), within the level's MaxBR and MaxCPB (the
+    /// automatic level rises to fit them). Default: `None` (no limit). A limit costs quality on
     /// busy content and keyframes, in exchange for a stream that a player fed at
     /// this rate with this buffer never waits for.
     pub vbv_maxrate_kbps: Option<u32>,
@@ -198,7 +200,8 @@ pub struct EncoderConfig {
     /// 720p), reserved against the budget up front. With `threads = slices = N` the
     /// output is the same whatever the number of cores; it depends on `slices` only.
     pub threads: usize,
-    /// Variance adaptive quantisation with [`RateControl::Crf`], 0.0..=3.0 (0 =
+    /// Variance adaptive quantisation with [`RateControl::Crf`] or
+    /// [`RateControl::Abr`], 0.0..=3.0 (0 =
     /// off): each macroblock's QP moves by this many QP per doubling of its luma
     /// AC energy against the picture's mean, within 8 QP, so flat areas (where
     /// quantisation noise shows) get finer QPs and busy ones, which mask it, coarser
@@ -211,7 +214,7 @@ pub struct EncoderConfig {
     /// 0..=51, whatever the rate control, so that tests meet every mb_qp_delta.
     /// Default: `0` (off). Only useful for testing decoders: it costs bits.
     pub mb_qp_pattern: u8,
-    /// Macroblock-tree with [`RateControl::Crf`]: macroblocks that the frames
+    /// Macroblock-tree with [`RateControl::Crf`] or [`RateControl::Abr`]: macroblocks that the frames
     /// queued after an anchor (up to `lookahead`, estimated on half-size luma)
     /// predict from get finer QPs, as x264's `--mbtree`. Default: `true`. Costs a
     /// half-size analysis per frame and about 12 bytes per macroblock per queued

@@ -32,7 +32,12 @@
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
 //! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
 //! `i_qp_offset` finer) or a constant rate factor (a QP per picture from the
-//! scene-cut thumbnails' costs, see [`RateControl::Crf`]); one QP per picture; one
+//! scene-cut thumbnails' costs, see [`RateControl::Crf`]) or an average bitrate
+//! ([`RateControl::Abr`]: the same model with a rate factor learnt from the bits
+//! spent), optionally under a VBV (`vbv_maxrate_kbps`, `vbv_bufsize_kbits`: a
+//! leaky-bucket model that raises a picture's QP before coding it and codes it
+//! again coarser when it would underflow the buffer, see `vbv.rs`); one slice QP
+//! per picture (adaptive quantisation and mb-tree offset macroblocks from it); one
 //! or several slices per picture, each a band of macroblock rows.
 //!
 //! # Frame order
@@ -162,7 +167,8 @@ pub struct EncodedPacket<'a> {
     /// Index of the frame in the order it was sent, from 0.
     pub frame_number: u64,
     /// The picture's QP (SliceQPY), 0..=51: `qp` and its offsets at constant QP,
-    /// the rate control's choice with [`RateControl::Crf`].
+    /// the rate control's choice with [`RateControl::Crf`] or
+    /// [`RateControl::Abr`] (raised by the VBV if it had to).
     pub qp: u8,
 }
 

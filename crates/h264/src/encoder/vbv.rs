@@ -72,6 +72,8 @@ pub struct Vbv {
     /// Lowest fill seen just after an access unit was taken out (bits), for the
     /// tests and the statistics.
     min_fill: f64,
+    /// Pictures coded again so far.
+    recodes: u64,
 }
 
 fn index(kind: PicType) -> usize {
@@ -86,18 +88,29 @@ impl Vbv {
     /// A buffer of `bufsize_kbits` filling at `maxrate_kbps`, `init` (0..=1) full at
     /// the first picture, for `fps` frames per second and pictures of `pixels`
     /// luma samples and `samples` thumbnail samples.
-    pub fn new(maxrate_kbps: u32, bufsize_kbits: u32, init: f32, fps: f64, pixels: usize, samples: usize) -> Vbv {
+    pub fn new(
+        maxrate_kbps: u32,
+        bufsize_kbits: u32,
+        init: f32,
+        fps: f64,
+        pixels: usize,
+        samples: usize,
+    ) -> Vbv {
         let size = bufsize_kbits as f64 * 1000.0;
         // Before a picture of a type is coded, its size is guessed high, at QP 26
         // on average content: 1.5, 0.5 and 0.25 bits per pixel for I, P and B.
         let per_bpp = pixels.max(1) as f64 * qscale(26.0) / samples.max(1) as f64;
-        let guess = |bpp: f64| Predictor { k: bpp * per_bpp, weight: 0.0 };
+        let guess = |bpp: f64| Predictor {
+            k: bpp * per_bpp,
+            weight: 0.0,
+        };
         Vbv {
             size,
             rate: maxrate_kbps as f64 * 1000.0 / fps,
             fill: size * init as f64,
             pred: [guess(1.5), guess(0.5), guess(0.25)],
             min_fill: size,
+            recodes: 0,
         }
     }
 
@@ -118,7 +131,9 @@ impl Vbv {
     pub fn clip_qp(&self, qp: i32, cplx: f64, kind: PicType) -> i32 {
         let allowed = self.allowed(kind);
         let p = &self.pred[index(kind)];
-        (qp..51).find(|&q| p.bits(q, cplx) <= allowed).unwrap_or(51.max(qp))
+        (qp..51)
+            .find(|&q| p.bits(q, cplx) <= allowed)
+            .unwrap_or(51.max(qp))
     }
 
     /// After coding a picture at `qp` into `bits`: the QP to code it again with, if
@@ -166,7 +181,12 @@ impl super::Encoder {
     /// picture's predicted size does not fit the buffer, and coded again coarser
     /// while its actual size does not (see Planning); then tells the rate control
     /// and the buffer how big it came out. Returns its QP.
-    pub(super) fn code_picture(&mut self, src: &SharedFrame, kind: SliceKind, disp: u32) -> Result<i32> {
+    pub(super) fn code_picture(
+        &mut self,
+        src: &SharedFrame,
+        kind: SliceKind,
+        disp: u32,
+    ) -> Result<i32> {
         let Some(cplx) = self.rc.as_ref().map(|rc| rc.cplx()) else {
             return self.encode_picture(src, kind, disp);
         };
@@ -182,7 +202,11 @@ impl super::Encoder {
             let qp = self.encode_picture(src, kind, disp)?;
             let bits = self.out.as_slice().len() as f64 * 8.0;
             if let Some(v) = self.vbv.as_mut() {
-                if let Some(q) = v.recode_qp(bits, qp, cplx, pic).filter(|_| recodes < MAX_RECODES) {
+                if let Some(q) = v
+                    .recode_qp(bits, qp, cplx, pic)
+                    .filter(|_| recodes < MAX_RECODES)
+                {
+                    v.recodes += 1;
                     self.undo_picture(kind);
                     self.rcparams = self.frame_params(q);
                     recodes += 1;
@@ -215,6 +239,12 @@ impl super::Encoder {
     /// out, in bits (negative after an underflow), or `None` without a VBV.
     pub fn vbv_min_fill(&self) -> Option<f64> {
         self.vbv.as_ref().map(Vbv::min_fill)
+    }
+
+    /// Pictures the VBV had coded again so far (each time counted), or `None`
+    /// without a VBV.
+    pub fn vbv_recodes(&self) -> Option<u64> {
+        self.vbv.as_ref().map(|v| v.recodes)
     }
 }
 

@@ -14,7 +14,9 @@
 use super::y4m;
 use transcode_core::{Budget, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
-use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Entropy, RateControl, Received};
+use transcode_h264::encoder::{
+    Encoder, EncoderConfig, EncoderStatus, Entropy, RateControl, Received,
+};
 use transcode_testkit::testdata;
 
 const W: usize = 176;
@@ -30,8 +32,10 @@ struct Sources {
 }
 
 fn sources() -> Sources {
-    let photo = y4m::Y4m::parse(&std::fs::read(testdata("filters/coffee_420.y4m")).unwrap()).unwrap();
-    let testsrc = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    let photo =
+        y4m::Y4m::parse(&std::fs::read(testdata("filters/coffee_420.y4m")).unwrap()).unwrap();
+    let testsrc =
+        y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
     assert_eq!((photo.width, photo.height), (600, 400));
     assert_eq!((testsrc.width as usize, testsrc.height as usize), (W, H));
     Sources { photo, testsrc }
@@ -41,7 +45,17 @@ fn sources() -> Sources {
 /// sample (x, y) is taken at `(cx + (x + 0.5 - ow / 2) * scale - 0.5, ...)`,
 /// clamped to the plane.
 #[allow(clippy::too_many_arguments)]
-fn sample(plane: &[u8], pw: usize, ph: usize, cx: f64, cy: f64, scale: f64, ow: usize, oh: usize, out: &mut Vec<u8>) {
+fn sample(
+    plane: &[u8],
+    pw: usize,
+    ph: usize,
+    cx: f64,
+    cy: f64,
+    scale: f64,
+    ow: usize,
+    oh: usize,
+    out: &mut Vec<u8>,
+) {
     let at = |x: isize, y: isize| {
         let x = x.clamp(0, pw as isize - 1) as usize;
         let y = y.clamp(0, ph as isize - 1) as usize;
@@ -86,8 +100,28 @@ fn frame(s: &Sources, n: usize, out: &mut Vec<u8>) {
     let p = &s.photo.frames[0];
     let (cw, ch) = (pw / 2, ph / 2);
     sample(&p[..pw * ph], pw, ph, cx, cy, scale, W, H, out);
-    sample(&p[pw * ph..pw * ph + cw * ch], cw, ch, cx / 2.0, cy / 2.0, scale, W / 2, H / 2, out);
-    sample(&p[pw * ph + cw * ch..], cw, ch, cx / 2.0, cy / 2.0, scale, W / 2, H / 2, out);
+    sample(
+        &p[pw * ph..pw * ph + cw * ch],
+        cw,
+        ch,
+        cx / 2.0,
+        cy / 2.0,
+        scale,
+        W / 2,
+        H / 2,
+        out,
+    );
+    sample(
+        &p[pw * ph + cw * ch..],
+        cw,
+        ch,
+        cx / 2.0,
+        cy / 2.0,
+        scale,
+        W / 2,
+        H / 2,
+        out,
+    );
     // Sensor-like grain, -3..=3 on luma, changing every frame (an integer hash of
     // the frame and sample index), so that no two frames are the same and fine
     // detail costs bits as in a camera's pictures.
@@ -111,7 +145,7 @@ fn encode_sizes(s: &Sources, cfg: EncoderConfig) -> (Vec<usize>, Option<f64>) {
     let pool = FramePool::new(pcfg, &budget).unwrap();
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
     let mut sizes = Vec::with_capacity(FRAMES);
-    let mut take = |enc: &mut Encoder, sizes: &mut Vec<usize>| {
+    let take = |enc: &mut Encoder, sizes: &mut Vec<usize>| {
         while let Received::Packet(p) = enc.receive_packet().unwrap() {
             sizes.push(p.data.len());
         }
@@ -122,7 +156,10 @@ fn encode_sizes(s: &Sources, cfg: EncoderConfig) -> (Vec<usize>, Option<f64>) {
         let mut f = pool.acquire();
         f.copy_from_packed(&buf).unwrap();
         f.props_mut().pts = Some(n as i64);
-        assert_eq!(enc.send_frame(&f.into_shared()).unwrap(), EncoderStatus::Accepted);
+        assert_eq!(
+            enc.send_frame(&f.into_shared()).unwrap(),
+            EncoderStatus::Accepted
+        );
         take(&mut enc, &mut sizes);
     }
     enc.flush();
@@ -166,11 +203,17 @@ fn cpb_lowest_fill(sizes: &[usize], maxrate_kbps: u32, bufsize_kbits: u32, init:
 fn abr_lands_within_5_percent_of_the_target_over_30_seconds() {
     let s = sources();
     for (target, entropy, bframes) in [(150, Entropy::Cavlc, 0), (600, Entropy::Cabac, 3)] {
-        let (sizes, _) = encode_sizes(&s, config(RateControl::Abr { kbps: target }, entropy, bframes));
+        let (sizes, _) = encode_sizes(
+            &s,
+            config(RateControl::Abr { kbps: target }, entropy, bframes),
+        );
         let got = kbps(&sizes);
         let ratio = got / target as f64;
         eprintln!("abr {target} kbit/s ({entropy:?}, {bframes} B-frames): {got:.1} kbit/s, {ratio:.4} of the target");
-        assert!((0.95..=1.05).contains(&ratio), "abr {target}: {got:.1} kbit/s, {ratio:.4} of the target");
+        assert!(
+            (0.95..=1.05).contains(&ratio),
+            "abr {target}: {got:.1} kbit/s, {ratio:.4} of the target"
+        );
     }
 }
 
@@ -196,11 +239,21 @@ fn vbv_keeps_a_buffer_model_from_underflowing_where_crf_alone_does_not() {
             100.0 * with / (bufsize as f64 * 1000.0),
             own
         );
-        assert!(without < 0.0, "crf 18 alone must underflow this buffer for the test to mean anything ({without})");
-        assert!(with >= 0.0, "the VBV let the buffer underflow: lowest fill {with}");
+        assert!(
+            without < 0.0,
+            "crf 18 alone must underflow this buffer for the test to mean anything ({without})"
+        );
+        assert!(
+            with >= 0.0,
+            "the VBV let the buffer underflow: lowest fill {with}"
+        );
         // Over the clip, no more than the rate plus what the buffer held at the start.
         let most = maxrate as f64 + 0.9 * bufsize as f64 / (FRAMES as f64 / FPS);
-        assert!(kbps(&vsizes) <= most, "{:.1} kbit/s, more than {most:.1}", kbps(&vsizes));
+        assert!(
+            kbps(&vsizes) <= most,
+            "{:.1} kbit/s, more than {most:.1}",
+            kbps(&vsizes)
+        );
     }
 }
 
@@ -216,7 +269,9 @@ fn vbv_with_abr_and_short_gops_never_underflows() {
     let (sizes, _) = encode_sizes(&s, cfg.clone());
     let lowest = cpb_lowest_fill(&sizes, 200, 100, 0.9);
     let got = kbps(&sizes);
-    eprintln!("abr 200 maxrate 200 bufsize 100 keyint 25: {got:.1} kbit/s, lowest fill {lowest:.0} bits");
+    eprintln!(
+        "abr 200 maxrate 200 bufsize 100 keyint 25: {got:.1} kbit/s, lowest fill {lowest:.0} bits"
+    );
     assert!(lowest >= 0.0, "{lowest}");
     assert!((0.9..=1.05).contains(&(got / 200.0)), "{got:.1}");
     // The same without the VBV underflows this buffer.
@@ -224,7 +279,138 @@ fn vbv_with_abr_and_short_gops_never_underflows() {
     cfg.vbv_bufsize_kbits = None;
     let (sizes, _) = encode_sizes(&s, cfg);
     let without = cpb_lowest_fill(&sizes, 200, 100, 0.9);
-    eprintln!("the same without a VBV: {:.1} kbit/s, lowest fill {without:.0} bits", kbps(&sizes));
+    eprintln!(
+        "the same without a VBV: {:.1} kbit/s, lowest fill {without:.0} bits",
+        kbps(&sizes)
+    );
     assert!(without < 0.0, "{without}");
 }
 
+#[test]
+fn invalid_rate_settings_are_errors_naming_the_setting() {
+    let memory = MemoryConfig::default();
+    let budget = Budget::from_config(&memory);
+    let base = config(RateControl::Crf(23.0), Entropy::Cavlc, 0);
+    let cases: Vec<(Box<dyn Fn(&mut EncoderConfig)>, &str)> = vec![
+        (
+            Box::new(|c| c.rate_control = RateControl::Abr { kbps: 0 }),
+            "invalid bitrate 0 kbit/s (expected 1..=1000000)",
+        ),
+        (
+            Box::new(|c| c.vbv_maxrate_kbps = Some(500)),
+            "invalid vbv maxrate without a vbv bufsize",
+        ),
+        (
+            Box::new(|c| c.vbv_bufsize_kbits = Some(500)),
+            "invalid vbv bufsize without a vbv maxrate",
+        ),
+        (
+            Box::new(|c| {
+                c.vbv_maxrate_kbps = Some(500);
+                c.vbv_bufsize_kbits = Some(500);
+                c.rate_control = RateControl::ConstantQp;
+            }),
+            "invalid vbv with constant qp (expected rate control crf or abr)",
+        ),
+        (
+            Box::new(|c| {
+                c.vbv_maxrate_kbps = Some(500);
+                c.vbv_bufsize_kbits = Some(500);
+                c.rate_control = RateControl::Abr { kbps: 600 };
+            }),
+            "invalid vbv maxrate 500 kbit/s (expected at least the bitrate, 600)",
+        ),
+        (
+            Box::new(|c| {
+                // 500 kbit/s at 25 fps is 20 kbit a frame.
+                c.vbv_maxrate_kbps = Some(500);
+                c.vbv_bufsize_kbits = Some(19);
+            }),
+            "invalid vbv bufsize 19 kbit (expected 20..=10000000",
+        ),
+        (
+            Box::new(|c| {
+                c.vbv_maxrate_kbps = Some(500);
+                c.vbv_bufsize_kbits = Some(500);
+                c.vbv_init = f32::NAN;
+            }),
+            "invalid vbv init NaN (expected 0.1..=1)",
+        ),
+        (
+            Box::new(|c| {
+                c.vbv_maxrate_kbps = Some(3000);
+                c.vbv_bufsize_kbits = Some(3000);
+                c.level = Some(11);
+            }),
+            "invalid level 11 for 176x144",
+        ),
+    ];
+    for (change, wanted) in cases {
+        let mut cfg = base.clone();
+        change(&mut cfg);
+        let err = Encoder::new(cfg, &budget, &memory).unwrap_err().to_string();
+        assert!(err.contains(wanted), "{err} (expected {wanted})");
+    }
+}
+
+#[test]
+fn vbv_rates_choose_a_level_whose_maxbr_and_maxcpb_hold_them() {
+    let memory = MemoryConfig::default();
+    let budget = Budget::from_config(&memory);
+    let level = |max: Option<u32>, size: Option<u32>| {
+        let mut cfg = config(RateControl::Crf(23.0), Entropy::Cavlc, 0);
+        cfg.vbv_maxrate_kbps = max;
+        cfg.vbv_bufsize_kbits = size;
+        Encoder::new(cfg, &budget, &memory).unwrap().level()
+    };
+    // QCIF at 25 fps fits level 1.1 (3000 macroblocks a second, 192 kbit/s).
+    assert_eq!(level(None, None), 11);
+    assert_eq!(level(Some(200), Some(200)), 11);
+    // 1.2 x MaxBR: 230 kbit/s fits 1.1, 300 needs 1.2 (384), 3000 needs 2.1 (4000).
+    assert_eq!(level(Some(300), Some(300)), 12);
+    assert_eq!(level(Some(3000), Some(3000)), 21);
+    // MaxCPB too: a 4 Mbit buffer at 200 kbit/s needs level 2.1's 4000 kbit.
+    assert_eq!(level(Some(200), Some(4000)), 21);
+}
+
+#[test]
+fn abr_and_vbv_are_deterministic() {
+    let s = sources();
+    let mut cfg = config(RateControl::Abr { kbps: 300 }, Entropy::Cabac, 2);
+    cfg.vbv_maxrate_kbps = Some(300);
+    cfg.vbv_bufsize_kbits = Some(100);
+    let run = |cfg: EncoderConfig| {
+        let memory = MemoryConfig::default();
+        let budget = Budget::from_config(&memory);
+        let layout = FrameLayout::new(PixelFormat::Yuv420p, W as u32, H as u32).unwrap();
+        let mut pcfg = FramePoolConfig::new(layout, &memory);
+        pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
+        let pool = FramePool::new(pcfg, &budget).unwrap();
+        let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
+        let mut stream = Vec::new();
+        let mut buf = Vec::new();
+        // The cut into the fast pan, where the buffer is tightest.
+        for n in SEGMENT * 2 - 20..SEGMENT * 2 + 40 {
+            frame(&s, n, &mut buf);
+            let mut f = pool.acquire();
+            f.copy_from_packed(&buf).unwrap();
+            f.props_mut().pts = Some(n as i64);
+            assert_eq!(
+                enc.send_frame(&f.into_shared()).unwrap(),
+                EncoderStatus::Accepted
+            );
+            while let Received::Packet(p) = enc.receive_packet().unwrap() {
+                stream.extend_from_slice(p.data);
+            }
+        }
+        enc.flush();
+        while let Received::Packet(p) = enc.receive_packet().unwrap() {
+            stream.extend_from_slice(p.data);
+        }
+        (stream, enc.vbv_recodes().unwrap())
+    };
+    let (a, recodes) = run(cfg.clone());
+    let (b, _) = run(cfg);
+    assert_eq!(a, b);
+    eprintln!("{} bytes, {recodes} pictures coded again", a.len());
+}
