@@ -374,11 +374,12 @@ fn vbv_rates_choose_a_level_whose_maxbr_and_maxcpb_hold_them() {
 }
 
 #[test]
-fn abr_and_vbv_are_deterministic() {
+fn vbv_recodes_are_deterministic_and_independent_of_threads() {
     let s = sources();
-    let mut cfg = config(RateControl::Abr { kbps: 300 }, Entropy::Cabac, 2);
+    // Two frames' worth of buffer, at a rate factor that wants far more.
+    let mut cfg = config(RateControl::Crf(10.0), Entropy::Cabac, 2);
     cfg.vbv_maxrate_kbps = Some(300);
-    cfg.vbv_bufsize_kbits = Some(100);
+    cfg.vbv_bufsize_kbits = Some(24);
     let run = |cfg: EncoderConfig| {
         let memory = MemoryConfig::default();
         let budget = Budget::from_config(&memory);
@@ -388,6 +389,7 @@ fn abr_and_vbv_are_deterministic() {
         let pool = FramePool::new(pcfg, &budget).unwrap();
         let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
         let mut stream = Vec::new();
+        let mut sizes = Vec::new();
         let mut buf = Vec::new();
         // The cut into the fast pan, where the buffer is tightest.
         for n in SEGMENT * 2 - 20..SEGMENT * 2 + 40 {
@@ -401,16 +403,29 @@ fn abr_and_vbv_are_deterministic() {
             );
             while let Received::Packet(p) = enc.receive_packet().unwrap() {
                 stream.extend_from_slice(p.data);
+                sizes.push(p.data.len());
             }
         }
         enc.flush();
         while let Received::Packet(p) = enc.receive_packet().unwrap() {
             stream.extend_from_slice(p.data);
+            sizes.push(p.data.len());
         }
+        assert!(cpb_lowest_fill(&sizes, 300, 24, 0.9) >= 0.0);
         (stream, enc.vbv_recodes().unwrap())
     };
     let (a, recodes) = run(cfg.clone());
-    let (b, _) = run(cfg);
+    let (b, _) = run(cfg.clone());
     assert_eq!(a, b);
+    assert!(
+        recodes > 0,
+        "the clip's cut should make the VBV code pictures again"
+    );
+    // Slice threads do not change the stream, re-coded pictures included.
+    cfg.slices = 2;
+    let (one, _) = run(cfg.clone());
+    cfg.threads = 2;
+    let (two, _) = run(cfg);
+    assert_eq!(one, two);
     eprintln!("{} bytes, {recodes} pictures coded again", a.len());
 }
