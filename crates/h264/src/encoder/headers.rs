@@ -260,7 +260,7 @@ fn write_vui(w: &mut impl BitSink, cfg: &EncoderConfig) {
 /// declared rate and size are never below the VBV's (a faster, larger buffer
 /// never underflows where the VBV's did not).
 fn hrd_scaled(v: u64, base: u32) -> (u32, u64) {
-    let scale = (0..=15u32).rev().find(|&s| v % (1u64 << (base + s)) == 0).unwrap_or(0);
+    let scale = (0..=15u32).rev().find(|&s| v.is_multiple_of(1u64 << (base + s))).unwrap_or(0);
     (scale, v.div_ceil(1 << (base + scale)))
 }
 

@@ -291,7 +291,8 @@ fn invalid_rate_settings_are_errors_naming_the_setting() {
     let memory = MemoryConfig::default();
     let budget = Budget::from_config(&memory);
     let base = config(RateControl::Crf(23.0), Entropy::Cavlc, 0);
-    let cases: Vec<(Box<dyn Fn(&mut EncoderConfig)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut EncoderConfig)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|c| c.rate_control = RateControl::Abr { kbps: 0 }),
             "invalid bitrate 0 kbit/s (expected 1..=1000000)",
