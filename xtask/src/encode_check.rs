@@ -95,6 +95,17 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--qp 36 --no-i4x4 --cabac --8x8dct"),
     ("y4m/small.y4m", "--crf 24 --cabac --bframes 3 --8x8dct"),
     ("encode/testsrc2_176x144.y4m", "--qp 26 --8x8dct --no-8x8dct"),
+    // Rate control: average bitrate, and a VBV tight enough that pictures are
+    // coded again at a coarser QP (the re-coded pictures must still decode to the
+    // reconstruction).
+    ("encode/testsrc2_176x144.y4m", "--bitrate 300"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--bitrate 500 --bframes 3 --cabac"),
+    ("encode/cut_128x96.y4m", "--bitrate 200 --bframes 2 --cabac --8x8dct"),
+    ("encode/testsrc2_176x144.y4m", "--crf 20 --maxrate 150 --bufsize 100 --bframes 3 --cabac"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--bitrate 300 --maxrate 300 --bufsize 60 --bframes 2"),
+    ("encode/cut_128x96.y4m", "--crf 14 --maxrate 150 --bufsize 30 --slices 2 --bframes 3"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 10 --maxrate 400 --bufsize 40 --bframes 2 --cabac"),
+    ("y4m/small.y4m", "--bitrate 100 --maxrate 150 --bufsize 50 --cabac --bframes 1 --8x8dct"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

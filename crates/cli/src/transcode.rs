@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use transcode_core::MemoryConfig;
 use transcode_filters::{Algorithm, DeinterlaceConfig, FieldSelect, Parity, Rate, Rect, ScaleConfig, Size};
-use transcode_h264::encoder::{EncoderConfig, Entropy, RateControl};
+use transcode_h264::encoder::{parse_kilobits, EncoderConfig, Entropy, RateControl};
 use transcode_pipeline::{transcode, OutputFormat, Progress, TranscodeOptions, TranscodeReport, VideoEncode};
 
 use crate::convert::ConvertArgs;
@@ -32,6 +32,18 @@ pub struct EncodeArgs {
     /// content gets about QP CRF on P pictures.
     #[arg(long, value_name = "CRF")]
     pub crf: Option<f32>,
+    /// Average bitrate (one pass), 1 to 1000000 kbit/s: `600` or `600k` (kbit/s),
+    /// `2M`; instead of a constant quantiser or rate factor.
+    #[arg(long, value_name = "RATE", conflicts_with_all = ["qp", "crf"])]
+    pub bitrate: Option<String>,
+    /// VBV maximum rate, 1 to 1000000 kbit/s (`600k`, `2M`), with --bufsize and
+    /// --crf or --bitrate: the stream never underflows a decoder buffer of that size
+    /// filling at this rate.
+    #[arg(long, value_name = "RATE", conflicts_with = "qp")]
+    pub maxrate: Option<String>,
+    /// VBV buffer size in kbit (`1000`, `1000k`, `2M`), with --maxrate.
+    #[arg(long, value_name = "SIZE", conflicts_with = "qp")]
+    pub bufsize: Option<String>,
     /// Frames from one IDR picture to the next.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub keyint: Option<u32>,
@@ -75,7 +87,8 @@ impl EncodeArgs {
     /// The video settings when the command asks for encoding, `None` for stream copy.
     pub fn video_encode(&self) -> Result<Option<VideoEncode>, Failure> {
         let filters = self.deinterlace.is_some() || self.scale.is_some() || self.crop.is_some() || self.fps.is_some();
-        let encoder_opts = self.qp.is_some() || self.crf.is_some() || self.keyint.is_some() || self.bframes.is_some() || self.cabac || self.cavlc;
+        let encoder_opts = self.qp.is_some() || self.crf.is_some() || self.keyint.is_some() || self.bframes.is_some() || self.cabac || self.cavlc
+            || self.bitrate.is_some() || self.maxrate.is_some() || self.bufsize.is_some();
         match self.video_codec.as_deref() {
             Some("copy") => {
                 if filters || encoder_opts {
@@ -99,6 +112,7 @@ impl EncodeArgs {
             }
             enc.rate_control = RateControl::Crf(crf);
         }
+        self.rate_options(&mut enc)?;
         if let Some(k) = self.keyint {
             enc.keyint = k;
         }
@@ -123,6 +137,40 @@ impl EncodeArgs {
             v.fps = Some(parse_rate(spec).map_err(Failure::usage)?);
         }
         Ok(Some(v))
+    }
+
+    /// `--bitrate`, `--maxrate` and `--bufsize` into `enc`, each checked here so that
+    /// a mistake is a one-line error naming the option.
+    fn rate_options(&self, enc: &mut EncoderConfig) -> Result<(), Failure> {
+        let kbits = |opt: &str, v: &str, unit: &str| {
+            parse_kilobits(v)
+                .filter(|k| (1..=1_000_000).contains(k))
+                .ok_or_else(|| Failure::usage(format!("{opt} {v}: expected 1 to 1000000 {unit}, as 600, 600k or 2M")))
+        };
+        if let Some(v) = &self.bitrate {
+            enc.rate_control = RateControl::Abr { kbps: kbits("--bitrate", v, "kbit/s")? };
+        }
+        match (&self.maxrate, &self.bufsize) {
+            (None, None) => {}
+            (Some(_), None) => return Err(Failure::usage("--maxrate needs --bufsize (the VBV buffer: 1 to 1000000 kbit, as 1000k or 2M)")),
+            (None, Some(_)) => return Err(Failure::usage("--bufsize needs --maxrate (the VBV rate: 1 to 1000000 kbit/s, as 600k or 2M)")),
+            (Some(max), Some(size)) => {
+                let max_k = kbits("--maxrate", max, "kbit/s")?;
+                let size_k = kbits("--bufsize", size, "kbit")?;
+                match enc.rate_control {
+                    RateControl::ConstantQp => {
+                        return Err(Failure::usage("--maxrate needs --crf or --bitrate (a constant quantiser has no rate to limit)"))
+                    }
+                    RateControl::Abr { kbps } if max_k < kbps => {
+                        return Err(Failure::usage(format!("--maxrate {max}: expected at least --bitrate ({kbps} kbit/s) up to 1000000 kbit/s")))
+                    }
+                    _ => {}
+                }
+                enc.vbv_maxrate_kbps = Some(max_k);
+                enc.vbv_bufsize_kbits = Some(size_k);
+            }
+        }
+        Ok(())
     }
 
     fn copy_audio(&self) -> Result<bool, Failure> {
@@ -437,5 +485,39 @@ mod tests {
         let v = Cli::parse_from(["t", "--scale", "-2:144"]).encode.video_encode().unwrap().unwrap();
         assert_eq!(v.threads, std::thread::available_parallelism().unwrap().get());
         assert!(Cli::try_parse_from(["t", "--threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn bitrate_and_vbv_options_reach_the_encoder_or_name_the_option() {
+        use clap::Parser;
+        let enc = |args: &[&str]| {
+            let mut all = vec!["t"];
+            all.extend_from_slice(args);
+            Cli::parse_from(all).encode.video_encode().map(|v| v.unwrap().encoder)
+        };
+        let e = enc(&["--bitrate", "600k"]).unwrap();
+        assert_eq!(e.rate_control, RateControl::Abr { kbps: 600 });
+        assert_eq!(e.vbv(), None);
+        let e = enc(&["--bitrate", "1.5M", "--maxrate", "2M", "--bufsize", "4000"]).unwrap();
+        assert_eq!(e.rate_control, RateControl::Abr { kbps: 1500 });
+        assert_eq!(e.vbv(), Some((2000, 4000)));
+        let e = enc(&["--crf", "20", "--maxrate", "800", "--bufsize", "1600k"]).unwrap();
+        assert_eq!((e.rate_control, e.vbv()), (RateControl::Crf(20.0), Some((800, 1600))));
+        for (args, wanted) in [
+            (&["--bitrate", "fast"][..], "--bitrate fast: expected 1 to 1000000 kbit/s"),
+            (&["--bitrate", "0"][..], "--bitrate 0: expected 1 to 1000000"),
+            (&["--bitrate", "2000M"][..], "--bitrate 2000M: expected 1 to 1000000"),
+            (&["--crf", "20", "--maxrate", "1M"][..], "--maxrate needs --bufsize"),
+            (&["--crf", "20", "--bufsize", "1M"][..], "--bufsize needs --maxrate"),
+            (&["--maxrate", "1M", "--bufsize", "2M"][..], "--maxrate needs --crf or --bitrate"),
+            (&["--bitrate", "1M", "--maxrate", "500k", "--bufsize", "2M"][..], "--maxrate 500k: expected at least --bitrate (1000 kbit/s)"),
+        ] {
+            let err = enc(args).unwrap_err().message;
+            assert!(err.contains(wanted), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        assert!(Cli::try_parse_from(["t", "--bitrate", "600k", "--qp", "20"]).is_err());
+        assert!(Cli::try_parse_from(["t", "--bitrate", "600k", "--crf", "20"]).is_err());
+        assert!(Cli::try_parse_from(["t", "--crf", "20", "--maxrate", "1M", "--bufsize", "1M", "--qp", "3"]).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! [--aq-strength X] [--tune-psnr] [--mb-qp-pattern N] [--lookahead N] [--no-mbtree]
 //! [--8x8dct (High profile with the 8x8 transform) | --no-8x8dct]
+//! [--bitrate R (average bitrate, kbit/s or 600k / 2M) [--maxrate R --bufsize S [--vbv-init F]]]
 //! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! the stream, optionally the MD5 of each reconstructed frame (one per line, in display
 //! order) and the reconstruction itself, and reports each picture's QP (display
@@ -16,7 +17,7 @@ use std::io::Write;
 use std::time::Instant;
 use transcode_core::{Budget, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
-use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Received};
+use transcode_h264::encoder::{parse_kilobits, Encoder, EncoderConfig, EncoderStatus, Received};
 
 fn main() {
     if let Err(e) = run() {
@@ -28,7 +29,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X | --bitrate R] [--maxrate R --bufsize S] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -46,6 +47,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--crf" => {
                 cfg.rate_control = transcode_h264::encoder::RateControl::Crf(val()?.parse()?);
+                i += 1;
+            }
+            "--bitrate" => {
+                let v = val()?;
+                let kbps = parse_kilobits(v).ok_or_else(|| format!("--bitrate {v}: expected kbit/s, or 600k, 2M"))?;
+                cfg.rate_control = transcode_h264::encoder::RateControl::Abr { kbps };
+                i += 1;
+            }
+            "--maxrate" => {
+                let v = val()?;
+                cfg.vbv_maxrate_kbps =
+                    Some(parse_kilobits(v).ok_or_else(|| format!("--maxrate {v}: expected kbit/s, or 600k, 2M"))?);
+                i += 1;
+            }
+            "--bufsize" => {
+                let v = val()?;
+                cfg.vbv_bufsize_kbits =
+                    Some(parse_kilobits(v).ok_or_else(|| format!("--bufsize {v}: expected kbit, or 600k, 2M"))?);
+                i += 1;
+            }
+            "--vbv-init" => {
+                cfg.vbv_init = val()?.parse()?;
                 i += 1;
             }
             "--keyint" => {
@@ -115,6 +138,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // The encoder holds its queue of frames; one more is being filled.
     pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
     let pool = FramePool::new(pcfg, &budget)?;
+    let fps = cfg.frame_rate.0 as f64 / cfg.frame_rate.1 as f64;
     let mut enc = Encoder::new(cfg, &budget, &memory)?;
     let mut out = Vec::new();
     // Reconstructions arrive in decoding order; they are written in display order
@@ -179,6 +203,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let qp_list: Vec<String> = qps.iter().map(|q| q.1.to_string()).collect();
     eprintln!("qp {}", qp_list.join(" "));
     let frames = src.frames.len();
+    if let Some(fill) = enc.vbv_min_fill() {
+        eprintln!("vbv min fill {:.0} bits recodes {}", fill, enc.vbv_recodes().unwrap_or(0));
+    }
+    eprintln!("kbps {:.2}", out.len() as f64 * 8.0 * fps / frames.max(1) as f64 / 1000.0);
     eprintln!(
         "frames {frames} bytes {} seconds {secs:.3} fps {:.2}",
         out.len(),

@@ -117,6 +117,12 @@ fn encoding_options_that_do_not_go_together_are_usage_errors() {
         (vec!["--audio-codec", "aac"], "expected copy or none"),
         (vec!["--crf", "60"], "--crf 60: expected 0 to 51"),
         (vec!["--crf", "23", "--qp", "20"], "cannot be used with"),
+        (vec!["--bitrate", "600k", "--qp", "20"], "cannot be used with"),
+        (vec!["--bitrate", "fast"], "--bitrate fast: expected 1 to 1000000 kbit/s"),
+        (vec!["--bitrate", "600k", "--maxrate", "1M"], "--maxrate needs --bufsize"),
+        (vec!["--crf", "23", "--bufsize", "1M"], "--bufsize needs --maxrate"),
+        (vec!["--maxrate", "1M", "--bufsize", "1M"], "--maxrate needs --crf or --bitrate"),
+        (vec!["--bitrate", "2M", "--maxrate", "1M", "--bufsize", "1M"], "--maxrate 1M: expected at least --bitrate"),
         (vec!["--progress", "-", "--format", "mp4"], "--progress applies to encoding"),
         (vec!["--threads", "2"], "--threads applies to encoding"),
         (vec!["--scale", "-2:144", "--threads", "0"], "--threads"),
@@ -143,5 +149,26 @@ fn a_higher_rate_factor_gives_a_smaller_file() {
     };
     let (fine, coarse) = (size("18"), size("34"));
     assert!(coarse < fine, "crf 34 gave {coarse} bytes, crf 18 {fine}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_lower_average_bitrate_gives_a_smaller_file_and_vbv_runs() {
+    let dir = scratch("transcode-abr");
+    let input = testdata("ts/mpeg2_576i_mp2.ts");
+    let size = |name: &str, rate: &[&str]| {
+        let out = dir.join(format!("{name}.mp4"));
+        let mut args = vec!["convert", path_str(&input), path_str(&out), "--deinterlace", "--scale", "-2:288"];
+        args.extend_from_slice(rate);
+        let r = transcode(&args);
+        assert!(r.status.success(), "{rate:?}: {}", stderr(&r));
+        std::fs::metadata(&out).unwrap().len()
+    };
+    let low = size("low", &["--bitrate", "150k"]);
+    let high = size("high", &["--bitrate", "1.5M"]);
+    assert!(low < high, "150 kbit/s gave {low} bytes, 1.5 Mbit/s {high}");
+    let capped = size("capped", &["--crf", "10", "--maxrate", "300k", "--bufsize", "300k"]);
+    let free = size("free", &["--crf", "10"]);
+    assert!(capped < free, "crf 10 capped at 300 kbit/s gave {capped} bytes, uncapped {free}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -54,6 +54,19 @@ pub enum RateControl {
     /// pbratio 1.3); `qp`, `b_qp_offset` and `i_qp_offset` are not used. Higher is
     /// smaller and worse.
     Crf(f32),
+    /// One-pass average bitrate, `kbps` kilobits per second (1..=1000000), as
+    /// x264's `--bitrate`: the same per-picture model as [`RateControl::Crf`], with
+    /// the rate factor learnt from the bits the coded pictures took and corrected by
+    /// the bits spent so far against the target (see `ratecontrol.rs`). A 30 s
+    /// encode lands within a few percent of the target; the first seconds
+    /// overshoot or undershoot while the model learns the content, and the
+    /// quality varies more than with a rate factor, which is the better choice
+    /// when the size need not be known in advance. `qp`, `b_qp_offset` and
+    /// `i_qp_offset` are not used.
+    Abr {
+        /// Target bitrate in kilobits (1000 bits) per second.
+        kbps: u32,
+    },
 }
 
 /// The colour description written into the VUI (ITU-T H.273 code points). Written only
@@ -94,6 +107,26 @@ pub struct EncoderConfig {
     /// How each picture's QP is chosen. Default: [`RateControl::ConstantQp`] (at
     /// `qp`).
     pub rate_control: RateControl,
+    /// VBV maximum rate in kilobits per second, 1..=1000000, with
+    /// [`RateControl::Crf`] or [`RateControl::Abr`] (at least its bitrate), and
+    /// `vbv_bufsize_kbits` with it: the encoder keeps a model of a decoder buffer
+    /// filling at this rate and raises QPs (coding a picture again if need be) so
+    /// that it never underflows (see `vbv.rs`), and the SPS declares both (VUI
+    /// `nal_hrd_parameters`, one variable-rate schedule; no buffering period or
+    /// picture timing SEI yet), within the level's MaxBR and MaxCPB (the
+    /// automatic level rises to fit them). Default: `None` (no limit). A limit costs quality on
+    /// busy content and keyframes, in exchange for a stream that a player fed at
+    /// this rate with this buffer never waits for.
+    pub vbv_maxrate_kbps: Option<u32>,
+    /// VBV buffer size in kilobits, 1..=10000000 and at least one frame at
+    /// `vbv_maxrate_kbps`; needs `vbv_maxrate_kbps`. Default: `None`. A larger buffer
+    /// lets keyframes and busy stretches take more bits at the cost of a longer
+    /// start-up delay for a player (`vbv_init * bufsize / maxrate`).
+    pub vbv_bufsize_kbits: Option<u32>,
+    /// How full the VBV buffer is when the first picture is taken out, 0.1..=1.0.
+    /// Default: `0.9` (x264's). Lower starts playback sooner, at the cost of fewer
+    /// bits for the first keyframe.
+    pub vbv_init: f32,
     /// Constant quantiser, 0..=51, of [`RateControl::ConstantQp`]. Default: `26`. Lower is better quality and larger
     /// output (about 12% more bits per step).
     pub qp: u8,
@@ -167,7 +200,8 @@ pub struct EncoderConfig {
     /// 720p), reserved against the budget up front. With `threads = slices = N` the
     /// output is the same whatever the number of cores; it depends on `slices` only.
     pub threads: usize,
-    /// Variance adaptive quantisation with [`RateControl::Crf`], 0.0..=3.0 (0 =
+    /// Variance adaptive quantisation with [`RateControl::Crf`] or
+    /// [`RateControl::Abr`], 0.0..=3.0 (0 =
     /// off): each macroblock's QP moves by this many QP per doubling of its luma
     /// AC energy against the picture's mean, within 8 QP, so flat areas (where
     /// quantisation noise shows) get finer QPs and busy ones, which mask it, coarser
@@ -180,7 +214,7 @@ pub struct EncoderConfig {
     /// 0..=51, whatever the rate control, so that tests meet every mb_qp_delta.
     /// Default: `0` (off). Only useful for testing decoders: it costs bits.
     pub mb_qp_pattern: u8,
-    /// Macroblock-tree with [`RateControl::Crf`]: macroblocks that the frames
+    /// Macroblock-tree with [`RateControl::Crf`] or [`RateControl::Abr`]: macroblocks that the frames
     /// queued after an anchor (up to `lookahead`, estimated on half-size luma)
     /// predict from get finer QPs, as x264's `--mbtree`. Default: `true`. Costs a
     /// half-size analysis per frame and about 12 bytes per macroblock per queued
@@ -212,6 +246,9 @@ impl EncoderConfig {
             profile: Profile::Main,
             level: None,
             rate_control: RateControl::ConstantQp,
+            vbv_maxrate_kbps: None,
+            vbv_bufsize_kbits: None,
+            vbv_init: 0.9,
             qp: 26,
             chroma_qp_offset: 0,
             keyint: 250,
@@ -251,6 +288,61 @@ impl EncoderConfig {
         self.lookahead.max(self.bframes as usize + 1)
     }
 
+    /// The VBV settings `(maxrate_kbps, bufsize_kbits)`, when both are set.
+    pub fn vbv(&self) -> Option<(u32, u32)> {
+        self.vbv_maxrate_kbps.zip(self.vbv_bufsize_kbits)
+    }
+
+    /// Checks the average bitrate and the VBV settings.
+    fn validate_rate(&self) -> Result<()> {
+        if let RateControl::Abr { kbps } = self.rate_control {
+            if !(1..=1_000_000).contains(&kbps) {
+                return Err(Error::invalid(format!("invalid bitrate {kbps} kbit/s (expected 1..=1000000)")));
+            }
+        }
+        match (self.vbv_maxrate_kbps, self.vbv_bufsize_kbits) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => {
+                return Err(Error::invalid("invalid vbv maxrate without a vbv bufsize (expected both, or neither)"))
+            }
+            (None, Some(_)) => {
+                return Err(Error::invalid("invalid vbv bufsize without a vbv maxrate (expected both, or neither)"))
+            }
+            (Some(max), Some(size)) => {
+                if !(1..=1_000_000).contains(&max) {
+                    return Err(Error::invalid(format!("invalid vbv maxrate {max} kbit/s (expected 1..=1000000)")));
+                }
+                // One frame at the maximum rate, rounded up: a smaller buffer cannot
+                // hold even an average picture.
+                let frame = (max as u64 * self.frame_rate.1 as u64).div_ceil(self.frame_rate.0.max(1) as u64);
+                if (size as u64) < frame.max(1) || size > 10_000_000 {
+                    return Err(Error::invalid(format!(
+                        "invalid vbv bufsize {size} kbit (expected {}..=10000000: at least one frame at the maxrate)",
+                        frame.max(1)
+                    )));
+                }
+                match self.rate_control {
+                    RateControl::ConstantQp => {
+                        return Err(Error::invalid(
+                            "invalid vbv with constant qp (expected rate control crf or abr)",
+                        ))
+                    }
+                    RateControl::Abr { kbps } if max < kbps => {
+                        return Err(Error::invalid(format!(
+                            "invalid vbv maxrate {max} kbit/s (expected at least the bitrate, {kbps})"
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // A NaN compares false both ways; it is refused too.
+        if !(0.1..=1.0).contains(&self.vbv_init) {
+            return Err(Error::invalid(format!("invalid vbv init {} (expected 0.1..=1)", self.vbv_init)));
+        }
+        Ok(())
+    }
+
     /// Checks every setting; the error names the first one out of range.
     pub fn validate(&self) -> Result<()> {
         fn range<T: PartialOrd + std::fmt::Display>(name: &str, v: T, lo: T, hi: T) -> Result<()> {
@@ -280,6 +372,7 @@ impl EncoderConfig {
                 return Err(Error::invalid(format!("invalid crf {crf} (expected 0..=51)")));
             }
         }
+        self.validate_rate()?;
         // A NaN compares false both ways; it is refused too.
         if !(0.0..=3.0).contains(&self.aq_strength) {
             return Err(Error::invalid(format!(
@@ -317,4 +410,20 @@ impl EncoderConfig {
         }
         Ok(())
     }
+}
+
+/// Parses a bitrate or buffer size for the command lines, in kilobits: `600` (kilobits,
+/// as x264's `--bitrate`), `600k`, `2M` or `1.5M` (FFmpeg's suffixes, k = 1000 bits,
+/// M = 1000000 bits); `None` when `s` is none of these, or not a whole positive
+/// number of kilobits below 2^32.
+pub fn parse_kilobits(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let (num, scale) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1.0),
+        (i, 'm' | 'M') => (&s[..i], 1000.0),
+        _ => (s, 1.0),
+    };
+    let v: f64 = num.parse().ok()?;
+    let kbits = v * scale;
+    (kbits.is_finite() && kbits >= 1.0 && kbits.fract() == 0.0 && kbits < u32::MAX as f64).then_some(kbits as u32)
 }

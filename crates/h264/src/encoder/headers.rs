@@ -43,6 +43,42 @@ pub fn level_limits(level_idc: u8) -> Option<LevelLimits> {
     })
 }
 
+/// Table A-1's MaxBR (kbit/s) and MaxCPB (kbit), as VCL figures (1000 bits per
+/// unit, cpbBrVclFactor); `None` for an unknown level.
+fn level_rate_limits(level_idc: u8) -> Option<(u64, u64)> {
+    Some(match level_idc {
+        9 => (128, 350),
+        10 => (64, 175),
+        11 => (192, 500),
+        12 => (384, 1000),
+        13 => (768, 2000),
+        20 => (2000, 2000),
+        21 | 22 => (4000, 4000),
+        30 => (10000, 10000),
+        31 => (14000, 14000),
+        32 => (20000, 20000),
+        40 => (20000, 25000),
+        41 | 42 => (50000, 62500),
+        50 => (135000, 135000),
+        51 | 52 => (240000, 240000),
+        _ => return None,
+    })
+}
+
+/// Whether the VBV settings (which the SPS declares as NAL HRD parameters) fit
+/// `level`'s MaxBR and MaxCPB, scaled by cpbBrNalFactor / 1000 (A.3.1, Table A-2):
+/// 1.2 for Main and Constrained Baseline, 1.5 for High.
+fn vbv_fits(level: u8, cfg: &EncoderConfig) -> bool {
+    let Some((max, size)) = cfg.vbv() else {
+        return true;
+    };
+    let Some((max_br, max_cpb)) = level_rate_limits(level) else {
+        return false;
+    };
+    let nal = if cfg.profile == Profile::High { 1500 } else { 1200 };
+    max as u64 * 1000 <= max_br * nal && size as u64 * 1000 <= max_cpb * nal
+}
+
 /// Levels in increasing order, for the automatic choice. 1b and 1.3 are skipped: they
 /// differ from 1.1 and 2 only by a lower maximum bit rate, which a constant-QP stream
 /// does not promise.
@@ -72,11 +108,11 @@ pub fn choose_level(cfg: &EncoderConfig) -> Result<u8> {
     let refs = dpb_frames(cfg);
     match cfg.level {
         Some(l) => {
-            if fits(l, mb_w, mb_h, fps_milli, refs) {
+            if fits(l, mb_w, mb_h, fps_milli, refs) && vbv_fits(l, cfg) {
                 Ok(l)
             } else {
                 Err(Error::invalid(format!(
-                    "invalid level {l} for {}x{} at {}/{} fps (expected a level whose frame size, macroblock rate and DPB fit, Table A-1)",
+                    "invalid level {l} for {}x{} at {}/{} fps (expected a level whose frame size, macroblock rate, DPB and vbv maxrate and bufsize fit, Table A-1)",
                     cfg.width, cfg.height, cfg.frame_rate.0, cfg.frame_rate.1
                 )))
             }
@@ -84,10 +120,10 @@ pub fn choose_level(cfg: &EncoderConfig) -> Result<u8> {
         None => LEVELS
             .iter()
             .copied()
-            .find(|&l| fits(l, mb_w, mb_h, fps_milli, refs))
+            .find(|&l| fits(l, mb_w, mb_h, fps_milli, refs) && vbv_fits(l, cfg))
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "invalid size and rate {}x{} at {}/{} fps (expected at most level 5.2: 36864 macroblocks per frame, 2073600 per second)",
+                    "invalid size and rate {}x{} at {}/{} fps (expected at most level 5.2: 36864 macroblocks per frame, 2073600 per second, and a vbv maxrate and bufsize of 288000 kbit/s and kbit, 360000 with high profile)",
                     cfg.width, cfg.height, cfg.frame_rate.0, cfg.frame_rate.1
                 ))
             }),
@@ -194,8 +230,18 @@ fn write_vui(w: &mut impl BitSink, cfg: &EncoderConfig) {
     w.put(cfg.frame_rate.1, 32); // num_units_in_tick
     w.put(2 * cfg.frame_rate.0, 32); // time_scale
     w.flag(true); // fixed_frame_rate_flag
-    w.flag(false); // nal_hrd_parameters_present_flag
-    w.flag(false); // vcl_hrd_parameters_present_flag
+    match cfg.vbv() {
+        Some((max, size)) => {
+            w.flag(true); // nal_hrd_parameters_present_flag
+            write_hrd(w, max, size);
+            w.flag(false); // vcl_hrd_parameters_present_flag
+            w.flag(false); // low_delay_hrd_flag
+        }
+        None => {
+            w.flag(false); // nal_hrd_parameters_present_flag
+            w.flag(false); // vcl_hrd_parameters_present_flag
+        }
+    }
     w.flag(false); // pic_struct_present_flag
     w.flag(true); // bitstream_restriction_flag
     w.flag(true); // motion_vectors_over_pic_boundaries_flag
@@ -207,6 +253,33 @@ fn write_vui(w: &mut impl BitSink, cfg: &EncoderConfig) {
     // and shown after it (its future anchor).
     w.ue((cfg.bframes > 0) as u32); // max_num_reorder_frames
     w.ue(dpb_frames(cfg)); // max_dec_frame_buffering
+}
+
+/// A value in units of `2^(base + scale)` for the HRD's scaled fields: the largest
+/// scale (0..=15) that divides `v` exactly, else scale 0 rounded up, so the
+/// declared rate and size are never below the VBV's (a faster, larger buffer
+/// never underflows where the VBV's did not).
+fn hrd_scaled(v: u64, base: u32) -> (u32, u64) {
+    let scale = (0..=15u32).rev().find(|&s| v.is_multiple_of(1u64 << (base + s))).unwrap_or(0);
+    (scale, v.div_ceil(1 << (base + scale)))
+}
+
+/// hrd_parameters (E.1.2) for one variable-rate schedule: the VBV's maxrate and
+/// buffer size. The delays' lengths are x264's (24 bits); the stream carries no
+/// buffering period or picture timing SEI yet.
+fn write_hrd(w: &mut impl BitSink, maxrate_kbps: u32, bufsize_kbits: u32) {
+    let (rate_scale, rate) = hrd_scaled(maxrate_kbps as u64 * 1000, 6);
+    let (size_scale, size) = hrd_scaled(bufsize_kbits as u64 * 1000, 4);
+    w.ue(0); // cpb_cnt_minus1
+    w.put(rate_scale, 4); // bit_rate_scale
+    w.put(size_scale, 4); // cpb_size_scale
+    w.ue((rate - 1) as u32); // bit_rate_value_minus1[0]
+    w.ue((size - 1) as u32); // cpb_size_value_minus1[0]
+    w.flag(false); // cbr_flag[0]: the buffer stops filling when full
+    w.put(23, 5); // initial_cpb_removal_delay_length_minus1
+    w.put(23, 5); // cpb_removal_delay_length_minus1
+    w.put(23, 5); // dpb_output_delay_length_minus1
+    w.put(24, 5); // time_offset_length
 }
 
 /// Writes pic_parameter_set_rbsp (7.3.2.2) without trailing bits.

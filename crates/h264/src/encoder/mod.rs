@@ -32,7 +32,12 @@
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
 //! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
 //! `i_qp_offset` finer) or a constant rate factor (a QP per picture from the
-//! scene-cut thumbnails' costs, see [`RateControl::Crf`]); one QP per picture; one
+//! scene-cut thumbnails' costs, see [`RateControl::Crf`]) or an average bitrate
+//! ([`RateControl::Abr`]: the same model with a rate factor learnt from the bits
+//! spent), optionally under a VBV (`vbv_maxrate_kbps`, `vbv_bufsize_kbits`: a
+//! leaky-bucket model that raises a picture's QP before coding it and codes it
+//! again coarser when it would underflow the buffer, see `vbv.rs`); one slice QP
+//! per picture (adaptive quantisation and mb-tree offset macroblocks from it); one
 //! or several slices per picture, each a band of macroblock rows.
 //!
 //! # Frame order
@@ -94,8 +99,9 @@ mod scenecut;
 mod sei;
 mod subpel;
 mod threads;
+mod vbv;
 
-pub use config::{ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
+pub use config::{parse_kilobits, ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
 
 use crate::deblock;
 use crate::mb::{MbState, SliceDeblock};
@@ -161,7 +167,8 @@ pub struct EncodedPacket<'a> {
     /// Index of the frame in the order it was sent, from 0.
     pub frame_number: u64,
     /// The picture's QP (SliceQPY), 0..=51: `qp` and its offsets at constant QP,
-    /// the rate control's choice with [`RateControl::Crf`].
+    /// the rate control's choice with [`RateControl::Crf`] or
+    /// [`RateControl::Abr`] (raised by the VBV if it had to).
     pub qp: u8,
 }
 
@@ -198,9 +205,11 @@ pub struct Encoder {
     /// lookahead order).
     scenecut: Option<scenecut::SceneCut>,
     cuts: std::collections::VecDeque<(bool, u64)>,
-    /// Constant rate factor state, and the parameters of the picture being coded
-    /// at the QP it chose.
-    rc: Option<ratecontrol::Crf>,
+    /// Rate control state (rate factor or average bitrate), and the parameters of
+    /// the picture being coded at the QP it chose.
+    rc: Option<ratecontrol::Rate>,
+    /// The VBV buffer model, with `vbv_maxrate_kbps` (see `vbv.rs`).
+    vbv: Option<vbv::Vbv>,
     rcparams: MbParams,
     /// Each macroblock's QP (adaptive quantisation) and the parameters of every QP.
     /// Per-macroblock QPs of the picture being coded; the slice threads read it
@@ -278,6 +287,7 @@ impl Encoder {
         let init_qp = match cfg.rate_control {
             RateControl::ConstantQp => cfg.qp as i32,
             RateControl::Crf(crf) => (crf.round() as i32).clamp(0, 51),
+            RateControl::Abr { .. } => 26,
         };
         let seq = headers::Sequence {
             mb_w,
@@ -355,13 +365,19 @@ impl Encoder {
             }
         }
         let delay = cfg.queued_frames();
+        let samples = scenecut::SceneCut::new_samples(cfg.width as usize, cfg.height as usize);
+        let pixels = cfg.width as usize * cfg.height as usize;
+        let fps = cfg.frame_rate.0 as f64 / cfg.frame_rate.1 as f64;
         let rc = match cfg.rate_control {
             RateControl::ConstantQp => None,
-            RateControl::Crf(crf) => Some(ratecontrol::Crf::new(
-                crf as f64,
-                scenecut::SceneCut::new_samples(cfg.width as usize, cfg.height as usize),
-            )),
+            RateControl::Crf(crf) => Some(ratecontrol::Rate::Crf(ratecontrol::Crf::new(crf as f64, samples))),
+            RateControl::Abr { kbps } => {
+                Some(ratecontrol::Rate::Abr(ratecontrol::Abr::new(kbps, fps, pixels, samples)))
+            }
         };
+        let vbv = cfg
+            .vbv()
+            .map(|(max, size)| vbv::Vbv::new(max, size, cfg.vbv_init, fps, pixels, samples));
         let mut headers_annexb = Vec::with_capacity(256);
         let mut scratch = Vec::with_capacity(256);
         {
@@ -410,10 +426,11 @@ impl Encoder {
             scenecut: (cfg.scenecut || rc.is_some())
                 .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
             rc,
+            vbv,
             rcparams: params.clone(),
             mbqp: std::sync::Arc::new(std::sync::RwLock::new(aq::MbQp::new(&params, cfg.chroma_qp_offset as i32, mbw * mbh))),
             mbtree: match (cfg.rate_control, cfg.mbtree) {
-                (RateControl::Crf(_), true) => Some(mbtree::MbTree::new(mbw, mbh, delay, budget)?),
+                (RateControl::Crf(_) | RateControl::Abr { .. }, true) => Some(mbtree::MbTree::new(mbw, mbh, delay, budget)?),
                 _ => None,
             },
             cuts: std::collections::VecDeque::with_capacity(delay),
@@ -595,7 +612,7 @@ impl Encoder {
             }
         }
         let idr = kind == headers::SliceKind::I;
-        let qp = self.encode_picture(&src, kind, disp)?;
+        let qp = self.code_picture(&src, kind, disp)?;
         let number = self.idr_base + disp as u64;
         self.frames_out += 1;
         if idr {

@@ -5,6 +5,7 @@
 
 #[path = "../../examples/y4m/mod.rs"]
 mod y4m;
+mod rate;
 
 use transcode_core::{Budget, Error, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
@@ -32,6 +33,9 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
         match o {
             "--qp" => cfg.qp = it.next().unwrap().parse().unwrap(),
             "--crf" => cfg.rate_control = RateControl::Crf(it.next().unwrap().parse().unwrap()),
+            "--bitrate" => cfg.rate_control = RateControl::Abr { kbps: it.next().unwrap().parse().unwrap() },
+            "--maxrate" => cfg.vbv_maxrate_kbps = Some(it.next().unwrap().parse().unwrap()),
+            "--bufsize" => cfg.vbv_bufsize_kbits = Some(it.next().unwrap().parse().unwrap()),
             "--keyint" => cfg.keyint = it.next().unwrap().parse().unwrap(),
             "--bframes" => cfg.bframes = it.next().unwrap().parse().unwrap(),
             "--b-qp-offset" => cfg.b_qp_offset = it.next().unwrap().parse().unwrap(),
