@@ -94,6 +94,20 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--qp 36 --no-i4x4 --cabac --8x8dct"),
     ("y4m/small.y4m", "--crf 24 --cabac --bframes 3 --8x8dct"),
     ("encode/testsrc2_176x144.y4m", "--qp 26 --8x8dct --no-8x8dct"),
+    // Presets (each with its lookahead, AQ and mb-tree at a rate factor), the motion
+    // search methods and sub-sample levels on their own, and the partition early exit.
+    ("encode/testsrc2_176x144.y4m", "--preset ultrafast --crf 24"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--preset superfast --crf 26"),
+    ("encode/testsrc2_176x144.y4m", "--preset veryfast --crf 24"),
+    ("encode/cut_128x96.y4m", "--preset veryfast --tune psnr --qp 28"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--preset faster --crf 22"),
+    ("encode/testsrc2_176x144.y4m", "--preset fast --qp 30"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--preset medium --crf 24 --tune psnr"),
+    ("y4m/small.y4m", "--preset medium --qp 26 --bframes 0"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --me dia --subme 0"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 24 --me umh --subme 4 --cabac --bframes 2"),
+    ("encode/testsrc2_176x144.y4m", "--qp 30 --subme 1 --partition-early-exit"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --subme 3 --me dia --partition-early-exit --8x8dct"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";
