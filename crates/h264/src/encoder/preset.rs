@@ -238,7 +238,8 @@ impl std::str::FromStr for EncoderPreset {
 pub enum Tune {
     /// Optimise PSNR: no variance AQ (the encoder's only psychovisual option), for
     /// objective comparisons. mb-tree stays on, as in x264's `--tune psnr`: it
-    /// raises PSNR too.
+    /// moves bits to where later pictures reuse them, which is not a psychovisual
+    /// choice.
     Psnr,
 }
 
@@ -303,6 +304,10 @@ mod tests {
         assert!(e.contains("invalid preset \"slow\" (expected ultrafast"), "{e}");
         assert!("ssim".parse::<Tune>().unwrap_err().to_string().contains("invalid tune \"ssim\""));
         assert_eq!(EncoderPreset::default(), EncoderPreset::Veryfast);
+        for m in MeMethod::ALL {
+            assert_eq!(m.name().parse::<MeMethod>().unwrap(), m);
+        }
+        assert!("esa".parse::<MeMethod>().unwrap_err().to_string().contains("invalid me method \"esa\" (expected dia, hex or umh)"));
     }
 
     #[test]
