@@ -129,8 +129,8 @@ impl MbParams {
 /// small rarely holds two motions worth it: on the bench's photographs (60 frames
 /// of 720p, QP 22 to 34) the partitions win in 2% to 7% of the macroblocks that
 /// search them, and this threshold skips 55% to 70% of those searches while
-/// losing only 0.6% to 4% of what the partitions save (+0.2% BD-rate for 17%
-/// less CPU time). The fixed part keeps the exit from vanishing at low QPs, where
+/// losing only 0.6% to 4% of what the partitions save (+0.2% BD-rate for 13%
+/// fewer instructions; `docs/benchmarks.md`). The fixed part keeps the exit from vanishing at low QPs, where
 /// lambda is small but the residual of fine detail is not.
 const EARLY_EXIT_SATD: u32 = 480;
 const EARLY_EXIT_LAMBDA: u32 = 48;
@@ -1236,7 +1236,7 @@ impl<'a> MbCoder<'a> {
             // bit per sub_mb_type.
             let cost16 = cost + lambda;
             let (mut shape, mut mvs, mut inter_cost) = (0usize, [mv; 4], cost16);
-            let satd16 = cost - lambda * mvd_bits([mv[0] as i32, mv[1] as i32], mvp);
+            let satd16 = cost.saturating_sub(lambda * mvd_bits([mv[0] as i32, mv[1] as i32], mvp));
             let clearly_good = self.p.search.early_exit && satd16 < EARLY_EXIT_SATD + EARLY_EXIT_LAMBDA * lambda;
             if self.p.partitions && !clearly_good {
                 let (mv8, c8) = self.search_shape(rp[0], 3, &[[mv, mv]; 4]);
