@@ -43,6 +43,10 @@ pub struct Search<'a> {
 
 const HEX: [(i32, i32); 6] = [(-2, 0), (-1, -2), (1, -2), (2, 0), (1, 2), (-1, 2)];
 const DIAMOND: [(i32, i32); 4] = [(0, -1), (-1, 0), (1, 0), (0, 1)];
+/// One step of the sub-sample refinement: (step in quarter samples, pattern, most
+/// rounds).
+type RefineStep = (i32, &'static [(i32, i32)], usize);
+
 /// A hexagonal ring of radius 4 (16 points), scaled for UMH's wider rings.
 const HEX16: [(i32, i32); 16] = [
     (0, -4),
@@ -249,7 +253,7 @@ impl Search<'_> {
         let vlim = self.max_vmv;
         // (step, pattern, rounds) per level: diamonds, then squares, then the
         // quarter-sample square repeated while it moves.
-        let plan: &[(i32, &[(i32, i32)], usize)] = match self.subpel {
+        let plan: &[RefineStep] = match self.subpel {
             1 => &[(2, &DIAMOND, 1)],
             2 => &[(2, &DIAMOND, 1), (1, &DIAMOND, 1)],
             3 => &[(2, &SQUARE, 1), (1, &SQUARE, 1)],
