@@ -1,5 +1,6 @@
 //! `cargo xtask bench encode [--frames N] [--size 720p|1080p|both] [--only NAME,...]`:
-//! transcode's H.264 encoder against x264 (`--preset ultrafast`, `veryfast` and
+//! transcode's H.264 encoder presets (ultrafast, superfast, veryfast, medium, all
+//! `--tune psnr`) against x264 (`--preset ultrafast`, `veryfast` and
 //! `medium`, `--tune psnr --threads 1`) and rusty_h264-encoder (Fast and Balanced
 //! presets) at four constant QPs on natural content at 720p and 1080p, recorded in
 //! `docs/benchmarks.md`.
@@ -145,9 +146,11 @@ enum Tool {
     Rusty(&'static str),
 }
 
-const CONTENDERS: [(&str, Tool); 7] = [
-    ("transcode CAVLC", Tool::Ours(&[])),
-    ("transcode CABAC+3B", Tool::Ours(&["--cabac", "--bframes", "3"])),
+const CONTENDERS: [(&str, Tool); 9] = [
+    ("transcode ultrafast", Tool::Ours(&["--preset", "ultrafast", "--tune", "psnr"])),
+    ("transcode superfast", Tool::Ours(&["--preset", "superfast", "--tune", "psnr"])),
+    ("transcode veryfast", Tool::Ours(&["--preset", "veryfast", "--tune", "psnr"])),
+    ("transcode medium", Tool::Ours(&["--preset", "medium", "--tune", "psnr"])),
     ("rusty_h264 Fast", Tool::Rusty("rusty-fast")),
     ("rusty_h264 Balanced", Tool::Rusty("rusty-balanced")),
     ("x264 ultrafast", Tool::X264("ultrafast")),
@@ -258,7 +261,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let secs = frames as f64 / 30.0;
     let mut md = String::new();
     writeln!(md, "- Sources: Debian `mate-backgrounds` photographs ({}), one scene each, zoomed in, panned, zoomed out and panned, joined by cuts; pans of 2–4 pixels (at 1920 wide) and zooms of 0.6% a frame; {frames} frames at 30 fps; made by `cargo xtask bench encode` under `target/bench/`", SCENES.join(", "))?;
-    writeln!(md, "- transcode: I, P (and B) pictures, one reference, Intra 16x16/4x4, P 16x16/16x8/8x16/8x8 and P_Skip, hexagon search with quarter-sample refinement, decimation, deblocking; CAVLC (Main profile, no B) or CABAC with three non-reference B pictures (spatial direct, B 16x16 L0/L1/Bi, fixed pattern, scene cuts); every stream checked to decode (FFmpeg) to its reconstruction")?;
+    writeln!(md, "- transcode: `h264_encode --preset P --tune psnr --qp N` (the presets of `transcode_h264::encoder::EncoderPreset`: ultrafast is CAVLC, Main, no B, diamond search with quarter samples, 16x16 and Intra 4x4/16x16; superfast CABAC, High with the 8x8 transform, 3 non-reference B pictures, the same search; veryfast adds the hexagon search, quarter samples and P partitions with an early exit; medium UMH, repeated quarter-sample squares and every partition); one reference; every stream checked to decode (FFmpeg) to its reconstruction")?;
     writeln!(md, "- rusty_h264-encoder 0.17 (`default-features = false`, `std` and `asm`): `Preset::Fast` / `Preset::Balanced`, constant QP, GOP 250, through `crates/encode-bench`")?;
     writeln!(md, "- x264: `x264 --preset P --tune psnr --threads 1 --qp N`\n")?;
     for (w, h) in sizes {
@@ -280,6 +283,14 @@ pub fn run(args: &[String]) -> Result<()> {
         // All threads, at the ladder's second QP.
         let out = dir.join(format!("encode-{h}p-x264-veryfast-threads.264"));
         let threads = if contenders.iter().any(|c| c.0 == "x264 veryfast") { Some(encode(Tool::X264("veryfast"), &source, &out, QPS[1], Some("auto"), &dir)?.1) } else { None };
+        // Ours on both cores: two slices on two slice threads.
+        let out = dir.join(format!("encode-{h}p-transcode-veryfast-threads.264"));
+        let ours_threads = if contenders.iter().any(|c| c.0 == "transcode veryfast") {
+            let tool = Tool::Ours(&["--preset", "veryfast", "--tune", "psnr", "--slices", "2", "--threads", "2"]);
+            Some(encode(tool, &source, &out, QPS[1], None, &dir)?.1)
+        } else {
+            None
+        };
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         let load: Vec<&str> = load.split_whitespace().take(3).collect();
         writeln!(md, "**{w}x{h}**, one thread each; fps from user CPU time (wall-clock in brackets); load average {} at the end. PSNR: average of Y, Cb, Cr (Y alone in brackets). SSIM: all planes, dB.\n", load.join(" "))?;
@@ -292,6 +303,9 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         if let Some(wall) = threads {
             writeln!(md, "| x264 veryfast, `--threads auto` | {} | | | | ({:.1}) |", QPS[1], frames as f64 / wall.max(1e-3))?;
+        }
+        if let Some(wall) = ours_threads {
+            writeln!(md, "| transcode veryfast, `--slices 2 --threads 2` | {} | | | | ({:.1}) |", QPS[1], frames as f64 / wall.max(1e-3))?;
         }
         writeln!(md)?;
         writeln!(md, "| BD-rate (PSNR / SSIM) | {} |", contenders.iter().filter(|c| matches!(c.1, Tool::X264(_))).map(|c| format!("vs {}", c.0)).collect::<Vec<_>>().join(" | "))?;

@@ -106,6 +106,20 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/cut_128x96.y4m", "--crf 14 --maxrate 150 --bufsize 30 --slices 2 --bframes 3"),
     ("encode/mandelbrot_noise_160x96.y4m", "--crf 10 --maxrate 400 --bufsize 40 --bframes 2 --cabac"),
     ("y4m/small.y4m", "--bitrate 100 --maxrate 150 --bufsize 50 --cabac --bframes 1 --8x8dct"),
+    // Presets (each with its lookahead, AQ and mb-tree at a rate factor), the motion
+    // search methods and sub-sample levels on their own, and the partition early exit.
+    ("encode/testsrc2_176x144.y4m", "--preset ultrafast --crf 24"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--preset superfast --crf 26"),
+    ("encode/testsrc2_176x144.y4m", "--preset veryfast --crf 24"),
+    ("encode/cut_128x96.y4m", "--preset veryfast --tune psnr --qp 28"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--preset faster --crf 22"),
+    ("encode/testsrc2_176x144.y4m", "--preset fast --qp 30"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--preset medium --crf 24 --tune psnr"),
+    ("y4m/small.y4m", "--preset medium --qp 26 --bframes 0"),
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --me dia --subme 0"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 24 --me umh --subme 4 --cabac --bframes 2"),
+    ("encode/testsrc2_176x144.y4m", "--qp 30 --subme 1 --partition-early-exit"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --subme 3 --me dia --partition-early-exit --8x8dct"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

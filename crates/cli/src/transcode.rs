@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use transcode_core::MemoryConfig;
 use transcode_filters::{Algorithm, DeinterlaceConfig, FieldSelect, Parity, Rate, Rect, ScaleConfig, Size};
-use transcode_h264::encoder::{parse_kilobits, EncoderConfig, Entropy, RateControl};
+use transcode_h264::encoder::{parse_kilobits, EncoderConfig, EncoderPreset, Entropy, RateControl, Tune};
 use transcode_pipeline::{transcode, OutputFormat, Progress, TranscodeOptions, TranscodeReport, VideoEncode};
 
 use crate::convert::ConvertArgs;
@@ -24,6 +24,15 @@ pub struct EncodeArgs {
     /// it. Filters imply `h264`.
     #[arg(long, value_name = "CODEC")]
     pub video_codec: Option<String>,
+    /// H.264 encoder preset: ultrafast, superfast, veryfast (the default, as
+    /// recorders use x264's), faster, fast or medium; slower ones compress better.
+    /// Options given with it (--bframes, --cabac, ...) override its settings.
+    #[arg(long, value_name = "PRESET")]
+    pub preset: Option<String>,
+    /// Tuning over the preset: `psnr` turns off adaptive quantisation (the
+    /// psychovisual option), for objective comparisons.
+    #[arg(long, value_name = "TUNE")]
+    pub tune: Option<String>,
     /// Constant quantiser of the H.264 encoder, 0-51 (lower: better and larger).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=51), conflicts_with = "crf")]
     pub qp: Option<u8>,
@@ -47,11 +56,13 @@ pub struct EncodeArgs {
     /// Frames from one IDR picture to the next.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub keyint: Option<u32>,
-    /// B-frames between reference pictures, 0-16. Default: 3, as x264's veryfast
-    /// (about 10% smaller at the same quality; each costs one frame of delay).
+    /// B-frames between reference pictures, 0-16. Default: the preset's (3 from
+    /// superfast on, as x264's: about 10% smaller at the same quality; each costs one
+    /// frame of delay).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=16))]
     pub bframes: Option<u8>,
-    /// CABAC entropy coding (the default: about 10% smaller than CAVLC).
+    /// CABAC entropy coding (the default from superfast on: about 10% smaller than
+    /// CAVLC).
     #[arg(long, conflicts_with = "cavlc")]
     pub cabac: bool,
     /// CAVLC entropy coding (faster to encode and decode, larger).
@@ -87,8 +98,17 @@ impl EncodeArgs {
     /// The video settings when the command asks for encoding, `None` for stream copy.
     pub fn video_encode(&self) -> Result<Option<VideoEncode>, Failure> {
         let filters = self.deinterlace.is_some() || self.scale.is_some() || self.crop.is_some() || self.fps.is_some();
-        let encoder_opts = self.qp.is_some() || self.crf.is_some() || self.keyint.is_some() || self.bframes.is_some() || self.cabac || self.cavlc
-            || self.bitrate.is_some() || self.maxrate.is_some() || self.bufsize.is_some();
+        let encoder_opts = self.qp.is_some()
+            || self.crf.is_some()
+            || self.keyint.is_some()
+            || self.bframes.is_some()
+            || self.cabac
+            || self.cavlc
+            || self.preset.is_some()
+            || self.tune.is_some()
+            || self.bitrate.is_some()
+            || self.maxrate.is_some()
+            || self.bufsize.is_some();
         match self.video_codec.as_deref() {
             Some("copy") => {
                 if filters || encoder_opts {
@@ -102,7 +122,19 @@ impl EncodeArgs {
             None => return Ok(None),
         }
         let mut v = VideoEncode::default();
-        let mut enc = EncoderConfig::new(16, 16);
+        // The preset (veryfast unless asked), then the tuning, then the explicit
+        // options over them, as x264 orders them.
+        let preset = match &self.preset {
+            Some(p) => p.parse::<EncoderPreset>().map_err(|_| {
+                Failure::usage(format!("--preset {p}: unknown preset (expected ultrafast, superfast, veryfast, faster, fast or medium)"))
+            })?,
+            None => EncoderPreset::Veryfast,
+        };
+        let mut enc = EncoderConfig::with_preset(16, 16, preset);
+        if let Some(t) = &self.tune {
+            let tune = t.parse::<Tune>().map_err(|_| Failure::usage(format!("--tune {t}: unknown tuning (expected psnr)")))?;
+            tune.apply(&mut enc);
+        }
         if let Some(qp) = self.qp {
             enc.qp = qp;
         }
@@ -116,9 +148,15 @@ impl EncodeArgs {
         if let Some(k) = self.keyint {
             enc.keyint = k;
         }
-        // x264 veryfast's choices where the encoder has them: CABAC and 3 B-frames.
-        enc.entropy = if self.cavlc { Entropy::Cavlc } else { Entropy::Cabac };
-        enc.bframes = self.bframes.unwrap_or(3);
+        if self.cavlc {
+            enc.entropy = Entropy::Cavlc;
+        }
+        if self.cabac {
+            enc.entropy = Entropy::Cabac;
+        }
+        if let Some(b) = self.bframes {
+            enc.bframes = b;
+        }
         v.encoder = enc;
         v.threads = match self.threads {
             Some(n) => n as usize,
@@ -475,6 +513,39 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         encode: EncodeArgs,
+    }
+
+    #[test]
+    fn the_preset_and_tune_reach_the_encoder_and_explicit_options_win() {
+        use clap::Parser;
+        use transcode_h264::encoder::{MeMethod, Profile};
+        let enc = |args: &[&str]| {
+            let mut all = vec!["t", "--video-codec", "h264"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().encode.video_encode().map(|v| v.unwrap().encoder)
+        };
+        // Default: veryfast, with its AQ.
+        let v = enc(&[]).unwrap();
+        assert_eq!(v, EncoderConfig::with_preset(16, 16, EncoderPreset::Veryfast));
+        assert_eq!((v.entropy, v.profile, v.bframes, v.lookahead, v.me_method), (Entropy::Cabac, Profile::High, 3, 10, MeMethod::Hexagon));
+        assert!(v.aq_strength > 0.0 && v.mbtree && v.partition_early_exit);
+        let u = enc(&["--preset", "ultrafast"]).unwrap();
+        assert_eq!(u, EncoderConfig::with_preset(16, 16, EncoderPreset::Ultrafast));
+        assert_eq!((u.entropy, u.bframes, u.me_method, u.subpel_refine), (Entropy::Cavlc, 0, MeMethod::Diamond, 2));
+        let m = enc(&["--preset", "medium", "--tune", "psnr"]).unwrap();
+        assert_eq!((m.me_method, m.lookahead, m.aq_strength), (MeMethod::Umh, 40, 0.0));
+        // Explicit options override the preset, in any order.
+        let o = enc(&["--bframes", "0", "--preset", "ultrafast", "--cabac", "--qp", "30"]).unwrap();
+        assert_eq!((o.bframes, o.entropy, o.qp, o.me_method), (0, Entropy::Cabac, 30, MeMethod::Diamond));
+        let o = enc(&["--preset", "medium", "--cavlc", "--bframes", "1"]).unwrap();
+        assert_eq!((o.entropy, o.bframes, o.me_method), (Entropy::Cavlc, 1, MeMethod::Umh));
+        // A preset alone asks for encoding.
+        let v = Cli::parse_from(["t", "--preset", "fast"]).encode.video_encode().unwrap().unwrap();
+        assert_eq!(v.encoder.subpel_refine, 4);
+        for bad in [["--preset", "placebo"], ["--tune", "film"]] {
+            let e = enc(&bad).unwrap_err();
+            assert!(e.message.contains(bad[0]) && e.message.contains("expected"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Encodes a Y4M file to Annex-B H.264 with transcode's encoder, for
 //! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
 //!
-//! `h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
+//! `h264_encode IN.y4m OUT.264 [--preset ultrafast|superfast|veryfast|faster|fast|medium] [--tune psnr]
+//! [--me dia|hex|umh] [--subme 0..4] [--partition-early-exit | --no-partition-early-exit] [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
 //! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! [--aq-strength X] [--tune-psnr] [--mb-qp-pattern N] [--lookahead N] [--no-mbtree]
 //! [--8x8dct (High profile with the 8x8 transform) | --no-8x8dct]
@@ -17,7 +18,7 @@ use std::io::Write;
 use std::time::Instant;
 use transcode_core::{Budget, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
-use transcode_h264::encoder::{parse_kilobits, Encoder, EncoderConfig, EncoderStatus, Received};
+use transcode_h264::encoder::{parse_kilobits, Encoder, EncoderConfig, EncoderPreset, EncoderStatus, MeMethod, Received, Tune};
 
 fn main() {
     if let Err(e) = run() {
@@ -29,11 +30,20 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X | --bitrate R] [--maxrate R --bufsize S] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--preset P] [--tune psnr] [--me dia|hex|umh] [--subme N] [--qp N | --crf X | --bitrate R] [--maxrate R --bufsize S] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
-    let mut cfg = EncoderConfig::new(src.width, src.height);
+    // A preset first, then the tuning, then the explicit options over them (x264's
+    // order), wherever they are on the command line.
+    let find = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let mut cfg = match find("--preset") {
+        Some(p) => EncoderConfig::with_preset(src.width, src.height, p.parse::<EncoderPreset>()?),
+        None => EncoderConfig::new(src.width, src.height),
+    };
+    if let Some(t) = find("--tune") {
+        t.parse::<Tune>()?.apply(&mut cfg);
+    }
     cfg.frame_rate = src.rate;
     let mut md5_path = None;
     let mut recon_path = None;
@@ -109,6 +119,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
             }
             "--no-mbtree" => cfg.mbtree = false,
+            // Read before the loop.
+            "--preset" | "--tune" => i += 1,
+            "--me" => {
+                cfg.me_method = val()?.parse::<MeMethod>()?;
+                i += 1;
+            }
+            "--subme" => {
+                cfg.subpel_refine = val()?.parse()?;
+                i += 1;
+            }
+            "--partition-early-exit" => cfg.partition_early_exit = true,
+            "--no-partition-early-exit" => cfg.partition_early_exit = false,
             "--8x8dct" => {
                 cfg.profile = transcode_h264::encoder::Profile::High;
                 cfg.transform_8x8 = true;

@@ -37,7 +37,7 @@ impl MbQp {
     pub fn new(template: &MbParams, chroma_offset: i32, mbs: usize) -> MbQp {
         let p = template;
         let params = (0..52)
-            .map(|qp| MbParams::new(qp, chroma_offset, p.intra4x4, p.partitions, p.me_range, p.max_vmv).with_8x8(p.t8x8, p.cabac))
+            .map(|qp| MbParams::new(qp, chroma_offset, p.intra4x4, p.partitions, p.me_range, p.max_vmv).with_8x8(p.t8x8, p.cabac).with_search(p.search))
             .collect();
         MbQp {
             params,

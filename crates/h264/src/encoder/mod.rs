@@ -93,6 +93,7 @@ mod headers;
 mod mb;
 mod mbtree;
 mod me;
+mod preset;
 mod quant;
 mod ratecontrol;
 mod scenecut;
@@ -101,7 +102,8 @@ mod subpel;
 mod threads;
 mod vbv;
 
-pub use config::{parse_kilobits, ColourDescription, EncoderConfig, Entropy, Profile, RateControl};
+pub use config::{parse_kilobits, ColourDescription, EncoderConfig, Entropy, MeMethod, Profile, RateControl};
+pub use preset::{EncoderPreset, Tune};
 
 use crate::deblock;
 use crate::mb::{MbState, SliceDeblock};
@@ -304,7 +306,8 @@ impl Encoder {
             cfg.me_range as i32,
             limits.max_vmv_quarter,
         )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac);
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
+        .with_search(mb::SearchParams::of(&cfg));
         let bparams = MbParams::new(
             (cfg.qp as i32 + cfg.b_qp_offset as i32).min(51),
             cfg.chroma_qp_offset as i32,
@@ -313,7 +316,8 @@ impl Encoder {
             cfg.me_range as i32,
             limits.max_vmv_quarter,
         )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac);
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
+        .with_search(mb::SearchParams::of(&cfg));
         let iparams = MbParams::new(
             (cfg.qp as i32 - cfg.i_qp_offset as i32).max(0),
             cfg.chroma_qp_offset as i32,
@@ -322,7 +326,8 @@ impl Encoder {
             cfg.me_range as i32,
             limits.max_vmv_quarter,
         )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac);
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
+        .with_search(mb::SearchParams::of(&cfg));
         let (mbw, mbh) = (mb_w as usize, mb_h as usize);
         // At most one slice per macroblock row.
         let nslices = (cfg.slices as usize).min(mbh);
@@ -679,6 +684,7 @@ impl Encoder {
         let p = &self.params;
         MbParams::new(qp, self.cfg.chroma_qp_offset as i32, p.intra4x4, p.partitions, p.me_range, p.max_vmv)
             .with_8x8(p.t8x8, p.cabac)
+            .with_search(p.search)
     }
 
     /// The macroblock QP offsets of the next picture: the debug pattern, or

@@ -10,7 +10,8 @@ mod rate;
 use transcode_core::{Budget, Error, MemoryConfig};
 use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat, SharedFrame};
 use transcode_h264::encoder::{
-    ColourDescription, Encoder, EncoderConfig, EncoderStatus, Entropy, FrameType, RateControl, Received,
+    ColourDescription, Encoder, EncoderConfig, EncoderPreset, EncoderStatus, Entropy, FrameType, MeMethod, RateControl,
+    Received, Tune,
 };
 use transcode_h264::Decoder;
 use transcode_testkit::{md5_hex, testdata};
@@ -26,11 +27,27 @@ struct Encoded {
 }
 
 fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
-    let mut cfg = EncoderConfig::new(src.width, src.height);
+    // As `h264_encode`: the preset, then the tuning, then the other options.
+    let words: Vec<&str> = opts.split_whitespace().collect();
+    let find = |name: &str| words.iter().position(|w| *w == name).map(|i| words[i + 1]);
+    let mut cfg = match find("--preset") {
+        Some(p) => EncoderConfig::with_preset(src.width, src.height, p.parse::<EncoderPreset>().unwrap()),
+        None => EncoderConfig::new(src.width, src.height),
+    };
+    if let Some(t) = find("--tune") {
+        t.parse::<Tune>().unwrap().apply(&mut cfg);
+    }
     cfg.frame_rate = src.rate;
     let mut it = opts.split_whitespace();
     while let Some(o) = it.next() {
         match o {
+            "--preset" | "--tune" => {
+                it.next();
+            }
+            "--me" => cfg.me_method = it.next().unwrap().parse::<MeMethod>().unwrap(),
+            "--subme" => cfg.subpel_refine = it.next().unwrap().parse().unwrap(),
+            "--partition-early-exit" => cfg.partition_early_exit = true,
+            "--no-partition-early-exit" => cfg.partition_early_exit = false,
             "--qp" => cfg.qp = it.next().unwrap().parse().unwrap(),
             "--crf" => cfg.rate_control = RateControl::Crf(it.next().unwrap().parse().unwrap()),
             "--bitrate" => cfg.rate_control = RateControl::Abr { kbps: it.next().unwrap().parse().unwrap() },
@@ -423,7 +440,7 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.frame_rate = (0, 1), "invalid frame rate numerator 0");
     check(&|c| c.sar = (1, 0), "invalid sar height 0");
     check(&|c| c.ref_frames = 2, "invalid ref frames 2 (expected 1..=1)");
-    check(&|c| c.lookahead = 0, "invalid lookahead 0 (expected 1..=16)");
+    check(&|c| c.lookahead = 0, "invalid lookahead 0 (expected 1..=64)");
     check(&|c| c.me_range = 1000, "invalid me range 1000 (expected 4..=64)");
     check(&|c| c.chroma_qp_offset = 13, "invalid chroma qp offset 13 (expected -12..=12)");
     check(&|c| c.level = Some(7), "invalid level 7");
@@ -431,6 +448,8 @@ fn invalid_settings_are_errors_naming_the_setting() {
     check(&|c| c.b_qp_offset = 13, "invalid b qp offset 13 (expected 0..=12)");
     check(&|c| c.i_qp_offset = 13, "invalid i qp offset 13 (expected 0..=12)");
     check(&|c| c.slices = 0, "invalid slices 0 (expected 1..=64)");
+    check(&|c| c.lookahead = 65, "invalid lookahead 65 (expected 1..=64)");
+    check(&|c| c.subpel_refine = 5, "invalid subpel refine 5 (expected 0..=4)");
     check(&|c| c.threads = 0, "invalid threads 0 (expected 1..=64)");
     check(&|c| c.threads = 65, "invalid threads 65 (expected 1..=64)");
     check(&|c| c.rate_control = RateControl::Crf(51.5), "invalid crf 51.5 (expected 0..=51)");
