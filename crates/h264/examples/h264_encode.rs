@@ -2,7 +2,7 @@
 //! `cargo xtask encode-check` (FFmpeg cross-check) and the encode benchmark.
 //!
 //! `h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
-//! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
+//! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--no-b-pyramid] [--b-adapt] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! [--aq-strength X] [--tune-psnr] [--mb-qp-pattern N] [--lookahead N] [--no-mbtree]
 //! [--8x8dct (High profile with the 8x8 transform) | --no-8x8dct]
 //! [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
@@ -28,7 +28,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--no-b-pyramid] [--b-adapt] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -86,6 +86,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 i += 1;
             }
             "--no-mbtree" => cfg.mbtree = false,
+            "--no-b-pyramid" => cfg.b_pyramid = false,
+            "--b-adapt" => cfg.b_adapt = true,
             "--8x8dct" => {
                 cfg.profile = transcode_h264::encoder::Profile::High;
                 cfg.transform_8x8 = true;

@@ -126,7 +126,8 @@ pub struct EncoderConfig {
     /// Run the in-loop deblocking filter. Default: `true`. Off is faster to encode and
     /// decode and visibly blockier at high QP.
     pub deblock: bool,
-    /// Non-reference B pictures between two anchors (I or P pictures), 0..=16.
+    /// B pictures between two anchors (I or P pictures), 0..=16, non-reference
+    /// except the middle one with [`EncoderConfig::b_pyramid`].
     /// Default: `0` (every picture is coded in display order). Each B picture saves
     /// about a third of a P picture's bits on ordinary motion, at the cost of a delay
     /// of `bframes + 1` frame handles in the lookahead and one more reconstruction
@@ -198,6 +199,26 @@ pub struct EncoderConfig {
     /// decodable by every Main decoder). On detailed and smooth content alike it
     /// saves several percent of bits, at the cost of a few percent of speed.
     pub transform_8x8: bool,
+    /// B-pyramid: with `bframes` at least 2, the middle B picture of each group
+    /// (`n / 2` of `n`, counting from 0) is a reference picture, coded right after
+    /// the group's anchor at a QP between the P and B pictures', and the other B
+    /// pictures predict from it instead of the farther anchor. Default: `true`.
+    /// Saves several percent of bits with 2 or more B-frames (the outer B pictures
+    /// predict from a picture twice as close), at the cost of one more
+    /// reconstruction frame and one more motion table (reserved up front), one more
+    /// frame of reordering delay for decoders (`max_num_reorder_frames` 2) and one
+    /// more DPB frame for the level. Ignored with fewer than 2 B-frames.
+    pub b_pyramid: bool,
+    /// Adaptive B-frame placement: each group gets 0..=`bframes` B pictures, chosen
+    /// from the scene-cut thumbnails of the queued frames (the cost of predicting the
+    /// candidate anchor from the previous one against its intra cost, both per
+    /// thumbnail sample, so that the choice does not depend on the picture size).
+    /// Default: `false` (every group has `bframes` B pictures unless cut short by
+    /// `keyint`, a scene cut or the end). On content with changing motion it places
+    /// fewer B pictures where they would predict badly, at the cost of one thumbnail
+    /// (1/64 of the luma) per queued frame; measured to lose on the bench's slow
+    /// photograph pans, see `docs/benchmarks.md`.
+    pub b_adapt: bool,
 }
 
 impl EncoderConfig {
@@ -233,6 +254,8 @@ impl EncoderConfig {
             mb_qp_pattern: 0,
             mbtree: true,
             transform_8x8: true,
+            b_pyramid: true,
+            b_adapt: false,
         }
     }
 
@@ -240,6 +263,12 @@ impl EncoderConfig {
     /// profile (see [`EncoderConfig::transform_8x8`]).
     pub fn uses_8x8_transform(&self) -> bool {
         self.transform_8x8 && self.profile == Profile::High
+    }
+
+    /// Whether the B groups have a reference B picture (see
+    /// [`EncoderConfig::b_pyramid`]).
+    pub fn uses_b_pyramid(&self) -> bool {
+        self.b_pyramid && self.bframes >= 2
     }
 
     /// Most source frames the encoder holds (handles into the caller's pool, queued or

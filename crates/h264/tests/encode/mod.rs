@@ -47,6 +47,8 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--tune-psnr" => cfg.aq_strength = 0.0,
             "--lookahead" => cfg.lookahead = it.next().unwrap().parse().unwrap(),
             "--no-mbtree" => cfg.mbtree = false,
+            "--no-b-pyramid" => cfg.b_pyramid = false,
+            "--b-adapt" => cfg.b_adapt = true,
             "--mb-qp-pattern" => cfg.mb_qp_pattern = it.next().unwrap().parse().unwrap(),
             "--8x8dct" => {
                 cfg.profile = transcode_h264::encoder::Profile::High;
