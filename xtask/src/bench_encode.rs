@@ -145,9 +145,14 @@ enum Tool {
     Rusty(&'static str),
 }
 
-const CONTENDERS: [(&str, Tool); 7] = [
+const CONTENDERS: [(&str, Tool); 10] = [
     ("transcode CAVLC", Tool::Ours(&[])),
     ("transcode CABAC+3B", Tool::Ours(&["--cabac", "--bframes", "3"])),
+    // B-frame placement: the fixed pattern without and with B-pyramid (the default
+    // from 2 B-frames), and B-pyramid with adaptive placement.
+    ("transcode CABAC+3B fixed", Tool::Ours(&["--cabac", "--bframes", "3", "--no-b-pyramid"])),
+    ("transcode CABAC+3B pyramid", Tool::Ours(&["--cabac", "--bframes", "3"])),
+    ("transcode CABAC+3B b-adapt+pyramid", Tool::Ours(&["--cabac", "--bframes", "3", "--b-adapt"])),
     ("rusty_h264 Fast", Tool::Rusty("rusty-fast")),
     ("rusty_h264 Balanced", Tool::Rusty("rusty-balanced")),
     ("x264 ultrafast", Tool::X264("ultrafast")),

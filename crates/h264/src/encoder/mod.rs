@@ -26,9 +26,11 @@
 //!
 //! # What it codes (this version)
 //!
-//! I (IDR every `keyint` frames), P and non-reference B pictures (up to
-//! `bframes` between two anchors, a fixed pattern, closed GOPs), CAVLC or CABAC, one
-//! reference frame for P pictures and the two anchors for B pictures, Intra 16x16 /
+//! I (IDR every `keyint` frames), P and B pictures (up to `bframes` between two
+//! anchors, a fixed pattern or placed adaptively with `b_adapt`, closed GOPs; the
+//! middle B of a group a reference picture with `b_pyramid`), CAVLC or CABAC, one
+//! reference frame for P pictures and the nearest reference picture on each side
+//! for B pictures, Intra 16x16 /
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
 //! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
 //! `i_qp_offset` finer) or a constant rate factor (a QP per picture from the
@@ -40,7 +42,27 @@
 //! With `bframes = n`, frames wait in the lookahead until `n + 1` are queued; then
 //! the last of them is coded first as the anchor (P, or I at an IDR point) and the
 //! `n` before it follow as B pictures predicted from the previous anchor (list 0)
-//! and this one (list 1). An IDR picture comes every `keyint` frames and at scene
+//! and this one (list 1). With `b_adapt` the group may be shorter (see `gop.rs`).
+//!
+//! With B-pyramid (`b_pyramid`, 2 or more B pictures in the group) the B picture
+//! `n / 2` is coded right after the anchor as a reference picture (nal_ref_idc 1,
+//! sliding window marking), and the others follow in display order, each
+//! predicting from the nearest reference on each side: the B pictures before it
+//! from the previous anchor and it, those after it from it and the new anchor
+//! (default list order by POC, one reference per list, no modification). The
+//! next P picture finds the reference B first in its frame_num-ordered list 0, so
+//! one list modification names the anchor instead, and its memory management
+//! operations mark the reference B and the older anchor unused: the DPB always
+//! holds the two anchors when a reference B comes, and three pictures at most
+//! (`max_dec_frame_buffering` 3, `max_num_reorder_frames` 2).
+//!
+//! ```text
+//!   display  I0  B1  B2  B3  P4  B5  B6  B7  P8
+//!   coded    I0  P4  B2r B1  B3  P8  B6r B5  B7      (r: reference B)
+//!   B1: L0 I0, L1 B2r   B3: L0 B2r, L1 P4   P8: L0 P4 (modified), marks B2r, I0 unused
+//! ```
+//!
+//! An IDR picture comes every `keyint` frames and at scene
 //! cuts (`scenecut`, detected on 1/8-size thumbnails as frames are sent); it is
 //! never the future anchor of B pictures (the group before it is cut short and ends
 //! in a P picture), so every GOP is closed.
@@ -84,6 +106,7 @@ mod bits;
 mod cabac;
 mod cavlc;
 mod config;
+mod gop;
 mod headers;
 mod mb;
 mod mbtree;
@@ -145,10 +168,11 @@ pub enum FrameType {
 ///
 /// `pts` is the sent frame's [`transcode_frame_pool::FrameProps::pts`]. Without
 /// B-frames `dts` equals it. With B-frames packets come in decoding order and `dts`
-/// is shifted by one frame, as x264 and FFmpeg do: the first packet's `dts` is its
-/// `pts` minus one frame duration (the frame's `duration`, else the difference of the
-/// first two `pts`, else 1), and packet `n > 0` gets the `pts` of display frame
-/// `n - 1`. So `dts` increases and never exceeds `pts` (for increasing source `pts`).
+/// is shifted by `d` frames, the stream's `max_num_reorder_frames` (1, or 2 with
+/// B-pyramid), as x264 and FFmpeg do: packet `n < d` gets the first `pts` minus
+/// `d - n` frame durations (the frame's `duration`, else the difference of the first
+/// two `pts`, else 1), and packet `n >= d` gets the `pts` of display frame `n - d`.
+/// So `dts` increases and never exceeds `pts` (for increasing source `pts`).
 #[derive(Debug)]
 pub struct EncodedPacket<'a> {
     pub data: &'a [u8],
@@ -207,6 +231,10 @@ pub struct Encoder {
     /// lookahead order).
     scenecut: Option<scenecut::SceneCut>,
     cuts: std::collections::VecDeque<(bool, u64)>,
+    /// Adaptive B-frame placement on the queued frames' thumbnails, and its
+    /// reservation.
+    badapt: Option<gop::BAdapt>,
+    _badapt: Option<Reservation>,
     /// Constant rate factor state, and the parameters of the picture being coded
     /// at the QP it chose.
     rc: Option<ratecontrol::Crf>,
@@ -366,6 +394,13 @@ impl Encoder {
             1 + (cfg.bframes > 0) as usize + cfg.uses_b_pyramid() as usize,
         );
         let delay = cfg.queued_frames();
+        // Adaptive placement needs somewhere to choose: at least 1 B-frame.
+        let b_adapt = cfg.b_adapt && cfg.bframes > 0;
+        let (tw, th) = ((cfg.width as usize / 8).max(1), (cfg.height as usize / 8).max(1));
+        let _badapt = b_adapt
+            .then(|| budget.reserve("encoder b-adapt thumbnails", gop::BAdapt::bytes_for(tw * th, delay) as u64))
+            .transpose()?;
+        let badapt = b_adapt.then(|| gop::BAdapt::new(tw, th, delay));
         let rc = match cfg.rate_control {
             RateControl::ConstantQp => None,
             RateControl::Crf(crf) => Some(ratecontrol::Crf::new(
@@ -418,8 +453,10 @@ impl Encoder {
             lookahead: Lookahead::new(delay)?,
             bq: std::collections::VecDeque::with_capacity(delay),
             pts_fifo: std::collections::VecDeque::with_capacity(delay + 2),
-            scenecut: (cfg.scenecut || rc.is_some())
+            scenecut: (cfg.scenecut || rc.is_some() || b_adapt)
                 .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
+            badapt,
+            _badapt,
             rc,
             rcparams: params.clone(),
             mbqp: std::sync::Arc::new(std::sync::RwLock::new(aq::MbQp::new(&params, cfg.chroma_qp_offset as i32, mbw * mbh))),
@@ -513,6 +550,9 @@ impl Encoder {
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
                 self.cuts.push_back(cut);
+                if let (Some(b), Some(sc)) = (self.badapt.as_mut(), self.scenecut.as_ref()) {
+                    b.push(sc.thumbnail());
+                }
                 if let Some(t) = self.mbtree.as_mut() {
                     t.push(frame, self.cfg.width as usize, self.cfg.height as usize);
                 }
@@ -552,7 +592,7 @@ impl Encoder {
             // B pictures before the anchor: as many as configured and queued, with
             // the anchor still before the next IDR point and the next scene cut.
             let next_cut = self.cuts.iter().skip(1).position(|c| c.0).unwrap_or(usize::MAX);
-            let nb = if idr {
+            let mut nb = if idr {
                 0
             } else {
                 (self.cfg.bframes as usize)
@@ -560,7 +600,13 @@ impl Encoder {
                     .min((self.cfg.keyint - 1 - self.since_idr) as usize)
                     .min(next_cut)
             };
+            if let Some(b) = self.badapt.as_ref() {
+                nb = b.decide(nb);
+            }
             for k in 0..nb {
+                if let Some(b) = self.badapt.as_mut() {
+                    b.pop(false);
+                }
                 self.cuts.pop_front();
                 if let Some(t) = self.mbtree.as_mut() {
                     t.pop();
@@ -598,6 +644,9 @@ impl Encoder {
             let Some(src) = self.lookahead.pop() else {
                 return Ok(Received::Done);
             };
+            if let Some(b) = self.badapt.as_mut() {
+                b.pop(true);
+            }
             self.pts_fifo.push_back(src.props().pts);
             let disp = self.since_idr + nb as u32;
             self.since_idr += nb as u32 + 1;
