@@ -7,7 +7,7 @@
 //! Costs are sums of absolute differences on the thumbnails, per 4x4 block the
 //! cheapest of its intra cost (deviation from its mean) and its prediction from
 //! the reference thumbnail(s) with a full search of two thumbnail samples (16
-//! picture samples) around zero; for a B picture the prediction is the best of list
+//! picture samples) around zero and a half-sample refinement; for a B picture the prediction is the best of list
 //! 0, list 1 and their average. With `a` the last anchor and `q0, q1, ...` the
 //! queued frames:
 //!
@@ -136,10 +136,43 @@ impl BAdapt {
         c
     }
 
-    /// The best motion (thumbnail samples) and SAD of the block in `r`.
+    /// Sample of `r` at half-sample position `(hx, hy)` (the rounded average of the
+    /// two or four samples around it).
+    fn at_half(&self, r: &[u8], hx: usize, hy: usize) -> u32 {
+        let (x, y, fx, fy) = (hx >> 1, hy >> 1, hx & 1, hy & 1);
+        let w = self.w;
+        (r[y * w + x] as u32 + r[y * w + x + fx] as u32 + r[(y + fy) * w + x] as u32 + r[(y + fy) * w + x + fx] as u32 + 2) >> 2
+    }
+
+    /// SAD of the block at `(bx, by)` against `r` at half-sample position
+    /// `(hx, hy)` of its corner, or `None` outside `r`.
+    #[allow(clippy::too_many_arguments)]
+    fn sad_half(&self, cur: &[u8], r: &[u8], bx: usize, by: usize, bw: usize, bh: usize, hx: isize, hy: isize) -> Option<u64> {
+        if hx < 0 || hy < 0 {
+            return None;
+        }
+        let (hx, hy) = (hx as usize, hy as usize);
+        if (hx >> 1) + bw - 1 + (hx & 1) >= self.w || (hy >> 1) + bh - 1 + (hy & 1) >= self.h {
+            return None;
+        }
+        let mut sad = 0u64;
+        for y in 0..bh {
+            for x in 0..bw {
+                let c = cur[(by + y) * self.w + bx + x] as i32;
+                sad += (c - self.at_half(r, hx + 2 * x, hy + 2 * y) as i32).unsigned_abs() as u64;
+            }
+        }
+        Some(sad)
+    }
+
+    /// The best motion and SAD of the block in `r`: a full search over whole
+    /// samples, then the eight half-sample positions around the best (so that a
+    /// pan by a fraction of a thumbnail sample, which depends on the picture size,
+    /// predicts about as well as one by whole samples). The motion is the block's
+    /// corner in `r` in half samples.
     fn search(&self, cur: &[u8], r: &[u8], bx: usize, by: usize, bw: usize, bh: usize) -> (u64, (usize, usize)) {
         let (w, h) = (self.w, self.h);
-        let mut best = (u64::MAX, (bx, by));
+        let mut best = (u64::MAX, (2 * bx, 2 * by));
         for dy in -RANGE..=RANGE {
             for dx in -RANGE..=RANGE {
                 let (x0, y0) = (bx as isize + dx, by as isize + dy);
@@ -154,7 +187,15 @@ impl BAdapt {
                     sad += a.iter().zip(b).map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64).sum::<u64>();
                 }
                 if sad < best.0 {
-                    best = (sad, (x0, y0));
+                    best = (sad, (2 * x0, 2 * y0));
+                }
+            }
+        }
+        let (cx, cy) = (best.1 .0 as isize, best.1 .1 as isize);
+        for (dx, dy) in [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)] {
+            if let Some(sad) = self.sad_half(cur, r, bx, by, bw, bh, cx + dx, cy + dy) {
+                if sad < best.0 {
+                    best = (sad, ((cx + dx) as usize, (cy + dy) as usize));
                 }
             }
         }
@@ -187,12 +228,11 @@ impl BAdapt {
                 let (s1, (x1, y1)) = self.search(cur, r1, bx, by, bw, bh);
                 let mut bi = 0u64;
                 for y in 0..bh {
-                    let c = &cur[(by + y) * w + bx..][..bw];
-                    let p0 = &r0[(y0 + y) * w + x0..][..bw];
-                    let p1 = &r1[(y1 + y) * w + x1..][..bw];
-                    for i in 0..bw {
-                        let avg = (p0[i] as i32 + p1[i] as i32 + 1) >> 1;
-                        bi += (c[i] as i32 - avg).unsigned_abs() as u64;
+                    for x in 0..bw {
+                        let c = cur[(by + y) * w + bx + x] as i32;
+                        let p0 = self.at_half(r0, x0 + 2 * x, y0 + 2 * y);
+                        let p1 = self.at_half(r1, x1 + 2 * x, y1 + 2 * y);
+                        bi += (c - ((p0 + p1 + 1) >> 1) as i32).unsigned_abs() as u64;
                     }
                 }
                 total += intra.min(s0).min(s1).min(bi);
