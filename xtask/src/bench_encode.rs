@@ -263,7 +263,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let secs = frames as f64 / 30.0;
     let mut md = String::new();
     writeln!(md, "- Sources: Debian `mate-backgrounds` photographs ({}), one scene each, zoomed in, panned, zoomed out and panned, joined by cuts; pans of 2–4 pixels (at 1920 wide) and zooms of 0.6% a frame; {frames} frames at 30 fps; made by `cargo xtask bench encode` under `target/bench/`", SCENES.join(", "))?;
-    writeln!(md, "- transcode: I, P (and B) pictures, one reference, Intra 16x16/4x4, P 16x16/16x8/8x16/8x8 and P_Skip, hexagon search with quarter-sample refinement, decimation, deblocking; CAVLC (Main profile, no B) or CABAC with three non-reference B pictures (spatial direct, B 16x16 L0/L1/Bi, fixed pattern, scene cuts); every stream checked to decode (FFmpeg) to its reconstruction")?;
+    writeln!(md, "- transcode: I, P (and B) pictures, one reference, Intra 16x16/4x4, P 16x16/16x8/8x16/8x8 and P_Skip, hexagon search with quarter-sample refinement, decimation, deblocking; CAVLC (Main profile, no B) or CABAC with three B pictures (spatial direct, B 16x16 L0/L1/Bi, scene cuts; B-pyramid, the middle one a reference, except `fixed`; `b-adapt`: 0 to 3 per group from the thumbnails); every stream checked to decode (FFmpeg) to its reconstruction")?;
     writeln!(md, "- rusty_h264-encoder 0.17 (`default-features = false`, `std` and `asm`): `Preset::Fast` / `Preset::Balanced`, constant QP, GOP 250, through `crates/encode-bench`")?;
     writeln!(md, "- x264: `x264 --preset P --tune psnr --threads 1 --qp N`\n")?;
     for (w, h) in sizes {

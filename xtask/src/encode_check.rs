@@ -104,6 +104,11 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/testsrc2_176x144.y4m", "--qp 28 --bframes 16 --cabac"),
     ("encode/cut_128x96.y4m", "--crf 25 --bframes 5 --cabac --8x8dct --tune-psnr"),
     ("encode/mandelbrot_noise_160x96.y4m", "--crf 26 --slices 3 --threads 3 --bframes 4 --8x8dct"),
+    // Adaptive B placement: groups of 0..=bframes B pictures, with and without
+    // B-pyramid, at constant QP and a rate factor, over the scene cut.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --bframes 3 --b-adapt"),
+    ("encode/cut_128x96.y4m", "--crf 26 --bframes 4 --cabac --b-adapt"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 30 --bframes 16 --cabac --b-adapt --no-b-pyramid"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -214,10 +214,11 @@ pub struct EncoderConfig {
     /// candidate anchor from the previous one against its intra cost, both per
     /// thumbnail sample, so that the choice does not depend on the picture size).
     /// Default: `false` (every group has `bframes` B pictures unless cut short by
-    /// `keyint`, a scene cut or the end). On content with changing motion it places
+    /// `keyint`, a scene cut or the end). On fast or changing motion it places
     /// fewer B pictures where they would predict badly, at the cost of one thumbnail
-    /// (1/64 of the luma) per queued frame; measured to lose on the bench's slow
-    /// photograph pans, see `docs/benchmarks.md`.
+    /// (1/64 of the luma) per queued frame and a few searches on them per group; on
+    /// the bench's steady photograph pans it keeps every group whole, so there it
+    /// only costs time (`docs/benchmarks.md`).
     pub b_adapt: bool,
 }
 

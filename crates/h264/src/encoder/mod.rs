@@ -157,7 +157,7 @@ pub enum Received<'a> {
 pub enum FrameType {
     Idr,
     P,
-    /// A non-reference B picture.
+    /// A B picture: non-reference, or the reference B of a B-pyramid group.
     B,
 }
 
