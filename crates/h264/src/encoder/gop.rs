@@ -123,7 +123,10 @@ impl BAdapt {
         let w = self.w;
         let mut sum = 0u32;
         for y in by..by + bh {
-            sum += cur[y * w + bx..y * w + bx + bw].iter().map(|&v| v as u32).sum::<u32>();
+            sum += cur[y * w + bx..y * w + bx + bw]
+                .iter()
+                .map(|&v| v as u32)
+                .sum::<u32>();
         }
         let n = (bw * bh) as u32;
         let mean = ((sum + n / 2) / n) as i32;
@@ -141,13 +144,28 @@ impl BAdapt {
     fn at_half(&self, r: &[u8], hx: usize, hy: usize) -> u32 {
         let (x, y, fx, fy) = (hx >> 1, hy >> 1, hx & 1, hy & 1);
         let w = self.w;
-        (r[y * w + x] as u32 + r[y * w + x + fx] as u32 + r[(y + fy) * w + x] as u32 + r[(y + fy) * w + x + fx] as u32 + 2) >> 2
+        (r[y * w + x] as u32
+            + r[y * w + x + fx] as u32
+            + r[(y + fy) * w + x] as u32
+            + r[(y + fy) * w + x + fx] as u32
+            + 2)
+            >> 2
     }
 
     /// SAD of the block at `(bx, by)` against `r` at half-sample position
     /// `(hx, hy)` of its corner, or `None` outside `r`.
     #[allow(clippy::too_many_arguments)]
-    fn sad_half(&self, cur: &[u8], r: &[u8], bx: usize, by: usize, bw: usize, bh: usize, hx: isize, hy: isize) -> Option<u64> {
+    fn sad_half(
+        &self,
+        cur: &[u8],
+        r: &[u8],
+        bx: usize,
+        by: usize,
+        bw: usize,
+        bh: usize,
+        hx: isize,
+        hy: isize,
+    ) -> Option<u64> {
         if hx < 0 || hy < 0 {
             return None;
         }
@@ -170,7 +188,15 @@ impl BAdapt {
     /// pan by a fraction of a thumbnail sample, which depends on the picture size,
     /// predicts about as well as one by whole samples). The motion is the block's
     /// corner in `r` in half samples.
-    fn search(&self, cur: &[u8], r: &[u8], bx: usize, by: usize, bw: usize, bh: usize) -> (u64, (usize, usize)) {
+    fn search(
+        &self,
+        cur: &[u8],
+        r: &[u8],
+        bx: usize,
+        by: usize,
+        bw: usize,
+        bh: usize,
+    ) -> (u64, (usize, usize)) {
         let (w, h) = (self.w, self.h);
         let mut best = (u64::MAX, (2 * bx, 2 * by));
         for dy in -RANGE..=RANGE {
@@ -184,7 +210,11 @@ impl BAdapt {
                 for y in 0..bh {
                     let a = &cur[(by + y) * w + bx..][..bw];
                     let b = &r[(y0 + y) * w + x0..][..bw];
-                    sad += a.iter().zip(b).map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64).sum::<u64>();
+                    sad += a
+                        .iter()
+                        .zip(b)
+                        .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64)
+                        .sum::<u64>();
                 }
                 if sad < best.0 {
                     best = (sad, (2 * x0, 2 * y0));
@@ -192,7 +222,16 @@ impl BAdapt {
             }
         }
         let (cx, cy) = (best.1 .0 as isize, best.1 .1 as isize);
-        for (dx, dy) in [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)] {
+        for (dx, dy) in [
+            (-1, -1),
+            (0, -1),
+            (1, -1),
+            (-1, 0),
+            (1, 0),
+            (-1, 1),
+            (0, 1),
+            (1, 1),
+        ] {
             if let Some(sad) = self.sad_half(cur, r, bx, by, bw, bh, cx + dx, cy + dy) {
                 if sad < best.0 {
                     best = (sad, ((cx + dx) as usize, (cy + dy) as usize));
@@ -290,7 +329,11 @@ mod tests {
         // The same content at two thumbnail sizes (a picture and one with each
         // sample doubled both ways) gives the same group lengths.
         let frames: Vec<Vec<u8>> = (0..6).map(|t| thumb(t, 30, t as u32)).collect();
-        let double = |f: &Vec<u8>| -> Vec<u8> { (0..80 * 48).map(|i| f[(i / 80 / 2) * 40 + (i % 80) / 2]).collect() };
+        let double = |f: &Vec<u8>| -> Vec<u8> {
+            (0..80 * 48)
+                .map(|i| f[(i / 80 / 2) * 40 + (i % 80) / 2])
+                .collect()
+        };
         let small = queue(&frames);
         let mut big = BAdapt::new(80, 48, frames.len());
         for f in &frames {
