@@ -120,6 +120,21 @@ pub const CASES: &[(&str, &str)] = &[
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 24 --me umh --subme 4 --cabac --bframes 2"),
     ("encode/testsrc2_176x144.y4m", "--qp 30 --subme 1 --partition-early-exit"),
     ("encode/mandelbrot_noise_160x96.y4m", "--qp 20 --subme 3 --me dia --partition-early-exit --8x8dct"),
+    // B-pyramid (on by default from 2 B-frames, so the B cases above have it): the
+    // middle B of each group a reference picture, the P list 0 modification and the
+    // memory management operations after it. Here without it, and with it in groups
+    // of 2 and 16, at a rate factor with the 8x8 transform, and on slice threads.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --bframes 3 --no-b-pyramid"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 24 --bframes 3 --cabac --no-b-pyramid"),
+    ("encode/testsrc2_176x144.y4m", "--qp 30 --bframes 2"),
+    ("encode/testsrc2_176x144.y4m", "--qp 28 --bframes 16 --cabac"),
+    ("encode/cut_128x96.y4m", "--crf 25 --bframes 5 --cabac --8x8dct --tune-psnr"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--crf 26 --slices 3 --threads 3 --bframes 4 --8x8dct"),
+    // Adaptive B placement: groups of 0..=bframes B pictures, with and without
+    // B-pyramid, at constant QP and a rate factor, over the scene cut.
+    ("encode/testsrc2_176x144.y4m", "--qp 26 --bframes 3 --b-adapt"),
+    ("encode/cut_128x96.y4m", "--crf 26 --bframes 4 --cabac --b-adapt"),
+    ("encode/mandelbrot_noise_160x96.y4m", "--qp 30 --bframes 16 --cabac --b-adapt --no-b-pyramid"),
 ];
 
 pub const TABLE: &str = "encode/results.txt";

@@ -3,7 +3,7 @@
 //!
 //! `h264_encode IN.y4m OUT.264 [--preset ultrafast|superfast|veryfast|faster|fast|medium] [--tune psnr]
 //! [--me dia|hex|umh] [--subme 0..4] [--partition-early-exit | --no-partition-early-exit] [--qp N | --crf X] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N]
-//! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
+//! [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--no-b-pyramid] [--b-adapt] [--recon-md5 FILE] [--recon FILE.yuv]`: writes
 //! [--aq-strength X] [--tune-psnr] [--mb-qp-pattern N] [--lookahead N] [--no-mbtree]
 //! [--8x8dct (High profile with the 8x8 transform) | --no-8x8dct]
 //! [--bitrate R (average bitrate, kbit/s or 600k / 2M) [--maxrate R --bufsize S [--vbv-init F]]]
@@ -30,7 +30,7 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: h264_encode IN.y4m OUT.264 [--preset P] [--tune psnr] [--me dia|hex|umh] [--subme N] [--qp N | --crf X | --bitrate R] [--maxrate R --bufsize S] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--recon-md5 FILE] [--recon FILE]".into());
+        return Err("usage: h264_encode IN.y4m OUT.264 [--preset P] [--tune psnr] [--me dia|hex|umh] [--subme N] [--qp N | --crf X | --bitrate R] [--maxrate R --bufsize S] [--keyint N] [--bframes N] [--b-qp-offset N] [--i-qp-offset N] [--slices N] [--threads N] [--no-i4x4] [--no-scenecut] [--no-partitions] [--no-deblock] [--cabac] [--no-b-pyramid] [--b-adapt] [--recon-md5 FILE] [--recon FILE]".into());
     }
     let data = std::fs::read(&args[0])?;
     let src = y4m::Y4m::parse(&data).ok_or("input is not 4:2:0 Y4M")?;
@@ -131,6 +131,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--partition-early-exit" => cfg.partition_early_exit = true,
             "--no-partition-early-exit" => cfg.partition_early_exit = false,
+            "--no-b-pyramid" => cfg.b_pyramid = false,
+            "--b-adapt" => cfg.b_adapt = true,
             "--8x8dct" => {
                 cfg.profile = transcode_h264::encoder::Profile::High;
                 cfg.transform_8x8 = true;

@@ -1,8 +1,8 @@
 //! Heap test (dhat, its own process, no test harness) of the encoder with B-frames:
 //! encoding a 720p source with 2 B pictures between anchors keeps the peak heap
 //! within the encoder's stated bound, `(references + 1 + queued + 3) x frame size +
-//! 16 MiB` (the second anchor, and the `bframes + 1` source frames the encoder
-//! queues), and after the first `N` frames (an IDR period with a P picture and its B
+//! 16 MiB` (the second anchor, with B-pyramid the reference B picture too, and the
+//! `bframes + 1` source frames the encoder queues), and after the first `N` frames (an IDR period with a P picture and its B
 //! pictures) nothing is allocated at all: encoding `3N` frames has the same peak and
 //! the same allocation count as encoding `N`. `heap_encode_720p.rs` is the same
 //! test without B-frames.

@@ -390,8 +390,9 @@ impl RoutePlan {
         }
         let (ow, oh) = v.out_size;
         let mbs = (ow.div_ceil(16) * oh.div_ceil(16)) as u64;
-        // B-frames keep a second anchor and its motion table.
-        let b = u64::from(v.encode.encoder.bframes > 0);
+        // B-frames keep a second anchor and its motion table; B-pyramid the
+        // reference B and its motion table too.
+        let b = u64::from(v.encode.encoder.bframes > 0) + u64::from(v.encode.encoder.uses_b_pyramid());
         let enc = (v.encode.encoder.ref_frames as u64 + 1 + b) * coded(ow, oh) + mbs * 3200 * (1 + b) + 64 * 1024;
         p.add("encoder references and tables", enc);
         let threads = v.encode.threads.max(1);

@@ -208,7 +208,8 @@ pub struct EncoderConfig {
     /// Run the in-loop deblocking filter. Default: `true`. Off is faster to encode and
     /// decode and visibly blockier at high QP.
     pub deblock: bool,
-    /// Non-reference B pictures between two anchors (I or P pictures), 0..=16.
+    /// B pictures between two anchors (I or P pictures), 0..=16, non-reference
+    /// except the middle one with [`EncoderConfig::b_pyramid`].
     /// Default: `0` (every picture is coded in display order). Each B picture saves
     /// about a third of a P picture's bits on ordinary motion, at the cost of a delay
     /// of `bframes + 1` frame handles in the lookahead and one more reconstruction
@@ -301,6 +302,27 @@ pub struct EncoderConfig {
     /// 13% of the encoder's instructions at veryfast's settings for about +0.2% of
     /// bits at the same PSNR.
     pub partition_early_exit: bool,
+    /// B-pyramid: with `bframes` at least 2, the middle B picture of each group
+    /// (`n / 2` of `n`, counting from 0) is a reference picture, coded right after
+    /// the group's anchor at a QP between the P and B pictures', and the other B
+    /// pictures predict from it instead of the farther anchor. Default: `true`.
+    /// Saves several percent of bits with 2 or more B-frames (the outer B pictures
+    /// predict from a picture twice as close), at the cost of one more
+    /// reconstruction frame and one more motion table (reserved up front), one more
+    /// frame of reordering delay for decoders (`max_num_reorder_frames` 2) and one
+    /// more DPB frame for the level. Ignored with fewer than 2 B-frames.
+    pub b_pyramid: bool,
+    /// Adaptive B-frame placement: each group gets 0..=`bframes` B pictures, chosen
+    /// from the scene-cut thumbnails of the queued frames (the cost of predicting the
+    /// candidate anchor from the previous one against its intra cost, both per
+    /// thumbnail sample, so that the choice does not depend on the picture size).
+    /// Default: `false` (every group has `bframes` B pictures unless cut short by
+    /// `keyint`, a scene cut or the end). On fast or changing motion it places
+    /// fewer B pictures where they would predict badly, at the cost of one thumbnail
+    /// (1/64 of the luma) per queued frame and a few searches on them per group; on
+    /// the bench's steady photograph pans it keeps every group whole, so there it
+    /// only costs time (`docs/benchmarks.md`).
+    pub b_adapt: bool,
 }
 
 impl EncoderConfig {
@@ -342,6 +364,8 @@ impl EncoderConfig {
             me_method: MeMethod::Hexagon,
             subpel_refine: 2,
             partition_early_exit: false,
+            b_pyramid: true,
+            b_adapt: false,
         }
     }
 
@@ -349,6 +373,12 @@ impl EncoderConfig {
     /// profile (see [`EncoderConfig::transform_8x8`]).
     pub fn uses_8x8_transform(&self) -> bool {
         self.transform_8x8 && self.profile == Profile::High
+    }
+
+    /// Whether the B groups have a reference B picture (see
+    /// [`EncoderConfig::b_pyramid`]).
+    pub fn uses_b_pyramid(&self) -> bool {
+        self.b_pyramid && self.bframes >= 2
     }
 
     /// Most source frames the encoder holds (handles into the caller's pool, queued or

@@ -1,6 +1,7 @@
 //! Parameter sets and slice headers: the SPS (with VUI: aspect ratio, colour, timing,
 //! bitstream restrictions), the PPS, the level choice from Table A-1, and the slice
-//! header of I and P slices.
+//! header of I, P and B slices (with the reference list modification and memory
+//! management operations of B-pyramid groups).
 
 use super::bits::BitSink;
 use super::config::{EncoderConfig, Profile};
@@ -131,9 +132,17 @@ pub fn choose_level(cfg: &EncoderConfig) -> Result<u8> {
 }
 
 /// Reference frames the DPB must hold: the configured ones, plus the second anchor
-/// B pictures predict from.
+/// B pictures predict from, plus the reference B picture of a B-pyramid group.
 pub fn dpb_frames(cfg: &EncoderConfig) -> u32 {
-    cfg.ref_frames as u32 + (cfg.bframes > 0) as u32
+    cfg.ref_frames as u32 + (cfg.bframes > 0) as u32 + cfg.uses_b_pyramid() as u32
+}
+
+/// max_num_reorder_frames: how many pictures may precede one in decoding order and
+/// follow it in display order. A non-reference B picture waits for its future
+/// anchor; in a B-pyramid group the B pictures before the reference B wait for it
+/// and the anchor.
+pub fn reorder_frames(cfg: &EncoderConfig) -> u32 {
+    (cfg.bframes > 0) as u32 + cfg.uses_b_pyramid() as u32
 }
 
 /// Fixed choices of this encoder's sequence, shared by the SPS and the slice headers.
@@ -249,9 +258,7 @@ fn write_vui(w: &mut impl BitSink, cfg: &EncoderConfig) {
     w.ue(0); // max_bits_per_mb_denom
     w.ue(16); // log2_max_mv_length_horizontal
     w.ue(16); // log2_max_mv_length_vertical
-    // Non-reference B pictures: each waits for at most one picture coded before it
-    // and shown after it (its future anchor).
-    w.ue((cfg.bframes > 0) as u32); // max_num_reorder_frames
+    w.ue(reorder_frames(cfg)); // max_num_reorder_frames
     w.ue(dpb_frames(cfg)); // max_dec_frame_buffering
 }
 
@@ -328,9 +335,21 @@ pub struct SliceInfo {
     pub qp_delta: i32,
     /// first_mb_in_slice: the address of the slice's first macroblock.
     pub first_mb: u32,
+    /// nal_ref_idc is not 0 (I and P pictures, and the reference B picture of a
+    /// B-pyramid group): the header has dec_ref_pic_marking.
+    pub reference: bool,
+    /// A P picture whose reference is not the last reference picture decoded (the
+    /// reference B picture came after it): abs_diff_pic_num_minus1 of the one
+    /// list 0 modification that puts it first (8.2.4.3.1).
+    pub l0_modification: Option<u32>,
+    /// Short-term reference pictures this one marks unused (memory management
+    /// operation 1, 8.2.5.4.1), as difference_of_pic_nums_minus1; with none, the
+    /// sliding window marks them.
+    pub mmco_unused: [u32; 2],
+    pub num_mmco: usize,
 }
 
-/// Writes slice_header (7.3.3) of a slice of an I, P or (non-reference) B picture.
+/// Writes slice_header (7.3.3) of a slice of an I, P or B picture.
 pub fn write_slice_header(w: &mut impl BitSink, s: &SliceInfo) {
     w.ue(s.first_mb);
     // slice_type 5..=9: every slice of the picture has this type.
@@ -349,21 +368,38 @@ pub fn write_slice_header(w: &mut impl BitSink, s: &SliceInfo) {
         w.flag(true); // direct_spatial_mv_pred_flag
     }
     if s.kind != SliceKind::I {
-        // The PPS's one reference per list: list 0 is the latest anchor for P, the
-        // past anchor for B; list 1 the future anchor (8.2.4.2.3, by POC).
+        // The PPS's one reference per list. For B pictures the default order by POC
+        // (8.2.4.2.3) puts the nearest picture before first in list 0 and the
+        // nearest after first in list 1: the two anchors, or in a B-pyramid group an
+        // anchor and the reference B. For P pictures the default order is by
+        // frame_num (8.2.4.2.1), which names the latest anchor unless a reference B
+        // came after it; then one modification puts the anchor first.
         w.flag(false); // num_ref_idx_active_override_flag
-        w.flag(false); // ref_pic_list_modification_flag_l0
+        w.flag(s.l0_modification.is_some()); // ref_pic_list_modification_flag_l0
+        if let Some(d) = s.l0_modification {
+            w.ue(0); // modification_of_pic_nums_idc: subtract from the prediction
+            w.ue(d); // abs_diff_pic_num_minus1
+            w.ue(3); // end of the modifications
+        }
         if s.kind == SliceKind::B {
             w.flag(false); // ref_pic_list_modification_flag_l1
         }
     }
-    // dec_ref_pic_marking of reference pictures (I and P), sliding window; B
-    // pictures are not references (nal_ref_idc 0) and have none.
+    // dec_ref_pic_marking of reference pictures: the sliding window, or the
+    // pictures a B-pyramid anchor no longer needs marked unused; non-reference B
+    // pictures (nal_ref_idc 0) have none.
     if s.idr {
         w.flag(false); // no_output_of_prior_pics_flag
         w.flag(false); // long_term_reference_flag
-    } else if s.kind != SliceKind::B {
-        w.flag(false); // adaptive_ref_pic_marking_mode_flag
+    } else if s.reference {
+        w.flag(s.num_mmco > 0); // adaptive_ref_pic_marking_mode_flag
+        if s.num_mmco > 0 {
+            for &d in &s.mmco_unused[..s.num_mmco] {
+                w.ue(1); // memory_management_control_operation: short-term unused
+                w.ue(d); // difference_of_pic_nums_minus1
+            }
+            w.ue(0); // end of the operations
+        }
     }
     if s.cabac && s.kind != SliceKind::I {
         w.ue(0); // cabac_init_idc

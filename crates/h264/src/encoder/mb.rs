@@ -1909,13 +1909,15 @@ impl MbCoder<'_> {
         let addr = self.my * self.mb_w + self.mx;
         let mut m = BMotion { refs, mv: [[[0; 2]; 2]; 4] };
         for q in 0..4 {
-            // The anchors are I or P pictures, whose blocks use list 0 with reference
-            // 0 or are intra.
+            // The co-located block's list 0 motion, or its list 1 motion when it
+            // uses list 1 only (8.4.1.2.1): the list 1 reference is an anchor (I or
+            // P) or, in a B-pyramid group, the reference B picture.
             let col_zero = self.col.is_some_and(|col| {
                 let ci = self.blk(if q % 2 == 0 { 0 } else { 3 }, if q < 2 { 0 } else { 3 });
-                let mv = col.mv[0][ci];
+                let l = if col.ref_idx[0][ci] >= 0 { 0 } else { 1 };
+                let mv = col.mv[l][ci];
                 !col.mb_intra[addr]
-                    && col.ref_idx[0][ci] == 0
+                    && col.ref_idx[l][ci] == 0
                     && (-1..=1).contains(&mv[0])
                     && (-1..=1).contains(&mv[1])
             });

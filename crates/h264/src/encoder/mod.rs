@@ -26,9 +26,11 @@
 //!
 //! # What it codes (this version)
 //!
-//! I (IDR every `keyint` frames), P and non-reference B pictures (up to
-//! `bframes` between two anchors, a fixed pattern, closed GOPs), CAVLC or CABAC, one
-//! reference frame for P pictures and the two anchors for B pictures, Intra 16x16 /
+//! I (IDR every `keyint` frames), P and B pictures (up to `bframes` between two
+//! anchors, a fixed pattern or placed adaptively with `b_adapt`, closed GOPs; the
+//! middle B of a group a reference picture with `b_pyramid`), CAVLC or CABAC, one
+//! reference frame for P pictures and the nearest reference picture on each side
+//! for B pictures, Intra 16x16 /
 //! Intra 4x4 / P 16x16..8x8 / P_Skip / B_Skip / B_Direct_16x16 (spatial) / B 16x16
 //! macroblocks, constant QP (B pictures `b_qp_offset` coarser, I pictures
 //! `i_qp_offset` finer) or a constant rate factor (a QP per picture from the
@@ -45,7 +47,27 @@
 //! With `bframes = n`, frames wait in the lookahead until `n + 1` are queued; then
 //! the last of them is coded first as the anchor (P, or I at an IDR point) and the
 //! `n` before it follow as B pictures predicted from the previous anchor (list 0)
-//! and this one (list 1). An IDR picture comes every `keyint` frames and at scene
+//! and this one (list 1). With `b_adapt` the group may be shorter (see `gop.rs`).
+//!
+//! With B-pyramid (`b_pyramid`, 2 or more B pictures in the group) the B picture
+//! `n / 2` is coded right after the anchor as a reference picture (nal_ref_idc 1,
+//! sliding window marking), and the others follow in display order, each
+//! predicting from the nearest reference on each side: the B pictures before it
+//! from the previous anchor and it, those after it from it and the new anchor
+//! (default list order by POC, one reference per list, no modification). The
+//! next P picture finds the reference B first in its frame_num-ordered list 0, so
+//! one list modification names the anchor instead, and its memory management
+//! operations mark the reference B and the older anchor unused: the DPB always
+//! holds the two anchors when a reference B comes, and three pictures at most
+//! (`max_dec_frame_buffering` 3, `max_num_reorder_frames` 2).
+//!
+//! ```text
+//!   display  I0  B1  B2  B3  P4  B5  B6  B7  P8
+//!   coded    I0  P4  B2r B1  B3  P8  B6r B5  B7      (r: reference B)
+//!   B1: L0 I0, L1 B2r   B3: L0 B2r, L1 P4   P8: L0 P4 (modified), marks B2r, I0 unused
+//! ```
+//!
+//! An IDR picture comes every `keyint` frames and at scene
 //! cuts (`scenecut`, detected on 1/8-size thumbnails as frames are sent); it is
 //! never the future anchor of B pictures (the group before it is cut short and ends
 //! in a P picture), so every GOP is closed.
@@ -89,6 +111,7 @@ mod bits;
 mod cabac;
 mod cavlc;
 mod config;
+mod gop;
 mod headers;
 mod mb;
 mod mbtree;
@@ -107,7 +130,6 @@ pub use preset::{EncoderPreset, Tune};
 
 use crate::deblock;
 use crate::mb::{MbState, SliceDeblock};
-use crate::picture::{resize_exact, Picture};
 use bits::{BitSink, BitWriter};
 use mb::{MbCoder, MbParams, RefPic};
 use transcode_core::{Error, MemoryConfig, Result};
@@ -143,7 +165,7 @@ pub enum Received<'a> {
 pub enum FrameType {
     Idr,
     P,
-    /// A non-reference B picture.
+    /// A B picture: non-reference, or the reference B of a B-pyramid group.
     B,
 }
 
@@ -154,10 +176,11 @@ pub enum FrameType {
 ///
 /// `pts` is the sent frame's [`transcode_frame_pool::FrameProps::pts`]. Without
 /// B-frames `dts` equals it. With B-frames packets come in decoding order and `dts`
-/// is shifted by one frame, as x264 and FFmpeg do: the first packet's `dts` is its
-/// `pts` minus one frame duration (the frame's `duration`, else the difference of the
-/// first two `pts`, else 1), and packet `n > 0` gets the `pts` of display frame
-/// `n - 1`. So `dts` increases and never exceeds `pts` (for increasing source `pts`).
+/// is shifted by `d` frames, the stream's `max_num_reorder_frames` (1, or 2 with
+/// B-pyramid), as x264 and FFmpeg do: packet `n < d` gets the first `pts` minus
+/// `d - n` frame durations (the frame's `duration`, else the difference of the first
+/// two `pts`, else 1), and packet `n >= d` gets the `pts` of display frame `n - d`.
+/// So `dts` increases and never exceeds `pts` (for increasing source `pts`).
 #[derive(Debug)]
 pub struct EncodedPacket<'a> {
     pub data: &'a [u8],
@@ -187,18 +210,28 @@ pub struct Encoder {
     reference: Option<SharedFrame>,
     /// The anchor before it: list 0 of B pictures.
     past: Option<SharedFrame>,
-    /// The last B picture's reconstruction (nothing predicts from it).
+    /// frame_num of `reference` and `past` (for reference list modifications and
+    /// memory management operations).
+    reference_fn: u32,
+    past_fn: u32,
+    /// The reference B picture of the current B-pyramid group, once coded: its
+    /// reconstruction, display index and frame_num.
+    bref: Option<(SharedFrame, u32, u32)>,
+    /// The last B picture's reconstruction (a handle on `bref` for the reference B).
     last_b: Option<SharedFrame>,
     st: MbState,
     /// Motion of the latest anchor (the co-located picture of the B pictures after
-    /// it), and of the B picture being coded.
-    motion: Picture,
-    bmotion: Picture,
+    /// it), of the reference B picture (co-located for those before it) and of the
+    /// B picture being coded.
+    motion: threads::MotionTables,
     bparams: MbParams,
+    /// The reference B picture's parameters at constant QP (between P and B).
+    brparams: MbParams,
     iparams: MbParams,
-    /// Source frames of B pictures whose future anchor is coded, in display order,
-    /// with their display index since the IDR picture.
-    bq: std::collections::VecDeque<(SharedFrame, u32)>,
+    /// Source frames of B pictures whose future anchor is coded, in coding order
+    /// (the reference B first, then the others in display order), with their
+    /// display index since the IDR picture and whether each is the reference B.
+    bq: std::collections::VecDeque<(SharedFrame, u32, bool)>,
     /// `pts` of frames taken from the lookahead, in display order, for the `dts` of
     /// the packets (B-frames only).
     pts_fifo: std::collections::VecDeque<Option<i64>>,
@@ -207,6 +240,10 @@ pub struct Encoder {
     /// lookahead order).
     scenecut: Option<scenecut::SceneCut>,
     cuts: std::collections::VecDeque<(bool, u64)>,
+    /// Adaptive B-frame placement on the queued frames' thumbnails, and its
+    /// reservation.
+    badapt: Option<gop::BAdapt>,
+    _badapt: Option<Reservation>,
     /// Rate control state (rate factor or average bitrate), and the parameters of
     /// the picture being coded at the QP it chose.
     rc: Option<ratecontrol::Rate>,
@@ -257,11 +294,11 @@ impl std::fmt::Debug for Encoder {
 impl Encoder {
     /// Heap bytes of the tables and the slice buffer for a `mb_w` x `mb_h` picture
     /// (the reconstruction frames are the pool's, reserved by the pool).
-    fn table_bytes(mb_w: usize, mb_h: usize, slices: usize) -> usize {
+    fn table_bytes(mb_w: usize, mb_h: usize, slices: usize, motion_tables: usize) -> usize {
         let n = mb_w * mb_h;
         scenecut::SceneCut::bytes_for(mb_w * 16, mb_h * 16)
             + MbState::bytes_for(mb_w, mb_h)
-            + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
+            + threads::MotionTables::bytes_for(mb_w, mb_h, motion_tables)
             + Self::rbsp_bytes(n)
             + (slices - 1) * Self::rbsp_bytes(0)
             + slices * std::mem::size_of::<Vec<u8>>()
@@ -308,6 +345,16 @@ impl Encoder {
         )
         .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
         .with_search(mb::SearchParams::of(&cfg));
+        let brparams = MbParams::new(
+            (cfg.qp as i32 + cfg.b_qp_offset as i32 / 2).min(51),
+            cfg.chroma_qp_offset as i32,
+            cfg.intra4x4,
+            cfg.partitions,
+            cfg.me_range as i32,
+            limits.max_vmv_quarter,
+        )
+        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
+        .with_search(mb::SearchParams::of(&cfg));
         let bparams = MbParams::new(
             (cfg.qp as i32 + cfg.b_qp_offset as i32).min(51),
             cfg.chroma_qp_offset as i32,
@@ -331,7 +378,8 @@ impl Encoder {
         let (mbw, mbh) = (mb_w as usize, mb_h as usize);
         // At most one slice per macroblock row.
         let nslices = (cfg.slices as usize).min(mbh);
-        let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh, nslices) as u64)?;
+        let motion_tables = 2 + cfg.uses_b_pyramid() as usize;
+        let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh, nslices, motion_tables) as u64)?;
         let layout = FrameLayout::new(PixelFormat::Yuv420p, mb_w * 16, mb_h * 16)?;
         let mut pcfg = FramePoolConfig::new(layout, memory);
         pcfg.name = "encoder reconstruction";
@@ -351,28 +399,27 @@ impl Encoder {
             beta: 0,
             chroma_qp_offset: [cfg.chroma_qp_offset as i32; 2],
         });
-        let mut motion = Picture::default();
         let strides = [layout.plane(0).stride, layout.plane(1).stride, layout.plane(2).stride];
-        motion.alloc(mbw, mbh, strides);
-        let n4 = mbw * mbh * 16;
-        for l in 0..2 {
-            resize_exact(&mut motion.ref_idx[l], n4, -1);
-            resize_exact(&mut motion.ref_uid[l], n4, -1);
-        }
         // B pictures' motion table: the anchor's must survive them, being their
-        // co-located picture.
-        let mut bmotion = Picture::default();
-        if cfg.bframes > 0 {
-            bmotion.alloc(mbw, mbh, strides);
-            for l in 0..2 {
-                resize_exact(&mut bmotion.ref_idx[l], n4, -1);
-                resize_exact(&mut bmotion.ref_uid[l], n4, -1);
-            }
-        }
+        // co-located picture; and the reference B picture's, the co-located picture
+        // of the B pictures before it.
+        let motion = threads::MotionTables::new(
+            mbw,
+            mbh,
+            strides,
+            1 + (cfg.bframes > 0) as usize + cfg.uses_b_pyramid() as usize,
+        );
         let delay = cfg.queued_frames();
         let samples = scenecut::SceneCut::new_samples(cfg.width as usize, cfg.height as usize);
         let pixels = cfg.width as usize * cfg.height as usize;
         let fps = cfg.frame_rate.0 as f64 / cfg.frame_rate.1 as f64;
+        // Adaptive placement needs somewhere to choose: at least 1 B-frame.
+        let b_adapt = cfg.b_adapt && cfg.bframes > 0;
+        let (tw, th) = ((cfg.width as usize / 8).max(1), (cfg.height as usize / 8).max(1));
+        let _badapt = b_adapt
+            .then(|| budget.reserve("encoder b-adapt thumbnails", gop::BAdapt::bytes_for(tw * th, delay) as u64))
+            .transpose()?;
+        let badapt = b_adapt.then(|| gop::BAdapt::new(tw, th, delay));
         let rc = match cfg.rate_control {
             RateControl::ConstantQp => None,
             RateControl::Crf(crf) => Some(ratecontrol::Rate::Crf(ratecontrol::Crf::new(crf as f64, samples))),
@@ -409,7 +456,7 @@ impl Encoder {
         let mut worker_bytes = 0;
         for j in 1..nthreads {
             let rbsp: usize = (j..nslices).step_by(nthreads).map(band_bytes).sum();
-            worker_bytes += threads::SliceWork::bytes_for(mbw, mbh, plane_len.iter().sum(), rbsp);
+            worker_bytes += threads::SliceWork::bytes_for(mbw, mbh, motion_tables, plane_len.iter().sum(), rbsp);
         }
         let worker_tables = (nthreads > 1)
             .then(|| budget.reserve("encoder slice threads", worker_bytes as u64))
@@ -419,7 +466,7 @@ impl Encoder {
             let caps: Vec<usize> = (j..nslices).step_by(nthreads).map(band_bytes).collect();
             let mut wst = MbState::default();
             wst.alloc(mbw, mbh);
-            let work = threads::SliceWork::new(wst, mbw, mbh, strides, plane_len, &caps);
+            let work = threads::SliceWork::new(wst, mbw, mbh, motion_tables, strides, plane_len, &caps);
             workers.push(threads::Worker::start(work, caps.len())?);
         }
         Ok(Encoder {
@@ -427,9 +474,11 @@ impl Encoder {
             _worker_tables: worker_tables,
             lookahead: Lookahead::new(delay)?,
             bq: std::collections::VecDeque::with_capacity(delay),
-            pts_fifo: std::collections::VecDeque::with_capacity(delay + 1),
-            scenecut: (cfg.scenecut || rc.is_some())
+            pts_fifo: std::collections::VecDeque::with_capacity(delay + 2),
+            scenecut: (cfg.scenecut || rc.is_some() || b_adapt)
                 .then(|| scenecut::SceneCut::new(cfg.width as usize, cfg.height as usize)),
+            badapt,
+            _badapt,
             rc,
             vbv,
             rcparams: params.clone(),
@@ -451,10 +500,13 @@ impl Encoder {
             pool,
             reference: None,
             past: None,
+            reference_fn: 0,
+            past_fn: 0,
+            bref: None,
             last_b: None,
             st,
             motion,
-            bmotion,
+            brparams,
             rbsp: (0..nslices)
                 .map(|k| Vec::with_capacity(Self::rbsp_bytes(slice_rows(mbh, nslices, k).len() * mbw)))
                 .collect(),
@@ -521,6 +573,9 @@ impl Encoder {
         match self.lookahead.push(frame.clone()) {
             Push::Accepted => {
                 self.cuts.push_back(cut);
+                if let (Some(b), Some(sc)) = (self.badapt.as_mut(), self.scenecut.as_ref()) {
+                    b.push(sc.thumbnail());
+                }
                 if let Some(t) = self.mbtree.as_mut() {
                     t.push(frame, self.cfg.width as usize, self.cfg.height as usize);
                 }
@@ -540,8 +595,8 @@ impl Encoder {
     /// Encodes the next picture in decoding order, if the lookahead has enough
     /// frames queued.
     pub fn receive_packet(&mut self) -> Result<Received<'_>> {
-        let (src, kind, disp) = if let Some((src, disp)) = self.bq.pop_front() {
-            (src, headers::SliceKind::B, disp)
+        let (src, kind, disp, is_bref) = if let Some((src, disp, is_bref)) = self.bq.pop_front() {
+            (src, headers::SliceKind::B, disp, is_bref)
         } else {
             // A group is coded once the lookahead is full, or, after a flush, while
             // any frame is left.
@@ -560,7 +615,7 @@ impl Encoder {
             // B pictures before the anchor: as many as configured and queued, with
             // the anchor still before the next IDR point and the next scene cut.
             let next_cut = self.cuts.iter().skip(1).position(|c| c.0).unwrap_or(usize::MAX);
-            let nb = if idr {
+            let mut nb = if idr {
                 0
             } else {
                 (self.cfg.bframes as usize)
@@ -568,14 +623,28 @@ impl Encoder {
                     .min((self.cfg.keyint - 1 - self.since_idr) as usize)
                     .min(next_cut)
             };
+            if let Some(b) = self.badapt.as_ref() {
+                nb = b.decide(nb);
+            }
             for k in 0..nb {
+                if let Some(b) = self.badapt.as_mut() {
+                    b.pop(false);
+                }
                 self.cuts.pop_front();
                 if let Some(t) = self.mbtree.as_mut() {
                     t.pop();
                 }
                 let Some(f) = self.lookahead.pop() else { break };
                 self.pts_fifo.push_back(f.props().pts);
-                self.bq.push_back((f, self.since_idr + k as u32));
+                self.bq.push_back((f, self.since_idr + k as u32, false));
+            }
+            // B-pyramid: the middle B picture is a reference, coded first.
+            if self.cfg.uses_b_pyramid() && self.bq.len() >= 2 {
+                let mid = self.bq.len() / 2;
+                if let Some(mut f) = self.bq.remove(mid) {
+                    f.2 = true;
+                    self.bq.push_front(f);
+                }
             }
             let (cut, mut cost) = self.cuts.pop_front().unwrap_or((false, 0));
             if let Some(t) = self.mbtree.as_mut() {
@@ -598,6 +667,9 @@ impl Encoder {
             let Some(src) = self.lookahead.pop() else {
                 return Ok(Received::Done);
             };
+            if let Some(b) = self.badapt.as_mut() {
+                b.pop(true);
+            }
             self.pts_fifo.push_back(src.props().pts);
             let disp = self.since_idr + nb as u32;
             self.since_idr += nb as u32 + 1;
@@ -609,34 +681,39 @@ impl Encoder {
                 let qp = rc.anchor_qp(cost, sc.samples(), idr);
                 self.rcparams = self.frame_params(qp);
             }
-            (src, if idr { headers::SliceKind::I } else { headers::SliceKind::P }, disp)
+            (src, if idr { headers::SliceKind::I } else { headers::SliceKind::P }, disp, false)
         };
         if kind == headers::SliceKind::B {
             if let Some(rc) = self.rc.as_ref() {
-                self.rcparams = self.frame_params(rc.b_qp());
+                // The reference B picture about half way between the anchors' and
+                // the B pictures' QP (pbratio 1.3 is 2.3 QP).
+                let qp = if is_bref { (rc.b_qp() - 1).max(0) } else { rc.b_qp() };
+                self.rcparams = self.frame_params(qp);
             }
         }
         let idr = kind == headers::SliceKind::I;
-        let qp = self.code_picture(&src, kind, disp)?;
+        let qp = self.code_picture(&src, kind, disp, is_bref)?;
         let number = self.idr_base + disp as u64;
         self.frames_out += 1;
         if idr {
             self.idr_count += 1;
         }
         let props = *src.props();
+        let delay = headers::reorder_frames(&self.cfg) as u64;
         let dts = if self.cfg.bframes == 0 {
             self.pts_fifo.clear();
             props.pts
-        } else if self.frames_out == 1 {
-            // One frame before the first pts (see Timing).
+        } else if self.frames_out <= delay {
+            // One frame before the first pts, or with B-pyramid two frames and then
+            // one (see Timing).
             let first = self.pts_fifo.front().copied().flatten();
-            let second = self.lookahead.peek(0).and_then(|f| f.props().pts);
+            let second = self.pts_fifo.get(1).copied().flatten().or_else(|| self.lookahead.peek(0).and_then(|f| f.props().pts));
             let step = props
                 .duration
                 .or_else(|| second.zip(first).map(|(b, a)| b - a))
                 .filter(|&d| d > 0)
                 .unwrap_or(1);
-            props.pts.map(|p| p - step)
+            first.map(|p| p - (delay + 1 - self.frames_out) as i64 * step)
         } else {
             self.pts_fifo.pop_front().flatten()
         };
@@ -707,15 +784,46 @@ impl Encoder {
     }
 
     /// Codes one picture into the output buffer and returns its QP.
-    fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32) -> Result<i32> {
+    fn encode_picture(&mut self, src: &SharedFrame, kind: headers::SliceKind, disp: u32, is_bref: bool) -> Result<i32> {
         use headers::SliceKind;
+        use threads::MotionSlot;
         let idr = kind == SliceKind::I;
         let b = kind == SliceKind::B;
+        // nal_ref_idc > 0: anchors and the reference B picture.
+        let is_ref = !b || is_bref;
+        if idr {
+            self.frame_num = 0;
+        }
+        let cur_fn = self.frame_num % (1 << headers::LOG2_MAX_FRAME_NUM);
+        let pic_diff = |f: u32| (cur_fn + (1 << headers::LOG2_MAX_FRAME_NUM) - f - 1) % (1 << headers::LOG2_MAX_FRAME_NUM);
+        // A P picture after a reference B picture: list 0 by frame_num starts with
+        // the reference B, so one modification names the anchor. And with B-pyramid
+        // an anchor marks every other reference unused (the past anchor and the
+        // reference B), so that the DPB holds the two anchors when the next
+        // reference B comes, which the sliding window then keeps.
+        let (mut l0_modification, mut mmco_unused, mut num_mmco) = (None, [0u32; 2], 0);
+        if kind == SliceKind::P {
+            if self.bref.is_some() {
+                l0_modification = Some(pic_diff(self.reference_fn));
+            }
+            if self.cfg.uses_b_pyramid() {
+                if let Some(bref) = self.bref.as_ref() {
+                    mmco_unused[num_mmco] = pic_diff(bref.2);
+                    num_mmco += 1;
+                }
+                if self.past.is_some() {
+                    mmco_unused[num_mmco] = pic_diff(self.past_fn);
+                    num_mmco += 1;
+                }
+            }
+        }
         // Frames nothing will read again go back to the pool first: the last B
-        // picture, and for a new anchor the older anchor (and all of them at IDR).
+        // picture, and for a new anchor the older anchor and the reference B (and
+        // all of them at IDR).
         self.last_b = None;
         if !b {
             self.past = None;
+            self.bref = None;
             if idr {
                 self.reference = None;
             }
@@ -735,42 +843,53 @@ impl Encoder {
         recon.props_mut().keyframe = idr;
         let strides = [recon.stride(0), recon.stride(1), recon.stride(2)];
         let (mb_w, mb_h) = (self.seq.mb_w as usize, self.seq.mb_h as usize);
-        if idr {
-            self.frame_num = 0;
-        }
         self.set_mb_qp_offsets(src, kind)?;
         let params = match kind {
             _ if self.rc.is_some() => &self.rcparams,
             SliceKind::I => &self.iparams,
             SliceKind::P => &self.params,
+            SliceKind::B if is_bref => &self.brparams,
             SliceKind::B => &self.bparams,
         };
         let info = headers::SliceInfo {
             kind,
             idr,
             idr_pic_id: self.idr_count % 2,
-            frame_num: self.frame_num % (1 << headers::LOG2_MAX_FRAME_NUM),
+            frame_num: cur_fn,
             poc_lsb: (2 * disp) % (1 << headers::LOG2_MAX_POC_LSB),
             deblock: self.cfg.deblock,
             cabac: self.cfg.entropy == Entropy::Cabac,
             qp_delta: params.qp - self.seq.qp,
             first_mb: 0,
+            reference: is_ref,
+            l0_modification,
+            mmco_unused,
+            num_mmco,
         };
-        if !b {
-            // Reference pictures advance frame_num; the B pictures after one share
-            // the next value (7.4.3).
+        if is_ref {
+            // Reference pictures advance frame_num; the non-reference B pictures
+            // after one share the next value (7.4.3).
             self.frame_num += 1;
         }
-        let (reference, reference1) = match kind {
-            SliceKind::I => (None, None),
-            SliceKind::P => (self.reference.as_ref(), None),
-            SliceKind::B => (self.past.as_ref(), self.reference.as_ref()),
+        // A B picture predicts from the nearest reference picture before it (list
+        // 0) and after it (list 1), whose motion is the co-located one: the two
+        // anchors, or in a B-pyramid group an anchor and the reference B.
+        let bref = self.bref.as_ref().map(|r| (&r.0, r.1));
+        let (reference, reference1, dst, colslot) = match kind {
+            SliceKind::I => (None, None, MotionSlot::Anchor, None),
+            SliceKind::P => (self.reference.as_ref(), None, MotionSlot::Anchor, None),
+            SliceKind::B => match bref {
+                Some((r, d)) if disp < d => (self.past.as_ref(), Some(r), MotionSlot::B, Some(MotionSlot::RefB)),
+                Some((r, _)) => (Some(r), self.reference.as_ref(), MotionSlot::B, Some(MotionSlot::Anchor)),
+                None => (
+                    self.past.as_ref(),
+                    self.reference.as_ref(),
+                    if is_bref { MotionSlot::RefB } else { MotionSlot::B },
+                    Some(MotionSlot::Anchor),
+                ),
+            },
         };
-        let (motion, col) = if b {
-            (&mut self.bmotion, Some(&self.motion))
-        } else {
-            (&mut self.motion, None)
-        };
+        let (motion, col) = self.motion.split(dst, colslot);
         let nslices = self.rbsp.len();
         let nthreads = self.workers.len() + 1;
         let size = (self.cfg.width as usize, self.cfg.height as usize);
@@ -787,6 +906,8 @@ impl Encoder {
                     first_mb: (rows.start * mb_w) as u32,
                     ..info
                 },
+                dst,
+                col: colslot,
                 rows,
                 slot: k / nthreads,
                 mbqp: std::sync::Arc::clone(&self.mbqp),
@@ -845,12 +966,12 @@ impl Encoder {
                 }
             }
             let work = worker.work()?;
-            let motion = if b { &mut self.bmotion } else { &mut self.motion };
+            let motion = self.motion.get_mut(dst);
             let [y, u, v] = recon.planes_mut();
             let mut planes = [y, u, v];
             for k in bands {
                 let rows = slice_rows(mb_h, nslices, k);
-                threads::copy_band(&work, b, &mut self.st, motion, &mut planes, strides, mb_w, rows);
+                threads::copy_band(&work, dst, &mut self.st, motion, &mut planes, strides, mb_w, rows);
                 let slice = &work.rbsp[k / nthreads];
                 let dst = &mut self.rbsp[k];
                 dst.clear();
@@ -871,7 +992,7 @@ impl Encoder {
         // In-loop filter over the whole picture, now that no macroblock will read
         // unfiltered samples any more.
         {
-            let motion = if b { &mut self.bmotion } else { &mut self.motion };
+            let motion = self.motion.get_mut(dst);
             motion.strides = strides;
             let [y, u, v] = recon.planes_mut();
             let mut planes = [y, u, v];
@@ -895,11 +1016,12 @@ impl Encoder {
         if idr && (self.cfg.repeat_headers || self.frames_out == 0) {
             self.out.extend_from_slice(&self.headers_annexb)?;
         }
-        // nal_ref_idc: 3 for IDR, 2 for P, 0 for the non-reference B pictures.
+        // nal_ref_idc: 3 for IDR, 2 for P, 1 for the reference B picture and 0 for
+        // the other B pictures.
         let ref_idc = match kind {
             SliceKind::I => 3,
             SliceKind::P => 2,
-            SliceKind::B => 0,
+            SliceKind::B => is_bref as u8,
         };
         if sei_len > 0 {
             write_nal_into(&mut self.out, 0, sei::NAL_TYPE, sei_rbsp)?;
@@ -907,13 +1029,19 @@ impl Encoder {
         for rbsp in &self.rbsp {
             write_nal_into(&mut self.out, ref_idc, if idr { 5 } else { 1 }, rbsp)?;
         }
-        if b {
+        if is_bref {
+            let f = recon.into_shared();
+            self.last_b = Some(f.clone());
+            self.bref = Some((f, disp, cur_fn));
+        } else if b {
             self.last_b = Some(recon.into_shared());
         } else {
             // The new reconstruction becomes the reference, the previous one the
             // past anchor of the B pictures that follow.
             self.past = self.reference.take();
+            self.past_fn = self.reference_fn;
             self.reference = Some(recon.into_shared());
+            self.reference_fn = cur_fn;
         }
         Ok(params.qp)
     }

@@ -14,10 +14,12 @@
 //! Every preset keeps the deblocking filter on, one reference frame (the only
 //! number the encoder supports yet; x264's slower presets use 2 and 3), a motion
 //! search range of 16 and [`EncoderConfig::new`]'s rate control, QP offsets, keyint
-//! and slices. AQ and mb-tree act only with [`super::RateControl::Crf`]. The B-frames
-//! are placed in a fixed pattern and are not references (TODO: B-pyramid and
-//! adaptive B placement, x264's `--b-pyramid normal` and `--b-adapt 1` from
-//! `superfast` on, once the encoder has them).
+//! and slices. AQ and mb-tree act only with [`super::RateControl::Crf`]. With 3 B-frames
+//! (`superfast` on) the middle B picture of each group is a reference
+//! ([`EncoderConfig::b_pyramid`], on by default, as x264's `--b-pyramid normal`);
+//! the B-frames are placed in a fixed pattern, because adaptive placement
+//! ([`EncoderConfig::b_adapt`]) kept every group whole on the bench's natural clips
+//! and only cost time there (`docs/benchmarks.md`).
 //!
 //! [`Tune::Psnr`] turns off the psychovisual options (variance AQ, the only one the
 //! encoder has), for objective comparisons, as x264's `--tune psnr`.

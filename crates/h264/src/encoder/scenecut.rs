@@ -51,6 +51,11 @@ impl SceneCut {
         self.w * self.h
     }
 
+    /// The last frame's thumbnail (`width() * height()` samples, row by row).
+    pub fn thumbnail(&self) -> &[u8] {
+        &self.cur
+    }
+
     /// Complexity of the last frame pushed, in thumbnail levels summed over the
     /// thumbnail.
     pub fn cost(&self) -> u64 {

@@ -31,33 +31,112 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::headers::{SliceInfo, SliceKind};
+use super::headers::SliceInfo;
 use super::mb::{MbCoder, MbParams, RefPic};
 use crate::mb::MbState;
 use crate::picture::{resize_exact, Picture};
 use transcode_core::{Error, Result};
 use transcode_frame_pool::SharedFrame;
 
+/// Which of the motion tables a picture's motion goes to: the latest anchor's (the
+/// co-located picture of the B pictures after it), the reference B picture's of a
+/// B-pyramid group (co-located for the B pictures before it), or a non-reference B
+/// picture's (nothing reads it after the picture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MotionSlot {
+    Anchor,
+    RefB,
+    B,
+}
+
+/// The three motion tables, by [`MotionSlot`]; `refb` is allocated only with
+/// B-pyramid and `b` only with B-frames.
+#[derive(Default)]
+pub struct MotionTables {
+    pub anchor: Picture,
+    pub refb: Picture,
+    pub b: Picture,
+}
+
+impl MotionTables {
+    /// Tables of the picture size: how many (1 to 3) are allocated.
+    pub fn new(mb_w: usize, mb_h: usize, strides: [usize; 3], tables: usize) -> MotionTables {
+        let n4 = mb_w * mb_h * 16;
+        let table = |on: bool| {
+            let mut m = Picture::default();
+            if on {
+                m.alloc(mb_w, mb_h, strides);
+                for l in 0..2 {
+                    resize_exact(&mut m.ref_idx[l], n4, -1);
+                    resize_exact(&mut m.ref_uid[l], n4, -1);
+                }
+            }
+            m
+        };
+        MotionTables {
+            anchor: table(true),
+            b: table(tables >= 2),
+            refb: table(tables >= 3),
+        }
+    }
+
+    /// Heap bytes of `tables` tables.
+    pub fn bytes_for(mb_w: usize, mb_h: usize, tables: usize) -> usize {
+        tables * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
+    }
+
+    pub fn get(&self, slot: MotionSlot) -> &Picture {
+        match slot {
+            MotionSlot::Anchor => &self.anchor,
+            MotionSlot::RefB => &self.refb,
+            MotionSlot::B => &self.b,
+        }
+    }
+
+    pub fn get_mut(&mut self, slot: MotionSlot) -> &mut Picture {
+        match slot {
+            MotionSlot::Anchor => &mut self.anchor,
+            MotionSlot::RefB => &mut self.refb,
+            MotionSlot::B => &mut self.b,
+        }
+    }
+
+    /// The table `dst` is written to and the co-located one `col` (a different
+    /// table; the same one gives none).
+    pub fn split(&mut self, dst: MotionSlot, col: Option<MotionSlot>) -> (&mut Picture, Option<&Picture>) {
+        use MotionSlot::*;
+        let MotionTables { anchor, refb, b } = self;
+        match (dst, col) {
+            (Anchor, Some(RefB)) => (anchor, Some(refb)),
+            (Anchor, Some(B)) => (anchor, Some(b)),
+            (RefB, Some(Anchor)) => (refb, Some(anchor)),
+            (RefB, Some(B)) => (refb, Some(b)),
+            (B, Some(Anchor)) => (b, Some(anchor)),
+            (B, Some(RefB)) => (b, Some(refb)),
+            (Anchor, _) => (anchor, None),
+            (RefB, _) => (refb, None),
+            (B, _) => (b, None),
+        }
+    }
+}
+
 /// What one worker owns: the tables and reconstruction its slices are coded into,
 /// and one slice buffer per band it codes.
 pub struct SliceWork {
     pub st: MbState,
-    /// Motion of the latest anchor's rows of this worker's bands (the co-located
-    /// picture of the B pictures after it), and of the B picture being coded.
-    pub motion: Picture,
-    pub bmotion: Picture,
+    /// Motion of this worker's bands: the latest anchor's rows (the co-located
+    /// picture of the B pictures after it), the reference B picture's, and the B
+    /// picture's being coded.
+    pub motion: MotionTables,
     pub planes: [Vec<u8>; 3],
     pub rbsp: Vec<Vec<u8>>,
 }
 
 impl SliceWork {
-    /// Heap bytes of a worker's state for `mb_w` x `mb_h` macroblocks, planes of
-    /// `plane_bytes` and slice buffers of `rbsp_bytes`.
-    pub fn bytes_for(mb_w: usize, mb_h: usize, plane_bytes: usize, rbsp_bytes: usize) -> usize {
-        MbState::bytes_for(mb_w, mb_h)
-            + 2 * (Picture::slot_bytes(mb_w, mb_h) + Picture::work_bytes(mb_w, mb_h))
-            + plane_bytes
-            + rbsp_bytes
+    /// Heap bytes of a worker's state for `mb_w` x `mb_h` macroblocks, `tables`
+    /// motion tables, planes of `plane_bytes` and slice buffers of `rbsp_bytes`.
+    pub fn bytes_for(mb_w: usize, mb_h: usize, tables: usize, plane_bytes: usize, rbsp_bytes: usize) -> usize {
+        MbState::bytes_for(mb_w, mb_h) + MotionTables::bytes_for(mb_w, mb_h, tables) + plane_bytes + rbsp_bytes
     }
 
     /// Tables for `mb_w` x `mb_h` macroblocks (as the encoder's own), planes of the
@@ -66,24 +145,14 @@ impl SliceWork {
         st: MbState,
         mb_w: usize,
         mb_h: usize,
+        tables: usize,
         strides: [usize; 3],
         plane_len: [usize; 3],
         rbsp: &[usize],
     ) -> SliceWork {
-        let n4 = mb_w * mb_h * 16;
-        let table = || {
-            let mut m = Picture::default();
-            m.alloc(mb_w, mb_h, strides);
-            for l in 0..2 {
-                resize_exact(&mut m.ref_idx[l], n4, -1);
-                resize_exact(&mut m.ref_uid[l], n4, -1);
-            }
-            m
-        };
         SliceWork {
             st,
-            motion: table(),
-            bmotion: table(),
+            motion: MotionTables::new(mb_w, mb_h, strides, tables),
             planes: plane_len.map(|n| vec![0u8; n]),
             rbsp: rbsp.iter().map(|&n| Vec::with_capacity(n)).collect(),
         }
@@ -97,6 +166,9 @@ pub struct Job {
     pub reference1: Option<SharedFrame>,
     pub params: MbParams,
     pub info: SliceInfo,
+    /// The motion table the picture writes and its co-located one.
+    pub dst: MotionSlot,
+    pub col: Option<MotionSlot>,
     pub rows: Range<usize>,
     /// Which of the worker's slice buffers the band goes to.
     pub slot: usize,
@@ -177,15 +249,8 @@ impl Drop for Worker {
 /// Codes one band into the worker's state; the job's frame handles are released
 /// before the encoder hears of it (they go back to their pools in time).
 fn code_job(w: &mut SliceWork, job: Job) -> bool {
-    let b = job.info.kind == SliceKind::B;
-    let SliceWork {
-        st,
-        motion,
-        bmotion,
-        planes,
-        rbsp,
-    } = w;
-    let (motion, col) = if b { (bmotion, Some(&*motion)) } else { (motion, None) };
+    let SliceWork { st, motion, planes, rbsp } = w;
+    let (motion, col) = motion.split(job.dst, job.col);
     let strides = motion.strides;
     let [y, u, v] = planes;
     let mut coder = MbCoder {
@@ -236,7 +301,7 @@ fn code_job(w: &mut SliceWork, job: Job) -> bool {
 /// pictures.
 pub fn copy_band(
     from: &SliceWork,
-    b: bool,
+    slot: MotionSlot,
     st: &mut MbState,
     motion: &mut Picture,
     planes: &mut [&mut [u8]; 3],
@@ -257,7 +322,7 @@ pub fn copy_band(
         copy(&mut st.nnz_c[c], &from.st.nnz_c[c], c4.clone());
         copy(&mut st.mvd[c], &from.st.mvd[c], b4.clone());
     }
-    let m = if b { &from.bmotion } else { &from.motion };
+    let m = from.motion.get(slot);
     for l in 0..2 {
         copy(&mut motion.mv[l], &m.mv[l], b4.clone());
         copy(&mut motion.ref_idx[l], &m.ref_idx[l], b4.clone());

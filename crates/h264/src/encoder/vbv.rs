@@ -176,6 +176,18 @@ impl PicType {
     }
 }
 
+/// What coding a picture changes in the encoder's references (see
+/// `Encoder::ref_state`).
+#[derive(Clone)]
+struct RefState {
+    reference: Option<SharedFrame>,
+    reference_fn: u32,
+    past: Option<SharedFrame>,
+    past_fn: u32,
+    bref: Option<(SharedFrame, u32, u32)>,
+    frame_num: u32,
+}
+
 impl super::Encoder {
     /// Codes one picture: at the rate control's QP, raised by the VBV when the
     /// picture's predicted size does not fit the buffer, and coded again coarser
@@ -186,9 +198,10 @@ impl super::Encoder {
         src: &SharedFrame,
         kind: SliceKind,
         disp: u32,
+        is_bref: bool,
     ) -> Result<i32> {
         let Some(cplx) = self.rc.as_ref().map(|rc| rc.cplx()) else {
-            return self.encode_picture(src, kind, disp);
+            return self.encode_picture(src, kind, disp, is_bref);
         };
         let pic = PicType::of(kind);
         if let Some(v) = self.vbv.as_ref() {
@@ -198,8 +211,12 @@ impl super::Encoder {
             }
         }
         let mut recodes = 0;
+        // Handles, not copies: the DPB's frames, which the pool holds besides the
+        // one being coded. The last B picture's reconstruction is left out: coding
+        // drops it before it takes a new frame, and a re-coding does not need it.
+        let saved = self.vbv.is_some().then(|| self.ref_state());
         loop {
-            let qp = self.encode_picture(src, kind, disp)?;
+            let qp = self.encode_picture(src, kind, disp, is_bref)?;
             let bits = self.out.as_slice().len() as f64 * 8.0;
             if let Some(v) = self.vbv.as_mut() {
                 if let Some(q) = v
@@ -207,7 +224,9 @@ impl super::Encoder {
                     .filter(|_| recodes < MAX_RECODES)
                 {
                     v.recodes += 1;
-                    self.undo_picture(kind);
+                    if let Some(saved) = &saved {
+                        self.restore_ref_state(saved.clone());
+                    }
                     self.rcparams = self.frame_params(q);
                     recodes += 1;
                     continue;
@@ -221,18 +240,32 @@ impl super::Encoder {
         }
     }
 
-    /// Puts the references back as they were before the picture just coded, so that
-    /// it can be coded again: its reconstruction goes back to the pool, and an
-    /// anchor gives back the frame_num it took. Everything else `encode_picture`
-    /// touches (macroblock and motion tables, slice and output buffers, the
-    /// macroblock QPs) it writes afresh for every picture.
-    fn undo_picture(&mut self, kind: SliceKind) {
-        if kind == SliceKind::B {
-            self.last_b = None;
-        } else {
-            self.reference = self.past.take();
-            self.frame_num -= 1;
+    /// The references as they are before a picture is coded, so that it can be
+    /// coded again from the same state (see [`RefState`]).
+    fn ref_state(&self) -> RefState {
+        RefState {
+            reference: self.reference.clone(),
+            reference_fn: self.reference_fn,
+            past: self.past.clone(),
+            past_fn: self.past_fn,
+            bref: self.bref.clone(),
+            frame_num: self.frame_num,
         }
+    }
+
+    /// Puts the references back as `Encoder::ref_state` found them: the
+    /// reconstruction just made goes back to the pool, and an anchor gives back the
+    /// frame_num it took and the older references (past anchor, reference B) it
+    /// dropped, whose memory management operations the new coding must repeat.
+    /// Everything else `encode_picture` touches (macroblock and motion tables, slice
+    /// and output buffers, the macroblock QPs) it writes afresh for every picture.
+    fn restore_ref_state(&mut self, s: RefState) {
+        self.reference = s.reference;
+        self.reference_fn = s.reference_fn;
+        self.past = s.past;
+        self.past_fn = s.past_fn;
+        self.bref = s.bref;
+        self.frame_num = s.frame_num;
     }
 
     /// The VBV buffer's lowest fill so far just after an access unit was taken

@@ -35,7 +35,8 @@ fn paint(f: &mut Frame, t: usize, seed: &mut u32) {
 /// Encodes `3 n` frames with an IDR every `n`, the settings changed by `configure`
 /// (which returns the source pool's capacity), and checks the peak heap against
 /// `(references + queued + 3) x frame size + 16 MiB`, where references counts the
-/// second anchor of B-frames and queued is `EncoderConfig::queued_frames()`.
+/// second anchor of B-frames and the reference B of B-pyramid, and queued is
+/// `EncoderConfig::queued_frames()`.
 pub fn run(label: &str, n: usize, configure: impl FnOnce(&mut EncoderConfig) -> u32) {
     let _profiler = dhat::Profiler::builder().testing().build();
     let memory = MemoryConfig::default();
@@ -47,7 +48,7 @@ pub fn run(label: &str, n: usize, configure: impl FnOnce(&mut EncoderConfig) -> 
     cfg.qp = 30;
     pcfg.capacity = configure(&mut cfg);
     let pool = FramePool::new(pcfg, &budget).unwrap();
-    let refs = cfg.ref_frames as usize + usize::from(cfg.bframes > 0);
+    let refs = cfg.ref_frames as usize + usize::from(cfg.bframes > 0) + usize::from(cfg.uses_b_pyramid());
     let lookahead = cfg.queued_frames();
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
     let mut seed = 1u32;

@@ -68,6 +68,8 @@ fn config_from(src: &y4m::Y4m, opts: &str) -> EncoderConfig {
             "--tune-psnr" => cfg.aq_strength = 0.0,
             "--lookahead" => cfg.lookahead = it.next().unwrap().parse().unwrap(),
             "--no-mbtree" => cfg.mbtree = false,
+            "--no-b-pyramid" => cfg.b_pyramid = false,
+            "--b-adapt" => cfg.b_adapt = true,
             "--mb-qp-pattern" => cfg.mb_qp_pattern = it.next().unwrap().parse().unwrap(),
             "--8x8dct" => {
                 cfg.profile = transcode_h264::encoder::Profile::High;
@@ -98,6 +100,8 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
     pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
     let pool = FramePool::new(pcfg, &budget).unwrap();
     let bframes = cfg.bframes;
+    // Frames of reordering: the first dts is this many frames before the first pts.
+    let delay = 1 + cfg.uses_b_pyramid() as i64;
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
     let mut e = Encoded {
         stream: Vec::new(),
@@ -125,7 +129,7 @@ fn encode(src: &y4m::Y4m, cfg: EncoderConfig) -> Encoded {
             assert_eq!(pts, coded.len() as i64, "without B-frames packets come out in order");
             assert_eq!(dts, pts);
         } else if coded.is_empty() {
-            assert_eq!(dts, pts - 1, "the first dts is one frame before the first pts");
+            assert_eq!(dts, pts - delay, "the first dts is one (two with B-pyramid) frames before the first pts");
         }
         assert_eq!(ftype == FrameType::B, !keyframe && pts < coded.iter().map(|c| c.0).max().unwrap_or(-1));
         buf.clear();
@@ -325,10 +329,19 @@ fn crf_qps_follow_the_content() {
         }
     }
     // Constant QP reports its QPs: the P QP, B pictures b_qp_offset coarser, I
-    // pictures i_qp_offset finer.
+    // pictures i_qp_offset finer, and the reference B of a B-pyramid group (2 and
+    // 9, the middle of 1..=3 and 8..=10) half way.
     let e = encode(&cut, config_from(&cut, "--qp 30 --bframes 3 --i-qp-offset 3 --b-qp-offset 2"));
     for (n, &q) in e.qps.iter().enumerate() {
-        let want = if e.keyframes[n] { 27 } else if [4, 6, 11, 13].contains(&n) { 30 } else { 32 };
+        let want = if e.keyframes[n] {
+            27
+        } else if [4, 6, 11, 13].contains(&n) {
+            30
+        } else if [2, 9].contains(&n) {
+            31
+        } else {
+            32
+        };
         assert_eq!(q, want, "frame {n}: {:?}", e.qps);
     }
 }
@@ -378,15 +391,20 @@ fn a_scene_cut_starts_a_gop() {
 }
 
 #[test]
-fn b_frames_declare_one_reordered_frame() {
-    let mut cfg = EncoderConfig::new(176, 144);
-    cfg.bframes = 3;
-    let memory = MemoryConfig::default();
-    let enc = Encoder::new(cfg, &Budget::from_config(&memory), &memory).unwrap();
-    let avcc = transcode_codec::h264::AvcC::parse(enc.avcc()).unwrap();
-    let mut scratch = Vec::new();
-    let sps = transcode_codec::h264::SliceSps::parse(&avcc.sps[0], &mut scratch).unwrap();
-    assert_eq!(sps.max_num_reorder_frames, Some(1), "a B picture waits for its future anchor only");
+fn b_frames_declare_one_reordered_frame_and_b_pyramid_two() {
+    for (pyramid, bframes, reorder) in [(false, 3, 1), (true, 3, 2), (true, 1, 1)] {
+        let mut cfg = EncoderConfig::new(176, 144);
+        cfg.bframes = bframes;
+        cfg.b_pyramid = pyramid;
+        let memory = MemoryConfig::default();
+        let enc = Encoder::new(cfg, &Budget::from_config(&memory), &memory).unwrap();
+        let avcc = transcode_codec::h264::AvcC::parse(enc.avcc()).unwrap();
+        let mut scratch = Vec::new();
+        let sps = transcode_codec::h264::SliceSps::parse(&avcc.sps[0], &mut scratch).unwrap();
+        // A B picture waits for its future anchor; with B-pyramid the ones before
+        // the reference B wait for it too. One B-frame has no pyramid.
+        assert_eq!(sps.max_num_reorder_frames, Some(reorder), "pyramid {pyramid}, {bframes} B-frames");
+    }
 }
 
 #[test]
@@ -396,7 +414,7 @@ fn b_frames_reserve_the_second_reference() {
     // the B-frame one before the first frame, and two frames more suffice.
     let cfg = EncoderConfig::new(1280, 720);
     let frame = 1280 * 720 * 3 / 2;
-    let fits = |budget_bytes: u64, bframes: u8| {
+    let fits = |budget_bytes: u64, bframes: u8, pyramid: bool| {
         // max_packet_size small enough not to be the limit found below (the output
         // buffer grows against the budget up to it).
         let memory = MemoryConfig {
@@ -406,20 +424,26 @@ fn b_frames_reserve_the_second_reference() {
         };
         let mut c = cfg.clone();
         c.bframes = bframes;
+        c.b_pyramid = pyramid;
         Encoder::new(c, &Budget::from_config(&memory), &memory).is_ok()
     };
     let (mut lo, mut hi) = (0u64, 1 << 28);
     while hi - lo > 1024 {
         let mid = (lo + hi) / 2;
-        if fits(mid, 0) {
+        if fits(mid, 0, false) {
             hi = mid;
         } else {
             lo = mid;
         }
     }
     assert!(hi > 2 * frame as u64, "the P-only encoder reserves its two frames: {hi}");
-    assert!(!fits(hi + frame as u64 / 2, 3), "the second anchor is reserved");
-    assert!(fits(hi + 2 * frame as u64, 3));
+    assert!(!fits(hi + frame as u64 / 2, 3, false), "the second anchor is reserved");
+    assert!(fits(hi + 2 * frame as u64, 3, false));
+    // B-pyramid: the reference B picture's frame and motion table too, reserved
+    // before the first frame.
+    assert!(!fits(hi + 2 * frame as u64, 3, true), "the reference B picture is reserved");
+    assert!(fits(hi + 4 * frame as u64, 3, true));
+    assert!(fits(hi + 2 * frame as u64, 1, true), "one B-frame has no pyramid");
 }
 
 #[test]
@@ -586,7 +610,7 @@ fn b_frames_come_in_decoding_order_and_their_wait_is_backpressure() {
     let budget = Budget::from_config(&memory);
     let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height).unwrap();
     let pool = FramePool::new(FramePoolConfig::new(layout, &memory), &budget).unwrap();
-    let mut cfg = config_from(&src, "--bframes 2");
+    let mut cfg = config_from(&src, "--bframes 2 --no-b-pyramid");
     assert_eq!(cfg.queued_frames(), 3);
     cfg.keyint = 250;
     let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
@@ -616,6 +640,63 @@ fn b_frames_come_in_decoding_order_and_their_wait_is_backpressure() {
     assert_eq!(next(&mut enc), Some((FrameType::B, 4, 4)));
     assert!(matches!(enc.receive_packet().unwrap(), Received::Done));
     assert!(frames.iter().all(|f| f.handle_count() == 1));
+}
+
+#[test]
+fn b_pyramid_codes_the_middle_b_as_a_reference_after_its_anchor() {
+    let src = y4m::Y4m::parse(&std::fs::read(testdata("encode/testsrc2_176x144.y4m")).unwrap()).unwrap();
+    let memory = MemoryConfig::default();
+    let budget = Budget::from_config(&memory);
+    let layout = FrameLayout::new(PixelFormat::Yuv420p, src.width, src.height).unwrap();
+    let mut pcfg = FramePoolConfig::new(layout, &memory);
+    pcfg.capacity = 8;
+    let pool = FramePool::new(pcfg, &budget).unwrap();
+    let cfg = config_from(&src, "--qp 26 --bframes 3 --no-scenecut");
+    assert!(cfg.uses_b_pyramid(), "on by default from 2 B-frames");
+    let mut enc = Encoder::new(cfg, &budget, &memory).unwrap();
+    // (frame type, pts, dts, nal_ref_idc of the first slice)
+    let mut got = Vec::new();
+    let mut stream = Vec::new();
+    let mut take = |enc: &mut Encoder, got: &mut Vec<(FrameType, i64, i64, u8)>| {
+        while let Received::Packet(p) = enc.receive_packet().unwrap() {
+            stream.extend_from_slice(p.data);
+            // The slice NAL unit is the last one of the access unit (after the
+            // parameter sets of the IDR picture).
+            let nal = p.data.windows(4).rposition(|w| w == [0, 0, 0, 1]).unwrap() + 4;
+            got.push((p.frame_type, p.pts.unwrap(), p.dts.unwrap(), p.data[nal] >> 5));
+        }
+    };
+    for f in frames_of(&src, &pool).take(9) {
+        assert_eq!(enc.send_frame(&f).unwrap(), EncoderStatus::Accepted);
+        take(&mut enc, &mut got);
+    }
+    enc.flush();
+    take(&mut enc, &mut got);
+    use FrameType::*;
+    assert_eq!(
+        got,
+        vec![
+            (Idr, 0, -2, 3),
+            (P, 4, -1, 2),
+            // The reference B first (nal_ref_idc 1), then the others in display
+            // order; dts two frames behind, never after pts.
+            (B, 2, 0, 1),
+            (B, 1, 1, 0),
+            (B, 3, 2, 0),
+            (P, 8, 3, 2),
+            (B, 6, 4, 1),
+            (B, 5, 5, 0),
+            (B, 7, 6, 0),
+        ]
+    );
+    let mut dec = Decoder::new(&memory);
+    let mut n = 0;
+    dec.decode_with(&stream, |_| n += 1).unwrap();
+    dec.flush();
+    while dec.next_frame().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 9, "our decoder outputs every frame");
 }
 
 /// Binary 0/255 noise at QP 0, the largest macroblocks this encoder writes, fits the
