@@ -117,7 +117,12 @@ mod sse2 {
         let b = _mm_unpacklo_epi32(m[2], m[3]);
         let c = _mm_unpackhi_epi32(m[0], m[1]);
         let d = _mm_unpackhi_epi32(m[2], m[3]);
-        [_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b), _mm_unpacklo_epi64(c, d), _mm_unpackhi_epi64(c, d)]
+        [
+            _mm_unpacklo_epi64(a, b),
+            _mm_unpackhi_epi64(a, b),
+            _mm_unpacklo_epi64(c, d),
+            _mm_unpackhi_epi64(c, d),
+        ]
     }
 
     /// [`super::idct4_lanes`] on four lanes.
@@ -128,7 +133,12 @@ mod sse2 {
         let e1 = _mm_sub_epi32(d[0], d[2]);
         let e2 = _mm_sub_epi32(_mm_srai_epi32::<1>(d[1]), d[3]);
         let e3 = _mm_add_epi32(d[1], _mm_srai_epi32::<1>(d[3]));
-        [_mm_add_epi32(e0, e3), _mm_add_epi32(e1, e2), _mm_sub_epi32(e1, e2), _mm_sub_epi32(e0, e3)]
+        [
+            _mm_add_epi32(e0, e3),
+            _mm_add_epi32(e1, e2),
+            _mm_sub_epi32(e1, e2),
+            _mm_sub_epi32(e0, e3),
+        ]
     }
 
     /// Four samples of a row as the low word of a register.
@@ -161,8 +171,14 @@ mod sse2 {
         let r23 = _mm_packs_epi32(res(r[2]), res(r[3]));
         let zero = _mm_setzero_si128();
         let at = [off, off + stride, off + 2 * stride, off + 3 * stride];
-        let p01 = _mm_unpacklo_epi8(_mm_unpacklo_epi32(load4(plane, at[0]), load4(plane, at[1])), zero);
-        let p23 = _mm_unpacklo_epi8(_mm_unpacklo_epi32(load4(plane, at[2]), load4(plane, at[3])), zero);
+        let p01 = _mm_unpacklo_epi8(
+            _mm_unpacklo_epi32(load4(plane, at[0]), load4(plane, at[1])),
+            zero,
+        );
+        let p23 = _mm_unpacklo_epi8(
+            _mm_unpacklo_epi32(load4(plane, at[2]), load4(plane, at[3])),
+            zero,
+        );
         let out = _mm_packus_epi16(_mm_adds_epi16(p01, r01), _mm_adds_epi16(p23, r23));
         let words = [
             _mm_cvtsi128_si32(out),
@@ -217,7 +233,9 @@ fn idct8_1d(d: [i32; 8]) -> [i32; 8] {
 fn idct8_lanes(d: &[[i32; 8]; 8]) -> [[i32; 8]; 8] {
     let mut o = [[0i32; 8]; 8];
     for l in 0..8 {
-        let col = idct8_1d([d[0][l], d[1][l], d[2][l], d[3][l], d[4][l], d[5][l], d[6][l], d[7][l]]);
+        let col = idct8_1d([
+            d[0][l], d[1][l], d[2][l], d[3][l], d[4][l], d[5][l], d[6][l], d[7][l],
+        ]);
         for k in 0..8 {
             o[k][l] = col[k];
         }
