@@ -1,7 +1,8 @@
 //! `cargo xtask bench decode`: single-thread H.264 decode speed of transcode's decoder,
 //! `ffmpeg -threads 1`, rust_h264 and rusty_h264-decoder on 720p and 1080p High-profile
-//! streams and a 1080i MBAFF one (x264 `--tff`, veryfast: only transcode and ffmpeg
-//! decode it), in the same run, recorded in `docs/benchmarks.md`.
+//! streams, a dense 1080p one at broadcast bitrates (x264 veryfast, CRF 18, a noisy
+//! source, about 50 Mb/s) and a 1080i MBAFF one (x264 `--tff`, veryfast: only transcode
+//! and ffmpeg decode it), in the same run, recorded in `docs/benchmarks.md`.
 //!
 //! The streams are made once under `target/bench/` with x264 (`-preset medium
 //! -profile:v high`, one thread so one slice per picture) from a blend of FFmpeg's
@@ -32,11 +33,23 @@ struct Stream {
     label: &'static str,
     width: u32,
     height: u32,
-    /// MBAFF (x264 `--tff --preset veryfast`) rather than progressive medium High.
-    mbaff: bool,
+    /// How the stream is coded.
+    kind: Kind,
     path: PathBuf,
     /// ffmpeg's per-frame MD5s, the reference for frame count and output.
     md5s: Vec<String>,
+}
+
+/// How a benchmark stream is coded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Progressive, x264 `-preset medium -profile:v high` at its default CRF.
+    Medium,
+    /// Progressive at broadcast bitrates: x264 `-preset veryfast -crf 18` on the source
+    /// with temporal noise, where CABAC residual decoding dominates.
+    Dense,
+    /// MBAFF: x264 `-preset veryfast` with `interlaced=1:tff=1`.
+    Mbaff,
 }
 
 /// One timed run.
@@ -98,9 +111,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = project_root();
 
     let mut streams = Vec::new();
-    for (label, width, height, mbaff) in [("720p", 1280, 720, false), ("1080p", 1920, 1080, false), ("1080i", 1920, 1080, true)] {
-        let path = make_stream(&dir, width, height, frames, mbaff)?;
-        streams.push(Stream { label, width, height, mbaff, path, md5s: Vec::new() });
+    for (label, width, height, kind) in
+        [("720p", 1280, 720, Kind::Medium), ("1080p", 1920, 1080, Kind::Medium), ("1080p dense", 1920, 1080, Kind::Dense), ("1080i", 1920, 1080, Kind::Mbaff)]
+    {
+        let path = make_stream(&dir, width, height, frames, kind)?;
+        streams.push(Stream { label, width, height, kind, path, md5s: Vec::new() });
     }
 
     let (bin, left_out) = build_bench(&root)?;
@@ -233,19 +248,22 @@ fn build_bench(root: &Path) -> Result<(PathBuf, Vec<(&'static str, String)>)> {
 }
 
 /// Makes `decode-<h>p-high.h264` once: `frames` pictures at 30 fps, x264 medium, High;
-/// or with `mbaff`, `decode-<h>i-mbaff.h264`: x264 veryfast, interlaced top field
-/// first (MBAFF), as broadcast encoders run it. The Rust contenders other than
-/// transcode do not decode interlaced streams and are reported as failing on it.
-fn make_stream(dir: &Path, width: u32, height: u32, frames: usize, mbaff: bool) -> Result<PathBuf> {
-    let path = if mbaff {
-        dir.join(format!("decode-{height}i-mbaff-{frames}.h264"))
-    } else {
-        dir.join(format!("decode-{height}p-high-{frames}.h264"))
+/// for [`Kind::Dense`], `decode-<h>p-dense.h264`: x264 veryfast at CRF 18 on the source
+/// with temporal noise (`noise=alls=5:allf=t`), about 50 Mb/s at 1080p, the density of
+/// a broadcast feed; for [`Kind::Mbaff`], `decode-<h>i-mbaff.h264`: x264 veryfast,
+/// interlaced top field first (MBAFF), as broadcast encoders run it. The Rust
+/// contenders other than transcode do not decode interlaced streams and are reported
+/// as failing on it.
+fn make_stream(dir: &Path, width: u32, height: u32, frames: usize, kind: Kind) -> Result<PathBuf> {
+    let path = match kind {
+        Kind::Medium => dir.join(format!("decode-{height}p-high-{frames}.h264")),
+        Kind::Dense => dir.join(format!("decode-{height}p-dense-{frames}.h264")),
+        Kind::Mbaff => dir.join(format!("decode-{height}i-mbaff-{frames}.h264")),
     };
     if path.exists() {
         return Ok(path);
     }
-    let preset = if mbaff { "veryfast" } else { "medium" };
+    let preset = if kind == Kind::Medium { "medium" } else { "veryfast" };
     println!("making {} (x264 -preset {preset}, one thread; takes a minute)", path.display());
     let tmp = path.with_extension("tmp.h264");
     let size = format!("{width}x{height}");
@@ -254,12 +272,15 @@ fn make_stream(dir: &Path, width: u32, height: u32, frames: usize, mbaff: bool) 
         "-hide_banner", "-loglevel", "error", "-y",
         "-f", "lavfi", "-i", &src0,
         "-f", "lavfi", "-i", &src1,
-        "-filter_complex", "[0][1]blend=all_mode=average,format=yuv420p",
+        "-filter_complex",
+        if kind == Kind::Dense { "[0][1]blend=all_mode=average,noise=alls=5:allf=t,format=yuv420p" } else { "[0][1]blend=all_mode=average,format=yuv420p" },
         "-frames:v", &count,
         "-c:v", "libx264", "-threads", "1", "-preset", preset, "-profile:v", "high",
     ];
-    if mbaff {
-        args.extend(["-x264-params", "interlaced=1:tff=1"]);
+    match kind {
+        Kind::Medium => {}
+        Kind::Dense => args.extend(["-crf", "18"]),
+        Kind::Mbaff => args.extend(["-x264-params", "interlaced=1:tff=1"]),
     }
     args.extend(["-f", "h264", tmp.to_str().context("non-UTF-8 path")?]);
     crate::util::run("ffmpeg", &args)?;
@@ -370,10 +391,10 @@ fn render(streams: &[Stream], names: &[&str], outcomes: &[Vec<Outcome>], reps: u
             s.height,
             s.md5s.len(),
             kbps,
-            if s.mbaff {
-                "`-preset veryfast -profile:v high -x264-params interlaced=1:tff=1` (MBAFF, CABAC, 8x8 transform, 3 B-frames)"
-            } else {
-                "`-preset medium -profile:v high` (CABAC, 8x8 transform, 3 B-frames)"
+            match s.kind {
+                Kind::Mbaff => "`-preset veryfast -profile:v high -x264-params interlaced=1:tff=1` (MBAFF, CABAC, 8x8 transform, 3 B-frames)",
+                Kind::Dense => "`-preset veryfast -crf 18 -profile:v high` on the source with `noise=alls=5:allf=t` (CABAC, 8x8 transform, 3 B-frames)",
+                Kind::Medium => "`-preset medium -profile:v high` (CABAC, 8x8 transform, 3 B-frames)",
             },
             s.path.file_name().and_then(|n| n.to_str()).unwrap_or("")
         )?;

@@ -30,18 +30,21 @@ fn fill(plane: &mut [u8], stride: usize, off: usize, n: usize, f: impl Fn(isize,
 
 /// Directional prediction of an `n`x`n` block (n = 4 or 8) from edge arrays:
 /// `t[0]` = p[-1,-1], `t[1 + x]` = p[x,-1] (x < 2n); `l[0]` = p[-1,-1], `l[1 + y]` = p[-1,y].
-fn directional(
+/// The arrays are padded to powers of two so that the index masks stand in for bounds
+/// checks in the per-sample closures (every mode stays inside `t[..=2n]`, `l[..=n]`).
+fn directional<const N: usize>(
     plane: &mut [u8],
     stride: usize,
     off: usize,
-    n: usize,
     mode: u8,
-    t: &[i32; 17],
-    l: &[i32; 9],
+    t: &[i32; 32],
+    l: &[i32; 16],
     av: Avail,
 ) {
-    let tt = |i: isize| t[(i + 1) as usize];
-    let ll = |i: isize| l[(i + 1) as usize];
+    // A constant block size: every loop below has a fixed trip count.
+    let n = N;
+    let tt = |i: isize| t[(i + 1) as usize & 31];
+    let ll = |i: isize| l[(i + 1) as usize & 15];
     let ni = n as isize;
     match mode {
         0 => fill(plane, stride, off, n, |x, _| tt(x)),
@@ -125,8 +128,8 @@ fn directional(
 
 /// Intra 4x4 prediction of the block whose top-left sample is at `off`.
 pub fn pred4x4(plane: &mut [u8], stride: usize, off: usize, mode: u8, av: Avail) {
-    let mut t = [0i32; 17];
-    let mut l = [0i32; 9];
+    let mut t = [0i32; 32];
+    let mut l = [0i32; 16];
     if av.top_left {
         t[0] = plane[off - stride - 1] as i32;
         l[0] = t[0];
@@ -148,7 +151,7 @@ pub fn pred4x4(plane: &mut [u8], stride: usize, off: usize, mode: u8, av: Avail)
             l[1 + y] = plane[off + y * stride - 1] as i32;
         }
     }
-    directional(plane, stride, off, 4, mode, &t, &l, av);
+    directional::<4>(plane, stride, off, mode, &t, &l, av);
 }
 
 /// Intra 8x8 prediction with the reference sample filtering of 8.3.2.2.1.
@@ -161,15 +164,15 @@ pub fn pred8x8(plane: &mut [u8], stride: usize, off: usize, mode: u8, av: Avail)
         0
     };
     if av.top {
-        for x in 0..8 {
-            p_top[x] = plane[off - stride + x] as i32;
+        // One bounds check for the row above (and above-right when available).
+        let n = if av.top_right { 16 } else { 8 };
+        let top = off - stride;
+        for (p, &s) in p_top.iter_mut().zip(&plane[top..top + n]) {
+            *p = s as i32;
         }
-        for x in 8..16 {
-            p_top[x] = if av.top_right {
-                plane[off - stride + x] as i32
-            } else {
-                p_top[7]
-            };
+        if !av.top_right {
+            let v = p_top[7];
+            p_top[8..].fill(v);
         }
     }
     if av.left {
@@ -177,8 +180,8 @@ pub fn pred8x8(plane: &mut [u8], stride: usize, off: usize, mode: u8, av: Avail)
             p_left[y] = plane[off + y * stride - 1] as i32;
         }
     }
-    let mut t = [0i32; 17];
-    let mut l = [0i32; 9];
+    let mut t = [0i32; 32];
+    let mut l = [0i32; 16];
     if av.top {
         t[1] = if av.top_left {
             (p_tl + 2 * p_top[0] + p_top[1] + 2) >> 2
@@ -210,7 +213,7 @@ pub fn pred8x8(plane: &mut [u8], stride: usize, off: usize, mode: u8, av: Avail)
         }
         l[8] = (p_left[6] + 3 * p_left[7] + 2) >> 2;
     }
-    directional(plane, stride, off, 8, mode, &t, &l, av);
+    directional::<8>(plane, stride, off, mode, &t, &l, av);
 }
 
 /// Intra 16x16 prediction (modes 0..=3) of the macroblock at `off`.
