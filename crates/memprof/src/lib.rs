@@ -167,22 +167,19 @@ pub struct EncodeRun {
     pub bound: u64,
 }
 
-/// The encoder alone at 1920x1080, as the CLI runs it by default (CABAC, High with
-/// the 8x8 transform, 3 B-frames, a 10-frame lookahead with mb-tree, CRF 23), on
+/// The encoder alone at 1920x1080 with the CLI's default preset, `veryfast` (CABAC,
+/// High with the 8x8 transform, 3 B-frames with B-pyramid, a 10-frame lookahead
+/// with mb-tree), at CRF 23, on
 /// `seconds` of a synthetic 10 fps source: a detailed pattern panned two samples
 /// right and one down per frame, with a cut every 4 s, made frame by frame into the
 /// encoder's own pool (no file, so 60 s costs no disk). Frames go through a pool
 /// filled up front, so that the peak does not depend on when the pool grows.
 pub fn encode_1080p(seconds: u32) -> EncodeRun {
     use transcode_frame_pool::{FrameLayout, FramePool, FramePoolConfig, PixelFormat};
-    use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderStatus, Entropy, Profile, RateControl, Received};
+    use transcode_h264::encoder::{Encoder, EncoderConfig, EncoderPreset, EncoderStatus, RateControl, Received};
     let (w, h) = (1920u32, 1080u32);
-    let mut cfg = EncoderConfig::new(w, h);
+    let mut cfg = EncoderConfig::with_preset(w, h, EncoderPreset::Veryfast);
     cfg.frame_rate = (10, 1);
-    cfg.profile = Profile::High;
-    cfg.entropy = Entropy::Cabac;
-    cfg.bframes = 3;
-    cfg.lookahead = 10;
     cfg.rate_control = RateControl::Crf(23.0);
     let memory = MemoryConfig { pool_fill: transcode_core::PoolFill::Upfront, ..MemoryConfig::default() };
     let budget = transcode_core::Budget::from_config(&memory);
@@ -192,7 +189,8 @@ pub fn encode_1080p(seconds: u32) -> EncodeRun {
     pcfg.capacity = pcfg.capacity.max(cfg.queued_frames() as u32 + 1);
     let pool = FramePool::new(pcfg, &budget).expect("frame pool");
     let held = cfg.queued_frames() as u64;
-    let (b_delay, refs) = (cfg.bframes as u64, 2);
+    // The two anchors, and the reference B picture of a B-pyramid.
+    let (b_delay, refs) = (cfg.bframes as u64, 2 + cfg.uses_b_pyramid() as u64);
     let bound = (held + b_delay + refs + 3) * frame_bytes + 16 * 1024 * 1024;
     let mut enc = Encoder::new(cfg, &budget, &memory).expect("encoder");
     let (mut frames, mut bytes) = (0u64, 0u64);

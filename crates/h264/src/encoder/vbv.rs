@@ -214,7 +214,7 @@ impl super::Encoder {
         // Handles, not copies: the DPB's frames, which the pool holds besides the
         // one being coded. The last B picture's reconstruction is left out: coding
         // drops it before it takes a new frame, and a re-coding does not need it.
-        let saved = self.vbv.is_some().then(|| self.ref_state());
+        let saved = self.vbv.is_some().then(|| self.ref_state(kind));
         loop {
             let qp = self.encode_picture(src, kind, disp, is_bref)?;
             let bits = self.out.as_slice().len() as f64 * 8.0;
@@ -242,11 +242,15 @@ impl super::Encoder {
 
     /// The references as they are before a picture is coded, so that it can be
     /// coded again from the same state (see [`RefState`]).
-    fn ref_state(&self) -> RefState {
+    fn ref_state(&self, kind: SliceKind) -> RefState {
+        // An anchor drops the past anchor before it takes a frame, and reads it again
+        // only to name it in a memory management operation (B-pyramid): without
+        // one, keeping it would hold a frame more than the pool has.
+        let past_needed = kind == SliceKind::B || self.cfg.uses_b_pyramid();
         RefState {
             reference: self.reference.clone(),
             reference_fn: self.reference_fn,
-            past: self.past.clone(),
+            past: self.past.clone().filter(|_| past_needed),
             past_fn: self.past_fn,
             bref: self.bref.clone(),
             frame_num: self.frame_num,
