@@ -335,46 +335,23 @@ impl Encoder {
             qp: init_qp,
         };
         let limits = headers::level_limits(level).ok_or_else(|| Error::invalid("unknown level"))?;
-        let params = MbParams::new(
-            cfg.qp as i32,
-            cfg.chroma_qp_offset as i32,
-            cfg.intra4x4,
-            cfg.partitions,
-            cfg.me_range as i32,
-            limits.max_vmv_quarter,
-        )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
-        .with_search(mb::SearchParams::of(&cfg));
-        let brparams = MbParams::new(
-            (cfg.qp as i32 + cfg.b_qp_offset as i32 / 2).min(51),
-            cfg.chroma_qp_offset as i32,
-            cfg.intra4x4,
-            cfg.partitions,
-            cfg.me_range as i32,
-            limits.max_vmv_quarter,
-        )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
-        .with_search(mb::SearchParams::of(&cfg));
-        let bparams = MbParams::new(
-            (cfg.qp as i32 + cfg.b_qp_offset as i32).min(51),
-            cfg.chroma_qp_offset as i32,
-            cfg.intra4x4,
-            cfg.partitions,
-            cfg.me_range as i32,
-            limits.max_vmv_quarter,
-        )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
-        .with_search(mb::SearchParams::of(&cfg));
-        let iparams = MbParams::new(
-            (cfg.qp as i32 - cfg.i_qp_offset as i32).max(0),
-            cfg.chroma_qp_offset as i32,
-            cfg.intra4x4,
-            cfg.partitions,
-            cfg.me_range as i32,
-            limits.max_vmv_quarter,
-        )
-        .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
-        .with_search(mb::SearchParams::of(&cfg));
+        // Each picture type's parameters differ only in their QP.
+        let at_qp = |qp: i32| {
+            MbParams::new(
+                qp,
+                cfg.chroma_qp_offset as i32,
+                cfg.intra4x4,
+                cfg.partitions,
+                cfg.me_range as i32,
+                limits.max_vmv_quarter,
+            )
+            .with_8x8(cfg.uses_8x8_transform(), cfg.entropy == Entropy::Cabac)
+            .with_search(mb::SearchParams::of(&cfg))
+        };
+        let params = at_qp(cfg.qp as i32);
+        let brparams = at_qp((cfg.qp as i32 + cfg.b_qp_offset as i32 / 2).min(51));
+        let bparams = at_qp((cfg.qp as i32 + cfg.b_qp_offset as i32).min(51));
+        let iparams = at_qp((cfg.qp as i32 - cfg.i_qp_offset as i32).max(0));
         let (mbw, mbh) = (mb_w as usize, mb_h as usize);
         // At most one slice per macroblock row.
         let nslices = (cfg.slices as usize).min(mbh);
