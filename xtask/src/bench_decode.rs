@@ -1,8 +1,9 @@
 //! `cargo xtask bench decode`: single-thread H.264 decode speed of transcode's decoder,
 //! `ffmpeg -threads 1`, rust_h264 and rusty_h264-decoder on 720p and 1080p High-profile
 //! streams, a dense 1080p one at broadcast bitrates (x264 veryfast, CRF 18, a noisy
-//! source, about 50 Mb/s) and a 1080i MBAFF one (x264 `--tff`, veryfast: only transcode
-//! and ffmpeg decode it), in the same run, recorded in `docs/benchmarks.md`.
+//! source, about 50 Mb/s) and a 1080i MBAFF one (x264 `--tff`, veryfast: transcode,
+//! ffmpeg and rust_h264 decode it; rusty_h264-decoder has no interlaced support), in
+//! the same run, recorded in `docs/benchmarks.md`.
 //!
 //! The streams are made once under `target/bench/` with x264 (`-preset medium
 //! -profile:v high`, one thread so one slice per picture) from a blend of FFmpeg's
