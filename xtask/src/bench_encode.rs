@@ -255,7 +255,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let only: Option<Vec<&str>> = flag("--only").map(|s| s.split(',').collect());
     let contenders: Vec<(&str, Tool)> =
         CONTENDERS.iter().copied().filter(|(n, _)| match &only { None => true, Some(o) => o.iter().any(|w| n.contains(w)) }).collect();
-    crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-h264", "--example", "h264_encode", "-p", "transcode-encode-bench"])?;
+    // Two builds: with `--example`, cargo builds only that example, not the other
+    // package's binary (a fresh checkout would have no rusty_h264 contender).
+    crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-h264", "--example", "h264_encode"])?;
+    crate::util::run("cargo", &["build", "--release", "--quiet", "-p", "transcode-encode-bench"])?;
     let dir = project_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let secs = frames as f64 / 30.0;
