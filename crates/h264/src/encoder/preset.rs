@@ -67,6 +67,23 @@ struct Settings {
     scenecut: bool,
 }
 
+/// veryfast, the default, which the slower presets refine.
+const VERYFAST: Settings = Settings {
+    entropy: Entropy::Cabac,
+    profile: Profile::High,
+    transform_8x8: true,
+    bframes: 3,
+    lookahead: 10,
+    aq_strength: 1.0,
+    mbtree: true,
+    me_method: MeMethod::Hexagon,
+    subpel_refine: 2,
+    partitions: true,
+    partition_early_exit: true,
+    intra4x4: true,
+    scenecut: true,
+};
+
 /// One row per preset, in [`EncoderPreset::ALL`] order.
 const TABLE: [Settings; 6] = [
     // ultrafast
@@ -79,91 +96,40 @@ const TABLE: [Settings; 6] = [
         aq_strength: 0.0,
         mbtree: false,
         me_method: MeMethod::Diamond,
-        subpel_refine: 2,
         partitions: false,
         partition_early_exit: false,
-        intra4x4: true,
         scenecut: false,
+        ..VERYFAST
     },
     // superfast
     Settings {
-        entropy: Entropy::Cabac,
-        profile: Profile::High,
-        transform_8x8: true,
-        bframes: 3,
         lookahead: 4,
-        aq_strength: 1.0,
         mbtree: false,
         me_method: MeMethod::Diamond,
-        subpel_refine: 2,
         partitions: false,
         partition_early_exit: false,
-        intra4x4: true,
-        scenecut: true,
+        ..VERYFAST
     },
-    // veryfast
-    Settings {
-        entropy: Entropy::Cabac,
-        profile: Profile::High,
-        transform_8x8: true,
-        bframes: 3,
-        lookahead: 10,
-        aq_strength: 1.0,
-        mbtree: true,
-        me_method: MeMethod::Hexagon,
-        subpel_refine: 2,
-        partitions: true,
-        partition_early_exit: true,
-        intra4x4: true,
-        scenecut: true,
-    },
+    VERYFAST,
     // faster
     Settings {
-        entropy: Entropy::Cabac,
-        profile: Profile::High,
-        transform_8x8: true,
-        bframes: 3,
         lookahead: 20,
-        aq_strength: 1.0,
-        mbtree: true,
-        me_method: MeMethod::Hexagon,
         subpel_refine: 3,
-        partitions: true,
-        partition_early_exit: true,
-        intra4x4: true,
-        scenecut: true,
+        ..VERYFAST
     },
     // fast
     Settings {
-        entropy: Entropy::Cabac,
-        profile: Profile::High,
-        transform_8x8: true,
-        bframes: 3,
         lookahead: 30,
-        aq_strength: 1.0,
-        mbtree: true,
-        me_method: MeMethod::Hexagon,
         subpel_refine: 4,
-        partitions: true,
-        partition_early_exit: true,
-        intra4x4: true,
-        scenecut: true,
+        ..VERYFAST
     },
     // medium
     Settings {
-        entropy: Entropy::Cabac,
-        profile: Profile::High,
-        transform_8x8: true,
-        bframes: 3,
         lookahead: 40,
-        aq_strength: 1.0,
-        mbtree: true,
         me_method: MeMethod::Umh,
         subpel_refine: 4,
-        partitions: true,
         partition_early_exit: false,
-        intra4x4: true,
-        scenecut: true,
+        ..VERYFAST
     },
 ];
 
@@ -303,13 +269,24 @@ mod tests {
         }
         assert_eq!("psnr".parse::<Tune>().unwrap(), Tune::Psnr);
         let e = "slow".parse::<EncoderPreset>().unwrap_err().to_string();
-        assert!(e.contains("invalid preset \"slow\" (expected ultrafast"), "{e}");
-        assert!("ssim".parse::<Tune>().unwrap_err().to_string().contains("invalid tune \"ssim\""));
+        assert!(
+            e.contains("invalid preset \"slow\" (expected ultrafast"),
+            "{e}"
+        );
+        assert!("ssim"
+            .parse::<Tune>()
+            .unwrap_err()
+            .to_string()
+            .contains("invalid tune \"ssim\""));
         assert_eq!(EncoderPreset::default(), EncoderPreset::Veryfast);
         for m in MeMethod::ALL {
             assert_eq!(m.name().parse::<MeMethod>().unwrap(), m);
         }
-        assert!("esa".parse::<MeMethod>().unwrap_err().to_string().contains("invalid me method \"esa\" (expected dia, hex or umh)"));
+        assert!("esa"
+            .parse::<MeMethod>()
+            .unwrap_err()
+            .to_string()
+            .contains("invalid me method \"esa\" (expected dia, hex or umh)"));
     }
 
     #[test]
@@ -317,7 +294,8 @@ mod tests {
         for p in EncoderPreset::ALL {
             for (w, h) in [(16, 16), (176, 144), (1920, 1080)] {
                 let mut cfg = EncoderConfig::with_preset(w, h, p);
-                cfg.validate().unwrap_or_else(|e| panic!("{p} {w}x{h}: {e}"));
+                cfg.validate()
+                    .unwrap_or_else(|e| panic!("{p} {w}x{h}: {e}"));
                 Tune::Psnr.apply(&mut cfg);
                 cfg.validate().unwrap();
                 assert_eq!(cfg.aq_strength, 0.0);
@@ -327,7 +305,10 @@ mod tests {
 
     #[test]
     fn the_ladder_gets_slower_in_every_search_setting() {
-        let cfgs: Vec<EncoderConfig> = EncoderPreset::ALL.iter().map(|&p| EncoderConfig::with_preset(64, 64, p)).collect();
+        let cfgs: Vec<EncoderConfig> = EncoderPreset::ALL
+            .iter()
+            .map(|&p| EncoderConfig::with_preset(64, 64, p))
+            .collect();
         for w in cfgs.windows(2) {
             assert!(w[1].subpel_refine >= w[0].subpel_refine);
             assert!(w[1].me_method as u8 >= w[0].me_method as u8);
@@ -335,11 +316,23 @@ mod tests {
             assert!(w[1].bframes >= w[0].bframes);
         }
         let u = &cfgs[0];
-        assert_eq!((u.entropy, u.profile, u.bframes, u.partitions, u.intra4x4), (Entropy::Cavlc, Profile::Main, 0, false, true));
+        assert_eq!(
+            (u.entropy, u.profile, u.bframes, u.partitions, u.intra4x4),
+            (Entropy::Cavlc, Profile::Main, 0, false, true)
+        );
         assert!(!u.uses_8x8_transform() && !u.mbtree && u.aq_strength == 0.0 && u.deblock);
         let v = EncoderConfig::with_preset(64, 64, EncoderPreset::Veryfast);
-        assert_eq!((v.entropy, v.bframes, v.lookahead, v.me_method), (Entropy::Cabac, 3, 10, MeMethod::Hexagon));
-        assert!(v.uses_8x8_transform() && v.mbtree && v.aq_strength > 0.0 && v.partitions && v.partition_early_exit);
+        assert_eq!(
+            (v.entropy, v.bframes, v.lookahead, v.me_method),
+            (Entropy::Cabac, 3, 10, MeMethod::Hexagon)
+        );
+        assert!(
+            v.uses_8x8_transform()
+                && v.mbtree
+                && v.aq_strength > 0.0
+                && v.partitions
+                && v.partition_early_exit
+        );
         let m = &cfgs[5];
         assert_eq!((m.me_method, m.lookahead), (MeMethod::Umh, 40));
         assert!(m.subpel_refine > v.subpel_refine);
