@@ -125,6 +125,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.me_method = val()?.parse::<MeMethod>()?;
                 i += 1;
             }
+            "--merange" => {
+                cfg.me_range = val()?.parse()?;
+                i += 1;
+            }
             "--subme" => {
                 cfg.subpel_refine = val()?.parse()?;
                 i += 1;
