@@ -539,7 +539,6 @@ impl<'a> SliceDecoder<'a> {
         // the bottom one).
         let mut field = false;
         let mut bottom_skip: Option<bool> = None;
-        let mut top_skipped = false;
         loop {
             if addr >= total {
                 return Err(Error::invalid("slice runs past the last macroblock"));
@@ -583,16 +582,17 @@ impl<'a> SliceDecoder<'a> {
                     self.fill_mbaff_nb();
                     self.decode_skip()?;
                 } else {
-                    if is_top || top_skipped {
-                        if is_top {
-                            field = self.cabac_field_flag(addr / 2);
-                        }
+                    // The macroblock was set up with the inferred (or the pair's)
+                    // flag; only a field flag that differs changes its structure.
+                    if is_top {
+                        field = self.cabac_field_flag(addr / 2);
+                    }
+                    if field != self.mb_field {
                         self.set_mb_mbaff(pos, field);
                     }
                     self.fill_mbaff_nb();
                     self.cabac_macroblock()?;
                 }
-                top_skipped = is_top && skipped;
                 self.decoded += 1;
                 more = is_top || !self.cabac_end_of_slice();
                 if self.cabac.overrun() {
