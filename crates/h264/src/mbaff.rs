@@ -310,7 +310,11 @@ impl<'a> SliceDecoder<'a> {
     #[inline]
     pub(crate) fn mbaff_blk4x(&self, xn: i32, yn: i32) -> Option<(usize, usize, bool)> {
         if (0..16).contains(&xn) && (0..16).contains(&yn) {
-            return Some((self.blk(xn as usize / 4, yn as usize / 4), self.mb_addr, false));
+            return Some((
+                self.blk(xn as usize / 4, yn as usize / 4),
+                self.mb_addr,
+                false,
+            ));
         }
         let t = &self.mbaff_nb;
         if yn == -1 {
