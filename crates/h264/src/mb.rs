@@ -355,6 +355,9 @@ pub struct SliceDecoder<'a> {
     /// the current one (A, B, C, D), `None` when unavailable, else whether they are
     /// field pairs.
     pub pairs: [Option<bool>; 4],
+    /// In an MBAFF frame: where the neighbouring 4x4 blocks of the current
+    /// macroblock lie, worked out once by `set_mb_mbaff` (Table 6-4).
+    pub(crate) mbaff_nb: crate::mbaff::MbaffNb,
     /// The slice's frame reference lists, and in an MBAFF frame the field lists of
     /// field macroblocks of either parity (8.4.2.1); `refs` is the current one.
     pub frame_refs: &'a SliceRefs,
@@ -444,6 +447,7 @@ impl<'a> SliceDecoder<'a> {
             pix_y: 0,
             frame_strides: strides,
             pairs: [None; 4],
+            mbaff_nb: crate::mbaff::MbaffNb::default(),
             frame_refs: refs,
             field_refs: None,
             wsel: 0,

@@ -30,6 +30,60 @@ const D: usize = 3;
 /// The current pair (always available).
 const CUR: usize = 4;
 
+/// A neighbouring 4x4 block: its index in the per-4x4 tables, its macroblock's table
+/// index (`m == NONE` when not available), and whether that macroblock's structure
+/// differs from the current one's (frame beside field).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NbLoc {
+    pub i: u32,
+    pub m: u32,
+    pub cross: bool,
+}
+
+impl NbLoc {
+    const NONE: NbLoc = NbLoc {
+        i: 0,
+        m: u32::MAX,
+        cross: false,
+    };
+
+    #[inline]
+    fn get(self) -> Option<(usize, usize, bool)> {
+        (self.m != u32::MAX).then_some((self.i as usize, self.m as usize, self.cross))
+    }
+}
+
+/// The neighbouring blocks of the current macroblock that prediction, nC, CABAC
+/// contexts and motion vector prediction ask for, worked out once per macroblock
+/// from Table 6-4 so that each look-up is an array read instead of the table walk of
+/// [`SliceDecoder::mbaff_loc`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MbaffNb {
+    /// Luma blocks left of rows 0, 4, 8 and 12 (xN = -1).
+    a: [NbLoc; 4],
+    /// The luma block above column 0 (yN = -1); columns 4, 8, 12 follow it.
+    b: NbLoc,
+    /// The luma block above-right (16, -1), and above-left (-1, -1).
+    c: NbLoc,
+    d: NbLoc,
+    /// Chroma blocks left of chroma rows 0 and 4, and above chroma column 0.
+    ca: [NbLoc; 2],
+    cb: NbLoc,
+}
+
+impl Default for MbaffNb {
+    fn default() -> Self {
+        MbaffNb {
+            a: [NbLoc::NONE; 4],
+            b: NbLoc::NONE,
+            c: NbLoc::NONE,
+            d: NbLoc::NONE,
+            ca: [NbLoc::NONE; 2],
+            cb: NbLoc::NONE,
+        }
+    }
+}
+
 /// Row `yn` (0..`max_h`) of the left neighbour pair (Table 6-4, xN < 0): whether it
 /// lies in the pair's bottom macroblock, and its row `yM` there. `cur_field` and
 /// `top` describe the current macroblock, `a_field` the left pair.
@@ -163,18 +217,132 @@ impl<'a> SliceDecoder<'a> {
         Some((my * self.mb_w + mx, ym.rem_euclid(max_h)))
     }
 
-    /// The luma 4x4 block holding luma location `(xn, yn)` (relative to the current
-    /// macroblock) in an MBAFF frame: its index in the per-4x4 tables and the table
-    /// index of its macroblock.
+    /// Fills [`SliceDecoder::mbaff_nb`] for the current macroblock from `pairs`: the
+    /// cases of Table 6-4 for the few locations the decoder asks for, written out so
+    /// that a macroblock pays for them once.
+    pub(crate) fn fill_mbaff_nb(&mut self) {
+        let (w4, w2, mb_w) = (self.w4, self.mb_w * 2, self.mb_w);
+        let (mx, py) = (self.mb_x, self.mb_y / 2);
+        let top = self.mb_y.is_multiple_of(2);
+        let f = self.mb_field;
+        // A block in macroblock row `row` of the tables, at 4x4 row `brow` inside it
+        // (chroma: rows of 4 chroma samples) and column `col` of macroblock column `x`.
+        let luma = |row: usize, brow: usize, x: usize, col: usize, cross: bool| NbLoc {
+            i: ((row * 4 + brow) * w4 + x * 4 + col) as u32,
+            m: (row * mb_w + x) as u32,
+            cross,
+        };
+        let chroma = |row: usize, brow: usize, x: usize, col: usize, cross: bool| NbLoc {
+            i: ((row * 2 + brow) * w2 + x * 2 + col) as u32,
+            m: (row * mb_w + x) as u32,
+            cross,
+        };
+        let mut t = MbaffNb::default();
+        if let Some(af) = self.pairs[A] {
+            let cross = af != f;
+            for (k, a) in t.a.iter_mut().enumerate() {
+                let (b, ym) = left_nb(f, top, af, 4 * k as i32, 16);
+                *a = luma(2 * py + b as usize, ym as usize / 4, mx - 1, 3, cross);
+            }
+            for (k, a) in t.ca.iter_mut().enumerate() {
+                let (b, ym) = left_nb(f, top, af, 4 * k as i32, 8);
+                *a = chroma(2 * py + b as usize, ym as usize / 4, mx - 1, 1, cross);
+            }
+        }
+        // Above: the top macroblock of the current pair for the bottom macroblock of a
+        // frame pair; otherwise the pair above, its top macroblock only for the top
+        // macroblock of a field pair over a field pair.
+        if !f && !top {
+            t.b = luma(2 * py, 3, mx, 0, false);
+            t.cb = chroma(2 * py, 1, mx, 0, false);
+        } else if let Some(bf) = self.pairs[B] {
+            let row = 2 * py - 2 + !(f && top && bf) as usize;
+            t.b = luma(row, 3, mx, 0, bf != f);
+            t.cb = chroma(row, 1, mx, 0, bf != f);
+        }
+        if f || top {
+            if let Some(cf) = self.pairs[C] {
+                let row = 2 * py - 2 + !(f && top && cf) as usize;
+                t.c = luma(row, 3, mx + 1, 0, cf != f);
+            }
+        }
+        if !f && !top {
+            // Above-left of the bottom macroblock of a frame pair is in the left pair:
+            // row 15 of its top macroblock, or row 7 of its bottom field macroblock.
+            if let Some(af) = self.pairs[A] {
+                t.d = if af {
+                    luma(2 * py + 1, 1, mx - 1, 3, true)
+                } else {
+                    luma(2 * py, 3, mx - 1, 3, false)
+                };
+            }
+        } else if let Some(df) = self.pairs[D] {
+            let row = 2 * py - 2 + !(f && top && df) as usize;
+            t.d = luma(row, 3, mx - 1, 3, df != f);
+        }
+        self.mbaff_nb = t;
+    }
+
+    /// The table index of mbAddrA, the macroblock holding luma location (-1, 0).
     #[inline]
-    pub(crate) fn mbaff_blk4(&self, xn: i32, yn: i32) -> Option<(usize, usize)> {
+    fn mbaff_a(&self) -> Option<usize> {
+        let af = self.pairs[A]?;
+        let (b, _) = left_nb(self.mb_field, self.mb_y.is_multiple_of(2), af, 0, 16);
+        Some(((self.mb_y / 2) * 2 + b as usize) * self.mb_w + self.mb_x - 1)
+    }
+
+    /// The table index of mbAddrB, the macroblock holding luma location (0, -1).
+    #[inline]
+    fn mbaff_b(&self) -> Option<usize> {
+        let (f, top) = (self.mb_field, self.mb_y.is_multiple_of(2));
+        if !f && !top {
+            return Some(self.mb_addr - self.mb_w);
+        }
+        let bf = self.pairs[B]?;
+        let row = (self.mb_y / 2) * 2 - 2 + !(f && top && bf) as usize;
+        Some(row * self.mb_w + self.mb_x)
+    }
+
+    /// The luma 4x4 block holding luma location `(xn, yn)` (relative to the current
+    /// macroblock) in an MBAFF frame: its index in the per-4x4 tables, the table
+    /// index of its macroblock, and whether that macroblock's structure differs from
+    /// the current one's.
+    #[inline]
+    pub(crate) fn mbaff_blk4x(&self, xn: i32, yn: i32) -> Option<(usize, usize, bool)> {
         if (0..16).contains(&xn) && (0..16).contains(&yn) {
-            return Some((self.blk(xn as usize / 4, yn as usize / 4), self.mb_addr));
+            return Some((
+                self.blk(xn as usize / 4, yn as usize / 4),
+                self.mb_addr,
+                false,
+            ));
+        }
+        let t = &self.mbaff_nb;
+        if yn == -1 {
+            if (0..16).contains(&xn) {
+                let (i, m, c) = t.b.get()?;
+                return Some((i + xn as usize / 4, m, c));
+            }
+            if (16..32).contains(&xn) {
+                let (i, m, c) = t.c.get()?;
+                return Some((i + (xn as usize - 16) / 4, m, c));
+            }
+            if (-16..0).contains(&xn) {
+                let (i, m, c) = t.d.get()?;
+                return Some((i - (-1 - xn) as usize / 4, m, c));
+            }
+        } else if xn == -1 && (0..16).contains(&yn) && yn % 4 == 0 {
+            return t.a[yn as usize / 4].get();
         }
         let (m, ym) = self.mbaff_loc(xn, yn, 16, 16)?;
         let (mx, my) = (m % self.mb_w, m / self.mb_w);
         let i = (my * 4 + ym as usize / 4) * self.w4 + mx * 4 + (xn & 15) as usize / 4;
-        Some((i, m))
+        Some((i, m, self.st.mb_field[m] != self.mb_field))
+    }
+
+    /// [`Self::mbaff_blk4x`] without the structure flag.
+    #[inline]
+    pub(crate) fn mbaff_blk4(&self, xn: i32, yn: i32) -> Option<(usize, usize)> {
+        self.mbaff_blk4x(xn, yn).map(|(i, m, _)| (i, m))
     }
 
     /// The chroma 4x4 block holding chroma location `(xn, yn)`: its index in the
@@ -185,6 +353,14 @@ impl<'a> SliceDecoder<'a> {
         if (0..8).contains(&xn) && (0..8).contains(&yn) {
             let i = (self.mb_y * 2 + yn as usize / 4) * w2 + self.mb_x * 2 + xn as usize / 4;
             return Some((i, self.mb_addr));
+        }
+        let t = &self.mbaff_nb;
+        if yn == -1 && (0..8).contains(&xn) {
+            let (i, m, _) = t.cb.get()?;
+            return Some((i + xn as usize / 4, m));
+        }
+        if xn == -1 && (0..8).contains(&yn) && yn % 4 == 0 {
+            return t.ca[yn as usize / 4].get().map(|(i, m, _)| (i, m));
         }
         let (m, ym) = self.mbaff_loc(xn, yn, 8, 8)?;
         let (mx, my) = (m % self.mb_w, m / self.mb_w);
@@ -198,7 +374,7 @@ impl<'a> SliceDecoder<'a> {
     #[inline]
     pub(crate) fn nb_mb_a(&self) -> Option<&MbInfo> {
         if self.mbaff {
-            self.mbaff_loc(-1, 0, 16, 16).map(|(m, _)| &self.st.mbs[m])
+            self.mbaff_a().map(|m| &self.st.mbs[m])
         } else {
             self.mb_at(self.mb_x as isize - 1, self.mb_y as isize)
         }
@@ -208,7 +384,7 @@ impl<'a> SliceDecoder<'a> {
     #[inline]
     pub(crate) fn nb_mb_b(&self) -> Option<&MbInfo> {
         if self.mbaff {
-            self.mbaff_loc(0, -1, 16, 16).map(|(m, _)| &self.st.mbs[m])
+            self.mbaff_b().map(|m| &self.st.mbs[m])
         } else {
             self.mb_at(self.mb_x as isize, self.mb_y as isize - 1)
         }
@@ -220,12 +396,12 @@ impl<'a> SliceDecoder<'a> {
     /// has its vector doubled and its index halved, a frame neighbour of a field
     /// macroblock the reverse.
     pub(crate) fn nb_mbaff(&self, list: usize, xn: i32, yn: i32) -> Nb {
-        let Some((i, m)) = self.mbaff_blk4(xn, yn) else {
+        let Some((i, _, cross)) = self.mbaff_blk4x(xn, yn) else {
             return NB_NONE;
         };
         let mut r = self.pic.ref_idx[list][i];
         let mut mv = self.pic.mv[list][i];
-        if r >= 0 && m != self.mb_addr && self.st.mb_field[m] != self.mb_field {
+        if r >= 0 && cross {
             if self.mb_field {
                 r = r.wrapping_mul(2);
                 mv[1] /= 2;
@@ -241,16 +417,16 @@ impl<'a> SliceDecoder<'a> {
     /// the vertical one scaled between frame and field macroblocks; 0 when not
     /// available.
     pub(crate) fn mvd_nb_mbaff(&self, list: usize, xn: i32, yn: i32) -> [u32; 2] {
-        let Some((i, m)) = self.mbaff_blk4(xn, yn) else {
+        let Some((i, _, cross)) = self.mbaff_blk4x(xn, yn) else {
             return [0; 2];
         };
         let a = self.st.mvd[list][i];
         let (h, mut v) = (a[0] as u32, a[1] as u32);
-        if m != self.mb_addr {
-            match (self.mb_field, self.st.mb_field[m]) {
-                (false, true) => v *= 2,
-                (true, false) => v /= 2,
-                _ => {}
+        if cross {
+            if self.mb_field {
+                v /= 2;
+            } else {
+                v *= 2;
             }
         }
         [h, v]
@@ -367,7 +543,6 @@ impl<'a> SliceDecoder<'a> {
         // the bottom one).
         let mut field = false;
         let mut bottom_skip: Option<bool> = None;
-        let mut top_skipped = false;
         loop {
             if addr >= total {
                 return Err(Error::invalid("slice runs past the last macroblock"));
@@ -408,17 +583,20 @@ impl<'a> SliceDecoder<'a> {
                         self.set_mb_mbaff(pos, field);
                     }
                     self.last_dqp_nonzero = false;
+                    self.fill_mbaff_nb();
                     self.decode_skip()?;
                 } else {
-                    if is_top || top_skipped {
-                        if is_top {
-                            field = self.cabac_field_flag(addr / 2);
-                        }
+                    // The macroblock was set up with the inferred (or the pair's)
+                    // flag; only a field flag that differs changes its structure.
+                    if is_top {
+                        field = self.cabac_field_flag(addr / 2);
+                    }
+                    if field != self.mb_field {
                         self.set_mb_mbaff(pos, field);
                     }
+                    self.fill_mbaff_nb();
                     self.cabac_macroblock()?;
                 }
-                top_skipped = is_top && skipped;
                 self.decoded += 1;
                 more = is_top || !self.cabac_end_of_slice();
                 if self.cabac.overrun() {
@@ -441,6 +619,7 @@ impl<'a> SliceDecoder<'a> {
                         field = self.r.flag();
                     }
                     self.set_mb_mbaff(pos, field);
+                    self.fill_mbaff_nb();
                     self.decode_skip()?;
                     self.decoded += 1;
                     more = skip_run > 0 || self.r.more_rbsp_data();
@@ -450,6 +629,7 @@ impl<'a> SliceDecoder<'a> {
                         field = self.r.flag();
                     }
                     self.set_mb_mbaff(pos, field);
+                    self.fill_mbaff_nb();
                     self.cavlc_macroblock()?;
                     self.decoded += 1;
                     more = self.r.more_rbsp_data();
