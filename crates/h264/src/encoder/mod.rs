@@ -17,10 +17,12 @@
 //!   [`SharedFrame`] handles, never copied. After the first frames nothing is
 //!   allocated per frame, on any thread.
 //! - **Threads without changing the output.** A picture is `slices` bands of whole
-//!   macroblock rows; the bands are coded in parallel by `threads` threads (started
-//!   once, see `threads.rs`), then the whole picture is deblocked across the slice
-//!   edges (`disable_deblocking_filter_idc` 0) and the slices are written in order.
-//!   The stream depends on `slices`, never on `threads`.
+//!   macroblock rows, balanced by the coded cost of the previous picture of the same
+//!   type (never by timing); the bands are coded in parallel by `threads` threads
+//!   (started once, see `threads.rs`) and deblocked across the slice edges
+//!   (`disable_deblocking_filter_idc` 0) in row order, band 0 while the others are
+//!   still coded; the slices are written in order. The stream depends on `slices`,
+//!   never on `threads`.
 //! - **Settings are data.** [`EncoderConfig`] has public documented fields; invalid
 //!   ones are errors naming the field and its range.
 //!
@@ -264,6 +266,14 @@ pub struct Encoder {
     idr_base: u64,
     /// One slice buffer per slice of a picture, in order.
     rbsp: Vec<Vec<u8>>,
+    /// The macroblock rows of each slice of the picture being coded, and the row
+    /// costs of the last I, P and B picture they are balanced by (see
+    /// [`threads::balance_bands`]).
+    bands: Vec<std::ops::Range<usize>>,
+    row_cost: [Vec<u32>; 3],
+    /// The bands of the picture each motion table (by [`threads::MotionSlot`]) was
+    /// last written by: which rows each worker's own table holds.
+    slot_bands: [Vec<std::ops::Range<usize>>; 3],
     out: OutputBuffer,
     headers_annexb: Vec<u8>,
     avcc: Vec<u8>,
@@ -294,14 +304,14 @@ impl std::fmt::Debug for Encoder {
 impl Encoder {
     /// Heap bytes of the tables and the slice buffer for a `mb_w` x `mb_h` picture
     /// (the reconstruction frames are the pool's, reserved by the pool).
-    fn table_bytes(mb_w: usize, mb_h: usize, slices: usize, motion_tables: usize) -> usize {
+    fn table_bytes(mb_w: usize, mb_h: usize, slices: usize, threads: usize, motion_tables: usize) -> usize {
         let n = mb_w * mb_h;
         scenecut::SceneCut::bytes_for(mb_w * 16, mb_h * 16)
             + MbState::bytes_for(mb_w, mb_h)
             + threads::MotionTables::bytes_for(mb_w, mb_h, motion_tables)
-            + Self::rbsp_bytes(n)
-            + (slices - 1) * Self::rbsp_bytes(0)
-            + slices * std::mem::size_of::<Vec<u8>>()
+            + slices.div_ceil(threads) * Self::rbsp_bytes(threads::max_band_rows(mb_h, slices) * mb_w)
+            + slices * (std::mem::size_of::<Vec<u8>>() + 4 * std::mem::size_of::<std::ops::Range<usize>>())
+            + 3 * mb_h * std::mem::size_of::<u32>()
             + aq::MbQp::bytes_for(n)
     }
 
@@ -356,7 +366,8 @@ impl Encoder {
         // At most one slice per macroblock row.
         let nslices = (cfg.slices as usize).min(mbh);
         let motion_tables = 2 + cfg.uses_b_pyramid() as usize;
-        let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh, nslices, motion_tables) as u64)?;
+        let nthreads = cfg.threads.min(nslices);
+        let tables = budget.reserve("encoder tables", Self::table_bytes(mbw, mbh, nslices, nthreads, motion_tables) as u64)?;
         let layout = FrameLayout::new(PixelFormat::Yuv420p, mb_w * 16, mb_h * 16)?;
         let mut pcfg = FramePoolConfig::new(layout, memory);
         pcfg.name = "encoder reconstruction";
@@ -427,9 +438,9 @@ impl Encoder {
         let out = OutputBuffer::new(memory.max_packet_size as usize, budget)?;
         // Slice threads, each with its tables, a reconstruction buffer and the slice
         // buffers of its bands, reserved before they are allocated.
-        let nthreads = cfg.threads.min(nslices);
         let plane_len: [usize; 3] = std::array::from_fn(|p| layout.plane(p).stride * layout.plane(p).rows);
-        let band_bytes = |k: usize| Self::rbsp_bytes(slice_rows(mbh, nslices, k).len() * mbw);
+        // Bands move with their costs: each slice buffer holds the largest band.
+        let band_bytes = |_: usize| Self::rbsp_bytes(threads::max_band_rows(mbh, nslices) * mbw);
         let mut worker_bytes = 0;
         for j in 1..nthreads {
             let rbsp: usize = (j..nslices).step_by(nthreads).map(band_bytes).sum();
@@ -484,9 +495,17 @@ impl Encoder {
             st,
             motion,
             brparams,
+            // This thread's bands only: the NAL units of the others are written
+            // from their workers' buffers.
             rbsp: (0..nslices)
-                .map(|k| Vec::with_capacity(Self::rbsp_bytes(slice_rows(mbh, nslices, k).len() * mbw)))
+                .map(|k| match k % nthreads {
+                    0 => Vec::with_capacity(Self::rbsp_bytes(threads::max_band_rows(mbh, nslices) * mbw)),
+                    _ => Vec::new(),
+                })
                 .collect(),
+            bands: vec![0..0; nslices],
+            slot_bands: std::array::from_fn(|_| vec![0..0; nslices]),
+            row_cost: std::array::from_fn(|_| vec![0; mbh]),
             out,
             headers_annexb,
             avcc,
@@ -866,14 +885,29 @@ impl Encoder {
                 ),
             },
         };
-        let (motion, col) = self.motion.split(dst, colslot);
         let nslices = self.rbsp.len();
         let nthreads = self.workers.len() + 1;
         let size = (self.cfg.width as usize, self.cfg.height as usize);
+        let kind_idx = kind as usize;
+        threads::balance_bands(&self.row_cost[kind_idx], mb_w, &mut self.bands);
+        // A worker's co-located rows are those it coded in that picture; rows of its
+        // bands that another thread coded then come from this thread's table.
+        if let Some(c) = colslot {
+            for k in (0..nslices).filter(|k| k % nthreads != 0) {
+                let rows = self.bands[k].clone();
+                let had = &self.slot_bands[c as usize][k];
+                if had.start <= rows.start && rows.end <= had.end {
+                    continue;
+                }
+                let mut work = self.workers[k % nthreads - 1].work()?;
+                threads::copy_motion(self.motion.get(c), work.motion.get_mut(c), mb_w, rows);
+            }
+        }
+        let (motion, col) = self.motion.split(dst, colslot);
         // The other threads' bands first, so that they work while this one codes its
         // own.
         for k in (0..nslices).filter(|k| k % nthreads != 0) {
-            let rows = slice_rows(mb_h, nslices, k);
+            let rows = self.bands[k].clone();
             self.workers[k % nthreads - 1].send(threads::Job {
                 src: src.clone(),
                 reference: reference.cloned(),
@@ -922,7 +956,7 @@ impl Encoder {
                 dqp_ctx: 0,
             };
             for (k, rbsp) in self.rbsp.iter_mut().enumerate().step_by(nthreads) {
-                let rows = slice_rows(mb_h, nslices, k);
+                let rows = self.bands[k].clone();
                 let info = headers::SliceInfo {
                     first_mb: (rows.start * mb_w) as u32,
                     ..info
@@ -933,13 +967,23 @@ impl Encoder {
                 }
             }
         }
-        // The other threads' bands into this picture's tables, reconstruction and
-        // slice buffers, in the order they were sent.
+        // In-loop filter over the rows no macroblock will read unfiltered any more:
+        // band 0 (every band with one thread) while the other threads still code
+        // theirs, the rest below once they are copied back. Rows are filtered in
+        // order either way, so the result is the whole picture's.
+        let deblocked = if nthreads == 1 { mb_h } else { self.bands[0].end };
+        motion.strides = strides;
+        {
+            let [y, u, v] = recon.planes_mut();
+            deblock::deblock_rows(motion, &mut [y, u, v], &self.st, mb_w, 0..deblocked);
+        }
+        // The other threads' bands into this picture's tables and reconstruction, in
+        // the order they were sent.
         for (j, worker) in self.workers.iter().enumerate() {
             let bands = (j + 1..nslices).step_by(nthreads);
-            for k in bands.clone() {
+            for _ in bands.clone() {
                 if worker.wait()? {
-                    overflow = Some(self.rbsp[k].capacity());
+                    overflow = Some(self.rbsp[0].capacity());
                 }
             }
             let work = worker.work()?;
@@ -947,16 +991,8 @@ impl Encoder {
             let [y, u, v] = recon.planes_mut();
             let mut planes = [y, u, v];
             for k in bands {
-                let rows = slice_rows(mb_h, nslices, k);
+                let rows = self.bands[k].clone();
                 threads::copy_band(&work, dst, &mut self.st, motion, &mut planes, strides, mb_w, rows);
-                let slice = &work.rbsp[k / nthreads];
-                let dst = &mut self.rbsp[k];
-                dst.clear();
-                if slice.len() > dst.capacity() {
-                    overflow = Some(dst.capacity());
-                    continue;
-                }
-                dst.extend_from_slice(slice);
             }
         }
         if let Some(cap) = overflow {
@@ -966,14 +1002,14 @@ impl Encoder {
                 limit: cap as u64,
             });
         }
-        // In-loop filter over the whole picture, now that no macroblock will read
-        // unfiltered samples any more.
         {
             let motion = self.motion.get_mut(dst);
-            motion.strides = strides;
             let [y, u, v] = recon.planes_mut();
-            let mut planes = [y, u, v];
-            deblock::deblock_rows(motion, &mut planes, &self.st, mb_w, 0..mb_h);
+            deblock::deblock_rows(motion, &mut [y, u, v], &self.st, mb_w, deblocked..mb_h);
+        }
+        if nslices > 1 {
+            threads::row_costs(&self.st, mb_w, kind == SliceKind::I, &mut self.row_cost[kind_idx]);
+            self.slot_bands[dst as usize].clone_from_slice(&self.bands);
         }
         self.out.clear();
         // The picture's closed captions, in its own access unit (so they stay with it
@@ -986,7 +1022,13 @@ impl Encoder {
         // access units of similar size fit without growing it again.
         let need = self.headers_annexb.len()
             + if sei_len > 0 { 5 + sei_len + emulation_bytes(sei_rbsp) } else { 0 }
-            + self.rbsp.iter().map(|r| 5 + r.len() + emulation_bytes(r)).sum::<usize>();
+            + {
+                let mut bytes = 0;
+                for k in 0..nslices {
+                    with_slice(&self.rbsp, &self.workers, k, |r| bytes += 5 + r.len() + emulation_bytes(r))?;
+                }
+                bytes
+            };
         if need > self.out.capacity() {
             self.out.reserve(need + need / 4)?;
         }
@@ -1003,8 +1045,9 @@ impl Encoder {
         if sei_len > 0 {
             write_nal_into(&mut self.out, 0, sei::NAL_TYPE, sei_rbsp)?;
         }
-        for rbsp in &self.rbsp {
-            write_nal_into(&mut self.out, ref_idc, if idr { 5 } else { 1 }, rbsp)?;
+        for k in 0..nslices {
+            let out = &mut self.out;
+            with_slice(&self.rbsp, &self.workers, k, |rbsp| write_nal_into(out, ref_idc, if idr { 5 } else { 1 }, rbsp))??;
         }
         if is_bref {
             let f = recon.into_shared();
@@ -1022,12 +1065,6 @@ impl Encoder {
         }
         Ok(params.qp)
     }
-}
-
-/// Macroblock rows of slice `k` of `n` in a picture of `mb_h` rows: bands of equal
-/// height (within one row), so that threads coding them finish together.
-fn slice_rows(mb_h: usize, n: usize, k: usize) -> std::ops::Range<usize> {
-    k * mb_h / n..(k + 1) * mb_h / n
 }
 
 /// Codes the macroblock rows `rows` of a picture as one slice (header and data) into
@@ -1099,6 +1136,16 @@ pub(crate) fn code_slice<'a>(
         bw.trailing_bits();
     }
     bw.overflowed()
+}
+
+/// Runs `f` on slice `k` of the picture just coded: in the encoder's buffer
+/// (`rbsp`), or in the buffer of the worker that coded it (idle until the next
+/// picture), so that no slice is copied before it is written out.
+fn with_slice<R>(rbsp: &[Vec<u8>], workers: &[threads::Worker], k: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+    match k % (workers.len() + 1) {
+        0 => Ok(f(&rbsp[k])),
+        j => Ok(f(&workers[j - 1].work()?.rbsp[k / (workers.len() + 1)])),
+    }
 }
 
 /// The coded macroblock's QPY and mb_qp_delta (7.4.5): its own QP when it codes

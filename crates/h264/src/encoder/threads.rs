@@ -16,14 +16,24 @@
 //!   coded: a slice predicts nothing across its top edge.
 //! - **A band always goes to the same worker.** Band `k` is coded by thread
 //!   `k % threads` in every picture, so a worker's anchor motion table already holds
-//!   the co-located motion its B slices need, without a copy.
+//!   most of the co-located motion its B slices need; band boundaries move with the
+//!   cost of the rows ([`balance_bands`]), and the encoder copies in only the rows
+//!   of a band that its worker did not code in the co-located picture.
+//! - **Balanced by cost, not by time.** Band boundaries split the previous picture
+//!   of the same type's row costs (coefficients plus a cost per macroblock) evenly,
+//!   so that the threads finish together on content whose detail is uneven, and the
+//!   stream stays a function of the input and `slices` alone.
+//! - **Deblocking overlaps the other bands.** The encoder's thread deblocks band 0
+//!   as soon as it has coded it, while the workers still code theirs; the rows below
+//!   follow in order once they are copied back (a row's filter reads the filtered
+//!   row above it, so the rows cannot be filtered out of order).
 //!
 //! ```text
 //!   Encoder::encode_picture ──Job (band k)──► worker (k % threads)
 //!     codes band 0 itself                       codes into SliceWork (own tables,
 //!     ◄──────────── done(overflow) ────────────  recon rows, slice buffer)
-//!     copies the band's rows back, then deblocks the whole picture and writes the
-//!     slices' NAL units in order
+//!     deblocks band 0, copies the other bands' rows back, deblocks them and writes
+//!     the slices' NAL units in order
 //! ```
 
 use std::ops::Range;
@@ -322,16 +332,142 @@ pub fn copy_band(
         copy(&mut st.nnz_c[c], &from.st.nnz_c[c], c4.clone());
         copy(&mut st.mvd[c], &from.st.mvd[c], b4.clone());
     }
-    let m = from.motion.get(slot);
-    for l in 0..2 {
-        copy(&mut motion.mv[l], &m.mv[l], b4.clone());
-        copy(&mut motion.ref_idx[l], &m.ref_idx[l], b4.clone());
-        copy(&mut motion.ref_uid[l], &m.ref_uid[l], b4.clone());
-    }
-    copy(&mut motion.mb_intra, &m.mb_intra, mbs);
+    copy_motion(from.motion.get(slot), motion, mb_w, rows.clone());
     for p in 0..3 {
         let lines = if p == 0 { 16 } else { 8 };
         let bytes = rows.start * lines * strides[p]..rows.end * lines * strides[p];
         copy(planes[p], &from.planes[p], bytes);
+    }
+}
+
+/// Copies the motion of macroblock rows `rows` from `from` to `to`: what a B
+/// picture reads of its co-located picture (motion vectors, reference indices,
+/// intra flags) and the reference ids the deblocking filter compares.
+pub fn copy_motion(from: &Picture, to: &mut Picture, mb_w: usize, rows: Range<usize>) {
+    fn copy<T: Copy>(dst: &mut [T], src: &[T], range: Range<usize>) {
+        dst[range.clone()].copy_from_slice(&src[range]);
+    }
+    let mbs = rows.start * mb_w..rows.end * mb_w;
+    let b4 = mbs.start * 16..mbs.end * 16;
+    for l in 0..2 {
+        copy(&mut to.mv[l], &from.mv[l], b4.clone());
+        copy(&mut to.ref_idx[l], &from.ref_idx[l], b4.clone());
+        copy(&mut to.ref_uid[l], &from.ref_uid[l], b4.clone());
+    }
+    copy(&mut to.mb_intra, &from.mb_intra, mbs);
+}
+
+/// Cost of a macroblock in the balancing model, in units of a quarter coefficient:
+/// coding time grows with the coefficients coded (quantisation, reconstruction,
+/// entropy coding) on top of a fixed analysis cost per macroblock, which intra
+/// search makes larger in I pictures. Fitted on row timings of 720p P and B
+/// pictures (`testsrc2` with noise: time = 160-200 µs + 0.34-0.57 µs per
+/// coefficient for a row of 60 macroblocks, r = 0.93) and I pictures.
+const MB_COST_INTRA: u32 = 4 * 64;
+const MB_COST_INTER: u32 = 4 * 8;
+const COEFF_COST: u32 = 4;
+/// Deblocking a macroblock, in the same units (about 0.2 µs at 720p, 5% of coding):
+/// band 0 is deblocked by the encoder's thread while the others are still coded, so
+/// it gets that much less coding to do.
+const MB_COST_DEBLOCK: u64 = 2;
+
+/// Row costs of a picture for [`balance_bands`]: per macroblock row, a fixed cost
+/// per macroblock plus its luma and chroma coefficients (`TotalCoeff`, from the
+/// tables the picture was coded into). Deterministic: it depends on the coded
+/// picture only, never on timing or on how many threads coded it.
+pub fn row_costs(st: &MbState, mb_w: usize, intra: bool, out: &mut [u32]) {
+    let base = if intra { MB_COST_INTRA } else { MB_COST_INTER };
+    for (r, cost) in out.iter_mut().enumerate() {
+        let luma: u32 = st.nnz.get(r * mb_w * 16..(r + 1) * mb_w * 16).map_or(0, |s| s.iter().map(|&n| n as u32).sum());
+        let chroma: u32 = st.nnz_c.iter().map(|c| c.get(r * mb_w * 4..(r + 1) * mb_w * 4).map_or(0, |s| s.iter().map(|&n| n as u32).sum::<u32>())).sum();
+        *cost = base * mb_w as u32 + COEFF_COST * (luma + chroma);
+    }
+}
+
+/// The most macroblock rows one of `n` bands of a `mb_h`-row picture may take: half
+/// again an equal share, so that the slice buffers (sized for it) stay bounded.
+pub fn max_band_rows(mb_h: usize, n: usize) -> usize {
+    let n = n.clamp(1, mb_h.max(1));
+    (3 * mb_h).div_ceil(2 * n).min(mb_h + 1 - n).max(mb_h.div_ceil(n))
+}
+
+/// Splits `mb_h` rows into `bands.len()` bands of about equal cost by `cost` (the row
+/// costs of the previous picture of the same type, see [`row_costs`]), band 0 taking
+/// less by its deblocking; each band has 1 to [`max_band_rows`] rows. With no costs
+/// yet (all zero), equal row counts.
+pub fn balance_bands(cost: &[u32], mb_w: usize, bands: &mut [Range<usize>]) {
+    let (mb_h, n) = (cost.len(), bands.len());
+    if n == 0 {
+        return;
+    }
+    let total: u64 = cost.iter().map(|&c| c as u64).sum();
+    if total == 0 || n == 1 {
+        for (k, b) in bands.iter_mut().enumerate() {
+            *b = k * mb_h / n..(k + 1) * mb_h / n;
+        }
+        return;
+    }
+    let max = max_band_rows(mb_h, n);
+    let deblock0 = MB_COST_DEBLOCK * (mb_w * mb_h / n) as u64;
+    // Every band costs `share`; band 0's coding `share - deblock0`.
+    let share = (total + deblock0) / n as u64;
+    let (mut start, mut row, mut sum) = (0usize, 0usize, 0u64);
+    for k in 0..n - 1 {
+        let target = share * (k as u64 + 1) - deblock0;
+        let left = n - 1 - k;
+        let lo = (start + 1).max(mb_h.saturating_sub(left * max));
+        let hi = (start + max).min(mb_h - left);
+        // The row boundary whose cumulative cost is nearest the target.
+        while row < hi && sum + (cost[row] as u64) / 2 < target {
+            sum += cost[row] as u64;
+            row += 1;
+        }
+        while row < lo {
+            sum += cost[row] as u64;
+            row += 1;
+        }
+        bands[k] = start..row;
+        start = row;
+    }
+    bands[n - 1] = start..mb_h;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bands(cost: &[u32], n: usize) -> Vec<Range<usize>> {
+        let mut b = vec![0..0; n];
+        balance_bands(cost, 10, &mut b);
+        b
+    }
+
+    #[test]
+    fn bands_without_costs_are_equal() {
+        assert_eq!(bands(&[0; 45], 2), [0..22, 22..45]);
+        assert_eq!(bands(&[0; 9], 4), [0..2, 2..4, 4..6, 6..9]);
+    }
+
+    #[test]
+    fn bands_balance_the_cost_within_bounds() {
+        // The bottom half three times the top's cost: the first band takes more rows.
+        let cost: Vec<u32> = (0..40).map(|r| if r < 20 { 1000 } else { 3000 }).collect();
+        let b = bands(&cost, 2);
+        assert_eq!(b[0].end, 27, "{b:?}");
+        assert_eq!(b[1], 27..40);
+        // Bounded by half again an equal share.
+        let cost: Vec<u32> = (0..40).map(|r| if r < 39 { 1 } else { 100_000 }).collect();
+        let b = bands(&cost, 2);
+        assert_eq!(b, [0..30, 30..40]);
+        // Uniform cost: band 0 a little shorter, for the deblocking it does alone.
+        let b = bands(&[1000; 40], 2);
+        assert!(b[0].end <= 20, "{b:?}");
+        for n in 1..=9 {
+            let b = bands(&cost[..9], n);
+            assert_eq!(b.len(), n);
+            assert!(b.windows(2).all(|w| w[0].end == w[1].start && !w[0].is_empty()), "{b:?}");
+            assert!(b.iter().all(|r| !r.is_empty() && r.len() <= max_band_rows(9, n)), "{n}: {b:?}");
+            assert_eq!((b[0].start, b[n - 1].end), (0, 9));
+        }
     }
 }
