@@ -413,7 +413,9 @@ pub fn balance_bands(cost: &[u32], mb_w: usize, bands: &mut [Range<usize>]) {
     let share = (total + deblock0) / n as u64;
     let (mut start, mut row, mut sum) = (0usize, 0usize, 0u64);
     for k in 0..n - 1 {
-        let target = share * (k as u64 + 1) - deblock0;
+        // Saturating: with costs below the deblocking allowance (only in tests; a
+        // coded picture costs at least MB_COST_INTER per macroblock) the target is 0.
+        let target = (share * (k as u64 + 1)).saturating_sub(deblock0);
         let left = n - 1 - k;
         let lo = (start + 1).max(mb_h.saturating_sub(left * max));
         let hi = (start + max).min(mb_h - left);
